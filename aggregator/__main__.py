@@ -1,0 +1,33 @@
+"""`python -m aggregator`: consume ccpulse.events into Redis until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from redis.asyncio import Redis
+
+from services.settings import Settings
+
+from .runner import Runner
+
+
+async def main(settings: Settings) -> None:
+    redis = Redis.from_url(
+        settings.redis_url or "redis://127.0.0.1:6379/0", socket_timeout=5, socket_connect_timeout=5
+    )
+    runner = Runner(settings, redis)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, runner.stopping.set)
+    try:
+        await runner.run()
+    finally:
+        await redis.aclose()
+
+
+if __name__ == "__main__":
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(main(settings))

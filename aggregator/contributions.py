@@ -1,0 +1,244 @@
+"""What one contact adds to every counter, as a pure function of its fact sheet.
+
+The aggregator applies `contribution(new facts) - contribution(old facts)`, so a late or repeated
+event moves exactly its own contact's counts, in the minute each fact belongs to.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from services import keys
+from services import kpis as k
+
+from .facts import ContactFacts
+
+Cell = tuple[int, str]  # (minute bucket start in epoch seconds, scope)
+Contribution = dict[Cell, dict[str, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Gauges:
+    """Where a contact stands now: waiting since, open since (epoch ms), with its scopes."""
+
+    scopes: tuple[str, ...]
+    waiting_since_ms: int | None
+    active_since_ms: int | None
+
+
+def minute_of(ms: int) -> int:
+    return (ms // 60_000) * 60
+
+
+def scopes_of(facts: ContactFacts) -> tuple[str, ...]:
+    """Channel and channel+queue scopes; nothing until the channel is known."""
+    if facts.channel is None:
+        return ()
+    channel = str(facts.channel.value)
+    if facts.queue is None:
+        return (keys.channel_scope(channel),)
+    return (keys.channel_scope(channel), keys.queue_scope(channel, str(facts.queue.value)))
+
+
+def agent_of(facts: ContactFacts) -> str | None:
+    if facts.answered_agent is not None:
+        return str(facts.answered_agent.value)
+    return None if facts.agent is None else str(facts.agent.value)
+
+
+def contribution(facts: ContactFacts) -> Contribution:
+    """Every (minute, scope, field) count this contact adds, per docs/metrics.md."""
+    out: Contribution = defaultdict(dict)
+    scopes = scopes_of(facts)
+    if not scopes:
+        return {}
+    for minute, name, value in _contact_items(facts):
+        for scope in scopes:
+            _add(out, minute, scope, name, value)
+    agent = agent_of(facts)
+    if agent is not None:
+        agent_scope = keys.agent_scope(agent)
+        for minute, name, value in _agent_items(facts):
+            _add(out, minute, agent_scope, name, value)
+    return dict(out)
+
+
+def _add(out: Contribution, minute: int, scope: str, name: str, value: int) -> None:
+    cell = out[(minute, scope)]
+    cell[name] = cell.get(name, 0) + value
+
+
+Item = tuple[int, str, int]  # (minute, field, value)
+
+
+def _contact_items(f: ContactFacts) -> Iterator[Item]:
+    yield from _volume_items(f)
+    yield from _answer_items(f)
+    yield from _abandon_items(f)
+    yield from _stage_items(f)
+    yield from _handle_items(f)
+    yield from _resolution_items(f)
+    yield from _survey_items(f)
+
+
+def wait_start_ms(f: ContactFacts) -> int | None:
+    """Waits run from queue entry, or from the offer when the contact never queued."""
+    return f.queued_ms if f.queued_ms is not None else f.offered_ms
+
+
+def is_answered(f: ContactFacts) -> bool:
+    return f.answered_ms is not None
+
+
+def is_abandoned(f: ContactFacts) -> bool:
+    """An answer wins over an abandon report; a timeout is its own outcome."""
+    return f.abandoned_ms is not None and f.answered_ms is None and f.timed_out_ms is None
+
+
+def _volume_items(f: ContactFacts) -> Iterator[Item]:
+    if f.offered_ms is not None:
+        yield minute_of(f.offered_ms), k.OFFERED, 1
+    if f.queued_ms is not None:
+        yield minute_of(f.queued_ms), k.QUEUED, 1
+    if f.timed_out_ms is not None and f.answered_ms is None:
+        yield minute_of(f.timed_out_ms), k.TIMED_OUT, 1
+    for ms in f.transfers.values():
+        yield minute_of(ms), k.TRANSFERRED, 1
+    for reg in f.escalations.values():
+        yield minute_of(reg.ms), k.ESCALATED, 1
+        yield minute_of(reg.ms), f"{k.ESCALATION_REASON}{reg.value}", 1
+
+
+def answer_wait_ms(f: ContactFacts) -> int | None:
+    start = wait_start_ms(f)
+    if f.answered_ms is None or start is None:
+        return None
+    return max(0, f.answered_ms - start)
+
+
+def _answer_items(f: ContactFacts) -> Iterator[Item]:
+    wait = answer_wait_ms(f)
+    if f.answered_ms is None or wait is None:
+        return
+    minute = minute_of(f.answered_ms)
+    yield minute, k.ANSWERED, 1
+    yield minute, k.ANSWER_WAIT_MS, wait
+    yield minute, f"{k.ANSWER_HIST}{k.bucket_index(wait)}", 1
+
+
+def abandon_stage(f: ContactFacts) -> str:
+    """The stage the abandon names, else the last stage entered before it, else `none`."""
+    if f.abandon_stage is not None:
+        return str(f.abandon_stage.value)
+    assert f.abandoned_ms is not None
+    before = [(ms, s) for s, ms in f.stages.items() if ms <= f.abandoned_ms]
+    return max(before)[1] if before else "none"
+
+
+def _abandon_items(f: ContactFacts) -> Iterator[Item]:
+    if not is_abandoned(f):
+        return
+    assert f.abandoned_ms is not None
+    minute = minute_of(f.abandoned_ms)
+    in_queue = f.queued_ms is not None and f.queued_ms <= f.abandoned_ms
+    start = f.queued_ms if in_queue else f.offered_ms
+    wait = max(0, f.abandoned_ms - start) if start is not None else 0
+    yield minute, k.ABANDONED, 1
+    yield minute, k.ABANDON_WAIT_MS, wait
+    yield minute, k.ABANDONED_QUEUE if in_queue else k.ABANDONED_IVR, 1
+    family = k.QUEUE_ABANDON_HIST if in_queue else k.IVR_ABANDON_HIST
+    yield minute, f"{family}{k.bucket_index(wait)}", 1
+    yield minute, f"{k.ABANDON_STAGE}{abandon_stage(f)}", 1
+
+
+def _stage_items(f: ContactFacts) -> Iterator[Item]:
+    path = sorted(f.stages.items(), key=lambda item: (item[1], item[0]))
+    for position, (stage, ms) in enumerate(path):
+        yield minute_of(ms), f"{k.STAGE_ENTERED}{stage}", 1
+        yield minute_of(ms), f"{k.STAGE_RANK}{stage}", position
+
+
+def handle_ms(f: ContactFacts) -> int | None:
+    if f.answered_ms is None or f.completed_ms is None:
+        return None
+    return max(0, f.completed_ms - f.answered_ms)
+
+
+def _handle_items(f: ContactFacts) -> Iterator[Item]:
+    handle = handle_ms(f)
+    if handle is None or f.completed_ms is None:
+        return
+    minute = minute_of(f.completed_ms)
+    yield minute, k.HANDLED, 1
+    yield minute, k.HANDLE_MS, handle
+    yield minute, f"{k.HANDLE_HIST}{k.bucket_index(handle)}", 1
+
+
+def _resolution_items(f: ContactFacts) -> Iterator[Item]:
+    if f.resolved_ms is None:
+        return
+    minute = minute_of(f.resolved_ms)
+    start = f.offered_ms if f.offered_ms is not None else f.resolved_ms
+    took = max(0, f.resolved_ms - start)
+    yield minute, k.RESOLVED, 1
+    yield minute, k.RESOLUTION_MS, took
+    if f.first_contact is not None and f.first_contact.value is True:
+        yield minute, k.RESOLVED_FIRST_CONTACT, 1
+    if f.issue is not None:
+        yield minute, f"{k.ISSUE_RESOLVED}{f.issue.value}", 1
+        yield minute, f"{k.ISSUE_RESOLUTION_MS}{f.issue.value}", took
+
+
+def _survey_items(f: ContactFacts) -> Iterator[Item]:
+    if f.csat is not None:
+        minute = minute_of(f.csat.ms)
+        yield minute, k.CSAT_RESPONSES, 1
+        if int(f.csat.value) >= 4:
+            yield minute, k.CSAT_SATISFIED, 1
+    if f.nps is not None:
+        minute = minute_of(f.nps.ms)
+        score = int(f.nps.value)
+        yield minute, k.NPS_RESPONSES, 1
+        if score >= 9:
+            yield minute, k.NPS_PROMOTERS, 1
+        elif score <= 6:
+            yield minute, k.NPS_DETRACTORS, 1
+
+
+_AGENT_FIELDS = frozenset(
+    {k.ANSWERED, k.ANSWER_WAIT_MS, k.HANDLED, k.HANDLE_MS, k.RESOLVED, k.RESOLUTION_MS,
+     k.RESOLVED_FIRST_CONTACT, k.TRANSFERRED, k.CSAT_RESPONSES, k.CSAT_SATISFIED}
+)  # fmt: skip
+
+
+def _agent_items(f: ContactFacts) -> Iterator[Item]:
+    for minute, name, value in _contact_items(f):
+        if name in _AGENT_FIELDS or name.startswith(k.ANSWER_HIST):
+            yield minute, name, value
+
+
+def gauges(f: ContactFacts) -> Gauges:
+    """Waiting: queued and not yet answered, abandoned, timed out or completed. Open: not done."""
+    outcome = (f.answered_ms, f.abandoned_ms, f.timed_out_ms, f.completed_ms)
+    waiting = None if any(ms is not None for ms in outcome) else f.queued_ms
+    done = (
+        f.completed_ms is not None
+        or f.resolved_ms is not None
+        or f.timed_out_ms is not None
+        or is_abandoned(f)
+    )
+    return Gauges(scopes_of(f), waiting, None if done else f.offered_ms)
+
+
+def diff(old: Contribution, new: Contribution) -> Contribution:
+    """new - old, zero entries dropped: what to add to the stored counters."""
+    out: Contribution = {}
+    for cell in old.keys() | new.keys():
+        before, after = old.get(cell, {}), new.get(cell, {})
+        delta = {n: after.get(n, 0) - before.get(n, 0) for n in before.keys() | after.keys()}
+        delta = {n: v for n, v in delta.items() if v}
+        if delta:
+            out[cell] = delta
+    return out

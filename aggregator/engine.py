@@ -1,0 +1,145 @@
+"""One polled batch in, one plan out: new fact sheets, counter deltas, gauge moves, dead letters.
+
+Pure: the caller loads the old fact sheets and writes the plan in one atomic step, so the same
+batch planned twice from the same state gives the same plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from services.contract import ContactEvent, EventType, decode_wire
+
+from . import contributions as contrib
+from .facts import AgentFacts, ContactFacts, fold, fold_agent
+
+FUTURE_TOLERANCE_S = 3600
+FactsIn = Mapping[str, ContactFacts | None]
+AgentsIn = Mapping[str, AgentFacts | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A Kafka record as the engine needs it."""
+
+    partition: int
+    offset: int
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    record: Record
+    reason: str
+
+
+@dataclass(slots=True)
+class GaugeMove:
+    contact: str
+    old: contrib.Gauges
+    new: contrib.Gauges
+
+
+@dataclass(slots=True)
+class Plan:
+    facts: dict[str, ContactFacts] = field(default_factory=dict)
+    agents: dict[str, AgentFacts] = field(default_factory=dict)
+    deltas: contrib.Contribution = field(default_factory=dict)
+    gauges: list[GaugeMove] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    events: int = 0
+
+
+def screen(
+    records: Iterable[Record], now_s: float, lateness_s: int
+) -> tuple[list[ContactEvent], list[DeadLetter]]:
+    """Decode and check each record; what cannot be used becomes a dead letter with its reason."""
+    events: list[ContactEvent] = []
+    dead: list[DeadLetter] = []
+    for record in records:
+        try:
+            event = decode_wire(record.value)
+        except ValueError as exc:
+            dead.append(DeadLetter(record, f"invalid: {exc}"))
+            continue
+        age = now_s - event.time.timestamp()
+        if age > lateness_s:
+            dead.append(DeadLetter(record, f"late: {int(age)}s old, limit {lateness_s}s"))
+        elif age < -FUTURE_TOLERANCE_S:
+            dead.append(DeadLetter(record, f"future: {int(-age)}s ahead of the aggregator clock"))
+        else:
+            events.append(event)
+    return events, dead
+
+
+def contacts_of(events: Iterable[ContactEvent]) -> set[str]:
+    return {e.contact for e in events if e.contact is not None and e.type is not EventType.AGENT_STATE}
+
+
+def agents_of(events: Iterable[ContactEvent]) -> set[str]:
+    return {e.agent for e in events if e.type is EventType.AGENT_STATE and e.agent is not None}
+
+
+def plan(
+    events: Sequence[ContactEvent],
+    old_facts: Mapping[str, ContactFacts | None],
+    old_agents: Mapping[str, AgentFacts | None],
+) -> Plan:
+    """Fold the batch into its contacts and agents and diff their contributions."""
+    result = Plan(events=len(events))
+    new_facts = _fold_contacts(events, old_facts)
+    for contact, facts in new_facts.items():
+        old = old_facts.get(contact)
+        before = contrib.contribution(old) if old is not None else {}
+        _merge_deltas(result.deltas, contrib.diff(before, contrib.contribution(facts)))
+        old_gauges = contrib.gauges(old) if old is not None else contrib.Gauges((), None, None)
+        new_gauges = contrib.gauges(facts)
+        if old_gauges != new_gauges:
+            result.gauges.append(GaugeMove(contact, old_gauges, new_gauges))
+    result.facts = new_facts
+    result.agents = _fold_agents(events, old_agents)
+    return result
+
+
+def _fold_contacts(
+    events: Sequence[ContactEvent], old_facts: Mapping[str, ContactFacts | None]
+) -> dict[str, ContactFacts]:
+    sheets: dict[str, ContactFacts] = {}
+    for event in events:
+        if event.contact is None or event.type is EventType.AGENT_STATE:
+            continue
+        sheet = sheets.get(event.contact)
+        if sheet is None:
+            old = old_facts.get(event.contact)
+            sheet = _copy(old) if old is not None else ContactFacts(contact=event.contact)
+            sheets[event.contact] = sheet
+        fold(sheet, event)
+    return sheets
+
+
+def _fold_agents(
+    events: Sequence[ContactEvent], old_agents: Mapping[str, AgentFacts | None]
+) -> dict[str, AgentFacts]:
+    sheets: dict[str, AgentFacts] = {}
+    for event in events:
+        if event.type is not EventType.AGENT_STATE or event.agent is None:
+            continue
+        sheet = sheets.get(event.agent)
+        if sheet is None:
+            old = old_agents.get(event.agent)
+            sheet = AgentFacts.from_json(old.to_json()) if old else AgentFacts(event.agent)
+            sheets[event.agent] = sheet
+        fold_agent(sheet, event)
+    return sheets
+
+
+def _copy(facts: ContactFacts) -> ContactFacts:
+    return ContactFacts.from_json(facts.to_json())
+
+
+def _merge_deltas(total: contrib.Contribution, more: contrib.Contribution) -> None:
+    for cell, fields in more.items():
+        target = total.setdefault(cell, {})
+        for name, value in fields.items():
+            target[name] = target.get(name, 0) + value

@@ -1,0 +1,220 @@
+"""Fold events into a contact's fact sheet, so that order and duplicates cannot change the result.
+
+Every field merges commutatively and idempotently: first-time facts keep the minimum time,
+last-writer registers keep the value with the greatest (time, event id) stamp, and countable
+events (transfers, escalations) are keyed by event id. Any delivery order gives the same sheet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from services.contract import ContactEvent, EventType
+
+Stamp = tuple[int, str]  # (event time in epoch ms, event id): a total order for registers
+
+
+@dataclass(slots=True)
+class Register:
+    """Last-writer-wins by event time, ties broken by event id: the same winner in any order."""
+
+    value: Any
+    ms: int
+    id: str
+
+    def stamp(self) -> Stamp:
+        return (self.ms, self.id)
+
+
+def merge_register(current: Register | None, value: Any, stamp: Stamp) -> Register:
+    if current is None or stamp > current.stamp():
+        return Register(value, stamp[0], stamp[1])
+    return current
+
+
+def merge_min(current: int | None, ms: int) -> int:
+    return ms if current is None or ms < current else current
+
+
+def merge_max(current: int | None, ms: int) -> int:
+    return ms if current is None or ms > current else current
+
+
+@dataclass(slots=True)
+class ContactFacts:
+    """What is known of one contact; contributions are a pure function of this."""
+
+    contact: str
+    channel: Register | None = None
+    queue: Register | None = None
+    agent: Register | None = None
+    customer: Register | None = None
+    issue: Register | None = None
+    offered_ms: int | None = None
+    queued_ms: int | None = None
+    answered_ms: int | None = None
+    answered_agent: Register | None = None
+    abandoned_ms: int | None = None
+    abandon_stage: Register | None = None
+    timed_out_ms: int | None = None
+    completed_ms: int | None = None
+    resolved_ms: int | None = None
+    first_contact: Register | None = None
+    stages: dict[str, int] = field(default_factory=dict)  # stage -> first entry ms
+    transfers: dict[str, int] = field(default_factory=dict)  # event id -> ms
+    escalations: dict[str, Register] = field(default_factory=dict)  # event id -> reason
+    csat: Register | None = None
+    nps: Register | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in (None, {}, [])}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ContactFacts:
+        facts = cls(contact=data["contact"])
+        for name in _REGISTERS:
+            if name in data:
+                setattr(facts, name, Register(**data[name]))
+        for name in _TIMES:
+            setattr(facts, name, data.get(name))
+        facts.stages = dict(data.get("stages", {}))
+        facts.transfers = dict(data.get("transfers", {}))
+        facts.escalations = {k: Register(**v) for k, v in data.get("escalations", {}).items()}
+        return facts
+
+
+_REGISTERS = (
+    "channel", "queue", "agent", "customer", "issue", "answered_agent",
+    "abandon_stage", "first_contact", "csat", "nps",
+)  # fmt: skip
+_TIMES = (
+    "offered_ms", "queued_ms", "answered_ms", "abandoned_ms",
+    "timed_out_ms", "completed_ms", "resolved_ms",
+)  # fmt: skip
+
+
+def event_ms(event: ContactEvent) -> int:
+    return int(event.time.timestamp() * 1000)
+
+
+def fold(facts: ContactFacts, event: ContactEvent) -> None:
+    """Apply one event to the sheet in place; applying it again changes nothing."""
+    ms = event_ms(event)
+    stamp = (ms, event.id)
+    _fold_attributes(facts, event, stamp)
+    handler = _HANDLERS.get(event.type)
+    if handler is not None:
+        handler(facts, event, ms, stamp)
+
+
+def _fold_attributes(facts: ContactFacts, event: ContactEvent, stamp: Stamp) -> None:
+    if event.channel is not None:
+        facts.channel = merge_register(facts.channel, event.channel.value, stamp)
+    if event.queue is not None:
+        facts.queue = merge_register(facts.queue, event.queue, stamp)
+    if event.agent is not None:
+        facts.agent = merge_register(facts.agent, event.agent, stamp)
+    if event.customer is not None:
+        facts.customer = merge_register(facts.customer, event.customer, stamp)
+    if event.issue is not None:
+        facts.issue = merge_register(facts.issue, event.issue, stamp)
+
+
+def _offered(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+    facts.offered_ms = merge_min(facts.offered_ms, ms)
+
+
+def _ivr(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+    stage = event.stage or "ivr"
+    facts.stages[stage] = merge_min(facts.stages.get(stage), ms)
+
+
+def _queued(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+    facts.queued_ms = merge_min(facts.queued_ms, ms)
+    stage = event.stage or QUEUE_STAGE
+    facts.stages[stage] = merge_min(facts.stages.get(stage), ms)
+
+
+def _answered(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+    facts.answered_ms = merge_min(facts.answered_ms, ms)
+    if event.agent is not None:
+        # The agent of the first answer owns the contact's answer and handle figures.
+        first = (-ms, event.id)
+        current = facts.answered_agent
+        if current is None or first > (-current.ms, current.id):
+            facts.answered_agent = Register(event.agent, ms, event.id)
+
+
+def _abandoned(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+    facts.abandoned_ms = merge_min(facts.abandoned_ms, ms)
+    if event.stage is not None:
+        facts.abandon_stage = merge_register(facts.abandon_stage, event.stage, stamp)
+
+
+def _timed_out(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+    facts.timed_out_ms = merge_min(facts.timed_out_ms, ms)
+
+
+def _completed(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+    # The last completion includes wrap-up when the platform reports it after the call ends.
+    facts.completed_ms = merge_max(facts.completed_ms, ms)
+
+
+def _resolved(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+    facts.resolved_ms = merge_min(facts.resolved_ms, ms)
+    if event.first_contact is not None:
+        facts.first_contact = merge_register(facts.first_contact, event.first_contact, stamp)
+
+
+def _escalated(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+    facts.escalations[event.id] = Register(event.reason or "unspecified", ms, event.id)
+
+
+def _transferred(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+    facts.transfers[event.id] = ms
+
+
+def _survey(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+    if event.csat is not None:
+        facts.csat = merge_register(facts.csat, event.csat, stamp)
+    if event.nps is not None:
+        facts.nps = merge_register(facts.nps, event.nps, stamp)
+
+
+QUEUE_STAGE = "queue"
+
+_HANDLERS = {
+    EventType.OFFERED: _offered,
+    EventType.IVR: _ivr,
+    EventType.QUEUED: _queued,
+    EventType.ANSWERED: _answered,
+    EventType.ABANDONED: _abandoned,
+    EventType.TIMED_OUT: _timed_out,
+    EventType.COMPLETED: _completed,
+    EventType.RESOLVED: _resolved,
+    EventType.ESCALATED: _escalated,
+    EventType.TRANSFERRED: _transferred,
+    EventType.SURVEY: _survey,
+}
+
+
+@dataclass(slots=True)
+class AgentFacts:
+    """An agent's current state: last-writer-wins on the state events' (time, id)."""
+
+    agent: str
+    state: Register | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"agent": self.agent, "state": asdict(self.state) if self.state else None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AgentFacts:
+        state = data.get("state")
+        return cls(agent=data["agent"], state=Register(**state) if state else None)
+
+
+def fold_agent(facts: AgentFacts, event: ContactEvent) -> None:
+    ms = event_ms(event)
+    facts.state = merge_register(facts.state, event.state, (ms, event.id))

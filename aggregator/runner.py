@@ -1,0 +1,135 @@
+"""The aggregator loop: poll a batch, dead-letter what is unusable, apply the rest atomically.
+
+A failed apply (Redis down, offset conflict) never advances anything: the consumer is re-seeked
+to what Redis holds and the batch is read again, so the result stays exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from services import keys
+from services.clock import Clock, SystemClock
+from services.settings import Settings
+
+from . import engine
+from .source import DeadLetters, Source
+from .store import OffsetConflict, Positions, Store
+
+log = logging.getLogger("ccpulse.aggregator")
+
+COMMIT_EVERY_S = 5.0
+MAX_BACKOFF_S = 5.0
+
+
+@dataclass
+class Runner:
+    settings: Settings
+    redis: Redis
+    clock: Clock = field(default_factory=SystemClock)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        facts_ttl = self.settings.lateness_seconds + 3600
+        self.store = Store(self.redis, facts_ttl, self.settings.bucket_ttl_seconds)
+        self.source = Source(self.settings, self.store.load_offsets)
+        self.dead = DeadLetters(self.settings)
+        self._pending: set[int] = set()
+        self._failures = 0
+        self._last_commit = 0.0
+
+    async def run(self) -> None:
+        await self.dead.start()
+        await self.source.start()
+        try:
+            while not self.stopping.is_set():
+                await self.step()
+        finally:
+            await self.source.stop()
+            await self.dead.stop()
+
+    async def step(self) -> int:
+        """One poll and apply; returns the number of records handled."""
+        if self._pending and not await self._resume_pending():
+            return 0
+        polled = await self.source.poll(500, self.settings.max_poll_records)
+        if not polled:
+            return 0
+        try:
+            handled = await self._apply(polled)
+        except OffsetConflict as conflict:
+            log.warning("offset conflict (%s); re-reading from Redis", conflict)
+            self._hold(list(polled))
+            return 0
+        except (RedisError, OSError) as exc:
+            self._hold(list(polled))
+            await self._back_off(exc)
+            return 0
+        self._failures = 0
+        await self._monitor()
+        return handled
+
+    def _hold(self, partitions: list[int]) -> None:
+        """Stop using these partitions' records until they are re-seeked from Redis."""
+        for partition in partitions:
+            self.source.applied.pop(partition, None)
+        self._pending.update(partitions)
+
+    async def _resume_pending(self) -> bool:
+        try:
+            await self.source.resume_from_store(sorted(self._pending))
+        except (RedisError, OSError) as exc:
+            await self._back_off(exc)
+            return False
+        self._pending.clear()
+        return True
+
+    async def _back_off(self, exc: BaseException) -> None:
+        self._failures += 1
+        delay = min(MAX_BACKOFF_S, 0.2 * 2 ** min(self._failures, 10))
+        log.warning("Redis step failed (%s); retrying in %.1fs", type(exc).__name__, delay)
+        try:
+            await asyncio.wait_for(self.stopping.wait(), timeout=delay)
+        except TimeoutError:
+            pass
+
+    async def _apply(self, polled: dict[int, list[tuple[int, bytes]]]) -> int:
+        records = [
+            engine.Record(p, offset, value) for p, rows in polled.items() for offset, value in rows
+        ]
+        events, dead = engine.screen(records, self.clock.now(), self.settings.lateness_seconds)
+        positions = Positions(
+            topic=self.source.topic,
+            expected={p: self.source.applied[p] for p in polled},
+            last={p: rows[-1][0] for p, rows in polled.items()},
+        )
+        if dead:
+            await self.dead.send(self.source.topic, dead)
+
+        def planner(facts: engine.FactsIn, agents: engine.AgentsIn) -> engine.Plan:
+            plan = engine.plan(events, facts, agents)
+            plan.dead = dead
+            return plan
+
+        contacts = sorted(engine.contacts_of(events))
+        agents = sorted(engine.agents_of(events))
+        await self.store.apply(positions, contacts, agents, planner)
+        self.source.applied.update(positions.last)
+        return len(records)
+
+    async def _monitor(self) -> None:
+        now = time.monotonic()
+        if now - self._last_commit < COMMIT_EVERY_S:
+            return
+        self._last_commit = now
+        await self.redis.hset(keys.STATS, "consumer_lag", self.source.lag())
+        try:
+            await self.source.commit_for_monitoring()
+        except Exception as exc:  # a rebalance in progress; the next round commits
+            log.debug("monitoring commit skipped: %s", exc)

@@ -1,0 +1,137 @@
+"""The Kafka side of the aggregator: a consumer whose positions come from Redis, not Kafka.
+
+Offsets are stored with the state they produced (store.py); on every assignment the consumer
+seeks to the stored offset + 1, so a crash or rebalance resumes exactly where state left off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+
+from services import keys
+from services.settings import Settings
+
+from .engine import DeadLetter
+
+log = logging.getLogger("ccpulse.aggregator")
+
+OffsetLoader = Callable[[str, list[int]], Awaitable[dict[int, int]]]
+
+
+class SeekFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment, position every partition just after the offset stored in Redis."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        for tp in revoked:
+            self.source.applied.pop(tp.partition, None)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.source.resume_from_store([tp.partition for tp in assigned])
+        log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
+
+
+class Source:
+    """Consumer plus the per-partition offset this process believes was applied last."""
+
+    def __init__(self, settings: Settings, load_offsets: OffsetLoader) -> None:
+        self.topic = keys.TOPIC_EVENTS
+        self.load_offsets = load_offsets
+        self.applied: dict[int, int] = {}
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=settings.consumer_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=max(500, settings.kafka_session_timeout_ms // 4),
+            max_poll_records=settings.max_poll_records,
+            request_timeout_ms=max(settings.kafka_request_timeout_ms, 10_000),
+        )
+
+    async def start(self) -> None:
+        self.consumer.subscribe([self.topic], listener=SeekFromStore(self))
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def resume_from_store(self, partitions: list[int]) -> None:
+        """Seek each partition to stored + 1 (the beginning when nothing was stored)."""
+        owned = {tp.partition for tp in self.consumer.assignment()}
+        stored = await self.load_offsets(self.topic, [p for p in partitions if p in owned])
+        for partition, offset in stored.items():
+            tp = TopicPartition(self.topic, partition)
+            if offset < 0:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, offset + 1)
+            self.applied[partition] = offset
+
+    async def poll(self, timeout_ms: int, max_records: int) -> dict[int, list[tuple[int, bytes]]]:
+        """Records of partitions we own, past what was applied, as (offset, value) lists."""
+        batches = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        out: dict[int, list[tuple[int, bytes]]] = {}
+        for tp, records in batches.items():
+            floor = self.applied.get(tp.partition)
+            if floor is None:
+                continue
+            fresh = [(r.offset, r.value or b"") for r in records if r.offset > floor]
+            if fresh:
+                out[tp.partition] = fresh
+        return out
+
+    def lag(self) -> int:
+        """Records behind the partitions' high-water marks, as far as this consumer knows."""
+        total = 0
+        for partition, applied in self.applied.items():
+            high = self.consumer.highwater(TopicPartition(self.topic, partition))
+            if high is not None:
+                total += max(0, high - (applied + 1))
+        return total
+
+    async def commit_for_monitoring(self) -> None:
+        """Mirror applied offsets into Kafka so standard lag tools see them; Redis stays the truth."""
+        offsets = {TopicPartition(self.topic, p): o + 1 for p, o in self.applied.items() if o >= 0}
+        if offsets:
+            await self.consumer.commit(offsets)
+
+
+class DeadLetters:
+    """Producer for ccpulse.events.dlq: the record, its position and the reason it was refused."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            acks="all",
+            enable_idempotence=settings.idempotent_producer(),
+            request_timeout_ms=settings.kafka_request_timeout_ms,
+        )
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+    async def send(self, topic: str, letters: list[DeadLetter]) -> None:
+        futures = [await self.producer.send(keys.TOPIC_DLQ, _letter(topic, d)) for d in letters]
+        for future in futures:
+            await future
+
+
+def _letter(topic: str, dead: DeadLetter) -> bytes:
+    body = {
+        "reason": dead.reason,
+        "topic": topic,
+        "partition": dead.record.partition,
+        "offset": dead.record.offset,
+        "value": dead.record.value.decode("utf-8", errors="replace"),
+    }
+    return json.dumps(body).encode()

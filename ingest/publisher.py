@@ -1,0 +1,91 @@
+"""The ingest's producer: events keyed by contact, acknowledged by the broker before `202`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from services import keys
+from services.contract import ContactEvent
+from services.settings import Settings
+
+log = logging.getLogger("ccpulse.ingest")
+
+
+class BrokerUnavailable(Exception):
+    """The broker did not acknowledge in time; the client should retry (ids make that safe)."""
+
+
+class Publisher:
+    """Starts lazily and restarts after failures, so ingest comes up (and recovers) without Kafka."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+        self.timeout_s = settings.kafka_request_timeout_ms / 1000
+
+    def _build(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            acks="all",
+            enable_idempotence=self.settings.idempotent_producer(),
+            linger_ms=2,
+            request_timeout_ms=self.settings.kafka_request_timeout_ms,
+            max_batch_size=256 * 1024,
+            max_request_size=4 * 1024 * 1024,
+        )
+
+    async def _ready(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = self._build()
+                try:
+                    await asyncio.wait_for(producer.start(), self.timeout_s)
+                except (KafkaError, OSError, TimeoutError) as exc:
+                    await _quiet_stop(producer)
+                    raise BrokerUnavailable(f"broker unreachable: {type(exc).__name__}") from exc
+                self._producer = producer
+            return self._producer
+
+    async def publish(self, events: list[ContactEvent]) -> None:
+        await self.send_all(keys.TOPIC_EVENTS, [(e.partition_key(), e.to_wire()) for e in events])
+
+    async def send_all(self, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
+        """Send and wait for every acknowledgement; any failure refuses the whole call."""
+        producer = await self._ready()
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                futures = [await producer.send(topic, value=v, key=k) for k, v in records]
+                await asyncio.gather(*futures)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            await self._reset()
+            raise BrokerUnavailable(f"broker did not acknowledge: {type(exc).__name__}") from exc
+
+    async def _reset(self) -> None:
+        async with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            await _quiet_stop(producer)
+
+    async def check(self) -> bool:
+        try:
+            producer = await self._ready()
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), self.timeout_s)
+        except (BrokerUnavailable, KafkaError, OSError, TimeoutError):
+            await self._reset()
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self._reset()
+
+
+async def _quiet_stop(producer: AIOKafkaProducer) -> None:
+    try:
+        await asyncio.wait_for(producer.stop(), 5)
+    except Exception as exc:  # stopping a half-started producer must not mask the real error
+        log.debug("producer stop failed: %s", exc)

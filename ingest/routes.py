@@ -1,0 +1,117 @@
+"""`POST /v1/events`: check a batch whole, pseudonymise it, and answer only once Kafka has it."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from services import contract
+from services.contract import ContactEvent, FieldError
+
+from .state import IngestState, refusal
+
+router = APIRouter()
+
+FUTURE_LIMIT_S = 300
+
+
+class BodyError(Exception):
+    def __init__(self, status: int, message: str, field: str = "body") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+def decode_body(raw: bytes, content_type: str, max_events: int) -> list[Any]:
+    """One JSON event, a JSON array, or NDJSON; raises BodyError naming what is wrong."""
+    if not raw.strip():
+        raise BodyError(400, "body is empty")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyError(400, f"body is not UTF-8 (byte {exc.start})") from exc
+    if "ndjson" in content_type or "jsonl" in content_type:
+        items = _ndjson(text)
+    else:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            items = _ndjson(text)
+        else:
+            items = value if isinstance(value, list) else [value]
+    if len(items) > max_events:
+        raise BodyError(413, f"batch holds {len(items)} events, the limit is {max_events}")
+    if not items:
+        raise BodyError(400, "batch is empty")
+    return items
+
+
+def _ndjson(text: str) -> list[Any]:
+    items = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise BodyError(400, f"line {number}: invalid JSON ({exc.msg})", f"line {number}") from exc
+    return items
+
+
+def validate(items: list[Any], now_s: float) -> tuple[list[ContactEvent], list[FieldError]]:
+    events: list[ContactEvent] = []
+    errors: list[FieldError] = []
+    for index, item in enumerate(items):
+        event, problems = contract.parse_event(item, index)
+        if event is not None and event.time.timestamp() > now_s + FUTURE_LIMIT_S:
+            problems = [FieldError(index=index, field="time", message="is in the future")]
+        if problems:
+            errors.extend(problems)
+        elif event is not None:
+            events.append(event)
+    return events, errors
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """Read at most `limit` bytes; a longer body is refused before it is all in memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyError(413, f"body is {declared} bytes, the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyError(413, f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post("/v1/events", status_code=202, summary="Submit contact events")
+async def post_events(request: Request) -> JSONResponse:
+    """Accept one event, an array or NDJSON; 202 means the broker acknowledged every event."""
+    state: IngestState = request.app.state.ingest
+    try:
+        raw = await read_limited(request, state.settings.max_body_bytes)
+        items = decode_body(
+            raw, request.headers.get("content-type", ""), state.settings.max_batch_events
+        )
+    except BodyError as exc:
+        state.metrics.rejected("body", 1)
+        return refusal(exc.status, exc.message, [{"index": None, "field": exc.field}])
+    events, errors = validate(items, time.time())
+    if errors:
+        state.metrics.rejected("invalid", len({e.index for e in errors}))
+        rows = [e.model_dump() for e in errors]
+        return refusal(422, f"{len(rows)} problem(s); the batch was not accepted", rows)
+    return await state.accept(events, source="events")
+
+
+@router.get("/v1/schema", summary="JSON Schema of the contact event")
+async def schema() -> dict[str, Any]:
+    return contract.json_schema()

@@ -1,0 +1,78 @@
+"""What every ingest route shares: settings, the publisher, the pseudonymising key, counters."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, Counter
+
+from services.contract import ContactEvent
+from services.privacy import pseudonymise, scrub
+from services.settings import Settings
+
+from .publisher import BrokerUnavailable, Publisher
+
+log = logging.getLogger("ccpulse.ingest")
+
+RETRY_AFTER_S = 5
+
+
+class IngestMetrics:
+    """Prometheus counters of this ingest process (`/metrics` on the ingest port)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.events = Counter(
+            "ccpulse_ingest_events", "Events by outcome", ["source", "outcome"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.refused = Counter(
+            "ccpulse_ingest_refused_requests", "Requests refused, by reason", ["reason"],
+            registry=self.registry,
+        )  # fmt: skip
+
+    def rejected(self, reason: str, events: int) -> None:
+        self.refused.labels(reason).inc()
+        self.events.labels("events", "rejected").inc(events)
+
+
+@dataclass
+class IngestState:
+    settings: Settings
+    publisher: Publisher
+    metrics: IngestMetrics = field(default_factory=IngestMetrics)
+
+    @property
+    def hash_key(self) -> bytes:
+        return self.settings.hash_key.get_secret_value().encode()
+
+    def protect(self, event: ContactEvent) -> ContactEvent:
+        """Replace personal data by the keyed hash before anything is stored or logged."""
+        changes: dict[str, Any] = {}
+        if event.customer is not None:
+            changes["customer"] = pseudonymise(event.customer, self.hash_key)
+        if event.attributes:
+            changes["attributes"] = scrub(event.attributes, self.hash_key)
+        return event.model_copy(update=changes) if changes else event
+
+    async def accept(self, events: list[ContactEvent], source: str) -> JSONResponse:
+        protected = [self.protect(e) for e in events]
+        try:
+            await self.publisher.publish(protected)
+        except BrokerUnavailable as exc:
+            self.metrics.refused.labels("broker_unavailable").inc()
+            log.warning("refused %d events: %s", len(events), exc)
+            return JSONResponse(
+                {"detail": "the event broker is unavailable; retry later", "retry_after": RETRY_AFTER_S},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        self.metrics.events.labels(source, "accepted").inc(len(events))
+        return JSONResponse({"accepted": len(events)}, status_code=202)
+
+
+def refusal(status: int, detail: str, errors: list[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse({"detail": detail, "errors": errors}, status_code=status)

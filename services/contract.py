@@ -1,0 +1,172 @@
+"""The one contact-event contract every adapter maps onto and every consumer reads.
+
+A flat JSON object: vendors differ, the aggregator sees only this. `id` makes delivery idempotent
+(a repeated id is the same event), `time` is when it happened, never when it arrived.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+
+class EventType(StrEnum):
+    OFFERED = "contact.offered"
+    IVR = "contact.ivr"
+    QUEUED = "contact.queued"
+    ANSWERED = "contact.answered"
+    ABANDONED = "contact.abandoned"
+    TIMED_OUT = "contact.timed_out"
+    COMPLETED = "contact.completed"
+    RESOLVED = "contact.resolved"
+    ESCALATED = "contact.escalated"
+    TRANSFERRED = "contact.transferred"
+    AGENT_STATE = "agent.state"
+    SURVEY = "survey.response"
+
+
+class Channel(StrEnum):
+    VOICE = "voice"
+    CHAT = "chat"
+    EMAIL = "email"
+    SMS = "sms"
+    SOCIAL = "social"
+
+
+# Names become parts of Redis keys and Prometheus labels: no separators, no control characters.
+Name = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=128, strip_whitespace=True, pattern=r"^[^|\x00-\x1f]+$"
+    ),
+]
+Ident = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+Text = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class ContactEvent(BaseModel):
+    """One thing that happened to a contact or an agent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+    id: Ident
+    type: EventType
+    time: AwareDatetime
+    contact: Ident | None = None
+    channel: Channel | None = None
+    queue: Name | None = None
+    agent: Name | None = None
+    customer: Ident | None = Field(
+        default=None, description="Phone, e-mail or platform id; replaced by a keyed hash at ingest."
+    )
+    stage: Name | None = Field(default=None, description="IVR or wait stage, e.g. welcome, menu.")
+    issue: Name | None = None
+    first_contact: bool | None = None
+    reason: Text | None = None
+    state: Name | None = Field(default=None, description="Agent state, on agent.state.")
+    csat: int | None = Field(default=None, ge=1, le=5)
+    nps: int | None = Field(default=None, ge=0, le=10)
+    attributes: dict[Name, Text] = Field(default_factory=dict, max_length=64)
+
+    @model_validator(mode="after")
+    def _required_by_type(self) -> ContactEvent:
+        missing = _missing_fields(self)
+        if missing:
+            raise ValueError(f"{missing} is required for {self.type.value}")
+        return self
+
+    @property
+    def is_contact_event(self) -> bool:
+        return self.type.value.startswith("contact.") or self.type is EventType.SURVEY
+
+    def partition_key(self) -> bytes:
+        """Contact events keep one contact on one partition; agent events one agent."""
+        key = self.contact if self.contact is not None else (self.agent or self.id)
+        return key.encode()
+
+    def to_wire(self) -> bytes:
+        return self.model_dump_json(exclude_none=True, exclude_defaults=False).encode()
+
+
+def _missing_fields(event: ContactEvent) -> str | None:
+    kind = event.type
+    if (kind.value.startswith("contact.") or kind is EventType.SURVEY) and event.contact is None:
+        return "contact"
+    if kind is EventType.OFFERED and event.channel is None:
+        return "channel"
+    if kind is EventType.AGENT_STATE and event.agent is None:
+        return "agent"
+    if kind is EventType.AGENT_STATE and event.state is None:
+        return "state"
+    if kind is EventType.SURVEY and event.csat is None and event.nps is None:
+        return "csat"
+    return None
+
+
+EVENTS_ADAPTER: TypeAdapter[list[ContactEvent]] = TypeAdapter(list[ContactEvent])
+
+
+class FieldError(BaseModel):
+    """One refusal, naming the event's index in the batch, the field and the reason."""
+
+    index: int
+    field: str
+    message: str
+
+
+def describe_errors(exc: ValidationError, index: int = 0) -> list[FieldError]:
+    """Turn pydantic's error list into `index / field / message` rows a client can act on."""
+    rows = []
+    for err in exc.errors(include_url=False):
+        loc = [str(part) for part in err["loc"]]
+        field = ".".join(loc) or _field_from_message(str(err["msg"]))
+        rows.append(FieldError(index=index, field=field, message=str(err["msg"])))
+    return rows
+
+
+def _field_from_message(message: str) -> str:
+    """Model-level checks name their field first (`contact is required ...`)."""
+    head = message.removeprefix("Value error, ").split(" ", 1)[0]
+    return head if head in ContactEvent.model_fields else "event"
+
+
+def parse_event(raw: Any, index: int = 0) -> tuple[ContactEvent | None, list[FieldError]]:
+    """Validate one decoded JSON value; never raises on bad input."""
+    if not isinstance(raw, dict):
+        return None, [FieldError(index=index, field="event", message="must be a JSON object")]
+    try:
+        return ContactEvent.model_validate(raw), []
+    except ValidationError as exc:
+        return None, describe_errors(exc, index)
+
+
+def decode_wire(value: bytes) -> ContactEvent:
+    """Decode an event from Kafka; raises ValueError with the reason on anything unusable."""
+    try:
+        return ContactEvent.model_validate_json(value)
+    except ValidationError as exc:
+        first = describe_errors(exc)[0]
+        raise ValueError(f"{first.field}: {first.message}") from exc
+
+
+def json_schema() -> dict[str, Any]:
+    schema = ContactEvent.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "ccpulse contact event"
+    return schema
+
+
+def dumps_schema() -> str:
+    return json.dumps(json_schema(), indent=2)

@@ -1,0 +1,67 @@
+"""Every Kafka topic and Redis key in one file, so producers and readers cannot drift apart.
+
+Scopes name what a counter is about: `ch|voice`, `q|voice|sales`, `ag|alice`. Times in key names
+are epoch seconds of the bucket start; the unit is in the helper's name.
+"""
+
+from __future__ import annotations
+
+TOPIC_EVENTS = "ccpulse.events"
+TOPIC_DLQ = "ccpulse.events.dlq"
+TOPIC_RAW = "ccpulse.raw"
+ALL_TOPICS = (TOPIC_EVENTS, TOPIC_DLQ, TOPIC_RAW)
+
+PREFIX = "ccp"
+CHANGES_CHANNEL = f"{PREFIX}:changes"
+SCOPES = f"{PREFIX}:scopes"
+AGENTS = f"{PREFIX}:agents"
+STATS = f"{PREFIX}:stats"
+
+MINUTE_SECONDS = 60
+HOUR_SECONDS = 3600
+RESOLUTIONS = {"m": MINUTE_SECONDS, "h": HOUR_SECONDS}
+
+SEP = "|"
+
+
+def channel_scope(channel: str) -> str:
+    return f"ch{SEP}{channel}"
+
+
+def queue_scope(channel: str, queue: str) -> str:
+    return f"q{SEP}{channel}{SEP}{queue}"
+
+
+def agent_scope(agent: str) -> str:
+    return f"ag{SEP}{agent}"
+
+
+def parse_scope(scope: str) -> tuple[str, ...]:
+    return tuple(scope.split(SEP))
+
+
+def facts_key(contact: str) -> str:
+    return f"{PREFIX}:f:{contact}"
+
+
+def counter_key(resolution: str, bucket_start_s: int, scope: str) -> str:
+    return f"{PREFIX}:c:{resolution}:{bucket_start_s}:{scope}"
+
+
+def waiting_key(scope: str) -> str:
+    """Sorted set: contact -> epoch ms its wait started; its size is `in_queue` now."""
+    return f"{PREFIX}:wait:{scope}"
+
+
+def active_key(scope: str) -> str:
+    """Sorted set: contact -> epoch ms it was offered; open contacts now."""
+    return f"{PREFIX}:active:{scope}"
+
+
+def offsets_key(topic: str) -> str:
+    return f"{PREFIX}:off:{topic}"
+
+
+def bucket_start_s(epoch_s: float, resolution: str) -> int:
+    width = RESOLUTIONS[resolution]
+    return int(epoch_s // width) * width

@@ -1,0 +1,240 @@
+"""The metric catalogue: raw counter names, histogram edges, and the read-time formulas.
+
+Counters are raw and mergeable (counts, integer millisecond sums, fine histograms); every rate,
+average and service-level variant is computed here when read, so a definition or threshold can
+change without reprocessing a single event. docs/metrics.md is the prose of this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+# Wait histogram edges (seconds): a service level or short-abandon threshold on any edge is exact.
+WAIT_EDGES_S: tuple[int, ...] = (
+    5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 600,
+    3600, 7200, 21600, 43200, 86400, 172800,
+)  # fmt: skip
+OVERFLOW = len(WAIT_EDGES_S)  # index of the bucket above the last edge
+
+# First-response buckets for written channels (seconds), all of them WAIT_EDGES_S edges.
+FIRST_RESPONSE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("under_1h", 0, 3600),
+    ("1h_2h", 3600, 7200),
+    ("2h_6h", 7200, 21600),
+    ("6h_12h", 21600, 43200),
+    ("12h_24h", 43200, 86400),
+    ("over_24h", 86400, None),
+)
+WRITTEN_CHANNELS = frozenset({"chat", "email", "sms", "social"})
+
+# --- raw counter field names (one Redis hash field each) ---
+OFFERED = "offered"
+QUEUED = "queued"
+ANSWERED = "answered"
+ANSWER_WAIT_MS = "answer_wait_ms"
+ABANDONED = "abandoned"
+ABANDONED_QUEUE = "abandoned_queue"
+ABANDONED_IVR = "abandoned_ivr"
+ABANDON_WAIT_MS = "abandon_wait_ms"
+TIMED_OUT = "timed_out"
+HANDLED = "handled"
+HANDLE_MS = "handle_ms"
+TRANSFERRED = "transferred"
+ESCALATED = "escalated"
+RESOLVED = "resolved"
+RESOLVED_FIRST_CONTACT = "resolved_fc"
+RESOLUTION_MS = "resolution_ms"
+CSAT_RESPONSES = "csat_n"
+CSAT_SATISFIED = "csat_sat"
+NPS_RESPONSES = "nps_n"
+NPS_PROMOTERS = "nps_pro"
+NPS_DETRACTORS = "nps_det"
+
+# Families of fields with a suffix: histogram bucket index, stage or reason name.
+ANSWER_HIST = "aw:"  # answered, by wait bucket
+QUEUE_ABANDON_HIST = "qw:"  # abandoned after queueing, by wait since queued
+IVR_ABANDON_HIST = "iw:"  # abandoned before queueing, by time since offered
+HANDLE_HIST = "hw:"  # handled, by handle time bucket
+ABANDON_STAGE = "abst:"  # abandoned, by stage
+STAGE_ENTERED = "sten:"  # entered a stage
+STAGE_RANK = "strk:"  # sum of the stage's position in each path (to order the funnel)
+ESCALATION_REASON = "esc:"  # escalated, by reason
+ISSUE_RESOLVED = "isr:"  # resolved, by issue type
+ISSUE_RESOLUTION_MS = "isms:"  # resolution time sum, by issue type
+
+SlVariant = Literal["abandons_ignored", "abandons_missed", "abandons_met_within"]
+AbandonDenominator = Literal["offered", "queued"]
+
+
+def bucket_index(wait_ms: int) -> int:
+    """The first bucket whose edge the wait does not exceed: `wait <= edge` counts as within."""
+    for index, edge in enumerate(WAIT_EDGES_S):
+        if wait_ms <= edge * 1000:
+            return index
+    return OVERFLOW
+
+
+def require_edge(threshold_s: int) -> int:
+    if threshold_s not in WAIT_EDGES_S:
+        raise ValueError(f"threshold {threshold_s}s is not a histogram edge {WAIT_EDGES_S}")
+    return threshold_s
+
+
+def add_counters(total: dict[str, int], more: Mapping[str, int | str | bytes]) -> dict[str, int]:
+    for name, value in more.items():
+        total[name] = total.get(name, 0) + int(value)
+    return total
+
+
+def hist_within(counters: Mapping[str, int], family: str, threshold_s: int) -> int:
+    """How many of a histogram's observations were <= threshold (an edge)."""
+    last = WAIT_EDGES_S.index(require_edge(threshold_s))
+    return sum(counters.get(f"{family}{i}", 0) for i in range(last + 1))
+
+
+def hist_between(counters: Mapping[str, int], family: str, low_s: int, high_s: int | None) -> int:
+    """Observations in (low, high]; high None means no upper bound."""
+    low = hist_within(counters, family, low_s) if low_s else 0
+    if high_s is None:
+        return hist_total(counters, family) - low
+    return hist_within(counters, family, high_s) - low
+
+
+def hist_total(counters: Mapping[str, int], family: str) -> int:
+    return sum(counters.get(f"{family}{i}", 0) for i in range(OVERFLOW + 1))
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    return None if denominator <= 0 else numerator / denominator
+
+
+def mean_seconds(sum_ms: int, count: int) -> float | None:
+    return None if count <= 0 else sum_ms / count / 1000.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """Definition choices applied at read time (settings, or per request)."""
+
+    sl_threshold_s: int = 20
+    sl_variant: SlVariant = "abandons_missed"
+    sl_exclude_short: bool = True
+    short_abandon_s: int = 5
+    abandon_denominator: AbandonDenominator = "offered"
+
+
+def short_abandoned(c: Mapping[str, int], short_s: int) -> int:
+    """Abandons within the short-abandon threshold, counted from queue entry (or offer)."""
+    return hist_within(c, QUEUE_ABANDON_HIST, short_s) + hist_within(c, IVR_ABANDON_HIST, short_s)
+
+
+def service_level(c: Mapping[str, int], opts: ReadOptions) -> float | None:
+    """Answered within T over the variant's denominator; see docs/metrics.md#service-level."""
+    t = opts.sl_threshold_s
+    met = hist_within(c, ANSWER_HIST, t)
+    answered = c.get(ANSWERED, 0)
+    queue_abandons = c.get(ABANDONED_QUEUE, 0)
+    short = hist_within(c, QUEUE_ABANDON_HIST, opts.short_abandon_s) if opts.sl_exclude_short else 0
+    if opts.sl_variant == "abandons_ignored":
+        return ratio(met, answered)
+    if opts.sl_variant == "abandons_missed":
+        return ratio(met, answered + queue_abandons - short)
+    abandoned_within = hist_within(c, QUEUE_ABANDON_HIST, t) - short
+    return ratio(met + abandoned_within, answered + queue_abandons - short)
+
+
+def abandon_rate(c: Mapping[str, int], opts: ReadOptions) -> float | None:
+    """Abandoned (less short abandons when excluded) over offered or queued."""
+    short = short_abandoned(c, opts.short_abandon_s) if opts.sl_exclude_short else 0
+    if opts.abandon_denominator == "queued":
+        queue_short = hist_within(c, QUEUE_ABANDON_HIST, opts.short_abandon_s)
+        shorts = queue_short if opts.sl_exclude_short else 0
+        return ratio(c.get(ABANDONED_QUEUE, 0) - shorts, c.get(QUEUED, 0) - shorts)
+    return ratio(c.get(ABANDONED, 0) - short, c.get(OFFERED, 0) - short)
+
+
+def suffixed(c: Mapping[str, int], family: str) -> dict[str, int]:
+    """The `family:name` fields as {name: count}, zeros dropped."""
+    return {k[len(family) :]: v for k, v in c.items() if k.startswith(family) and v}
+
+
+def ivr_funnel(c: Mapping[str, int]) -> list[dict[str, int | str]]:
+    """Per stage: entered, left there (abandoned at it), went on; ordered by mean path position."""
+    entered = suffixed(c, STAGE_ENTERED)
+    abandoned = suffixed(c, ABANDON_STAGE)
+    rank = {s: c.get(f"{STAGE_RANK}{s}", 0) / n for s, n in entered.items()}
+    rows: list[dict[str, int | str]] = []
+    for stage in sorted(entered, key=lambda s: (rank[s], s)):
+        left = abandoned.get(stage, 0)
+        rows.append({"stage": stage, "entered": entered[stage], "abandoned": left,
+                     "went_on": entered[stage] - left})  # fmt: skip
+    return rows
+
+
+def first_response_buckets(c: Mapping[str, int]) -> dict[str, int]:
+    return {name: hist_between(c, ANSWER_HIST, low, high) for name, low, high in FIRST_RESPONSE_BUCKETS}
+
+
+def figures(c: Mapping[str, int], opts: ReadOptions) -> dict[str, object]:
+    """Every read-time figure of one scope and window from its summed raw counters."""
+    return {
+        "offered": c.get(OFFERED, 0),
+        "queued": c.get(QUEUED, 0),
+        "answered": c.get(ANSWERED, 0),
+        "abandoned": c.get(ABANDONED, 0),
+        "abandoned_queue": c.get(ABANDONED_QUEUE, 0),
+        "abandoned_ivr": c.get(ABANDONED_IVR, 0),
+        "short_abandoned": short_abandoned(c, opts.short_abandon_s),
+        "abandoned_by_stage": suffixed(c, ABANDON_STAGE),
+        "timed_out": c.get(TIMED_OUT, 0),
+        "transferred": c.get(TRANSFERRED, 0),
+        "handled": c.get(HANDLED, 0),
+        "asa_seconds": mean_seconds(c.get(ANSWER_WAIT_MS, 0), c.get(ANSWERED, 0)),
+        "aht_seconds": mean_seconds(c.get(HANDLE_MS, 0), c.get(HANDLED, 0)),
+        "abandon_rate": abandon_rate(c, opts),
+        "service_level": service_level(c, opts),
+        "service_level_threshold_seconds": opts.sl_threshold_s,
+        "answered_within": _hist_dict(c, ANSWER_HIST),
+        "abandoned_within": _merged_abandon_hist(c),
+        "ivr_funnel": ivr_funnel(c),
+        "first_response_buckets": first_response_buckets(c),
+        "resolved": c.get(RESOLVED, 0),
+        "fcr_rate": ratio(c.get(RESOLVED_FIRST_CONTACT, 0), c.get(RESOLVED, 0)),
+        "resolution_seconds": mean_seconds(c.get(RESOLUTION_MS, 0), c.get(RESOLVED, 0)),
+        "escalated": c.get(ESCALATED, 0),
+        "escalated_by_reason": suffixed(c, ESCALATION_REASON),
+        "csat": ratio(c.get(CSAT_SATISFIED, 0), c.get(CSAT_RESPONSES, 0)),
+        "csat_responses": c.get(CSAT_RESPONSES, 0),
+        "nps": _nps(c),
+        "nps_responses": c.get(NPS_RESPONSES, 0),
+    }
+
+
+def _nps(c: Mapping[str, int]) -> float | None:
+    n = c.get(NPS_RESPONSES, 0)
+    if n <= 0:
+        return None
+    return 100.0 * (c.get(NPS_PROMOTERS, 0) - c.get(NPS_DETRACTORS, 0)) / n
+
+
+def hist_labels() -> list[str]:
+    return [f"le_{edge}" for edge in WAIT_EDGES_S] + ["le_inf"]
+
+
+def _hist_dict(c: Mapping[str, int], family: str) -> dict[str, int]:
+    return {label: c.get(f"{family}{i}", 0) for i, label in enumerate(hist_labels())}
+
+
+def _merged_abandon_hist(c: Mapping[str, int]) -> dict[str, int]:
+    queue = _hist_dict(c, QUEUE_ABANDON_HIST)
+    ivr = _hist_dict(c, IVR_ABANDON_HIST)
+    return {label: queue[label] + ivr[label] for label in queue}
+
+
+def sum_counters(parts: Iterable[Mapping[str, int | str | bytes]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for part in parts:
+        add_counters(total, part)
+    return total

@@ -1,0 +1,101 @@
+"""Every setting of every process, read once from `CCPULSE_*` variables (pydantic-settings).
+
+Only `__main__` modules and the CLI build a `Settings`; everything else receives one, so tests can
+hand any module the exact configuration they want.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SlVariant = Literal["abandons_ignored", "abandons_missed", "abandons_met_within"]
+AbandonDenominator = Literal["offered", "queued"]
+
+DEFAULT_SL_THRESHOLDS_SECONDS: dict[str, int] = {
+    "voice": 20,
+    "chat": 60,
+    "sms": 3600,
+    "social": 3600,
+    "email": 86400,
+}
+
+
+class Settings(BaseSettings):
+    """One flat namespace, prefix `CCPULSE_`; the README has the table."""
+
+    model_config = SettingsConfigDict(env_prefix="CCPULSE_", extra="ignore")
+
+    # --- wiring: unset broker or Redis means "start the embedded one" (ccpulse up) ---
+    kafka_bootstrap: str | None = None
+    kafka_idempotence: bool | None = Field(
+        default=None, description="Idempotent producer; default on for Apache Kafka, off embedded."
+    )
+    kafka_partitions: int = Field(default=6, ge=1)
+    kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
+    kafka_request_timeout_ms: int = Field(default=5000, ge=500)
+    kafka_retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)
+    redis_url: str | None = None
+    database_url: str | None = None
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    ingest_host: str = "127.0.0.1"
+    ingest_port: int = 8001
+    data_dir: Path = Path("./var")
+    timezone: str = "UTC"
+    log_level: str = "INFO"
+
+    # --- personal data ---
+    hash_key: SecretStr = SecretStr("ccpulse-dev-key-change-me")
+
+    # --- ingest limits ---
+    max_body_bytes: int = 1024 * 1024
+    max_batch_events: int = 10_000
+
+    # --- aggregation ---
+    lateness_seconds: int = Field(default=48 * 3600, ge=60)
+    bucket_ttl_seconds: int = Field(default=48 * 3600, ge=3600)
+    max_poll_records: int = Field(default=2000, ge=1)
+    consumer_group: str = "ccpulse-aggregator"
+
+    # --- metric definitions, applied at read time ---
+    short_abandon_seconds: int = 5
+    sl_variant: SlVariant = "abandons_missed"
+    sl_exclude_short_abandons: bool = True
+    sl_thresholds_seconds: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_SL_THRESHOLDS_SECONDS)
+    )
+    queue_sl_thresholds_seconds: dict[str, int] = Field(default_factory=dict)
+    abandon_denominator: AbandonDenominator = "offered"
+
+    # --- api ---
+    ws_min_interval_seconds: float = 1.0
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def idempotent_producer(self) -> bool:
+        """Tansu (embedded) rejects idempotent producers; Apache Kafka should use them."""
+        if self.kafka_idempotence is not None:
+            return self.kafka_idempotence
+        return self.kafka_bootstrap is not None
+
+    def sl_threshold_for(self, channel: str, queue: str | None = None) -> int:
+        if queue is not None and queue in self.queue_sl_thresholds_seconds:
+            return self.queue_sl_thresholds_seconds[queue]
+        return self.sl_thresholds_seconds.get(channel, 20)
