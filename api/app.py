@@ -1,0 +1,83 @@
+"""The api: live figures over REST and websocket, Prometheus metrics, and the wallboard."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client.core import GaugeMetricFamily
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from services.clock import Clock, SystemClock
+from services.settings import Settings
+
+from . import metrics
+from .broadcaster import Broadcaster
+from .deps import ApiState
+from .live import resolve_window
+from .routes import health, live, ws
+from .snapshot import build
+
+WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    redis = Redis.from_url(
+        settings.redis_url or "redis://127.0.0.1:6379/0",
+        socket_timeout=5,
+        socket_connect_timeout=3,
+        health_check_interval=15,
+    )
+    state = ApiState(settings, redis, clock or SystemClock())
+
+    async def snapshot() -> dict[str, object]:
+        now = state.clock.now()
+        return await build(state.reader, resolve_window("15m", now, settings), now)
+
+    state.broadcaster = Broadcaster(redis, snapshot, settings.ws_min_interval_seconds)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        assert state.broadcaster is not None
+        await state.broadcaster.start()
+        yield
+        await state.broadcaster.stop()
+        await redis.aclose()
+
+    app = FastAPI(title="ccpulse api", version="0.1.0", lifespan=lifespan)
+    app.state.api = state
+    for router in (health.router, live.router, ws.router):
+        app.include_router(router)
+    _metrics_route(app, state)
+    _web(app)
+    return app
+
+
+def _metrics_route(app: FastAPI, state: ApiState) -> None:
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        assert state.broadcaster is not None
+        clients = GaugeMetricFamily("ccpulse_websocket_clients", "Connected wallboard clients")
+        clients.add_metric([], len(state.broadcaster.clients))
+        try:
+            body = await metrics.render(state.reader, state.clock.now(), [clients])
+        except (RedisError, OSError):
+            return Response("live state unavailable\n", status_code=503)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _web(app: FastAPI) -> None:
+    """Serve the built wallboard (web/dist) when present, else the plain first page."""
+    dist = WEB_ROOT / "dist"
+    if (dist / "index.html").exists():
+        app.mount("/", StaticFiles(directory=dist, html=True), name="web")
+        return
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(WEB_ROOT / "basic.html")

@@ -1,0 +1,112 @@
+"""One Redis subscription per process fans change notices out to every websocket client.
+
+Each client has a one-slot mailbox holding only the latest state: a slow client skips states,
+it never accumulates a backlog. Snapshots are rebuilt at most once per interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from services import keys
+
+log = logging.getLogger("ccpulse.api")
+
+Builder = Callable[[], Awaitable[dict[str, Any]]]
+REFRESH_S = 5.0  # waits grow while nothing happens: refresh the gauges anyway
+
+
+class Mailbox:
+    """The latest message for one client, and a flag that it has not been sent yet."""
+
+    def __init__(self) -> None:
+        self._latest: str | None = None
+        self._ready = asyncio.Event()
+        self.replaced = 0  # messages overwritten before the client took them (shed load)
+
+    def put(self, message: str) -> None:
+        if self._ready.is_set():
+            self.replaced += 1
+        self._latest = message
+        self._ready.set()
+
+    async def take(self) -> str:
+        await self._ready.wait()
+        self._ready.clear()
+        assert self._latest is not None
+        return self._latest
+
+
+class Broadcaster:
+    def __init__(self, redis: Redis, build: Builder, min_interval_s: float) -> None:
+        self.redis = redis
+        self.build = build
+        self.min_interval_s = min_interval_s
+        self.clients: set[Mailbox] = set()
+        self._dirty = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.last_message: str | None = None
+        self.shed_total = 0
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._publish())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def join(self) -> Mailbox:
+        box = Mailbox()
+        self.clients.add(box)
+        return box
+
+    def leave(self, box: Mailbox) -> None:
+        self.shed_total += box.replaced
+        self.clients.discard(box)
+
+    async def _listen(self) -> None:
+        """Subscribe once; after a Redis outage, subscribe again with a capped backoff."""
+        delay = 0.5
+        while True:
+            try:
+                async with self.redis.pubsub() as pubsub:
+                    await pubsub.subscribe(keys.CHANGES_CHANNEL)
+                    delay = 0.5
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self._dirty.set()
+            except (RedisError, OSError) as exc:
+                log.warning("change feed lost (%s); resubscribing in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _publish(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dirty.wait(), REFRESH_S)
+            self._dirty.clear()
+            if self.clients:
+                await self._send_update()
+            await asyncio.sleep(self.min_interval_s)
+
+    async def _send_update(self) -> None:
+        try:
+            data = await self.build()
+        except (RedisError, OSError) as exc:
+            log.warning("snapshot failed: %s", exc)
+            return
+        message = json.dumps({"type": "update", "data": data})
+        self.last_message = message
+        for box in list(self.clients):
+            box.put(message)

@@ -1,0 +1,34 @@
+"""Annotated dependencies: routes ask for what they need, the app state provides it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+
+from services.clock import Clock
+from services.settings import Settings
+
+from .broadcaster import Broadcaster
+from .live import LiveReader
+
+
+class ApiState:
+    """Clients and services built once in create_app, shared by every request."""
+
+    def __init__(self, settings: Settings, redis: Redis, clock: Clock) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.clock = clock
+        self.reader = LiveReader(redis, settings)
+        self.broadcaster: Broadcaster | None = None
+        self.extras: dict[str, Any] = {}
+
+
+def get_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.api
+    return state
+
+
+State = Annotated[ApiState, Depends(get_state)]

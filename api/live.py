@@ -1,0 +1,139 @@
+"""The live read model: sum raw counters over a window from Redis, then apply the formulas.
+
+Windows are made of whole buckets: hour buckets where a whole UTC hour fits, minute buckets at
+the edges. `Nm` covers the current minute and the N-1 before it; `today` starts at local
+midnight in the configured time zone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from services import keys, kpis
+from services.settings import Settings
+
+WINDOWS_S = {"5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "24h": 86400}
+WINDOW_NAMES = (*WINDOWS_S, "today")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    name: str
+    start_s: int  # first minute bucket included
+    end_s: int  # exclusive: the end of the current minute
+
+
+def resolve_window(name: str, now_s: float, settings: Settings) -> Window:
+    """Turn `5m|15m|1h|today` into a minute-aligned [start, end) range."""
+    current = keys.bucket_start_s(now_s, "m")
+    end = current + 60
+    if name == "today":
+        local = datetime.fromtimestamp(now_s, settings.zone)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        return Window(name, keys.bucket_start_s(midnight.timestamp(), "m"), end)
+    if name not in WINDOWS_S:
+        raise ValueError(f"window must be one of {', '.join(WINDOW_NAMES)}")
+    return Window(name, end - WINDOWS_S[name], end)
+
+
+def range_window(start_s: float, end_s: float) -> Window:
+    """An explicit minute range [from, to), rounded out to whole minutes."""
+    start = keys.bucket_start_s(start_s, "m")
+    end = keys.bucket_start_s(end_s + 59, "m")
+    if end <= start:
+        raise ValueError("`to` must be after `from`")
+    return Window("range", start, end)
+
+
+def buckets(start_s: int, end_s: int) -> list[tuple[str, int]]:
+    """Minute buckets up to the first hour edge, hour buckets inside, minutes after."""
+    out: list[tuple[str, int]] = []
+    t = start_s
+    while t < end_s:
+        if t % 3600 == 0 and t + 3600 <= end_s:
+            out.append(("h", t))
+            t += 3600
+        else:
+            out.append(("m", t))
+            t += 60
+    return out
+
+
+def read_options(settings: Settings, channel: str, queue: str | None = None,
+                 **overrides: Any) -> kpis.ReadOptions:  # fmt: skip
+    """The definitions in force for one scope: settings, then per-request overrides."""
+    values: dict[str, Any] = {
+        "sl_threshold_s": settings.sl_threshold_for(channel, queue),
+        "sl_variant": settings.sl_variant,
+        "sl_exclude_short": settings.sl_exclude_short_abandons,
+        "short_abandon_s": settings.short_abandon_seconds,
+        "abandon_denominator": settings.abandon_denominator,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return kpis.ReadOptions(**values)
+
+
+class LiveReader:
+    """Reads Redis for one window; every figure from the same snapshot of counters."""
+
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+
+    async def active_scopes(self, since_s: int) -> list[str]:
+        raw = await self.redis.zrangebyscore(keys.SCOPES, since_s, "+inf")
+        return sorted(_text(s) for s in raw)
+
+    async def counters(self, scopes: Iterable[str], window: Window) -> dict[str, dict[str, int]]:
+        """Summed raw counters per scope over the window, in one pipelined round trip."""
+        scope_list = list(scopes)
+        cells = buckets(window.start_s, window.end_s)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for scope in scope_list:
+                for res, start in cells:
+                    pipe.hgetall(keys.counter_key(res, start, scope))
+            rows = await pipe.execute()
+        out: dict[str, dict[str, int]] = {}
+        for i, scope in enumerate(scope_list):
+            part = rows[i * len(cells) : (i + 1) * len(cells)]
+            out[scope] = kpis.sum_counters({_text(k): v for k, v in r.items()} for r in part)
+        return out
+
+    async def gauges(self, scopes: list[str], now_s: float) -> dict[str, dict[str, Any]]:
+        """Contacts waiting now, the longest wait, open contacts: per scope."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for scope in scopes:
+                pipe.zcard(keys.waiting_key(scope))
+                pipe.zrange(keys.waiting_key(scope), 0, 0, withscores=True)
+                pipe.zcard(keys.active_key(scope))
+            rows = await pipe.execute()
+        out = {}
+        for i, scope in enumerate(scopes):
+            waiting, oldest, active = rows[3 * i : 3 * i + 3]
+            longest = max(0.0, now_s - oldest[0][1] / 1000) if oldest else 0.0
+            out[scope] = {"in_queue": int(waiting), "longest_wait_seconds": round(longest, 3),
+                          "active": int(active)}  # fmt: skip
+        return out
+
+    async def agent_states(self) -> dict[str, dict[str, Any]]:
+        raw = await self.redis.hgetall(keys.AGENTS)
+        out = {}
+        for name, value in raw.items():
+            data = json.loads(value)
+            if data.get("state"):
+                out[_text(name)] = {"state": data["state"]["value"], "since_ms": data["state"]["ms"]}
+        return out
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,34 @@
+"""`WS /ws/wallboard`: a snapshot first, then the latest state at most once per interval."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from redis.exceptions import RedisError
+
+from ..live import resolve_window
+from ..snapshot import build
+
+router = APIRouter()
+
+
+@router.websocket("/ws/wallboard")
+async def wallboard(websocket: WebSocket) -> None:
+    state = websocket.app.state.api
+    await websocket.accept()
+    broadcaster = state.broadcaster
+    box = broadcaster.join()
+    try:
+        now = state.clock.now()
+        try:
+            data = await build(state.reader, resolve_window("15m", now, state.settings), now)
+            await websocket.send_text(json.dumps({"type": "snapshot", "data": data}))
+        except (RedisError, OSError):
+            await websocket.send_text(json.dumps({"type": "unavailable"}))
+        while True:
+            await websocket.send_text(await box.take())
+    except WebSocketDisconnect:
+        pass
+    finally:
+        broadcaster.leave(box)

@@ -1,0 +1,90 @@
+"""The `/api/v1/live` document: figures per channel, queue and agent for one window."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from services import keys, kpis
+
+from .live import LiveReader, Window, iso, read_options
+
+SCOPE_MEMORY_S = 24 * 3600  # channels, queues and agents seen this long ago stay listed
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """Per-request definition choices (`?sl_variant=&sl_threshold=&...`)."""
+
+    sl_variant: kpis.SlVariant | None = None
+    sl_threshold_s: int | None = None
+    sl_exclude_short: bool | None = None
+    abandon_denominator: kpis.AbandonDenominator | None = None
+
+
+async def build(reader: LiveReader, window: Window, now_s: float,
+                overrides: Overrides | None = None) -> dict[str, Any]:  # fmt: skip
+    over = overrides or Overrides()
+    scopes = await reader.active_scopes(min(window.start_s, int(now_s) - SCOPE_MEMORY_S))
+    waiting_scopes = [s for s in scopes if not s.startswith("ag")]
+    counters = await reader.counters(scopes, window)
+    gauges = await reader.gauges(waiting_scopes, now_s)
+    states = await reader.agent_states()
+    channels: dict[str, Any] = {}
+    queues: dict[str, Any] = {}
+    agents: dict[str, Any] = {}
+    for scope in scopes:
+        parts = keys.parse_scope(scope)
+        if parts[0] == "ch":
+            opts = read_options(reader.settings, parts[1], None, **_kw(over))
+            channels[parts[1]] = {**kpis.figures(counters[scope], opts), **gauges[scope]}
+        elif parts[0] == "q":
+            opts = read_options(reader.settings, parts[1], parts[2], **_kw(over))
+            entry = {"channel": parts[1], **kpis.figures(counters[scope], opts), **gauges[scope]}
+            queues[_queue_name(queues, parts[1], parts[2])] = entry
+        elif parts[0] == "ag":
+            agents[parts[1]] = _agent(counters[scope])
+    for name, state in states.items():
+        entry = agents.setdefault(name, _agent({}))
+        entry.update(state=state["state"], state_since=iso(state["since_ms"] / 1000),
+                     state_seconds=round(max(0.0, now_s - state["since_ms"] / 1000), 3))  # fmt: skip
+    return {
+        "as_of": iso(now_s),
+        "window": window.name,
+        "from": iso(window.start_s),
+        "to": iso(window.end_s),
+        "timezone": reader.settings.timezone,
+        "channels": channels,
+        "queues": queues,
+        "agents": agents,
+        "agent_states": dict(Counter(s["state"] for s in states.values())),
+    }
+
+
+def _kw(over: Overrides) -> dict[str, Any]:
+    return {
+        "sl_variant": over.sl_variant,
+        "sl_threshold_s": over.sl_threshold_s,
+        "sl_exclude_short": over.sl_exclude_short,
+        "abandon_denominator": over.abandon_denominator,
+    }
+
+
+def _queue_name(existing: dict[str, Any], channel: str, queue: str) -> str:
+    """Queues are keyed by name; a name used on two channels is told apart by its channel."""
+    if queue in existing and existing[queue]["channel"] != channel:
+        return f"{queue} ({channel})"
+    return queue
+
+
+def _agent(c: dict[str, int]) -> dict[str, Any]:
+    return {
+        "answered": c.get(kpis.ANSWERED, 0),
+        "handled": c.get(kpis.HANDLED, 0),
+        "aht_seconds": kpis.mean_seconds(c.get(kpis.HANDLE_MS, 0), c.get(kpis.HANDLED, 0)),
+        "asa_seconds": kpis.mean_seconds(c.get(kpis.ANSWER_WAIT_MS, 0), c.get(kpis.ANSWERED, 0)),
+        "resolved": c.get(kpis.RESOLVED, 0),
+        "transferred": c.get(kpis.TRANSFERRED, 0),
+        "state": None,
+    }
