@@ -1,0 +1,131 @@
+"""Twilio TaskRouter event callbacks (a Workspace's EventCallbackUrl) -> contract events.
+
+TaskRouter is where a Twilio contact center queues and assigns work, so it reports queue entry,
+the agent's answer (a reservation accepted), the caller leaving the queue (task canceled) and agent
+activity. A voice task carries its call's sid in its attributes (`call_sid`), so its events land on
+the same contact as the call's status callbacks. Ids name the fact (task + event + queue or
+reservation), which a retried callback repeats exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from services.contract import Channel, ContactEvent, EventType
+
+from .base import Mapped, PayloadError, ignored, make_event, parse_time, require, safe_name, text
+
+CHANNELS = {c.value: c for c in Channel} | {"default": Channel.CHAT, "video": Channel.CHAT}
+TIMEOUT_WORDS = ("ttl", "timeout", "timed out", "expired")
+
+TASK_EVENTS: dict[str, tuple[EventType, ...]] = {
+    "task.created": (EventType.OFFERED,),
+    "task-queue.entered": (EventType.QUEUED,),
+    "reservation.accepted": (EventType.ANSWERED,),
+    "task.completed": (EventType.COMPLETED,),
+    "task.transfer-initiated": (EventType.TRANSFERRED,),
+    "workflow.timeout": (EventType.TIMED_OUT,),
+}
+
+
+def map_taskrouter(params: Mapping[str, str], received_at: datetime) -> Mapped:
+    kind = require(params, "EventType")
+    when = _event_time(params, received_at)
+    if kind == "worker.activity.update":
+        return Mapped([_agent_state(params, when)])
+    if kind == "task.canceled":
+        return Mapped([_canceled(_Task(params), when)])
+    types = TASK_EVENTS.get(kind)
+    if types is None:
+        return ignored()
+    task = _Task(params)
+    return Mapped([task.event(t, kind, when) for t in types])
+
+
+def _event_time(params: Mapping[str, str], received_at: datetime) -> datetime:
+    for key in ("TimestampMs", "Timestamp"):
+        value = text(params, key)
+        if value is not None:
+            return parse_time(value, key)
+    return received_at
+
+
+class _Task:
+    """One task's identity and the fields every one of its events carries."""
+
+    def __init__(self, params: Mapping[str, str]) -> None:
+        self.sid = require(params, "TaskSid")
+        attrs = _attributes(params)
+        call_sid = attrs.get("call_sid")
+        self.contact = f"twilio:{call_sid or self.sid}"
+        self.channel = _channel(params, call_sid)
+        self.queue = safe_name(text(params, "TaskQueueName"))
+        self.queue_sid = text(params, "TaskQueueSid") or "-"
+        self.reservation = text(params, "ReservationSid") or "-"
+        self.agent = safe_name(text(params, "WorkerName"))
+        self.customer = attrs.get("from") if isinstance(attrs.get("from"), str) else None
+
+    def event(self, kind: EventType, vendor_kind: str, when: datetime, **extra: Any) -> ContactEvent:
+        fields = {
+            "contact": self.contact,
+            "channel": self.channel,
+            "queue": self.queue,
+            "customer": self.customer,
+        }
+        if kind is EventType.ANSWERED:
+            fields["agent"] = self.agent
+        return make_event(kind, self._id(vendor_kind), when, **fields, **extra)
+
+    def _id(self, vendor_kind: str) -> str:
+        """Queue entries repeat per queue and answers per reservation; the rest once per task."""
+        if vendor_kind == "task-queue.entered":
+            return f"twilio-tr:{self.sid}:{vendor_kind}:{self.queue_sid}"
+        if vendor_kind.startswith("reservation."):
+            return f"twilio-tr:{self.reservation}:{vendor_kind}"
+        return f"twilio-tr:{self.sid}:{vendor_kind}"
+
+
+def _attributes(params: Mapping[str, str]) -> dict[str, Any]:
+    raw = text(params, "TaskAttributes")
+    if raw is None:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise PayloadError("TaskAttributes", f"is not JSON ({exc.msg})") from exc
+    if not isinstance(value, dict):
+        raise PayloadError("TaskAttributes", "must be a JSON object")
+    return value
+
+
+def _channel(params: Mapping[str, str], call_sid: Any) -> Channel | None:
+    name = (text(params, "TaskChannelUniqueName") or "").lower()
+    if name in CHANNELS:
+        return CHANNELS[name]
+    return Channel.VOICE if call_sid else None
+
+
+def _canceled(task: _Task, when: datetime) -> ContactEvent:
+    """A task canceled for its TTL or a workflow timeout timed out; otherwise the caller left."""
+    reason = (task_reason := "") or ""
+    del task_reason
+    return _canceled_with(task, when, reason)
+
+
+def _canceled_with(task: _Task, when: datetime, reason: str) -> ContactEvent:
+    if any(word in reason.lower() for word in TIMEOUT_WORDS):
+        return task.event(EventType.TIMED_OUT, "task.canceled", when)
+    return task.event(EventType.ABANDONED, "task.canceled", when, stage="queue")
+
+
+def _agent_state(params: Mapping[str, str], when: datetime) -> ContactEvent:
+    worker = safe_name(text(params, "WorkerName")) or safe_name(require(params, "WorkerSid"))
+    state = safe_name(require(params, "WorkerActivityName"))
+    sid = text(params, "WorkerSid") or worker
+    stamp = text(params, "TimestampMs") or text(params, "Timestamp") or when.isoformat()
+    return make_event(
+        EventType.AGENT_STATE, f"twilio-tr:{sid}:activity:{stamp}", when, agent=worker, state=state
+    )

@@ -1,0 +1,27 @@
+"""`python -m simulator`: post a realistic contact-center day to the ingest, live."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from .live import run
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def main(
+    url: str = typer.Option("http://127.0.0.1:8001", help="ingest base URL"),
+    rate: float = typer.Option(1.0, help="new contacts per second"),
+    duration: float = typer.Option(0, help="seconds to run; 0 runs until stopped"),
+    seed: int = typer.Option(1),
+) -> None:
+    logging.basicConfig(level="INFO", format="%(asctime)s %(name)s %(message)s")
+    accepted = run(url, rate, duration, seed)
+    typer.echo(f"accepted {accepted} events")
+
+
+if __name__ == "__main__":
+    app()

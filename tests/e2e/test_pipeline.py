@@ -1,0 +1,178 @@
+"""The spine end to end: HTTP in, real broker, real Redis, figures out over REST and websocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
+from simulator.scenario import Day, generate, iso, shuffle_within_contacts
+from tests import oracle
+from tests.harness import Pipeline, wait_until
+
+pytestmark = pytest.mark.e2e
+
+FIGURES = ("offered", "queued", "answered", "abandoned", "abandoned_queue", "abandoned_ivr",
+           "short_abandoned", "abandoned_by_stage", "timed_out", "transferred", "handled",
+           "asa_seconds", "aht_seconds", "service_level", "abandon_rate", "resolved", "fcr_rate",
+           "csat_responses", "nps_responses")  # fmt: skip
+
+
+def corpus(contacts: int, seed: int, hours: float = 3.0) -> list[dict[str, Any]]:
+    """A past stretch of a day: only what has already happened (nothing in the future)."""
+    now = time.time()
+    events = generate(Day(seed=seed, busy_factor=1.5, prefix=f"e2e{seed}"), now - hours * 3600,
+                      contacts, contacts / (hours * 3600))  # fmt: skip
+    return [e for e in events if e["time"] <= iso(now - 1)]
+
+
+def assert_matches(doc: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    start = int(_epoch(doc["from"]))
+    end = int(_epoch(doc["to"]))
+    expected = oracle.recount(events, start, end, DEFAULT_SL_THRESHOLDS_SECONDS)
+    assert set(doc["channels"]) >= set(expected["channels"])
+    for kind in ("channels", "queues"):
+        for name, want in expected[kind].items():
+            got = doc[kind][name]
+            for figure in FIGURES:
+                _same(got[figure], want[figure], f"{kind}/{name}/{figure}")
+
+
+def _same(got: Any, want: Any, where: str) -> None:
+    if isinstance(want, float) and got is not None:
+        assert abs(got - want) < 1e-9, (where, got, want)
+    else:
+        assert got == want, (where, got, want)
+
+
+def _epoch(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def test_corpus_with_reordering_and_duplicates_is_exact(pipeline: Pipeline) -> None:
+    events = corpus(contacts=1200, seed=11)
+    delivered = shuffle_within_contacts(events, seed=4, dup_rate=0.08)
+    assert len(delivered) >= 10_000
+    accepted = pipeline.post(delivered, chunk=1000)
+    assert accepted == len(delivered)
+    pipeline.wait_applied(len(delivered))
+    doc = pipeline.live(**{"from": time.time() - 4 * 3600, "to": time.time()})
+    assert_matches(doc, events)
+    waiting = oracle.waiting_now(events)
+    for channel, figures in doc["channels"].items():
+        assert figures["in_queue"] == waiting.get(channel, 0), channel
+    snapshot = asyncio.run(first_ws_message(pipeline))
+    assert snapshot["type"] == "snapshot"
+    assert_matches(snapshot["data"], events)
+
+
+def test_in_order_delivery_is_exact(pipeline: Pipeline) -> None:
+    events = corpus(contacts=200, seed=12, hours=1)
+    pipeline.post(events)
+    pipeline.wait_applied(len(events))
+    assert_matches(pipeline.live(**{"from": time.time() - 2 * 3600, "to": time.time()}), events)
+
+
+async def first_ws_message(pipeline: Pipeline) -> dict[str, Any]:
+    url = pipeline.api_url.replace("http", "ws") + "/ws/wallboard"
+    async with websockets.connect(url) as ws:
+        return dict(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+
+
+async def ws_updates_after_post(pipeline: Pipeline, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    url = pipeline.api_url.replace("http", "ws") + "/ws/wallboard"
+    async with websockets.connect(url) as ws:
+        first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        await asyncio.to_thread(pipeline.post, events)
+        messages = [first]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            messages.append(message)
+            voice = message["data"]["channels"].get("voice", {})
+            if voice.get("offered") == 3:
+                break
+        return messages
+
+
+def test_websocket_pushes_changes(pipeline: Pipeline) -> None:
+    now = time.time()
+    events = [
+        {"id": f"w{i}", "type": "contact.offered", "time": iso(now - 5 - i), "contact": f"wc{i}",
+         "channel": "voice", "queue": "sales"}  # fmt: skip
+        for i in range(3)
+    ]
+    messages = asyncio.run(ws_updates_after_post(pipeline, events))
+    assert messages[0]["type"] == "snapshot"
+    assert messages[-1]["type"] == "update"
+    assert messages[-1]["data"]["channels"]["voice"]["offered"] == 3
+
+
+def test_aggregator_sigkill_mid_stream_loses_and_doubles_nothing(pipeline: Pipeline) -> None:
+    events = corpus(contacts=600, seed=13)
+    delivered = shuffle_within_contacts(events, seed=9, dup_rate=0.05)
+    aggregator = pipeline.children["aggregator"]
+    chunks = [delivered[i : i + 500] for i in range(0, len(delivered), 500)]
+    for number, chunk in enumerate(chunks):
+        pipeline.post(chunk)
+        if number in (2, 6):
+            time.sleep(0.3)
+            aggregator.kill()
+            aggregator.start()
+    pipeline.wait_applied(len(delivered), timeout=180)
+    doc = pipeline.live(**{"from": time.time() - 4 * 3600, "to": time.time()})
+    assert_matches(doc, events)
+
+
+def test_bad_input_is_refused_with_the_field_named(pipeline: Pipeline) -> None:
+    url = f"{pipeline.ingest_url}/v1/events"
+    good = {"id": "ok-1", "type": "contact.offered", "time": iso(time.time() - 10),
+            "contact": "ok", "channel": "chat"}  # fmt: skip
+    cases = [
+        ([good, {**good, "id": "bad", "channel": "fax"}], 422, "channel"),
+        ([{**good, "time": "yesterday"}], 422, "time"),
+        ([{k: v for k, v in good.items() if k != "contact"}], 422, "contact"),
+        ([{**good, "time": iso(time.time() + 86400)}], 422, "time"),
+        ([{**good, "unknown": 1}], 422, "unknown"),
+    ]
+    for body, status, field in cases:
+        response = httpx.post(url, json=body, timeout=10)
+        assert response.status_code == status, response.text
+        assert any(field in e["field"] for e in response.json()["errors"]), response.text
+    assert httpx.post(url, content=b"{not json", timeout=10).status_code == 400
+    big = [good] * 10_001
+    assert httpx.post(url, json=big, timeout=30).status_code == 413
+    assert httpx.post(url, content=b"x" * (1024 * 1024 + 1), timeout=30).status_code == 413
+    ndjson = "\n".join(json.dumps({**good, "id": f"nd{i}", "contact": f"nd{i}"}) for i in range(3))
+    response = httpx.post(url, content=ndjson, headers={"content-type": "application/x-ndjson"})
+    assert response.status_code == 202 and response.json() == {"accepted": 3}
+    pipeline.wait_applied(3)
+    assert pipeline.live()["channels"]["chat"]["offered"] == 3
+    metrics = httpx.get(f"{pipeline.ingest_url}/metrics").text
+    assert 'ccpulse_ingest_events_total{outcome="rejected",source="events"}' in metrics
+
+
+def test_unprocessable_records_go_to_the_dlq_and_the_pipeline_goes_on(pipeline: Pipeline) -> None:
+    from tests.kafka_tools import consume_all, produce_raw
+
+    old = iso(time.time() - 3 * 86400)
+    produce_raw(pipeline.bootstrap, [b"not json", json.dumps({"id": "x", "type": "nope"}).encode(),
+        json.dumps({"id": "late", "type": "contact.offered", "time": old, "contact": "l",
+                    "channel": "voice"}).encode()])  # fmt: skip
+    good = {"id": "after", "type": "contact.offered", "time": iso(time.time() - 5),
+            "contact": "after", "channel": "sms"}  # fmt: skip
+    pipeline.post([good])
+    wait_until(lambda: pipeline.live()["channels"].get("sms", {}).get("offered") == 1, 60, "sms")
+    letters = consume_all(pipeline.bootstrap, "ccpulse.events.dlq", expect=3)
+    reasons = sorted(json.loads(v)["reason"].split(":")[0] for v in letters)
+    assert reasons == ["invalid", "invalid", "late"]
+    metrics = httpx.get(f"{pipeline.api_url}/metrics").text
+    assert "ccpulse_aggregator_dead_letters_total 3.0" in metrics
