@@ -113,6 +113,10 @@ class Store:
 
     def _write_counters(self, pipe: Pipeline, plan: Plan) -> None:
         scopes: dict[str, int] = {}
+        intervals = {keys.interval_start_s(minute) for minute, _ in plan.deltas}
+        if intervals:
+            # History (SQL) re-reads these intervals: a late event re-upserts a closed interval.
+            pipe.zadd(keys.DIRTY_INTERVALS, {str(i): i for i in intervals})
         for (res, start, scope), fields in rollup(plan.deltas).items():
             key = keys.counter_key(res, start, scope)
             for name, value in fields.items():

@@ -16,6 +16,8 @@ CHANGES_CHANNEL = f"{PREFIX}:changes"
 SCOPES = f"{PREFIX}:scopes"
 AGENTS = f"{PREFIX}:agents"
 STATS = f"{PREFIX}:stats"
+DIRTY_INTERVALS = f"{PREFIX}:dirty"  # zset: 15-minute interval starts whose counters changed
+INTERVAL_SECONDS = 900
 
 MINUTE_SECONDS = 60
 HOUR_SECONDS = 3600
@@ -60,6 +62,10 @@ def active_key(scope: str) -> str:
 
 def offsets_key(topic: str) -> str:
     return f"{PREFIX}:off:{topic}"
+
+
+def interval_start_s(epoch_s: float) -> int:
+    return int(epoch_s // INTERVAL_SECONDS) * INTERVAL_SECONDS
 
 
 def bucket_start_s(epoch_s: float, resolution: str) -> int:

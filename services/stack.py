@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib.util
+import io
 import json
 import logging
 import os
@@ -82,8 +83,10 @@ def _die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
-def spawn(argv: Sequence[str], log_path: Path | None, env: Mapping[str, str] | None = None) -> Popen:
-    """Own session, so a terminal Ctrl-C reaches only the parent, which then picks the stop order."""
+def spawn(
+    argv: Sequence[str], log_path: Path | None, env: Mapping[str, str] | None = None
+) -> Popen:
+    """Own session, so a terminal Ctrl-C reaches only the parent, which picks the stop order."""
     with contextlib.ExitStack() as files:
         out = None
         if log_path is not None:
@@ -96,7 +99,7 @@ def spawn(argv: Sequence[str], log_path: Path | None, env: Mapping[str, str] | N
             stderr=subprocess.STDOUT if out is not None else None,
             env=dict(env) if env is not None else None,
             start_new_session=True,
-            preexec_fn=_die_with_parent(),  # noqa: PLW1509 - single-threaded start-up
+            preexec_fn=_die_with_parent(),
         )
 
 
@@ -121,7 +124,9 @@ def _tail(path: Path | None, lines: int = 20) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _wait_ready(proc: Popen, ready: Callable[[], bool], what: str, log_path: Path, timeout_s: float) -> None:
+def _wait_ready(
+    proc: Popen, ready: Callable[[], bool], what: str, log_path: Path, timeout_s: float
+) -> None:
     """Poll `ready` until it holds; a dead or slow process raises with its log tail, never hangs."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -142,11 +147,11 @@ def _port_open(port: int) -> bool:
         return False
 
 
-def _read_reply(stream: Any) -> bytes:
+def _read_reply(stream: io.BufferedReader) -> bytes:
     """One RESP reply, enough for PING, FLUSHALL and INFO; bulk strings are read in full."""
-    line: bytes = stream.readline()
+    line = stream.readline()
     if line.startswith(b"$") and not line.startswith(b"$-1"):
-        return line + stream.read(int(line[1:]) + 2)  # type: ignore[no-any-return]
+        return line + stream.read(int(line[1:]) + 2)
     return line
 
 
@@ -196,7 +201,10 @@ class _Managed:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -210,7 +218,9 @@ def _tansu_binary() -> str:
 class EmbeddedBroker(_Managed):
     """Tansu: a Kafka-protocol broker in one binary with in-memory storage — real wire, no JVM."""
 
-    def __init__(self, log_dir: Path, *, port: int | None = None, binary: str | None = None) -> None:
+    def __init__(
+        self, log_dir: Path, *, port: int | None = None, binary: str | None = None
+    ) -> None:
         self.log_dir = log_dir
         self.log_path = log_dir / "broker.log"
         self._fixed_port = port
@@ -237,7 +247,9 @@ class EmbeddedBroker(_Managed):
             argv += ["--advertised-listener-url", self.url, "--storage-engine", "memory://tansu/"]
             self._proc = spawn(argv, self.log_path)
             try:
-                _wait_ready(self._proc, lambda: _port_open(self._port), "tansu", self.log_path, timeout_s)
+                _wait_ready(
+                    self._proc, lambda: _port_open(self._port), "tansu", self.log_path, timeout_s
+                )
                 return self
             except StackError:
                 self.stop()
@@ -314,7 +326,9 @@ class EmbeddedRedis(_Managed):
             self._port = self._fixed_port or self._port or free_port()
             self._proc = spawn(self._argv(), self.log_path)
             try:
-                _wait_ready(self._proc, lambda: _redis_ready(self._port), "redis", self.log_path, timeout_s)
+                _wait_ready(
+                    self._proc, lambda: _redis_ready(self._port), "redis", self.log_path, timeout_s
+                )
                 self._fixed_port = self._port  # restarts keep the address clients know
                 return self
             except StackError:
@@ -460,13 +474,16 @@ class Supervisor:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
 
 class ShutdownSignal:
-    """Turns SIGTERM/SIGINT into a flag the main loop polls; the handler itself does nothing risky."""
+    """Turns SIGTERM/SIGINT into a flag the main loop polls; the handler does nothing risky."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -488,7 +505,10 @@ class ShutdownSignal:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)

@@ -37,7 +37,7 @@ def map_taskrouter(params: Mapping[str, str], received_at: datetime) -> Mapped:
     if kind == "worker.activity.update":
         return Mapped([_agent_state(params, when)])
     if kind == "task.canceled":
-        return Mapped([_canceled(_Task(params), when)])
+        return Mapped([_canceled(params, when)])
     types = TASK_EVENTS.get(kind)
     if types is None:
         return ignored()
@@ -108,14 +108,10 @@ def _channel(params: Mapping[str, str], call_sid: Any) -> Channel | None:
     return Channel.VOICE if call_sid else None
 
 
-def _canceled(task: _Task, when: datetime) -> ContactEvent:
+def _canceled(params: Mapping[str, str], when: datetime) -> ContactEvent:
     """A task canceled for its TTL or a workflow timeout timed out; otherwise the caller left."""
-    reason = (task_reason := "") or ""
-    del task_reason
-    return _canceled_with(task, when, reason)
-
-
-def _canceled_with(task: _Task, when: datetime, reason: str) -> ContactEvent:
+    task = _Task(params)
+    reason = text(params, "TaskCanceledReason") or text(params, "Reason") or ""
     if any(word in reason.lower() for word in TIMEOUT_WORDS):
         return task.event(EventType.TIMED_OUT, "task.canceled", when)
     return task.event(EventType.ABANDONED, "task.canceled", when, stage="queue")
