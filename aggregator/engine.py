@@ -74,7 +74,9 @@ def screen(
 
 
 def contacts_of(events: Iterable[ContactEvent]) -> set[str]:
-    return {e.contact for e in events if e.contact is not None and e.type is not EventType.AGENT_STATE}
+    return {
+        e.contact for e in events if e.contact is not None and e.type is not EventType.AGENT_STATE
+    }
 
 
 def agents_of(events: Iterable[ContactEvent]) -> set[str]:

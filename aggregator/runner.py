@@ -7,6 +7,7 @@ to what Redis holds and the batch is read again, so the result stays exact.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -94,10 +95,8 @@ class Runner:
         self._failures += 1
         delay = min(MAX_BACKOFF_S, 0.2 * 2 ** min(self._failures, 10))
         log.warning("Redis step failed (%s); retrying in %.1fs", type(exc).__name__, delay)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), timeout=delay)
-        except TimeoutError:
-            pass
 
     async def _apply(self, polled: dict[int, list[tuple[int, bytes]]]) -> int:
         records = [

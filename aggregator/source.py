@@ -97,7 +97,7 @@ class Source:
         return total
 
     async def commit_for_monitoring(self) -> None:
-        """Mirror applied offsets into Kafka so standard lag tools see them; Redis stays the truth."""
+        """Mirror applied offsets into Kafka so lag tools see them; Redis stays the truth."""
         offsets = {TopicPartition(self.topic, p): o + 1 for p, o in self.applied.items() if o >= 0}
         if offsets:
             await self.consumer.commit(offsets)

@@ -72,11 +72,13 @@ class Store:
                 if current != wanted:
                     raise OffsetConflict(current)
                 plan = planner(old_facts, old_agents)
-                pipe.multi()
+                pipe.multi()  # type: ignore[no-untyped-call]
                 self._write(pipe, plan, positions)
                 await pipe.execute()
             except WatchError as exc:
-                raise OffsetConflict(await self.load_offsets(positions.topic, list(wanted))) from exc
+                raise OffsetConflict(
+                    await self.load_offsets(positions.topic, list(wanted))
+                ) from exc
         return plan
 
     async def _read(
@@ -99,7 +101,9 @@ class Store:
         for contact, facts in plan.facts.items():
             pipe.set(keys.facts_key(contact), json.dumps(facts.to_json()), ex=self.facts_ttl_s)
         if plan.agents:
-            pipe.hset(keys.AGENTS, mapping={a: json.dumps(f.to_json()) for a, f in plan.agents.items()})
+            pipe.hset(
+                keys.AGENTS, mapping={a: json.dumps(f.to_json()) for a, f in plan.agents.items()}
+            )
         self._write_counters(pipe, plan)
         self._write_gauges(pipe, plan)
         for partition, last in positions.last.items():

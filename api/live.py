@@ -88,7 +88,7 @@ class LiveReader:
 
     async def active_scopes(self, since_s: int) -> list[str]:
         raw = await self.redis.zrangebyscore(keys.SCOPES, since_s, "+inf")
-        return sorted(_text(s) for s in raw)
+        return sorted(_text(s) for s in raw if isinstance(s, (str, bytes)))
 
     async def counters(self, scopes: Iterable[str], window: Window) -> dict[str, dict[str, int]]:
         """Summed raw counters per scope over the window, in one pipelined round trip."""
@@ -127,7 +127,10 @@ class LiveReader:
         for name, value in raw.items():
             data = json.loads(value)
             if data.get("state"):
-                out[_text(name)] = {"state": data["state"]["value"], "since_ms": data["state"]["ms"]}
+                out[_text(name)] = {
+                    "state": data["state"]["value"],
+                    "since_ms": data["state"]["ms"],
+                }
         return out
 
 

@@ -47,7 +47,9 @@ async def collect(reader: LiveReader, now_s: float) -> list[Any]:
     abandoned = CounterMetricFamily(
         "ccpulse_contacts_abandoned", "Contacts abandoned today", labels=["channel", "stage"]
     )
-    waiting = GaugeMetricFamily("ccpulse_contacts_waiting", "Contacts waiting now", labels=["channel"])
+    waiting = GaugeMetricFamily(
+        "ccpulse_contacts_waiting", "Contacts waiting now", labels=["channel"]
+    )
     longest = GaugeMetricFamily(
         "ccpulse_longest_wait_seconds", "Longest current wait", labels=["channel"]
     )

@@ -47,8 +47,12 @@ async def build(reader: LiveReader, window: Window, now_s: float,
             agents[parts[1]] = _agent(counters[scope])
     for name, state in states.items():
         entry = agents.setdefault(name, _agent({}))
-        entry.update(state=state["state"], state_since=iso(state["since_ms"] / 1000),
-                     state_seconds=round(max(0.0, now_s - state["since_ms"] / 1000), 3))  # fmt: skip
+        since_s = state["since_ms"] / 1000
+        entry.update(
+            state=state["state"],
+            state_since=iso(since_s),
+            state_seconds=round(max(0.0, now_s - since_s), 3),
+        )
     return {
         "as_of": iso(now_s),
         "window": window.name,

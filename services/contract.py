@@ -69,7 +69,8 @@ class ContactEvent(BaseModel):
     queue: Name | None = None
     agent: Name | None = None
     customer: Ident | None = Field(
-        default=None, description="Phone, e-mail or platform id; replaced by a keyed hash at ingest."
+        default=None,
+        description="Phone, e-mail or platform id; replaced by a keyed hash at ingest.",
     )
     stage: Name | None = Field(default=None, description="IVR or wait stage, e.g. welcome, menu.")
     issue: Name | None = None

@@ -174,7 +174,9 @@ def ivr_funnel(c: Mapping[str, int]) -> list[dict[str, int | str]]:
 
 
 def first_response_buckets(c: Mapping[str, int]) -> dict[str, int]:
-    return {name: hist_between(c, ANSWER_HIST, low, high) for name, low, high in FIRST_RESPONSE_BUCKETS}
+    return {
+        name: hist_between(c, ANSWER_HIST, low, high) for name, low, high in FIRST_RESPONSE_BUCKETS
+    }
 
 
 def figures(c: Mapping[str, int], opts: ReadOptions) -> dict[str, object]:

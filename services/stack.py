@@ -494,6 +494,11 @@ class ShutdownSignal:
     def __call__(self) -> bool:
         return self.received is not None
 
+    def wait(self, interval_s: float = 0.2) -> None:
+        """Sleep until a signal arrives (sleep resumes after a handler, hence the polling)."""
+        while self.received is None:
+            time.sleep(interval_s)
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is None:
             log.info("received %s; shutting down", signal.Signals(signum).name)

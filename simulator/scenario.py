@@ -29,7 +29,11 @@ PATIENCE_MEAN_S = {"voice": 120, "chat": 300}
 
 
 def iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        datetime.fromtimestamp(epoch_s, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
 
 
 @dataclass
@@ -70,7 +74,9 @@ def contact_events(b: Builder, number: int, start: float) -> None:
         f"customer{rng.randrange(day.customers)}@example.com"  # fmt: skip
     issue = rng.choice(ISSUES)
     t = start
-    b.emit(contact, "contact.offered", t, channel=channel, queue=queue, customer=customer, issue=issue)
+    b.emit(
+        contact, "contact.offered", t, channel=channel, queue=queue, customer=customer, issue=issue
+    )
     if channel == "voice":
         for stage, p_abandon in IVR_STAGES:
             t += rng.uniform(2, 12)
@@ -91,7 +97,9 @@ def contact_events(b: Builder, number: int, start: float) -> None:
     handle_contact(b, contact, channel, queue, issue, t + wait)
 
 
-def handle_contact(b: Builder, contact: str, channel: str, queue: str, issue: str, t: float) -> None:
+def handle_contact(
+    b: Builder, contact: str, channel: str, queue: str, issue: str, t: float
+) -> None:
     rng = b.rng
     agent = f"agent-{rng.randrange(b.day.agents):02d}"
     b.emit(contact, "contact.answered", t, agent=agent, queue=queue)
@@ -125,7 +133,9 @@ def generate(day: Day, start: float, contacts: int, rate_per_s: float) -> list[d
     return sorted(b.events, key=lambda e: e["time"])
 
 
-def shuffle_within_contacts(events: list[dict[str, Any]], seed: int, dup_rate: float) -> list[dict[str, Any]]:
+def shuffle_within_contacts(
+    events: list[dict[str, Any]], seed: int, dup_rate: float
+) -> list[dict[str, Any]]:
     """Deliveries as platforms make them: reordered, with some events sent twice."""
     rng = random.Random(seed)
     out = list(events)

@@ -80,7 +80,9 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float
         except Exception as exc:  # the service may still be starting
             last_error = exc
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what} (last error: {last_error})"
+    )
 
 
 @dataclass
@@ -123,7 +125,9 @@ class Pipeline:
         for name in names or tuple(self.children):
             self.children[name].start()
         if not names or "ingest" in names:
-            wait_until(lambda: httpx.get(f"{self.ingest_url}/healthz").status_code == 200, 30, "ingest")
+            wait_until(
+                lambda: httpx.get(f"{self.ingest_url}/healthz").status_code == 200, 30, "ingest"
+            )
         if not names or "api" in names:
             wait_until(lambda: httpx.get(f"{self.api_url}/healthz").status_code == 200, 30, "api")
 
@@ -152,7 +156,10 @@ class Pipeline:
         total = 0
         for line in text.splitlines():
             name, _, value = line.partition(" ")
-            if name in ("ccpulse_aggregator_events_applied_total", "ccpulse_aggregator_dead_letters_total"):
+            if name in (
+                "ccpulse_aggregator_events_applied_total",
+                "ccpulse_aggregator_dead_letters_total",
+            ):
                 total += int(float(value))
         return total
 

@@ -27,7 +27,10 @@ def consume_all(bootstrap: str, topic: str, expect: int, timeout: float = 30) ->
 
     async def run() -> list[bytes]:
         consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
         )
         await consumer.start()
         out: list[bytes] = []

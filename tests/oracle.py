@@ -90,7 +90,8 @@ def outcome(c: Contact) -> Outcome:
         before = [(t, s) for t, s in path if t <= abandoned]  # type: ignore[operator]
         stage = max(before)[1] if before else "none"
     answering = sorted(
-        (e for e in c.of("contact.answered") if e.get("agent")), key=lambda e: (ms(e), _neg(e["id"]))
+        (e for e in c.of("contact.answered") if e.get("agent")),
+        key=lambda e: (ms(e), _neg(e["id"])),
     )
     agent = answering[0]["agent"] if answering else c.last_value("agent")
     resolved = c.first("contact.resolved")
@@ -103,16 +104,24 @@ def outcome(c: Contact) -> Outcome:
         abandon_wait_ms=max(0, abandoned - a_start) if is_abandon and a_start is not None else 0,  # type: ignore[operator]
         abandon_stage=stage or "none",
         timed_out=timed_out if answered is None else None, completed=completed,
-        handle_ms=max(0, completed - answered) if answered is not None and completed is not None else None,
+        handle_ms=_span(answered, completed),
         resolved=resolved, resolved_fc=fc is True, stages=path,
         transfers=sorted({ms(e) for e in c.of("contact.transferred")}),
         csat=_survey(c, "csat"), nps=_survey(c, "nps"),
     )  # fmt: skip
 
 
+def _span(start: int | None, end: int | None) -> int | None:
+    return max(0, end - start) if start is not None and end is not None else None
+
+
+def _mean_s(total_ms: int, count: int) -> float | None:
+    return total_ms / count / 1000 if count else None
+
+
 def _neg(text: str) -> tuple[int, ...]:
     """Ties on the first answer go to the greater event id."""
-    return tuple(-ord(ch) for ch in text) + (0,)
+    return (*(-ord(ch) for ch in text), 0)
 
 
 def _survey(c: Contact, name: str) -> tuple[int, int] | None:
@@ -188,8 +197,8 @@ def figures(members: list[Outcome], start_s: int, end_s: int, threshold_s: int,
         "timed_out": sum(1 for o in members if w(o.timed_out)),
         "transferred": sum(1 for o in members for t in o.transfers if w(t)),
         "handled": len(handled),
-        "asa_seconds": sum(o.wait_ms or 0 for o in answered) / len(answered) / 1000 if answered else None,
-        "aht_seconds": sum(o.handle_ms or 0 for o in handled) / len(handled) / 1000 if handled else None,
+        "asa_seconds": _mean_s(sum(o.wait_ms or 0 for o in answered), len(answered)),
+        "aht_seconds": _mean_s(sum(o.handle_ms or 0 for o in handled), len(handled)),
         "service_level": met / sl_den if sl_den > 0 else None,
         "abandon_rate": (len(abandons) - len(short)) / ab_den if ab_den > 0 else None,
         "resolved": len(resolved),
@@ -199,12 +208,14 @@ def figures(members: list[Outcome], start_s: int, end_s: int, threshold_s: int,
     }  # fmt: skip
 
 
+ENDINGS = ("contact.answered", "contact.abandoned", "contact.timed_out", "contact.completed")
+
+
 def waiting_now(events: list[dict[str, Any]]) -> dict[str, int]:
     """Contacts queued and with no answer, abandon, timeout or completion yet, per channel."""
     counts: dict[str, int] = defaultdict(int)
     for c in contacts(events).values():
-        ended = any(c.first(k) is not None for k in
-                    ("contact.answered", "contact.abandoned", "contact.timed_out", "contact.completed"))  # fmt: skip
+        ended = any(c.first(k) is not None for k in ENDINGS)
         channel = c.last_value("channel")
         if channel and c.first("contact.queued") is not None and not ended:
             counts[channel] += 1

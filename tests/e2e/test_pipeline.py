@@ -87,7 +87,9 @@ async def first_ws_message(pipeline: Pipeline) -> dict[str, Any]:
         return dict(json.loads(await asyncio.wait_for(ws.recv(), 10)))
 
 
-async def ws_updates_after_post(pipeline: Pipeline, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def ws_updates_after_post(
+    pipeline: Pipeline, events: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     url = pipeline.api_url.replace("http", "ws") + "/ws/wallboard"
     async with websockets.connect(url) as ws:
         first = json.loads(await asyncio.wait_for(ws.recv(), 10))
@@ -106,8 +108,14 @@ async def ws_updates_after_post(pipeline: Pipeline, events: list[dict[str, Any]]
 def test_websocket_pushes_changes(pipeline: Pipeline) -> None:
     now = time.time()
     events = [
-        {"id": f"w{i}", "type": "contact.offered", "time": iso(now - 5 - i), "contact": f"wc{i}",
-         "channel": "voice", "queue": "sales"}  # fmt: skip
+        {
+            "id": f"w{i}",
+            "type": "contact.offered",
+            "time": iso(now - 5 - i),
+            "contact": f"wc{i}",
+            "channel": "voice",
+            "queue": "sales",
+        }
         for i in range(3)
     ]
     messages = asyncio.run(ws_updates_after_post(pipeline, events))

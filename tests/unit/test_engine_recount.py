@@ -67,7 +67,9 @@ def assert_figures(got: dict[str, Any], want: dict[str, Any], where: str) -> Non
             assert actual == value, (where, name, actual, value)
 
 
-def run(seed: int, contacts: int, batch: int, dup_rate: float) -> tuple[MemoryState, list[dict[str, Any]]]:
+def run(
+    seed: int, contacts: int, batch: int, dup_rate: float
+) -> tuple[MemoryState, list[dict[str, Any]]]:
     events = generate(Day(seed=seed, busy_factor=2.0), START, contacts, 0.2)
     delivered = shuffle_within_contacts(events, seed, dup_rate)
     state = MemoryState()
@@ -79,7 +81,11 @@ def run(seed: int, contacts: int, batch: int, dup_rate: float) -> tuple[MemorySt
 def test_shuffled_duplicated_stream_equals_recount() -> None:
     state, events = run(seed=7, contacts=400, batch=97, dup_rate=0.1)
     begin = int(START // 60 * 60)
-    for start, end in [(begin, begin + 86400 * 2), (begin + 600, begin + 1500), (begin + 3600, begin + 7200)]:
+    for start, end in [
+        (begin, begin + 86400 * 2),
+        (begin + 600, begin + 1500),
+        (begin + 3600, begin + 7200),
+    ]:
         compare(state, events, start, end)
 
 
@@ -90,7 +96,9 @@ def test_shuffled_duplicated_stream_equals_recount() -> None:
     dup=st.floats(0, 0.5),
     window=st.tuples(st.integers(0, 120), st.integers(1, 240)),
 )
-def test_any_order_batching_and_duplicates(seed: int, batch: int, dup: float, window: tuple[int, int]) -> None:
+def test_any_order_batching_and_duplicates(
+    seed: int, batch: int, dup: float, window: tuple[int, int]
+) -> None:
     state, events = run(seed, 60, batch, dup)
     begin = int(START // 60 * 60) + window[0] * 60
     compare(state, events, begin, begin + window[1] * 60)
@@ -107,4 +115,6 @@ def test_same_plan_in_any_order() -> None:
     assert {k: {n: v for n, v in f.items() if v} for k, f in a.counters.items()} == {
         k: {n: v for n, v in f.items() if v} for k, f in b.counters.items()
     }
-    assert {c: f.to_json() for c, f in a.facts.items()} == {c: f.to_json() for c, f in b.facts.items()}
+    assert {c: f.to_json() for c, f in a.facts.items()} == {
+        c: f.to_json() for c, f in b.facts.items()
+    }

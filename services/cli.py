@@ -1,0 +1,247 @@
+"""The `ccpulse` command: embedded broker and Redis when none is configured, then the processes.
+
+With `__main__` modules, the only place that reads the environment: it builds one `Settings` and
+hands every child the resolved addresses through `CCPULSE_*` variables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import shlex
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from services.keys import ALL_TOPICS
+from services.settings import Settings
+from services.stack import (
+    ChildSpec,
+    EmbeddedBroker,
+    EmbeddedRedis,
+    RunFile,
+    ShutdownSignal,
+    StackError,
+    Supervisor,
+)
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="ccpulse: real-time contact-center monitoring."
+)
+
+DEFAULT_RATE = 3.0  # contacts per second: enough to keep every wallboard tile moving
+RUN_FILE = Path("run") / "ccpulse.json"
+# Start downstream first; the supervisor stops in reverse: simulator, ingest, aggregator, api.
+START_ORDER = ("api", "aggregator", "ingest", "simulator")
+
+log = logging.getLogger("ccpulse.cli")
+
+
+def connect_host(host: str) -> str:
+    """A wildcard bind address is not something to connect to; use loopback instead."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+
+
+def ingest_url(settings: Settings) -> str:
+    return f"http://{connect_host(settings.ingest_host)}:{settings.ingest_port}"
+
+
+def wallboard_url(settings: Settings) -> str:
+    return f"http://{connect_host(settings.api_host)}:{settings.api_port}"
+
+
+def child_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
+    """The parent's environment plus the resolved wiring, so children build the same Settings."""
+    env = dict(base)
+    wiring = {
+        "CCPULSE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "CCPULSE_REDIS_URL": settings.redis_url,
+        "CCPULSE_DATABASE_URL": settings.database_url,
+        "CCPULSE_DATA_DIR": str(settings.data_dir),
+    }
+    env.update({key: value for key, value in wiring.items() if value is not None})
+    if settings.kafka_idempotence is not None:
+        env["CCPULSE_KAFKA_IDEMPOTENCE"] = str(settings.kafka_idempotence).lower()
+    return env
+
+
+def default_commands(
+    settings: Settings, *, simulate: bool, rate: float, python: str
+) -> dict[str, list[str]]:
+    commands = {name: [python, "-m", name] for name in ("api", "aggregator", "ingest")}
+    if simulate:
+        url = ingest_url(settings)
+        commands["simulator"] = [python, "-m", "simulator", "--rate", str(rate), "--url", url]
+    return commands
+
+
+def build_children(
+    settings: Settings,
+    *,
+    simulate: bool = False,
+    rate: float = DEFAULT_RATE,
+    python: str = sys.executable,
+    base_env: Mapping[str, str] | None = None,
+    commands: Mapping[str, Sequence[str]] | None = None,
+) -> list[ChildSpec]:
+    """Children in start order; `commands` (name -> argv) replaces the real ones in tests."""
+    if commands is None:
+        commands = default_commands(settings, simulate=simulate, rate=rate, python=python)
+    env = child_env(settings, os.environ if base_env is None else base_env)
+    rank = {name: i for i, name in enumerate(START_ORDER)}
+    names = sorted(commands, key=lambda name: rank.get(name, len(rank)))
+    return [ChildSpec(name, tuple(commands[name]), env) for name in names]
+
+
+def parse_child_options(options: Sequence[str]) -> dict[str, list[str]] | None:
+    """`NAME=COMMAND` strings (hidden --child option) into argv lists; None when there are none."""
+    if not options:
+        return None
+    commands: dict[str, list[str]] = {}
+    for option in options:
+        name, sep, command = option.partition("=")
+        if not sep or not name or not command:
+            raise typer.BadParameter(f"expected NAME=COMMAND, got {option!r}", param_hint="--child")
+        commands[name] = shlex.split(command)
+    return commands
+
+
+@contextlib.contextmanager
+def infrastructure(settings: Settings, run_file: RunFile) -> Iterator[Settings]:
+    """Start what the settings leave unset; yield settings naming the real addresses.
+
+    Redis keeps an append-only file under data_dir/redis, so live state survives a restart.
+    """
+    data_dir = settings.data_dir
+    resolved: dict[str, object] = {}
+    with contextlib.ExitStack() as stack:
+        if settings.redis_url is None:
+            redis = stack.enter_context(
+                EmbeddedRedis(data_dir / "redis", log_dir=data_dir / "logs")
+            )
+            resolved["redis_url"] = redis.url
+            run_file.update(redis_pid=redis.pid)
+        if settings.kafka_bootstrap is None:
+            broker = stack.enter_context(EmbeddedBroker(data_dir / "logs"))
+            broker.create_topics(
+                ALL_TOPICS,
+                settings.kafka_partitions,
+                {"retention.ms": str(settings.kafka_retention_ms)},
+            )
+            resolved.update(kafka_bootstrap=broker.bootstrap, kafka_idempotence=False)
+            run_file.update(broker_pid=broker.pid)
+        if settings.database_url is None:
+            resolved["database_url"] = f"sqlite+aiosqlite:///{data_dir / 'ccpulse.db'}"
+        final = settings.model_copy(update=resolved)
+        run_file.update(
+            kafka_bootstrap=final.kafka_bootstrap,
+            redis_url=final.redis_url,
+            database_url=final.database_url,
+        )
+        yield final
+
+
+def _load_settings() -> Settings:
+    settings = Settings()
+    settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    return settings
+
+
+def _print_infra(settings: Settings) -> None:
+    typer.echo(f"kafka  {settings.kafka_bootstrap}")
+    typer.echo(f"redis  {settings.redis_url}")
+    typer.echo(f"sql    {settings.database_url}")
+    idempotence = str(settings.idempotent_producer()).lower()
+    typer.echo(
+        f"export CCPULSE_KAFKA_BOOTSTRAP={settings.kafka_bootstrap} "
+        f"CCPULSE_REDIS_URL={settings.redis_url} CCPULSE_KAFKA_IDEMPOTENCE={idempotence}"
+    )
+
+
+ChildFactory = Callable[[Settings], list[ChildSpec]]
+
+
+def _serve(
+    settings: Settings, make_children: ChildFactory | None, shutdown: ShutdownSignal
+) -> None:
+    """Run until a signal: children under a supervisor, or the infrastructure alone."""
+    run_file = RunFile(settings.data_dir / RUN_FILE)
+    run_file.update(pid=os.getpid(), children={})
+    try:
+        with infrastructure(settings, run_file) as wired:
+            _print_infra(wired)
+            if make_children is None:
+                shutdown.wait()
+                return
+            children = make_children(wired)
+            with Supervisor(children, on_change=lambda pids: run_file.update(children=pids)) as sup:
+                sup.start()
+                typer.echo(f"wallboard  {wallboard_url(wired)}")
+                sup.run(shutdown)
+    finally:
+        run_file.remove()
+
+
+def _run_or_exit(settings: Settings, make_children: ChildFactory | None) -> None:
+    with ShutdownSignal() as shutdown:
+        try:
+            _serve(settings, make_children, shutdown)
+        except StackError as exc:
+            typer.echo(f"ccpulse: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    typer.echo("ccpulse stopped")
+
+
+@app.command()
+def up(
+    simulate: Annotated[
+        bool, typer.Option("--simulate", help="Also post a simulated day.")
+    ] = False,
+    rate: Annotated[float, typer.Option(help="Simulated contacts per second.")] = DEFAULT_RATE,
+    only_infra: Annotated[
+        bool, typer.Option("--only-infra", help="Broker and Redis only.")
+    ] = False,
+    child: Annotated[
+        list[str] | None,
+        typer.Option("--child", hidden=True, help="NAME=COMMAND replacing the real children."),
+    ] = None,
+) -> None:
+    """Start everything (embedded broker and Redis unless configured); Ctrl-C stops it all."""
+    settings = _load_settings()
+    commands = parse_child_options(child or [])
+    make_children = None
+    if not only_infra:
+        make_children = functools.partial(
+            build_children, simulate=simulate, rate=rate, commands=commands
+        )
+    _run_or_exit(settings, make_children)
+
+
+@app.command()
+def stack() -> None:
+    """Start only the embedded broker and Redis and print their addresses, for development."""
+    _run_or_exit(_load_settings(), None)
+
+
+@app.command()
+def simulate(
+    rate: Annotated[float, typer.Option(help="New contacts per second.")] = DEFAULT_RATE,
+    duration: Annotated[float, typer.Option(help="Seconds to run; 0 runs until stopped.")] = 0.0,
+    url: Annotated[str | None, typer.Option(help="Ingest base URL (default: settings).")] = None,
+) -> None:
+    """Post a simulated contact-center day to a running ingest (replaces this process)."""
+    target = url or ingest_url(Settings())
+    argv = [sys.executable, "-m", "simulator", "--rate", str(rate), "--duration", str(duration)]
+    os.execv(sys.executable, [*argv, "--url", target])
+
+
+if __name__ == "__main__":
+    app()
