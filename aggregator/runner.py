@@ -39,7 +39,7 @@ class Runner:
     def __post_init__(self) -> None:
         facts_ttl = self.settings.lateness_seconds + 3600
         self.store = Store(self.redis, facts_ttl, self.settings.bucket_ttl_seconds)
-        self.source = Source(self.settings, self.store.load_offsets)
+        self.source = Source(self.settings, self.store.load_offsets, self.store.reset_offset)
         self.dead = DeadLetters(self.settings)
         self._pending: set[int] = set()
         self._failures = 0

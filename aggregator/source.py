@@ -20,6 +20,7 @@ from .engine import DeadLetter
 log = logging.getLogger("ccpulse.aggregator")
 
 OffsetLoader = Callable[[str, list[int]], Awaitable[dict[int, int]]]
+OffsetReset = Callable[[str, int], Awaitable[None]]
 
 
 class SeekFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -40,9 +41,12 @@ class SeekFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
 class Source:
     """Consumer plus the per-partition offset this process believes was applied last."""
 
-    def __init__(self, settings: Settings, load_offsets: OffsetLoader) -> None:
+    def __init__(
+        self, settings: Settings, load_offsets: OffsetLoader, reset_offset: OffsetReset
+    ) -> None:
         self.topic = keys.TOPIC_EVENTS
         self.load_offsets = load_offsets
+        self.reset_offset = reset_offset
         self.applied: dict[int, int] = {}
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
@@ -66,6 +70,7 @@ class Source:
         """Seek each partition to stored + 1 (the beginning when nothing was stored)."""
         owned = {tp.partition for tp in self.consumer.assignment()}
         stored = await self.load_offsets(self.topic, [p for p in partitions if p in owned])
+        stored = await self._forget_beyond_log(stored)
         for partition, offset in stored.items():
             tp = TopicPartition(self.topic, partition)
             if offset < 0:
@@ -73,6 +78,22 @@ class Source:
             else:
                 self.consumer.seek(tp, offset + 1)
             self.applied[partition] = offset
+
+    async def _forget_beyond_log(self, stored: dict[int, int]) -> dict[int, int]:
+        """A stored offset past the log's end means the log was reset (an embedded broker
+        restarted with its memory log gone): start that partition again from its beginning."""
+        tps = [TopicPartition(self.topic, p) for p, o in stored.items() if o >= 0]
+        if not tps:
+            return stored
+        ends = await self.consumer.end_offsets(tps)
+        out = dict(stored)
+        for tp in tps:
+            if stored[tp.partition] >= ends[tp]:
+                log.warning("partition %d: stored offset %d is past the log end %d; restarting it",
+                            tp.partition, stored[tp.partition], ends[tp])  # fmt: skip
+                await self.reset_offset(self.topic, tp.partition)
+                out[tp.partition] = -1
+        return out
 
     async def poll(self, timeout_ms: int, max_records: int) -> dict[int, list[tuple[int, bytes]]]:
         """Records of partitions we own, past what was applied, as (offset, value) lists."""

@@ -58,6 +58,9 @@ class Store:
         values = await self.redis.mget([offset_key(topic, p) for p in partitions])
         return {p: int(v) if v is not None else -1 for p, v in zip(partitions, values, strict=True)}
 
+    async def reset_offset(self, topic: str, partition: int) -> None:
+        await self.redis.set(offset_key(topic, partition), -1)
+
     async def apply(
         self, positions: Positions, contacts: list[str], agents: list[str], planner: Planner
     ) -> Plan:

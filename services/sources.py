@@ -1,7 +1,7 @@
 """Per-vendor settings (`CCPULSE_SOURCES__*`): webhook secrets, the replay window, name mappings.
 
-One section so the ingest and the adapters receive every vendor option in one value; a secret left
-unset means "this source is not signed here", so its signature is not checked (see docs/adapters.md).
+One section, so the ingest and the adapters receive every vendor option in one value. A secret left
+unset means "this source is not signed here": its signature is not checked (docs/adapters.md).
 """
 
 from __future__ import annotations
@@ -57,3 +57,9 @@ class SourceSettings(BaseModel):
     chatwoot_inbox_names: dict[str, str] = Field(default_factory=dict)
     zendesk_fields: ZendeskFields = Field(default_factory=ZendeskFields)
     zendesk_group_names: dict[str, str] = Field(default_factory=dict)
+
+
+def sources_of(settings: object) -> SourceSettings:
+    """The `sources` section of a Settings, or the defaults (no secrets) before it is added."""
+    value = getattr(settings, "sources", None)
+    return value if isinstance(value, SourceSettings) else SourceSettings()

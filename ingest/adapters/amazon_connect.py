@@ -41,7 +41,9 @@ NOT_DEMAND = frozenset(
 )
 TRANSFER_METHODS = frozenset({"TRANSFER", "QUEUE_TRANSFER"})
 SYSTEM_ENDS = frozenset({"CONTACT_FLOW_DISCONNECT", "EXPIRED"})
-PLACEHOLDER_BEFORE = datetime(2000, 1, 1, tzinfo=UTC)  # AWS writes 1970-01-01T00:00:00.001Z for "none"
+PLACEHOLDER_BEFORE = datetime(
+    2000, 1, 1, tzinfo=UTC
+)  # AWS writes 1970-01-01T00:00:00.001Z for "none"
 
 
 def map_connect(payload: Any, received_at: datetime, options: SourceSettings) -> Mapped:
@@ -129,7 +131,12 @@ class _Contact:
         return self.event(EventType.OFFERED, when)
 
     def end(
-        self, when: datetime, queued: bool, answered: bool, reason: str, done: datetime | None = None
+        self,
+        when: datetime,
+        queued: bool,
+        answered: bool,
+        reason: str,
+        done: datetime | None = None,
     ) -> list[ContactEvent]:
         """Disconnected: completed (after wrap-up when known), plus the outcome if unanswered."""
         events = [self.event(EventType.COMPLETED, max(done or when, when))]

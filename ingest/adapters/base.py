@@ -131,6 +131,11 @@ def as_object(value: Any, where: str) -> JsonObject:
     return value
 
 
+def obj(value: Any) -> JsonObject:
+    """The value when it is a JSON object, else an empty one (for optional nested objects)."""
+    return value if isinstance(value, dict) else {}
+
+
 def dig(payload: Any, path: str) -> Any:
     """`a.b.c` into nested objects; None when any step is missing."""
     current = payload

@@ -68,7 +68,9 @@ class _Task:
         self.agent = safe_name(text(params, "WorkerName"))
         self.customer = attrs.get("from") if isinstance(attrs.get("from"), str) else None
 
-    def event(self, kind: EventType, vendor_kind: str, when: datetime, **extra: Any) -> ContactEvent:
+    def event(
+        self, kind: EventType, vendor_kind: str, when: datetime, **extra: Any
+    ) -> ContactEvent:
         fields = {
             "contact": self.contact,
             "channel": self.channel,

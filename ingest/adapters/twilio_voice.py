@@ -71,16 +71,27 @@ class _Call:
 
 
 def _caller_leg(
-    call_sid: str, status: str, when: datetime, params: Mapping[str, str], options: Mapping[str, str]
+    call_sid: str,
+    status: str,
+    when: datetime,
+    params: Mapping[str, str],
+    options: Mapping[str, str],
 ) -> Mapped:
     call = _Call(call_sid, status, params, options.get("queue"))
     stage = safe_name(options.get("stage")) or "ivr"
     if status in OFFERING:
         return Mapped([call.event(EventType.OFFERED, when)])
     if status == "in-progress":
-        return Mapped([call.event(EventType.OFFERED, when), call.event(EventType.IVR, when, stage=stage)])
+        return Mapped(
+            [call.event(EventType.OFFERED, when), call.event(EventType.IVR, when, stage=stage)]
+        )
     if status in UNANSWERED:
-        return Mapped([call.event(EventType.OFFERED, when), call.event(EventType.ABANDONED, when, stage="ring")])
+        return Mapped(
+            [
+                call.event(EventType.OFFERED, when),
+                call.event(EventType.ABANDONED, when, stage="ring"),
+            ]
+        )
     if status == "completed":
         return Mapped(_completed(call, when, _duration(params), stage))
     return ignored()  # busy / failed: the call never reached us

@@ -1,0 +1,138 @@
+"""`make bench`: ingest events/s, aggregator events/s, event -> websocket latency p50/p99.
+
+Prints figures with the command and machine; asserts nothing (timings are not test material).
+Every loop is bounded in count and time; every process started here is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+import websockets
+
+from services import keys
+from simulator.scenario import Day, generate, iso
+from tests.harness import Pipeline, wait_until
+from tests.kafka_tools import produce_raw
+from services.keys import ALL_TOPICS
+from services.stack import EmbeddedBroker, EmbeddedRedis
+
+INGEST_EVENTS = 100_000
+AGGREGATOR_EVENTS = 200_000
+LATENCY_SAMPLES = 200
+LATENCY_RATE_PER_S = 20
+
+
+def past_events(count: int, prefix: str) -> list[dict[str, Any]]:
+    now = time.time()
+    events = generate(Day(seed=5, prefix=prefix), now - 6 * 3600, count // 9, count / 9 / 21600)
+    return [e for e in events if e["time"] <= iso(now - 1)][:count]
+
+
+def bench_ingest(pipeline: Pipeline) -> float:
+    events = past_events(INGEST_EVENTS, "bi")
+    batches = [events[i : i + 1000] for i in range(0, len(events), 1000)]
+    bodies = [json.dumps(b).encode() for b in batches]
+
+    def post(body: bytes) -> None:
+        with httpx.Client(base_url=pipeline.ingest_url, timeout=60) as client:
+            r = client.post("/v1/events", content=body, headers={"content-type": "application/json"})
+            assert r.status_code == 202, r.text
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(post, bodies))
+    elapsed = time.perf_counter() - started
+    return len(events) / elapsed
+
+
+def bench_aggregator(pipeline: Pipeline, r: redis.Redis) -> float:
+    """Pre-load the topic with the aggregator stopped, then time how fast it catches up."""
+    aggregator = pipeline.children["aggregator"]
+    aggregator.stop()
+    before = int(r.hget(keys.STATS, "events_applied") or 0)
+    events = past_events(AGGREGATOR_EVENTS, "ba")
+    values = [json.dumps(e).encode() for e in events]
+    produce_raw(pipeline.bootstrap, values)
+    aggregator.start()
+    first = wait_until(lambda: int(r.hget(keys.STATS, "events_applied") or 0) > before, 60, "start")
+    started = time.perf_counter()
+    base = int(r.hget(keys.STATS, "events_applied") or 0)
+    del first
+    target = before + len(values)
+    wait_until(lambda: int(r.hget(keys.STATS, "events_applied") or 0) >= target, 600, "catch-up", 0.05)
+    return (target - base) / (time.perf_counter() - started)
+
+
+async def bench_latency(pipeline: Pipeline) -> list[float]:
+    """Post one new contact at a steady rate; time until the websocket shows it counted."""
+    url = pipeline.api_url.replace("http", "ws") + "/ws/wallboard"
+    latencies: list[float] = []
+    async with websockets.connect(url, max_size=None) as ws, httpx.AsyncClient() as client:
+        await ws.recv()
+        for n in range(LATENCY_SAMPLES):
+            event = {"id": f"lat{n}", "type": "contact.offered", "time": iso(time.time()),
+                     "contact": f"lat{n}", "channel": "social"}  # fmt: skip
+            sent = time.perf_counter()
+            await client.post(f"{pipeline.ingest_url}/v1/events", json=event)
+            deadline = sent + 10
+            while time.perf_counter() < deadline:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if msg.get("data", {}).get("channels", {}).get("social", {}).get("offered", 0) > n:
+                    latencies.append(time.perf_counter() - sent)
+                    break
+            await asyncio.sleep(max(0.0, 1 / LATENCY_RATE_PER_S - (time.perf_counter() - sent)))
+    return latencies
+
+
+def main() -> None:
+    print(f"command: make bench  (python -m tests.bench)\nmachine: {platform.platform()}, "
+          f"{os.cpu_count()} cores, Python {platform.python_version()}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        with (
+            EmbeddedBroker(work / "broker") as broker,
+            EmbeddedRedis(work / "redis", persistent=False) as redis_server,
+        ):
+            broker.create_topics(ALL_TOPICS, 6, {"retention.ms": str(86400 * 1000)})
+            env = {"CCPULSE_WS_MIN_INTERVAL_SECONDS": "0.1"}
+            pipeline = Pipeline(broker.bootstrap, redis_server.url, work, extra_env=env)
+            pipeline.start()
+            try:
+                r = redis.Redis.from_url(redis_server.url)
+                rate = bench_ingest(pipeline)
+                print(f"ingest:     {rate:10,.0f} events/s  ({INGEST_EVENTS:,} events, batches of 1000, 4 clients)")
+                rate = bench_aggregator(pipeline, r)
+                print(f"aggregator: {rate:10,.0f} events/s  ({AGGREGATOR_EVENTS:,} events pre-loaded, one Redis transaction per batch)")
+                lat = sorted(asyncio.run(bench_latency(pipeline)))
+                p50 = statistics.median(lat) * 1000
+                p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+                print(f"event -> websocket: p50 {p50:.0f} ms, p99 {p99:.0f} ms  ({len(lat)} events at {LATENCY_RATE_PER_S}/s, updates coalesced every 0.1 s)")
+                r.close()
+            finally:
+                pipeline.stop()
+    bench_history()
+
+
+def bench_history() -> None:
+    """The history benchmark, when the history module is there."""
+    try:
+        from tests import bench_history as history
+    except ImportError:
+        return
+    history.main()
+
+
+if __name__ == "__main__":
+    main()
