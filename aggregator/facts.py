@@ -68,7 +68,25 @@ class ContactFacts:
     nps: Register | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, {}, [])}
+        """Hand-written rather than dataclasses.asdict: this runs for every contact of a batch."""
+        out: dict[str, Any] = {"contact": self.contact}
+        for name in _REGISTERS:
+            reg = getattr(self, name)
+            if reg is not None:
+                out[name] = {"value": reg.value, "ms": reg.ms, "id": reg.id}
+        for name in _TIMES:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.stages:
+            out["stages"] = dict(self.stages)
+        if self.transfers:
+            out["transfers"] = dict(self.transfers)
+        if self.escalations:
+            out["escalations"] = {
+                k: {"value": r.value, "ms": r.ms, "id": r.id} for k, r in self.escalations.items()
+            }
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ContactFacts:

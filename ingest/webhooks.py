@@ -107,15 +107,16 @@ async def _deliver(
 
 
 async def _publish(request: Request, source: str, mapped: Mapped) -> Response:
+    """202 once the broker has the events; 200 when the payload held only unused events."""
     state = _state(request)
+    if mapped.events:
+        response = await state.accept(mapped.events, source=source)
+        if response.status_code != 202:
+            return response
     if mapped.ignored:
         state.metrics.events.labels(source, "ignored").inc(mapped.ignored)
-    if not mapped.events:
-        return JSONResponse({"accepted": 0, "ignored": mapped.ignored}, status_code=200)
-    response = await state.accept(mapped.events, source=source)
-    if response.status_code == 202 and mapped.ignored:
-        return JSONResponse({"accepted": len(mapped.events), "ignored": mapped.ignored}, 202)
-    return response
+    body = {"accepted": len(mapped.events), "ignored": mapped.ignored}
+    return JSONResponse(body, status_code=202 if mapped.events else 200)
 
 
 async def _handle(

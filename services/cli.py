@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import shlex
+import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -241,6 +242,37 @@ def simulate(
     target = url or ingest_url(Settings())
     argv = [sys.executable, "-m", "simulator", "--rate", str(rate), "--duration", str(duration)]
     os.execv(sys.executable, [*argv, "--url", target])
+
+
+@app.command("tail-queue-log")
+def tail_queue_log(
+    path: Annotated[Path, typer.Argument(help="The Asterisk queue_log file.")],
+    backfill: Annotated[bool, typer.Option(help="Send the whole file once, then stop.")] = False,
+    position_file: Annotated[
+        Path | None, typer.Option(help="Default: DATA_DIR/queue_log.position.")
+    ] = None,
+    ingest: Annotated[str | None, typer.Option("--ingest-url", help="Ingest base URL.")] = None,
+) -> None:
+    """Follow an Asterisk queue_log into the ingest, across rotation, resuming where it stopped."""
+    settings = Settings()
+    mode = "backfill" if backfill else "follow"
+    argv = [sys.executable, "-m", "ingest.queue_log", mode, str(path),
+            "--ingest-url", ingest or ingest_url(settings)]  # fmt: skip
+    if position_file is not None:
+        argv += ["--position-file", str(position_file)]
+    raise typer.Exit(subprocess.call(argv, env=child_env(settings, os.environ)))
+
+
+@app.command()
+def replay(
+    since: Annotated[
+        str | None, typer.Option(help="ISO time; default: the whole raw topic.")
+    ] = None,
+) -> None:
+    """Map ccpulse.raw again with today's adapters and publish the events (ids keep it exact)."""
+    settings = Settings()
+    argv = [sys.executable, "-m", "ingest.replay", *(["--since", since] if since else [])]
+    raise typer.Exit(subprocess.call(argv, env=child_env(settings, os.environ)))
 
 
 if __name__ == "__main__":

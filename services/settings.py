@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.sources import SourceSettings
+
 SlVariant = Literal["abandons_ignored", "abandons_missed", "abandons_met_within"]
 AbandonDenominator = Literal["offered", "queued"]
 
@@ -28,7 +30,9 @@ DEFAULT_SL_THRESHOLDS_SECONDS: dict[str, int] = {
 class Settings(BaseSettings):
     """One flat namespace, prefix `CCPULSE_`; the README has the table."""
 
-    model_config = SettingsConfigDict(env_prefix="CCPULSE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CCPULSE_", extra="ignore", env_nested_delimiter="__"
+    )
 
     # --- wiring: unset broker or Redis means "start the embedded one" (ccpulse up) ---
     kafka_bootstrap: str | None = None
@@ -49,6 +53,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     timezone: str = "UTC"
     log_level: str = "INFO"
+
+    # --- vendor sources: webhook secrets, replay window, name mappings (docs/adapters.md) ---
+    sources: SourceSettings = Field(default_factory=SourceSettings)
 
     # --- personal data ---
     hash_key: SecretStr = SecretStr("ccpulse-dev-key-change-me")

@@ -6,7 +6,7 @@ no test sees another's events or offsets.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,16 +32,32 @@ def redis_server(tmp_path: Path) -> Iterator[EmbeddedRedis]:
         yield r
 
 
+PipelineFactory = Callable[..., Pipeline]
+
+
 @pytest.fixture
-def pipeline(
+def pipeline_factory(
     broker: EmbeddedBroker, redis_server: EmbeddedRedis, tmp_path: Path
-) -> Iterator[Pipeline]:
-    p = Pipeline(broker.bootstrap, redis_server.url, tmp_path)
-    p.start()
+) -> Iterator[PipelineFactory]:
+    """Start the three processes with extra `CCPULSE_*` settings; stopped after the test."""
+    started: list[Pipeline] = []
+
+    def make(extra_env: dict[str, str] | None = None) -> Pipeline:
+        p = Pipeline(broker.bootstrap, redis_server.url, tmp_path, extra_env=extra_env or {})
+        started.append(p)
+        p.start()
+        return p
+
     try:
-        yield p
+        yield make
     finally:
-        p.stop()
-        for child in p.children.values():
-            if child.process is not None and child.process.returncode not in (0, -15, None):
-                print(f"--- {child.name} log ---\n{child.log_tail()}")
+        for p in started:
+            p.stop()
+            for child in p.children.values():
+                if child.process is not None and child.process.returncode not in (0, -15, None):
+                    print(f"--- {child.name} log ---\n{child.log_tail()}")
+
+
+@pytest.fixture
+def pipeline(pipeline_factory: PipelineFactory) -> Pipeline:
+    return pipeline_factory()
