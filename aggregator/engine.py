@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from services.contract import ContactEvent, EventType, decode_wire
 
 from . import contributions as contrib
-from .facts import AgentFacts, ContactFacts, fold, fold_agent
+from .facts import AgentFacts, ContactFacts, event_ms, fold, fold_agent
 
 FUTURE_TOLERANCE_S = 3600
 FactsIn = Mapping[str, ContactFacts | None]
@@ -45,6 +45,7 @@ class GaugeMove:
 class Plan:
     facts: dict[str, ContactFacts] = field(default_factory=dict)
     agents: dict[str, AgentFacts] = field(default_factory=dict)
+    agent_log: list[tuple[str, str, str, int]] = field(default_factory=list)  # agent, id, state, ms
     deltas: contrib.Contribution = field(default_factory=dict)
     gauges: list[GaugeMove] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
@@ -101,6 +102,11 @@ def plan(
             result.gauges.append(GaugeMove(contact, old_gauges, new_gauges))
     result.facts = new_facts
     result.agents = _fold_agents(events, old_agents)
+    result.agent_log = [
+        (e.agent, e.id, e.state, event_ms(e))
+        for e in events
+        if e.type is EventType.AGENT_STATE and e.agent is not None and e.state is not None
+    ]
     return result
 
 

@@ -40,6 +40,11 @@ for _, c in ipairs(p.counters) do
   for j = 1, #fields, 2 do redis.call('HINCRBY', c[1], fields[j], fields[j + 1]) end
   redis.call('EXPIREAT', c[1], c[2])
 end
+for _, l in ipairs(p.agent_log) do
+  redis.call('ZADD', l[1], l[3], l[2])
+  redis.call('ZREMRANGEBYSCORE', l[1], '-inf', p.log_floor_ms)
+  redis.call('EXPIRE', l[1], p.log_ttl)
+end
 for _, s in ipairs(p.scopes) do redis.call('ZADD', p.scopes_key, 'GT', s[2], s[1]) end
 for _, d in ipairs(p.dirty) do redis.call('ZADD', p.dirty_key, d, d) end
 for _, g in ipairs(p.gauges) do
@@ -51,6 +56,9 @@ redis.call('HSET', p.stats_key, 'last_apply_epoch_ms', p.now_ms)
 redis.call('PUBLISH', p.channel, p.notice)
 return {1}
 """
+
+
+AGENT_LOG_KEEP_S = 8 * 86400  # state changes kept for time-in-state reads (today, 24h, a week)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +150,12 @@ class Store:
             "facts_ttl": str(self.facts_ttl_s),
             "agents": [[a, json.dumps(f.to_json())] for a, f in plan.agents.items()],
             "agents_key": keys.AGENTS,
+            "agent_log": [
+                [keys.agent_log_key(agent), f"{event_id}|{state}", str(ms)]
+                for agent, event_id, state, ms in plan.agent_log
+            ],
+            "log_floor_ms": str(int((time.time() - AGENT_LOG_KEEP_S) * 1000)),
+            "log_ttl": str(AGENT_LOG_KEEP_S),
             "counters": counters,
             "scopes": [[scope, str(minute)] for scope, minute in scopes.items()],
             "scopes_key": keys.SCOPES,

@@ -121,6 +121,22 @@ class LiveReader:
                           "active": int(active)}  # fmt: skip
         return out
 
+    async def agent_logs(
+        self, agents: list[str], start_ms: int, end_ms: int
+    ) -> dict[str, list[kpis.StateChange]]:
+        """Each agent's changes inside the window, plus the last one before it (its state then)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for agent in agents:
+                key = keys.agent_log_key(agent)
+                pipe.zrevrangebyscore(key, f"({start_ms}", "-inf", start=0, num=1, withscores=True)
+                pipe.zrangebyscore(key, start_ms, f"({end_ms}", withscores=True)
+            rows = await pipe.execute()
+        out: dict[str, list[kpis.StateChange]] = {}
+        for i, agent in enumerate(agents):
+            entries = [*rows[2 * i], *rows[2 * i + 1]]
+            out[agent] = [_change(member, score) for member, score in entries]
+        return out
+
     async def agent_states(self) -> dict[str, dict[str, Any]]:
         raw = await self.redis.hgetall(keys.AGENTS)
         out = {}
@@ -132,6 +148,11 @@ class LiveReader:
                     "since_ms": data["state"]["ms"],
                 }
         return out
+
+
+def _change(member: str | bytes, score: float) -> kpis.StateChange:
+    event_id, _, state = _text(member).rpartition("|")
+    return (int(score), event_id, state)
 
 
 def _text(value: str | bytes) -> str:

@@ -53,6 +53,7 @@ async def build(reader: LiveReader, window: Window, now_s: float,
             state_since=iso(since_s),
             state_seconds=round(max(0.0, now_s - since_s), 3),
         )
+    await _time_in_state(reader, agents, window, now_s)
     return {
         "as_of": iso(now_s),
         "window": window.name,
@@ -64,6 +65,21 @@ async def build(reader: LiveReader, window: Window, now_s: float,
         "agents": agents,
         "agent_states": dict(Counter(s["state"] for s in states.values())),
     }
+
+
+async def _time_in_state(
+    reader: LiveReader, agents: dict[str, Any], window: Window, now_s: float
+) -> None:
+    """Per agent: seconds in each state within the window (up to now), and occupancy."""
+    start_ms, end_ms = window.start_s * 1000, int(min(window.end_s, now_s) * 1000)
+    logs = await reader.agent_logs(sorted(agents), start_ms, end_ms)
+    settings = reader.settings
+    for name, changes in logs.items():
+        seconds = kpis.time_in_state(changes, start_ms, end_ms)
+        agents[name]["time_in_state_seconds"] = {s: round(v, 3) for s, v in seconds.items()}
+        agents[name]["occupancy"] = kpis.occupancy(
+            seconds, settings.busy_states, settings.idle_states
+        )
 
 
 def _kw(over: Overrides) -> dict[str, Any]:

@@ -60,6 +60,11 @@ def active_key(scope: str) -> str:
     return f"{PREFIX}:active:{scope}"
 
 
+def agent_log_key(agent: str) -> str:
+    """Sorted set: `event id|state` -> epoch ms of the change; time in state is read from it."""
+    return f"{PREFIX}:alog:{agent}"
+
+
 def offsets_key(topic: str) -> str:
     return f"{PREFIX}:off:{topic}"
 

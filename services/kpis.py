@@ -221,6 +221,30 @@ def _nps(c: Mapping[str, int]) -> float | None:
     return 100.0 * (c.get(NPS_PROMOTERS, 0) - c.get(NPS_DETRACTORS, 0)) / n
 
 
+StateChange = tuple[int, str, str]  # (epoch ms, event id, state)
+
+
+def time_in_state(changes: Iterable[StateChange], start_ms: int, end_ms: int) -> dict[str, float]:
+    """Seconds spent in each state within [start, end): each change lasts until the next one
+    (ordered by time, then event id); the last lasts until `end` (now, for live windows)."""
+    ordered = sorted(set(changes))
+    out: dict[str, float] = {}
+    for i, (at, _, state) in enumerate(ordered):
+        until = ordered[i + 1][0] if i + 1 < len(ordered) else end_ms
+        overlap = min(until, end_ms) - max(at, start_ms)
+        if overlap > 0:
+            out[state] = out.get(state, 0.0) + overlap / 1000
+    return out
+
+
+def occupancy(
+    seconds: Mapping[str, float], busy: Iterable[str], idle: Iterable[str]
+) -> float | None:
+    """On-contact time over on-contact plus available time."""
+    busy_s = sum(seconds.get(s, 0.0) for s in busy)
+    return ratio(busy_s, busy_s + sum(seconds.get(s, 0.0) for s in idle))
+
+
 def hist_labels() -> list[str]:
     return [f"le_{edge}" for edge in WAIT_EDGES_S] + ["le_inf"]
 

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     queue_sl_thresholds_seconds: dict[str, int] = Field(default_factory=dict)
     abandon_denominator: AbandonDenominator = "offered"
 
+    # --- agents: which states are on a contact and which are available (occupancy) ---
+    busy_states: list[str] = Field(default_factory=lambda: ["on_contact", "wrap_up", "busy"])
+    idle_states: list[str] = Field(default_factory=lambda: ["available", "idle", "ready"])
+
     # --- api ---
     ws_min_interval_seconds: float = 1.0
 

@@ -220,3 +220,34 @@ def waiting_now(events: list[dict[str, Any]]) -> dict[str, int]:
         if channel and c.first("contact.queued") is not None and not ended:
             counts[channel] += 1
     return dict(counts)
+
+
+def agents(events: list[dict[str, Any]], start_s: int, end_s: int, now_ms: int) -> dict[str, Any]:
+    """Per answering agent: answered, handled, AHT; per agent: seconds in each state."""
+    out: dict[str, dict[str, Any]] = defaultdict(lambda: {"answered": 0, "handled": 0, "_h": 0})
+    for c in contacts(events).values():
+        o = outcome(c)
+        if o.agent is None or o.channel is None:
+            continue
+        row = out[o.agent]
+        row["answered"] += within(o.answered, start_s, end_s)
+        if o.handle_ms is not None and within(o.completed, start_s, end_s):
+            row["handled"] += 1
+            row["_h"] += o.handle_ms
+    for row in out.values():
+        row["aht_seconds"] = _mean_s(row.pop("_h"), row["handled"])
+    unique = {e["id"]: e for e in events if e["type"] == "agent.state"}
+    changes: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+    for e in unique.values():
+        changes[e["agent"]].append((ms(e), e["id"], e["state"]))
+    end_ms = min(end_s * 1000, now_ms)
+    for agent, rows in changes.items():
+        rows.sort()
+        seconds: dict[str, float] = defaultdict(float)
+        for i, (at, _, state) in enumerate(rows):
+            nxt = rows[i + 1][0] if i + 1 < len(rows) else end_ms
+            lo, hi = max(at, start_s * 1000), min(nxt, end_ms)
+            if hi > lo:
+                seconds[state] += (hi - lo) / 1000
+        out[agent]["time_in_state_seconds"] = dict(seconds)
+    return dict(out)

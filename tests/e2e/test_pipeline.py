@@ -42,6 +42,15 @@ def assert_matches(doc: dict[str, Any], events: list[dict[str, Any]]) -> None:
             got = doc[kind][name]
             for figure in FIGURES:
                 _same(got[figure], want[figure], f"{kind}/{name}/{figure}")
+    as_of_ms = int(_epoch(doc["as_of"]) * 1000)
+    for agent, want in oracle.agents(events, start, end, as_of_ms).items():
+        got = doc["agents"][agent]
+        for figure in ("answered", "handled", "aht_seconds"):
+            _same(got[figure], want[figure], f"agents/{agent}/{figure}")
+        states = want.get("time_in_state_seconds", {})
+        assert set(got.get("time_in_state_seconds", {})) == set(states), agent
+        for state, seconds in states.items():
+            assert abs(got["time_in_state_seconds"][state] - seconds) < 0.002, (agent, state)
 
 
 def _same(got: Any, want: Any, where: str) -> None:

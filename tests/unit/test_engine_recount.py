@@ -21,14 +21,15 @@ START = 1_760_000_000.0  # a fixed day; minute-aligned windows below
 class MemoryState:
     """What store.py keeps in Redis, in dicts: enough to check the pure planning."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: float = START + 47 * 3600) -> None:
+        self.now = now
         self.facts: dict[str, ContactFacts] = {}
         self.agents: dict[str, AgentFacts] = {}
         self.counters: dict[tuple[int, str], dict[str, int]] = {}
 
     def apply(self, batch: list[dict[str, Any]]) -> None:
         records = [engine.Record(0, i, _wire(e)) for i, e in enumerate(batch)]
-        events, dead = engine.screen(records, START + 47 * 3600, 48 * 3600)
+        events, dead = engine.screen(records, self.now, 48 * 3600)
         assert not dead, dead
         plan = engine.plan(events, dict(self.facts), dict(self.agents))
         self.facts.update(plan.facts)
