@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from services.contract import ContactEvent, EventType, decode_wire
 
 from . import contributions as contrib
+from . import repeats
 from .facts import AgentFacts, ContactFacts, event_ms, fold, fold_agent
 
 FUTURE_TOLERANCE_S = 3600
 FactsIn = Mapping[str, ContactFacts | None]
 AgentsIn = Mapping[str, AgentFacts | None]
+GroupsIn = Mapping[str, repeats.GroupSheet | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class Plan:
     facts: dict[str, ContactFacts] = field(default_factory=dict)
     agents: dict[str, AgentFacts] = field(default_factory=dict)
     agent_log: list[tuple[str, str, str, int]] = field(default_factory=list)  # agent, id, state, ms
+    groups: dict[str, repeats.GroupSheet] = field(default_factory=dict)
     deltas: contrib.Contribution = field(default_factory=dict)
     gauges: list[GaugeMove] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
@@ -84,10 +87,24 @@ def agents_of(events: Iterable[ContactEvent]) -> set[str]:
     return {e.agent for e in events if e.type is EventType.AGENT_STATE and e.agent is not None}
 
 
+def groups_needed(events: Sequence[ContactEvent], old_facts: FactsIn) -> set[str]:
+    """The customer x issue groups (measured FCR) this batch may change."""
+    customers: dict[str, set[str]] = {}
+    issues: dict[str, set[str]] = {}
+    for e in events:
+        if e.contact is not None and e.customer is not None:
+            customers.setdefault(e.contact, set()).add(e.customer)
+        if e.contact is not None and e.issue is not None:
+            issues.setdefault(e.contact, set()).add(e.issue)
+    return repeats.candidate_groups(contacts_of(events), old_facts, customers, issues)
+
+
 def plan(
     events: Sequence[ContactEvent],
-    old_facts: Mapping[str, ContactFacts | None],
-    old_agents: Mapping[str, AgentFacts | None],
+    old_facts: FactsIn,
+    old_agents: AgentsIn,
+    old_groups: GroupsIn | None = None,
+    fcr_window_ms: int = 7 * 86_400_000,
 ) -> Plan:
     """Fold the batch into its contacts and agents and diff their contributions."""
     result = Plan(events=len(events))
@@ -101,6 +118,9 @@ def plan(
         if old_gauges != new_gauges:
             result.gauges.append(GaugeMove(contact, old_gauges, new_gauges))
     result.facts = new_facts
+    result.groups = repeats.regroup(new_facts, old_facts, old_groups or {})
+    for delta in repeats.deltas(old_groups or {}, result.groups, fcr_window_ms):
+        _merge_deltas(result.deltas, delta)
     result.agents = _fold_agents(events, old_agents)
     result.agent_log = [
         (e.agent, e.id, e.state, event_ms(e))

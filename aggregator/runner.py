@@ -17,16 +17,18 @@ from redis.exceptions import RedisError
 
 from services import keys
 from services.clock import Clock, SystemClock
+from services.contract import ContactEvent
 from services.settings import Settings
 
 from . import engine
 from .source import DeadLetters, Source
-from .store import OffsetConflict, Positions, Store
+from .store import GroupConflict, OffsetConflict, Positions, Store
 
 log = logging.getLogger("ccpulse.aggregator")
 
 COMMIT_EVERY_S = 5.0
 MAX_BACKOFF_S = 5.0
+GROUP_RETRIES = 5
 
 
 @dataclass
@@ -64,7 +66,7 @@ class Runner:
             return 0
         try:
             handled = await self._apply(polled)
-        except OffsetConflict as conflict:
+        except (OffsetConflict, GroupConflict) as conflict:
             log.warning("offset conflict (%s); re-reading from Redis", conflict)
             self._hold(list(polled))
             return 0
@@ -111,14 +113,18 @@ class Runner:
         if dead:
             await self.dead.send(self.source.topic, dead)
 
-        def planner(facts: engine.FactsIn, agents: engine.AgentsIn) -> engine.Plan:
-            plan = engine.plan(events, facts, agents)
-            plan.dead = dead
-            return plan
-
+        batch = _Batch(events, dead, self.settings.fcr_window_seconds * 1000)
         contacts = sorted(engine.contacts_of(events))
         agents = sorted(engine.agents_of(events))
-        await self.store.apply(positions, contacts, agents, planner)
+        for attempt in range(GROUP_RETRIES):
+            try:
+                await self.store.apply(positions, contacts, agents, batch)
+                break
+            except GroupConflict:
+                # Another partition's batch touched the same customer: re-read and re-plan.
+                if attempt == GROUP_RETRIES - 1:
+                    raise
+
         self.source.applied.update(positions.last)
         return len(records)
 
@@ -132,3 +138,22 @@ class Runner:
             await self.source.commit_for_monitoring()
         except Exception as exc:  # a rebalance in progress; the next round commits
             log.debug("monitoring commit skipped: %s", exc)
+
+
+@dataclass
+class _Batch:
+    """One polled batch, planned against whatever state the store reads for it."""
+
+    events: list[ContactEvent]
+    dead: list[engine.DeadLetter]
+    fcr_window_ms: int
+
+    def groups_needed(self, old_facts: engine.FactsIn) -> set[str]:
+        return engine.groups_needed(self.events, old_facts)
+
+    def plan(
+        self, facts: engine.FactsIn, agents: engine.AgentsIn, groups: engine.GroupsIn
+    ) -> engine.Plan:
+        plan = engine.plan(self.events, facts, agents, groups, self.fcr_window_ms)
+        plan.dead = self.dead
+        return plan

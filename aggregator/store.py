@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
@@ -24,14 +24,35 @@ from services import keys
 
 from .engine import Plan
 from .facts import AgentFacts, ContactFacts
+from .repeats import GroupSheet
 
-Planner = Callable[[Mapping[str, ContactFacts | None], Mapping[str, AgentFacts | None]], Plan]
+
+class BatchPlanner(Protocol):
+    """What the store needs from the engine, given the state it read."""
+
+    def groups_needed(self, old_facts: Mapping[str, ContactFacts | None]) -> set[str]: ...
+
+    def plan(
+        self,
+        old_facts: Mapping[str, ContactFacts | None],
+        old_agents: Mapping[str, AgentFacts | None],
+        old_groups: Mapping[str, GroupSheet | None],
+    ) -> Plan: ...
+
 
 APPLY_SCRIPT = """
 local p = cjson.decode(ARGV[1])
 for _, o in ipairs(p.offsets) do
   local current = redis.call('GET', o[1]) or '-1'
   if current ~= o[2] then return {0, o[1], current} end
+end
+for _, g in ipairs(p.groups) do
+  local version = redis.call('HGET', g[1], 'v') or '0'
+  if version ~= g[2] then return {2, g[1], version} end
+end
+for _, g in ipairs(p.groups) do
+  redis.call('HSET', g[1], 'v', g[3], 'm', g[4])
+  redis.call('EXPIRE', g[1], p.group_ttl)
 end
 for _, f in ipairs(p.facts) do redis.call('SET', f[1], f[2], 'EX', p.facts_ttl) end
 for _, a in ipairs(p.agents) do redis.call('HSET', p.agents_key, a[1], a[2]) end
@@ -74,6 +95,10 @@ class OffsetConflict(Exception):
     """Redis holds other offsets than this consumer expected: someone else applied them."""
 
 
+class GroupConflict(Exception):
+    """A customer's group sheet changed since it was read (another partition's batch): re-plan."""
+
+
 def offset_key(topic: str, partition: int) -> str:
     return f"{keys.offsets_key(topic)}:{partition}"
 
@@ -81,8 +106,11 @@ def offset_key(topic: str, partition: int) -> str:
 class Store:
     """The aggregator's only writer to Redis."""
 
-    def __init__(self, redis: Redis, facts_ttl_s: int, bucket_ttl_s: int) -> None:
+    def __init__(
+        self, redis: Redis, facts_ttl_s: int, bucket_ttl_s: int, group_ttl_s: int = 9 * 86400
+    ) -> None:
         self.redis = redis
+        self.group_ttl_s = group_ttl_s
         self.facts_ttl_s = facts_ttl_s
         self.bucket_ttl_s = bucket_ttl_s
         self._apply = redis.register_script(APPLY_SCRIPT)
@@ -96,18 +124,40 @@ class Store:
         await self.redis.set(offset_key(topic, partition), -1)
 
     async def apply(
-        self, positions: Positions, contacts: list[str], agents: list[str], planner: Planner
+        self, positions: Positions, contacts: list[str], agents: list[str], batch: BatchPlanner
     ) -> Plan:
-        """Read old facts, plan, and write everything in one script call; raise on conflict."""
+        """Read old state, plan, and write everything in one script call; raise on conflict."""
         stored, old_facts, old_agents = await self._read(positions, contacts, agents)
         if stored != positions.expected:
             raise OffsetConflict(f"stored {stored}, expected {positions.expected}")
-        plan = planner(old_facts, old_agents)
-        payload = json.dumps(self.payload(plan, positions), separators=(",", ":"))
-        result = await self._apply(args=[payload])
+        old_groups = await self._read_groups(sorted(batch.groups_needed(old_facts)))
+        plan = batch.plan(old_facts, old_agents, old_groups)
+        body = self.payload(plan, positions)
+        body["groups"] = [
+            [keys.group_key(g), str(_version(old_groups.get(g))), str(s.version),
+             json.dumps(s.to_json()["m"])]
+            for g, s in plan.groups.items()
+        ]  # fmt: skip
+        result = await self._apply(args=[json.dumps(body, separators=(",", ":"))])
+        if int(result[0]) == 2:
+            raise GroupConflict(f"{_text(result[1])} is at version {_text(result[2])}")
         if int(result[0]) != 1:
             raise OffsetConflict(f"{_text(result[1])} holds {_text(result[2])}")
         return plan
+
+    async def _read_groups(self, groups: list[str]) -> dict[str, GroupSheet | None]:
+        if not groups:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for group in groups:
+                pipe.hmget(keys.group_key(group), ["v", "m"])
+            rows = await pipe.execute()
+        out: dict[str, GroupSheet | None] = {}
+        for group, (version, members) in zip(groups, rows, strict=True):
+            out[group] = None if version is None else GroupSheet.from_json(
+                {"v": int(version), "m": json.loads(members or "{}")}
+            )  # fmt: skip
+        return out
 
     async def _read(
         self, positions: Positions, contacts: list[str], agents: list[str]
@@ -137,7 +187,8 @@ class Store:
     def payload(self, plan: Plan, positions: Positions) -> dict[str, Any]:
         """Everything the script writes; numbers as strings so Lua never rounds them."""
         counters, scopes = self._counters(plan)
-        intervals = sorted({keys.interval_start_s(minute) for minute, _ in plan.deltas})
+        oldest = time.time() - self.bucket_ttl_s  # older intervals' minute buckets are gone
+        intervals = sorted({keys.interval_start_s(m) for m, _ in plan.deltas if m + 60 > oldest})
         stats = [["events_applied", str(plan.events)], ["batches_applied", "1"]]
         if plan.dead:
             stats.append(["dead_letters", str(len(plan.dead))])
@@ -148,6 +199,8 @@ class Store:
             ],
             "facts": [[keys.facts_key(c), json.dumps(f.to_json())] for c, f in plan.facts.items()],
             "facts_ttl": str(self.facts_ttl_s),
+            "group_ttl": str(self.group_ttl_s),
+            "groups": [],
             "agents": [[a, json.dumps(f.to_json())] for a, f in plan.agents.items()],
             "agents_key": keys.AGENTS,
             "agent_log": [
@@ -172,10 +225,13 @@ class Store:
     def _counters(self, plan: Plan) -> tuple[list[Any], dict[str, int]]:
         counters: list[Any] = []
         scopes: dict[str, int] = {}
+        now = time.time()
         for (res, start, scope), fields in rollup(plan.deltas).items():
+            expire = start + keys.RESOLUTIONS[res] + self.bucket_ttl_s
+            if expire <= now:
+                continue  # a bucket already gone (e.g. a repeat contact days later): nothing to fix
             key = keys.counter_key(res, start, scope)
             flat = [item for name, value in fields.items() for item in (name, str(value))]
-            expire = start + keys.RESOLUTIONS[res] + self.bucket_ttl_s
             counters.append([key, str(expire), flat])
             if res == "m":
                 scopes[scope] = max(scopes.get(scope, 0), start)
@@ -210,6 +266,10 @@ def rollup(
             for name, value in fields.items():
                 cell[name] = cell.get(name, 0) + value
     return {cell: {n: v for n, v in f.items() if v} for cell, f in out.items() if any(f.values())}
+
+
+def _version(sheet: GroupSheet | None) -> int:
+    return 0 if sheet is None else sheet.version
 
 
 def _text(value: Any) -> str:

@@ -65,6 +65,11 @@ def agent_log_key(agent: str) -> str:
     return f"{PREFIX}:alog:{agent}"
 
 
+def group_key(group: str) -> str:
+    """Hash {v: version, m: members JSON}: one customer's contacts about one issue."""
+    return f"{PREFIX}:g:{group}"
+
+
 def offsets_key(topic: str) -> str:
     return f"{PREFIX}:off:{topic}"
 

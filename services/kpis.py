@@ -51,6 +51,8 @@ CSAT_SATISFIED = "csat_sat"
 NPS_RESPONSES = "nps_n"
 NPS_PROMOTERS = "nps_pro"
 NPS_DETRACTORS = "nps_det"
+FCR_ELIGIBLE = "fcrm_n"  # resolved contacts with a known customer and issue (measured FCR)
+FCR_MET = "fcrm_ok"  # ... of which the customer made no new contact about it within the window
 
 # Families of fields with a suffix: histogram bucket index, stage or reason name.
 ANSWER_HIST = "aw:"  # answered, by wait bucket
@@ -204,6 +206,8 @@ def figures(c: Mapping[str, int], opts: ReadOptions) -> dict[str, object]:
         "first_response_buckets": first_response_buckets(c),
         "resolved": c.get(RESOLVED, 0),
         "fcr_rate": ratio(c.get(RESOLVED_FIRST_CONTACT, 0), c.get(RESOLVED, 0)),
+        "fcr_measured_rate": ratio(c.get(FCR_MET, 0), c.get(FCR_ELIGIBLE, 0)),
+        "fcr_measured_resolved": c.get(FCR_ELIGIBLE, 0),
         "resolution_seconds": mean_seconds(c.get(RESOLUTION_MS, 0), c.get(RESOLVED, 0)),
         "escalated": c.get(ESCALATED, 0),
         "escalated_by_reason": suffixed(c, ESCALATION_REASON),

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     lateness_seconds: int = Field(default=48 * 3600, ge=60)
     bucket_ttl_seconds: int = Field(default=48 * 3600, ge=3600)
     max_poll_records: int = Field(default=2000, ge=1)
+    fcr_window_seconds: int = Field(default=7 * 86400, ge=3600)
     consumer_group: str = "ccpulse-aggregator"
 
     # --- metric definitions, applied at read time ---

@@ -251,3 +251,38 @@ def agents(events: list[dict[str, Any]], start_s: int, end_s: int, now_ms: int) 
                 seconds[state] += (hi - lo) / 1000
         out[agent]["time_in_state_seconds"] = dict(seconds)
     return dict(out)
+
+
+FCR_WINDOW_MS = 7 * 86_400_000
+
+
+def fcr_measured(
+    events: list[dict[str, Any]], start_s: int, end_s: int
+) -> dict[str, tuple[int, int]]:
+    """Per channel: (resolved with known customer and issue, of which not repeated in 7 days)."""
+    people: dict[tuple[str, str], list[tuple[str, int | None, int | None]]] = defaultdict(list)
+    channel_of: dict[str, str] = {}
+    for contact, c in contacts(events).items():
+        customer, issue, channel = (
+            c.last_value("customer"),
+            c.last_value("issue"),
+            c.last_value("channel"),
+        )
+        if customer is None or issue is None or channel is None:
+            continue
+        channel_of[contact] = channel
+        people[(customer, issue)].append(
+            (contact, c.first("contact.offered"), c.first("contact.resolved"))
+        )
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for members in people.values():
+        for contact, _, resolved in members:
+            if resolved is None or not within(resolved, start_s, end_s):
+                continue
+            repeated = any(
+                o is not None and resolved < o <= resolved + FCR_WINDOW_MS
+                for other, o, _ in members if other != contact
+            )  # fmt: skip
+            out[channel_of[contact]][0] += 1
+            out[channel_of[contact]][1] += not repeated
+    return {ch: (n, ok) for ch, (n, ok) in out.items()}

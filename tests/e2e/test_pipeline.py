@@ -42,6 +42,11 @@ def assert_matches(doc: dict[str, Any], events: list[dict[str, Any]]) -> None:
             got = doc[kind][name]
             for figure in FIGURES:
                 _same(got[figure], want[figure], f"{kind}/{name}/{figure}")
+    for channel, (eligible, met) in oracle.fcr_measured(events, start, end).items():
+        got = doc["channels"][channel]
+        assert got["fcr_measured_resolved"] == eligible, channel
+        _same(got["fcr_measured_rate"], met / eligible if eligible else None, f"fcr/{channel}")
+    assert doc["fcr_measured_provisional"] is True
     as_of_ms = int(_epoch(doc["as_of"]) * 1000)
     for agent, want in oracle.agents(events, start, end, as_of_ms).items():
         got = doc["agents"][agent]

@@ -26,13 +26,17 @@ class MemoryState:
         self.facts: dict[str, ContactFacts] = {}
         self.agents: dict[str, AgentFacts] = {}
         self.counters: dict[tuple[int, str], dict[str, int]] = {}
+        self.groups: dict[str, Any] = {}
 
     def apply(self, batch: list[dict[str, Any]]) -> None:
         records = [engine.Record(0, i, _wire(e)) for i, e in enumerate(batch)]
         events, dead = engine.screen(records, self.now, 48 * 3600)
         assert not dead, dead
-        plan = engine.plan(events, dict(self.facts), dict(self.agents))
+        needed = engine.groups_needed(events, self.facts)
+        old_groups = {g: self.groups.get(g) for g in needed}
+        plan = engine.plan(events, dict(self.facts), dict(self.agents), old_groups)
         self.facts.update(plan.facts)
+        self.groups.update(plan.groups)
         self.agents.update(plan.agents)
         for cell, fields in plan.deltas.items():
             target = self.counters.setdefault(cell, {})
@@ -54,9 +58,13 @@ def _wire(event: dict[str, Any]) -> bytes:
 def compare(state: MemoryState, events: list[dict[str, Any]], start_s: int, end_s: int) -> None:
     expected = oracle.recount(events, start_s, end_s, DEFAULT_SL_THRESHOLDS_SECONDS)
     assert expected["channels"], "the stream must produce figures"
+    measured = oracle.fcr_measured(events, start_s, end_s)
     for channel, want in expected["channels"].items():
         got = state.figures(f"ch|{channel}", start_s, end_s, channel)
         assert_figures(got, want, f"channel {channel}")
+        eligible, met = measured.get(channel, (0, 0))
+        assert got["fcr_measured_resolved"] == eligible, channel
+        assert got["fcr_measured_rate"] == (met / eligible if eligible else None), channel
 
 
 def assert_figures(got: dict[str, Any], want: dict[str, Any], where: str) -> None:

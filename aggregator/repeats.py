@@ -1,0 +1,133 @@
+"""Measured first-contact resolution: a resolved contact counts only if the same customer makes
+no new contact about the same issue within the FCR window, on any channel.
+
+That is a fact about a *group* of contacts (one customer, one issue), so each group keeps a sheet
+of its members and contributes like a contact does: `contribution(new) - contribution(old)`.
+Pure: the store loads and versions the sheets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from services import keys
+from services import kpis as k
+
+from .contributions import Contribution, diff, minute_of
+from .facts import ContactFacts
+
+Member = tuple[int | None, int | None, str, str | None]  # offered ms, resolved ms, channel, queue
+
+
+@dataclass(slots=True)
+class GroupSheet:
+    """The contacts of one customer about one issue; `version` guards concurrent writers."""
+
+    version: int = 0
+    members: dict[str, Member] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"v": self.version, "m": {c: list(m) for c, m in self.members.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GroupSheet:
+        members = {c: (m[0], m[1], m[2], m[3]) for c, m in data.get("m", {}).items()}
+        return cls(version=int(data.get("v", 0)), members=members)
+
+
+def group_of(facts: ContactFacts | None) -> str | None:
+    """`customer|issue`, once both are known."""
+    if facts is None or facts.customer is None or facts.issue is None:
+        return None
+    return f"{facts.customer.value}{keys.SEP}{facts.issue.value}"
+
+
+def member_of(facts: ContactFacts | None) -> Member | None:
+    if facts is None or facts.channel is None:
+        return None
+    queue = None if facts.queue is None else str(facts.queue.value)
+    return (facts.offered_ms, facts.resolved_ms, str(facts.channel.value), queue)
+
+
+def candidate_groups(
+    contacts: Iterable[str],
+    old_facts: Mapping[str, ContactFacts | None],
+    new_customers: Mapping[str, set[str]],
+    new_issues: Mapping[str, set[str]],
+) -> set[str]:
+    """Every group a batch may touch: old and new customer x issue of each contact (a superset)."""
+    out: set[str] = set()
+    for contact in contacts:
+        old = old_facts.get(contact)
+        customers = set(new_customers.get(contact, ()))
+        issues = set(new_issues.get(contact, ()))
+        if old is not None and old.customer is not None:
+            customers.add(str(old.customer.value))
+        if old is not None and old.issue is not None:
+            issues.add(str(old.issue.value))
+        out.update(f"{c}{keys.SEP}{i}" for c in customers for i in issues)
+    return out
+
+
+def regroup(
+    new_facts: Mapping[str, ContactFacts],
+    old_facts: Mapping[str, ContactFacts | None],
+    old_groups: Mapping[str, GroupSheet | None],
+) -> dict[str, GroupSheet]:
+    """New sheets for the groups whose members changed (version bumped)."""
+    changed: dict[str, GroupSheet] = {}
+
+    def sheet(key: str) -> GroupSheet:
+        if key not in changed:
+            old = old_groups.get(key) or GroupSheet()
+            changed[key] = GroupSheet(old.version + 1, dict(old.members))
+        return changed[key]
+
+    for contact, facts in new_facts.items():
+        old = old_facts.get(contact)
+        before, after = (group_of(old), member_of(old)), (group_of(facts), member_of(facts))
+        if before == after:
+            continue
+        if before[0] is not None:
+            sheet(before[0]).members.pop(contact, None)
+        if after[0] is not None and after[1] is not None:
+            sheet(after[0]).members[contact] = after[1]
+    return changed
+
+
+def contribution(sheet: GroupSheet | None, window_ms: int) -> Contribution:
+    """Per resolved member, at its resolution minute: eligible, and met unless repeated."""
+    out: Contribution = {}
+    if sheet is None:
+        return out
+    offers = [(c, m[0]) for c, m in sheet.members.items() if m[0] is not None]
+    for contact, (_, resolved, channel, queue) in sheet.members.items():
+        if resolved is None:
+            continue
+        repeated = any(
+            resolved < offered <= resolved + window_ms
+            for other, offered in offers
+            if other != contact
+        )
+        scopes = [keys.channel_scope(channel)]
+        if queue is not None:
+            scopes.append(keys.queue_scope(channel, queue))
+        for scope in scopes:
+            cell = out.setdefault((minute_of(resolved), scope), {})
+            cell[k.FCR_ELIGIBLE] = cell.get(k.FCR_ELIGIBLE, 0) + 1
+            if not repeated:
+                cell[k.FCR_MET] = cell.get(k.FCR_MET, 0) + 1
+    return out
+
+
+def deltas(
+    old_groups: Mapping[str, GroupSheet | None],
+    new_groups: Mapping[str, GroupSheet],
+    window_ms: int,
+) -> list[Contribution]:
+    return [
+        diff(contribution(old_groups.get(key), window_ms), contribution(sheet, window_ms))
+        for key, sheet in new_groups.items()
+    ]
