@@ -7,14 +7,17 @@ event moves exactly its own contact's counts, in the minute each fact belongs to
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from itertools import chain
 from dataclasses import dataclass
 
 from services import keys
 from services import kpis as k
+from services.calendar import BusinessHours, business_ms
 
 from .facts import ContactFacts
 
+Calendars = Mapping[str, BusinessHours]  # queue name (or "*") -> opening hours
 Cell = tuple[int, str]  # (minute bucket start in epoch seconds, scope)
 Contribution = dict[Cell, dict[str, int]]
 
@@ -48,13 +51,17 @@ def agent_of(facts: ContactFacts) -> str | None:
     return None if facts.agent is None else str(facts.agent.value)
 
 
-def contribution(facts: ContactFacts) -> Contribution:
+def contribution(facts: ContactFacts, calendars: Calendars | None = None) -> Contribution:
     """Every (minute, scope, field) count this contact adds, per docs/metrics.md."""
     out: Contribution = defaultdict(dict)
     scopes = scopes_of(facts)
     if not scopes:
         return {}
-    for minute, name, value in _contact_items(facts):
+    hours = hours_for(facts, calendars or {})
+    items = _contact_items(facts)
+    if hours is not None:
+        items = chain(items, _business_items(facts, hours))
+    for minute, name, value in items:
         for scope in scopes:
             _add(out, minute, scope, name, value)
     agent = agent_of(facts)
@@ -189,6 +196,26 @@ def _resolution_items(f: ContactFacts) -> Iterator[Item]:
     if f.issue is not None:
         yield minute, f"{k.ISSUE_RESOLVED}{f.issue.value}", 1
         yield minute, f"{k.ISSUE_RESOLUTION_MS}{f.issue.value}", took
+
+
+def hours_for(f: ContactFacts, calendars: Calendars) -> BusinessHours | None:
+    """The contact's queue's opening hours, else the default (`*`), else none (24/7)."""
+    queue = None if f.queue is None else str(f.queue.value)
+    if queue is not None and queue in calendars:
+        return calendars[queue]
+    return calendars.get("*")
+
+
+def _business_items(f: ContactFacts, hours: BusinessHours) -> Iterator[Item]:
+    """Waits and resolution times counted only inside opening hours."""
+    start = wait_start_ms(f)
+    if f.answered_ms is not None and start is not None:
+        wait = business_ms(start, f.answered_ms, hours)
+        yield minute_of(f.answered_ms), k.ANSWER_WAIT_BH_MS, wait
+        yield minute_of(f.answered_ms), f"{k.ANSWER_BH_HIST}{k.bucket_index(wait)}", 1
+    if f.resolved_ms is not None and f.offered_ms is not None:
+        took = business_ms(f.offered_ms, f.resolved_ms, hours)
+        yield minute_of(f.resolved_ms), k.RESOLUTION_BH_MS, took
 
 
 def _survey_items(f: ContactFacts) -> Iterator[Item]:

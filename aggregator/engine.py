@@ -105,14 +105,16 @@ def plan(
     old_agents: AgentsIn,
     old_groups: GroupsIn | None = None,
     fcr_window_ms: int = 7 * 86_400_000,
+    calendars: contrib.Calendars | None = None,
 ) -> Plan:
     """Fold the batch into its contacts and agents and diff their contributions."""
     result = Plan(events=len(events))
     new_facts = _fold_contacts(events, old_facts)
     for contact, facts in new_facts.items():
         old = old_facts.get(contact)
-        before = contrib.contribution(old) if old is not None else {}
-        _merge_deltas(result.deltas, contrib.diff(before, contrib.contribution(facts)))
+        before = contrib.contribution(old, calendars) if old is not None else {}
+        after = contrib.contribution(facts, calendars)
+        _merge_deltas(result.deltas, contrib.diff(before, after))
         old_gauges = contrib.gauges(old) if old is not None else contrib.Gauges((), None, None)
         new_gauges = contrib.gauges(facts)
         if old_gauges != new_gauges:

@@ -10,12 +10,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services import keys
+from services.calendar import BusinessHours
 from services.clock import Clock, SystemClock
 from services.contract import ContactEvent
 from services.settings import Settings
@@ -113,7 +115,9 @@ class Runner:
         if dead:
             await self.dead.send(self.source.topic, dead)
 
-        batch = _Batch(events, dead, self.settings.fcr_window_seconds * 1000)
+        batch = _Batch(
+            events, dead, self.settings.fcr_window_seconds * 1000, self.settings.business_hours
+        )
         contacts = sorted(engine.contacts_of(events))
         agents = sorted(engine.agents_of(events))
         for attempt in range(GROUP_RETRIES):
@@ -147,6 +151,7 @@ class _Batch:
     events: list[ContactEvent]
     dead: list[engine.DeadLetter]
     fcr_window_ms: int
+    calendars: Mapping[str, BusinessHours]
 
     def groups_needed(self, old_facts: engine.FactsIn) -> set[str]:
         return engine.groups_needed(self.events, old_facts)
@@ -154,6 +159,6 @@ class _Batch:
     def plan(
         self, facts: engine.FactsIn, agents: engine.AgentsIn, groups: engine.GroupsIn
     ) -> engine.Plan:
-        plan = engine.plan(self.events, facts, agents, groups, self.fcr_window_ms)
+        plan = engine.plan(self.events, facts, agents, groups, self.fcr_window_ms, self.calendars)
         plan.dead = self.dead
         return plan

@@ -108,6 +108,9 @@ def _agent(c: dict[str, int]) -> dict[str, Any]:
         "aht_seconds": kpis.mean_seconds(c.get(kpis.HANDLE_MS, 0), c.get(kpis.HANDLED, 0)),
         "asa_seconds": kpis.mean_seconds(c.get(kpis.ANSWER_WAIT_MS, 0), c.get(kpis.ANSWERED, 0)),
         "resolved": c.get(kpis.RESOLVED, 0),
+        "resolution_seconds": kpis.mean_seconds(
+            c.get(kpis.RESOLUTION_MS, 0), c.get(kpis.RESOLVED, 0)
+        ),
         "transferred": c.get(kpis.TRANSFERRED, 0),
         "state": None,
     }

@@ -51,11 +51,14 @@ CSAT_SATISFIED = "csat_sat"
 NPS_RESPONSES = "nps_n"
 NPS_PROMOTERS = "nps_pro"
 NPS_DETRACTORS = "nps_det"
+ANSWER_WAIT_BH_MS = "answer_wait_bh_ms"  # waits inside business hours (queues with hours)
+RESOLUTION_BH_MS = "resolution_bh_ms"
 FCR_ELIGIBLE = "fcrm_n"  # resolved contacts with a known customer and issue (measured FCR)
 FCR_MET = "fcrm_ok"  # ... of which the customer made no new contact about it within the window
 
 # Families of fields with a suffix: histogram bucket index, stage or reason name.
 ANSWER_HIST = "aw:"  # answered, by wait bucket
+ANSWER_BH_HIST = "awb:"  # answered, by business-hours wait bucket
 QUEUE_ABANDON_HIST = "qw:"  # abandoned after queueing, by wait since queued
 IVR_ABANDON_HIST = "iw:"  # abandoned before queueing, by time since offered
 HANDLE_HIST = "hw:"  # handled, by handle time bucket
@@ -132,10 +135,12 @@ def short_abandoned(c: Mapping[str, int], short_s: int) -> int:
     return hist_within(c, QUEUE_ABANDON_HIST, short_s) + hist_within(c, IVR_ABANDON_HIST, short_s)
 
 
-def service_level(c: Mapping[str, int], opts: ReadOptions) -> float | None:
+def service_level(
+    c: Mapping[str, int], opts: ReadOptions, family: str = ANSWER_HIST
+) -> float | None:
     """Answered within T over the variant's denominator; see docs/metrics.md#service-level."""
     t = opts.sl_threshold_s
-    met = hist_within(c, ANSWER_HIST, t)
+    met = hist_within(c, family, t)
     answered = c.get(ANSWERED, 0)
     queue_abandons = c.get(ABANDONED_QUEUE, 0)
     short = hist_within(c, QUEUE_ABANDON_HIST, opts.short_abandon_s) if opts.sl_exclude_short else 0
@@ -175,10 +180,29 @@ def ivr_funnel(c: Mapping[str, int]) -> list[dict[str, int | str]]:
     return rows
 
 
-def first_response_buckets(c: Mapping[str, int]) -> dict[str, int]:
+def first_response_buckets(c: Mapping[str, int], family: str = ANSWER_HIST) -> dict[str, int]:
+    return {name: hist_between(c, family, low, high) for name, low, high in FIRST_RESPONSE_BUCKETS}
+
+
+def business_figures(c: Mapping[str, int], opts: ReadOptions) -> dict[str, object]:
+    """The time figures counted inside opening hours; null where no hours are configured."""
+    answered = hist_total(c, ANSWER_BH_HIST)
+    if answered == 0 and not c.get(RESOLUTION_BH_MS):
+        return dict.fromkeys(BUSINESS_FIGURES)
     return {
-        name: hist_between(c, ANSWER_HIST, low, high) for name, low, high in FIRST_RESPONSE_BUCKETS
+        "asa_business_seconds": mean_seconds(c.get(ANSWER_WAIT_BH_MS, 0), answered),
+        "service_level_business": service_level(c, opts, ANSWER_BH_HIST),
+        "first_response_buckets_business": first_response_buckets(c, ANSWER_BH_HIST),
+        "resolution_business_seconds": mean_seconds(c.get(RESOLUTION_BH_MS, 0), c.get(RESOLVED, 0)),
     }
+
+
+BUSINESS_FIGURES = (
+    "asa_business_seconds",
+    "service_level_business",
+    "first_response_buckets_business",
+    "resolution_business_seconds",
+)
 
 
 def figures(c: Mapping[str, int], opts: ReadOptions) -> dict[str, object]:
@@ -215,7 +239,17 @@ def figures(c: Mapping[str, int], opts: ReadOptions) -> dict[str, object]:
         "csat_responses": c.get(CSAT_RESPONSES, 0),
         "nps": _nps(c),
         "nps_responses": c.get(NPS_RESPONSES, 0),
+        "resolution_by_issue": _by_issue(c),
+        **business_figures(c, opts),
     }
+
+
+def _by_issue(c: Mapping[str, int]) -> dict[str, dict[str, float | int | None]]:
+    out: dict[str, dict[str, float | int | None]] = {}
+    for issue, n in suffixed(c, ISSUE_RESOLVED).items():
+        took = mean_seconds(c.get(f"{ISSUE_RESOLUTION_MS}{issue}", 0), n)
+        out[issue] = {"resolved": n, "resolution_seconds": took}
+    return out
 
 
 def _nps(c: Mapping[str, int]) -> float | None:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.calendar import BusinessHours
 from services.sources import SourceSettings
 
 SlVariant = Literal["abandons_ignored", "abandons_missed", "abandons_met_within"]
@@ -69,6 +70,8 @@ class Settings(BaseSettings):
     bucket_ttl_seconds: int = Field(default=48 * 3600, ge=3600)
     max_poll_records: int = Field(default=2000, ge=1)
     fcr_window_seconds: int = Field(default=7 * 86400, ge=3600)
+    # Opening hours per queue name ("*" for every queue): business-hours variants of waits.
+    business_hours: dict[str, BusinessHours] = Field(default_factory=dict)
     consumer_group: str = "ccpulse-aggregator"
 
     # --- metric definitions, applied at read time ---

@@ -200,6 +200,12 @@ def figures(members: list[Outcome], start_s: int, end_s: int, threshold_s: int,
         "asa_seconds": _mean_s(sum(o.wait_ms or 0 for o in answered), len(answered)),
         "aht_seconds": _mean_s(sum(o.handle_ms or 0 for o in handled), len(handled)),
         "service_level": met / sl_den if sl_den > 0 else None,
+        "service_level_variants": {
+            (variant, exclude): sl_variant(answered, queue_abandons, threshold_s, short_s, variant,
+                                           exclude)
+            for variant in ("abandons_ignored", "abandons_missed", "abandons_met_within")
+            for exclude in (True, False)
+        },
         "abandon_rate": (len(abandons) - len(short)) / ab_den if ab_den > 0 else None,
         "resolved": len(resolved),
         "fcr_rate": sum(o.resolved_fc for o in resolved) / len(resolved) if resolved else None,
@@ -209,6 +215,21 @@ def figures(members: list[Outcome], start_s: int, end_s: int, threshold_s: int,
 
 
 ENDINGS = ("contact.answered", "contact.abandoned", "contact.timed_out", "contact.completed")
+
+
+def sl_variant(answered: list[Outcome], abandons: list[Outcome], threshold_s: int, short_s: int,
+               variant: str, exclude_short: bool) -> float | None:  # fmt: skip
+    """Service level by the variant's words in docs/metrics.md, from the contacts themselves."""
+    met = sum(1 for o in answered if (o.wait_ms or 0) <= threshold_s * 1000)
+    if exclude_short:
+        abandons = [o for o in abandons if o.abandon_wait_ms > short_s * 1000]
+    if variant == "abandons_ignored":
+        den = len(answered)
+    else:
+        den = len(answered) + len(abandons)
+    if variant == "abandons_met_within":
+        met += sum(1 for o in abandons if o.abandon_wait_ms <= threshold_s * 1000)
+    return met / den if den > 0 else None
 
 
 def waiting_now(events: list[dict[str, Any]]) -> dict[str, int]:

@@ -198,3 +198,27 @@ def test_unprocessable_records_go_to_the_dlq_and_the_pipeline_goes_on(pipeline: 
     assert reasons == ["invalid", "invalid", "late"]
     metrics = httpx.get(f"{pipeline.api_url}/metrics").text
     assert "ccpulse_aggregator_dead_letters_total 3.0" in metrics
+
+
+@pytest.mark.parametrize("threshold", [10, 20, 60])
+def test_service_level_variants_apply_to_the_past_without_reprocessing(
+    pipeline: Pipeline, threshold: int
+) -> None:
+    events = corpus(contacts=300, seed=14, hours=2)
+    pipeline.post(events)
+    pipeline.wait_applied(len(events))
+    span = {"from": time.time() - 3 * 3600, "to": time.time()}
+    applied = pipeline.applied()
+    for variant in ("abandons_ignored", "abandons_missed", "abandons_met_within"):
+        for exclude in (True, False):
+            doc = pipeline.live(**span, sl_variant=variant, sl_threshold=threshold,
+                                sl_exclude_short=exclude)  # fmt: skip
+            start, end = int(_epoch(doc["from"])), int(_epoch(doc["to"]))
+            thresholds = dict.fromkeys(DEFAULT_SL_THRESHOLDS_SECONDS, threshold)
+            expected = oracle.recount(events, start, end, thresholds)
+            for channel, want in expected["channels"].items():
+                got = doc["channels"][channel]["service_level"]
+                _same(got, want["service_level_variants"][(variant, exclude)], f"{channel}")
+    assert pipeline.applied() == applied, "reading a variant must not reprocess anything"
+    bad = httpx.get(f"{pipeline.api_url}/api/v1/live", params={"sl_threshold": 25})
+    assert bad.status_code == 422 and "sl_threshold" in bad.text
