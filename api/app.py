@@ -6,21 +6,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client.core import GaugeMetricFamily
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from services.apikeys import Role
 from services.clock import Clock, SystemClock
 from services.settings import Settings
 
 from . import metrics
+from .auth import require
 from .broadcaster import Broadcaster
 from .deps import ApiState
 from .live import resolve_window
-from .routes import health, live, ws
+from .routes import health, live, session, ws
 from .snapshot import build
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
@@ -51,15 +53,17 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     app = FastAPI(title="ccpulse api", version="0.1.0", lifespan=lifespan)
     app.state.api = state
-    for router in (health.router, live.router, ws.router):
+    for router in (health.router, ws.router, session.router):
         app.include_router(router)
+    for router, role in ((live.router, Role.viewer),):
+        app.include_router(router, dependencies=[Depends(require(role))])
     _metrics_route(app, state)
     _web(app)
     return app
 
 
 def _metrics_route(app: FastAPI, state: ApiState) -> None:
-    @app.get("/metrics", include_in_schema=False)
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require(Role.viewer))])
     async def prometheus() -> Response:
         assert state.broadcaster is not None
         clients = GaugeMetricFamily("ccpulse_websocket_clients", "Connected wallboard clients")

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from services.clock import Clock
 from services.settings import Settings
 
+from .auth import Authenticator
 from .broadcaster import Broadcaster
 from .live import LiveReader
 
@@ -23,6 +24,7 @@ class ApiState:
         self.clock = clock
         self.reader = LiveReader(redis, settings)
         self.broadcaster: Broadcaster | None = None
+        self.auth = Authenticator(redis, settings)
         self.extras: dict[str, Any] = {}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -59,7 +60,9 @@ def _ndjson(text: str) -> list[Any]:
         try:
             items.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            raise BodyError(400, f"line {number}: invalid JSON ({exc.msg})", f"line {number}") from exc
+            raise BodyError(
+                400, f"line {number}: invalid JSON ({exc.msg})", f"line {number}"
+            ) from exc
     return items
 
 
@@ -96,10 +99,20 @@ async def read_limited(request: Request, limit: int) -> bytes:
 async def post_events(request: Request) -> JSONResponse:
     """Accept one event, an array or NDJSON; 202 means the broker acknowledged every event."""
     state: IngestState = request.app.state.ingest
+    if not state.authorised(request.headers.get("authorization")):
+        state.metrics.refused.labels("unauthenticated").inc()
+        return refusal(401, "authorization: a bearer token from CCPULSE_INGEST_TOKENS is required",
+                       [{"index": None, "field": "authorization"}])  # fmt: skip
     try:
-        raw = await read_limited(request, state.settings.max_body_bytes)
+        async with asyncio.timeout(state.settings.ingest_body_timeout_seconds):
+            raw = await read_limited(request, state.settings.max_body_bytes)
         items = decode_body(
             raw, request.headers.get("content-type", ""), state.settings.max_batch_events
+        )
+    except TimeoutError:
+        state.metrics.refused.labels("slow_body").inc()
+        return refusal(
+            408, "body: not received within the timeout", [{"index": None, "field": "body"}]
         )
     except BodyError as exc:
         state.metrics.rejected("body", 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,17 @@ class IngestState:
     publisher: Publisher
     metrics: IngestMetrics = field(default_factory=IngestMetrics)
 
+    def authorised(self, authorization: str | None) -> bool:
+        """`/v1/events` takes a bearer token when access control is on."""
+        if self.settings.auth == "off":
+            return True
+        if not authorization or not authorization.lower().startswith("bearer "):
+            return False
+        token = authorization[7:].strip()
+        return any(
+            hmac.compare_digest(token, t.get_secret_value()) for t in self.settings.ingest_tokens
+        )
+
     @property
     def hash_key(self) -> bytes:
         return self.settings.hash_key.get_secret_value().encode()
@@ -66,7 +78,10 @@ class IngestState:
             self.metrics.refused.labels("broker_unavailable").inc()
             log.warning("refused %d events: %s", len(events), exc)
             return JSONResponse(
-                {"detail": "the event broker is unavailable; retry later", "retry_after": RETRY_AFTER_S},
+                {
+                    "detail": "the event broker is unavailable; retry later",
+                    "retry_after": RETRY_AFTER_S,
+                },
                 status_code=503,
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )

@@ -150,10 +150,33 @@ async def _guarded(
 ) -> Response:
     """Run a route body; a `Refused` becomes its counted error response."""
     try:
+        _require_secret(request, source)
         response = await run()
     except Refused as exc:
         return _refuse(_state(request), source, exc)
     return response
+
+
+SECRET_OF = {
+    reg.TWILIO_VOICE: "twilio_auth_token",
+    reg.TWILIO_TASKROUTER: "twilio_auth_token",
+    reg.AMAZON_CONNECT: "amazon_connect_token",
+    reg.CHATWOOT: "chatwoot_secret",
+    reg.ZENDESK: "zendesk_secret",
+    reg.CLOUDEVENTS: "cloudevents_token",
+    reg.ASTERISK: "asterisk_token",
+}
+
+
+def _require_secret(request: Request, source: str) -> None:
+    """With access control on, a source without a configured secret is not accepted at all."""
+    settings = _state(request).settings
+    name = SECRET_OF.get(source)
+    if settings.auth == "off" or name is None:
+        return
+    if getattr(sources_of(settings), name) is None:
+        variable = f"CCPULSE_SOURCES__{name.upper()}"
+        raise Refused(401, variable, f"this source is not configured: set {variable}", "unconfigured")
 
 
 # --- Twilio ---

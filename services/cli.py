@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
 import shlex
@@ -15,10 +16,12 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import SecretStr
 
+from services.apikeys import new_key
 from services.keys import ALL_TOPICS
 from services.settings import Settings
 from services.stack import (
@@ -66,9 +69,46 @@ def child_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
         "CCPULSE_DATA_DIR": str(settings.data_dir),
     }
     env.update({key: value for key, value in wiring.items() if value is not None})
+    env.update(_access_env(settings))
     if settings.kafka_idempotence is not None:
         env["CCPULSE_KAFKA_IDEMPOTENCE"] = str(settings.kafka_idempotence).lower()
     return env
+
+
+def _access_env(settings: Settings) -> dict[str, str]:
+    env: dict[str, str] = {}
+    if settings.admin_key is not None:
+        env["CCPULSE_ADMIN_KEY"] = settings.admin_key.get_secret_value()
+    if settings.viewer_key is not None:
+        env["CCPULSE_VIEWER_KEY"] = settings.viewer_key.get_secret_value()
+    tokens = [t.get_secret_value() for t in settings.ingest_tokens]
+    if tokens:
+        env["CCPULSE_INGEST_TOKENS"] = json.dumps(tokens)
+        env["CCPULSE_INGEST_TOKEN"] = tokens[0]  # what the simulator sends
+    return env
+
+
+def with_access_keys(settings: Settings) -> Settings:
+    """With access control on, make sure there is an admin key, a viewer key and an ingest
+    token; generated ones are kept (0600) under DATA_DIR so the TV's link survives restarts."""
+    if settings.auth == "off":
+        return settings
+    path = settings.data_dir / "secrets.json"
+    stored: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    stored.setdefault("admin_key", new_key())
+    stored.setdefault("viewer_key", new_key())
+    stored.setdefault("ingest_token", new_key())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(stored))
+    path.chmod(0o600)
+    update: dict[str, Any] = {}
+    if settings.admin_key is None:
+        update["admin_key"] = SecretStr(stored["admin_key"])
+    if settings.viewer_key is None:
+        update["viewer_key"] = SecretStr(stored["viewer_key"])
+    if not settings.ingest_tokens:
+        update["ingest_tokens"] = [SecretStr(stored["ingest_token"])]
+    return settings.model_copy(update=update)
 
 
 def default_commands(
@@ -170,6 +210,17 @@ def _print_infra(settings: Settings) -> None:
 ChildFactory = Callable[[Settings], list[ChildSpec]]
 
 
+def _print_access(settings: Settings) -> None:
+    if settings.auth == "off" or settings.viewer_key is None or settings.admin_key is None:
+        typer.echo("access     open (CCPULSE_AUTH=off, loopback only)")
+        return
+    link = (
+        f"{wallboard_url(settings).rstrip('/')}/login?key={settings.viewer_key.get_secret_value()}"
+    )
+    typer.echo(f"viewer     {link}")
+    typer.echo(f"admin key  {settings.admin_key.get_secret_value()}  (keys in {settings.data_dir})")
+
+
 def _serve(
     settings: Settings, make_children: ChildFactory | None, shutdown: ShutdownSignal
 ) -> None:
@@ -186,6 +237,7 @@ def _serve(
             with Supervisor(children, on_change=lambda pids: run_file.update(children=pids)) as sup:
                 sup.start()
                 typer.echo(f"wallboard  {wallboard_url(wired)}")
+                _print_access(wired)
                 sup.run(shutdown)
     finally:
         run_file.remove()
@@ -216,7 +268,7 @@ def up(
     ] = None,
 ) -> None:
     """Start everything (embedded broker and Redis unless configured); Ctrl-C stops it all."""
-    settings = _load_settings()
+    settings = with_access_keys(_load_settings())
     commands = parse_child_options(child or [])
     make_children = None
     if not only_infra:
@@ -273,6 +325,29 @@ def replay(
     settings = Settings()
     argv = [sys.executable, "-m", "ingest.replay", *(["--since", since] if since else [])]
     raise typer.Exit(subprocess.call(argv, env=child_env(settings, os.environ)))
+
+
+@app.command()
+def keys(
+    action: Annotated[str, typer.Argument(help="create, list or revoke")],
+    name: Annotated[str | None, typer.Option(help="create: who the key is for")] = None,
+    role: Annotated[str, typer.Option(help="create: viewer, planner or admin")] = "viewer",
+    key_id: Annotated[str | None, typer.Option("--id", help="revoke: the key's id")] = None,
+) -> None:
+    """Manage API keys (stored hashed in Redis); a new key is shown once."""
+    settings = Settings()
+    env = child_env(settings, os.environ)
+    if settings.redis_url is None:
+        running = (
+            RunFile.read(settings.data_dir / RUN_FILE)
+            if (settings.data_dir / RUN_FILE).exists()
+            else {}
+        )
+        if running.get("redis_url"):
+            env["CCPULSE_REDIS_URL"] = str(running["redis_url"])
+    argv = [sys.executable, "-m", "api.keys", action, "--role", role]
+    argv += [*(["--name", name] if name else []), *(["--id", key_id] if key_id else [])]
+    raise typer.Exit(subprocess.call(argv, env=env))
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.apikeys import is_loopback
 from services.calendar import BusinessHours
 from services.sources import SourceSettings
 
@@ -58,6 +59,16 @@ class Settings(BaseSettings):
     # --- vendor sources: webhook secrets, replay window, name mappings (docs/adapters.md) ---
     sources: SourceSettings = Field(default_factory=SourceSettings)
 
+    # --- access: on by default; off only when every listener is on loopback ---
+    auth: Literal["on", "off"] = "on"
+    admin_key: SecretStr | None = None  # a first admin key, for automation
+    viewer_key: SecretStr | None = None  # a first viewer key (the `make run` wallboard link)
+    ingest_tokens: list[SecretStr] = Field(default_factory=list)  # bearer tokens for /v1/events
+    ingest_rate_per_second: float = Field(default=200.0, gt=0)  # requests per source
+    ingest_burst: int = Field(default=400, ge=1)
+    ingest_body_timeout_seconds: float = Field(default=10.0, gt=0)
+    allowed_origins: list[str] = Field(default_factory=list)  # extra websocket origins
+
     # --- personal data ---
     hash_key: SecretStr = SecretStr("ccpulse-dev-key-change-me")
 
@@ -99,6 +110,17 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _auth_off_only_on_loopback(self) -> Settings:
+        if self.auth == "off" and not (
+            is_loopback(self.api_host) and is_loopback(self.ingest_host)
+        ):
+            raise ValueError(
+                "CCPULSE_AUTH=off is refused unless CCPULSE_API_HOST and CCPULSE_INGEST_HOST are "
+                f"loopback addresses (they are {self.api_host} and {self.ingest_host})"
+            )
+        return self
 
     @property
     def zone(self) -> ZoneInfo:

@@ -17,9 +17,10 @@ def main(
     rate: float = typer.Option(1.0, help="new contacts per second"),
     duration: float = typer.Option(0, help="seconds to run; 0 runs until stopped"),
     seed: int = typer.Option(1),
+    token: str = typer.Option("", envvar="CCPULSE_INGEST_TOKEN", help="bearer token for ingest"),
 ) -> None:
     logging.basicConfig(level="INFO", format="%(asctime)s %(name)s %(message)s")
-    accepted = run(url, rate, duration, seed)
+    accepted = run(url, rate, duration, seed, token)
     typer.echo(f"accepted {accepted} events")
 
 

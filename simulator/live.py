@@ -17,7 +17,7 @@ log = logging.getLogger("ccpulse.simulator")
 TICK_S = 0.5
 
 
-def run(url: str, rate: float, duration_s: float, seed: int = 1) -> int:
+def run(url: str, rate: float, duration_s: float, seed: int = 1, token: str = "") -> int:
     """Post until `duration_s` has passed (0: until stopped); returns the events accepted."""
     day = Day(seed=seed, prefix=f"sim{int(time.time())}")
     builder = Builder(day, random.Random(seed))
@@ -27,7 +27,8 @@ def run(url: str, rate: float, duration_s: float, seed: int = 1) -> int:
     next_arrival = started
     accepted = 0
     number = 0
-    with httpx.Client(base_url=url, timeout=10) as client:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=url, timeout=10, headers=headers) as client:
         while duration_s <= 0 or time.time() - started < duration_s:
             now = time.time()
             while next_arrival <= now + TICK_S:

@@ -108,6 +108,7 @@ class Pipeline:
             "CCPULSE_INGEST_PORT": str(self.ingest_port),
             "CCPULSE_API_PORT": str(self.api_port),
             "CCPULSE_WS_MIN_INTERVAL_SECONDS": "0.2",
+            "CCPULSE_AUTH": "off",  # loopback only; tests/e2e/test_access.py turns it on
             **self.extra_env,
         }
         for name in ("ingest", "aggregator", "api"):

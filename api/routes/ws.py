@@ -7,6 +7,7 @@ import json
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from redis.exceptions import RedisError
 
+from ..auth import websocket_principal
 from ..live import resolve_window
 from ..snapshot import build
 
@@ -16,6 +17,9 @@ router = APIRouter()
 @router.websocket("/ws/wallboard")
 async def wallboard(websocket: WebSocket) -> None:
     state = websocket.app.state.api
+    if await websocket_principal(websocket) is None:
+        await websocket.close(code=1008, reason="sign in (cookie) or a ticket, from this origin")
+        return
     await websocket.accept()
     broadcaster = state.broadcaster
     box = broadcaster.join()

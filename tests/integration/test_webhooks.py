@@ -11,7 +11,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Literal, Any
 
 import httpx
 import pytest
@@ -42,6 +42,7 @@ class SourcedSettings(Settings):
     """Settings with the `sources` section the lead adds to Settings itself."""
 
     sources: SourceSettings = SourceSettings()
+    auth: Literal["on", "off"] = "off"  # unsigned sources are refused with access control on
 
 
 class FakePublisher(Publisher):

@@ -1,0 +1,64 @@
+"""Sign-in for browsers (a viewer link sets a cookie), websocket tickets, and key management."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, Field
+
+from services.apikeys import Role
+
+from ..auth import COOKIE, SESSION_TTL_S, Authenticator, Principal, require
+
+router = APIRouter(tags=["access"])
+Viewer = Annotated[Principal, Depends(require(Role.viewer))]
+Admin = Annotated[Principal, Depends(require(Role.admin))]
+
+
+def _auth(request: Request) -> Authenticator:
+    auth: Authenticator = request.app.state.api.auth
+    return auth
+
+
+@router.get("/login", include_in_schema=False)
+async def login(request: Request, key: Annotated[str, Query(min_length=8)]) -> RedirectResponse:
+    """Open a session from a key once, then drop the key from the address bar."""
+    auth = _auth(request)
+    principal = await auth.from_key(key)
+    if principal is None:
+        raise HTTPException(401, "key: unknown or revoked")
+    session = await auth.open_session(principal)
+    target = "/?tv=1" if request.query_params.get("tv") else "/"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(COOKIE, session, max_age=SESSION_TTL_S, httponly=True, samesite="strict")
+    return response
+
+
+@router.post("/api/v1/ws-ticket", summary="A single-use websocket ticket (30 s)")
+async def ws_ticket(request: Request, principal: Viewer) -> dict[str, Any]:
+    ticket = await _auth(request).issue_ticket(principal)
+    return {"ticket": ticket, "expires_in": 30, "url": f"/ws/wallboard?ticket={ticket}"}
+
+
+class NewKey(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    role: Literal["viewer", "planner", "admin"]
+
+
+@router.get("/api/v1/keys", summary="API keys (never the keys themselves)")
+async def list_keys(request: Request, _: Admin) -> list[dict[str, Any]]:
+    return await _auth(request).list_keys()
+
+
+@router.post("/api/v1/keys", status_code=201, summary="Create an API key")
+async def create_key(request: Request, body: NewKey, _: Admin) -> dict[str, Any]:
+    key_id, key = await _auth(request).create_key(body.name, Role[body.role])
+    return {"id": key_id, "name": body.name, "role": body.role, "key": key}
+
+
+@router.delete("/api/v1/keys/{key_id}", status_code=204, summary="Revoke an API key")
+async def revoke_key(request: Request, key_id: str, _: Admin) -> None:
+    if not await _auth(request).revoke(key_id):
+        raise HTTPException(404, f"key_id: no key {key_id}")
