@@ -132,8 +132,11 @@ def require(role: Role) -> Any:
             return ANONYMOUS_ADMIN
         principal = await auth.identify(request.headers, dict(request.cookies))
         if principal is None:
-            raise HTTPException(401, "an API key (Authorization: Bearer ...) or a session is required",
-                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+            raise HTTPException(
+                401,
+                "an API key (Authorization: Bearer ...) or a session is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if principal.role < role:
             raise HTTPException(
                 403, f"this needs the {role.name} role; the key has {principal.role.name}"

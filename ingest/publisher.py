@@ -20,7 +20,7 @@ class BrokerUnavailable(Exception):
 
 
 class Publisher:
-    """Starts lazily and restarts after failures, so ingest comes up (and recovers) without Kafka."""
+    """Starts lazily and restarts after failures: ingest comes up, and recovers, without Kafka."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

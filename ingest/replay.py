@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services import keys
-from services.settings import Settings
 from services.contract import ContactEvent
+from services.settings import Settings
 from services.sources import SourceSettings, sources_of
 
 from .adapters.base import PayloadError

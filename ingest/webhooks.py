@@ -176,7 +176,8 @@ def _require_secret(request: Request, source: str) -> None:
         return
     if getattr(sources_of(settings), name) is None:
         variable = f"CCPULSE_SOURCES__{name.upper()}"
-        raise Refused(401, variable, f"this source is not configured: set {variable}", "unconfigured")
+        message = f"this source is not configured: set {variable}"
+        raise Refused(401, variable, message, "unconfigured")
 
 
 # --- Twilio ---
