@@ -9,6 +9,7 @@ a replayed event pseudonymises to the same value.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from services.privacy import looks_personal, pseudonymise
@@ -32,7 +33,20 @@ def _walk(value: Any, key: bytes, name_key: str, in_person: bool) -> Any:
         return [_walk(v, key, name_key, in_person) for v in value]
     if isinstance(value, str) and _personal(name_key, value, in_person):
         return pseudonymise(value, key)
+    if isinstance(value, str) and value[:1] in "{[":
+        return _walk_embedded(value, key, name_key, in_person)
     return value
+
+
+def _walk_embedded(value: str, key: bytes, name_key: str, in_person: bool) -> str:
+    """JSON inside a string (Twilio's TaskAttributes, a form field): redact it too."""
+    try:
+        inner = json.loads(value)
+    except ValueError:
+        return value
+    if not isinstance(inner, dict | list):
+        return value
+    return json.dumps(_walk(inner, key, name_key, in_person), separators=(",", ":"))
 
 
 def _is_person(name_key: str, value: dict[str, Any]) -> bool:
