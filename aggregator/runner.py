@@ -31,6 +31,7 @@ log = logging.getLogger("ccpulse.aggregator")
 COMMIT_EVERY_S = 5.0
 MAX_BACKOFF_S = 5.0
 GROUP_RETRIES = 5
+Polled = dict[int, list[tuple[int, bytes]]]
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Runner:
         self.source = Source(self.settings, self.store.load_offsets, self.store.reset_offset)
         self.dead = DeadLetters(self.settings)
         self._pending: set[int] = set()
+        self._next: asyncio.Task[Polled] | None = None
         self._failures = 0
         self._last_commit = 0.0
 
@@ -56,6 +58,7 @@ class Runner:
             while not self.stopping.is_set():
                 await self.step()
         finally:
+            await self._drop_prefetch()
             await self.source.stop()
             await self.dead.stop()
 
@@ -63,22 +66,44 @@ class Runner:
         """One poll and apply; returns the number of records handled."""
         if self._pending and not await self._resume_pending():
             return 0
-        polled = await self.source.poll(500, self.settings.max_poll_records)
+        polled = await self._take_polled()
         if not polled:
             return 0
+        # Fetch the next batch while this one is applied (the broker works meanwhile).
+        self._next = asyncio.create_task(self._poll())
         try:
             handled = await self._apply(polled)
         except (OffsetConflict, GroupConflict) as conflict:
             log.warning("offset conflict (%s); re-reading from Redis", conflict)
+            await self._drop_prefetch()
             self._hold(list(polled))
             return 0
         except (RedisError, OSError) as exc:
+            await self._drop_prefetch()
             self._hold(list(polled))
             await self._back_off(exc)
             return 0
         self._failures = 0
         await self._monitor()
         return handled
+
+    async def _poll(self) -> Polled:
+        return await self.source.poll(500, self.settings.max_poll_records)
+
+    async def _take_polled(self) -> Polled:
+        task, self._next = self._next, None
+        return await task if task is not None else await self._poll()
+
+    async def _drop_prefetch(self) -> None:
+        """A prefetched batch follows one that failed: it must be read again after re-seeking."""
+        task, self._next = self._next, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        # Whatever the cancelled fetch had consumed is unknown: re-seek every partition we own.
+        self._hold(list(self.source.applied))
 
     def _hold(self, partitions: list[int]) -> None:
         """Stop using these partitions' records until they are re-seeked from Redis."""
