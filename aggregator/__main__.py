@@ -30,4 +30,5 @@ async def main(settings: Settings) -> None:
 if __name__ == "__main__":
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)  # group chatter on every rebalance
     asyncio.run(main(settings))

@@ -38,7 +38,7 @@ app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="ccpulse: real-time contact-center monitoring."
 )
 
-DEFAULT_RATE = 3.0  # contacts per second: enough to keep every wallboard tile moving
+DEFAULT_RATE = 1.0  # new contacts per second: about 10 events a second, a busy small center
 RUN_FILE = Path("run") / "ccpulse.json"
 # Start downstream first; the supervisor stops in reverse: simulator, ingest, aggregator, api.
 START_ORDER = ("api", "aggregator", "ingest", "simulator")

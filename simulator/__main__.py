@@ -20,6 +20,7 @@ def main(
     token: str = typer.Option("", envvar="CCPULSE_INGEST_TOKEN", help="bearer token for ingest"),
 ) -> None:
     logging.basicConfig(level="INFO", format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per post is noise
     accepted = run(url, rate, duration, seed, token)
     typer.echo(f"accepted {accepted} events")
 
