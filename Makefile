@@ -4,15 +4,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup run test lint bench chaos clean
+.PHONY: setup run test lint bench chaos clean system-deps
 
-setup: $(STAMP)
+WEB_STAMP := web/dist/.build-stamp
+WEB_SOURCES := $(shell find web/src web/index.html web/planning web/package-lock.json web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
+
+setup: $(STAMP) $(WEB_STAMP) system-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
+
+# The wallboard: npm ci from the committed lock file, then the Vite build into web/dist.
+$(WEB_STAMP): $(WEB_SOURCES)
+	@if [ -f web/package-lock.json ]; then \
+	  cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build; \
+	else echo "web/ has no package-lock.json: the api serves web/basic.html"; fi
+	@mkdir -p web/dist && touch $(WEB_STAMP)
+
+system-deps:
+	@bash .ci/system-deps
 
 run: setup
 	$(BIN)/ccpulse up --simulate
