@@ -65,6 +65,17 @@ def compare(state: MemoryState, events: list[dict[str, Any]], start_s: int, end_
         eligible, met = measured.get(channel, (0, 0))
         assert got["fcr_measured_resolved"] == eligible, channel
         assert got["fcr_measured_rate"] == (met / eligible if eligible else None), channel
+    queue_channel = {
+        s.split("|")[2]: s.split("|")[1] for _, s in state.counters if s.startswith("q|")
+    }
+    for queue, want in expected["queues"].items():
+        channel = queue_channel[queue]
+        got = state.figures(f"q|{channel}|{queue}", start_s, end_s, channel)
+        assert_figures(got, want, f"queue {queue}")
+    for agent, want in oracle.agents(events, start_s, end_s, 0).items():
+        got = state.figures(f"ag|{agent}", start_s, end_s, "voice")
+        for name in ("answered", "handled", "aht_seconds"):
+            assert got[name] == want[name] or abs(got[name] - want[name]) < 1e-9, (agent, name)
 
 
 def assert_figures(got: dict[str, Any], want: dict[str, Any], where: str) -> None:
