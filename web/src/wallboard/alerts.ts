@@ -1,0 +1,56 @@
+// The alert banner: firing alerts from the websocket ({"type":"alerts"}) or GET /api/v1/alerts.
+// The alert shape belongs to the alerter; this reads the common names and shows what it finds.
+
+import { getJson } from "../lib/api";
+import { h } from "../lib/dom";
+import { clock, title } from "../lib/format";
+import type { Alert } from "../lib/types";
+
+let current: Alert[] = [];
+
+export function firing(list: Alert[]): Alert[] {
+  return list.filter((a) => !/^(resolved|ok|inactive)$/i.test(String(a.state ?? a.status ?? "firing")));
+}
+
+/** GET /api/v1/alerts: a list, or {firing: [...]} / {alerts: [...]}; 404 means no alerter yet. */
+export async function loadAlerts(banner: HTMLElement, timeZone: () => string | undefined): Promise<void> {
+  const answer = await getJson<unknown>("/api/v1/alerts");
+  if (!answer.ok) return;
+  const body = answer.data as { firing?: Alert[]; alerts?: Alert[] } | Alert[];
+  const list = Array.isArray(body) ? body : body.firing ?? body.alerts ?? [];
+  renderAlerts(banner, list, timeZone());
+}
+
+export function renderAlerts(banner: HTMLElement, list: Alert[], timeZone: string | undefined): void {
+  current = firing(Array.isArray(list) ? list : []);
+  banner.hidden = current.length === 0;
+  banner.dataset.count = String(current.length);
+  const critical = current.some((a) => /crit|page|high/i.test(String(a.severity ?? "")));
+  banner.dataset.status = critical ? "critical" : "warning";
+  banner.replaceChildren(
+    h("span", { class: "alert-icon", "aria-hidden": "true" }, "▲"),
+    h("ul", {}, ...current.map((a) => line(a, timeZone))),
+  );
+}
+
+function line(a: Alert, timeZone: string | undefined) {
+  const name = a.summary ?? a.name ?? a.rule ?? a.metric ?? "alert";
+  const scope = typeof a.scope === "string" ? a.scope : [a.channel, a.queue].filter(Boolean).join(" / ") ||
+    (a.scope ? Object.values(a.scope).join(" / ") : "");
+  const value = typeof a.value === "number" ? numberish(a.metric ?? a.name ?? "", a.value) : "";
+  const limit = typeof a.threshold === "number" ? ` (limit ${numberish(a.metric ?? a.name ?? "", a.threshold)})` : "";
+  const since = a.started_at ?? a.since;
+  return h("li", { "data-alert": String(a.id ?? name), "data-severity": String(a.severity ?? "") },
+    a.severity ? h("b", { class: "sev" }, String(a.severity).toUpperCase()) : null,
+    ` ${title(String(name))}`,
+    scope ? h("span", { class: "scope" }, ` · ${scope}`) : null,
+    value ? ` · ${value}${limit}` : null,
+    a.message || a.description ? h("span", { class: "msg" }, ` — ${a.message ?? a.description}`) : null,
+    since ? h("span", { class: "since" }, ` since ${clock(new Date(since), timeZone, false)}`) : null);
+}
+
+function numberish(metric: string, v: number): string {
+  if (/rate|level|fcr|occupancy/i.test(metric) && v <= 1) return `${(v * 100).toFixed(1)}%`;
+  if (/seconds|wait/i.test(metric)) return `${Math.round(v)}s`;
+  return String(Math.round(v * 100) / 100);
+}

@@ -1,0 +1,88 @@
+// The websocket to /ws/wallboard: reconnects with capped, jittered backoff forever (a TV must
+// never need a reload) and says when data is stale (no message for STALE_MS).
+
+import type { Alert, LiveDoc } from "../lib/types";
+
+export const STALE_MS = 10_000;
+const FIRST_DELAY_MS = 500;
+const MAX_DELAY_MS = 15_000;
+
+export type Link = "connecting" | "live" | "reconnecting" | "unavailable";
+
+export interface Handlers {
+  onDoc(doc: LiveDoc, kind: "snapshot" | "update"): void;
+  onAlerts(alerts: Alert[]): void;
+  onLink(link: Link, retryInMs?: number): void;
+  onNeverOpened(): void;
+}
+
+export class Connection {
+  lastMessageAt = 0;
+  private socket: WebSocket | null = null;
+  private delay = FIRST_DELAY_MS;
+  private retryTimer: number | undefined;
+  private opened = false;
+  private openedAt = 0;
+
+  constructor(private readonly handlers: Handlers, private readonly path = "/ws/wallboard") {}
+
+  start(): void {
+    this.connect();
+    // A socket can sit open and silent (hung api, Redis down): count that as a dead link too.
+    window.setInterval(() => this.watchdog(), 1000);
+  }
+
+  isStale(now = Date.now()): boolean {
+    return now - this.lastMessageAt > STALE_MS;
+  }
+
+  private connect(): void {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const socket = new WebSocket(scheme + location.host + this.path);
+    this.socket = socket;
+    this.opened = false;
+    this.handlers.onLink(this.lastMessageAt ? "reconnecting" : "connecting");
+    socket.onopen = () => {
+      this.opened = true;
+      this.openedAt = Date.now();
+    };
+    socket.onmessage = (event) => this.receive(String(event.data));
+    socket.onclose = () => this.closed(socket);
+  }
+
+  private receive(text: string): void {
+    let msg: { type?: string; data?: unknown };
+    try {
+      msg = JSON.parse(text) as { type?: string; data?: unknown };
+    } catch {
+      return;
+    }
+    if (msg.type === "snapshot" || msg.type === "update") {
+      this.lastMessageAt = Date.now();
+      this.delay = FIRST_DELAY_MS;
+      this.handlers.onLink("live");
+      this.handlers.onDoc(msg.data as LiveDoc, msg.type);
+    } else if (msg.type === "alerts" && Array.isArray(msg.data)) {
+      this.handlers.onAlerts(msg.data as Alert[]);
+    } else if (msg.type === "unavailable") {
+      this.handlers.onLink("unavailable");
+    }
+  }
+
+  private closed(socket: WebSocket): void {
+    if (this.socket !== socket) return;
+    this.socket = null;
+    if (!this.opened) this.handlers.onNeverOpened();
+    const wait = Math.round(this.delay * (0.75 + Math.random() * 0.5));
+    this.delay = Math.min(this.delay * 2, MAX_DELAY_MS);
+    this.handlers.onLink("reconnecting", wait);
+    window.clearTimeout(this.retryTimer);
+    this.retryTimer = window.setTimeout(() => this.connect(), wait);
+  }
+
+  private watchdog(): void {
+    // Open but silent for three stale periods: drop it and dial again.
+    const quietSince = Math.max(this.lastMessageAt, this.openedAt);
+    if (this.socket && this.opened && Date.now() - quietSince > 3 * STALE_MS) this.socket.close();
+  }
+}
