@@ -99,6 +99,15 @@ class Settings(BaseSettings):
     busy_states: list[str] = Field(default_factory=lambda: ["on_contact", "wrap_up", "busy"])
     idle_states: list[str] = Field(default_factory=lambda: ["available", "idle", "ready"])
 
+    # --- wallboard colours: ok / warning / critical (critical below warning: lower is worse) ---
+    wallboard_thresholds: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {
+            "service_level": {"warning": 0.8, "critical": 0.7},
+            "abandon_rate": {"warning": 0.05, "critical": 0.10},
+            "longest_wait_seconds": {"warning": 60, "critical": 120},
+        }
+    )
+
     # --- api ---
     ws_min_interval_seconds: float = 1.0
 

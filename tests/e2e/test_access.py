@@ -113,3 +113,12 @@ def test_auth_off_is_refused_off_loopback() -> None:
     done = subprocess.run([sys.executable, "-m", "api"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60)  # fmt: skip
     assert done.returncode != 0 and "CCPULSE_AUTH=off is refused" in done.stderr
+
+
+def test_config_tells_the_wallboard_the_thresholds(secured: Pipeline) -> None:
+    response = httpx.get(f"{secured.api_url}/api/v1/config", headers=bearer(VIEWER))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["thresholds"]["service_level"] == {"warning": 0.8, "critical": 0.7}
+    assert body["service_level"]["thresholds_seconds"]["voice"] == 20
+    assert httpx.get(f"{secured.api_url}/api/v1/config").status_code == 401

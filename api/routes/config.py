@@ -1,0 +1,29 @@
+"""`GET /api/v1/config`: what the wallboard needs to colour and label figures as configured."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from ..deps import State
+
+router = APIRouter(prefix="/api/v1", tags=["config"])
+
+
+@router.get("/config", summary="Wallboard thresholds and metric definitions in force")
+async def config(state: State) -> dict[str, Any]:
+    s = state.settings
+    return {
+        "timezone": s.timezone,
+        "thresholds": s.wallboard_thresholds,
+        "service_level": {
+            "variant": s.sl_variant,
+            "exclude_short_abandons": s.sl_exclude_short_abandons,
+            "thresholds_seconds": s.sl_thresholds_seconds,
+            "queue_thresholds_seconds": s.queue_sl_thresholds_seconds,
+        },
+        "short_abandon_seconds": s.short_abandon_seconds,
+        "abandon_denominator": s.abandon_denominator,
+        "fcr_window_seconds": s.fcr_window_seconds,
+    }
