@@ -104,7 +104,7 @@ class Settings(BaseSettings):
         default_factory=lambda: {
             "service_level": {"warning": 0.8, "critical": 0.7},
             "abandon_rate": {"warning": 0.05, "critical": 0.10},
-            "longest_wait_seconds": {"warning": 60, "critical": 120},
+            "longest_wait_seconds": {"warning": 60.0, "critical": 120.0},
         }
     )
 
