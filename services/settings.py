@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
     kafka_request_timeout_ms: int = Field(default=5000, ge=500)
     kafka_retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)
+    kafka_fetch_max_wait_ms: int = Field(default=500, ge=10)
+    kafka_max_partition_fetch_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
     redis_url: str | None = None
     database_url: str | None = None
 

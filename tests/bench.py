@@ -47,7 +47,9 @@ def bench_ingest(pipeline: Pipeline) -> float:
 
     def post(body: bytes) -> None:
         with httpx.Client(base_url=pipeline.ingest_url, timeout=60) as client:
-            r = client.post("/v1/events", content=body, headers={"content-type": "application/json"})
+            r = client.post(
+                "/v1/events", content=body, headers={"content-type": "application/json"}
+            )
             assert r.status_code == 202, r.text
 
     started = time.perf_counter()
@@ -71,7 +73,9 @@ def bench_aggregator(pipeline: Pipeline, r: redis.Redis) -> float:
     base = int(r.hget(keys.STATS, "events_applied") or 0)
     del first
     target = before + len(values)
-    wait_until(lambda: int(r.hget(keys.STATS, "events_applied") or 0) >= target, 600, "catch-up", 0.05)
+    wait_until(
+        lambda: int(r.hget(keys.STATS, "events_applied") or 0) >= target, 600, "catch-up", 0.05
+    )
     return (target - base) / (time.perf_counter() - started)
 
 
@@ -112,13 +116,19 @@ def main() -> None:
             try:
                 r = redis.Redis.from_url(redis_server.url)
                 rate = bench_ingest(pipeline)
-                print(f"ingest:     {rate:10,.0f} events/s  ({INGEST_EVENTS:,} events, batches of 1000, 4 clients)")
+                print(
+                    f"ingest:     {rate:10,.0f} events/s  ({INGEST_EVENTS:,} events, batches of 1000, 4 clients)"
+                )
                 rate = bench_aggregator(pipeline, r)
-                print(f"aggregator: {rate:10,.0f} events/s  ({AGGREGATOR_EVENTS:,} events pre-loaded, one Redis transaction per batch)")
+                print(
+                    f"aggregator: {rate:10,.0f} events/s  ({AGGREGATOR_EVENTS:,} events pre-loaded, one Redis transaction per batch)"
+                )
                 lat = sorted(asyncio.run(bench_latency(pipeline)))
                 p50 = statistics.median(lat) * 1000
                 p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
-                print(f"event -> websocket: p50 {p50:.0f} ms, p99 {p99:.0f} ms  ({len(lat)} events at {LATENCY_RATE_PER_S}/s, updates coalesced every 0.1 s)")
+                print(
+                    f"event -> websocket: p50 {p50:.0f} ms, p99 {p99:.0f} ms  ({len(lat)} events at {LATENCY_RATE_PER_S}/s, updates coalesced every 0.1 s)"
+                )
                 r.close()
             finally:
                 pipeline.stop()
