@@ -22,7 +22,7 @@ from .auth import require
 from .broadcaster import Broadcaster
 from .deps import ApiState
 from .live import resolve_window
-from .routes import config, health, live, session, ws
+from .routes import config, health, intervals, live, session, ws
 from .snapshot import build
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
@@ -55,7 +55,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.api = state
     for router in (health.router, ws.router, session.router):
         app.include_router(router)
-    for router, role in ((live.router, Role.viewer), (config.router, Role.viewer)):
+    viewer = (live.router, config.router, intervals.router)
+    for router, role in [(r, Role.viewer) for r in viewer]:
         app.include_router(router, dependencies=[Depends(require(role))])
     _metrics_route(app, state)
     _web(app)

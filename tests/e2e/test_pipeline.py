@@ -222,3 +222,25 @@ def test_service_level_variants_apply_to_the_past_without_reprocessing(
     assert pipeline.applied() == applied, "reading a variant must not reprocess anything"
     bad = httpx.get(f"{pipeline.api_url}/api/v1/live", params={"sl_threshold": 25})
     assert bad.status_code == 422 and "sl_threshold" in bad.text
+
+
+def test_hourly_intervals_of_today_equal_the_recount(pipeline: Pipeline) -> None:
+    from datetime import UTC, datetime
+
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    events = [e for e in corpus(contacts=300, seed=15, hours=3) if _epoch(e["time"]) >= midnight]
+    pipeline.post(events)
+    pipeline.wait_applied(len(events))
+    body = httpx.get(f"{pipeline.api_url}/api/v1/live/intervals", timeout=30).json()
+    assert body["timezone"] == "UTC" and body["rows"]
+    for row in body["rows"]:
+        start, end = int(_epoch(row["start"])), int(_epoch(row["end"]))
+        want = oracle.recount(events, start, end, DEFAULT_SL_THRESHOLDS_SECONDS)["channels"]
+        figures = want.get(row["channel"], {"offered": 0, "answered": 0, "abandoned": 0})
+        for name in ("offered", "answered", "abandoned"):
+            assert row[name] == figures[name], (row, name)
+    assert sum(r["offered"] for r in body["rows"]) == sum(
+        1 for e in {e["id"]: e for e in events}.values() if e["type"] == "contact.offered"
+    )
+    bad = httpx.get(f"{pipeline.api_url}/api/v1/live/intervals", params={"tz": "Mars/Base"})
+    assert bad.status_code == 422 and "tz" in bad.text
