@@ -121,7 +121,7 @@ def main() -> None:
                 )
                 rate = bench_aggregator(pipeline, r)
                 print(
-                    f"aggregator: {rate:10,.0f} events/s  ({AGGREGATOR_EVENTS:,} events pre-loaded, one Redis transaction per batch)"
+                    f"aggregator: {rate:10,.0f} events/s  ({AGGREGATOR_EVENTS:,} events pre-loaded, one atomic Redis script call per batch)"
                 )
                 lat = sorted(asyncio.run(bench_latency(pipeline)))
                 p50 = statistics.median(lat) * 1000
