@@ -42,8 +42,9 @@ lint: setup
 bench: setup
 	$(BIN)/python -m tests.bench
 
+# The full fault-injection harness is still to come (issue 8); until then, the kill test.
 chaos: setup
-	$(BIN)/python -m tests.chaos --events 1000000 --kills 20
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_pipeline.py -k sigkill
 
 clean:
 	rm -rf $(VENV) var
