@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from itertools import chain
 from dataclasses import dataclass
+from itertools import chain
 
 from services import keys
 from services import kpis as k

@@ -22,11 +22,11 @@ import redis
 import websockets
 
 from services import keys
+from services.keys import ALL_TOPICS
+from services.stack import EmbeddedBroker, EmbeddedRedis
 from simulator.scenario import Day, generate, iso
 from tests.harness import Pipeline, wait_until
 from tests.kafka_tools import produce_raw
-from services.keys import ALL_TOPICS
-from services.stack import EmbeddedBroker, EmbeddedRedis
 
 INGEST_EVENTS = 100_000
 AGGREGATOR_EVENTS = 200_000
@@ -117,17 +117,20 @@ def main() -> None:
                 r = redis.Redis.from_url(redis_server.url)
                 rate = bench_ingest(pipeline)
                 print(
-                    f"ingest:     {rate:10,.0f} events/s  ({INGEST_EVENTS:,} events, batches of 1000, 4 clients)"
+                    f"ingest:     {rate:10,.0f} events/s  "
+                    f"({INGEST_EVENTS:,} events, batches of 1000, 4 clients)"
                 )
                 rate = bench_aggregator(pipeline, r)
                 print(
-                    f"aggregator: {rate:10,.0f} events/s  ({AGGREGATOR_EVENTS:,} events pre-loaded, one atomic Redis script call per batch)"
+                    f"aggregator: {rate:10,.0f} events/s  ({AGGREGATOR_EVENTS:,} events "
+                    "pre-loaded, one atomic Redis script call per batch)"
                 )
                 lat = sorted(asyncio.run(bench_latency(pipeline)))
                 p50 = statistics.median(lat) * 1000
                 p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
                 print(
-                    f"event -> websocket: p50 {p50:.0f} ms, p99 {p99:.0f} ms  ({len(lat)} events at {LATENCY_RATE_PER_S}/s, updates coalesced every 0.1 s)"
+                    f"event -> websocket: p50 {p50:.0f} ms, p99 {p99:.0f} ms  "
+                    f"({len(lat)} events at {LATENCY_RATE_PER_S}/s, updates coalesced every 0.1 s)"
                 )
                 r.close()
             finally:

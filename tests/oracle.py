@@ -223,10 +223,7 @@ def sl_variant(answered: list[Outcome], abandons: list[Outcome], threshold_s: in
     met = sum(1 for o in answered if (o.wait_ms or 0) <= threshold_s * 1000)
     if exclude_short:
         abandons = [o for o in abandons if o.abandon_wait_ms > short_s * 1000]
-    if variant == "abandons_ignored":
-        den = len(answered)
-    else:
-        den = len(answered) + len(abandons)
+    den = len(answered) if variant == "abandons_ignored" else len(answered) + len(abandons)
     if variant == "abandons_met_within":
         met += sum(1 for o in abandons if o.abandon_wait_ms <= threshold_s * 1000)
     return met / den if den > 0 else None

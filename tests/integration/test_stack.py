@@ -73,7 +73,7 @@ def child_spec(script: Path, workdir: Path, name: str, mode: str = "serve") -> C
 # --- broker -------------------------------------------------------------------------------------
 
 
-async def test_broker_produce_consume_round_trip(embedded_broker: EmbeddedBroker) -> None:  # noqa: F811
+async def test_broker_produce_consume_round_trip(embedded_broker: EmbeddedBroker) -> None:
     key, value = uuid.uuid4().hex.encode(), b'{"hello": "world"}'
     producer = AIOKafkaProducer(
         bootstrap_servers=embedded_broker.bootstrap, enable_idempotence=False
@@ -107,7 +107,7 @@ async def test_broker_produce_consume_round_trip(embedded_broker: EmbeddedBroker
     )
 
 
-def test_create_topics_is_idempotent(embedded_broker: EmbeddedBroker) -> None:  # noqa: F811
+def test_create_topics_is_idempotent(embedded_broker: EmbeddedBroker) -> None:
     embedded_broker.create_topics([TOPIC_EVENTS], 6, {"retention.ms": "60000"})
 
 
@@ -158,7 +158,7 @@ def test_redis_without_persistence_starts_empty_after_restart(tmp_path: Path) ->
         assert redis_get(server, "k") is None
 
 
-def test_redis_pause_and_resume(clean_redis: EmbeddedRedis) -> None:  # noqa: F811
+def test_redis_pause_and_resume(clean_redis: EmbeddedRedis) -> None:
     clean_redis.pause()
     try:
         assert not clean_redis.ping()
@@ -167,7 +167,7 @@ def test_redis_pause_and_resume(clean_redis: EmbeddedRedis) -> None:  # noqa: F8
     assert clean_redis.ping()
 
 
-def test_clean_redis_is_empty(clean_redis: EmbeddedRedis) -> None:  # noqa: F811
+def test_clean_redis_is_empty(clean_redis: EmbeddedRedis) -> None:
     redis_set(clean_redis, "left-over", "x")
     clean_redis.flushall()
     assert redis_get(clean_redis, "left-over") is None

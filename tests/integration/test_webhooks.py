@@ -11,7 +11,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Literal, Any
+from typing import Any, Literal
 
 import httpx
 import pytest
