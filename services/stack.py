@@ -181,9 +181,14 @@ class _Managed:
     """Shared start/stop plumbing: one child process, its log file, context-manager use."""
 
     _proc: Popen | None = None
+    _port: int = 0
 
     def start(self) -> Self:
         raise NotImplementedError
+
+    @property
+    def port(self) -> int:
+        return self._port
 
     @property
     def pid(self) -> int | None:
@@ -226,10 +231,6 @@ class EmbeddedBroker(_Managed):
         self._fixed_port = port
         self._port = port or 0
         self._binary = binary
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def bootstrap(self) -> str:
@@ -302,10 +303,6 @@ class EmbeddedRedis(_Managed):
         self._fixed_port = port
         self._port = port or 0
         self._binary = binary
-
-    @property
-    def port(self) -> int:
-        return self._port
 
     @property
     def url(self) -> str:
