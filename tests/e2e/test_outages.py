@@ -1,4 +1,4 @@
-"""Outages: the broker or Redis stops answering; nothing acknowledged is lost, figures stay exact."""
+"""Outages: broker or Redis stops answering; nothing acknowledged is lost, figures stay exact."""
 
 from __future__ import annotations
 
