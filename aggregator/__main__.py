@@ -1,4 +1,4 @@
-"""`python -m aggregator`: consume ccpulse.events into Redis until SIGTERM."""
+"""`python -m aggregator`: consume ccpulse.events into Redis, roll history to SQL, until SIGTERM."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import signal
 
 from redis.asyncio import Redis
 
+from services.database import make_engine
 from services.settings import Settings
 
+from .history import HistoryWriter
 from .runner import Runner
 
 
@@ -21,9 +23,14 @@ async def main(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stopping.set)
+    engine = make_engine(settings)
+    history = asyncio.create_task(HistoryWriter(settings, redis, engine).run(runner.stopping))
     try:
         await runner.run()
     finally:
+        runner.stopping.set()
+        await history
+        await engine.dispose()
         await redis.aclose()
 
 

@@ -50,6 +50,8 @@ class Runner:
         self._next: asyncio.Task[Polled] | None = None
         self._failures = 0
         self._last_commit = 0.0
+        self._apply_us = 0  # batch apply time not yet added to keys.STATS (/metrics)
+        self._applies = 0
 
     async def run(self) -> None:
         await self.dead.start()
@@ -71,6 +73,7 @@ class Runner:
             return 0
         # Fetch the next batch while this one is applied (the broker works meanwhile).
         self._next = asyncio.create_task(self._poll())
+        started = time.monotonic()
         try:
             handled = await self._apply(polled)
         except (OffsetConflict, GroupConflict) as conflict:
@@ -84,6 +87,8 @@ class Runner:
             await self._back_off(exc)
             return 0
         self._failures = 0
+        self._apply_us += int((time.monotonic() - started) * 1e6)
+        self._applies += 1
         await self._monitor()
         return handled
 
@@ -162,7 +167,12 @@ class Runner:
         if now - self._last_commit < COMMIT_EVERY_S:
             return
         self._last_commit = now
-        await self.redis.hset(keys.STATS, "consumer_lag", self.source.lag())
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.STATS, "consumer_lag", self.source.lag())
+            pipe.hincrby(keys.STATS, "apply_us_total", self._apply_us)
+            pipe.hincrby(keys.STATS, "apply_timed_batches", self._applies)
+            await pipe.execute()
+        self._apply_us = self._applies = 0
         try:
             await self.source.commit_for_monitoring()
         except Exception as exc:  # a rebalance in progress; the next round commits

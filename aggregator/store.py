@@ -67,7 +67,7 @@ for _, l in ipairs(p.agent_log) do
   redis.call('EXPIRE', l[1], p.log_ttl)
 end
 for _, s in ipairs(p.scopes) do redis.call('ZADD', p.scopes_key, 'GT', s[2], s[1]) end
-for _, d in ipairs(p.dirty) do redis.call('ZADD', p.dirty_key, d, d) end
+for _, d in ipairs(p.dirty) do redis.call('ZINCRBY', p.dirty_key, 1, d) end
 for _, g in ipairs(p.gauges) do
   if g[1] == 'add' then redis.call('ZADD', g[2], g[4], g[3]) else redis.call('ZREM', g[2], g[3]) end
 end
@@ -188,7 +188,13 @@ class Store:
         """Everything the script writes; numbers as strings so Lua never rounds them."""
         counters, scopes = self._counters(plan)
         oldest = time.time() - self.bucket_ttl_s  # older intervals' minute buckets are gone
-        intervals = sorted({keys.interval_start_s(m) for m, _ in plan.deltas if m + 60 > oldest})
+        dirty = sorted(
+            {
+                keys.dirty_member(keys.interval_start_s(minute), scope)
+                for minute, scope in plan.deltas
+                if minute + 60 > oldest
+            }
+        )
         stats = [["events_applied", str(plan.events)], ["batches_applied", "1"]]
         if plan.dead:
             stats.append(["dead_letters", str(len(plan.dead))])
@@ -212,7 +218,7 @@ class Store:
             "counters": counters,
             "scopes": [[scope, str(minute)] for scope, minute in scopes.items()],
             "scopes_key": keys.SCOPES,
-            "dirty": [str(i) for i in intervals],
+            "dirty": dirty,
             "dirty_key": keys.DIRTY_INTERVALS,
             "gauges": gauge_ops(plan),
             "stats": stats,

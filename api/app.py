@@ -13,16 +13,22 @@ from prometheus_client.core import GaugeMetricFamily
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from services.alertkeys import ALERTS_CHANNEL
 from services.apikeys import Role
 from services.clock import Clock, SystemClock
+from services.database import make_engine
 from services.settings import Settings
 
 from . import metrics
+from .alerts.evaluator import AlertService
 from .auth import require
 from .broadcaster import Broadcaster
 from .deps import ApiState
+from .history import HistoryReader
 from .live import resolve_window
+from .routes import alerts as alert_routes
 from .routes import config, health, intervals, live, session, ws
+from .routes import history as history_routes
 from .snapshot import build
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
@@ -41,22 +47,34 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         now = state.clock.now()
         return await build(state.reader, resolve_window("15m", now, settings), now)
 
-    state.broadcaster = Broadcaster(redis, snapshot, settings.ws_min_interval_seconds)
+    state.broadcaster = Broadcaster(
+        redis, snapshot, settings.ws_min_interval_seconds, alerts_channel=ALERTS_CHANNEL
+    )
+    alerter = AlertService(redis, state.reader, settings, state.clock)
+    state.extras["alerts"] = alerter
+
+    engine = make_engine(settings)
+    state.extras["history"] = HistoryReader(engine, settings, state.reader)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert state.broadcaster is not None
         await state.broadcaster.start()
+        await alerter.start()
         yield
+        await alerter.stop()
         await state.broadcaster.stop()
+        await engine.dispose()
         await redis.aclose()
 
     app = FastAPI(title="ccpulse api", version="0.1.0", lifespan=lifespan)
     app.state.api = state
     for router in (health.router, ws.router, session.router):
         app.include_router(router)
-    viewer = (live.router, config.router, intervals.router)
-    for router, role in [(r, Role.viewer) for r in viewer]:
+    viewer = (live.router, config.router, intervals.router, alert_routes.router)
+    for router, role in [(r, Role.viewer) for r in viewer] + [
+        (history_routes.router, Role.planner)
+    ]:
         app.include_router(router, dependencies=[Depends(require(role))])
     _metrics_route(app, state)
     _web(app)
@@ -69,8 +87,9 @@ def _metrics_route(app: FastAPI, state: ApiState) -> None:
         assert state.broadcaster is not None
         clients = GaugeMetricFamily("ccpulse_websocket_clients", "Connected wallboard clients")
         clients.add_metric([], len(state.broadcaster.clients))
+        shed = metrics.websocket_shed(state.broadcaster)
         try:
-            body = await metrics.render(state.reader, state.clock.now(), [clients])
+            body = await metrics.render(state.reader, state.clock.now(), [clients, shed])
         except (RedisError, OSError):
             return Response("live state unavailable\n", status_code=503)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -25,29 +25,33 @@ REFRESH_S = 5.0  # waits grow while nothing happens: refresh the gauges anyway
 
 
 class Mailbox:
-    """The latest message for one client, and a flag that it has not been sent yet."""
+    """The latest message of each kind for one client, not yet sent. Kinds have their own
+    slot, so an alerts message is never overwritten by the next figures update."""
 
     def __init__(self) -> None:
-        self._latest: str | None = None
+        self._latest: dict[str, str] = {}  # kind -> message, oldest kind first
         self._ready = asyncio.Event()
         self.replaced = 0  # messages overwritten before the client took them (shed load)
 
-    def put(self, message: str) -> None:
-        if self._ready.is_set():
+    def put(self, message: str, kind: str = "update") -> None:
+        if kind in self._latest:
             self.replaced += 1
-        self._latest = message
+        self._latest[kind] = message
         self._ready.set()
 
     async def take(self) -> str:
         await self._ready.wait()
-        self._ready.clear()
-        assert self._latest is not None
-        return self._latest
+        message = self._latest.pop(next(iter(self._latest)))
+        if not self._latest:
+            self._ready.clear()
+        return message
 
 
 class Broadcaster:
-    def __init__(self, redis: Redis, build: Builder, min_interval_s: float) -> None:
+    def __init__(self, redis: Redis, build: Builder, min_interval_s: float,
+                 alerts_channel: str | None = None) -> None:  # fmt: skip
         self.redis = redis
+        self.alerts_channel = alerts_channel  # alerter pushes, relayed to clients as they come
         self.build = build
         self.min_interval_s = min_interval_s
         self.clients: set[Mailbox] = set()
@@ -81,15 +85,28 @@ class Broadcaster:
         while True:
             try:
                 async with self.redis.pubsub() as pubsub:
-                    await pubsub.subscribe(keys.CHANGES_CHANNEL)
+                    extra = [self.alerts_channel] if self.alerts_channel else []
+                    await pubsub.subscribe(keys.CHANGES_CHANNEL, *extra)
                     delay = 0.5
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
-                            self._dirty.set()
+                            self._received(message)
             except (RedisError, OSError) as exc:
                 log.warning("change feed lost (%s); resubscribing in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+
+    def _received(self, message: dict[str, Any]) -> None:
+        channel = message.get("channel")
+        if isinstance(channel, bytes):
+            channel = channel.decode()
+        if self.alerts_channel is None or channel != self.alerts_channel:
+            self._dirty.set()
+            return
+        data = message.get("data")
+        text = data.decode() if isinstance(data, bytes) else str(data)
+        for box in list(self.clients):
+            box.put(text, kind="alerts")
 
     async def _publish(self) -> None:
         while True:

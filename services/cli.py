@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import SecretStr
 
+from services import database
 from services.apikeys import new_key
 from services.keys import ALL_TOPICS
 from services.settings import Settings
@@ -179,6 +180,7 @@ def infrastructure(settings: Settings, run_file: RunFile) -> Iterator[Settings]:
         if settings.database_url is None:
             resolved["database_url"] = f"sqlite+aiosqlite:///{data_dir / 'ccpulse.db'}"
         final = settings.model_copy(update=resolved)
+        database.upgrade(final)  # history schema first: the aggregator writes it from the start
         run_file.update(
             kafka_bootstrap=final.kafka_bootstrap,
             redis_url=final.redis_url,
@@ -348,6 +350,38 @@ def keys(
     argv = [sys.executable, "-m", "api.keys", action, "--role", role]
     argv += [*(["--name", name] if name else []), *(["--id", key_id] if key_id else [])]
     raise typer.Exit(subprocess.call(argv, env=env))
+
+
+db_app = typer.Typer(no_args_is_help=True, help="The SQL history database.")
+history_app = typer.Typer(no_args_is_help=True, help="SQL history: 15-minute interval rows.")
+app.add_typer(db_app, name="db")
+app.add_typer(history_app, name="history")
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Alembic revision")] = "head",
+) -> None:
+    """Apply the history schema migrations (SQLite under DATA_DIR, or CCPULSE_DATABASE_URL)."""
+    settings = Settings()
+    database.upgrade(settings, revision)
+    typer.echo(f"history schema at {revision}: {database.database_url(settings).split('@')[-1]}")
+
+
+@history_app.command("rebuild")
+def history_rebuild(
+    start: Annotated[str, typer.Option("--from", help="ISO time (inclusive)")],
+    end: Annotated[str, typer.Option("--to", help="ISO time (exclusive)")],
+    export: Annotated[
+        Path | None, typer.Option(help="JSON-lines file of contract events instead of the topic")
+    ] = None,
+) -> None:
+    """Recompute the rows in [from, to) from ccpulse.events (or an export) and replace them."""
+    settings = Settings()
+    database.upgrade(settings)
+    argv = [sys.executable, "-m", "aggregator.rebuild", "--from", start, "--to", end]
+    argv += ["--export", str(export)] if export is not None else []
+    raise typer.Exit(subprocess.call(argv, env=child_env(settings, os.environ)))
 
 
 if __name__ == "__main__":

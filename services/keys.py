@@ -16,7 +16,8 @@ CHANGES_CHANNEL = f"{PREFIX}:changes"
 SCOPES = f"{PREFIX}:scopes"
 AGENTS = f"{PREFIX}:agents"
 STATS = f"{PREFIX}:stats"
-DIRTY_INTERVALS = f"{PREFIX}:dirty"  # zset: 15-minute interval starts whose counters changed
+DIRTY_INTERVALS = f"{PREFIX}:dirty"  # zset `interval|scope` -> changes since last rolled to SQL
+HISTORY_LOCK = f"{PREFIX}:history:lock"  # one history writer among aggregator instances
 INTERVAL_SECONDS = 900
 
 MINUTE_SECONDS = 60
@@ -72,6 +73,15 @@ def group_key(group: str) -> str:
 
 def offsets_key(topic: str) -> str:
     return f"{PREFIX}:off:{topic}"
+
+
+def dirty_member(interval_start: int, scope: str) -> str:
+    return f"{interval_start}{SEP}{scope}"
+
+
+def parse_dirty_member(member: str) -> tuple[int, str]:
+    start, _, scope = member.partition(SEP)
+    return int(start), scope
 
 
 def interval_start_s(epoch_s: float) -> int:

@@ -139,27 +139,39 @@ def service_level(
     c: Mapping[str, int], opts: ReadOptions, family: str = ANSWER_HIST
 ) -> float | None:
     """Answered within T over the variant's denominator; see docs/metrics.md#service-level."""
+    return ratio(*service_level_parts(c, opts, family))
+
+
+def service_level_parts(
+    c: Mapping[str, int], opts: ReadOptions, family: str = ANSWER_HIST
+) -> tuple[int, int]:
+    """(met, denominator): summed across scopes with different thresholds, they stay exact."""
     t = opts.sl_threshold_s
     met = hist_within(c, family, t)
     answered = c.get(ANSWERED, 0)
     queue_abandons = c.get(ABANDONED_QUEUE, 0)
     short = hist_within(c, QUEUE_ABANDON_HIST, opts.short_abandon_s) if opts.sl_exclude_short else 0
     if opts.sl_variant == "abandons_ignored":
-        return ratio(met, answered)
+        return met, answered
     if opts.sl_variant == "abandons_missed":
-        return ratio(met, answered + queue_abandons - short)
+        return met, answered + queue_abandons - short
     abandoned_within = hist_within(c, QUEUE_ABANDON_HIST, t) - short
-    return ratio(met + abandoned_within, answered + queue_abandons - short)
+    return met + abandoned_within, answered + queue_abandons - short
 
 
 def abandon_rate(c: Mapping[str, int], opts: ReadOptions) -> float | None:
     """Abandoned (less short abandons when excluded) over offered or queued."""
+    return ratio(*abandon_parts(c, opts))
+
+
+def abandon_parts(c: Mapping[str, int], opts: ReadOptions) -> tuple[int, int]:
+    """(abandoned, denominator) of the abandon rate, for summing across scopes."""
     short = short_abandoned(c, opts.short_abandon_s) if opts.sl_exclude_short else 0
     if opts.abandon_denominator == "queued":
         queue_short = hist_within(c, QUEUE_ABANDON_HIST, opts.short_abandon_s)
         shorts = queue_short if opts.sl_exclude_short else 0
-        return ratio(c.get(ABANDONED_QUEUE, 0) - shorts, c.get(QUEUED, 0) - shorts)
-    return ratio(c.get(ABANDONED, 0) - short, c.get(OFFERED, 0) - short)
+        return c.get(ABANDONED_QUEUE, 0) - shorts, c.get(QUEUED, 0) - shorts
+    return c.get(ABANDONED, 0) - short, c.get(OFFERED, 0) - short
 
 
 def suffixed(c: Mapping[str, int], family: str) -> dict[str, int]:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.alerting import AlertRules, default_rules
 from services.apikeys import is_loopback
 from services.calendar import BusinessHours
 from services.sources import SourceSettings
@@ -87,6 +88,11 @@ class Settings(BaseSettings):
     business_hours: dict[str, BusinessHours] = Field(default_factory=dict)
     consumer_group: str = "ccpulse-aggregator"
 
+    # --- history (SQL): closed 15-minute intervals, rolled up by the aggregator ---
+    history_interval_seconds: float = Field(default=5.0, gt=0)  # how often dirty intervals roll
+    history_retention_days: int = Field(default=400, ge=1)
+    staffing_weeks: int = Field(default=4, ge=1, le=52)  # forecast: same weekday, last N weeks
+
     # --- metric definitions, applied at read time ---
     short_abandon_seconds: int = 5
     sl_variant: SlVariant = "abandons_missed"
@@ -110,8 +116,21 @@ class Settings(BaseSettings):
         }
     )
 
+    # --- alerting: the built-in alerter (docs/observability.md#built-in-alerter) ---
+    alert_rules: AlertRules = Field(default_factory=default_rules)  # [] switches it off
+    # A breach is seen up to one interval late: keep for_seconds + this under 60 s.
+    alert_eval_interval_seconds: float = Field(default=5.0, gt=0, le=60)
+    alert_webhook_urls: list[str] = Field(default_factory=list)  # Alertmanager webhook v4 JSON
+    alert_slack_urls: list[SecretStr] = Field(default_factory=list)  # incoming webhooks
+    alert_pagerduty_routing_key: SecretStr | None = None  # Events API v2 integration key
+    alert_pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    alert_notify_attempts: int = Field(default=5, ge=1)  # per delivery round, with backoff
+
     # --- api ---
     ws_min_interval_seconds: float = 1.0
+    # Per-agent series on /metrics: off by default (cardinality), at most `cap` agents when on.
+    metrics_per_agent: bool = False
+    metrics_agent_cap: int = Field(default=200, ge=0)
 
     @field_validator("timezone")
     @classmethod

@@ -6,11 +6,14 @@ restarts them (by PID) and waits, always with a bound, for the pipeline to settl
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,6 +71,29 @@ class Child:
         return "\n".join(text.splitlines()[-lines:])
 
 
+@functools.cache
+def _schema_template() -> Path:
+    """One SQLite file migrated by the real `ccpulse db upgrade`, copied for each pipeline."""
+    folder = Path(tempfile.mkdtemp(prefix="ccpulse-schema-"))
+    url = f"sqlite+aiosqlite:///{folder}/history.db"
+    env = {**os.environ, "CCPULSE_DATABASE_URL": url, "CCPULSE_AUTH": "off"}
+    cmd = [sys.executable, "-m", "services.cli", "db", "upgrade"]
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+    return folder / "history.db"
+
+
+def migrate(env: dict[str, str], workdir: Path) -> None:
+    """Apply the history schema as `ccpulse up` does, before the processes start."""
+    url = env.get("CCPULSE_DATABASE_URL", "")
+    target = workdir / "history.db"
+    if url == f"sqlite+aiosqlite:///{target}":
+        if not target.exists():
+            shutil.copyfile(_schema_template(), target)
+        return
+    cmd = [sys.executable, "-m", "services.cli", "db", "upgrade"]
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+
+
 def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
     """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -94,6 +120,7 @@ class Pipeline:
     workdir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     children: dict[str, Child] = field(default_factory=dict)
+    aggregators: int = 1  # more share the consumer group (chaos: kills force rebalances)
 
     def __post_init__(self) -> None:
         self.ingest_port = free_port()
@@ -113,6 +140,9 @@ class Pipeline:
         }
         for name in ("ingest", "aggregator", "api"):
             self.children[name] = Child(name, name, self.env, self.workdir / f"{name}.log")
+        for number in range(2, self.aggregators + 1):
+            name = f"aggregator{number}"
+            self.children[name] = Child(name, "aggregator", self.env, self.workdir / f"{name}.log")
 
     @property
     def ingest_url(self) -> str:
@@ -123,6 +153,7 @@ class Pipeline:
         return f"http://127.0.0.1:{self.api_port}"
 
     def start(self, *names: str) -> None:
+        migrate(self.env, self.workdir)
         for name in names or tuple(self.children):
             self.children[name].start()
         if not names or "ingest" in names:

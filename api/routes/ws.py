@@ -28,6 +28,9 @@ async def wallboard(websocket: WebSocket) -> None:
         try:
             data = await build(state.reader, resolve_window("15m", now, state.settings), now)
             await websocket.send_text(json.dumps({"type": "snapshot", "data": data}))
+            alerts = state.extras.get("alerts")  # the alerter: firing alerts, when there are any
+            if alerts is not None and (message := await alerts.current_message()):
+                await websocket.send_text(message)
         except (RedisError, OSError):
             await websocket.send_text(json.dumps({"type": "unavailable"}))
         while True:

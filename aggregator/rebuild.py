@@ -1,0 +1,180 @@
+"""`python -m aggregator.rebuild`: recompute history rows from the event log, not from Redis.
+
+Runs the same pure engine as the live aggregator over every event (the topic from its start, or
+a JSON-lines export of contract events), in memory, then replaces the rows of [from, to) in one
+transaction. For loading weeks of past data, or repairing history after a definition change.
+No lateness limit applies here: an old event is the point of a rebuild.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import delete
+
+from services import intervals, keys, kpis
+from services.database import make_engine
+from services.settings import Settings
+
+from . import engine
+from .contributions import Contribution
+from .facts import AgentFacts, ContactFacts
+from .repeats import GroupSheet
+
+log = logging.getLogger("ccpulse.rebuild")
+BATCH = 5000
+FAR_S = 10**10  # screen() with no lateness limit
+
+
+class Totals:
+    """In-memory engine state and the summed deltas per (interval, scope) inside the range."""
+
+    def __init__(self, start_s: int, end_s: int, settings: Settings) -> None:
+        self.start_s, self.end_s, self.settings = start_s, end_s, settings
+        self.facts: dict[str, ContactFacts] = {}
+        self.agents: dict[str, AgentFacts] = {}
+        self.groups: dict[str, GroupSheet] = {}
+        self.cells: dict[tuple[int, str], dict[str, int]] = {}
+        self.events = 0
+        self.dead: list[str] = []
+
+    def feed(self, records: list[engine.Record]) -> None:
+        events, dead = engine.screen(records, FAR_S, FAR_S)
+        self.dead += [d.reason for d in dead]
+        plan = engine.plan(
+            events, self.facts, self.agents, self.groups,
+            self.settings.fcr_window_seconds * 1000, self.settings.business_hours,
+        )  # fmt: skip
+        self.facts.update(plan.facts)
+        self.agents.update(plan.agents)
+        self.groups.update(plan.groups)
+        self._add(plan.deltas)
+        self.events += len(events)
+
+    def _add(self, deltas: Contribution) -> None:
+        for (minute, scope), fields in deltas.items():
+            if self.start_s <= minute < self.end_s:
+                cell = self.cells.setdefault((keys.interval_start_s(minute), scope), {})
+                kpis.add_counters(cell, fields)
+
+
+async def from_export(path: Path) -> AsyncIterator[list[engine.Record]]:
+    batch: list[engine.Record] = []
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines):
+            if line.strip():
+                batch.append(engine.Record(0, number, line.strip()))
+            if len(batch) >= BATCH:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+async def from_topic(settings: Settings) -> AsyncIterator[list[engine.Record]]:
+    """Everything in ccpulse.events, read until caught up (no consumer group, commits nothing).
+
+    Reading stops at quiet, not at the end offsets alone: the embedded broker (Tansu) reports an
+    end offset below the last record of a busy partition.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap or "127.0.0.1:9092",
+        enable_auto_commit=False, group_id=None, auto_offset_reset="earliest",
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(keys.TOPIC_EVENTS, p)
+            for p in sorted(consumer.partitions_for_topic(keys.TOPIC_EVENTS) or ())
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        idle = 0
+        deadline = time.monotonic() + 3600
+        while idle < 2 and time.monotonic() < deadline:
+            polled = await consumer.getmany(timeout_ms=1000, max_records=BATCH)
+            batch = [
+                engine.Record(tp.partition, r.offset, r.value)
+                for tp, records in polled.items()
+                for r in records
+                if r.value is not None
+            ]
+            if batch:
+                idle = 0
+                yield batch
+            elif all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
+                idle += 1  # past the end offsets and nothing more: caught up
+    finally:
+        await consumer.stop()
+
+
+async def rebuild(
+    settings: Settings, start: datetime, end: datetime, source: AsyncIterator[list[engine.Record]]
+) -> Totals:
+    totals = Totals(int(start.timestamp()), int(end.timestamp()), settings)
+    async for records in source:
+        totals.feed(records)
+    await replace(settings, totals)
+    return totals
+
+
+async def replace(settings: Settings, totals: Totals) -> None:
+    """Delete the range's rows and insert the recomputed ones, atomically."""
+    table = intervals.interval_counters
+    first = keys.interval_start_s(totals.start_s)
+    rows = [
+        intervals.to_row(start, scope, c, int(time.time()))
+        for (start, scope), c in sorted(totals.cells.items())
+        if not intervals.is_empty(c)
+    ]
+    db = make_engine(settings)
+    try:
+        async with db.begin() as conn:
+            await conn.execute(
+                delete(table).where(table.c.start_s >= first, table.c.start_s < totals.end_s)
+            )
+            for chunk in _chunks(rows, 500):
+                await conn.execute(table.insert(), chunk)
+    finally:
+        await db.dispose()
+
+
+def _chunks(rows: list[dict[str, object]], size: int) -> Iterable[list[dict[str, object]]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+def _when(text: str, settings: Settings) -> datetime:
+    """ISO date or time; without an offset it is local time in CCPULSE_TIMEZONE."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value.replace(tzinfo=settings.zone) if value.tzinfo is None else value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--from", dest="start", required=True)
+    parser.add_argument("--to", dest="end", required=True)
+    parser.add_argument("--export", type=Path, default=None)
+    args = parser.parse_args()
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    source = from_export(args.export) if args.export else from_topic(settings)
+    totals = asyncio.run(
+        rebuild(settings, _when(args.start, settings), _when(args.end, settings), source)
+    )
+    print(
+        f"rebuilt {len(totals.cells)} interval rows from {totals.events} events "
+        f"({len(totals.dead)} unusable) for [{args.start}, {args.end})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Planners' endpoints: interval volume (JSON or CSV), the weekly heat map, Erlang staffing.
+
+History comes from SQL; the open 15-minute interval comes from the live state and is marked
+partial. Every refusal is a 4xx whose message starts with the parameter at fault.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.contract import Channel
+
+from ..deps import ApiState, State
+from ..history import (
+    GROUPS,
+    VOLUME_COLUMNS,
+    HistoryReader,
+    RangeError,
+    VolumeQuery,
+    heatmap,
+    local_floor,
+    plan_range,
+    staffing_rows,
+)
+from ..live import iso
+
+router = APIRouter(prefix="/api/v1", tags=["history"])
+
+Interval = Literal["15m", "30m", "1h", "1d", "1w"]
+TzParam = Annotated[
+    str | None,
+    Query(description="IANA time zone (default: the setting)", examples=["Europe/Paris"]),
+]
+ChannelParam = Annotated[Channel | None, Query(description="Only this channel")]
+QueueParam = Annotated[str | None, Query(description="Only this queue", max_length=128)]
+
+VOLUME_EXAMPLE = {
+    "interval": "1h", "timezone": "Europe/Paris", "from": "2026-11-23T00:00:00+01:00",
+    "to": "2026-11-24T00:00:00+01:00", "group_by": ["channel"],
+    "rows": [{"start": "2026-11-23T08:00:00Z", "end": "2026-11-23T09:00:00Z", "channel": "voice",
+              "offered": 120, "answered": 110, "abandoned": 10, "abandon_rate": 0.083,
+              "service_level": 0.81, "asa_seconds": 14.2, "aht_seconds": 251.0,
+              "partial": False}],
+}  # fmt: skip
+
+
+def _zone(state: ApiState, tz: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz) if tz else state.settings.zone
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise HTTPException(422, detail=f"tz: unknown time zone {tz!r}") from exc
+
+
+def _when(name: str, value: str | None, zone: ZoneInfo) -> datetime | None:
+    """ISO date or date-time; without an offset it is local time in `tz`."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise HTTPException(422, detail=f"{name}: not an ISO 8601 date or time: {value!r}") from exc
+    return parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed.astimezone(zone)
+
+
+def _history(state: ApiState) -> HistoryReader:
+    reader = state.extras.get("history")
+    if not isinstance(reader, HistoryReader):
+        raise HTTPException(503, detail="history database is not configured")
+    return reader
+
+
+async def _check_queue(reader: HistoryReader, queue: str | None) -> None:
+    if queue is not None and not await reader.known_queue(queue):
+        raise HTTPException(404, detail=f"queue: unknown queue {queue!r}")
+
+
+@router.get(
+    "/volume",
+    summary="Contacts per interval (15m to 1w) by channel and queue; JSON or CSV",
+    responses={200: {"content": {"application/json": {"example": VOLUME_EXAMPLE},
+                                 "text/csv": {"example": "start,end,offered,...\n"}}}},
+)  # fmt: skip
+async def volume(
+    request: Request,
+    state: State,
+    interval: Interval = "1h",
+    start: Annotated[str | None, Query(alias="from", examples=["2026-11-23"])] = None,
+    end: Annotated[str | None, Query(alias="to", examples=["2026-11-24T00:00:00"])] = None,
+    tz: TzParam = None,
+    channel: ChannelParam = None,
+    queue: QueueParam = None,
+    group_by: Annotated[str, Query(description="Comma list of channel, queue")] = "",
+) -> Any:
+    zone = _zone(state, tz)
+    groups = tuple(g for g in (x.strip() for x in group_by.split(",")) if g)
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown:
+        raise HTTPException(422, detail=f"group_by: unknown {unknown}; use channel and/or queue")
+    now = state.clock.now()
+    try:
+        first, last = plan_range(
+            interval, _when("from", start, zone), _when("to", end, zone), zone, now
+        )
+    except RangeError as exc:
+        raise HTTPException(400, detail=str(exc)) from exc
+    reader = _history(state)
+    query = VolumeQuery(interval, first, last, zone, channel.value if channel else None, queue,
+                        groups)  # fmt: skip
+    try:
+        await _check_queue(reader, queue)
+        rows, live_ok = await reader.volume(query, now)
+    except SQLAlchemyError as exc:
+        raise HTTPException(503, detail="history database is unavailable") from exc
+    if "text/csv" in request.headers.get("accept", ""):
+        return _csv(rows, groups)
+    body: dict[str, Any] = {
+        "interval": interval, "timezone": str(zone), "from": first.isoformat(),
+        "to": last.isoformat(), "group_by": list(groups), "rows": rows,
+    }  # fmt: skip
+    if not live_ok:
+        body["warnings"] = ["live state unavailable: the open interval is missing"]
+    return body
+
+
+def _csv(rows: list[dict[str, Any]], groups: tuple[str, ...]) -> Response:
+    columns = [c for c in VOLUME_COLUMNS if c not in GROUPS or c in groups]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="volume.csv"'},
+    )
+
+
+@router.get("/volume/heatmap", summary="Offered per hour of day x weekday: mean and p90 over weeks")
+async def volume_heatmap(
+    state: State,
+    weeks: Annotated[int, Query(ge=1, le=52, description="Complete weeks before this one")] = 4,
+    tz: TzParam = None,
+    channel: ChannelParam = None,
+    queue: QueueParam = None,
+) -> dict[str, Any]:
+    zone = _zone(state, tz)
+    reader = _history(state)
+    this_week = local_floor(datetime.fromtimestamp(state.clock.now(), zone), "1w")
+    starts = [
+        (this_week.replace(tzinfo=None) - timedelta(weeks=n)).replace(tzinfo=zone)
+        for n in range(weeks, 0, -1)
+    ]
+    try:
+        await _check_queue(reader, queue)
+        hourly = await reader.hourly_offered(
+            starts[0], this_week, zone, channel.value if channel else None, queue
+        )
+    except SQLAlchemyError as exc:
+        raise HTTPException(503, detail="history database is unavailable") from exc
+    return {
+        "weeks": weeks, "timezone": str(zone), "from": starts[0].isoformat(),
+        "to": this_week.isoformat(), "cells": heatmap(hourly, starts, zone),
+    }  # fmt: skip
+
+
+@router.get(
+    "/staffing", summary="Forecast and Erlang C / Erlang A agents for each interval of a day"
+)
+async def staffing(
+    state: State,
+    day: Annotated[
+        date | None, Query(alias="date", description="Local day (default tomorrow)")
+    ] = None,
+    tz: TzParam = None,
+    channel: ChannelParam = None,
+    queue: QueueParam = None,
+    target_sl: Annotated[float, Query(gt=0, lt=1)] = 0.8,
+    threshold: Annotated[int, Query(ge=1, le=86400, description="Seconds")] = 20,
+    shrinkage: Annotated[float, Query(ge=0, lt=1)] = 0.3,
+    interval: Literal["15m", "30m", "1h"] = "30m",
+    weeks: Annotated[int | None, Query(ge=1, le=52)] = None,
+) -> dict[str, Any]:
+    zone = _zone(state, tz)
+    reader = _history(state)
+    target = day or (datetime.fromtimestamp(state.clock.now(), zone).date() + timedelta(days=1))
+    n_weeks = weeks or state.settings.staffing_weeks
+    past = [target - timedelta(weeks=n) for n in range(1, n_weeks + 1)]
+    try:
+        await _check_queue(reader, queue)
+        used = [d for d in past if await reader.has_rows(d, zone)]
+        days = [await reader.day_intervals(d, zone, channel.value if channel else None, queue)
+                for d in used]  # fmt: skip
+    except SQLAlchemyError as exc:
+        raise HTTPException(503, detail="history database is unavailable") from exc
+    width = {"15m": 900, "30m": 1800, "1h": 3600}[interval]
+    day_start = datetime.combine(target, datetime.min.time(), zone)
+    return {
+        "date": target.isoformat(), "timezone": str(zone), "interval": interval,
+        "target_sl": target_sl, "threshold_seconds": threshold, "shrinkage": shrinkage,
+        "forecast": {"method": "mean of the same weekday and time over past weeks with history",
+                     "weeks_used": [d.isoformat() for d in used]},
+        "rows": staffing_rows(days, len(used), day_start, width, target_sl, threshold, shrinkage),
+        "generated": iso(state.clock.now()),
+    }  # fmt: skip

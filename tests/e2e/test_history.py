@@ -1,0 +1,274 @@
+"""History end to end: past events in over HTTP, exact interval rows out of `/api/v1/volume`.
+
+The same checks run on SQLite (the default) and on the PostgreSQL server when it is reachable:
+every bucket of every interval, in a zone with a half-hour offset, equals the reference recount;
+late events correct closed intervals; CSV carries the same numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from services import erlang
+from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
+from simulator.scenario import Day, generate, iso
+from tests import oracle
+from tests.conftest import PipelineFactory
+from tests.harness import Pipeline, wait_until
+
+pytestmark = pytest.mark.e2e
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+FIGURES = ("offered", "answered", "abandoned", "abandon_rate", "service_level", "asa_seconds",
+           "aht_seconds")  # fmt: skip
+ZONE = "Asia/Kolkata"  # +05:30: local hours are not UTC hours
+
+
+def past_events(hours: float, contacts: int, seed: int) -> list[dict[str, Any]]:
+    now = time.time()
+    events = generate(Day(seed=seed, busy_factor=1.5, prefix=f"h{seed}"), now - hours * 3600,
+                      contacts, contacts / (hours * 3600))  # fmt: skip
+    return [e for e in events if e["time"] <= iso(now - 1)]
+
+
+def epoch(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+
+def volume(p: Pipeline, **params: Any) -> dict[str, Any]:
+    r = httpx.get(f"{p.api_url}/api/v1/volume", params=params, timeout=30)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def mismatches(doc: dict[str, Any], events: list[dict[str, Any]], group: str) -> list[str]:
+    """Every row against the recount of its own [start, end); empty when all agree."""
+    kind = {"channel": "channels", "queue": "queues"}[group]
+    buckets: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
+    problems: list[str] = []
+    for row in doc["rows"]:
+        span = (epoch(row["start"]), epoch(row["end"]))
+        if span not in buckets:
+            buckets[span] = oracle.recount(events, *span, DEFAULT_SL_THRESHOLDS_SECONDS)[kind]
+        want = buckets[span].get(row[group], {})
+        problems += [f"{row['start']} {row[group]} {f}: {row[f]} != {want.get(f)}"
+                     for f in FIGURES if not close(row[f], want.get(f))]  # fmt: skip
+    for span, want in buckets.items():  # nothing the recount has may be missing from the rows
+        names = {r[group] for r in doc["rows"] if epoch(r["start"]) == span[0]}
+        problems += [f"{span[0]} {name} missing" for name, f in want.items()
+                     if (f["offered"] or f["answered"]) and name not in names]  # fmt: skip
+    return problems
+
+
+def close(got: Any, want: Any) -> bool:
+    if want is None or got is None:
+        return got == want or (want is None and got in (0, None))
+    if isinstance(want, float) or isinstance(got, float):
+        return abs(float(got) - float(want)) < 1e-9
+    return bool(got == want)
+
+
+def totals(doc: dict[str, Any]) -> int:
+    return sum(int(r["offered"]) for r in doc["rows"])
+
+
+def settle(p: Pipeline, events: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
+    """Wait (bounded) until history holds every offered contact of the range."""
+    start, end = epoch(params["from"]), epoch(params["to"])
+    recount = oracle.recount(events, start, end, DEFAULT_SL_THRESHOLDS_SECONDS)
+    scopes = recount["queues"] if "queue" in params else recount["channels"]
+    want = sum(int(f["offered"]) for name, f in scopes.items()
+               if params.get("queue") in (None, name))  # fmt: skip
+    seen: list[int] = []
+
+    def check() -> dict[str, Any] | None:
+        doc = volume(p, **params)
+        seen.append(totals(doc))
+        return doc if seen[-1] == want else None
+
+    try:
+        return dict(wait_until(check, 90, "history", 1.0))
+    except AssertionError as exc:
+        raise AssertionError(f"{params}: offered {seen[-3:]} in history, recount {want}") from exc
+
+
+def exercise(p: Pipeline) -> None:
+    events = past_events(hours=30, contacts=900, seed=71)
+    assert p.post(events, chunk=1000) == len(events)
+    p.wait_applied(len(events))
+    now = time.time()
+    base = {"from": iso(now - 31 * 3600), "to": iso(now + 60), "tz": ZONE}
+    for interval in ("15m", "30m", "1h", "1d", "1w"):
+        doc = settle(p, events, interval=interval, group_by="channel", **base)
+        assert doc["rows"], interval
+        assert mismatches(doc, events, "channel") == [], interval
+        if interval in ("1d", "1w"):  # today is still open
+            assert doc["rows"][-1]["partial"] and not doc["rows"][0]["partial"], interval
+    doc = settle(p, events, interval="1h", group_by="queue", **base)
+    assert mismatches(doc, events, "queue") == []
+    # a late event, 20 hours back, corrects its closed interval
+    late_t = now - 20 * 3600
+    late = [{"id": "late-1", "type": "contact.offered", "time": iso(late_t), "contact": "late-c1",
+             "channel": "voice", "queue": "late-q"},
+            {"id": "late-2", "type": "contact.abandoned", "time": iso(late_t + 30),
+             "contact": "late-c1"}]  # fmt: skip
+    assert p.post(late) == 2
+    everything = events + late
+    doc = settle(p, everything, interval="1h", group_by="channel", **base)
+    assert mismatches(doc, everything, "channel") == []
+    doc = settle(p, everything, interval="1h", group_by="queue", queue="late-q", **base)
+    assert [(r["queue"], r["offered"], r["abandoned"]) for r in doc["rows"]] == [("late-q", 1, 1)]
+    # CSV: same rows, same numbers
+    r = httpx.get(f"{p.api_url}/api/v1/volume", params={"interval": "1h", "group_by": "channel",
+                  **base}, headers={"Accept": "text/csv"}, timeout=30)  # fmt: skip
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    table = list(csv.DictReader(io.StringIO(r.text)))
+    json_rows = volume(p, interval="1h", group_by="channel", **base)["rows"]
+    assert [(t["start"], t["channel"], int(t["offered"])) for t in table] == [
+        (j["start"], j["channel"], j["offered"]) for j in json_rows
+    ]
+
+
+def test_history_is_exact_on_sqlite(pipeline_factory: PipelineFactory) -> None:
+    exercise(pipeline_factory())
+
+
+def pg_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not pg_reachable(), reason="PostgreSQL is not reachable on 127.0.0.1:5432")
+def test_history_is_exact_on_postgresql(pipeline_factory: PipelineFactory) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def reset() -> None:
+        conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+        try:
+            await conn.execute("DROP TABLE IF EXISTS interval_counters, alembic_version")
+        finally:
+            await conn.close()
+
+    asyncio.run(reset())
+    exercise(pipeline_factory({"CCPULSE_DATABASE_URL": PG_URL}))
+
+
+def test_history_refusals(pipeline: Pipeline) -> None:
+    url = f"{pipeline.api_url}/api/v1/volume"
+    r = httpx.get(url, params={"interval": "15m", "from": "2026-01-01", "to": "2026-03-01"})
+    assert r.status_code == 400 and "31-day limit" in r.json()["detail"]
+    r = httpx.get(url, params={"tz": "Mars/Olympus"})
+    assert r.status_code == 422 and r.json()["detail"].startswith("tz:")
+    r = httpx.get(url, params={"queue": "no-such-queue"})
+    assert r.status_code == 404 and r.json()["detail"].startswith("queue:")
+    r = httpx.get(url, params={"group_by": "agent"})
+    assert r.status_code == 422 and r.json()["detail"].startswith("group_by:")
+    r = httpx.get(url, params={"from": "yesterday-ish"})
+    assert r.status_code == 422 and r.json()["detail"].startswith("from:")
+    r = httpx.get(f"{pipeline.api_url}/api/v1/staffing", params={"target_sl": 2})
+    assert r.status_code == 422
+
+
+def rebuild(p: Pipeline, start: str, end: str, *extra: str) -> str:
+    cmd = [sys.executable, "-m", "services.cli", "history", "rebuild", "--from", start, "--to", end]
+    done = subprocess.run([*cmd, *extra], env=p.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_rebuild_from_the_topic_reproduces_the_rolled_rows(pipeline: Pipeline) -> None:
+    events = past_events(hours=6, contacts=300, seed=73)
+    assert pipeline.post(events) == len(events)
+    pipeline.wait_applied(len(events))
+    now = time.time()
+    base = {"from": iso(now - 7 * 3600), "to": iso(now - 900), "tz": "UTC", "interval": "15m",
+            "group_by": "channel,queue"}  # fmt: skip
+    settle(pipeline, events, **{**base, "to": iso(keys_interval(now))})
+    rolled = volume(pipeline, **base)["rows"]
+    out = rebuild(pipeline, iso(now - 8 * 3600), iso(keys_interval(now)))
+    assert "rebuilt" in out
+    assert volume(pipeline, **base)["rows"] == rolled
+
+
+def keys_interval(now: float) -> float:
+    return now // 900 * 900
+
+
+def test_staffing_from_four_weeks_loaded_by_rebuild(pipeline: Pipeline, tmp_path: Path) -> None:
+    zone = ZoneInfo("UTC")
+    target = (datetime.now(zone) + timedelta(days=1)).date()
+    events: list[dict[str, Any]] = []
+    for week, contacts in zip(range(1, 5), (60, 80, 100, 120), strict=True):
+        nine = datetime.combine(target - timedelta(weeks=week), datetime.min.time(), zone)
+        start = nine.timestamp() + 9 * 3600
+        day = Day(seed=100 + week, busy_factor=1.2, prefix=f"w{week}")
+        events += generate(day, start, contacts, contacts / 3000)
+    export = tmp_path / "export.jsonl"
+    export.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    first = datetime.combine(target - timedelta(weeks=5), datetime.min.time(), zone)
+    out = rebuild(pipeline, first.isoformat(), target.isoformat() + "T00:00:00+00:00",
+                  "--export", str(export))  # fmt: skip
+    assert f"from {len(events)} events" in out
+    r = httpx.get(
+        f"{pipeline.api_url}/api/v1/staffing",
+        params={"date": target.isoformat(), "interval": "1h", "tz": "UTC"},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert len(doc["forecast"]["weeks_used"]) == 4
+    offered = handled = handle_ms = 0
+    for week in range(1, 5):
+        nine = datetime.combine(target - timedelta(weeks=week), datetime.min.time(), zone)
+        lo = int(nine.timestamp()) + 9 * 3600
+        figures = oracle.recount(events, lo, lo + 3600, DEFAULT_SL_THRESHOLDS_SECONDS)["channels"]
+        offered += sum(f["offered"] for f in figures.values())
+        for f in figures.values():
+            handled += f["handled"]
+            handle_ms += round((f["aht_seconds"] or 0) * 1000 * f["handled"])
+    row = doc["rows"][9]
+    assert row["forecast_offered"] == pytest.approx(offered / 4)
+    assert row["aht_seconds"] == pytest.approx(handle_ms / handled / 1000, rel=1e-6)
+    want = erlang.agents_erlang_c(offered / 4 / 3600, row["aht_seconds"], 0.8, 20)
+    assert row["agents_erlang_c"] == want.agents
+    assert row["scheduled_erlang_c"] == math.ceil(want.agents / 0.7 - 1e-9)
+    assert row["agents_erlang_a"] <= row["agents_erlang_c"]
+    assert doc["rows"][3]["forecast_offered"] == 0
+    # the loaded weeks also answer the volume API and the heat map
+    past = target - timedelta(weeks=1)
+    v = volume(pipeline, interval="1d", **{"from": past.isoformat(), "to": target.isoformat()},
+               tz="UTC")  # fmt: skip
+    lo = int(datetime.combine(past, datetime.min.time(), zone).timestamp())
+    want_day = oracle.recount(events, lo, lo + 86400, DEFAULT_SL_THRESHOLDS_SECONDS)["channels"]
+    assert v["rows"][0]["offered"] == sum(f["offered"] for f in want_day.values())
+    heat = httpx.get(f"{pipeline.api_url}/api/v1/volume/heatmap", params={"weeks": 6, "tz": "UTC"},
+                     timeout=30).json()  # fmt: skip
+    cell = next(c for c in heat["cells"] if c["weekday"] == target.weekday() and c["hour"] == 9)
+    week_starts = [datetime.fromisoformat(heat["from"]) + timedelta(weeks=n) for n in range(6)]
+    per_week = []
+    for ws in week_starts:
+        lo = int((ws + timedelta(days=target.weekday(), hours=9)).timestamp())
+        got = oracle.recount(events, lo, lo + 3600, DEFAULT_SL_THRESHOLDS_SECONDS)["channels"]
+        per_week.append(sum(f["offered"] for f in got.values()))
+    assert cell["mean"] == pytest.approx(sum(per_week) / 6)
+    assert cell["p90"] == sorted(per_week)[math.ceil(0.9 * 6) - 1]

@@ -1,0 +1,140 @@
+"""Erlang C against published worked examples; Erlang A against its limits; history bucketing."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from api.history import (
+    Cell,
+    bucket_bounds,
+    figures,
+    heatmap,
+    local_floor,
+    offset_segments,
+    p90,
+    staffing_rows,
+)
+from services import erlang, kpis
+from services.settings import Settings
+
+# Call Centre Helper's worked example: 100 calls in 30 minutes, AHT 180 s, 80 % in 20 s.
+# Published: 10 erlangs; 11 agents -> P(wait) 68.21 %, SL 39.0 %; 14 agents needed (SL 88.8 %),
+# 20 scheduled with 30 % shrinkage.
+RATE = 100 / 1800
+
+
+@pytest.mark.parametrize(
+    ("agents", "p_wait", "sl"),
+    [(11, 0.6821, 0.3896), (12, 0.4494, 0.6402), (13, 0.2853, 0.7956), (14, 0.1741, 0.8884)],
+)
+def test_erlang_c_reproduces_the_published_table(agents: int, p_wait: float, sl: float) -> None:
+    assert erlang.erlang_c(agents, 10.0) == pytest.approx(p_wait, abs=5e-5)
+    assert erlang.service_level_c(agents, 10.0, 180, 20) == pytest.approx(sl, abs=5e-5)
+
+
+def test_erlang_c_agents_for_the_target() -> None:
+    result = erlang.agents_erlang_c(RATE, 180, 0.8, 20)
+    assert result.agents == 14
+    assert result.occupancy == pytest.approx(10 / 14)
+    assert math.ceil(result.agents / (1 - 0.3)) == 20
+
+
+def test_erlang_c_large_center_stays_finite() -> None:
+    # 500 erlangs: factorials would overflow; the Erlang B recursion does not.
+    result = erlang.agents_erlang_c(5000 / 1800, 180, 0.9, 15)
+    assert 500 < result.agents < 560 and result.service_level >= 0.9
+
+
+def test_erlang_a_without_abandons_is_erlang_c() -> None:
+    served, abandoned = erlang.erlang_a(13, RATE, 180, 1e9, 20)
+    assert served == pytest.approx(erlang.service_level_c(13, 10.0, 180, 20), abs=1e-4)
+    assert abandoned < 1e-5
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    agents=st.integers(5, 40),
+    patience=st.floats(30, 1200),
+)
+def test_erlang_a_is_a_distribution_and_more_agents_help(agents: int, patience: float) -> None:
+    rate = 0.1
+    served, abandoned = erlang.erlang_a(agents, rate, 180, patience, 20)
+    assert 0 <= served <= 1 and 0 <= abandoned <= 1 and served + abandoned <= 1 + 1e-9
+    more, fewer_abandons = erlang.erlang_a(agents + 1, rate, 180, patience, 20)
+    assert more >= served - 1e-9 and fewer_abandons <= abandoned + 1e-9
+
+
+def test_erlang_a_needs_no_more_agents_than_erlang_c_when_callers_hang_up() -> None:
+    a = erlang.agents_erlang_a(RATE, 180, 120, 0.8, 20)
+    c = erlang.agents_erlang_c(RATE, 180, 0.8, 20)
+    assert a.agents <= c.agents and a.service_level >= 0.8
+    assert a.abandon_probability is not None and 0 < a.abandon_probability < 0.2
+
+
+def test_offset_segments_cut_at_dst() -> None:
+    zone = ZoneInfo("Europe/Paris")
+    start = int(datetime(2026, 3, 28, tzinfo=UTC).timestamp())
+    segments = offset_segments(start, start + 3 * 86400, zone)
+    assert [s.offset_s for s in segments] == [3600, 7200]
+    assert segments[0].end_s == int(datetime(2026, 3, 29, 1, tzinfo=UTC).timestamp())
+
+
+def test_daily_bucket_on_a_dst_day_has_23_hours() -> None:
+    zone = ZoneInfo("Europe/Paris")
+    day = datetime(2026, 3, 29, 12, tzinfo=zone)
+    key = (int(day.timestamp()) + 7200) // 86400
+    lo, hi = bucket_bounds(key, "1d", 7200, zone)
+    assert hi - lo == 23 * 3600
+    assert datetime.fromtimestamp(lo, zone).hour == 0
+
+
+def test_weeks_start_on_monday_and_half_hour_zones_keep_local_hours() -> None:
+    zone = ZoneInfo("Asia/Kolkata")
+    t = datetime(2026, 11, 26, 10, 40, tzinfo=zone)  # a Thursday
+    assert local_floor(t, "1w").weekday() == 0 and local_floor(t, "1w").hour == 0
+    key = (int(t.timestamp()) + 19800) // 3600
+    lo, _ = bucket_bounds(key, "1h", 19800, zone)
+    assert datetime.fromtimestamp(lo, zone).strftime("%H:%M") == "10:00"
+
+
+def test_figures_sum_service_level_parts_across_thresholds() -> None:
+    # voice 20 s: 1 of 2 answered in time; chat 60 s: 2 of 2 -> (1 + 2) / 4, not a mean of rates
+    voice = {kpis.OFFERED: 2, kpis.ANSWERED: 2, "aw:3": 1, "aw:6": 1}
+    chat = {kpis.OFFERED: 2, kpis.ANSWERED: 2, "aw:3": 1, "aw:6": 1}
+    cell = Cell(0, 3600)
+    cell.add("voice", "", voice)
+    cell.add("chat", "", chat)
+    out = figures(cell, Settings(auth="off"))
+    assert out["service_level"] == pytest.approx(3 / 4)
+    assert out["offered"] == 4
+
+
+def test_heatmap_mean_and_p90() -> None:
+    zone = ZoneInfo("UTC")
+    weeks = [datetime(2026, 11, 2, tzinfo=zone), datetime(2026, 11, 9, tzinfo=zone)]
+    monday_9 = int(datetime(2026, 11, 2, 9, tzinfo=zone).timestamp())
+    cells = heatmap({monday_9: 10, monday_9 + 7 * 86400: 30}, weeks, zone)
+    cell = next(c for c in cells if c["weekday"] == 0 and c["hour"] == 9)
+    assert cell["mean"] == 20 and cell["p90"] == 30
+    assert len(cells) == 7 * 24
+    assert p90(list(range(1, 11))) == 9
+
+
+def test_staffing_forecast_is_the_mean_of_past_weeks() -> None:
+    zone = ZoneInfo("UTC")
+    day = datetime(2026, 11, 30, tzinfo=zone)
+    nine = int(datetime(2026, 11, 23, 9, tzinfo=zone).timestamp())
+    week1 = {nine: {kpis.OFFERED: 60, kpis.HANDLED: 60, kpis.HANDLE_MS: 60 * 180_000}}
+    week2 = {nine - 7 * 86400 + 1800: {kpis.OFFERED: 140, kpis.HANDLED: 140,
+                                       kpis.HANDLE_MS: 140 * 180_000}}  # fmt: skip
+    rows = staffing_rows([week1, week2], 2, day, 3600, 0.8, 20, 0.3)
+    nine_row = rows[9]
+    assert nine_row["forecast_offered"] == 100  # (60 + 140) / 2 in the 09:00 hour
+    assert nine_row["agents_erlang_c"] == erlang.agents_erlang_c(100 / 3600, 180, 0.8, 20).agents
+    assert rows[3]["agents_erlang_c"] == 0
