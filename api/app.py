@@ -24,7 +24,7 @@ from .alerts.evaluator import AlertService
 from .auth import require
 from .broadcaster import Broadcaster
 from .deps import ApiState
-from .history import HistoryReader
+from .history import HistoryBaseline, HistoryReader
 from .live import resolve_window
 from .routes import alerts as alert_routes
 from .routes import config, health, intervals, live, session, ws
@@ -50,11 +50,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     state.broadcaster = Broadcaster(
         redis, snapshot, settings.ws_min_interval_seconds, alerts_channel=ALERTS_CHANNEL
     )
-    alerter = AlertService(redis, state.reader, settings, state.clock)
-    state.extras["alerts"] = alerter
-
     engine = make_engine(settings)
-    state.extras["history"] = HistoryReader(engine, settings, state.reader)
+    history = HistoryReader(engine, settings, state.reader)
+    state.extras["history"] = history
+    alerter = AlertService(
+        redis, state.reader, settings, state.clock, baseline=HistoryBaseline(history)
+    )
+    state.extras["alerts"] = alerter
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

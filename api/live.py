@@ -20,6 +20,8 @@ from services.settings import Settings
 
 WINDOWS_S = {"5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "24h": 86400}
 WINDOW_NAMES = (*WINDOWS_S, "today")
+MAX_RANGE_S = 8 * 86400
+MAX_EPOCH_S = 32_503_680_000  # the year 3000: later times cannot be written back as dates
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +45,15 @@ def resolve_window(name: str, now_s: float, settings: Settings) -> Window:
 
 
 def range_window(start_s: float, end_s: float) -> Window:
-    """An explicit minute range [from, to), rounded out to whole minutes."""
+    """An explicit minute range [from, to), rounded out to whole minutes.
+
+    Bounded: live state keeps nothing older than 8 days, and an unbounded range (from 1970, or
+    infinite) made one request read hundreds of thousands of buckets (found by fuzzing).
+    """
+    if not (0 <= start_s <= MAX_EPOCH_S and 0 <= end_s <= MAX_EPOCH_S):  # NaN fails too
+        raise ValueError(f"`from` and `to` must be epoch seconds from 0 to {MAX_EPOCH_S}")
+    if end_s - start_s > MAX_RANGE_S:
+        raise ValueError(f"`from`..`to` spans at most {MAX_RANGE_S // 86400} days")
     start = keys.bucket_start_s(start_s, "m")
     end = keys.bucket_start_s(end_s + 59, "m")
     if end <= start:

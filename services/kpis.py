@@ -146,17 +146,12 @@ def service_level_parts(
     c: Mapping[str, int], opts: ReadOptions, family: str = ANSWER_HIST
 ) -> tuple[int, int]:
     """(met, denominator): summed across scopes with different thresholds, they stay exact."""
-    t = opts.sl_threshold_s
-    met = hist_within(c, family, t)
-    answered = c.get(ANSWERED, 0)
-    queue_abandons = c.get(ABANDONED_QUEUE, 0)
-    short = hist_within(c, QUEUE_ABANDON_HIST, opts.short_abandon_s) if opts.sl_exclude_short else 0
-    if opts.sl_variant == "abandons_ignored":
-        return met, answered
-    if opts.sl_variant == "abandons_missed":
-        return met, answered + queue_abandons - short
-    abandoned_within = hist_within(c, QUEUE_ABANDON_HIST, t) - short
-    return met + abandoned_within, answered + queue_abandons - short
+    return sl_from_counts(within_counts(c, opts, family), opts)
+
+
+def abandon_parts(c: Mapping[str, int], opts: ReadOptions) -> tuple[int, int]:
+    """(abandoned, denominator) of the abandon rate, for summing across scopes."""
+    return abandon_from_counts(within_counts(c, opts), opts)
 
 
 def abandon_rate(c: Mapping[str, int], opts: ReadOptions) -> float | None:
@@ -164,14 +159,46 @@ def abandon_rate(c: Mapping[str, int], opts: ReadOptions) -> float | None:
     return ratio(*abandon_parts(c, opts))
 
 
-def abandon_parts(c: Mapping[str, int], opts: ReadOptions) -> tuple[int, int]:
-    """(abandoned, denominator) of the abandon rate, for summing across scopes."""
-    short = short_abandoned(c, opts.short_abandon_s) if opts.sl_exclude_short else 0
+# The few numbers the two definitions need. SQL history computes them in the database (one CASE
+# per threshold) instead of shipping every histogram bucket; both paths then share the formulas.
+MET = "met"  # answered within the service-level threshold
+ABANDONED_WITHIN = "abandoned_within"  # queue abandons within the threshold
+SHORT_QUEUE = "short_queue"  # queue abandons within the short-abandon threshold
+SHORT_IVR = "short_ivr"  # IVR abandons within the short-abandon threshold
+COUNTS = (OFFERED, QUEUED, ANSWERED, ABANDONED, ABANDONED_QUEUE)
+
+
+def within_counts(
+    c: Mapping[str, int], opts: ReadOptions, family: str = ANSWER_HIST
+) -> dict[str, int]:
+    out = {name: c.get(name, 0) for name in COUNTS}
+    out[MET] = hist_within(c, family, opts.sl_threshold_s)
+    out[ABANDONED_WITHIN] = hist_within(c, QUEUE_ABANDON_HIST, opts.sl_threshold_s)
+    out[SHORT_QUEUE] = hist_within(c, QUEUE_ABANDON_HIST, opts.short_abandon_s)
+    out[SHORT_IVR] = hist_within(c, IVR_ABANDON_HIST, opts.short_abandon_s)
+    return out
+
+
+def sl_from_counts(w: Mapping[str, int], opts: ReadOptions) -> tuple[int, int]:
+    """The service-level variants (docs/metrics.md#service-level) from `within_counts`."""
+    met, answered = w.get(MET, 0), w.get(ANSWERED, 0)
+    short = w.get(SHORT_QUEUE, 0) if opts.sl_exclude_short else 0
+    missed_denominator = answered + w.get(ABANDONED_QUEUE, 0) - short
+    if opts.sl_variant == "abandons_ignored":
+        return met, answered
+    if opts.sl_variant == "abandons_missed":
+        return met, missed_denominator
+    return met + w.get(ABANDONED_WITHIN, 0) - short, missed_denominator
+
+
+def abandon_from_counts(w: Mapping[str, int], opts: ReadOptions) -> tuple[int, int]:
+    """The abandon rate's parts from `within_counts`; short abandons excluded when set."""
+    short_q = w.get(SHORT_QUEUE, 0) if opts.sl_exclude_short else 0
+    short_i = w.get(SHORT_IVR, 0) if opts.sl_exclude_short else 0
     if opts.abandon_denominator == "queued":
-        queue_short = hist_within(c, QUEUE_ABANDON_HIST, opts.short_abandon_s)
-        shorts = queue_short if opts.sl_exclude_short else 0
-        return c.get(ABANDONED_QUEUE, 0) - shorts, c.get(QUEUED, 0) - shorts
-    return c.get(ABANDONED, 0) - short, c.get(OFFERED, 0) - short
+        return w.get(ABANDONED_QUEUE, 0) - short_q, w.get(QUEUED, 0) - short_q
+    short = short_q + short_i
+    return w.get(ABANDONED, 0) - short, w.get(OFFERED, 0) - short
 
 
 def suffixed(c: Mapping[str, int], family: str) -> dict[str, int]:

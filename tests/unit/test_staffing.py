@@ -18,8 +18,10 @@ from api.history import (
     local_floor,
     offset_segments,
     p90,
+    reduce_live,
     staffing_rows,
 )
+from api.live import read_options
 from services import erlang, kpis
 from services.settings import Settings
 
@@ -107,10 +109,11 @@ def test_figures_sum_service_level_parts_across_thresholds() -> None:
     # voice 20 s: 1 of 2 answered in time; chat 60 s: 2 of 2 -> (1 + 2) / 4, not a mean of rates
     voice = {kpis.OFFERED: 2, kpis.ANSWERED: 2, "aw:3": 1, "aw:6": 1}
     chat = {kpis.OFFERED: 2, kpis.ANSWERED: 2, "aw:3": 1, "aw:6": 1}
+    settings = Settings(auth="off")
     cell = Cell(0, 3600)
-    cell.add("voice", "", voice)
-    cell.add("chat", "", chat)
-    out = figures(cell, Settings(auth="off"))
+    cell.add("voice", "", reduce_live(voice, read_options(settings, "voice")))
+    cell.add("chat", "", reduce_live(chat, read_options(settings, "chat")))
+    out = figures(cell, settings)
     assert out["service_level"] == pytest.approx(3 / 4)
     assert out["offered"] == 4
 
