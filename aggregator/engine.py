@@ -84,7 +84,12 @@ def contacts_of(events: Iterable[ContactEvent]) -> set[str]:
 
 
 def agents_of(events: Iterable[ContactEvent]) -> set[str]:
-    return {e.agent for e in events if e.type is EventType.AGENT_STATE and e.agent is not None}
+    """Agents whose sheet this batch changes: state events, and contacts naming agent and queue."""
+    return {e.agent for e in events if e.agent is not None and _touches_agent(e)}
+
+
+def _touches_agent(event: ContactEvent) -> bool:
+    return event.type is EventType.AGENT_STATE or event.queue is not None
 
 
 def groups_needed(events: Sequence[ContactEvent], old_facts: FactsIn) -> set[str]:
@@ -153,7 +158,7 @@ def _fold_agents(
 ) -> dict[str, AgentFacts]:
     sheets: dict[str, AgentFacts] = {}
     for event in events:
-        if event.type is not EventType.AGENT_STATE or event.agent is None:
+        if event.agent is None or not _touches_agent(event):
             continue
         sheet = sheets.get(event.agent)
         if sheet is None:

@@ -219,20 +219,34 @@ _HANDLERS = {
 
 @dataclass(slots=True)
 class AgentFacts:
-    """An agent's current state: last-writer-wins on the state events' (time, id)."""
+    """An agent's current state (last-writer-wins on the state events' (time, id)), and the
+    queues the agent served, each with the last time seen (the wallboard's queue filter)."""
 
     agent: str
     state: Register | None = None
+    queues: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"agent": self.agent, "state": asdict(self.state) if self.state else None}
+        out: dict[str, Any] = {
+            "agent": self.agent, "state": asdict(self.state) if self.state else None
+        }  # fmt: skip
+        if self.queues:
+            out["queues"] = self.queues
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AgentFacts:
         state = data.get("state")
-        return cls(agent=data["agent"], state=Register(**state) if state else None)
+        return cls(
+            agent=data["agent"],
+            state=Register(**state) if state else None,
+            queues=dict(data.get("queues") or {}),
+        )
 
 
 def fold_agent(facts: AgentFacts, event: ContactEvent) -> None:
     ms = event_ms(event)
-    facts.state = merge_register(facts.state, event.state, (ms, event.id))
+    if event.type is EventType.AGENT_STATE:
+        facts.state = merge_register(facts.state, event.state, (ms, event.id))
+    if event.queue is not None:
+        facts.queues[event.queue] = merge_max(facts.queues.get(event.queue), ms)

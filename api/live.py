@@ -156,6 +156,7 @@ class LiveReader:
                 out[_text(name)] = {
                     "state": data["state"]["value"],
                     "since_ms": data["state"]["ms"],
+                    "queues": data.get("queues") or {},
                 }
         return out
 

@@ -52,6 +52,9 @@ async def build(reader: LiveReader, window: Window, now_s: float,
             state=state["state"],
             state_since=iso(since_s),
             state_seconds=round(max(0.0, now_s - since_s), 3),
+            queues=sorted(
+                q for q, ms in state["queues"].items() if ms / 1000 > now_s - SCOPE_MEMORY_S
+            ),
         )
     await _time_in_state(reader, agents, window, now_s)
     return {

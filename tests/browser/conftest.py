@@ -8,6 +8,7 @@ needs. `tests/browser/test_pipeline_browser.py` drives the whole pipeline instea
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
@@ -21,7 +22,7 @@ import redis
 
 from services import keys
 from services.stack import EmbeddedRedis
-from tests.harness import ROOT, Child, free_port, wait_until
+from tests.harness import ROOT, Child, free_port, migrate, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -93,6 +94,7 @@ class LiveApi:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        migrate(self.child.env, Path(self.child.env["CCPULSE_DATA_DIR"]))
         self.child.start()
         wait_until(
             lambda: httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200, 30, "api"
@@ -171,9 +173,12 @@ class Feed:
     def answered(self, scope: str, contact: str) -> None:
         self.redis.zrem(keys.waiting_key(scope), contact)
 
-    def agent(self, name: str, state: str, since_s: float) -> None:
+    def agent(self, name: str, state: str, since_s: float, queue: str | None = None) -> None:
         ms = int(since_s * 1000)
-        self.redis.hset(keys.AGENTS, name, f'{{"state": {{"value": "{state}", "ms": {ms}}}}}')
+        sheet: dict[str, Any] = {"agent": name, "state": {"value": state, "ms": ms, "id": "x"}}
+        if queue is not None:
+            sheet["queues"] = {queue: ms}
+        self.redis.hset(keys.AGENTS, name, json.dumps(sheet))
         self.redis.zadd(keys.agent_log_key(name), {f"ev-{name}-{ms}|{state}": ms})
         self.redis.zadd(keys.SCOPES, {keys.agent_scope(name): keys.bucket_start_s(since_s, "m")})
 

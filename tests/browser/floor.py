@@ -128,8 +128,8 @@ def seed(feed: Feed, now: float | None = None) -> None:
             contact = f"w-{queue}-{n}"
             feed.waiting(keys.queue_scope(channel, queue), contact, now - age)
             feed.waiting(keys.channel_scope(channel), contact, now - age)
-    for i, (name, (state, age, _queue)) in enumerate(AGENTS.items()):
-        feed.agent(name, state, now - age)
+    for i, (name, (state, age, queue)) in enumerate(AGENTS.items()):
+        feed.agent(name, state, now - age, queue)
         answered = 3 + (i * 7) % 11
         feed.counters(
             keys.agent_scope(name),

@@ -217,8 +217,12 @@ def test_agents_sort_and_filter(live_api: LiveApi, feed: Feed, page_factory: Any
     wait_for(
         lambda: set(column("agent")) == {"bob", "carol", "grace", "ivan"}, 5, "the state filter"
     )
-    # The live document names no queue per agent yet: the queue filter stays out of the way.
-    assert page.is_hidden('select[data-filter="queue"]')
+    # Agents carry the queues they serve: filter by one.
+    page.select_option('select[data-filter="state"]', "")
+    assert page.is_visible('select[data-filter="queue"]')
+    page.select_option('select[data-filter="queue"]', "support")
+    support = {a for a, (_, _, q) in floor.AGENTS.items() if q == "support"}
+    wait_for(lambda: set(column("agent")) == support, 5, "the queue filter")
 
 
 def test_tv_mode_fills_one_screen_and_rotates(

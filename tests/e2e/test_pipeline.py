@@ -92,7 +92,16 @@ def test_in_order_delivery_is_exact(pipeline: Pipeline) -> None:
     events = corpus(contacts=200, seed=12, hours=1)
     pipeline.post(events)
     pipeline.wait_applied(len(events))
-    assert_matches(pipeline.live(**{"from": time.time() - 2 * 3600, "to": time.time()}), events)
+    doc = pipeline.live(**{"from": time.time() - 2 * 3600, "to": time.time()})
+    assert_matches(doc, events)
+    served: dict[str, set[str]] = {}
+    for e in events:
+        if e.get("agent") and e.get("queue"):
+            served.setdefault(e["agent"], set()).add(e["queue"])
+    with_state = {a for a, f in doc["agents"].items() if "state" in f}
+    assert {a: doc["agents"][a]["queues"] for a in with_state} == {
+        a: sorted(served.get(a, ())) for a in with_state
+    }
 
 
 async def first_ws_message(pipeline: Pipeline) -> dict[str, Any]:
@@ -228,18 +237,25 @@ def test_hourly_intervals_of_today_equal_the_recount(pipeline: Pipeline) -> None
     from datetime import UTC, datetime
 
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-    events = [e for e in corpus(contacts=300, seed=15, hours=3) if _epoch(e["time"]) >= midnight]
+    since = midnight - 86400  # today and yesterday: the corpus spans midnight early in the day
+    events = [e for e in corpus(contacts=300, seed=15, hours=3) if _epoch(e["time"]) >= since]
     pipeline.post(events)
     pipeline.wait_applied(len(events))
-    body = httpx.get(f"{pipeline.api_url}/api/v1/live/intervals", timeout=30).json()
-    assert body["timezone"] == "UTC" and body["rows"]
-    for row in body["rows"]:
+    rows = []
+    for day in ("yesterday", "today"):
+        body = httpx.get(
+            f"{pipeline.api_url}/api/v1/live/intervals", params={"day": day}, timeout=30
+        ).json()
+        assert body["timezone"] == "UTC"
+        rows += body["rows"]
+    assert rows
+    for row in rows:
         start, end = int(_epoch(row["start"])), int(_epoch(row["end"]))
         want = oracle.recount(events, start, end, DEFAULT_SL_THRESHOLDS_SECONDS)["channels"]
         figures = want.get(row["channel"], {"offered": 0, "answered": 0, "abandoned": 0})
         for name in ("offered", "answered", "abandoned"):
             assert row[name] == figures[name], (row, name)
-    assert sum(r["offered"] for r in body["rows"]) == sum(
+    assert sum(r["offered"] for r in rows) == sum(
         1 for e in {e["id"]: e for e in events}.values() if e["type"] == "contact.offered"
     )
     bad = httpx.get(f"{pipeline.api_url}/api/v1/live/intervals", params={"tz": "Mars/Base"})
