@@ -42,9 +42,12 @@ lint: setup
 bench: setup
 	$(BIN)/python -m tests.bench
 
-# The full fault-injection harness is still to come (issue 8); until then, the kill test.
+# Fault injection ending in exact recounts (docs/reliability.md): 1,000,000 events with >= 20
+# aggregator kills, then the long fuzz run (100,000 generated inputs).
 chaos: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_pipeline.py -k sigkill
+	$(BIN)/python -m tests.chaos --events 1000000 --kills 20
+	CCPULSE_FUZZ_EXAMPLES=100000 $(BIN)/python -m pytest -q -s -p no:cacheprovider \
+	  -o timeout=3600 tests/e2e/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) var

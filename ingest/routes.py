@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -13,6 +12,7 @@ from fastapi.responses import JSONResponse
 from services import contract
 from services.contract import ContactEvent, FieldError
 
+from . import jsonsafe
 from .state import IngestState, refusal
 
 router = APIRouter()
@@ -40,9 +40,11 @@ def decode_body(raw: bytes, content_type: str, max_events: int) -> list[Any]:
         items = _ndjson(text)
     else:
         try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
+            value = jsonsafe.loads(text)
+        except jsonsafe.NotJson:
             items = _ndjson(text)
+        except jsonsafe.JsonRefused as exc:
+            raise BodyError(400, f"{exc.field}: {exc.message}", exc.field) from exc
         else:
             items = value if isinstance(value, list) else [value]
     if len(items) > max_events:
@@ -58,11 +60,14 @@ def _ndjson(text: str) -> list[Any]:
         if not line.strip():
             continue
         try:
-            items.append(json.loads(line))
-        except json.JSONDecodeError as exc:
+            items.append(jsonsafe.loads(line))
+        except jsonsafe.NotJson as exc:
             raise BodyError(
                 400, f"line {number}: invalid JSON ({exc.msg})", f"line {number}"
             ) from exc
+        except jsonsafe.JsonRefused as exc:
+            where = f"line {number}: {exc.field}"
+            raise BodyError(400, f"{where}: {exc.message}", where) from exc
     return items
 
 

@@ -9,7 +9,6 @@ not use is answered 2xx and counted as ignored, so the vendor does not retry it.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from services import keys
 from services.clock import Clock, SystemClock
 from services.sources import SourceSettings, sources_of
 
+from . import jsonsafe
 from . import signatures as sig
 from .adapters import registry as reg
 from .adapters.amazon_connect import is_firehose
@@ -64,13 +64,11 @@ async def _body(request: Request) -> bytes:
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body.decode("utf-8"))
+        return jsonsafe.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise Refused(400, "body", f"is not UTF-8 (byte {exc.start})", "malformed") from exc
-    except json.JSONDecodeError as exc:
-        raise Refused(
-            400, "body", f"is not JSON ({exc.msg}, line {exc.lineno})", "malformed"
-        ) from exc
+    except jsonsafe.JsonRefused as exc:
+        raise Refused(400, exc.field, exc.message, "malformed") from exc
 
 
 def _form(body: bytes) -> list[tuple[str, str]]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 from services.contract import ContactEvent, EventType
 from services.sources import SourceSettings
 
+from .. import jsonsafe
 from .base import (
     JsonObject,
     Mapped,
@@ -82,8 +82,8 @@ def _firehose_data(record: Any, index: int) -> Any:
     where = f"records.{index}.data"
     try:
         raw = base64.b64decode(str(dig(record, "data")), validate=True).decode("utf-8")
-        return lower_keys([json.loads(line) for line in raw.splitlines() if line.strip()])
-    except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return lower_keys([jsonsafe.loads(line) for line in raw.splitlines() if line.strip()])
+    except (binascii.Error, UnicodeDecodeError, jsonsafe.JsonRefused) as exc:
         raise PayloadError(where, "is not base64-encoded JSON") from exc
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 from services import contract
 from services.contract import ContactEvent, EventType
 
+from .. import jsonsafe
 from .base import JsonObject, Mapped, PayloadError, ignored
 
 CONTRACT_TYPES = {t.value: t for t in EventType}
@@ -38,8 +38,8 @@ def binary_event(headers: dict[str, str], body: bytes, content_type: str) -> Jso
     envelope: JsonObject = {k[3:]: v for k, v in headers.items() if k.startswith("ce-")}
     envelope["datacontenttype"] = content_type
     try:
-        envelope["data"] = json.loads(body.decode("utf-8")) if body.strip() else None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        envelope["data"] = jsonsafe.loads(body.decode("utf-8")) if body.strip() else None
+    except (UnicodeDecodeError, jsonsafe.JsonRefused) as exc:
         raise PayloadError("data", "is not JSON") from exc
     return envelope
 
@@ -69,8 +69,8 @@ def _data(item: JsonObject, where: str) -> JsonObject:
     if "data_base64" in item:
         try:
             raw = base64.b64decode(str(item["data_base64"]), validate=True)
-            item = {**item, "data": json.loads(raw.decode("utf-8"))}
-        except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            item = {**item, "data": jsonsafe.loads(raw.decode("utf-8"))}
+        except (binascii.Error, UnicodeDecodeError, jsonsafe.JsonRefused) as exc:
             raise PayloadError(f"{where}data_base64", "is not base64-encoded JSON") from exc
     media = str(item.get("datacontenttype") or "application/json").lower()
     if "json" not in media:

@@ -14,6 +14,8 @@ from typing import Any
 
 from services.privacy import looks_personal, pseudonymise
 
+from .. import jsonsafe
+
 NAME_KEYS = frozenset(
     {"callername", "caller_name", "customer_name", "requester_name", "contact_name", "from_name"}
 )
@@ -41,8 +43,8 @@ def _walk(value: Any, key: bytes, name_key: str, in_person: bool) -> Any:
 def _walk_embedded(value: str, key: bytes, name_key: str, in_person: bool) -> str:
     """JSON inside a string (Twilio's TaskAttributes, a form field): redact it too."""
     try:
-        inner = json.loads(value)
-    except ValueError:
+        inner = jsonsafe.loads(value)  # bounded depth: _walk recurses
+    except jsonsafe.JsonRefused:
         return value
     if not isinstance(inner, dict | list):
         return value

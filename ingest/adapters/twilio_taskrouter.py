@@ -9,13 +9,13 @@ reservation), which a retried callback repeats exactly.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from services.contract import Channel, ContactEvent, EventType
 
+from .. import jsonsafe
 from .base import Mapped, PayloadError, ignored, make_event, parse_time, require, safe_name, text
 
 CHANNELS = {c.value: c for c in Channel} | {"default": Channel.CHAT, "video": Channel.CHAT}
@@ -95,9 +95,9 @@ def _attributes(params: Mapping[str, str]) -> dict[str, Any]:
     if raw is None:
         return {}
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise PayloadError("TaskAttributes", f"is not JSON ({exc.msg})") from exc
+        value = jsonsafe.loads(raw)
+    except jsonsafe.JsonRefused as exc:
+        raise PayloadError("TaskAttributes", exc.message) from exc
     if not isinstance(value, dict):
         raise PayloadError("TaskAttributes", "must be a JSON object")
     return value
