@@ -66,6 +66,9 @@ class Runner:
 
     async def step(self) -> int:
         """One poll and apply; returns the number of records handled."""
+        if self.source.unresumed:
+            self._pending |= self.source.unresumed
+            self.source.unresumed.clear()
         if self._pending and not await self._resume_pending():
             return 0
         polled = await self._take_polled()

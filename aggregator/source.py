@@ -34,8 +34,14 @@ class SeekFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
             self.source.applied.pop(tp.partition, None)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.source.resume_from_store([tp.partition for tp in assigned])
-        log.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
+        partitions = sorted(tp.partition for tp in assigned)
+        try:
+            await self.source.resume_from_store(partitions)
+        except Exception as exc:  # Redis down mid-rebalance: aiokafka would only log it
+            log.warning("partitions %s not positioned (%s); the runner retries", partitions, exc)
+            self.source.unresumed.update(partitions)
+            return
+        log.info("assigned partitions %s", partitions)
 
 
 class Source:
@@ -48,6 +54,7 @@ class Source:
         self.load_offsets = load_offsets
         self.reset_offset = reset_offset
         self.applied: dict[int, int] = {}
+        self.unresumed: set[int] = set()  # assigned, but Redis could not be read to seek them
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
             group_id=settings.consumer_group,

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from services.stack import EmbeddedBroker, EmbeddedRedis
 from simulator.scenario import iso
-from tests.harness import Pipeline, wait_until
+from tests.conftest import PipelineFactory
+from tests.harness import Child, Pipeline, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -63,3 +65,27 @@ def test_redis_pause_makes_live_503_and_the_aggregator_resumes_exactly(
     wait_until(lambda: pipeline.live()["channels"]["chat"]["offered"] == 100, 90, "resumed")
     time.sleep(2)
     assert pipeline.live()["channels"]["chat"]["offered"] == 100, "nothing counted twice"
+
+
+def test_redis_down_during_a_rebalance_leaves_no_partition_unread(
+    pipeline_factory: PipelineFactory, redis_server: EmbeddedRedis, tmp_path: Path
+) -> None:
+    """A second aggregator joins while Redis is paused: every assignment fails to read the
+    stored offsets. The partitions must still be positioned and read once Redis is back."""
+    pipeline = pipeline_factory()
+    assert pipeline.post(offered(30, "b1")) == 30
+    wait_until(lambda: pipeline.live()["channels"]["chat"]["offered"] == 30, 60, "first batch")
+    second = Child("aggregator2", "aggregator", pipeline.env, tmp_path / "aggregator2.log")
+    redis_server.pause()
+    try:
+        second.start()  # the group rebalances while Redis cannot answer
+        time.sleep(12)  # past the 5 s socket timeout and the embedded broker's join delay
+    finally:
+        redis_server.resume()
+    try:
+        assert pipeline.post(offered(90, "b2")) == 90  # spread over every partition
+        wait_until(lambda: pipeline.live()["channels"]["chat"]["offered"] == 120, 90, "all read")
+        time.sleep(2)
+        assert pipeline.live()["channels"]["chat"]["offered"] == 120, "nothing counted twice"
+    finally:
+        second.stop()
