@@ -59,9 +59,17 @@ def agents_erlang_c(
     traffic = rate_per_s * aht_s
     if traffic <= 0:
         return Staffing(0, 1.0, 0.0, None)
-    n = max(1, math.floor(traffic) + 1)
-    while n < MAX_AGENTS and service_level_c(n, traffic, aht_s, threshold_s) < target_sl:
-        n += 1
+    low = max(1, math.floor(traffic) + 1)
+    high = low
+    while high < MAX_AGENTS and service_level_c(high, traffic, aht_s, threshold_s) < target_sl:
+        low, high = high + 1, min(MAX_AGENTS, high * 2)  # the level rises with every agent
+    while low < high:
+        mid = (low + high) // 2
+        if service_level_c(mid, traffic, aht_s, threshold_s) >= target_sl:
+            high = mid
+        else:
+            low = mid + 1
+    n = high
     return Staffing(
         n, service_level_c(n, traffic, aht_s, threshold_s), asa_c(n, traffic, aht_s), traffic / n
     )

@@ -35,6 +35,7 @@ from ..live import iso
 router = APIRouter(prefix="/api/v1", tags=["history"])
 
 Interval = Literal["15m", "30m", "1h", "1d", "1w"]
+FIRST_DAY, LAST_DAY = date(1970, 1, 2), date(2100, 12, 31)
 TzParam = Annotated[
     str | None,
     Query(description="IANA time zone (default: the setting)", examples=["Europe/Paris"]),
@@ -67,7 +68,15 @@ def _when(name: str, value: str | None, zone: ZoneInfo) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
         raise HTTPException(422, detail=f"{name}: not an ISO 8601 date or time: {value!r}") from exc
-    return parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed.astimezone(zone)
+    parsed = parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed.astimezone(zone)
+    _in_range(name, parsed.date())
+    return parsed
+
+
+def _in_range(name: str, day: date) -> None:
+    """History starts at the epoch; far dates would only overflow the calendar arithmetic."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise HTTPException(422, detail=f"{name}: {day} is outside {FIRST_DAY} .. {LAST_DAY}")
 
 
 def _history(state: ApiState) -> HistoryReader:
@@ -183,7 +192,7 @@ async def staffing(
     tz: TzParam = None,
     channel: ChannelParam = None,
     queue: QueueParam = None,
-    target_sl: Annotated[float, Query(gt=0, lt=1)] = 0.8,
+    target_sl: Annotated[float, Query(gt=0, le=0.999)] = 0.8,
     threshold: Annotated[int, Query(ge=1, le=86400, description="Seconds")] = 20,
     shrinkage: Annotated[float, Query(ge=0, lt=1)] = 0.3,
     interval: Literal["15m", "30m", "1h"] = "30m",
@@ -192,6 +201,7 @@ async def staffing(
     zone = _zone(state, tz)
     reader = _history(state)
     target = day or (datetime.fromtimestamp(state.clock.now(), zone).date() + timedelta(days=1))
+    _in_range("date", target)
     n_weeks = weeks or state.settings.staffing_weeks
     past = [target - timedelta(weeks=n) for n in range(1, n_weeks + 1)]
     try:

@@ -187,6 +187,10 @@ def test_history_refusals(pipeline: Pipeline) -> None:
     assert r.status_code == 422 and r.json()["detail"].startswith("from:")
     r = httpx.get(f"{pipeline.api_url}/api/v1/staffing", params={"target_sl": 2})
     assert r.status_code == 422
+    for path, params in (("staffing", {"date": "0001-01-01"}), ("staffing", {"date": "9999-12-31"}),
+                         ("volume", {"from": "0001-01-01", "to": "0001-01-02"})):  # fmt: skip
+        r = httpx.get(f"{pipeline.api_url}/api/v1/{path}", params=params)
+        assert r.status_code == 422 and "outside" in r.json()["detail"], (path, r.text)
 
 
 def rebuild(p: Pipeline, start: str, end: str, *extra: str) -> str:

@@ -141,3 +141,19 @@ def test_staffing_forecast_is_the_mean_of_past_weeks() -> None:
     assert nine_row["forecast_offered"] == 100  # (60 + 140) / 2 in the 09:00 hour
     assert nine_row["agents_erlang_c"] == erlang.agents_erlang_c(100 / 3600, 180, 0.8, 20).agents
     assert rows[3]["agents_erlang_c"] == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rate=st.floats(0.001, 5.0),
+    aht=st.floats(30, 900),
+    target=st.floats(0.5, 0.999),
+    threshold=st.integers(5, 120),
+)
+def test_erlang_c_agents_are_the_fewest_that_reach_the_target(
+    rate: float, aht: float, target: float, threshold: int
+) -> None:
+    n = erlang.agents_erlang_c(rate, aht, target, threshold).agents
+    traffic = rate * aht
+    assert erlang.service_level_c(n, traffic, aht, threshold) >= target
+    assert n - 1 <= traffic or erlang.service_level_c(n - 1, traffic, aht, threshold) < target
