@@ -56,6 +56,14 @@ def test_every_endpoint_needs_the_right_role(secured: Pipeline) -> None:
     planner = created.json()["key"]
     assert api.get("/api/v1/live", headers=bearer(planner)).status_code == 200
     assert api.get("/api/v1/keys", headers=bearer(planner)).status_code == 403
+    for path in ("/api/v1/volume", "/api/v1/volume/heatmap", "/api/v1/staffing"):  # history
+        assert api.get(path, headers=bearer(VIEWER)).status_code == 403, path
+        assert api.get(path, headers=bearer(planner)).status_code == 200, path
+    assert api.get("/api/v1/alerts", headers=bearer(VIEWER)).status_code == 200
+    schema = api.get("/openapi.json").json()
+    for path, methods in schema["paths"].items():  # nothing under /api answers without a key
+        if path.startswith("/api/") and "get" in methods and "{" not in path:
+            assert api.get(path).status_code == 401, path
     listed = api.get("/api/v1/keys", headers=bearer(ADMIN)).json()
     assert [k["name"] for k in listed] == ["plan"] and planner not in json.dumps(listed)
     stored = redis.Redis.from_url(secured.redis_url).hgetall("ccp:apikeys")
