@@ -1,8 +1,8 @@
 """Where the "same hour-of-week over the last 4 weeks" abandon rate comes from.
 
-The SQL interval history answers this; until a reader of it is wired in, `NoBaseline` says "not
-known", and a rule with a baseline factor falls back to its absolute threshold alone. So does a
-new install that has less than 4 weeks of history.
+The SQL interval history answers this (`api.history.HistoryBaseline`, wired in by the app);
+`NoBaseline` says "not known", and a rule with a baseline factor then falls back to its absolute
+threshold alone, as on a new install with no history for that hour.
 """
 
 from __future__ import annotations
