@@ -82,8 +82,11 @@ class Source:
         owned = {tp.partition for tp in self.consumer.assignment()}
         stored = await self.load_offsets(self.topic, [p for p in partitions if p in owned])
         stored = await self._forget_beyond_log(stored)
+        owned_now = self.consumer.assignment()  # a rebalance may have run while Redis answered
         for partition, offset in stored.items():
             tp = TopicPartition(self.topic, partition)
+            if tp not in owned_now:
+                continue
             if offset < 0:
                 await self.consumer.seek_to_beginning(tp)
             else:
@@ -122,15 +125,21 @@ class Source:
     def lag(self) -> int:
         """Records behind the partitions' high-water marks, as far as this consumer knows."""
         total = 0
+        owned = self.consumer.assignment()
         for partition, applied in self.applied.items():
-            high = self.consumer.highwater(TopicPartition(self.topic, partition))
+            tp = TopicPartition(self.topic, partition)
+            if tp not in owned:  # revoked meanwhile: highwater() would assert
+                continue
+            high = self.consumer.highwater(tp)
             if high is not None:
                 total += max(0, high - (applied + 1))
         return total
 
     async def commit_for_monitoring(self) -> None:
         """Mirror applied offsets into Kafka so lag tools see them; Redis stays the truth."""
+        owned = self.consumer.assignment()
         offsets = {TopicPartition(self.topic, p): o + 1 for p, o in self.applied.items() if o >= 0}
+        offsets = {tp: o for tp, o in offsets.items() if tp in owned}
         if offsets:
             await self.consumer.commit(offsets)
 
