@@ -8,8 +8,9 @@ hour is never an average of quarter hours.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -153,13 +154,26 @@ def bucket_bounds(key: int, interval: str, offset_s: int, zone: ZoneInfo) -> tup
     return start_s, start_s + width
 
 
-def figures(cell: Cell, settings: Settings) -> dict[str, Any]:
+Options = Callable[[str, str], kpis.ReadOptions]
+
+
+def options_for(settings: Settings) -> Options:
+    """read_options per (channel, queue), memoised: it runs for every part of every bucket."""
+
+    @functools.cache
+    def options(channel: str, queue: str) -> kpis.ReadOptions:
+        return read_options(settings, channel, queue or None)
+
+    return options
+
+
+def figures(cell: Cell, options: Options) -> dict[str, Any]:
     """The volume columns of one bucket, from its reduced parts (thresholds per scope)."""
     total: dict[str, int] = {}
     met = sl_den = ab = ab_den = 0
     for (channel, queue), counts in cell.parts.items():
         kpis.add_counters(total, counts)
-        opts = _options(settings, channel, queue)
+        opts = options(channel, queue)
         m, d = kpis.sl_from_counts(counts, opts)
         a, ad = kpis.abandon_from_counts(counts, opts)
         met, sl_den, ab, ab_den = met + m, sl_den + d, ab + a, ab_den + ad
@@ -174,19 +188,6 @@ def figures(cell: Cell, settings: Settings) -> dict[str, Any]:
         ),
         "aht_seconds": kpis.mean_seconds(total.get(kpis.HANDLE_MS, 0), total.get(kpis.HANDLED, 0)),
     }
-
-
-_OPTIONS: dict[tuple[int, str, str], kpis.ReadOptions] = {}
-
-
-def _options(settings: Settings, channel: str, queue: str) -> kpis.ReadOptions:
-    """read_options, memoised per settings object: it runs once per part of every bucket."""
-    key = (id(settings), channel, queue)
-    if key not in _OPTIONS:
-        if len(_OPTIONS) > 10_000:
-            _OPTIONS.clear()
-        _OPTIONS[key] = read_options(settings, channel, queue or None)
-    return _OPTIONS[key]
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +230,7 @@ class HistoryReader:
         self.settings = settings
         self.live = live
         self.sums = volume_sums(settings)
+        self.options = options_for(settings)
 
     async def known_queue(self, queue: str) -> bool:
         t = intervals.interval_counters
@@ -259,7 +261,7 @@ class HistoryReader:
                 row["channel"] = g_channel
             if "queue" in q.group_by:
                 row["queue"] = g_queue
-            row.update(figures(cell, self.settings))
+            row.update(figures(cell, self.options))
             row["partial"] = cell.end_s > now_s
             rows.append(row)
         return rows, live_ok
@@ -326,7 +328,7 @@ class HistoryReader:
             parts = keys.parse_scope(scope)
             channel, queue = parts[1], parts[2] if parts[0] == "q" else ""
             if not intervals.is_empty(c):
-                reduced = reduce_live(c, read_options(self.settings, channel, queue or None))
+                reduced = reduce_live(c, self.options(channel, queue))
                 self._cell(cells, q, lo, hi, channel, queue).add(channel, queue, reduced)
         return True
 
@@ -394,7 +396,7 @@ class HistoryBaseline:
             seg = Segment(int(start.timestamp()), int(start.timestamp()) + 3600, 0)
             for ch, qu, _, counters in await self.reader._sums(q, seg):
                 cell.add(ch, qu, counters)
-        out = figures(cell, self.reader.settings)
+        out = figures(cell, self.reader.options)
         return out["abandon_rate"] if out["offered"] else None
 
 

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from services import erlang
+from services import erlang, keys
 from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
 from simulator.scenario import Day, generate, iso
 from tests import oracle
@@ -207,15 +207,11 @@ def test_rebuild_from_the_topic_reproduces_the_rolled_rows(pipeline: Pipeline) -
     now = time.time()
     base = {"from": iso(now - 7 * 3600), "to": iso(now - 900), "tz": "UTC", "interval": "15m",
             "group_by": "channel,queue"}  # fmt: skip
-    settle(pipeline, events, **{**base, "to": iso(keys_interval(now))})
+    settle(pipeline, events, **{**base, "to": iso(keys.interval_start_s(now))})
     rolled = volume(pipeline, **base)["rows"]
-    out = rebuild(pipeline, iso(now - 8 * 3600), iso(keys_interval(now)))
+    out = rebuild(pipeline, iso(now - 8 * 3600), iso(keys.interval_start_s(now)))
     assert "rebuilt" in out
     assert volume(pipeline, **base)["rows"] == rolled
-
-
-def keys_interval(now: float) -> float:
-    return now // 900 * 900
 
 
 def test_staffing_from_four_weeks_loaded_by_rebuild(pipeline: Pipeline, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from api.history import (
     heatmap,
     local_floor,
     offset_segments,
+    options_for,
     p90,
     reduce_live,
     staffing_rows,
@@ -113,7 +114,7 @@ def test_figures_sum_service_level_parts_across_thresholds() -> None:
     cell = Cell(0, 3600)
     cell.add("voice", "", reduce_live(voice, read_options(settings, "voice")))
     cell.add("chat", "", reduce_live(chat, read_options(settings, "chat")))
-    out = figures(cell, settings)
+    out = figures(cell, options_for(settings))
     assert out["service_level"] == pytest.approx(3 / 4)
     assert out["offered"] == 4
 
