@@ -246,8 +246,10 @@ def _drive(pipeline: Pipeline, redis_server: AofRedis, config: Config,
                 child.start()
         drained = drain(pipeline, config.drain_timeout)
         ws_bytes = sockets.received()
+        shed = pipeline.metric("ccpulse_websocket_updates_shed_total")
     sampler.stop()
     report = compare(pipeline, poster.accepted, started_s - 8 * 3600)
+    report.shed = shed
     report.header = [
         f"seed {seed}; events offered {len(events)}, accepted (202) {len(poster.accepted)}, "
         f"unacknowledged {poster.unacknowledged}",
@@ -256,7 +258,7 @@ def _drive(pipeline: Pipeline, redis_server: AofRedis, config: Config,
         f"kills: aggregator {sum(v for k, v in faults.counts.items() if 'aggregator' in k)}, "
         f"ingest {faults.counts['ingest kill']}",
         f"websockets: {config.stalled_ws} stalled, {config.slow_ws} slow; a reading client got "
-        f"{ws_bytes} bytes",
+        f"{ws_bytes} bytes; updates shed for stalled clients (/metrics): {shed}",
         f"drained {drained:.1f} s after the stream; whole run {time.time() - started_s:.0f} s",
         *sampler.lines(),
     ]

@@ -182,18 +182,21 @@ class Pipeline:
         data: dict[str, Any] = response.json()
         return data
 
-    def applied(self) -> int:
-        """Records the aggregator has consumed (applied or dead-lettered), from /metrics."""
+    def metric(self, *names: str) -> int:
+        """The sum of unlabelled samples with these names on the api's /metrics."""
         text = httpx.get(f"{self.api_url}/metrics", timeout=10).text
         total = 0
         for line in text.splitlines():
             name, _, value = line.partition(" ")
-            if name in (
-                "ccpulse_aggregator_events_applied_total",
-                "ccpulse_aggregator_dead_letters_total",
-            ):
+            if name in names:
                 total += int(float(value))
         return total
+
+    def applied(self) -> int:
+        """Records the aggregator has consumed (applied or dead-lettered), from /metrics."""
+        return self.metric(
+            "ccpulse_aggregator_events_applied_total", "ccpulse_aggregator_dead_letters_total"
+        )
 
     def wait_applied(self, count: int, timeout: float = 120) -> None:
         wait_until(lambda: self.applied() >= count, timeout, f"{count} events applied", 0.5)
