@@ -38,7 +38,7 @@ class Report:
     compared: int = 0
     mismatches: list[str] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
-    shed: int = 0  # websocket updates replaced for clients that did not read, from /metrics
+    shed: int = 0  # websocket updates replaced for clients that did not read (/metrics)
 
     @property
     def ok(self) -> bool:

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis import Redis
 
+from services import keys
 from services.stack import EmbeddedBroker, EmbeddedRedis
 from simulator.scenario import iso
+from tests.chaos_tools import ws_connect
 from tests.conftest import PipelineFactory
 from tests.harness import Child, Pipeline, wait_until
 
@@ -89,3 +92,50 @@ def test_redis_down_during_a_rebalance_leaves_no_partition_unread(
         assert pipeline.live()["channels"]["chat"]["offered"] == 120, "nothing counted twice"
     finally:
         second.stop()
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_stalled_websocket_clients_are_shed_counted_and_memory_stays_flat(
+    pipeline: Pipeline, redis_server: EmbeddedRedis
+) -> None:
+    """Clients that never read: each keeps one pending update per kind, what is replaced is
+    counted on /metrics, and the api's memory does not grow with what they failed to take."""
+    now = time.time()
+    agents = [{"id": f"st{i}", "type": "agent.state", "time": iso(now - 60 + i / 100),
+               "agent": f"agent-{i:04d}", "state": "available"} for i in range(1500)]  # fmt: skip
+    assert pipeline.post(agents) == len(agents)
+    wait_until(lambda: len(pipeline.live()["agents"]) == len(agents), 60, "agents on the floor")
+    update_bytes = len(httpx.get(f"{pipeline.api_url}/api/v1/live", timeout=30).content)
+    api = pipeline.children["api"].process
+    assert api is not None
+    stalled = [ws_connect(pipeline.api_port, 4096) for _ in range(4)]
+    redis = Redis.from_url(redis_server.url)
+    shed_total = "ccpulse_websocket_updates_shed_total"
+    try:
+        # Bounded: change notices 0.1 s apart (the api sends at most one update per 0.2 s);
+        # the first 30 fill the kernel's socket buffers and warm the api up.
+        for _ in range(30):
+            redis.publish(keys.CHANGES_CHANNEL, "1")
+            time.sleep(0.1)
+        before, shed_before = _rss_mb(api.pid), pipeline.metric(shed_total)
+        for _ in range(150):
+            redis.publish(keys.CHANGES_CHANNEL, "1")
+            time.sleep(0.1)
+        time.sleep(1)
+        after, shed = _rss_mb(api.pid), pipeline.metric(shed_total)
+    finally:
+        for sock in stalled:
+            sock.close()
+        redis.close()
+    held_back = (shed - shed_before) * update_bytes / 2**20
+    print(f"update {update_bytes / 1024:.0f} KiB; shed {shed_before} then {shed} updates "
+          f"(~{held_back:.0f} MiB not held); api RSS {before:.0f} -> {after:.0f} MiB")  # fmt: skip
+    assert shed - shed_before >= 4 * 10, "each stalled client had updates replaced"
+    # Had the api queued what it shed, it would have grown by held_back MiB.
+    assert after - before < held_back / 4, (before, after, held_back)
