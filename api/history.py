@@ -8,6 +8,7 @@ hour is never an average of quarter hours.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -413,19 +414,29 @@ def _matches(scope: str, q: VolumeQuery) -> bool:
 
 
 def heatmap(hourly: dict[int, int], weeks: list[datetime], zone: ZoneInfo) -> list[dict[str, Any]]:
-    """Offered per weekday x local hour: mean and p90 (nearest rank) over the given weeks."""
-    values: dict[tuple[int, int], list[int]] = {}
-    for week_start in weeks:
-        for day in range(7):
-            for hour in range(24):
-                local = week_start.replace(tzinfo=None) + timedelta(days=day, hours=hour)
-                t = int(local.replace(tzinfo=zone).timestamp())
-                values.setdefault((day, hour), []).append(hourly.get(t, 0))
+    """Offered per weekday x local hour: mean and p90 (nearest rank) over the given weeks.
+
+    Each stored hour goes to the cell of its own local time, so on a DST change the repeated
+    hour adds both occurrences to its cell and the skipped hour counts 0 (never a neighbour's).
+    """
+    if not weeks:
+        return []
+    ends = [(w.replace(tzinfo=None) + timedelta(weeks=1)).replace(tzinfo=zone) for w in weeks]
+    bounds = [int(w.timestamp()) for w in weeks] + [int(ends[-1].timestamp())]
+    grid = [[[0] * 24 for _ in range(7)] for _ in weeks]  # week -> weekday -> hour
+    for t, offered in hourly.items():
+        week = bisect.bisect_right(bounds, t) - 1
+        if 0 <= week < len(weeks):
+            local = datetime.fromtimestamp(t, zone)
+            grid[week][local.weekday()][local.hour] += offered
     names = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-    return [
-        {"weekday": d, "day": names[d], "hour": h, "mean": sum(v) / len(v), "p90": p90(v)}
-        for (d, h), v in sorted(values.items())
-    ]
+    out = []
+    for d in range(7):
+        for h in range(24):
+            v = [g[d][h] for g in grid]
+            out.append({"weekday": d, "day": names[d], "hour": h, "mean": sum(v) / len(v),
+                        "p90": p90(v)})  # fmt: skip
+    return out
 
 
 def p90(values: Sequence[int]) -> int:

@@ -130,6 +130,23 @@ def test_heatmap_mean_and_p90() -> None:
     assert p90(list(range(1, 11))) == 9
 
 
+def test_heatmap_puts_dst_hours_in_their_own_local_cell() -> None:
+    """Paris: 2026-03-29 skips 02:00 (a spring Sunday); 2026-10-25 repeats 02:00 (autumn)."""
+    zone = ZoneInfo("Europe/Paris")
+    spring = [datetime(2026, 3, 23, tzinfo=zone), datetime(2026, 3, 30, tzinfo=zone)]
+    three_am = int(datetime(2026, 3, 29, 3, tzinfo=zone).timestamp())  # 01:00 UTC
+    hourly = {three_am: 8, three_am + 7 * 86400: 4}
+    cells = {(c["weekday"], c["hour"]): c for c in heatmap(hourly, spring, zone)}
+    assert cells[(6, 2)]["mean"] == 0  # the skipped hour has no contacts, not 03:00's
+    assert cells[(6, 3)]["mean"] == 6
+    autumn = [datetime(2026, 10, 19, tzinfo=zone)]
+    first, second = 1_792_886_400, 1_792_890_000  # 00:00 and 01:00 UTC: both 02:00 in Paris
+    assert datetime.fromtimestamp(first, zone).hour == datetime.fromtimestamp(second, zone).hour
+    cells = {(c["weekday"], c["hour"]): c for c in heatmap({first: 5, second: 7}, autumn, zone)}
+    assert cells[(6, 2)]["mean"] == 12  # both occurrences of the repeated hour
+    assert sum(c["mean"] for c in cells.values()) == 12
+
+
 def test_staffing_forecast_is_the_mean_of_past_weeks() -> None:
     zone = ZoneInfo("UTC")
     day = datetime(2026, 11, 30, tzinfo=zone)
