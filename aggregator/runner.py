@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,6 +53,7 @@ class Runner:
         self._failures = 0
         self._last_commit = 0.0
         self._apply_us = 0  # batch apply time not yet added to keys.STATS (/metrics)
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._applies = 0
 
     async def run(self) -> None:
@@ -73,6 +76,7 @@ class Runner:
             return 0
         polled = await self._take_polled()
         if not polled:
+            await self._monitor()  # idle: the lag still moves (to 0, or up if fetches fail)
             return 0
         # Fetch the next batch while this one is applied (the broker works meanwhile).
         self._next = asyncio.create_task(self._poll())
@@ -170,11 +174,20 @@ class Runner:
         if now - self._last_commit < COMMIT_EVERY_S:
             return
         self._last_commit = now
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.STATS, "consumer_lag", self.source.lag())
-            pipe.hincrby(keys.STATS, "apply_us_total", self._apply_us)
-            pipe.hincrby(keys.STATS, "apply_timed_batches", self._applies)
-            await pipe.execute()
+        now_ms = int(self.clock.now() * 1000)
+        try:
+            gone = keys.gone_consumers(await self.redis.hgetall(keys.CONSUMER_LAG), now_ms)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                report = keys.lag_report(self.source.lag(), now_ms)
+                pipe.hset(keys.CONSUMER_LAG, self.instance, report)
+                if gone:
+                    pipe.hdel(keys.CONSUMER_LAG, *gone)
+                pipe.hincrby(keys.STATS, "apply_us_total", self._apply_us)
+                pipe.hincrby(keys.STATS, "apply_timed_batches", self._applies)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:  # figures for /metrics only; the next round retries
+            log.debug("monitoring figures not written: %s", exc)
+            return
         self._apply_us = self._applies = 0
         try:
             await self.source.commit_for_monitoring()

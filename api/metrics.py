@@ -91,11 +91,13 @@ async def collect(reader: LiveReader, now_s: float) -> list[Metric]:
     doc = await build(keeping, resolve_window("today", now_s, reader.settings), now_s)
     scopes = _scopes(doc)
     stats = await reader.redis.hgetall(keys.STATS)
+    reports = await reader.redis.hgetall(keys.CONSUMER_LAG)
+    lag = keys.fresh_lag(reports, int(now_s * 1000))
     return [
         *_scope_families(scopes),
         *_histograms(scopes, keeping.raw),
         *_agent_families(doc, reader.settings),
-        *_health({_text(k): int(v) for k, v in stats.items()}),
+        *_health({_text(k): int(v) for k, v in stats.items()}, lag),
     ]
 
 
@@ -244,7 +246,7 @@ def _per_agent(agents: dict[str, Any], cap: int) -> list[Metric]:
     return [*families.values(), state, omitted]
 
 
-def _health(stats: dict[str, int]) -> list[Metric]:
+def _health(stats: dict[str, int], lag_now: int | None) -> list[Metric]:
     """The aggregator's own counters, kept in keys.STATS by its atomic step and its loop."""
     out: list[Metric] = []
     for name, field, text in (
@@ -255,8 +257,11 @@ def _health(stats: dict[str, int]) -> list[Metric]:
         family = CounterMetricFamily(name, text)
         family.add_metric([], stats.get(field, 0))
         out.append(family)
-    lag = GaugeMetricFamily("ccpulse_aggregator_consumer_lag", "Records not yet applied")
-    lag.add_metric([], stats.get("consumer_lag", 0))
+    lag = GaugeMetricFamily(
+        "ccpulse_aggregator_consumer_lag", "Records not yet applied, over the running consumers"
+    )
+    if lag_now is not None:  # no running consumer: no sample (CcpulseAggregatorStalled pages)
+        lag.add_metric([], lag_now)
     last = GaugeMetricFamily(
         "ccpulse_aggregator_last_apply_timestamp_seconds", "When a batch was last applied"
     )

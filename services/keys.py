@@ -6,6 +6,8 @@ are epoch seconds of the bucket start; the unit is in the helper's name.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 TOPIC_EVENTS = "ccpulse.events"
 TOPIC_DLQ = "ccpulse.events.dlq"
 TOPIC_RAW = "ccpulse.raw"
@@ -16,6 +18,9 @@ CHANGES_CHANNEL = f"{PREFIX}:changes"
 SCOPES = f"{PREFIX}:scopes"
 AGENTS = f"{PREFIX}:agents"
 STATS = f"{PREFIX}:stats"
+# aggregator instance -> "lag|epoch ms": each consumer reports the lag of the partitions it owns
+CONSUMER_LAG = f"{PREFIX}:consumer_lag"
+LAG_FRESH_MS = 60_000  # a report older than this is from a consumer that stopped
 DIRTY_INTERVALS = f"{PREFIX}:dirty"  # zset `interval|scope` -> changes since last rolled to SQL
 HISTORY_LOCK = f"{PREFIX}:history:lock"  # one history writer among aggregator instances
 INTERVAL_SECONDS = 900
@@ -82,6 +87,33 @@ def dirty_member(interval_start: int, scope: str) -> str:
 def parse_dirty_member(member: str) -> tuple[int, str]:
     start, _, scope = member.partition(SEP)
     return int(start), scope
+
+
+def lag_report(lag: int, at_ms: int) -> str:
+    return f"{lag}{SEP}{at_ms}"
+
+
+LagReports = Mapping[bytes | str, bytes | str]  # as redis-py returns the hash
+
+
+def _lag_ages(reports: LagReports, now_ms: int) -> dict[str, tuple[int, int]]:
+    out = {}
+    for name, report in reports.items():
+        text = report.decode() if isinstance(report, bytes) else report
+        lag, _, at = text.partition(SEP)
+        out[name.decode() if isinstance(name, bytes) else name] = (int(lag), now_ms - int(at))
+    return out
+
+
+def fresh_lag(reports: LagReports, now_ms: int) -> int | None:
+    """Records behind over every consumer that reported lately; None when none has."""
+    fresh = [lag for lag, age in _lag_ages(reports, now_ms).values() if age <= LAG_FRESH_MS]
+    return sum(fresh) if fresh else None
+
+
+def gone_consumers(reports: LagReports, now_ms: int) -> list[str]:
+    """Reports so old their consumer has surely stopped (a restart reports under a new name)."""
+    return [n for n, (_, age) in _lag_ages(reports, now_ms).items() if age > 10 * LAG_FRESH_MS]
 
 
 def interval_start_s(epoch_s: float) -> int:

@@ -20,6 +20,7 @@ from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
 from simulator.scenario import Day, generate, iso, shuffle_within_contacts
 from tests import oracle
 from tests.conftest import PipelineFactory
+from tests.harness import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -192,3 +193,23 @@ def check_agents(samples: Samples, events: list[dict[str, Any]], start: int, end
     by_state = sum(v for _, v in series(samples, "ccpulse_agents").items())
     assert by_state == len({e["agent"] for e in events if e["type"] == "agent.state"})
     assert all(dict(labels).get("agent") is None for (n, labels) in samples if "_bucket" in n)
+
+
+def test_consumer_lag_shows_a_backlog_then_falls_to_zero_when_idle(
+    pipeline_factory: PipelineFactory,
+) -> None:
+    """Two consumers share the partitions: the gauge sums their reports, and an aggregator that
+    has caught up reports 0 while idle (not the last figure it wrote mid-backlog)."""
+    pipeline = pipeline_factory()
+    lag = "ccpulse_aggregator_consumer_lag"
+    aggregator = pipeline.children["aggregator"]
+    aggregator.stop()
+    now = time.time()
+    backlog = [{"id": f"lag{i}", "type": "contact.offered", "time": iso(now - 120 + i / 1000),
+                "contact": f"lag{i}", "channel": "chat"} for i in range(30_000)]  # fmt: skip
+    assert pipeline.post(backlog) == len(backlog)
+    aggregator.start()
+    seen = wait_until(lambda: scrape(pipeline.api_url).get((lag, frozenset())), 30, "a backlog")
+    assert 0 < seen <= len(backlog)
+    pipeline.wait_applied(len(backlog))
+    wait_until(lambda: value(scrape(pipeline.api_url), lag) == 0, 20, "lag 0 once caught up")
