@@ -104,7 +104,11 @@ class Cell:
     parts: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
 
     def add(self, channel: str, queue: str, counters: dict[str, int]) -> None:
-        kpis.add_counters(self.parts.setdefault((channel, queue), {}), counters)
+        part = self.parts.get((channel, queue))
+        if part is None:  # the common case: one SQL row per part (a copy, never the caller's)
+            self.parts[(channel, queue)] = dict(counters)
+        else:
+            kpis.add_counters(part, counters)
 
 
 def offset_segments(start_s: int, end_s: int, zone: ZoneInfo) -> list[Segment]:
@@ -168,12 +172,17 @@ def options_for(settings: Settings) -> Options:
     return options
 
 
+_TOTALS = (kpis.OFFERED, kpis.ANSWERED, kpis.ABANDONED, kpis.ANSWER_WAIT_MS, kpis.HANDLE_MS,
+           kpis.HANDLED)  # fmt: skip
+
+
 def figures(cell: Cell, options: Options) -> dict[str, Any]:
     """The volume columns of one bucket, from its reduced parts (thresholds per scope)."""
-    total: dict[str, int] = {}
+    total = dict.fromkeys(_TOTALS, 0)
     met = sl_den = ab = ab_den = 0
     for (channel, queue), counts in cell.parts.items():
-        kpis.add_counters(total, counts)
+        for name in _TOTALS:
+            total[name] += counts.get(name, 0)
         opts = options(channel, queue)
         m, d = kpis.sl_from_counts(counts, opts)
         a, ad = kpis.abandon_from_counts(counts, opts)
