@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -26,10 +27,12 @@ from .state import IngestState
 
 log = logging.getLogger("ccpulse.replay")
 BATCH = 1000
+MAX_SECONDS = 3600.0  # a bound on the whole replay
 
 
 async def replay(settings: Settings, since_ms: int | None = None) -> tuple[int, int]:
-    """Returns (records read, events published); stops at the end offsets seen at the start."""
+    """Returns (records read, events published): what the raw topic held when it started."""
+    started_ms = int(time.time() * 1000)
     state = IngestState(settings, Publisher(settings))
     options = sources_of(settings)
     consumer = AIOKafkaConsumer(
@@ -42,7 +45,7 @@ async def replay(settings: Settings, since_ms: int | None = None) -> tuple[int, 
         consumer.assign(parts)
         end = await consumer.end_offsets(parts)
         await _seek(consumer, parts, since_ms)
-        return await _drain(consumer, end, state, options)
+        return await _drain(consumer, end, started_ms, state, options)
     finally:
         await consumer.stop()
         await state.publisher.close()
@@ -73,23 +76,34 @@ async def _behind(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) ->
 async def _drain(
     consumer: AIOKafkaConsumer,
     end: dict[TopicPartition, int],
+    started_ms: int,
     state: IngestState,
     options: SourceSettings,
 ) -> tuple[int, int]:
-    """Read up to the end offsets seen at the start, re-map, publish batch by batch."""
-    read = published = 0
-    while await _behind(consumer, end):
+    """Re-map and publish, batch by batch, every record written before the replay started.
+
+    The end offsets seen at the start are a floor, not the stop: the embedded broker (Tansu)
+    can report them short of its last records. Past them, reading goes on until two polls in a
+    row bring nothing older than the start; newer records were published live by the ingest.
+    """
+    read = published = quiet = 0
+    deadline = time.monotonic() + MAX_SECONDS
+    while quiet < 2 and time.monotonic() < deadline:
         batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH)
         pending: list[ContactEvent] = []
+        older = 0
         for tp, records in batches.items():
             for record in records:
-                if record.offset >= end[tp]:
+                if record.timestamp is not None and record.timestamp >= started_ms:
                     continue
-                read += 1
+                older += 1
                 pending.extend(_remap(record.value or b"", options, state, tp.partition))
+        read += older
         if pending:
             await state.publisher.publish(pending)
             published += len(pending)
+        behind = await _behind(consumer, end)
+        quiet = 0 if older or behind else quiet + 1
     return read, published
 
 
