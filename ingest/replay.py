@@ -73,6 +73,15 @@ async def _behind(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) ->
     return False
 
 
+async def _at_highwater(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
+    """Every partition has answered a fetch (so its high-water mark is known) and is read to it."""
+    for tp in end:
+        high = consumer.highwater(tp)
+        if high is None or await consumer.position(tp) < high:
+            return False
+    return True
+
+
 async def _drain(
     consumer: AIOKafkaConsumer,
     end: dict[TopicPartition, int],
@@ -84,7 +93,8 @@ async def _drain(
 
     The end offsets seen at the start are a floor, not the stop: the embedded broker (Tansu)
     can report them short of its last records. Past them, reading goes on until two polls in a
-    row bring nothing older than the start; newer records were published live by the ingest.
+    row bring nothing older than the start with every partition at the high-water mark its last
+    fetch reported; newer records were published live by the ingest.
     """
     read = published = quiet = 0
     deadline = time.monotonic() + MAX_SECONDS
@@ -102,7 +112,7 @@ async def _drain(
         if pending:
             await state.publisher.publish(pending)
             published += len(pending)
-        behind = await _behind(consumer, end)
+        behind = await _behind(consumer, end) or not await _at_highwater(consumer, end)
         quiet = 0 if older or behind else quiet + 1
     return read, published
 
