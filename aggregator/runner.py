@@ -53,8 +53,8 @@ class Runner:
         self._failures = 0
         self._last_commit = 0.0
         self._apply_us = 0  # batch apply time not yet added to keys.STATS (/metrics)
-        self.instance = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._applies = 0
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"  # its lag report
 
     async def run(self) -> None:
         await self.dead.start()

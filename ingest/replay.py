@@ -66,18 +66,12 @@ async def _seek(
             consumer.seek(tp, hit.offset)
 
 
-async def _behind(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
+async def _caught_up(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
+    """Every partition is read to the end offset seen at the start and to the high-water mark
+    its last fetch reported (unknown until a fetch answered: not caught up)."""
     for tp, offset in end.items():
-        if await consumer.position(tp) < offset:
-            return True
-    return False
-
-
-async def _at_highwater(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
-    """Every partition has answered a fetch (so its high-water mark is known) and is read to it."""
-    for tp in end:
         high = consumer.highwater(tp)
-        if high is None or await consumer.position(tp) < high:
+        if high is None or await consumer.position(tp) < max(offset, high):
             return False
     return True
 
@@ -112,8 +106,7 @@ async def _drain(
         if pending:
             await state.publisher.publish(pending)
             published += len(pending)
-        behind = await _behind(consumer, end) or not await _at_highwater(consumer, end)
-        quiet = 0 if older or behind else quiet + 1
+        quiet = 0 if older or not await _caught_up(consumer, end) else quiet + 1
     return read, published
 
 
