@@ -1,4 +1,9 @@
-"""Time as a dependency: production reads the wall clock, tests set and advance it."""
+"""Time as a dependency: production reads the wall clock, tests set, shift and advance it.
+
+`SystemClock(offset_s)` is the wall clock shifted by a fixed offset: every process of one run gets
+the same `CCPULSE_CLOCK_OFFSET_SECONDS`, so the whole stack lives at a chosen instant (a DST night,
+year end) while sleeping and timeouts stay real (`make test-clock`, docs/testing.md).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,11 @@ class Clock(Protocol):
 
 
 class SystemClock:
+    def __init__(self, offset_s: float = 0.0) -> None:
+        self.offset_s = offset_s
+
     def now(self) -> float:
-        return time.time()
+        return time.time() + self.offset_s
 
 
 class ManualClock:
