@@ -19,7 +19,7 @@ async def main(settings: Settings) -> None:
     redis = Redis.from_url(
         settings.redis_url or "redis://127.0.0.1:6379/0", socket_timeout=5, socket_connect_timeout=5
     )
-    runner = Runner(settings, redis)
+    runner = Runner(settings, redis, clock=settings.clock())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stopping.set)

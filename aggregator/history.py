@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,6 +71,7 @@ class HistoryWriter:
         self.redis = redis
         self.engine = engine
         self.token = secrets.token_hex(8)
+        self.clock = settings.clock()
         self._lock = redis.register_script(_LOCK)
         self._forget = redis.register_script(_FORGET)
         self._last_prune = 0.0
@@ -81,7 +81,7 @@ class HistoryWriter:
         """Roll every few seconds until stopped; an outage only delays history, marks persist."""
         while not stopping.is_set():
             try:
-                while await self.cycle(time.time()) >= MAX_CELLS_PER_CYCLE:
+                while await self.cycle(self.clock.now()) >= MAX_CELLS_PER_CYCLE:
                     pass  # a backlog: keep rolling without waiting
             except (RedisError, SQLAlchemyError, OSError) as exc:
                 log.warning("history rollup failed, will retry: %s", exc)

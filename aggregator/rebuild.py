@@ -131,7 +131,7 @@ async def replace(settings: Settings, totals: Totals) -> None:
     table = intervals.interval_counters
     first = keys.interval_start_s(totals.start_s)
     rows = [
-        intervals.to_row(start, scope, c, int(time.time()))
+        intervals.to_row(start, scope, c, int(settings.clock().now()))
         for (start, scope), c in sorted(totals.cells.items())
         if not intervals.is_empty(c)
     ]

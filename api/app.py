@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from services.alertkeys import ALERTS_CHANNEL
 from services.apikeys import Role
-from services.clock import Clock, SystemClock
+from services.clock import Clock
 from services.database import make_engine
 from services.settings import Settings
 
@@ -41,7 +41,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         socket_connect_timeout=3,
         health_check_interval=15,
     )
-    state = ApiState(settings, redis, clock or SystemClock())
+    state = ApiState(settings, redis, clock or settings.clock())
 
     async def snapshot() -> dict[str, object]:
         now = state.clock.now()

@@ -23,6 +23,7 @@ class Publisher:
     """Starts lazily and restarts after failures: ingest comes up, and recovers, without Kafka."""
 
     def __init__(self, settings: Settings) -> None:
+        self.clock = settings.clock()
         self.settings = settings
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
@@ -59,7 +60,11 @@ class Publisher:
         producer = await self._ready()
         try:
             async with asyncio.timeout(self.timeout_s):
-                futures = [await producer.send(topic, value=v, key=k) for k, v in records]
+                stamp = int(self.clock.now() * 1000)
+                futures = [
+                    await producer.send(topic, value=v, key=k, timestamp_ms=stamp)
+                    for k, v in records
+                ]
                 await asyncio.gather(*futures)
         except (KafkaError, OSError, TimeoutError) as exc:
             await self._reset()

@@ -32,7 +32,7 @@ MAX_SECONDS = 3600.0  # a bound on the whole replay
 
 async def replay(settings: Settings, since_ms: int | None = None) -> tuple[int, int]:
     """Returns (records read, events published): what the raw topic held when it started."""
-    started_ms = int(time.time() * 1000)
+    started_ms = int(settings.clock().now() * 1000)
     state = IngestState(settings, Publisher(settings))
     options = sources_of(settings)
     consumer = AIOKafkaConsumer(

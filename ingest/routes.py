@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -122,7 +121,7 @@ async def post_events(request: Request) -> JSONResponse:
     except BodyError as exc:
         state.metrics.rejected("body", 1)
         return refusal(exc.status, exc.message, [{"index": None, "field": exc.field}])
-    events, errors = validate(items, time.time())
+    events, errors = validate(items, state.clock.now())
     if errors:
         state.metrics.rejected("invalid", len({e.index for e in errors}))
         rows = [e.model_dump() for e in errors]

@@ -46,6 +46,9 @@ class IngestState:
     publisher: Publisher
     metrics: IngestMetrics = field(default_factory=IngestMetrics)
 
+    def __post_init__(self) -> None:
+        self.clock = self.settings.clock()
+
     def authorised(self, authorization: str | None) -> bool:
         """`/v1/events` takes a bearer token when access control is on."""
         if self.settings.auth == "off":

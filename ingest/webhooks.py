@@ -20,7 +20,6 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import SecretStr
 
 from services import keys
-from services.clock import Clock, SystemClock
 from services.sources import SourceSettings, sources_of
 
 from . import jsonsafe
@@ -51,8 +50,7 @@ def _state(request: Request) -> IngestState:
 
 
 def _now(request: Request) -> datetime:
-    clock: Clock = getattr(request.app.state, "clock", None) or SystemClock()
-    return datetime.fromtimestamp(clock.now(), UTC)
+    return datetime.fromtimestamp(_state(request).clock.now(), UTC)
 
 
 async def _body(request: Request) -> bytes:

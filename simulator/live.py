@@ -11,26 +11,36 @@ from typing import Any
 
 import httpx
 
+from services.clock import Clock, SystemClock
+
 from .scenario import Builder, Day, contact_events, iso
 
 log = logging.getLogger("ccpulse.simulator")
 TICK_S = 0.5
 
 
-def run(url: str, rate: float, duration_s: float, seed: int = 1, token: str = "") -> int:
+def run(
+    url: str,
+    rate: float,
+    duration_s: float,
+    seed: int = 1,
+    token: str = "",
+    clock: Clock | None = None,
+) -> int:
     """Post until `duration_s` has passed (0: until stopped); returns the events accepted."""
-    day = Day(seed=seed, prefix=f"sim{int(time.time())}")
+    clock = clock or SystemClock()
+    day = Day(seed=seed, prefix=f"sim{int(clock.now())}")
     builder = Builder(day, random.Random(seed))
     pending: list[tuple[str, int, dict[str, Any]]] = []
     order = itertools.count()
-    started = time.time()
+    started = clock.now()
     next_arrival = started
     accepted = 0
     number = 0
     headers = {"authorization": f"Bearer {token}"} if token else {}
     with httpx.Client(base_url=url, timeout=10, headers=headers) as client:
-        while duration_s <= 0 or time.time() - started < duration_s:
-            now = time.time()
+        while duration_s <= 0 or clock.now() - started < duration_s:
+            now = clock.now()
             while next_arrival <= now + TICK_S:
                 builder.events.clear()
                 contact_events(builder, number, next_arrival)
