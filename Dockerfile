@@ -1,5 +1,7 @@
 # The ccpulse image: the three processes share it (deploy/docker-compose.yml picks the command).
-FROM node:20-slim AS web
+# Python packages come from requirements/prod.lock (hash-checked, the versions CI tested); the
+# embedded broker and Redis (the `embedded` extra) are not in it: production uses Kafka and Redis.
+FROM node:22-slim AS web
 WORKDIR /web
 COPY web/package.json web/package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -8,13 +10,15 @@ RUN npm run build
 
 FROM python:3.11-slim
 WORKDIR /app
+COPY requirements/prod.lock requirements/prod.lock
+RUN pip install --no-cache-dir --require-hashes -r requirements/prod.lock
 COPY pyproject.toml README.md ./
 COPY services services
 COPY ingest ingest
 COPY aggregator aggregator
 COPY api api
 COPY simulator simulator
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps .
 COPY web/basic.html web/basic.html
 COPY --from=web /web/dist web/dist
 USER nobody

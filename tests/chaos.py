@@ -31,6 +31,7 @@ from services.keys import ALL_TOPICS
 from services.stack import EmbeddedBroker, EmbeddedRedis
 from simulator.scenario import Day, generate, iso
 from tests.chaos_tools import Report, RssSampler, Sockets, compare, end_offsets
+from tests.clock import clock
 from tests.harness import Pipeline, wait_until
 
 PARTITIONS = 6
@@ -73,7 +74,7 @@ class AofRedis(EmbeddedRedis):
 def stream(count: int, seed: int) -> list[dict[str, Any]]:
     """`count` deliveries of past contacts: locally reordered, about 3% sent twice."""
     rng = random.Random(seed)
-    now = time.time()
+    now = clock.now()
     hours = 2.0 if count <= 100_000 else 6.0
     contacts = count // 7 + 10
     day = Day(seed=seed, agents=40, customers=max(400, contacts // 3), prefix=f"x{seed}")
@@ -229,7 +230,7 @@ def run(config: Config) -> Report:
 
 def _drive(pipeline: Pipeline, redis_server: AofRedis, config: Config,
            events: list[dict[str, Any]], rng: random.Random, seed: int) -> Report:  # fmt: skip
-    started_s = time.time()
+    started_s = clock.now()
     batches = [events[i : i + config.batch] for i in range(0, len(events), config.batch)]
     poster = Poster(pipeline.ingest_url, batches, config.rate)
     faults = Faults(pipeline, redis_server, rng)
@@ -259,7 +260,7 @@ def _drive(pipeline: Pipeline, redis_server: AofRedis, config: Config,
         f"ingest {faults.counts['ingest kill']}",
         f"websockets: {config.stalled_ws} stalled, {config.slow_ws} slow; a reading client got "
         f"{ws_bytes} bytes; updates shed for stalled clients (/metrics): {shed}",
-        f"drained {drained:.1f} s after the stream; whole run {time.time() - started_s:.0f} s",
+        f"drained {drained:.1f} s after the stream; whole run {clock.now() - started_s:.0f} s",
         *sampler.lines(),
     ]
     return report

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
 from tests import oracle
+from tests.clock import clock
 from tests.e2e.test_pipeline import FIGURES
 from tests.harness import Pipeline
 
@@ -95,7 +96,7 @@ def live_after_faults(pipeline: Pipeline, **params: Any) -> dict[str, Any]:
 
 def compare(pipeline: Pipeline, events: list[dict[str, Any]], from_s: float) -> Report:
     """Every figure, agent row and gauge of /api/v1/live against the oracle's recount."""
-    doc = live_after_faults(pipeline, **{"from": from_s, "to": time.time()})
+    doc = live_after_faults(pipeline, **{"from": from_s, "to": clock.now()})
     start, end = _epoch(doc["from"]), _epoch(doc["to"])
     report = Report()
     expected = oracle.recount(events, start, end, DEFAULT_SL_THRESHOLDS_SECONDS)

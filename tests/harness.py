@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 
+from tests.clock import OFFSET_S
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -136,6 +138,7 @@ class Pipeline:
             "CCPULSE_API_PORT": str(self.api_port),
             "CCPULSE_WS_MIN_INTERVAL_SECONDS": "0.2",
             "CCPULSE_AUTH": "off",  # loopback only; tests/e2e/test_access.py turns it on
+            "CCPULSE_CLOCK_OFFSET_SECONDS": str(OFFSET_S),  # the stack lives at the tests' "now"
             **self.extra_env,
         }
         for name in ("ingest", "aggregator", "api"):

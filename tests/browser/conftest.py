@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import redis
 
 from services import keys
 from services.stack import EmbeddedRedis
+from tests.clock import OFFSET_S, clock
 from tests.harness import ROOT, Child, free_port, migrate, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -82,6 +82,7 @@ class LiveApi:
             CCPULSE_DATA_DIR=str(workdir),
             CCPULSE_DATABASE_URL=f"sqlite+aiosqlite:///{workdir}/history.db",
             CCPULSE_WS_MIN_INTERVAL_SECONDS="0.2",
+            CCPULSE_CLOCK_OFFSET_SECONDS=str(OFFSET_S),
             CCPULSE_TIMEZONE=TIMEZONE,
             CCPULSE_VIEWER_KEY=self.viewer_key,
             CCPULSE_ADMIN_KEY=self.admin_key,
@@ -157,7 +158,7 @@ class Feed:
         self.redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
 
     def counters(self, scope: str, fields: dict[str, int], at_s: float | None = None) -> None:
-        minute = keys.bucket_start_s(at_s if at_s is not None else time.time(), "m")
+        minute = keys.bucket_start_s(at_s if at_s is not None else clock.now(), "m")
         key = keys.counter_key("m", minute, scope)
         with self.redis.pipeline(transaction=True) as pipe:
             for name, value in fields.items():
@@ -198,6 +199,20 @@ def feed(live_redis: EmbeddedRedis) -> Iterator[Feed]:
         f.close()
 
 
+# Playwright's clock.install() also fakes timers and `performance`; only Date moves here.
+SHIFT_DATE = """(() => {
+  const Real = Date;
+  class Shifted extends Real {
+    constructor(...args) {
+      if (args.length === 0) super(Real.now() + OFFSET_MS);
+      else super(...args);
+    }
+    static now() { return Real.now() + OFFSET_MS; }
+  }
+  globalThis.Date = Shifted;
+})();"""
+
+
 @pytest.fixture
 def page_factory(browser: Any, artifacts: Path) -> Iterator[Any]:
     """New pages in fresh contexts (own cookies); console errors are collected per page."""
@@ -209,6 +224,8 @@ def page_factory(browser: Any, artifacts: Path) -> Iterator[Any]:
         )
         context.set_default_timeout(15_000)
         contexts.append(context)
+        if OFFSET_S:  # the page lives at the stack's instant too; timers and performance stay real
+            context.add_init_script(SHIFT_DATE.replace("OFFSET_MS", str(round(OFFSET_S * 1000))))
         page = context.new_page()
         page.errors = []  # type: ignore[attr-defined]
         page.on("pageerror", lambda exc: page.errors.append(str(exc)))

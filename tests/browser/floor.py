@@ -6,10 +6,10 @@ level, one channel has a caller waiting too long, the rest are fine.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from services import keys, kpis
+from tests.clock import clock
 
 from .conftest import Feed
 
@@ -109,7 +109,7 @@ def queue_counters(spec: dict[str, Any]) -> dict[str, int]:
 
 def seed(feed: Feed, now: float | None = None) -> None:
     """The whole floor, in the current minute and a few minutes back (same window, 15 min)."""
-    now = now or time.time()
+    now = now or clock.now()
     for (channel, queue), spec in QUEUES.items():
         counters = queue_counters(spec)
         # Split over three minutes so the window sums several buckets, as it does in production.
@@ -146,7 +146,7 @@ def seed(feed: Feed, now: float | None = None) -> None:
 
 
 def many_agents(feed: Feed, count: int, now: float | None = None) -> None:
-    now = now or time.time()
+    now = now or clock.now()
     states = ("available", "on_contact", "on_contact", "wrap_up", "break")
     for i in range(count):
         feed.agent(f"agent-{i:02d}", states[i % len(states)], now - 7 * i - 3)

@@ -3,7 +3,6 @@ aggregator into Redis, out of the api's websocket into Chromium."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import httpx
 import pytest
 
 from simulator.scenario import Day, generate, iso
+from tests.clock import clock
 from tests.harness import Pipeline
 
 from .helpers import LIVE, agree, wait_for
@@ -30,7 +30,7 @@ class Api:
 
 def recent(seed: int, seconds: float, contacts: int) -> list[dict[str, Any]]:
     """Contacts that started in the last `seconds`, cut at now: only what already happened."""
-    now = time.time()
+    now = clock.now()
     events = generate(
         Day(seed=seed, prefix=f"web{seed}"), now - seconds, contacts, contacts / seconds
     )

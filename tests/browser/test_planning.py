@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl, urlparse
 
 import pytest
 
+from tests.clock import clock
+
 from . import floor
 from .conftest import Feed, LiveApi
 
@@ -66,7 +68,9 @@ def test_planning_page_against_the_real_api(
 
 
 def _volume_rows(days: int = 7, group: str | None = None) -> list[dict[str, Any]]:
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=days)
+    start = datetime.fromtimestamp(clock.now(), UTC).replace(
+        minute=0, second=0, microsecond=0
+    ) - timedelta(days=days)
     rows = []
     for h in range(days * 24):
         t = start + timedelta(hours=h)

@@ -6,7 +6,6 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -15,6 +14,7 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from simulator.scenario import iso
+from tests.clock import clock
 from tests.conftest import PipelineFactory
 from tests.harness import ROOT, Pipeline
 
@@ -76,7 +76,7 @@ def test_every_endpoint_needs_the_right_role(secured: Pipeline) -> None:
 
 
 def test_ingest_needs_a_token_and_limits_each_source(secured: Pipeline) -> None:
-    event = {"id": "a1", "type": "contact.offered", "time": iso(time.time() - 5),
+    event = {"id": "a1", "type": "contact.offered", "time": iso(clock.now() - 5),
              "contact": "a1", "channel": "voice"}  # fmt: skip
     url = f"{secured.ingest_url}/v1/events"
     assert httpx.post(url, json=event).status_code == 401

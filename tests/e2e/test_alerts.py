@@ -23,6 +23,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from services import alertkeys
 from simulator.scenario import iso
+from tests.clock import clock
 from tests.conftest import PipelineFactory
 from tests.harness import Child, Pipeline, free_port, wait_until
 
@@ -46,7 +47,7 @@ class Receiver:
             self.attempts[path] = self.attempts.get(path, 0) + 1
             if self.attempts[path] <= self.fail_first:
                 return 500
-            self.accepted.append((path, time.time(), json.loads(body)))
+            self.accepted.append((path, clock.now(), json.loads(body)))
         return 202 if path == "/pagerduty" else 200
 
     def got(self, path: str) -> list[tuple[float, dict[str, Any]]]:
@@ -138,7 +139,7 @@ def test_spike_pages_every_receiver_once_within_60s_and_resolves_once(
     # Only the resolve wait is short, to keep the test quick.
     rule = {"resolve_for_seconds": 5}
     pipeline = pipeline_factory(alert_env(url, rule, interval=5.0))
-    now = time.time()
+    now = clock.now()
     normal = contacts("n", "voice", spread(40, now - 120, now - 30), abandoned=0)
     small_spike = contacts("s", "chat", spread(12, now - 100, now - 30), abandoned=8)
     pipeline.post(normal + small_spike)
@@ -148,7 +149,7 @@ def test_spike_pages_every_receiver_once_within_60s_and_resolves_once(
     time.sleep(6)  # one evaluation over normal traffic: nothing pending, nothing sent
     assert alerts_doc(pipeline)["pending"] == [] and record.accepted == []
 
-    spike_at = time.time()
+    spike_at = clock.now()
     pipeline.post(contacts("x", "voice", spread(30, spike_at - 40, spike_at - 21), abandoned=18))
     for path in PATHS:
         arrived = wait_until(lambda p=path: record.got(p), 75, f"trigger at {path}")
@@ -180,7 +181,7 @@ def test_spike_pages_every_receiver_once_within_60s_and_resolves_once(
         firing = next_alerts_message(ws, 10)
         assert [a["channel"] for a in firing] == ["voice"] and firing[0]["severity"] == "critical"
 
-        later = time.time()  # recovery: plenty of answered calls bring the rate under 12 %
+        later = clock.now()  # recovery: plenty of answered calls bring the rate under 12 %
         pipeline.post(contacts("r", "voice", spread(150, later - 50, later - 10), abandoned=0))
         assert next_alerts_message(ws, 60) == []  # the push that clears the wallboard banner
 
@@ -210,7 +211,7 @@ def test_a_failing_receiver_gets_retries_and_one_delivery(
     record.fail_first = 2  # HTTP 500 twice on every path, then success
     rule = {"for_seconds": 1, "resolve_for_seconds": 1}
     pipeline = pipeline_factory(alert_env(url, rule, interval=0.5))
-    now = time.time()
+    now = clock.now()
     pipeline.post(contacts("f", "voice", spread(25, now - 60, now - 21), abandoned=10))
     for path in PATHS:
         wait_until(lambda p=path: record.got(p), 60, f"delivery at {path} after retries")
@@ -243,7 +244,7 @@ def test_the_replica_taking_over_does_not_page_again(
     leaders = wait_until(lambda: [n for n, u in urls.items() if evaluating(u)], 15, "a leader")
     assert len(leaders) == 1, leaders
 
-    now = time.time()
+    now = clock.now()
     pipeline.post(contacts("k", "voice", spread(30, now - 60, now - 21), abandoned=15))
     for path in PATHS:
         wait_until(lambda p=path: record.got(p), 60, f"trigger at {path}")
@@ -261,7 +262,7 @@ def test_the_replica_taking_over_does_not_page_again(
     assert [len(record.got(p)) for p in PATHS] == [1, 1, 1]
     assert httpx.get(f"{survivor}/api/v1/alerts").json()["firing"][0]["channel"] == "voice"
 
-    later = time.time()
+    later = clock.now()
     pipeline.post(contacts("kr", "voice", spread(150, later - 50, later - 10), abandoned=0))
     for path in PATHS:
         wait_until(lambda p=path: len(record.got(p)) >= 2, 30, f"resolve at {path}")

@@ -33,6 +33,7 @@ from schemathesis import GenerationMode
 
 from ingest import signatures as sig
 from simulator.scenario import iso
+from tests.clock import clock
 from tests.harness import Pipeline, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -182,7 +183,7 @@ def hostile_event(draw: st.DrawFn) -> dict[str, Any]:
     """A mostly valid event with some fields replaced by hostile values, and unknown ones."""
     event: dict[str, Any] = {
         "id": f"fz-{draw(st.integers(0, 10**9))}", "type": "contact.offered",
-        "time": iso(time.time() - draw(st.integers(0, 3 * 86400))),
+        "time": iso(clock.now() - draw(st.integers(0, 3 * 86400))),
         "contact": f"fz-{draw(st.integers(0, 1000))}", "channel": "chat", "queue": "fuzz",
     }  # fmt: skip
     for name in draw(st.lists(st.sampled_from(FIELDS), max_size=4)):
@@ -238,7 +239,7 @@ def _events(client: httpx.Client, body: bytes) -> httpx.Response:
 
 
 def _chatwoot(client: httpx.Client, body: bytes) -> httpx.Response:
-    stamp = str(int(time.time()))
+    stamp = str(int(clock.now()))
     signature = sig.chatwoot_signature(SECRETS["chatwoot_secret"], stamp, body)
     return client.post("/webhooks/chatwoot", content=body, headers={
         "content-type": "application/json", "x-chatwoot-timestamp": stamp,
@@ -246,7 +247,7 @@ def _chatwoot(client: httpx.Client, body: bytes) -> httpx.Response:
 
 
 def _zendesk(client: httpx.Client, body: bytes) -> httpx.Response:
-    stamp = iso(time.time())
+    stamp = iso(clock.now())
     signature = sig.zendesk_signature(SECRETS["zendesk_secret"], stamp, body)
     return client.post("/webhooks/zendesk", content=body, headers={
         "content-type": "application/json", "x-zendesk-webhook-signature-timestamp": stamp,
@@ -339,7 +340,7 @@ def test_hostile_bodies_get_no_5xx_and_the_consumer_goes_on(fuzzed: Pipeline) ->
 def assert_consumer_goes_on(pipeline: Pipeline) -> None:
     """A valid event posted after the fuzz shows up in /api/v1/live within a bound."""
     queue = f"canary-{uuid.uuid4().hex[:8]}"
-    event = {"id": queue, "type": "contact.offered", "time": iso(time.time() - 1),
+    event = {"id": queue, "type": "contact.offered", "time": iso(clock.now() - 1),
              "contact": queue, "channel": "social", "queue": queue}  # fmt: skip
     response = httpx.post(f"{pipeline.ingest_url}/v1/events", json=event,
                           headers={"authorization": f"Bearer {TOKEN}"})  # fmt: skip

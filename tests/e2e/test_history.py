@@ -14,7 +14,6 @@ import math
 import socket
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from services import erlang, keys
 from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
 from simulator.scenario import Day, generate, iso
 from tests import oracle
+from tests.clock import clock
 from tests.conftest import PipelineFactory
 from tests.harness import Pipeline, wait_until
 
@@ -39,10 +39,17 @@ ZONE = "Asia/Kolkata"  # +05:30: local hours are not UTC hours
 
 
 def past_events(hours: float, contacts: int, seed: int) -> list[dict[str, Any]]:
-    now = time.time()
+    now = clock.now()
     events = generate(Day(seed=seed, busy_factor=1.5, prefix=f"h{seed}"), now - hours * 3600,
                       contacts, contacts / (hours * 3600))  # fmt: skip
     return [e for e in events if e["time"] <= iso(now - 1)]
+
+
+def week_start(now: float, zone: str) -> float:
+    """Monday 00:00 of the local week holding `now` (what the api's `1w` rows start at)."""
+    local = datetime.fromtimestamp(now, ZoneInfo(zone))
+    monday = (local - timedelta(days=local.weekday())).date()
+    return datetime.combine(monday, datetime.min.time(), ZoneInfo(zone)).timestamp()
 
 
 def epoch(text: str) -> int:
@@ -110,14 +117,19 @@ def exercise(p: Pipeline) -> None:
     events = past_events(hours=30, contacts=900, seed=71)
     assert p.post(events, chunk=1000) == len(events)
     p.wait_applied(len(events))
-    now = time.time()
+    now = clock.now()
     base = {"from": iso(now - 31 * 3600), "to": iso(now + 60), "tz": ZONE}
+    # weeks: start an hour before this local week began, so the range spans a week boundary
+    # whatever the weekday: the first week is closed and this one is open, on any day.
+    weeks = {**base, "from": iso(min(now - 31 * 3600, week_start(now, ZONE) - 3600))}
     for interval in ("15m", "30m", "1h", "1d", "1w"):
-        doc = settle(p, events, interval=interval, group_by="channel", **base)
+        params = weeks if interval == "1w" else base
+        doc = settle(p, events, interval=interval, group_by="channel", **params)
         assert doc["rows"], interval
         assert mismatches(doc, events, "channel") == [], interval
-        if interval in ("1d", "1w"):  # today is still open
+        if interval in ("1d", "1w"):  # the first day (31 h back) and week are closed, now is open
             assert doc["rows"][-1]["partial"] and not doc["rows"][0]["partial"], interval
+            assert len(doc["rows"]) >= 2, interval
     doc = settle(p, events, interval="1h", group_by="queue", **base)
     assert mismatches(doc, events, "queue") == []
     # a late event, 20 hours back, corrects its closed interval
@@ -204,7 +216,7 @@ def test_rebuild_from_the_topic_reproduces_the_rolled_rows(pipeline: Pipeline) -
     events = past_events(hours=6, contacts=300, seed=73)
     assert pipeline.post(events) == len(events)
     pipeline.wait_applied(len(events))
-    now = time.time()
+    now = clock.now()
     base = {"from": iso(now - 7 * 3600), "to": iso(now - 900), "tz": "UTC", "interval": "15m",
             "group_by": "channel,queue"}  # fmt: skip
     settle(pipeline, events, **{**base, "to": iso(keys.interval_start_s(now))})
@@ -216,7 +228,7 @@ def test_rebuild_from_the_topic_reproduces_the_rolled_rows(pipeline: Pipeline) -
 
 def test_staffing_from_four_weeks_loaded_by_rebuild(pipeline: Pipeline, tmp_path: Path) -> None:
     zone = ZoneInfo("UTC")
-    target = (datetime.now(zone) + timedelta(days=1)).date()
+    target = (datetime.fromtimestamp(clock.now(), zone) + timedelta(days=1)).date()
     events: list[dict[str, Any]] = []
     for week, contacts in zip(range(1, 5), (60, 80, 100, 120), strict=True):
         nine = datetime.combine(target - timedelta(weeks=week), datetime.min.time(), zone)

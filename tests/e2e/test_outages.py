@@ -15,6 +15,7 @@ from services import keys
 from services.stack import EmbeddedBroker, EmbeddedRedis
 from simulator.scenario import iso
 from tests.chaos_tools import ws_connect
+from tests.clock import clock
 from tests.conftest import PipelineFactory
 from tests.harness import Child, Pipeline, wait_until
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 
 def offered(n: int, prefix: str) -> list[dict[str, object]]:
-    now = time.time()
+    now = clock.now()
     return [{"id": f"{prefix}{i}", "type": "contact.offered", "time": iso(now - 30 + i / 100),
              "contact": f"{prefix}{i}", "channel": "chat"} for i in range(n)]  # fmt: skip
 
@@ -106,7 +107,7 @@ def test_stalled_websocket_clients_are_shed_counted_and_memory_stays_flat(
 ) -> None:
     """Clients that never read: each keeps one pending update per kind, what is replaced is
     counted on /metrics, and the api's memory does not grow with what they failed to take."""
-    now = time.time()
+    now = clock.now()
     agents = [{"id": f"st{i}", "type": "agent.state", "time": iso(now - 60 + i / 100),
                "agent": f"agent-{i:04d}", "state": "available"} for i in range(1500)]  # fmt: skip
     assert pipeline.post(agents) == len(agents)

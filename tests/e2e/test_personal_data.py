@@ -13,6 +13,7 @@ import redis
 
 from services import keys
 from simulator.scenario import iso
+from tests.clock import clock
 from tests.conftest import PipelineFactory
 from tests.e2e import scenarios_vendors as sv
 from tests.e2e.test_vendors_e2e import SECRETS, env
@@ -56,14 +57,14 @@ def redis_dump(url: str) -> bytes:
 def test_no_personal_value_is_stored_or_logged(pipeline_factory: PipelineFactory) -> None:
     pipeline = pipeline_factory(env())
     secrets = sv.Secrets(base_url=pipeline.ingest_url, **SECRETS)
-    scenarios = [sv.twilio(time.time(), "pd", secrets), sv.chatwoot(time.time(), "pd", secrets),
-                 sv.zendesk(time.time(), "pd", secrets)]  # fmt: skip
+    scenarios = [sv.twilio(clock.now(), "pd", secrets), sv.chatwoot(clock.now(), "pd", secrets),
+                 sv.zendesk(clock.now(), "pd", secrets)]  # fmt: skip
     requests = [r for s in scenarios for r in s.requests]
     values = personal_values([body for _, _, body in requests])
     assert len(values) >= 4, values
-    own = [{"id": "pd1", "type": "contact.offered", "time": iso(time.time() - 5), "contact": "pd1",
+    own = [{"id": "pd1", "type": "contact.offered", "time": iso(clock.now() - 5), "contact": "pd1",
             "channel": "voice", "customer": KNOWN[0], "attributes": {"email": KNOWN[1]}},
-           {"id": "pd2", "type": "nonsense", "time": iso(time.time() - 5), "contact": "pd2",
+           {"id": "pd2", "type": "nonsense", "time": iso(clock.now() - 5), "contact": "pd2",
             "customer": KNOWN[1]}]  # fmt: skip
     with httpx.Client(base_url=pipeline.ingest_url, timeout=30) as client:
         for path, headers, body in requests:

@@ -14,6 +14,7 @@ import websockets
 from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
 from simulator.scenario import Day, generate, iso, shuffle_within_contacts
 from tests import oracle
+from tests.clock import clock
 from tests.harness import Pipeline, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +27,7 @@ FIGURES = ("offered", "queued", "answered", "abandoned", "abandoned_queue", "aba
 
 def corpus(contacts: int, seed: int, hours: float = 3.0) -> list[dict[str, Any]]:
     """A past stretch of a day: only what has already happened (nothing in the future)."""
-    now = time.time()
+    now = clock.now()
     events = generate(Day(seed=seed, busy_factor=1.5, prefix=f"e2e{seed}"), now - hours * 3600,
                       contacts, contacts / (hours * 3600))  # fmt: skip
     return [e for e in events if e["time"] <= iso(now - 1)]
@@ -78,7 +79,7 @@ def test_corpus_with_reordering_and_duplicates_is_exact(pipeline: Pipeline) -> N
     accepted = pipeline.post(delivered, chunk=1000)
     assert accepted == len(delivered)
     pipeline.wait_applied(len(delivered))
-    doc = pipeline.live(**{"from": time.time() - 4 * 3600, "to": time.time()})
+    doc = pipeline.live(**{"from": clock.now() - 4 * 3600, "to": clock.now()})
     assert_matches(doc, events)
     waiting = oracle.waiting_now(events)
     for channel, figures in doc["channels"].items():
@@ -92,7 +93,7 @@ def test_in_order_delivery_is_exact(pipeline: Pipeline) -> None:
     events = corpus(contacts=200, seed=12, hours=1)
     pipeline.post(events)
     pipeline.wait_applied(len(events))
-    doc = pipeline.live(**{"from": time.time() - 2 * 3600, "to": time.time()})
+    doc = pipeline.live(**{"from": clock.now() - 2 * 3600, "to": clock.now()})
     assert_matches(doc, events)
     served: dict[str, set[str]] = {}
     for e in events:
@@ -129,7 +130,7 @@ async def ws_updates_after_post(
 
 
 def test_websocket_pushes_changes(pipeline: Pipeline) -> None:
-    now = time.time()
+    now = clock.now()
     events = [
         {
             "id": f"w{i}",
@@ -159,19 +160,19 @@ def test_aggregator_sigkill_mid_stream_loses_and_doubles_nothing(pipeline: Pipel
             aggregator.kill()
             aggregator.start()
     pipeline.wait_applied(len(delivered), timeout=180)
-    doc = pipeline.live(**{"from": time.time() - 4 * 3600, "to": time.time()})
+    doc = pipeline.live(**{"from": clock.now() - 4 * 3600, "to": clock.now()})
     assert_matches(doc, events)
 
 
 def test_bad_input_is_refused_with_the_field_named(pipeline: Pipeline) -> None:
     url = f"{pipeline.ingest_url}/v1/events"
-    good = {"id": "ok-1", "type": "contact.offered", "time": iso(time.time() - 10),
+    good = {"id": "ok-1", "type": "contact.offered", "time": iso(clock.now() - 10),
             "contact": "ok", "channel": "chat"}  # fmt: skip
     cases = [
         ([good, {**good, "id": "bad", "channel": "fax"}], 422, "channel"),
         ([{**good, "time": "yesterday"}], 422, "time"),
         ([{k: v for k, v in good.items() if k != "contact"}], 422, "contact"),
-        ([{**good, "time": iso(time.time() + 86400)}], 422, "time"),
+        ([{**good, "time": iso(clock.now() + 86400)}], 422, "time"),
         ([{**good, "unknown": 1}], 422, "unknown"),
     ]
     for body, status, field in cases:
@@ -194,11 +195,11 @@ def test_bad_input_is_refused_with_the_field_named(pipeline: Pipeline) -> None:
 def test_unprocessable_records_go_to_the_dlq_and_the_pipeline_goes_on(pipeline: Pipeline) -> None:
     from tests.kafka_tools import consume_all, produce_raw
 
-    old = iso(time.time() - 3 * 86400)
+    old = iso(clock.now() - 3 * 86400)
     produce_raw(pipeline.bootstrap, [b"not json", json.dumps({"id": "x", "type": "nope"}).encode(),
         json.dumps({"id": "late", "type": "contact.offered", "time": old, "contact": "l",
                     "channel": "voice"}).encode()])  # fmt: skip
-    good = {"id": "after", "type": "contact.offered", "time": iso(time.time() - 5),
+    good = {"id": "after", "type": "contact.offered", "time": iso(clock.now() - 5),
             "contact": "after", "channel": "sms"}  # fmt: skip
     pipeline.post([good])
     wait_until(lambda: pipeline.live()["channels"].get("sms", {}).get("offered") == 1, 60, "sms")
@@ -216,7 +217,7 @@ def test_service_level_variants_apply_to_the_past_without_reprocessing(
     events = corpus(contacts=300, seed=14, hours=2)
     pipeline.post(events)
     pipeline.wait_applied(len(events))
-    span = {"from": time.time() - 3 * 3600, "to": time.time()}
+    span = {"from": clock.now() - 3 * 3600, "to": clock.now()}
     applied = pipeline.applied()
     for variant in ("abandons_ignored", "abandons_missed", "abandons_met_within"):
         for exclude in (True, False):
@@ -236,7 +237,11 @@ def test_service_level_variants_apply_to_the_past_without_reprocessing(
 def test_hourly_intervals_of_today_equal_the_recount(pipeline: Pipeline) -> None:
     from datetime import UTC, datetime
 
-    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    midnight = (
+        datetime.fromtimestamp(clock.now(), UTC)
+        .replace(hour=0, minute=0, second=0, microsecond=0)
+        .timestamp()
+    )
     since = midnight - 86400  # today and yesterday: the corpus spans midnight early in the day
     events = [e for e in corpus(contacts=300, seed=15, hours=3) if _epoch(e["time"]) >= since]
     pipeline.post(events)

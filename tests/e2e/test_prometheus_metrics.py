@@ -6,7 +6,6 @@ local midnight is hours behind: every generated event falls in today's window wh
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -19,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
 from simulator.scenario import Day, generate, iso, shuffle_within_contacts
 from tests import oracle
+from tests.clock import clock
 from tests.conftest import PipelineFactory
 from tests.harness import wait_until
 
@@ -47,7 +47,7 @@ def local_midnight_s(now_s: float, zone: str) -> int:
 
 def recent_day(contacts: int, seed: int, hours: float) -> list[dict[str, Any]]:
     """Contacts of the last hours, only what has already happened."""
-    now = time.time()
+    now = clock.now()
     day = Day(seed=seed, busy_factor=1.5, prefix=f"prom{seed}")
     events = generate(day, now - hours * 3600, contacts, contacts / (hours * 3600))
     return [e for e in events if e["time"] <= iso(now - 1)]
@@ -89,7 +89,7 @@ def waits_by_scope(events: list[dict[str, Any]], start_s: int, end_s: int) -> di
 
 @pytest.fixture(scope="module")
 def zone() -> str:
-    return midday_zone(time.time())
+    return midday_zone(clock.now())
 
 
 def test_metrics_equal_the_recount(pipeline_factory: PipelineFactory, zone: str) -> None:
@@ -104,7 +104,7 @@ def test_metrics_equal_the_recount(pipeline_factory: PipelineFactory, zone: str)
     )
     pipeline.post(delivered)
     pipeline.wait_applied(len(delivered))
-    now = time.time()
+    now = clock.now()
     samples = scrape(pipeline.api_url)
     start, end = local_midnight_s(now, zone), (int(now) // 60 + 1) * 60
     expected = oracle.recount(events, start, end, DEFAULT_SL_THRESHOLDS_SECONDS)
@@ -180,7 +180,7 @@ def check_waiting_now(samples: Samples, events: list[dict[str, Any]]) -> None:
 
 def check_agents(samples: Samples, events: list[dict[str, Any]], start: int, end: int) -> None:
     """Per-agent series are capped; the cap keeps the busiest agents and counts the rest."""
-    want = oracle.agents(events, start, end, int(time.time() * 1000))
+    want = oracle.agents(events, start, end, int(clock.now() * 1000))
     answered = {
         dict(labels)["agent"]: v
         for labels, v in series(samples, "ccpulse_agent_contacts_answered_today").items()
@@ -204,7 +204,7 @@ def test_consumer_lag_shows_a_backlog_then_falls_to_zero_when_idle(
     lag = "ccpulse_aggregator_consumer_lag"
     aggregator = pipeline.children["aggregator"]
     aggregator.stop()
-    now = time.time()
+    now = clock.now()
     backlog = [{"id": f"lag{i}", "type": "contact.offered", "time": iso(now - 120 + i / 1000),
                 "contact": f"lag{i}", "channel": "chat"} for i in range(30_000)]  # fmt: skip
     assert pipeline.post(backlog) == len(backlog)

@@ -5,13 +5,13 @@ Vendor retries and out-of-order callbacks are in every scenario; the figures mus
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.clock import clock
 from tests.conftest import PipelineFactory
 from tests.e2e import scenarios_vendors as sv
 from tests.harness import wait_until
@@ -44,7 +44,7 @@ def env() -> dict[str, str]:
 def test_vendor_scenario_is_exact(pipeline_factory: PipelineFactory, vendor: str) -> None:
     pipeline = pipeline_factory(env())
     secrets = sv.Secrets(base_url=pipeline.ingest_url, **SECRETS)
-    scenario = SCENARIOS[vendor](time.time(), f"e2e{vendor}", secrets)
+    scenario = SCENARIOS[vendor](clock.now(), f"e2e{vendor}", secrets)
     with httpx.Client(base_url=pipeline.ingest_url, timeout=30) as client:
         for path, headers, body in scenario.requests:
             response = client.post(path, headers=headers, content=body)
@@ -55,7 +55,7 @@ def test_vendor_scenario_is_exact(pipeline_factory: PipelineFactory, vendor: str
 def test_a_bad_signature_is_refused_and_counted(pipeline_factory: PipelineFactory) -> None:
     pipeline = pipeline_factory(env())
     secrets = sv.Secrets(base_url=pipeline.ingest_url, **{**SECRETS, "zendesk_secret": "wrong"})
-    scenario = sv.zendesk(time.time(), "bad", secrets)
+    scenario = sv.zendesk(clock.now(), "bad", secrets)
     path, headers, body = scenario.requests[0]
     response = httpx.post(pipeline.ingest_url + path, headers=headers, content=body)
     assert response.status_code == 401
@@ -83,7 +83,7 @@ def test_replay_from_the_raw_topic_changes_nothing_that_was_right(
 
     pipeline = pipeline_factory(env())
     secrets = sv.Secrets(base_url=pipeline.ingest_url, **SECRETS)
-    scenario = sv.cloudevents(time.time(), "replay", secrets)
+    scenario = sv.cloudevents(clock.now(), "replay", secrets)
     with httpx.Client(base_url=pipeline.ingest_url, timeout=30) as client:
         for path, headers, body in scenario.requests:
             assert client.post(path, headers=headers, content=body).status_code < 300

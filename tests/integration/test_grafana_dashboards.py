@@ -11,7 +11,6 @@ import json
 import re
 import shutil
 import subprocess
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.scenario import Day, generate, iso
+from tests.clock import clock
 from tests.conftest import PipelineFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,9 +141,9 @@ def test_provisioning_points_at_the_dashboards() -> None:
 def test_every_query_names_only_exposed_metrics(
     pipeline_factory: PipelineFactory, tmp_path: Path
 ) -> None:
-    zone = midday_zone(time.time())
+    zone = midday_zone(clock.now())
     pipeline = pipeline_factory({"CCPULSE_TIMEZONE": zone, "CCPULSE_METRICS_PER_AGENT": "true"})
-    now = time.time()
+    now = clock.now()
     events = generate(Day(seed=41, busy_factor=2.0, prefix="graf"), now - 3600, 300, 300 / 3600)
     events = [e for e in events if e["time"] <= iso(now - 1)]
     pipeline.post(events)

@@ -7,7 +7,6 @@ the real app and the published events are recounted by the reference oracle.
 from __future__ import annotations
 
 import json
-import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from ingest.queue_log import Follower, HttpSink, PositionFile, Unavailable
 from services import keys
 from services.settings import Settings
 from services.sources import SourceSettings
+from tests.clock import clock
 from tests.e2e import scenarios_vendors as sv
 from tests.oracle import recount
 
@@ -119,7 +119,7 @@ async def test_vendor_scenarios_give_the_exact_figures(
     signed: tuple[Client, FakePublisher], scenario: Any
 ) -> None:
     client, publisher = signed
-    now = time.time()
+    now = clock.now()
     built = scenario(now, "t", SECRETS)
     statuses = await client.post_all(built.requests)
     assert all(200 <= s < 300 for s in statuses), statuses
@@ -134,7 +134,7 @@ async def test_raw_copies_hold_no_phone_number_or_email(
 ) -> None:
     client, publisher = signed
     for scenario in sv.ALL:
-        await client.post_all(scenario(time.time(), "r", SECRETS).requests)
+        await client.post_all(scenario(clock.now(), "r", SECRETS).requests)
     text = json.dumps(publisher.raw())
     for secret in ("+14155550101", "4155550121", "t1@example.com", "customer@example.com"):
         assert secret not in text
@@ -146,7 +146,7 @@ async def test_raw_copies_hold_no_phone_number_or_email(
 @pytest.mark.parametrize("scenario", sv.ALL, ids=lambda f: f.__name__)
 async def test_bad_or_missing_signatures_are_refused_and_counted(scenario: Any) -> None:
     client, publisher = make_client()
-    path, headers, body = scenario(time.time(), "s", SECRETS).requests[0]
+    path, headers, body = scenario(clock.now(), "s", SECRETS).requests[0]
     auth = {
         "x-twilio-signature",
         "x-chatwoot-signature",
@@ -170,14 +170,14 @@ async def test_bad_or_missing_signatures_are_refused_and_counted(scenario: Any) 
 async def test_without_a_configured_secret_a_source_is_accepted_unsigned() -> None:
     client, publisher = make_client(secrets=None)
     async with client:
-        built = sv.chatwoot(time.time(), "u", sv.Secrets())
+        built = sv.chatwoot(clock.now(), "u", sv.Secrets())
         assert all(s < 300 for s in await client.post_all(built.requests))
     assert publisher.events()
 
 
 async def test_a_replayed_zendesk_delivery_is_refused(signed: tuple[Client, FakePublisher]) -> None:
     client, _ = signed
-    old = sv.zendesk(time.time() - 3600, "z", SECRETS).requests[1]
+    old = sv.zendesk(clock.now() - 3600, "z", SECRETS).requests[1]
     answer = await client.post(old[0], headers=old[1], content=old[2])
     assert answer.status_code == 401
     assert answer.json()["detail"].endswith("signature stale")
@@ -191,7 +191,7 @@ async def test_twilio_behind_a_proxy_checks_the_public_url() -> None:
     )
     app, _ = make_app(settings)
     public = sv.Secrets(base_url="https://cc.example.com", twilio_auth_token="twilio-token")
-    path, headers, body = sv.twilio(time.time(), "p", public).requests[0]
+    path, headers, body = sv.twilio(clock.now(), "p", public).requests[0]
     async with Client(app) as client:
         assert (await client.post(path, headers=headers, content=body)).status_code == 202
 
@@ -200,7 +200,7 @@ async def test_unused_event_types_get_2xx_and_are_counted(
     signed: tuple[Client, FakePublisher],
 ) -> None:
     client, _ = signed
-    path, headers, body = sv.chatwoot(time.time(), "i", SECRETS).requests[-1]
+    path, headers, body = sv.chatwoot(clock.now(), "i", SECRETS).requests[-1]
     answer = await client.post(path, headers=headers, content=body)
     assert (answer.status_code, answer.json()) == (200, {"accepted": 0, "ignored": 1})
     assert client.counter("ccpulse_ingest_events_total", source="chatwoot", outcome="ignored") == 1
@@ -242,7 +242,7 @@ async def test_malformed_payloads_get_400_naming_the_field(
 async def test_broker_down_gives_503_with_retry_after(signed: tuple[Client, FakePublisher]) -> None:
     client, publisher = signed
     publisher.down = True
-    path, headers, body = sv.asterisk(time.time(), "b", SECRETS).requests[0]
+    path, headers, body = sv.asterisk(clock.now(), "b", SECRETS).requests[0]
     answer = await client.post(path, headers=headers, content=body)
     assert answer.status_code == 503
     assert answer.headers["retry-after"]
@@ -252,7 +252,7 @@ async def test_firehose_deliveries_get_the_answer_firehose_expects(
     signed: tuple[Client, FakePublisher],
 ) -> None:
     client, _ = signed
-    path, headers, body = sv.amazon_connect(time.time(), "f", SECRETS).requests[-1]
+    path, headers, body = sv.amazon_connect(clock.now(), "f", SECRETS).requests[-1]
     answer = await client.post(path, headers=headers, content=body)
     assert answer.status_code == 200
     assert answer.json()["requestId"] == "freq-1"
@@ -269,7 +269,7 @@ async def test_cloudevents_refuses_other_media_types(signed: tuple[Client, FakeP
 async def test_the_queue_log_follower_posts_through_the_ingest(tmp_path: Path) -> None:
     client, publisher = make_client()
     log = tmp_path / "queue_log"
-    now = int(time.time())
+    now = int(clock.now())
     log.write_text(
         f"{now - 60}|7.1|support|NONE|ENTERQUEUE||4155550121|1\n"
         f"{now}|7.1|support|NONE|ABANDON|1|1|60\n"
@@ -289,7 +289,7 @@ async def test_the_follower_keeps_its_place_while_the_ingest_is_down(tmp_path: P
     client, publisher = make_client()
     publisher.down = True
     log = tmp_path / "queue_log"
-    log.write_text(f"{int(time.time())}|8.1|support|NONE|ENTERQUEUE||x|1\n")
+    log.write_text(f"{int(clock.now())}|8.1|support|NONE|ENTERQUEUE||x|1\n")
     positions = PositionFile(tmp_path / "pos")
     async with client:
         follower = Follower(log, positions, HttpSink(client, "http://testserver", "asterisk-token"))
