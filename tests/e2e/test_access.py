@@ -32,7 +32,7 @@ def secured(pipeline_factory: PipelineFactory) -> Pipeline:
         "CCPULSE_ADMIN_KEY": ADMIN,
         "CCPULSE_VIEWER_KEY": VIEWER,
         "CCPULSE_INGEST_TOKENS": json.dumps([TOKEN]),
-        "CCPULSE_INGEST_RATE_PER_SECOND": "2",
+        "CCPULSE_INGEST_RATE_PER_SECOND": "0.05",  # no refill within the test, however slow
         "CCPULSE_INGEST_BURST": "5",
     })  # fmt: skip
 
