@@ -21,7 +21,9 @@ async def run(
     auth = Authenticator(redis, settings)
     try:
         if action == "create":
-            new_id, key = await auth.create_key(name or "unnamed", Role[role])
+            new_id, key = await auth.create_key(
+                name or "unnamed", Role[role], settings.clock().now()
+            )
             print(json.dumps({"id": new_id, "name": name, "role": role, "key": key}))
         elif action == "list":
             for row in await auth.list_keys():
