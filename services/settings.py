@@ -11,7 +11,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.alerting import AlertRules, default_rules
@@ -250,3 +250,16 @@ def redis_password(url: str | None) -> str | None:
     if not url:
         return None
     return urlsplit(url).password
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or exit naming each bad setting: pydantic's own message
+    repeats the input values, which here are secrets, so only the reasons are printed."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = ".".join(map(str, error["loc"])) or "settings"
+            lines.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+        raise SystemExit("ccpulse: refusing to start:\n  " + "\n  ".join(lines)) from None

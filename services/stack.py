@@ -516,6 +516,18 @@ class ShutdownSignal:
             signal.signal(sig, previous)
 
 
+def write_private(path: Path, text: str) -> None:
+    """Owner-only from creation (os.open with 0600, not chmod after) and replaced atomically,
+    so a secret never sits, even for an instant, in a file others may read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.replace(tmp, path)
+
+
 class RunFile:
     """JSON naming every process and address a `ccpulse up` started, for tests and chaos tools."""
 
@@ -524,12 +536,10 @@ class RunFile:
         self._data: dict[str, Any] = {}
 
     def update(self, **fields: Any) -> None:
-        """Merge and rewrite atomically, so a reader never sees half a file."""
+        """Merge and rewrite atomically, so a reader never sees half a file; owner-only, as the
+        Redis URL in it carries the password."""
         self._data.update(fields)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._data, indent=2, sort_keys=True))
-        os.replace(tmp, self.path)
+        write_private(self.path, json.dumps(self._data, indent=2, sort_keys=True))
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
