@@ -10,13 +10,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
 import websockets
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from services.clock import ManualClock
 from services.stack import EmbeddedRedis
@@ -37,6 +38,32 @@ def _ws_refused(url: str, **kwargs: object) -> bool:
     except InvalidStatus:
         return True
     return False
+
+
+class OpenSocket:
+    """A websocket held open in its own thread and loop, reading until the server closes it."""
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self.code: int | None = None
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=asyncio.run, args=(self._read(url, headers),))
+        self.thread.start()
+        assert self.ready.wait(10), "the socket did not open"
+
+    async def _read(self, url: str, headers: dict[str, str]) -> None:
+        async with websockets.connect(url, additional_headers=headers) as ws:
+            self.ready.set()
+            try:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 30)
+            except ConnectionClosed as closed:
+                self.code = closed.rcvd.code if closed.rcvd else None
+            except TimeoutError:
+                self.code = None
+
+    def closed_within(self, seconds: float) -> int | None:
+        self.thread.join(seconds)
+        return self.code
 
 
 def _login(base: str, key: str) -> httpx.Client:
@@ -72,6 +99,7 @@ def test_revoking_a_key_ends_its_sessions_tickets_and_sockets(
         assert tv.get("/api/v1/config").status_code == 200
         ticket = tv.post("/api/v1/ws-ticket").json()["ticket"]  # minted, not yet spent
         assert asyncio.run(_ws_first(ws, additional_headers={"cookie": f"{COOKIE}={cookie}"}))
+        opened = OpenSocket(ws, {"cookie": f"{COOKIE}={cookie}"})  # stays open over the revoke
 
         listed = admin.get("/api/v1/sessions").json()
         assert [(s["key_id"], s["key_name"]) for s in listed] == [(created["id"], "lobby tv")]
@@ -85,6 +113,7 @@ def test_revoking_a_key_ends_its_sessions_tickets_and_sockets(
         assert _ws_refused(f"{ws}?ticket={ticket}")
         assert _ws_refused(ws, additional_headers={"cookie": f"{COOKIE}={cookie}"})
         assert admin.get("/api/v1/sessions").json() == []
+        assert opened.closed_within(15) == 1008, "the open socket is closed too"
 
 
 def test_a_revoked_bootstrap_admin_key_ends_its_session_and_stays_revoked(
