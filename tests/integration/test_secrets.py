@@ -87,6 +87,23 @@ def test_the_shipped_env_file_refuses_to_start_with_a_clear_message(process: str
     assert "replace-with" not in done.stderr + done.stdout
 
 
+@pytest.mark.parametrize("process", ["api", "ingest", "aggregator"])
+def test_a_refusal_never_prints_a_secret(process: str) -> None:
+    admin = "admin-" + "k" * 40
+    env = {
+        "PATH": os.environ["PATH"],
+        "CCPULSE_API_HOST": "0.0.0.0",
+        "CCPULSE_HASH_KEY": STRONG,
+        "CCPULSE_ADMIN_KEY": admin,
+        "CCPULSE_INGEST_TOKENS": '["tiny-token"]',
+    }
+    argv = [sys.executable, "-m", process]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "CCPULSE_INGEST_TOKENS[1] is 10 characters" in done.stderr
+    for secret in (admin, STRONG, "tiny-token"):
+        assert secret not in done.stderr + done.stdout
+
+
 @pytest.fixture
 def open_umask() -> Iterator[None]:
     previous = os.umask(0)
