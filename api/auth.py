@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request, WebSocket
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from services.apikeys import Role, key_hash, new_key
 from services.clock import Clock
@@ -173,7 +174,12 @@ def require(role: Role) -> Any:
         auth: Authenticator = request.app.state.api.auth
         if not auth.enabled:
             return ANONYMOUS_ADMIN
-        principal = await auth.identify(request.headers, dict(request.cookies))
+        try:
+            principal = await auth.identify(request.headers, dict(request.cookies))
+        except (RedisError, OSError) as exc:  # keys, revocations and sessions live there
+            raise HTTPException(
+                503, "access store (Redis) unavailable", headers={"Retry-After": "5"}
+            ) from exc
         if principal is None:
             raise HTTPException(
                 401,
@@ -201,9 +207,12 @@ async def websocket_principal(websocket: WebSocket) -> Principal | None:
     if not auth.enabled:
         return ANONYMOUS_ADMIN
     ticket = websocket.query_params.get("ticket")
-    if ticket:
-        return await auth.redeem_ticket(ticket)
-    principal = await auth.identify(websocket.headers, dict(websocket.cookies))
+    try:
+        if ticket:
+            return await auth.redeem_ticket(ticket)
+        principal = await auth.identify(websocket.headers, dict(websocket.cookies))
+    except (RedisError, OSError):
+        return None  # refused for now; the page reconnects
     return principal if principal is not None and principal.role >= Role.viewer else None
 
 

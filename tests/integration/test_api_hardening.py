@@ -116,3 +116,11 @@ def _iso(epoch_s: float) -> str:
 
 def test_numbers_stay_numbers_and_tabs_are_quoted_too() -> None:
     assert csv_cell(-3) == -3 and csv_cell(None) == "" and csv_cell("\tx") == "'\tx"
+
+
+async def test_without_redis_access_checks_answer_503_not_500(tmp_path: Path) -> None:
+    settings = api_settings("redis://:pw@127.0.0.1:1/0", tmp_path)  # nothing listens there
+    async with asgi_client(settings) as api:
+        response = await api.get("/api/v1/config", headers=bearer(VIEWER))
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert "unavailable" in response.json()["detail"]
