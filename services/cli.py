@@ -207,10 +207,25 @@ def _load_settings() -> Settings:
     return settings
 
 
-def _print_infra(settings: Settings) -> None:
+def masked_url(url: str | None) -> str | None:
+    """The URL with its password replaced by `***`: start-up output ends up in logs."""
+    if url is None or "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.partition(":")[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def _print_infra(settings: Settings, *, reveal: bool) -> None:
+    """`ccpulse stack` prints the real Redis URL to export; `up` masks its password."""
+    redis_url = settings.redis_url if reveal else masked_url(settings.redis_url)
     typer.echo(f"kafka  {settings.kafka_bootstrap}")
-    typer.echo(f"redis  {settings.redis_url}")
+    typer.echo(f"redis  {redis_url}")
     typer.echo(f"sql    {settings.database_url}")
+    if not reveal:
+        typer.echo(f"       (the Redis password is in {settings.data_dir / RUN_FILE}, mode 0600)")
+        return
     idempotence = str(settings.idempotent_producer()).lower()
     typer.echo(
         f"export CCPULSE_KAFKA_BOOTSTRAP={settings.kafka_bootstrap} "
@@ -248,7 +263,7 @@ def _serve(
     run_file.update(pid=os.getpid(), children={})
     try:
         with infrastructure(settings, run_file) as wired:
-            _print_infra(wired)
+            _print_infra(wired, reveal=make_children is None)
             if make_children is None:
                 shutdown.wait()
                 return

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.cli import access_lines, with_access_keys
+from services.cli import access_lines, masked_url, with_access_keys
 from services.settings import Settings
 from tests.harness import ROOT, free_port
 
@@ -146,3 +146,9 @@ def test_only_generated_keys_are_printed(tmp_path: Path) -> None:
     from_env = Settings(data_dir=tmp_path, admin_key="a" * 40, viewer_key="v" * 40)
     shown = "\n".join(access_lines(with_access_keys(from_env), frozenset({"admin_key"})))
     assert "a" * 40 not in shown and "from CCPULSE_ADMIN_KEY" in shown
+
+
+def test_start_up_output_masks_the_redis_password() -> None:
+    assert masked_url("redis://:s3cret@127.0.0.1:6379/0") == "redis://:***@127.0.0.1:6379/0"
+    assert masked_url("rediss://user:p@ss@host:1/0") == "rediss://user:***@host:1/0"
+    assert masked_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"

@@ -327,6 +327,9 @@ def test_ccpulse_up_stops_everything_on_signal(
     wiring = json.loads((tmp_path / "env-ingest.json").read_text())
     assert wiring["CCPULSE_KAFKA_BOOTSTRAP"] == state["kafka_bootstrap"]
     assert wiring["CCPULSE_REDIS_URL"] == state["redis_url"]
+    password = state["redis_url"].split("://:", 1)[1].split("@")[0]
+    assert len(password) >= 32 and password not in log_path.read_text(), "masked in the output"
+    assert run_file.stat().st_mode & 0o777 == 0o600
     assert wiring["CCPULSE_KAFKA_IDEMPOTENCE"] == "false"
     assert (
         wiring["CCPULSE_DATABASE_URL"] == f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ccpulse.db'}"
