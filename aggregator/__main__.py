@@ -9,7 +9,7 @@ import signal
 from redis.asyncio import Redis
 
 from services.database import make_engine
-from services.settings import Settings
+from services.settings import Settings, load_settings
 
 from .history import HistoryWriter
 from .runner import Runner
@@ -35,7 +35,7 @@ async def main(settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    settings = Settings()
+    settings = load_settings()  # a refusal names the settings, never their values
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)  # group chatter on every rebalance
     asyncio.run(main(settings))

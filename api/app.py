@@ -19,7 +19,7 @@ from services.clock import Clock
 from services.database import make_engine
 from services.settings import Settings
 
-from . import metrics
+from . import metrics, security
 from .alerts.evaluator import AlertService
 from .auth import require
 from .broadcaster import Broadcaster
@@ -69,8 +69,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         await engine.dispose()
         await redis.aclose()
 
-    app = FastAPI(title="ccpulse api", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="ccpulse api", version="0.1.0", lifespan=lifespan, **security.docs_urls(settings)
+    )
     app.state.api = state
+    csp = security.content_security_policy(security.inline_script_hashes(WEB_ROOT / "basic.html"))
+    app.add_middleware(security.SecurityHeaders, csp=csp)
+    security.add_docs(app, settings)
     for router in (health.router, ws.router, session.router):
         app.include_router(router)
     viewer = (live.router, config.router, intervals.router, alert_routes.router)

@@ -2,28 +2,30 @@
 
 Keys live in Redis as hashes only; the first admin key can come from `CCPULSE_ADMIN_KEY`. A TV
 opens `/login?key=...` once with a viewer key and keeps a cookie, so no key sits in page URLs or
-in websocket URLs (which proxies log).
+in websocket URLs (which proxies log). Revoking a key ends its sessions and unspent tickets.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi import HTTPException, Request, WebSocket
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from services.apikeys import Role, key_hash, new_key
+from services.clock import Clock
 from services.settings import Settings
 
+from .sessions import SessionStore, cookie_hash
+
 KEYS = "ccp:apikeys"  # hash: sha256(key) -> {"id", "name", "role", "created"}
-SESSION_PREFIX = "ccp:session:"
+REVOKED_BOOTSTRAP = "ccp:apikeys:revoked"  # set: sha256 of revoked CCPULSE_*_KEY values
 TICKET_PREFIX = "ccp:ticket:"
 COOKIE = "ccpulse_session"
-SESSION_TTL_S = 7 * 86400  # a wall TV stays logged in for a week, renewed while in use
 TICKET_TTL_S = 30
 
 
@@ -32,15 +34,17 @@ class Principal:
     key_id: str
     name: str
     role: Role
+    via: str = ""  # "key:<sha256 of the key>" or "session:<sha256 of the cookie>"
 
 
 ANONYMOUS_ADMIN = Principal("auth-off", "auth off (loopback only)", Role.admin)
 
 
 class Authenticator:
-    def __init__(self, redis: Redis, settings: Settings) -> None:
+    def __init__(self, redis: Redis, settings: Settings, clock: Clock | None = None) -> None:
         self.redis = redis
         self.enabled = settings.auth != "off"
+        self.sessions = SessionStore(redis, settings, clock or settings.clock())
         self.bootstrap: dict[str, Principal] = {}
         if settings.admin_key is not None:
             admin = key_hash(settings.admin_key.get_secret_value())
@@ -52,23 +56,44 @@ class Authenticator:
             )
 
     async def from_key(self, key: str) -> Principal | None:
-        digest = key_hash(key)
+        return await self.from_key_hash(key_hash(key))
+
+    async def from_key_hash(self, digest: str) -> Principal | None:
+        """The key's principal, unless it is unknown or revoked (bootstrap ones too)."""
         if digest in self.bootstrap:
-            return self.bootstrap[digest]
+            if await self.redis.sismember(REVOKED_BOOTSTRAP, digest):
+                return None
+            return replace(self.bootstrap[digest], via=f"key:{digest}")
         raw = await self.redis.hget(KEYS, digest)
         if raw is None:
             return None
         data = json.loads(raw)
-        return Principal(data["id"], data["name"], Role[data["role"]])
+        return Principal(data["id"], data["name"], Role[data["role"]], f"key:{digest}")
 
-    async def from_session(self, session: str) -> Principal | None:
-        raw = await self.redis.getex(SESSION_PREFIX + session, ex=SESSION_TTL_S)
-        return None if raw is None else _principal(json.loads(raw))
+    async def from_session(self, cookie: str, *, renew: bool = True) -> Principal | None:
+        """A live session whose key is still valid; a revoked key's session is refused."""
+        digest = cookie_hash(cookie)
+        sessions = self.sessions
+        record = await (sessions.touch(digest) if renew else sessions.peek(digest))
+        if record is None or await self.from_key_hash(record.key_hash) is None:
+            return None
+        return Principal(record.key_id, record.name, Role[record.role], f"session:{digest}")
 
     async def open_session(self, principal: Principal) -> str:
-        session = secrets.token_urlsafe(32)
-        await self.redis.set(SESSION_PREFIX + session, _dump(principal), ex=SESSION_TTL_S)
-        return session
+        key_digest = principal.via.removeprefix("key:")
+        return await self.sessions.open(
+            principal.key_id, principal.name, principal.role.name, key_digest
+        )
+
+    async def still_valid(self, principal: Principal) -> bool:
+        """Whatever the principal was proven by (a key, a session) has not been revoked since."""
+        kind, _, digest = principal.via.partition(":")
+        if kind == "key":
+            return await self.from_key_hash(digest) is not None
+        if kind == "session":
+            record = await self.sessions.peek(digest)
+            return record is not None and await self.from_key_hash(record.key_hash) is not None
+        return False
 
     async def issue_ticket(self, principal: Principal) -> str:
         ticket = secrets.token_urlsafe(24)
@@ -76,9 +101,12 @@ class Authenticator:
         return ticket
 
     async def redeem_ticket(self, ticket: str) -> Principal | None:
-        """Single use: a ticket seen in a log cannot be used again."""
+        """Single use: a ticket seen in a log cannot be used again; nor one whose session ended."""
         raw = await self.redis.getdel(TICKET_PREFIX + ticket)
-        return None if raw is None else _principal(json.loads(raw))
+        if raw is None:
+            return None
+        principal = _principal(json.loads(raw))
+        return principal if await self.still_valid(principal) else None
 
     async def identify(self, headers: Any, cookies: dict[str, str]) -> Principal | None:
         key = _bearer(headers)
@@ -88,23 +116,39 @@ class Authenticator:
         return await self.from_session(session) if session else None
 
     # --- key management (admin endpoints and `ccpulse keys`) ---
-    async def create_key(self, name: str, role: Role) -> tuple[str, str]:
+    async def create_key(self, name: str, role: Role, created: float) -> tuple[str, str]:
         key = new_key()
         key_id = secrets.token_hex(6)
-        record = {"id": key_id, "name": name, "role": role.name, "created": int(time.time())}
+        record = {"id": key_id, "name": name, "role": role.name, "created": int(created)}
         await self.redis.hset(KEYS, key_hash(key), json.dumps(record))
         return key_id, key
 
     async def list_keys(self) -> list[dict[str, Any]]:
+        """Stored keys and the environment's bootstrap keys (unless revoked); never a key."""
         rows = await self.redis.hgetall(KEYS)
-        return sorted((json.loads(v) for v in rows.values()), key=lambda r: r["created"])
+        stored = sorted((json.loads(v) for v in rows.values()), key=lambda r: r["created"])
+        boot = []
+        for digest, p in self.bootstrap.items():
+            if not await self.redis.sismember(REVOKED_BOOTSTRAP, digest):
+                row = {"id": p.key_id, "name": p.name, "role": p.role.name, "created": None}
+                boot.append({**row, "source": "environment"})
+        return boot + stored
 
     async def revoke(self, key_id: str) -> bool:
-        for digest, raw in (await self.redis.hgetall(KEYS)).items():
+        """Remove the key and end every session opened with it; bootstrap keys stay revoked
+        across restarts (their hash is remembered in Redis) until the variable changes."""
+        found = False
+        for boot_hash, p in self.bootstrap.items():
+            if p.key_id == key_id:
+                await self.redis.sadd(REVOKED_BOOTSTRAP, boot_hash)
+                found = True
+        for stored_hash, raw in (await self.redis.hgetall(KEYS)).items():
             if json.loads(raw)["id"] == key_id:
-                await self.redis.hdel(KEYS, digest)
-                return True
-        return False
+                await self.redis.hdel(KEYS, stored_hash)
+                found = True
+        if found:
+            await self.sessions.end_for_key(key_id)
+        return found
 
 
 def _bearer(headers: Any) -> str | None:
@@ -116,11 +160,11 @@ def _bearer(headers: Any) -> str | None:
 
 
 def _dump(p: Principal) -> str:
-    return json.dumps({"id": p.key_id, "name": p.name, "role": p.role.name})
+    return json.dumps({"id": p.key_id, "name": p.name, "role": p.role.name, "via": p.via})
 
 
 def _principal(data: dict[str, str]) -> Principal:
-    return Principal(data["id"], data["name"], Role[data["role"]])
+    return Principal(data["id"], data["name"], Role[data["role"]], data.get("via", ""))
 
 
 def require(role: Role) -> Any:
@@ -130,7 +174,12 @@ def require(role: Role) -> Any:
         auth: Authenticator = request.app.state.api.auth
         if not auth.enabled:
             return ANONYMOUS_ADMIN
-        principal = await auth.identify(request.headers, dict(request.cookies))
+        try:
+            principal = await auth.identify(request.headers, dict(request.cookies))
+        except (RedisError, OSError) as exc:  # keys, revocations and sessions live there
+            raise HTTPException(
+                503, "access store (Redis) unavailable", headers={"Retry-After": "5"}
+            ) from exc
         if principal is None:
             raise HTTPException(
                 401,
@@ -148,15 +197,27 @@ def require(role: Role) -> Any:
 
 async def websocket_principal(websocket: WebSocket) -> Principal | None:
     """Cookie or single-use ticket; and the Origin must be this host (no cross-site sockets)."""
-    auth: Authenticator = websocket.app.state.api.auth
+    state = websocket.app.state.api
+    auth: Authenticator = state.auth
     origin = websocket.headers.get("origin")
-    host = websocket.headers.get("host", "")
-    if origin is not None and origin.split("://", 1)[-1] != host:
+    if origin is not None and not origin_allowed(
+        origin, websocket.headers.get("host", ""), state.settings.allowed_origins
+    ):
         return None
     if not auth.enabled:
         return ANONYMOUS_ADMIN
     ticket = websocket.query_params.get("ticket")
-    if ticket:
-        return await auth.redeem_ticket(ticket)
-    principal = await auth.identify(websocket.headers, dict(websocket.cookies))
+    try:
+        if ticket:
+            return await auth.redeem_ticket(ticket)
+        principal = await auth.identify(websocket.headers, dict(websocket.cookies))
+    except (RedisError, OSError):
+        return None  # refused for now; the page reconnects
     return principal if principal is not None and principal.role >= Role.viewer else None
+
+
+def origin_allowed(origin: str, host: str, allowed: list[str]) -> bool:
+    """This host (any scheme), or exactly one of CCPULSE_ALLOWED_ORIGINS (scheme://host[:port])."""
+    if origin.split("://", 1)[-1] == host:
+        return True
+    return origin.rstrip("/").lower() in {a.rstrip("/").lower() for a in allowed}

@@ -24,7 +24,7 @@ class ApiState:
         self.clock = clock
         self.reader = LiveReader(redis, settings)
         self.broadcaster: Broadcaster | None = None
-        self.auth = Authenticator(redis, settings)
+        self.auth = Authenticator(redis, settings, clock)
         self.extras: dict[str, Any] = {}
 
 

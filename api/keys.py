@@ -9,7 +9,7 @@ import json
 from redis.asyncio import Redis
 
 from services.apikeys import Role
-from services.settings import Settings
+from services.settings import Settings, load_settings
 
 from .auth import Authenticator
 
@@ -21,7 +21,9 @@ async def run(
     auth = Authenticator(redis, settings)
     try:
         if action == "create":
-            new_id, key = await auth.create_key(name or "unnamed", Role[role])
+            new_id, key = await auth.create_key(
+                name or "unnamed", Role[role], settings.clock().now()
+            )
             print(json.dumps({"id": new_id, "name": name, "role": role, "key": key}))
         elif action == "list":
             for row in await auth.list_keys():
@@ -45,7 +47,9 @@ def main() -> None:
     parser.add_argument("--role", default="viewer", choices=[r.name for r in Role])
     parser.add_argument("--id", dest="key_id")
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(run(Settings(), args.action, args.name, args.role, args.key_id)))
+    raise SystemExit(
+        asyncio.run(run(load_settings(), args.action, args.name, args.role, args.key_id))
+    )
 
 
 if __name__ == "__main__":

@@ -6,13 +6,13 @@ import logging
 
 import uvicorn
 
-from services.settings import Settings
+from services.settings import load_settings
 
 from .app import create_app
 
 
 def main() -> None:
-    settings = Settings()
+    settings = load_settings()  # a refusal names the settings, never their values
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
     uvicorn.run(
         create_app(settings),

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.settings import Settings
 
 from . import routes, webhooks
+from .exposure import Exposure
 from .limits import RateLimiter, source_of
 from .publisher import Publisher
 from .state import IngestState
@@ -47,6 +48,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(routes.router)
     app.include_router(webhooks.router)
+    app.add_middleware(
+        Exposure,
+        docs=settings.docs_mode(),
+        metrics=settings.ingest_metrics_mode(),
+        authorised=state.authorised,
+    )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

