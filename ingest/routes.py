@@ -87,7 +87,7 @@ def validate(items: list[Any], now_s: float) -> tuple[list[ContactEvent], list[F
 async def read_limited(request: Request, limit: int) -> bytes:
     """Read at most `limit` bytes; a longer body is refused before it is all in memory."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyError(413, f"body is {declared} bytes, the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
@@ -99,14 +99,24 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _unauthorised(authorization: str | None) -> str:
+    if authorization is not None and not authorization.isascii():
+        return (
+            "authorization: holds non-ASCII characters; tokens from CCPULSE_INGEST_TOKENS are ASCII"
+        )
+    return "authorization: a bearer token from CCPULSE_INGEST_TOKENS is required"
+
+
 @router.post("/v1/events", status_code=202, summary="Submit contact events")
 async def post_events(request: Request) -> JSONResponse:
     """Accept one event, an array or NDJSON; 202 means the broker acknowledged every event."""
     state: IngestState = request.app.state.ingest
-    if not state.authorised(request.headers.get("authorization")):
+    authorization = request.headers.get("authorization")
+    if not state.authorised(authorization):
         state.metrics.refused.labels("unauthenticated").inc()
-        return refusal(401, "authorization: a bearer token from CCPULSE_INGEST_TOKENS is required",
-                       [{"index": None, "field": "authorization"}])  # fmt: skip
+        return refusal(
+            401, _unauthorised(authorization), [{"index": None, "field": "authorization"}]
+        )
     try:
         async with asyncio.timeout(state.settings.ingest_body_timeout_seconds):
             raw = await read_limited(request, state.settings.max_body_bytes)

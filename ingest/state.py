@@ -10,8 +10,8 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter
 
-from services.contract import ContactEvent
-from services.privacy import pseudonymise, scrub
+from services.contract import IDENT_MAX, NAME_MAX, TEXT_MAX, ContactEvent
+from services.privacy import pseudonymise, pseudonymise_id, scrub, scrub_text
 from services.settings import Settings
 
 from .publisher import BrokerUnavailable, Publisher
@@ -50,14 +50,19 @@ class IngestState:
         self.clock = self.settings.clock()
 
     def authorised(self, authorization: str | None) -> bool:
-        """`/v1/events` takes a bearer token when access control is on."""
+        """`/v1/events` takes a bearer token when access control is on.
+
+        Compared as bytes: `hmac.compare_digest` refuses a str holding non-ASCII characters (a
+        500 before), and a header is whatever bytes a client sent.
+        """
         if self.settings.auth == "off":
             return True
         if not authorization or not authorization.lower().startswith("bearer "):
             return False
-        token = authorization[7:].strip()
+        token = as_bytes(authorization[7:].strip())
         return any(
-            hmac.compare_digest(token, t.get_secret_value()) for t in self.settings.ingest_tokens
+            hmac.compare_digest(token, as_bytes(t.get_secret_value()))
+            for t in self.settings.ingest_tokens
         )
 
     @property
@@ -65,13 +70,7 @@ class IngestState:
         return self.settings.hash_key.get_secret_value().encode()
 
     def protect(self, event: ContactEvent) -> ContactEvent:
-        """Replace personal data by the keyed hash before anything is stored or logged."""
-        changes: dict[str, Any] = {}
-        if event.customer is not None:
-            changes["customer"] = pseudonymise(event.customer, self.hash_key)
-        if event.attributes:
-            changes["attributes"] = scrub(event.attributes, self.hash_key)
-        return event.model_copy(update=changes) if changes else event
+        return protect(event, self.hash_key)
 
     async def accept(self, events: list[ContactEvent], source: str) -> JSONResponse:
         protected = [self.protect(e) for e in events]
@@ -90,6 +89,36 @@ class IngestState:
             )
         self.metrics.events.labels(source, "accepted").inc(len(events))
         return JSONResponse({"accepted": len(events)}, status_code=202)
+
+
+def protect(event: ContactEvent, key: bytes) -> ContactEvent:
+    """Replace personal data by the keyed hash before anything is stored or logged.
+
+    The customer is always hashed; a contact or agent id that is (or holds) a number or an
+    address is hashed whole, so no Kafka or Redis key holds it; every other text has the numbers
+    and addresses inside it hashed, and personal attributes (`customer_name`) whole.
+    """
+    changes: dict[str, Any] = {"id": scrub_text(event.id, key, IDENT_MAX)}
+    if event.customer is not None:
+        changes["customer"] = pseudonymise(event.customer, key)
+    for name in ("contact", "agent"):
+        value = getattr(event, name)
+        if value is not None:
+            changes[name] = pseudonymise_id(value, key)
+    for name in ("queue", "stage", "issue", "state"):
+        value = getattr(event, name)
+        if value is not None:
+            changes[name] = scrub_text(value, key, NAME_MAX).strip()
+    if event.reason is not None:
+        changes["reason"] = scrub_text(event.reason, key, TEXT_MAX)
+    if event.attributes:
+        changes["attributes"] = scrub(event.attributes, key, TEXT_MAX)
+    return event.model_copy(update=changes)
+
+
+def as_bytes(text: str) -> bytes:
+    """Header values arrive as latin-1 text; any str, lone surrogates included, becomes bytes."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 def refusal(status: int, detail: str, errors: list[dict[str, Any]]) -> JSONResponse:
