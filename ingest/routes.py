@@ -12,6 +12,7 @@ from services import contract
 from services.contract import ContactEvent, FieldError
 
 from . import jsonsafe
+from .limits import source_of
 from .state import IngestState, refusal
 
 router = APIRouter()
@@ -112,11 +113,18 @@ async def post_events(request: Request) -> JSONResponse:
     """Accept one event, an array or NDJSON; 202 means the broker acknowledged every event."""
     state: IngestState = request.app.state.ingest
     authorization = request.headers.get("authorization")
+    client = request.client.host if request.client else None
     if not state.authorised(authorization):
+        wait = state.limits.failed(client)
+        if wait > 0:
+            return state.too_many(wait, "failed authentications from this client")
         state.metrics.refused.labels("unauthenticated").inc()
         return refusal(
             401, _unauthorised(authorization), [{"index": None, "field": "authorization"}]
         )
+    wait = state.limits.admit(source_of(request.url.path, authorization, client))
+    if wait > 0:
+        return state.too_many(wait, "this token")
     try:
         async with asyncio.timeout(state.settings.ingest_body_timeout_seconds):
             raw = await read_limited(request, state.settings.max_body_bytes)

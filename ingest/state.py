@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from services.contract import IDENT_MAX, NAME_MAX, TEXT_MAX, ContactEvent
 from services.privacy import pseudonymise, pseudonymise_id, scrub, scrub_text
 from services.settings import Settings
 
+from .limits import Limits
 from .publisher import BrokerUnavailable, Publisher
 
 log = logging.getLogger("ccpulse.ingest")
@@ -48,6 +50,19 @@ class IngestState:
 
     def __post_init__(self) -> None:
         self.clock = self.settings.clock()
+        self.limits = Limits.of(self.settings.ingest_rate_per_second, self.settings.ingest_burst)
+
+    def too_many(self, wait_s: float, what: str) -> JSONResponse:
+        """429 with Retry-After, counted."""
+        self.metrics.refused.labels("rate_limited").inc()
+        retry = max(1, math.ceil(wait_s))
+        message = f"rate limit for {what} exceeded; retry in {retry} s"
+        return refusal(
+            429,
+            message,
+            [{"index": None, "field": "rate", "message": message}],
+            headers={"Retry-After": str(retry)},
+        )
 
     def authorised(self, authorization: str | None) -> bool:
         """`/v1/events` takes a bearer token when access control is on.
@@ -121,5 +136,10 @@ def as_bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def refusal(status: int, detail: str, errors: list[dict[str, Any]]) -> JSONResponse:
-    return JSONResponse({"detail": detail, "errors": errors}, status_code=status)
+def refusal(
+    status: int,
+    detail: str,
+    errors: list[dict[str, Any]],
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse({"detail": detail, "errors": errors}, status_code=status, headers=headers)

@@ -36,6 +36,14 @@ router = APIRouter(tags=["webhooks"])
 log = logging.getLogger("ccpulse.ingest")
 
 
+class RateLimited(Exception):
+    """A verified source over its budget."""
+
+    def __init__(self, wait_s: float) -> None:
+        super().__init__(f"retry in {wait_s:.1f} s")
+        self.wait_s = wait_s
+
+
 class Refused(Exception):
     """A request answered with an error before anything is published."""
 
@@ -118,6 +126,10 @@ async def _publish(request: Request, source: str, mapped: Mapped) -> Response:
 async def _handle(
     request: Request, source: str, payload: Any, query: dict[str, str] | None = None
 ) -> Response:
+    """Called once the request verified: only now is it charged to its source's budget."""
+    wait = _state(request).limits.admit(request.url.path)
+    if wait > 0:
+        raise RateLimited(wait)
     outcome = await _deliver(request, source, payload, query)
     return outcome if isinstance(outcome, Response) else await _publish(request, source, outcome)
 
@@ -144,12 +156,23 @@ def _unavailable(state: IngestState, exc: BrokerUnavailable) -> JSONResponse:
 async def _guarded(
     request: Request, source: str, run: Callable[[], Awaitable[Response]]
 ) -> Response:
-    """Run a route body; a `Refused` becomes its counted error response."""
+    """Run a route body; a `Refused` becomes its counted error response.
+
+    A failed verification (401) is charged to the client's address, never to the source, and
+    is answered 429 once that client's failure budget is spent.
+    """
+    state = _state(request)
     try:
         _require_secret(request, source)
         response = await run()
+    except RateLimited as exc:
+        return state.too_many(exc.wait_s, request.url.path)
     except Refused as exc:
-        return _refuse(_state(request), source, exc)
+        if exc.status == 401:
+            wait = state.limits.failed(request.client.host if request.client else None)
+            if wait > 0:
+                return state.too_many(wait, "failed verifications from this client")
+        return _refuse(state, source, exc)
     return response
 
 

@@ -1,0 +1,92 @@
+"""The ingest as a real process on a real socket, attacked: rate limits unauthenticated traffic
+cannot spend, hostile header bytes, Twilio's signed URL, slow headers, and dates out of range.
+
+Each test starts `python -m ingest` against the session's embedded broker, with its own settings.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.stack import EmbeddedBroker
+from simulator.scenario import iso
+from tests.e2e import scenarios_vendors as sv
+from tests.harness import ROOT, Child, free_port, wait_until
+
+SECRET = "chatwoot-hardening-secret-0123456789"
+TOKEN = "ingest-hardening-token-0123456789"
+
+Ingest = Callable[..., str]
+
+
+@pytest.fixture
+def ingest(embedded_broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Ingest]:
+    """Start an ingest with extra `CCPULSE_*` settings; returns its base URL. Stopped by PID."""
+    started: list[Child] = []
+
+    def start(extra: dict[str, str] | None = None, expect_start: bool = True) -> str:
+        port = free_port()
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "CCPULSE_KAFKA_BOOTSTRAP": embedded_broker.bootstrap,
+            "CCPULSE_KAFKA_IDEMPOTENCE": "false",
+            "CCPULSE_DATA_DIR": str(tmp_path),
+            "CCPULSE_INGEST_PORT": str(port),
+            "CCPULSE_AUTH": "off",
+            **(extra or {}),
+        }
+        child = Child(f"ingest{len(started)}", "ingest", env, tmp_path / f"ingest{port}.log")
+        started.append(child)
+        child.start()
+        if expect_start:
+            url = f"http://127.0.0.1:{port}"
+            wait_until(lambda: httpx.get(f"{url}/healthz").status_code == 200, 30, "ingest")
+            return url
+        assert child.process is not None
+        child.process.wait(30)
+        return child.log_path.read_text()
+
+    try:
+        yield start
+    finally:
+        for child in started:
+            child.stop()
+
+
+def chatwoot_body(tag: str) -> dict[str, object]:
+    return {
+        "event": "conversation_created",
+        "id": tag,
+        "inbox_id": 1,
+        "status": "open",
+        "channel": "Channel::WebWidget",
+        "created_at": int(time.time()) - 5,
+        "meta": {"sender": {"type": "contact", "email": "x@example.com"}},
+    }
+
+
+def test_unsigned_junk_cannot_starve_a_signed_webhook(ingest: Ingest) -> None:
+    limits = {"CCPULSE_INGEST_RATE_PER_SECOND": "20", "CCPULSE_INGEST_BURST": "100"}
+    url = ingest({"CCPULSE_SOURCES__CHATWOOT_SECRET": SECRET, **limits})
+    junk = json.dumps(chatwoot_body("junk")).encode()
+    with httpx.Client(base_url=url, timeout=30) as client:
+        answers = Counter(
+            client.post(
+                "/webhooks/chatwoot", content=junk, headers={"content-type": "application/json"}
+            ).status_code
+            for _ in range(700)
+        )
+        path, headers, body = sv._chatwoot_request(
+            chatwoot_body("good"), sv.Secrets(chatwoot_secret=SECRET), time.time()
+        )
+        signed = client.post(path, headers=headers, content=body)
+    assert answers[401] >= 1 and answers[429] >= 1, answers  # the junk's own budget ran out
+    assert set(answers) <= {401, 429}, answers
+    assert signed.status_code == 202, signed.text
