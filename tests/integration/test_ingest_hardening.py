@@ -90,3 +90,31 @@ def test_unsigned_junk_cannot_starve_a_signed_webhook(ingest: Ingest) -> None:
     assert answers[401] >= 1 and answers[429] >= 1, answers  # the junk's own budget ran out
     assert set(answers) <= {401, 429}, answers
     assert signed.status_code == 202, signed.text
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Bearer tökén".encode(), b"Bearer \xff\xfe\x80", "Bearer ключ".encode(), b"Bearer \xc3"],
+)
+def test_a_non_ascii_bearer_token_is_a_clear_401(ingest: Ingest, value: bytes) -> None:
+    url = ingest(
+        {
+            "CCPULSE_AUTH": "on",
+            "CCPULSE_INGEST_TOKENS": json.dumps([TOKEN]),
+            "CCPULSE_ADMIN_KEY": "ccp_hardening_admin_key_0123456789",
+            "CCPULSE_SOURCES__CLOUDEVENTS_TOKEN": TOKEN,
+        }
+    )
+    event = {
+        "id": "na1",
+        "type": "contact.offered",
+        "time": iso(time.time() - 5),
+        "contact": "na1",
+        "channel": "voice",
+    }
+    with httpx.Client(base_url=url, timeout=30) as client:
+        refused = client.post("/v1/events", json=event, headers={"authorization": value})
+        webhook = client.post("/v1/cloudevents", json={}, headers={"authorization": value})
+    assert refused.status_code == 401, refused.text
+    assert "non-ASCII" in refused.json()["detail"]
+    assert webhook.status_code == 401, webhook.text
