@@ -17,6 +17,7 @@ from .state import IngestState
 
 
 def create_app(settings: Settings) -> FastAPI:
+    webhooks.check_public_url(settings)
     state = IngestState(settings, Publisher(settings))
 
     @asynccontextmanager

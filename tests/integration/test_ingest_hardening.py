@@ -7,6 +7,7 @@ Each test starts `python -m ingest` against the session's embedded broker, with 
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ import pytest
 from services.stack import EmbeddedBroker
 from simulator.scenario import iso
 from tests.e2e import scenarios_vendors as sv
-from tests.harness import ROOT, Child, free_port, wait_until
+from tests.harness import Child, free_port, wait_until
 
 SECRET = "chatwoot-hardening-secret-0123456789"
 TOKEN = "ingest-hardening-token-0123456789"
@@ -118,3 +119,67 @@ def test_a_non_ascii_bearer_token_is_a_clear_401(ingest: Ingest, value: bytes) -
     assert refused.status_code == 401, refused.text
     assert "non-ASCII" in refused.json()["detail"]
     assert webhook.status_code == 401, webhook.text
+
+
+TWILIO_TOKEN = "twilio-hardening-token-0123456789abcdef"
+PUBLIC = "https://cc.example.com"
+STRONG = {
+    "CCPULSE_AUTH": "on",
+    "CCPULSE_HASH_KEY": "hash-key-hardening-0123456789abcdef0123",
+    "CCPULSE_ADMIN_KEY": "ccp_hardening_admin_key_0123456789abcdef",
+    "CCPULSE_INGEST_TOKENS": json.dumps([TOKEN]),
+    "CCPULSE_SOURCES__TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+}
+
+
+def test_off_loopback_twilio_needs_the_public_url(ingest: Ingest) -> None:
+    log = ingest({**STRONG, "CCPULSE_INGEST_HOST": "0.0.0.0"}, expect_start=False)
+    assert "refusing to start" in log and "CCPULSE_INGEST_PUBLIC_URL" in log, log
+
+
+def test_twilio_signatures_are_checked_against_the_public_url(ingest: Ingest) -> None:
+    url = ingest(
+        {"CCPULSE_SOURCES__TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "CCPULSE_INGEST_PUBLIC_URL": PUBLIC}
+    )
+    params = sv._call_completed("CAhard1", time.time() - 5, 30, "+14155550100")
+    path = "/webhooks/twilio/voice"
+    forged = sv._twilio_request(path, params, sv.Secrets("http://evil.example", TWILIO_TOKEN))
+    genuine = sv._twilio_request(path, params, sv.Secrets(PUBLIC, TWILIO_TOKEN))
+    with httpx.Client(base_url=url, timeout=30) as client:
+        refused = client.post(
+            path, content=forged[2], headers={**forged[1], "host": "evil.example"}
+        )
+        accepted = client.post(path, content=genuine[2], headers=genuine[1])
+    assert refused.status_code == 401, refused.text
+    assert accepted.status_code < 300, accepted.text
+
+
+def test_slow_headers_are_cut_off_and_a_normal_request_gets_through(ingest: Ingest) -> None:
+    bound_s = 2.0
+    url = ingest({"CCPULSE_HTTP_HEADER_TIMEOUT_SECONDS": str(bound_s)})
+    port = int(url.rsplit(":", 1)[1])
+    slow: list[socket.socket] = []
+    try:
+        for _ in range(300):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a")
+            slow.append(sock)
+        opened = time.monotonic()
+        assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+        closed = sum(closed_within(sock, opened + bound_s + 3) for sock in slow)
+        assert closed == len(slow), f"{len(slow) - closed} slow connections still open"
+        assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def closed_within(sock: socket.socket, deadline: float) -> bool:
+    """The server closed it (EOF or reset) before the deadline."""
+    sock.settimeout(max(0.01, deadline - time.monotonic()))
+    try:
+        return sock.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
