@@ -11,7 +11,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter
 
-from services.contract import IDENT_MAX, NAME_MAX, TEXT_MAX, ContactEvent
+from services.contract import IDENT_MAX, NAME_MAX, TEXT_MAX, ContactEvent, FieldError
 from services.privacy import pseudonymise, pseudonymise_id, scrub, scrub_text
 from services.settings import Settings
 
@@ -88,6 +88,11 @@ class IngestState:
         return protect(event, self.hash_key)
 
     async def accept(self, events: list[ContactEvent], source: str) -> JSONResponse:
+        problems = time_errors(events, self.clock.now(), self.settings.lateness_seconds)
+        if problems:
+            self.metrics.rejected("invalid", len(events))
+            rows = [e.model_dump() for e in problems]
+            return refusal(422, f"{len(rows)} problem(s); nothing was accepted", rows)
         protected = [self.protect(e) for e in events]
         try:
             await self.publisher.publish(protected)
@@ -129,6 +134,39 @@ def protect(event: ContactEvent, key: bytes) -> ContactEvent:
     if event.attributes:
         changes["attributes"] = scrub(event.attributes, key, TEXT_MAX)
     return event.model_copy(update=changes)
+
+
+FUTURE_LIMIT_S = 300  # well inside the aggregator's own tolerance (an hour)
+
+
+def time_errors(
+    events: list[ContactEvent], now_s: float, lateness_s: int, first_index: int = 0
+) -> list[FieldError]:
+    """One rule for every source: an event the live figures would not count is refused here,
+    naming `time`, instead of being accepted and dead-lettered by the aggregator.
+
+    Too far ahead (a sender's clock) or older than the lateness window, less a margin for the
+    trip through Kafka. Older events are for `ccpulse history rebuild --export FILE`.
+    """
+    oldest_s = lateness_s - min(60, lateness_s // 10)
+    errors = []
+    for offset, event in enumerate(events):
+        age = now_s - event.time.timestamp()
+        if age < -FUTURE_LIMIT_S:
+            message = (
+                f"is {int(-age)} s in the future; the limit is {FUTURE_LIMIT_S} s "
+                "(is the sender's clock right?)"
+            )
+        elif age > oldest_s:
+            message = (
+                f"is {int(age)} s old; events older than the lateness window "
+                f"(CCPULSE_LATENESS_SECONDS, {oldest_s} s with the transit margin) are not "
+                "counted live: load them with `ccpulse history rebuild --export FILE`"
+            )
+        else:
+            continue
+        errors.append(FieldError(index=first_index + offset, field="time", message=message))
+    return errors
 
 
 def as_bytes(text: str) -> bytes:

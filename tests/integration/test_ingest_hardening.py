@@ -15,7 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
+from services.sources import SourceSettings
 from services.stack import EmbeddedBroker
 from simulator.scenario import iso
 from tests.e2e import scenarios_vendors as sv
@@ -183,3 +185,43 @@ def closed_within(sock: socket.socket, deadline: float) -> bool:
         return True
     except TimeoutError:
         return False
+
+
+def test_times_out_of_range_are_refused_at_ingest_naming_time(ingest: Ingest) -> None:
+    url = ingest({"CCPULSE_LATENESS_SECONDS": "3600"})
+    now = time.time()
+
+    def event(n: int, when: str) -> dict[str, object]:
+        return {
+            "id": f"t{n}",
+            "type": "contact.offered",
+            "time": when,
+            "contact": f"t{n}",
+            "channel": "voice",
+        }
+
+    cases = [
+        ("0001-01-01T00:00:00Z", "old"),
+        (iso(now - 3590), "old"),
+        ("9999-12-31T23:59:59Z", "future"),
+        (iso(now + 3600), "future"),
+    ]
+    chat = {**chatwoot_body("old"), "created_at": 946684800}
+    with httpx.Client(base_url=url, timeout=30) as client:
+        refused = [
+            client.post("/v1/events", json=event(n, when)) for n, (when, _) in enumerate(cases)
+        ]
+        webhook = client.post("/webhooks/chatwoot", json=chat)
+        accepted = client.post("/v1/events", json=event(9, iso(now - 3000)))
+    for response, (when, why) in zip(refused, cases, strict=True):
+        assert response.status_code == 422, (when, response.text)
+        (row,) = response.json()["errors"]
+        assert row["field"] == "time" and ("old" if why == "old" else "future") in row["message"]
+    assert webhook.status_code == 422 and webhook.json()["errors"][0]["field"] == "time"
+    assert accepted.status_code == 202, accepted.text
+
+
+def test_the_replay_window_has_an_upper_bound() -> None:
+    assert SourceSettings(replay_window_seconds=3600).replay_window_seconds == 3600
+    with pytest.raises(ValidationError, match="replay_window_seconds"):
+        SourceSettings(replay_window_seconds=7 * 86400)
