@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from services.sources import SourceSettings
 from services.stack import EmbeddedBroker
 from simulator.scenario import iso
+from tests.conftest import PipelineFactory
 from tests.e2e import scenarios_vendors as sv
 from tests.harness import Child, free_port, wait_until
 
@@ -157,12 +158,22 @@ def test_twilio_signatures_are_checked_against_the_public_url(ingest: Ingest) ->
 
 
 def test_slow_headers_are_cut_off_and_a_normal_request_gets_through(ingest: Ingest) -> None:
-    bound_s = 2.0
-    url = ingest({"CCPULSE_HTTP_HEADER_TIMEOUT_SECONDS": str(bound_s)})
+    url = ingest({"CCPULSE_HTTP_HEADER_TIMEOUT_SECONDS": "2"})
+    assert_slow_heads_cut(url, bound_s=2.0)
+
+
+def test_the_api_cuts_slow_headers_too(pipeline_factory: PipelineFactory) -> None:
+    pipeline = pipeline_factory({"CCPULSE_HTTP_HEADER_TIMEOUT_SECONDS": "2"})
+    assert_slow_heads_cut(pipeline.api_url, bound_s=2.0)
+
+
+def assert_slow_heads_cut(url: str, bound_s: float, count: int = 300) -> None:
+    """`count` sockets send half a request head and stop: each is closed within the bound, and
+    a normal request is answered meanwhile."""
     port = int(url.rsplit(":", 1)[1])
     slow: list[socket.socket] = []
     try:
-        for _ in range(300):
+        for _ in range(count):
             sock = socket.create_connection(("127.0.0.1", port), timeout=5)
             sock.sendall(b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a")
             slow.append(sock)
