@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 
-import uvicorn
-
+from services.serving import serve
 from services.settings import load_settings
 
 from .app import create_app
@@ -14,13 +13,7 @@ from .app import create_app
 def main() -> None:
     settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level="warning",
-        access_log=False,
-    )
+    serve(create_app(settings), settings, settings.api_host, settings.api_port)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -14,12 +13,12 @@ from services.settings import Settings
 
 from . import routes, webhooks
 from .exposure import Exposure
-from .limits import RateLimiter, source_of
 from .publisher import Publisher
 from .state import IngestState
 
 
 def create_app(settings: Settings) -> FastAPI:
+    webhooks.check_public_url(settings)
     state = IngestState(settings, Publisher(settings))
 
     @asynccontextmanager
@@ -29,23 +28,6 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="ccpulse ingest", version="0.1.0", lifespan=lifespan)
     app.state.ingest = state
-    limiter = RateLimiter(settings.ingest_rate_per_second, settings.ingest_burst)
-
-    @app.middleware("http")
-    async def rate_limit(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if request.method == "POST":
-            client = request.client.host if request.client else None
-            source = source_of(request.url.path, request.headers.get("authorization"), client)
-            wait = limiter.take(source)
-            if wait > 0:
-                state.metrics.refused.labels("rate_limited").inc()
-                retry = str(max(1, math.ceil(wait)))
-                return JSONResponse({"detail": f"rate limit for {source.split(':')[0]} exceeded"},
-                                    status_code=429, headers={"Retry-After": retry})  # fmt: skip
-        return await call_next(request)
-
     app.include_router(routes.router)
     app.include_router(webhooks.router)
     app.add_middleware(

@@ -40,7 +40,8 @@ ROUTE = "/webhooks/asterisk/queue-log"
 
 
 class Rejected(Exception):
-    """The ingest refused the lines as malformed (400); retrying the same lines cannot help."""
+    """The ingest refused the lines as malformed (400) or out of range (422, a time older than
+    the lateness window); retrying the same lines cannot help."""
 
 
 class Unavailable(Exception):
@@ -233,7 +234,7 @@ async def backfill(path: Path, sink: Sink, positions: PositionFile | None = None
 
 
 class HttpSink:
-    """Posts lines to the ingest; 2xx acknowledges, 400 rejects, anything else is retried."""
+    """Posts lines to the ingest; 2xx acknowledges, 400 and 422 reject, the rest is retried."""
 
     def __init__(self, client: httpx.AsyncClient, base_url: str, token: str | None = None):
         self.client = client
@@ -248,7 +249,7 @@ class HttpSink:
             response = await self.client.post(self.url, content=body, headers=self.headers)
         except httpx.HTTPError as exc:
             raise Unavailable(type(exc).__name__) from exc
-        if response.status_code == 400:
+        if response.status_code in (400, 422):
             raise Rejected(response.json().get("detail", "malformed"))
         if response.status_code >= 300:
             raise Unavailable(f"HTTP {response.status_code}")

@@ -12,11 +12,10 @@ from services import contract
 from services.contract import ContactEvent, FieldError
 
 from . import jsonsafe
-from .state import IngestState, refusal
+from .limits import source_of
+from .state import IngestState, refusal, time_errors
 
 router = APIRouter()
-
-FUTURE_LIMIT_S = 300
 
 
 class BodyError(Exception):
@@ -70,13 +69,15 @@ def _ndjson(text: str) -> list[Any]:
     return items
 
 
-def validate(items: list[Any], now_s: float) -> tuple[list[ContactEvent], list[FieldError]]:
+def validate(
+    items: list[Any], now_s: float, lateness_s: int
+) -> tuple[list[ContactEvent], list[FieldError]]:
     events: list[ContactEvent] = []
     errors: list[FieldError] = []
     for index, item in enumerate(items):
         event, problems = contract.parse_event(item, index)
-        if event is not None and event.time.timestamp() > now_s + FUTURE_LIMIT_S:
-            problems = [FieldError(index=index, field="time", message="is in the future")]
+        if event is not None:
+            problems = time_errors([event], now_s, lateness_s, first_index=index)
         if problems:
             errors.extend(problems)
         elif event is not None:
@@ -87,7 +88,7 @@ def validate(items: list[Any], now_s: float) -> tuple[list[ContactEvent], list[F
 async def read_limited(request: Request, limit: int) -> bytes:
     """Read at most `limit` bytes; a longer body is refused before it is all in memory."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyError(413, f"body is {declared} bytes, the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
@@ -99,14 +100,31 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _unauthorised(authorization: str | None) -> str:
+    if authorization is not None and not authorization.isascii():
+        return (
+            "authorization: holds non-ASCII characters; tokens from CCPULSE_INGEST_TOKENS are ASCII"
+        )
+    return "authorization: a bearer token from CCPULSE_INGEST_TOKENS is required"
+
+
 @router.post("/v1/events", status_code=202, summary="Submit contact events")
 async def post_events(request: Request) -> JSONResponse:
     """Accept one event, an array or NDJSON; 202 means the broker acknowledged every event."""
     state: IngestState = request.app.state.ingest
-    if not state.authorised(request.headers.get("authorization")):
+    authorization = request.headers.get("authorization")
+    client = request.client.host if request.client else None
+    if not state.authorised(authorization):
+        wait = state.limits.failed(client)
+        if wait > 0:
+            return state.too_many(wait, "failed authentications from this client")
         state.metrics.refused.labels("unauthenticated").inc()
-        return refusal(401, "authorization: a bearer token from CCPULSE_INGEST_TOKENS is required",
-                       [{"index": None, "field": "authorization"}])  # fmt: skip
+        return refusal(
+            401, _unauthorised(authorization), [{"index": None, "field": "authorization"}]
+        )
+    wait = state.limits.admit(source_of(request.url.path, authorization, client))
+    if wait > 0:
+        return state.too_many(wait, "this token")
     try:
         async with asyncio.timeout(state.settings.ingest_body_timeout_seconds):
             raw = await read_limited(request, state.settings.max_body_bytes)
@@ -121,7 +139,7 @@ async def post_events(request: Request) -> JSONResponse:
     except BodyError as exc:
         state.metrics.rejected("body", 1)
         return refusal(exc.status, exc.message, [{"index": None, "field": exc.field}])
-    events, errors = validate(items, state.clock.now())
+    events, errors = validate(items, state.clock.now(), state.settings.lateness_seconds)
     if errors:
         state.metrics.rejected("invalid", len({e.index for e in errors}))
         rows = [e.model_dump() for e in errors]

@@ -26,7 +26,10 @@ class Verdict(StrEnum):
 
 
 def _same(expected: str, presented: str) -> bool:
-    return hmac.compare_digest(expected.encode(), presented.encode())
+    """Bytes, not str: compare_digest refuses non-ASCII str, and a header can hold anything."""
+    return hmac.compare_digest(
+        expected.encode("utf-8", "surrogatepass"), presented.encode("utf-8", "surrogatepass")
+    )
 
 
 # --- Twilio: base64(HMAC-SHA1(auth token, URL + sorted form keys and values)) ---

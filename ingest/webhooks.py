@@ -9,18 +9,21 @@ not use is answered 2xx and counted as ignored, so the vendor does not retry it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import SecretStr
 
 from services import keys
-from services.sources import SourceSettings, sources_of
+from services.apikeys import is_loopback
+from services.settings import Settings
+from services.sources import sources_of
 
 from . import jsonsafe
 from . import signatures as sig
@@ -34,6 +37,14 @@ from .state import RETRY_AFTER_S, IngestState, refusal
 
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger("ccpulse.ingest")
+
+
+class RateLimited(Exception):
+    """A verified source over its budget."""
+
+    def __init__(self, wait_s: float) -> None:
+        super().__init__(f"retry in {wait_s:.1f} s")
+        self.wait_s = wait_s
 
 
 class Refused(Exception):
@@ -54,8 +65,13 @@ def _now(request: Request) -> datetime:
 
 
 async def _body(request: Request) -> bytes:
+    """The body within its size limit and the body timeout (a slow sender holds no worker)."""
+    settings = _state(request).settings
     try:
-        return await read_limited(request, _state(request).settings.max_body_bytes)
+        async with asyncio.timeout(settings.ingest_body_timeout_seconds):
+            return await read_limited(request, settings.max_body_bytes)
+    except TimeoutError as exc:
+        raise Refused(408, "body", "not received within the timeout", "slow_body") from exc
     except BodyError as exc:
         raise Refused(exc.status, exc.field, exc.message, "body") from exc
 
@@ -118,6 +134,10 @@ async def _publish(request: Request, source: str, mapped: Mapped) -> Response:
 async def _handle(
     request: Request, source: str, payload: Any, query: dict[str, str] | None = None
 ) -> Response:
+    """Called once the request verified: only now is it charged to its source's budget."""
+    wait = _state(request).limits.admit(request.url.path)
+    if wait > 0:
+        raise RateLimited(wait)
     outcome = await _deliver(request, source, payload, query)
     return outcome if isinstance(outcome, Response) else await _publish(request, source, outcome)
 
@@ -144,12 +164,23 @@ def _unavailable(state: IngestState, exc: BrokerUnavailable) -> JSONResponse:
 async def _guarded(
     request: Request, source: str, run: Callable[[], Awaitable[Response]]
 ) -> Response:
-    """Run a route body; a `Refused` becomes its counted error response."""
+    """Run a route body; a `Refused` becomes its counted error response.
+
+    A failed verification (401) is charged to the client's address, never to the source, and
+    is answered 429 once that client's failure budget is spent.
+    """
+    state = _state(request)
     try:
         _require_secret(request, source)
         response = await run()
+    except RateLimited as exc:
+        return state.too_many(exc.wait_s, request.url.path)
     except Refused as exc:
-        return _refuse(_state(request), source, exc)
+        if exc.status == 401:
+            wait = state.limits.failed(request.client.host if request.client else None)
+            if wait > 0:
+                return state.too_many(wait, "failed verifications from this client")
+        return _refuse(state, source, exc)
     return response
 
 
@@ -179,11 +210,38 @@ def _require_secret(request: Request, source: str) -> None:
 # --- Twilio ---
 
 
-def _twilio_url(request: Request, options: SourceSettings) -> str:
-    if not options.twilio_public_url:
+def public_url(settings: Settings) -> str | None:
+    """The base URL vendors call: CCPULSE_INGEST_PUBLIC_URL (or the older sources setting)."""
+    value = settings.ingest_public_url or sources_of(settings).twilio_public_url
+    return value.rstrip("/") if value else None
+
+
+def check_public_url(settings: Settings) -> None:
+    """Off loopback, Twilio signatures are verified against the configured public URL only:
+    refuse to start without it rather than trust the client's Host header."""
+    base = public_url(settings)
+    if base is not None and urlsplit(base).scheme not in ("http", "https"):
+        raise ConfigError(f"CCPULSE_INGEST_PUBLIC_URL must be an http(s) URL, not {base!r}")
+    twilio = sources_of(settings).twilio_auth_token is not None
+    if base is None and twilio and not is_loopback(settings.ingest_host):
+        raise ConfigError(
+            "CCPULSE_INGEST_PUBLIC_URL is required when CCPULSE_INGEST_HOST is not loopback "
+            f"({settings.ingest_host}) and a Twilio auth token is set: Twilio signs the URL "
+            "it called, which the Host header cannot be trusted to tell"
+        )
+
+
+class ConfigError(ValueError):
+    """A setting the ingest refuses to start with; the message names it."""
+
+
+def _twilio_url(request: Request, settings: Settings) -> str:
+    """The configured public URL with this path and query; on loopback, the request's URL."""
+    base = public_url(settings)
+    if base is None:
         return str(request.url)
     query = f"?{request.url.query}" if request.url.query else ""
-    return options.twilio_public_url.rstrip("/") + request.url.path + query
+    return base + request.url.path + query
 
 
 async def _twilio(request: Request, source: str) -> Response:
@@ -194,7 +252,7 @@ async def _twilio(request: Request, source: str) -> Response:
     token = _secret(options.twilio_auth_token)
     if token is not None:
         signature = request.headers.get("x-twilio-signature")
-        url = _twilio_url(request, options)
+        url = _twilio_url(request, _state(request).settings)
         _check(sig.check_twilio(token, url, signature, pairs, body), "X-Twilio-Signature")
     payload = _json(body) if is_json else dict(pairs)
     query = {k: v for k, v in request.query_params.items() if k != "bodySHA256"}

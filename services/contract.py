@@ -45,15 +45,17 @@ class Channel(StrEnum):
     SOCIAL = "social"
 
 
+# The lengths the ingest keeps to when it replaces personal data by (longer) keyed hashes.
+NAME_MAX, IDENT_MAX, TEXT_MAX = 128, 256, 1024
 # Names become parts of Redis keys and Prometheus labels: no separators, no control characters.
 Name = Annotated[
     str,
     StringConstraints(
-        min_length=1, max_length=128, strip_whitespace=True, pattern=r"^[^|\x00-\x1f]+$"
+        min_length=1, max_length=NAME_MAX, strip_whitespace=True, pattern=r"^[^|\x00-\x1f]+$"
     ),
 ]
-Ident = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-Text = Annotated[str, StringConstraints(max_length=1024)]
+Ident = Annotated[str, StringConstraints(min_length=1, max_length=IDENT_MAX)]
+Text = Annotated[str, StringConstraints(max_length=TEXT_MAX)]
 
 
 class ContactEvent(BaseModel):
@@ -64,7 +66,11 @@ class ContactEvent(BaseModel):
     id: Ident
     type: EventType
     time: AwareDatetime
-    contact: Ident | None = None
+    contact: Ident | None = Field(
+        default=None,
+        description="Contact id; one that is or holds a phone number or an e-mail address is "
+        "replaced by a keyed hash at ingest (it keys Kafka and Redis).",
+    )
     channel: Channel | None = None
     queue: Name | None = None
     agent: Name | None = None
@@ -75,11 +81,18 @@ class ContactEvent(BaseModel):
     stage: Name | None = Field(default=None, description="IVR or wait stage, e.g. welcome, menu.")
     issue: Name | None = None
     first_contact: bool | None = None
-    reason: Text | None = None
+    reason: Text | None = Field(
+        default=None, description="Free text; numbers and addresses in it are hashed at ingest."
+    )
     state: Name | None = Field(default=None, description="Agent state, on agent.state.")
     csat: int | None = Field(default=None, ge=1, le=5)
     nps: int | None = Field(default=None, ge=0, le=10)
-    attributes: dict[Name, Text] = Field(default_factory=dict, max_length=64)
+    attributes: dict[Name, Text] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="Personal fields (customer_name, email, phone, ...) are hashed whole at "
+        "ingest, numbers and addresses inside any other value where they are.",
+    )
 
     @model_validator(mode="after")
     def _required_by_type(self) -> ContactEvent:

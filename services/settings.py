@@ -136,6 +136,18 @@ class Settings(BaseSettings):
     alert_pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
     alert_notify_attempts: int = Field(default=5, ge=1)  # per delivery round, with backoff
 
+    # --- ingest hardening (issue 13): the public URL vendors call, header and connection bounds ---
+    # The URL Twilio signs (https://cc.example.com). Required off loopback when a Twilio auth
+    # token is set: the Host header is the client's to choose, so it cannot say what was signed.
+    ingest_public_url: str | None = None
+    # Both servers (uvicorn): a connection must send its request headers within this time, idle
+    # keep-alive connections close after `keep_alive`, at most `max_connections` are served at
+    # once (503 beyond), and a request head may be at most `max_header_bytes`.
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    http_keep_alive_seconds: float = Field(default=5.0, gt=0, le=300)
+    http_max_connections: int = Field(default=1000, ge=10)
+    http_max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+
     # --- api ---
     ws_min_interval_seconds: float = 1.0
     # Per-agent series on /metrics: off by default (cardinality), at most `cap` agents when on.

@@ -46,7 +46,9 @@ class SourceSettings(BaseModel):
     amazon_connect_token: SecretStr | None = None
     asterisk_token: SecretStr | None = None
     cloudevents_token: SecretStr | None = None
-    replay_window_seconds: int = Field(default=300, ge=1)
+    # How far a signed timestamp (Chatwoot, Zendesk) may be from now; at most an hour, so a
+    # captured request cannot be replayed for long.
+    replay_window_seconds: int = Field(default=300, ge=1, le=3600)
 
     amazon_connect_channels: dict[str, Channel] = Field(
         default_factory=lambda: dict(DEFAULT_CONNECT_CHANNELS),

@@ -352,3 +352,102 @@ def assert_consumer_goes_on(pipeline: Pipeline) -> None:
         return bool(doc["queues"].get(queue, {}).get("offered") == 1)
 
     wait_until(counted, 90, "the canary event in /api/v1/live")
+
+
+# --- hostile header values, on every header the processes read ---
+
+INGEST_HEADERS = {
+    "/v1/events": ("authorization", "content-type"),  # h11 checks Content-Length itself
+    "/webhooks/chatwoot": ("x-chatwoot-timestamp", "x-chatwoot-signature", "content-type"),
+    "/webhooks/zendesk": (
+        "x-zendesk-webhook-signature-timestamp",
+        "x-zendesk-webhook-signature",
+        "content-type",
+    ),
+    "/webhooks/amazon-connect": ("x-amz-firehose-access-key", "x-api-key", "authorization"),
+    "/v1/cloudevents": (
+        "authorization",
+        "content-type",
+        "ce-specversion",
+        "ce-id",
+        "ce-type",
+        "ce-source",
+        "ce-time",
+        "ce-subject",
+    ),
+    "/webhooks/asterisk/queue-log": ("authorization", "content-type"),
+    "/webhooks/twilio/voice": ("x-twilio-signature", "host", "content-type"),
+    "/webhooks/twilio/taskrouter": ("x-twilio-signature", "host", "content-type"),
+}
+API_HEADERS = {
+    "/api/v1/live": ("authorization", "x-api-key", "cookie", "accept"),
+    "/api/v1/volume": ("authorization", "cookie", "accept"),
+    "/api/v1/config": ("authorization", "x-api-key", "cookie"),
+    "/": ("cookie", "authorization", "accept"),
+}
+# What h11 lets a client send in a header value: visible ASCII, obs-text bytes, space and tab.
+HEADER_BYTES = [b for b in range(256) if b in (9, 32) or 33 <= b <= 126 or b >= 128]
+NASTY_HEADERS = (
+    b"Bearer \xff\xfe",
+    "Bearer tökén".encode(),
+    b"Bearer " + b"a" * 8000,
+    b"sha256=\x80",
+    b"1e400",
+    b"-1",
+    b"99999999999999999999",
+    b"ccp_session=\xff",
+    b"ccp_session=" + b"x" * 4000,
+    b"application/cloudevents-batch+json",
+    b"text/csv",
+    b"\xc3",
+    b"[::1]:99999",
+    b"a" * 300,
+    b"\xd0\xba\xd0\xbb",
+)
+HEADER_VALUE = st.lists(st.sampled_from(HEADER_BYTES), max_size=80).map(
+    lambda raw: bytes(raw).strip(b" \t")
+)
+
+
+def send_header(
+    base_url: str, path: str, post: bool, name: str, value: bytes, tally: Tally
+) -> None:
+    headers = {"content-type": "application/json", name: value}
+    what = f"{path} {name}: {value[:80]!r}"
+    try:
+        with httpx.Client(base_url=base_url, timeout=ANSWER_WITHIN_S) as client:
+            if post:
+                response = client.post(path, content=b"{}", headers=headers)
+            else:
+                response = client.get(path, headers=headers)
+    except httpx.LocalProtocolError:  # the client itself refused to send it
+        return
+    except httpx.HTTPError as exc:
+        tally.problems.append(f"{what}: no answer ({type(exc).__name__})")
+        return
+    tally.check(what, response.status_code, response.content)
+
+
+def fuzz_headers(
+    base_url: str, targets: dict[str, tuple[str, ...]], post: bool, examples: int, tally: Tally
+) -> None:
+    """Every header of every path with each known-nasty value, then random bytes."""
+    for path, names in targets.items():
+        for name in names:
+            for value in NASTY_HEADERS:
+                send_header(base_url, path, post, name, value, tally)
+
+    @settings(max_examples=examples, **FUZZ_SETTINGS)
+    @given(path=st.sampled_from(sorted(targets)), data=st.data(), value=HEADER_VALUE)
+    def call(path: str, data: st.DataObject, value: bytes) -> None:
+        send_header(base_url, path, post, data.draw(st.sampled_from(targets[path])), value, tally)
+
+    call()
+
+
+def test_hostile_headers_get_no_5xx(fuzzed: Pipeline) -> None:
+    tally = Tally()
+    fuzz_headers(fuzzed.ingest_url, INGEST_HEADERS, True, budget(0.1), tally)
+    fuzz_headers(fuzzed.api_url, API_HEADERS, False, budget(0.05), tally)
+    print(f"hostile headers: answers {dict(sorted(tally.statuses.items()))}")
+    assert not tally.problems, "\n".join(tally.problems)

@@ -274,14 +274,16 @@ async def test_the_queue_log_follower_posts_through_the_ingest(tmp_path: Path) -
         f"{now - 60}|7.1|support|NONE|ENTERQUEUE||4155550121|1\n"
         f"{now}|7.1|support|NONE|ABANDON|1|1|60\n"
         f"{now}|7.2|support|NONE|ABANDON|1|1|sixty\n"  # refused alone, the rest goes on
+        f"{now - 30 * 86400}|7.3|support|NONE|ENTERQUEUE||x|1\n"  # too old: 422, skipped too
     )
     async with client:
         sink = HttpSink(client, "http://testserver", "asterisk-token")
         follower = Follower(log, PositionFile(tmp_path / "pos"), sink)
-        assert await follower.step() == 3
+        assert await follower.step() == 4
         follower.close()
     kinds = sorted(e["type"] for e in publisher.events())
     assert kinds.count("contact.abandoned") == 1
+    assert all(e["contact"] != "asterisk:7.3" for e in publisher.events())
     assert all("4155550121" not in json.dumps(r) for r in publisher.raw())
 
 
