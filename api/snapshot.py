@@ -106,7 +106,7 @@ def _queue_name(existing: dict[str, Any], channel: str, queue: str) -> str:
 
 def _agent(c: dict[str, int]) -> dict[str, Any]:
     return {
-        "answered": c.get(kpis.ANSWERED, 0),
+        "answered": kpis.answered(c),
         "handled": c.get(kpis.HANDLED, 0),
         "aht_seconds": kpis.mean_seconds(c.get(kpis.HANDLE_MS, 0), c.get(kpis.HANDLED, 0)),
         "asa_seconds": kpis.mean_seconds(c.get(kpis.ANSWER_WAIT_MS, 0), c.get(kpis.ANSWERED, 0)),
