@@ -13,7 +13,7 @@ from services.contract import ContactEvent, EventType, decode_wire
 
 from . import contributions as contrib
 from . import repeats
-from .facts import AgentFacts, ContactFacts, event_ms, fold, fold_agent
+from .facts import AgentFacts, ContactFacts, agent_state, event_ms, fold, fold_agent
 
 FUTURE_TOLERANCE_S = 3600
 FactsIn = Mapping[str, ContactFacts | None]
@@ -142,7 +142,7 @@ def plan(
         _merge_deltas(result.deltas, delta)
     result.agents = _fold_agents(events, old_agents)
     result.agent_log = [
-        (e.agent, e.id, e.state, event_ms(e))
+        (e.agent, e.id, agent_state(e)[0], event_ms(e))
         for e in events
         if e.type is EventType.AGENT_STATE and e.agent is not None and e.state is not None
     ]

@@ -50,6 +50,7 @@ async def build(reader: LiveReader, window: Window, now_s: float,
         since_s = state["since_ms"] / 1000
         entry.update(
             state=state["state"],
+            state_reason=state.get("reason"),
             state_since=iso(since_s),
             state_seconds=round(max(0.0, now_s - since_s), 3),
             queues=sorted(

@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from services import agentstates
 from services.contract import Channel, ContactEvent, EventType
+from services.sources import SourceSettings
 
 from .. import jsonsafe
 from .base import (
@@ -43,11 +45,14 @@ TASK_EVENTS: dict[str, tuple[EventType, ...]] = {
 }
 
 
-def map_taskrouter(params: Mapping[str, str], received_at: datetime) -> Mapped:
+def map_taskrouter(
+    params: Mapping[str, str], received_at: datetime, options: SourceSettings | None = None
+) -> Mapped:
     kind = require(params, "EventType")
     when = _event_time(params, received_at)
     if kind == "worker.activity.update":
-        return Mapped([_agent_state(params, when)])
+        names = (options or SourceSettings()).agent_states.get("twilio")
+        return Mapped([_agent_state(params, when, names)])
     if kind == "task.canceled":
         task = _Task(params)
         arrival = task.arrival(params, kind, when, set())
@@ -168,11 +173,20 @@ def _canceled(task: _Task, params: Mapping[str, str], when: datetime) -> Contact
     return task.event(EventType.ABANDONED, "task.canceled", when, stage="queue")
 
 
-def _agent_state(params: Mapping[str, str], when: datetime) -> ContactEvent:
+def _agent_state(
+    params: Mapping[str, str], when: datetime, names: Mapping[str, str] | None
+) -> ContactEvent:
+    """Twilio's activity name, normalised (`Available` -> available, `Break` -> not_ready with
+    the reason `Break`; docs/adapters.md#agent-states)."""
     worker = safe_name(text(params, "WorkerName")) or safe_name(require(params, "WorkerSid"))
-    state = safe_name(require(params, "WorkerActivityName"))
+    state, reason = agentstates.normalise(require(params, "WorkerActivityName"), "twilio", names)
     sid = text(params, "WorkerSid") or worker
     stamp = text(params, "TimestampMs") or text(params, "Timestamp") or when.isoformat()
     return make_event(
-        EventType.AGENT_STATE, f"twilio-tr:{sid}:activity:{stamp}", when, agent=worker, state=state
+        EventType.AGENT_STATE,
+        f"twilio-tr:{sid}:activity:{stamp}",
+        when,
+        agent=worker,
+        state=state,
+        reason=reason,
     )

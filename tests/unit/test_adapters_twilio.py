@@ -217,7 +217,7 @@ def test_taskrouter_worker_activity_is_agent_state_and_other_events_are_ignored(
         "WorkerActivityName": "Available",
     }
     (event,) = map_taskrouter(activity, RECEIVED).events
-    assert (event.type, event.agent, event.state) == (EventType.AGENT_STATE, "alice", "Available")
+    assert (event.type, event.agent, event.state) == (EventType.AGENT_STATE, "alice", "available")
     assert map_taskrouter({**TASKROUTER, "EventType": "reservation.created"}, RECEIVED).ignored == 1
 
 
