@@ -208,6 +208,25 @@ async def twilio_voice(request: Request) -> Response:
     return await _guarded(request, reg.TWILIO_VOICE, lambda: _twilio(request, reg.TWILIO_VOICE))
 
 
+async def _twilio_get(request: Request, source: str) -> Response:
+    """A callback configured with method GET: the parameters are the query string, and the
+    signature covers the full URL with it and nothing else (Twilio's documented rule)."""
+    options = sources_of(_state(request).settings)
+    token = _secret(options.twilio_auth_token)
+    if token is not None:
+        signature = request.headers.get("x-twilio-signature")
+        url = _twilio_url(request, options)
+        _check(sig.check_twilio(token, url, signature), "X-Twilio-Signature")
+    params = dict(request.query_params)
+    return await _handle(request, source, params, params)
+
+
+@router.get("/webhooks/twilio/voice", summary="Twilio Voice status callbacks sent with GET")
+async def twilio_voice_get(request: Request) -> Response:
+    source = reg.TWILIO_VOICE
+    return await _guarded(request, source, lambda: _twilio_get(request, source))
+
+
 @router.post("/webhooks/twilio/taskrouter", summary="Twilio TaskRouter event callbacks")
 async def twilio_taskrouter(request: Request) -> Response:
     source = reg.TWILIO_TASKROUTER

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -85,9 +86,36 @@ def _firehose_data(record: Any, index: int) -> Any:
     where = f"records.{index}.data"
     try:
         raw = base64.b64decode(str(dig(record, "data")), validate=True).decode("utf-8")
-        return lower_keys([jsonsafe.loads(line) for line in raw.splitlines() if line.strip()])
+        return lower_keys(json_values(raw))
     except (binascii.Error, UnicodeDecodeError, jsonsafe.JsonRefused) as exc:
         raise PayloadError(where, "is not base64-encoded JSON") from exc
+
+
+_DECODER = json.JSONDecoder()
+
+
+def json_values(text: str) -> list[Any]:
+    """Every JSON value in `text`, split on value boundaries, not lines: a record may hold one
+    indented (multi-line) document, or several documents with or without newlines between."""
+    values: list[Any] = []
+    at = _skip_space(text, 0)
+    while at < len(text):
+        try:
+            value, at = _DECODER.raw_decode(text, at)
+        except json.JSONDecodeError as exc:
+            raise jsonsafe.NotJson(exc) from exc
+        except RecursionError as exc:
+            raise jsonsafe.JsonRefused("body", "is nested too deeply") from exc
+        jsonsafe.check(value)
+        values.append(value)
+        at = _skip_space(text, at)
+    return values
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at] in " \t\r\n":
+        at += 1
+    return at
 
 
 def _latest_records(records: list[JsonObject]) -> list[JsonObject]:
