@@ -10,6 +10,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter
 
+from services import keys
 from services.contract import ContactEvent
 from services.privacy import pseudonymise, scrub
 from services.settings import Settings
@@ -19,6 +20,7 @@ from .publisher import BrokerUnavailable, Publisher
 log = logging.getLogger("ccpulse.ingest")
 
 RETRY_AFTER_S = 5
+MAX_ROWS = 100  # error rows in one refusal
 
 
 class IngestMetrics:
@@ -73,7 +75,27 @@ class IngestState:
             changes["attributes"] = scrub(event.attributes, self.hash_key)
         return event.model_copy(update=changes) if changes else event
 
+    def too_old(self, events: list[ContactEvent]) -> list[int]:
+        """Indexes of events older than the lateness window: the aggregator sends them to the
+        dead-letter topic, never into live figures (docs/reliability.md#old-events)."""
+        floor = self.clock.now() - self.settings.lateness_seconds
+        return [i for i, e in enumerate(events) if e.time.timestamp() < floor]
+
+    def _all_too_old(self, old: list[int], source: str) -> JSONResponse:
+        hours = self.settings.lateness_seconds / 3600
+        message = (
+            f"is older than the lateness window ({hours:g} h): live figures would never count "
+            "it; import past data with `ccpulse history import`"
+        )
+        self.metrics.refused.labels("too_old").inc()
+        self.metrics.events.labels(source, "too_old").inc(len(old))
+        rows = [{"index": i, "field": "time", "message": message} for i in old[:MAX_ROWS]]
+        return refusal(422, f"time: every event {message}", rows)
+
     async def accept(self, events: list[ContactEvent], source: str) -> JSONResponse:
+        old = self.too_old(events)
+        if events and len(old) == len(events):
+            return self._all_too_old(old, source)
         protected = [self.protect(e) for e in events]
         try:
             await self.publisher.publish(protected)
@@ -89,7 +111,23 @@ class IngestState:
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
         self.metrics.events.labels(source, "accepted").inc(len(events))
-        return JSONResponse({"accepted": len(events)}, status_code=202)
+        body: dict[str, Any] = {"accepted": len(events)}
+        if old:
+            self.metrics.events.labels(source, "too_old").inc(len(old))
+            body.update(too_old_answer(old, self.settings.lateness_seconds))
+        return JSONResponse(body, status_code=202)
+
+
+def too_old_answer(old: list[int], lateness_s: int) -> dict[str, Any]:
+    """What a 202 says when some events are too old for live figures, and where they go."""
+    return {
+        "too_old": len(old),
+        "too_old_detail": (
+            f"{len(old)} event(s) older than the lateness window ({lateness_s / 3600:g} h) "
+            f"go to the dead-letter topic {keys.TOPIC_DLQ}, not into live figures; import past "
+            "data with `ccpulse history import`"
+        ),
+    }
 
 
 def refusal(status: int, detail: str, errors: list[dict[str, Any]]) -> JSONResponse:

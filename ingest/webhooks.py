@@ -30,7 +30,7 @@ from .adapters.base import Mapped, PayloadError
 from .adapters.cloudevents import binary_event
 from .publisher import BrokerUnavailable
 from .routes import BodyError, read_limited
-from .state import RETRY_AFTER_S, IngestState, refusal
+from .state import RETRY_AFTER_S, IngestState, refusal, too_old_answer
 
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger("ccpulse.ingest")
@@ -111,7 +111,9 @@ async def _publish(request: Request, source: str, mapped: Mapped) -> Response:
             return response
     if mapped.ignored:
         state.metrics.events.labels(source, "ignored").inc(mapped.ignored)
-    body = {"accepted": len(mapped.events), "ignored": mapped.ignored}
+    body: dict[str, Any] = {"accepted": len(mapped.events), "ignored": mapped.ignored}
+    if old := state.too_old(mapped.events):
+        body.update(too_old_answer(old, state.settings.lateness_seconds))
     return JSONResponse(body, status_code=202 if mapped.events else 200)
 
 
