@@ -384,5 +384,30 @@ def history_rebuild(
     raise typer.Exit(subprocess.call(argv, env=child_env(settings, os.environ)))
 
 
+@history_app.command("import")
+def history_import(
+    files: Annotated[
+        list[Path], typer.Argument(help="files: .jsonl/.ndjson events, .csv intervals")
+    ],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="events or intervals (default: by extension)")
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option(help="where history holds other figures, this import's figures win")
+    ] = False,
+) -> None:
+    """Import past data into the interval rows, all or nothing; importing twice changes nothing."""
+    if fmt not in (None, "events", "intervals"):
+        raise typer.BadParameter("--format is events or intervals")
+    settings = Settings()
+    database.upgrade(settings)
+    argv = [sys.executable, "-m", "aggregator.importer"]
+    for path in files:
+        kind = fmt or ("intervals" if ".csv" in path.suffixes else "events")
+        argv += [f"--{kind}", str(path)]
+    argv += ["--replace"] if replace else []
+    raise typer.Exit(subprocess.call(argv, env=child_env(settings, os.environ)))
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,194 @@
+"""`ccpulse history import`: native events and interval CSV into real SQL rows (SQLite, migrated
+by Alembic), equal to a recount, idempotent, all or nothing, with bad lines named."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from aggregator import importer
+from services import database, intervals, keys, kpis
+from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS, Settings
+from simulator.scenario import Day, generate
+from tests import oracle
+from tests.clock import clock
+from tests.harness import ROOT
+
+DAY_S = 86400
+
+
+def settings_for(tmp_path: Path) -> Settings:
+    settings = Settings(auth="off", data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/h.db")
+    database.upgrade(settings)
+    return settings
+
+
+def rows(settings: Settings) -> list[dict[str, Any]]:
+    async def read() -> list[dict[str, Any]]:
+        db = database.make_engine(settings)
+        try:
+            async with db.connect() as conn:
+                table = intervals.interval_counters
+                found = await conn.execute(select(table).order_by(table.c.start_s, table.c.scope))
+                return [dict(r) for r in found.mappings()]
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
+
+
+def figures(found: list[dict[str, Any]], scope: str, channel: str) -> dict[str, Any]:
+    sums: dict[str, int] = {}
+    for row in found:
+        if row["scope"] == scope:
+            kpis.add_counters(sums, intervals.counters_of(row))
+    threshold = DEFAULT_SL_THRESHOLDS_SECONDS[channel]
+    return kpis.figures(sums, kpis.ReadOptions(sl_threshold_s=threshold))
+
+
+def past_day() -> float:
+    """Midnight UTC ten days ago: inside the retention, far outside the live window."""
+    return (clock.now() // DAY_S - 10) * DAY_S
+
+
+def write_events(path: Path, events: list[dict[str, Any]]) -> None:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wt", encoding="utf-8") as out:
+        for e in events:
+            out.write(json.dumps(e) + "\n")
+
+
+def test_native_events_import_equals_the_recount_and_twice_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(tmp_path)
+    start = past_day()
+    events = generate(Day(seed=11), start + 8 * 3600, 300, 0.05)
+    path = tmp_path / "events.jsonl.gz"  # a rotated, gzipped export
+    write_events(path, events)
+    first = asyncio.run(importer.run(settings, [path], []))
+    assert first.events == len(events) and first.written == first.rows > 0
+    stored = rows(settings)
+    want = oracle.recount(events, int(start), int(start) + 3 * DAY_S, DEFAULT_SL_THRESHOLDS_SECONDS)
+    for channel, expected in want["channels"].items():
+        got = figures(stored, keys.channel_scope(channel), channel)
+        for name in ("offered", "queued", "answered", "abandoned", "abandoned_queue", "handled",
+                     "timed_out", "resolved"):  # fmt: skip
+            assert got[name] == expected[name], (channel, name)
+        for name in ("asa_seconds", "aht_seconds", "service_level", "abandon_rate"):
+            assert got[name] == pytest.approx(expected[name]), (channel, name)
+    again = asyncio.run(importer.run(settings, [path], []))
+    assert (again.written, again.unchanged) == (0, first.rows)
+    assert rows(settings) == stored  # not even updated_s moved
+
+
+CSV_HEADER = [
+    "start", "channel", "queue", "offered", "answered", "abandoned",
+    "answered_within_sl", "handle_seconds", "answer_wait_seconds", "abandoned_short",
+]  # fmt: skip
+
+
+def write_csv(path: Path, lines: list[list[object]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(CSV_HEADER)
+        writer.writerows(lines)
+
+
+def iso(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def test_interval_csv_gives_the_figures_it_states(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    t = past_day() + 9 * 3600
+    path = tmp_path / "acd.csv"
+    write_csv(path, [
+        [iso(t), "voice", "sales", 100, 80, 20, 60, 24000, 1600, 5],
+        [iso(t), "voice", "support", 50, 45, 5, 45, 9000, 450, 0],
+        [iso(t + 900), "voice", "sales", 10, 10, 0, 10, 3000, 100, 0],
+    ])  # fmt: skip
+    asyncio.run(importer.run(settings, [], [path]))
+    stored = rows(settings)
+    voice = figures(stored, keys.channel_scope("voice"), "voice")
+    assert (voice["offered"], voice["answered"], voice["abandoned"]) == (160, 135, 25)
+    assert voice["asa_seconds"] == pytest.approx(2150 / 135)
+    assert voice["aht_seconds"] == pytest.approx(36000 / 135)
+    # service level at the 20 s threshold: 115 met / (135 answered + 25 abandons - 5 short)
+    assert voice["service_level"] == pytest.approx(115 / 155)
+    sales = figures(stored, keys.queue_scope("voice", "sales"), "voice")
+    assert (sales["offered"], sales["answered"], sales["short_abandoned"]) == (110, 90, 5)
+    assert {r["start_s"] for r in stored} == {int(t), int(t) + 900}
+
+
+def test_bad_lines_are_named_and_nothing_is_imported(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    t = past_day() + 9 * 3600
+    table = tmp_path / "acd.csv"
+    write_csv(table, [
+        [iso(t), "voice", "sales", 100, 80, 20, 60, 24000, 1600, 5],
+        [iso(t + 60), "voice", "sales", 1, 1, 0, 1, 1, 1, 0],  # not on a 15-minute boundary
+        [iso(t), "fax", "sales", 1, 1, 0, 1, 1, 1, 0],
+        [iso(t + 900), "voice", "sales", 10, 5, 0, 9, 1, 1, 0],  # more within SL than answered
+    ])  # fmt: skip
+    events = tmp_path / "events.jsonl"
+    good = {"id": "e1", "type": "contact.offered", "time": iso(t), "contact": "c1",
+            "channel": "voice"}  # fmt: skip
+    too_old = {
+        **good,
+        "id": "e2",
+        "type": "contact.answered",
+        "time": iso(clock.now() - 500 * DAY_S),
+    }
+    events.write_text(f"{json.dumps(good)}\n{{not json\n{json.dumps(too_old)}\n")
+    with pytest.raises(importer.ImportRefused) as refused:
+        asyncio.run(importer.run(settings, [events], [table]))
+    where = [p.split(": ", 1)[0] for p in refused.value.problems]
+    assert where == [f"{events}:2", f"{events}:3", f"{table}:3", f"{table}:4", f"{table}:5"]
+    assert "retention" in refused.value.problems[1]
+    assert rows(settings) == []
+
+
+def test_other_figures_in_history_refuse_the_import_unless_replaced(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    t = past_day() + 9 * 3600
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    write_csv(first, [[iso(t), "voice", "", 10, 8, 2, 8, 800, 80, 0]])
+    write_csv(second, [[iso(t), "voice", "", 12, 8, 4, 8, 800, 80, 0]])
+    asyncio.run(importer.run(settings, [], [first]))
+    with pytest.raises(importer.ImportRefused) as refused:
+        asyncio.run(importer.run(settings, [], [second]))
+    assert "--replace" in refused.value.problems[0]
+    assert figures(rows(settings), "ch|voice", "voice")["offered"] == 10
+    asyncio.run(importer.run(settings, [], [second], replace=True))
+    assert figures(rows(settings), "ch|voice", "voice")["offered"] == 12
+
+
+def test_the_cli_imports_by_extension_and_reports_bad_lines(tmp_path: Path) -> None:
+    settings_for(tmp_path)
+    t = past_day() + 9 * 3600
+    path = tmp_path / "acd.csv"
+    write_csv(path, [[iso(t), "voice", "", 10, 8, 2, 8, 800, 80, 0]])
+    env = {"PATH": "/usr/bin:/bin", "CCPULSE_DATA_DIR": str(tmp_path), "CCPULSE_AUTH": "off",
+           "CCPULSE_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
+           "CCPULSE_CLOCK_OFFSET_SECONDS": str(clock.offset_s)}  # fmt: skip
+    cmd = [sys.executable, "-m", "services.cli", "history", "import", str(path)]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "imported 1 interval rows (1 written" in done.stdout
+    bad = tmp_path / "bad.csv"
+    write_csv(bad, [[iso(t), "voice", "", "ten", 8, 2, 8, 800, 80, 0]])
+    done = subprocess.run([*cmd[:-1], str(bad)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 1 and f"{bad}:2: offered: not a number" in done.stderr
