@@ -17,7 +17,7 @@ import csv
 import gzip
 import io
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,9 +88,9 @@ def open_text(path: Path) -> IO[str]:
     return path.open(encoding="utf-8", newline="")
 
 
-def read_native(reader: Reader, path: Path) -> None:
-    """Contract events, one JSON object a line; folded like the aggregator folds them."""
-    totals = Totals(-FAR_S, FAR_S, reader.settings)
+def read_native(reader: Reader, path: Path, totals: Totals) -> None:
+    """Contract events, one JSON object a line; folded like the aggregator folds them, into one
+    engine state for every file (a call split by a log rotation is one contact)."""
     records: list[engine.Record] = []
     with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
@@ -111,9 +111,6 @@ def read_native(reader: Reader, path: Path) -> None:
                 records.append(engine.Record(0, number, event.to_wire()))
     for start in range(0, len(records), 5000):
         totals.feed(records[start : start + 5000])
-    reader.events += totals.events
-    for (start_s, scope), counters in totals.cells.items():
-        reader.add(start_s, scope, counters)
 
 
 def read_csv(reader: Reader, path: Path) -> None:
@@ -241,14 +238,18 @@ def interval_counters(
 
 def read_all(settings: Settings, native: Sequence[Path], tables: Sequence[Path]) -> Reader:
     reader = Reader(settings, settings.clock().now())
+    totals = Totals(-FAR_S, FAR_S, settings)
     for path in native:
-        _guard(reader, path, read_native)
+        _guard(reader, path, lambda r, p: read_native(r, p, totals))
+    reader.events = totals.events
+    for (start_s, scope), counters in totals.cells.items():
+        reader.add(start_s, scope, counters)
     for path in tables:
         _guard(reader, path, read_csv)
     return reader
 
 
-def _guard(reader: Reader, path: Path, read: Any) -> None:
+def _guard(reader: Reader, path: Path, read: Callable[[Reader, Path], None]) -> None:
     try:
         read(reader, path)
     except (OSError, UnicodeDecodeError, csv.Error, EOFError, gzip.BadGzipFile) as exc:

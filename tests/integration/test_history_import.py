@@ -192,3 +192,88 @@ def test_the_cli_imports_by_extension_and_reports_bad_lines(tmp_path: Path) -> N
     done = subprocess.run([*cmd[:-1], str(bad)], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)  # fmt: skip
     assert done.returncode == 1 and f"{bad}:2: offered: not a number" in done.stderr
+
+
+def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "CCPULSE_DATA_DIR": str(tmp_path), "CCPULSE_AUTH": "off",
+           "CCPULSE_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
+           "CCPULSE_CLOCK_OFFSET_SECONDS": str(clock.offset_s)}  # fmt: skip
+    cmd = [sys.executable, "-m", "services.cli", "history", "import", *args]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def ctr(n: int, t0: float, outcome: str, updated: float) -> dict[str, Any]:
+    """A contact record as Connect writes it (PascalCase), answered or abandoned."""
+    record: dict[str, Any] = {
+        "ContactId": f"{n:08d}-0000-0000-0000-000000000000", "Channel": "VOICE",
+        "InitiationMethod": "INBOUND", "InitiationTimestamp": iso(t0),
+        "ConnectedToSystemTimestamp": iso(t0 + 1), "DisconnectTimestamp": iso(t0 + 400),
+        "DisconnectReason": "CUSTOMER_DISCONNECT", "LastUpdateTimestamp": iso(updated),
+        "CustomerEndpoint": {"Address": f"+1415555{n % 10000:04d}", "Type": "TELEPHONE_NUMBER"},
+    }  # fmt: skip
+    if outcome != "ivr":
+        record["Queue"] = {"Name": "support", "EnqueueTimestamp": iso(t0 + 10)}
+    if outcome == "answered":
+        record["Agent"] = {"Username": "jdoe", "ConnectedToAgentTimestamp": iso(t0 + 25),
+                           "AfterContactWorkEndTimestamp": iso(t0 + 430)}  # fmt: skip
+    return record
+
+
+def test_a_90_day_connect_ctr_export_equals_its_count_and_twice_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """300 contacts over 90 days, as Firehose writes to S3 (documents back to back, gzipped),
+    with 30 records re-sent after an update: 100 answered (waited 15 s, handled 435 s), 100
+    queue abandons, 100 IVR abandons."""
+    settings_for(tmp_path)
+    first_day = past_day() - 90 * DAY_S
+    outcomes = ("answered", "queue", "ivr")
+    records = [ctr(n, first_day + n * 0.3 * DAY_S + 3600, outcomes[n % 3], 0) for n in range(300)]
+    for r in records:
+        r["LastUpdateTimestamp"] = r["DisconnectTimestamp"]
+    resent = [dict(r, LastUpdateTimestamp=iso(clock.now() - DAY_S)) for r in records[:30]]
+    path = tmp_path / "connect-ctr-2026.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        out.write("".join(json.dumps(r) for r in [*records, *resent]))
+    done = run_cli(tmp_path, "--format", "connect-ctr", str(path))
+    assert done.returncode == 0, done.stderr
+    voice = figures(rows(settings_for(tmp_path)), "ch|voice", "voice")
+    assert (voice["offered"], voice["queued"], voice["answered"]) == (300, 200, 100)
+    assert (voice["abandoned_queue"], voice["abandoned_ivr"], voice["handled"]) == (100, 100, 100)
+    assert voice["asa_seconds"] == 15.0 and voice["aht_seconds"] == 405.0
+    stored = rows(settings_for(tmp_path))
+    again = run_cli(tmp_path, "--format", "connect-ctr", str(path))
+    assert again.returncode == 0 and "(0 written" in again.stdout, again.stdout
+    assert rows(settings_for(tmp_path)) == stored
+
+
+def test_rotated_gzipped_queue_logs_import_whole_calls(tmp_path: Path) -> None:
+    """Calls split across a rotation: the older file is gzipped. 3 answered after 20 s and talked
+    180 s, 2 abandoned after 45 s, 1 timed out; agent lines along the way."""
+    settings_for(tmp_path)
+    base = int(past_day() + 10 * 3600)
+    lines: list[str] = [f"{base - 60}|NONE|support|SIP/8008|ADDMEMBER|"]
+    for n in range(6):
+        t, call = base + n * 600, f"17000{n}.{n}"
+        lines.append(f"{t}|{call}|support|NONE|ENTERQUEUE||41555501{n:02d}|1")
+        if n < 3:
+            lines.append(f"{t + 20}|{call}|support|SIP/8008|CONNECT|20|{call}9|3")
+            lines.append(f"{t + 200}|{call}|support|SIP/8008|COMPLETECALLER|20|180|1")
+        elif n < 5:
+            lines.append(f"{t + 45}|{call}|support|NONE|ABANDON|1|1|45")
+        else:
+            lines.append(f"{t + 300}|{call}|support|NONE|EXITWITHTIMEOUT|1|1|300")
+    rotated, current = tmp_path / "queue_log.1.gz", tmp_path / "queue_log"
+    with gzip.open(rotated, "wt", encoding="utf-8") as out:
+        out.write("\n".join(lines[:6]) + "\n")  # the rotation splits call 2 between the files
+    current.write_text("\n".join(lines[6:]) + "\n")
+    done = run_cli(tmp_path, str(rotated), str(current))
+    assert done.returncode == 0, done.stderr
+    voice = figures(rows(settings_for(tmp_path)), "ch|voice", "voice")
+    assert (voice["offered"], voice["answered"], voice["abandoned"], voice["timed_out"]) == (
+        6,
+        3,
+        2,
+        1,
+    )
+    assert voice["asa_seconds"] == 20.0 and voice["aht_seconds"] == 180.0
