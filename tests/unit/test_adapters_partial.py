@@ -15,30 +15,34 @@ import pytest
 
 from ingest.adapters.amazon_connect import map_connect
 from ingest.adapters.twilio_taskrouter import map_taskrouter
+from ingest.adapters.zendesk import map_zendesk
 from services import kpis
 from services.contract import ContactEvent
+from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
 from services.sources import SourceSettings
 from tests import oracle
 from tests.unit import test_adapters_amazon_connect as ac
 from tests.unit import test_adapters_twilio as tw
+from tests.unit import test_adapters_zendesk as zd
 from tests.unit.test_engine_recount import MemoryState
 
 FIELDS = ("offered", "queued", "answered", "abandoned", "abandoned_queue", "abandoned_ivr",
           "timed_out", "handled", "asa_seconds", "aht_seconds")  # fmt: skip
 
 
-def count(events: list[ContactEvent], now: datetime) -> dict[str, Any]:
-    """Apply one event per batch, then read the voice channel over the whole day."""
+def count(events: list[ContactEvent], now: datetime, channel: str = "voice") -> dict[str, Any]:
+    """Apply one event per batch, then read the channel over the whole day."""
     state = MemoryState(now=now.timestamp(), lateness_s=10 * 365 * 86400)
     wire = [e.model_dump(mode="json", exclude_none=True) for e in events]
     for event in wire:
         state.apply([event])
     day = int(now.timestamp()) // 86400 * 86400
-    got = state.figures("ch|voice", day - 86400, day + 86400, "voice")
-    want = oracle.recount(wire, day - 86400, day + 86400, {"voice": 20})["channels"]
+    got = state.figures(f"ch|{channel}", day - 86400, day + 86400, channel)
+    threshold = {channel: DEFAULT_SL_THRESHOLDS_SECONDS[channel]}
+    want = oracle.recount(wire, day - 86400, day + 86400, threshold)["channels"]
     if want:
         for name in FIELDS:
-            assert got[name] == want["voice"][name], name
+            assert got[name] == want[channel][name], name
     return {name: got[name] for name in FIELDS}
 
 
@@ -156,6 +160,34 @@ def test_taskrouter_cancel_only_is_a_queue_abandon_of_an_offered_task() -> None:
     canceled = {**tw.TASKROUTER, "EventType": "task.canceled"}
     got = count(taskrouter(canceled), TR_NOW)
     assert got == zero(offered=1, queued=1, abandoned=1, abandoned_queue=1)
+
+
+# --- Zendesk (the shared ticket event schema) ---
+
+ZD_NOW = datetime(2024, 4, 17, 19, 0, tzinfo=UTC)
+STAFF = {"id": "235323", "is_staff": True, "name": "Agent Smith"}
+STAFF_REPLY = {"comment": {"id": "1", "is_public": True, "author": STAFF}}
+
+
+def zendesk(*bodies: dict[str, Any]) -> list[ContactEvent]:
+    return [e for b in bodies for e in map_zendesk(b, ZD_NOW, SourceSettings()).events]
+
+
+def test_zendesk_reply_only_restates_the_ticket_arrival() -> None:
+    """Created 17:18:10 (detail.created_at), first public staff reply 17:30:00: 710 s."""
+    reply = zd.event("comment_added", "01HNCOMMENT", "2024-04-17T17:30:00Z", STAFF_REPLY)
+    got = count(zendesk(reply), ZD_NOW, "email")
+    assert got == zero(offered=1, queued=1, answered=1, asa_seconds=710.0)
+
+
+def test_zendesk_out_of_order_and_repeated_ticket_events() -> None:
+    reply = zd.event("comment_added", "01HNCOMMENT", "2024-04-17T17:30:00Z", STAFF_REPLY)
+    solved = zd.event("status_changed", "01HNSOLVED", "2024-04-17T18:00:00Z",
+                      {"current": "SOLVED", "previous": "OPEN"})  # fmt: skip
+    events = zendesk(solved, reply, zd.TICKET_CREATED, reply, solved)
+    got = count(events, ZD_NOW, "email")
+    assert got == zero(offered=1, queued=1, answered=1, handled=1, asa_seconds=710.0,
+                       aht_seconds=1800.0)  # fmt: skip
 
 
 def test_kpis_answered_includes_answers_without_a_wait() -> None:
