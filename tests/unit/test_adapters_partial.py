@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from ingest.adapters.amazon_connect import map_connect
+from ingest.adapters.chatwoot import map_chatwoot
 from ingest.adapters.twilio_taskrouter import map_taskrouter
 from ingest.adapters.zendesk import map_zendesk
 from services import kpis
@@ -22,6 +23,7 @@ from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
 from services.sources import SourceSettings
 from tests import oracle
 from tests.unit import test_adapters_amazon_connect as ac
+from tests.unit import test_adapters_chatwoot as cw
 from tests.unit import test_adapters_twilio as tw
 from tests.unit import test_adapters_zendesk as zd
 from tests.unit.test_engine_recount import MemoryState
@@ -188,6 +190,23 @@ def test_zendesk_out_of_order_and_repeated_ticket_events() -> None:
     got = count(events, ZD_NOW, "email")
     assert got == zero(offered=1, queued=1, answered=1, handled=1, asa_seconds=710.0,
                        aht_seconds=1800.0)  # fmt: skip
+
+
+# --- Chatwoot (the documented webhook samples) ---
+
+CW_NOW = datetime(2021, 7, 23, 19, 0, tzinfo=UTC)
+
+
+def test_chatwoot_reply_only_restates_the_offer_from_the_conversation() -> None:
+    """Captured message_created payloads carry the conversation's `created_at` (epoch):
+    created 18:01:48, first agent reply 18:03:30 -> answered after 102 s."""
+    reply = cw.agent_reply()
+    reply["conversation"]["created_at"] = 1627063308
+    events = map_chatwoot(reply, CW_NOW, SourceSettings()).events
+    assert count(events, CW_NOW, "chat") == zero(offered=1, answered=1, asa_seconds=102.0)
+    bare = cw.agent_reply()  # the documented sample has no created_at: answered, no wait
+    events = map_chatwoot(bare, CW_NOW, SourceSettings()).events
+    assert count(events, CW_NOW, "chat") == zero(answered=1)
 
 
 def test_kpis_answered_includes_answers_without_a_wait() -> None:
