@@ -18,10 +18,11 @@ import gzip
 import io
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from sqlalchemy import and_, delete, or_, select
 
@@ -81,20 +82,50 @@ class Reader:
         kpis.add_counters(self.cells.setdefault((start_s, scope), {}), counters)
 
 
-def open_text(path: Path) -> IO[str]:
-    """Plain or gzipped (rotated exports are often `.gz`), UTF-8."""
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return path.open(encoding="utf-8", newline="")
+class Progress:
+    """A one-line progress bar on a terminal's stderr, by bytes of the (compressed) file read."""
+
+    def __init__(self, path: Path, raw: IO[bytes]) -> None:
+        self.path, self.raw = path, raw
+        self.size = path.stat().st_size
+        self.shown = -1
+        self.on = sys.stderr.isatty() and self.size > 1 << 20
+
+    def tick(self) -> None:
+        if not self.on:
+            return
+        percent = min(100, self.raw.tell() * 100 // self.size)
+        if percent != self.shown:
+            self.shown = percent
+            bar = "#" * (percent // 5)
+            sys.stderr.write(f"\r{self.path.name} [{bar:<20}] {percent:3d}%")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.on and self.shown >= 0:
+            sys.stderr.write("\n")
+
+
+@contextmanager
+def open_text(path: Path) -> Iterator[tuple[IO[str], Progress]]:
+    """Plain or gzipped (rotated exports are often `.gz`), UTF-8, with its progress."""
+    with path.open("rb") as raw:
+        binary = cast(IO[bytes], gzip.GzipFile(fileobj=raw)) if path.suffix == ".gz" else raw
+        progress = Progress(path, raw)
+        try:
+            yield io.TextIOWrapper(binary, encoding="utf-8", newline=""), progress
+        finally:
+            progress.close()
 
 
 def read_native(reader: Reader, path: Path, totals: Totals) -> None:
     """Contract events, one JSON object a line; folded like the aggregator folds them, into one
     engine state for every file (a call split by a log rotation is one contact)."""
     records: list[engine.Record] = []
-    with open_text(path) as handle:
+    with open_text(path) as (handle, progress):
         for number, line in enumerate(handle, start=1):
             reader.lines += 1
+            progress.tick()
             if not line.strip():
                 continue
             where = f"{path}:{number}"
@@ -116,7 +147,7 @@ def read_native(reader: Reader, path: Path, totals: Totals) -> None:
 def read_csv(reader: Reader, path: Path) -> None:
     """The interval CSV (docs/history.md#interval-csv): one row per interval, channel, queue."""
     seen: set[tuple[int, str, str]] = set()
-    with open_text(path) as handle:
+    with open_text(path) as (handle, progress):
         rows = csv.DictReader(handle)
         missing = [c for c in CSV_REQUIRED if c not in (rows.fieldnames or [])]
         if missing:
@@ -124,6 +155,7 @@ def read_csv(reader: Reader, path: Path) -> None:
             return
         for row in rows:
             reader.lines += 1
+            progress.tick()
             where = f"{path}:{rows.line_num}"
             parsed = _csv_row(reader, row, where)
             if parsed is None:

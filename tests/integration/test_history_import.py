@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from aggregator import importer
+from aggregator.rebuild import Totals
 from services import database, intervals, keys, kpis
 from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS, Settings
 from simulator.scenario import Day, generate
@@ -277,3 +278,15 @@ def test_rotated_gzipped_queue_logs_import_whole_calls(tmp_path: Path) -> None:
         1,
     )
     assert voice["asa_seconds"] == 20.0 and voice["aht_seconds"] == 180.0
+
+
+def test_large_files_show_a_progress_bar_on_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b"\n" * (2 << 20))  # 2 MiB of blank lines
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    reader = importer.Reader(settings_for(tmp_path), clock.now())
+    importer.read_native(reader, path, Totals(0, 1, reader.settings))
+    shown = capsys.readouterr().err
+    assert "big.jsonl [####################] 100%" in shown and not reader.problems
