@@ -100,8 +100,14 @@ def is_answered(f: ContactFacts) -> bool:
 
 
 def is_abandoned(f: ContactFacts) -> bool:
-    """An answer wins over an abandon report; a timeout is its own outcome."""
-    return f.abandoned_ms is not None and f.answered_ms is None and f.timed_out_ms is None
+    """An answer wins over an abandon report; a timeout is its own outcome. An abandon counts only
+    once the contact's offer or queue entry is known: abandons are a share of offered contacts."""
+    return (
+        f.abandoned_ms is not None
+        and f.answered_ms is None
+        and f.timed_out_ms is None
+        and wait_start_ms(f) is not None
+    )
 
 
 def _volume_items(f: ContactFacts) -> Iterator[Item]:
@@ -126,10 +132,15 @@ def answer_wait_ms(f: ContactFacts) -> int | None:
 
 
 def _answer_items(f: ContactFacts) -> Iterator[Item]:
-    wait = answer_wait_ms(f)
-    if f.answered_ms is None or wait is None:
+    """An answer whose wait is unknown (no offer or queue entry seen) is still an answer: it
+    counts in `answered` and AHT, but not in ASA or service level, which need the wait."""
+    if f.answered_ms is None:
         return
     minute = minute_of(f.answered_ms)
+    wait = answer_wait_ms(f)
+    if wait is None:
+        yield minute, k.ANSWERED_UNTIMED, 1
+        return
     yield minute, k.ANSWERED, 1
     yield minute, k.ANSWER_WAIT_MS, wait
     yield minute, f"{k.ANSWER_HIST}{k.bucket_index(wait)}", 1
@@ -235,8 +246,8 @@ def _survey_items(f: ContactFacts) -> Iterator[Item]:
 
 
 _AGENT_FIELDS = frozenset(
-    {k.ANSWERED, k.ANSWER_WAIT_MS, k.HANDLED, k.HANDLE_MS, k.RESOLVED, k.RESOLUTION_MS,
-     k.RESOLVED_FIRST_CONTACT, k.TRANSFERRED, k.CSAT_RESPONSES, k.CSAT_SATISFIED}
+    {k.ANSWERED, k.ANSWERED_UNTIMED, k.ANSWER_WAIT_MS, k.HANDLED, k.HANDLE_MS, k.RESOLVED,
+     k.RESOLUTION_MS, k.RESOLVED_FIRST_CONTACT, k.TRANSFERRED, k.CSAT_RESPONSES, k.CSAT_SATISFIED}
 )  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from services.contract import ContactEvent, EventType, decode_wire
 
 from . import contributions as contrib
 from . import repeats
-from .facts import AgentFacts, ContactFacts, event_ms, fold, fold_agent
+from .facts import AgentFacts, ContactFacts, agent_state, event_ms, fold, fold_agent
 
 FUTURE_TOLERANCE_S = 3600
 FactsIn = Mapping[str, ContactFacts | None]
@@ -53,6 +53,17 @@ class Plan:
     gauges: list[GaugeMove] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     events: int = 0
+    # Events of this batch that counted partially or not at all, by reason (see `not_counted`).
+    partial: dict[str, int] = field(default_factory=dict)
+
+    def not_counted(self) -> dict[str, int]:
+        """Reason -> events, for `keys.NOT_COUNTED_STAT` fields: the partial counts above and
+        the dead letters by kind (`late`, `future`, `invalid`). Judged when the batch applies."""
+        out = dict(self.partial)
+        for letter in self.dead:
+            reason = letter.reason.split(":", 1)[0]
+            out[reason] = out.get(reason, 0) + 1
+        return out
 
 
 def screen(
@@ -125,16 +136,44 @@ def plan(
         if old_gauges != new_gauges:
             result.gauges.append(GaugeMove(contact, old_gauges, new_gauges))
     result.facts = new_facts
+    result.partial = partial_counts(events, new_facts)
     result.groups = repeats.regroup(new_facts, old_facts, old_groups or {})
     for delta in repeats.deltas(old_groups or {}, result.groups, fcr_window_ms):
         _merge_deltas(result.deltas, delta)
     result.agents = _fold_agents(events, old_agents)
     result.agent_log = [
-        (e.agent, e.id, e.state, event_ms(e))
+        (e.agent, e.id, agent_state(e)[0], event_ms(e))
         for e in events
         if e.type is EventType.AGENT_STATE and e.agent is not None and e.state is not None
     ]
     return result
+
+
+def partial_counts(
+    events: Sequence[ContactEvent], facts: Mapping[str, ContactFacts]
+) -> dict[str, int]:
+    """Events that, on their contact's facts after the batch, count partially or not at all."""
+    out: dict[str, int] = {}
+    for event in events:
+        sheet = facts.get(event.contact) if event.contact is not None else None
+        reason = None if sheet is None else partial_reason(event, sheet)
+        if reason is not None:
+            out[reason] = out.get(reason, 0) + 1
+    return out
+
+
+def partial_reason(event: ContactEvent, facts: ContactFacts) -> str | None:
+    """Why an event counts partially: no channel yet (nothing counts), an answer with no known
+    wait (no ASA or service level), an abandon with no known offer (not counted): metrics.md."""
+    if event.type is EventType.AGENT_STATE:
+        return None
+    if facts.channel is None:
+        return "no_channel"
+    if event.type is EventType.ANSWERED and contrib.answer_wait_ms(facts) is None:
+        return "answer_without_wait"
+    if event.type is EventType.ABANDONED and contrib.wait_start_ms(facts) is None:
+        return "abandon_without_offer"
+    return None
 
 
 def _fold_contacts(

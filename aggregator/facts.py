@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from services import agentstates
 from services.contract import ContactEvent, EventType
 
 Stamp = tuple[int, str]  # (event time in epoch ms, event id): a total order for registers
@@ -225,6 +226,7 @@ class AgentFacts:
     agent: str
     state: Register | None = None
     queues: dict[str, int] = field(default_factory=dict)
+    reason: str | None = None  # why not ready, from the event that set the current state
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -232,6 +234,8 @@ class AgentFacts:
         }  # fmt: skip
         if self.queues:
             out["queues"] = self.queues
+        if self.reason is not None:
+            out["reason"] = self.reason
         return out
 
     @classmethod
@@ -241,12 +245,24 @@ class AgentFacts:
             agent=data["agent"],
             state=Register(**state) if state else None,
             queues=dict(data.get("queues") or {}),
+            reason=data.get("reason"),
         )
+
+
+def agent_state(event: ContactEvent) -> tuple[str, str | None]:
+    """The event's state as one of the five (services/agentstates.py), and its not-ready reason:
+    the event's own `reason`, else the name it came with when that was not one of the five."""
+    state, derived = agentstates.normalise(event.state or "")
+    reason = event.reason if event.reason and state == agentstates.NOT_READY else derived
+    return state, reason
 
 
 def fold_agent(facts: AgentFacts, event: ContactEvent) -> None:
     ms = event_ms(event)
     if event.type is EventType.AGENT_STATE:
-        facts.state = merge_register(facts.state, event.state, (ms, event.id))
+        state, reason = agent_state(event)
+        facts.state = merge_register(facts.state, state, (ms, event.id))
+        if facts.state.id == event.id:  # the reason is the winning state event's
+            facts.reason = reason
     if event.queue is not None:
         facts.queues[event.queue] = merge_max(facts.queues.get(event.queue), ms)

@@ -157,6 +157,7 @@ class LiveReader:
                     "state": data["state"]["value"],
                     "since_ms": data["state"]["ms"],
                     "queues": data.get("queues") or {},
+                    "reason": data.get("reason"),
                 }
         return out
 

@@ -257,6 +257,7 @@ def _health(stats: dict[str, int], lag_now: int | None) -> list[Metric]:
         family = CounterMetricFamily(name, text)
         family.add_metric([], stats.get(field, 0))
         out.append(family)
+    out.append(_not_counted(stats))
     lag = GaugeMetricFamily(
         "ccpulse_aggregator_consumer_lag", "Records not yet applied, over the running consumers"
     )
@@ -272,6 +273,20 @@ def _health(stats: dict[str, int], lag_now: int | None) -> list[Metric]:
     )
     apply.add_metric([], stats.get("apply_timed_batches", 0), stats.get("apply_us_total", 0) / 1e6)
     return [*out, lag, last, apply]
+
+
+def _not_counted(stats: Mapping[str, int]) -> Metric:
+    """Events that counted partially or not at all, by reason (docs/metrics.md): the
+    aggregator's `not_counted:<reason>` stats; dead letters are among them by kind."""
+    family = CounterMetricFamily(
+        "ccpulse_aggregator_events_not_counted",
+        "Events that counted partially or not at all, by reason",
+        labels=["reason"],
+    )
+    for name, value in sorted(stats.items()):
+        if name.startswith(keys.NOT_COUNTED_STAT):
+            family.add_metric([name[len(keys.NOT_COUNTED_STAT) :]], value)
+    return family
 
 
 def _text(value: str | bytes) -> str:

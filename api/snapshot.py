@@ -50,6 +50,7 @@ async def build(reader: LiveReader, window: Window, now_s: float,
         since_s = state["since_ms"] / 1000
         entry.update(
             state=state["state"],
+            state_reason=state.get("reason"),
             state_since=iso(since_s),
             state_seconds=round(max(0.0, now_s - since_s), 3),
             queues=sorted(
@@ -106,7 +107,7 @@ def _queue_name(existing: dict[str, Any], channel: str, queue: str) -> str:
 
 def _agent(c: dict[str, int]) -> dict[str, Any]:
     return {
-        "answered": c.get(kpis.ANSWERED, 0),
+        "answered": kpis.answered(c),
         "handled": c.get(kpis.HANDLED, 0),
         "aht_seconds": kpis.mean_seconds(c.get(kpis.HANDLE_MS, 0), c.get(kpis.HANDLED, 0)),
         "asa_seconds": kpis.mean_seconds(c.get(kpis.ANSWER_WAIT_MS, 0), c.get(kpis.ANSWERED, 0)),

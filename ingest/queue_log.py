@@ -251,8 +251,25 @@ class HttpSink:
             raise Unavailable(type(exc).__name__) from exc
         if response.status_code in (400, 422):
             raise Rejected(response.json().get("detail", "malformed"))
+        if response.status_code == 422 or (response.status_code < 300 and _too_old(response)):
+            # Older than the lateness window: acknowledged (resending cannot help), and said.
+            log.warning("queue_log lines too old for live figures: %s", _too_old(response))
+            return
         if response.status_code >= 300:
             raise Unavailable(f"HTTP {response.status_code}")
+
+
+def _too_old(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    detail = body.get("too_old_detail") or (
+        body.get("detail") if response.status_code == 422 else None
+    )
+    return str(detail) if detail else None
 
 
 def _parser() -> argparse.ArgumentParser:

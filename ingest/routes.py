@@ -69,15 +69,13 @@ def _ndjson(text: str) -> list[Any]:
     return items
 
 
-def validate(
-    items: list[Any], now_s: float, lateness_s: int
-) -> tuple[list[ContactEvent], list[FieldError]]:
+def validate(items: list[Any], now_s: float) -> tuple[list[ContactEvent], list[FieldError]]:
     events: list[ContactEvent] = []
     errors: list[FieldError] = []
     for index, item in enumerate(items):
         event, problems = contract.parse_event(item, index)
         if event is not None:
-            problems = time_errors([event], now_s, lateness_s, first_index=index)
+            problems = time_errors([event], now_s, first_index=index)
         if problems:
             errors.extend(problems)
         elif event is not None:
@@ -139,7 +137,7 @@ async def post_events(request: Request) -> JSONResponse:
     except BodyError as exc:
         state.metrics.rejected("body", 1)
         return refusal(exc.status, exc.message, [{"index": None, "field": exc.field}])
-    events, errors = validate(items, state.clock.now(), state.settings.lateness_seconds)
+    events, errors = validate(items, state.clock.now())
     if errors:
         state.metrics.rejected("invalid", len({e.index for e in errors}))
         rows = [e.model_dump() for e in errors]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter
 
+from services import keys
 from services.contract import IDENT_MAX, NAME_MAX, TEXT_MAX, ContactEvent, FieldError
 from services.privacy import pseudonymise, pseudonymise_id, scrub, scrub_text
 from services.settings import Settings
@@ -21,6 +23,7 @@ from .publisher import BrokerUnavailable, Publisher
 log = logging.getLogger("ccpulse.ingest")
 
 RETRY_AFTER_S = 5
+MAX_ROWS = 100  # error rows in one refusal
 
 
 class IngestMetrics:
@@ -87,15 +90,44 @@ class IngestState:
     def protect(self, event: ContactEvent) -> ContactEvent:
         return protect(event, self.hash_key)
 
+    def too_old(self, events: list[ContactEvent]) -> list[int]:
+        """Indexes of events too old for live figures; they go to the dead-letter topic, never
+        into live figures (docs/reliability.md#old-events)."""
+        floor = self.clock.now() - live_age_limit_s(self.settings.lateness_seconds)
+        return [i for i, e in enumerate(events) if e.time.timestamp() < floor]
+
+    def _all_too_old(self, old: list[int], source: str) -> JSONResponse:
+        hours = self.settings.lateness_seconds / 3600
+        message = (
+            f"is older than the lateness window ({hours:g} h): live figures would never count "
+            "it; import past data with `ccpulse history import`"
+        )
+        self.metrics.refused.labels("too_old").inc()
+        self.metrics.events.labels(source, "too_old").inc(len(old))
+        rows = [{"index": i, "field": "time", "message": message} for i in old[:MAX_ROWS]]
+        return refusal(422, f"time: every event {message}", rows)
+
     async def accept(self, events: list[ContactEvent], source: str) -> JSONResponse:
-        problems = time_errors(events, self.clock.now(), self.settings.lateness_seconds)
+        problems = time_errors(events, self.clock.now())
         if problems:
             self.metrics.rejected("invalid", len(events))
             rows = [e.model_dump() for e in problems]
             return refusal(422, f"{len(rows)} problem(s); nothing was accepted", rows)
+        old = self.too_old(events)
+        if events and len(old) == len(events):
+            return self._all_too_old(old, source)
         protected = [self.protect(e) for e in events]
+        aged = set(old)
         try:
-            await self.publisher.publish(protected)
+            await self.publisher.publish([e for i, e in enumerate(protected) if i not in aged])
+            if aged:  # straight to the dead-letter topic: the live figures would never count them
+                await self.publisher.send_all(
+                    keys.TOPIC_DLQ,
+                    [
+                        (None, too_old_letter(protected[i], self.settings.lateness_seconds))
+                        for i in old
+                    ],
+                )
         except BrokerUnavailable as exc:
             self.metrics.refused.labels("broker_unavailable").inc()
             log.warning("refused %d events: %s", len(events), exc)
@@ -108,7 +140,23 @@ class IngestState:
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
         self.metrics.events.labels(source, "accepted").inc(len(events))
-        return JSONResponse({"accepted": len(events)}, status_code=202)
+        body: dict[str, Any] = {"accepted": len(events)}
+        if old:
+            self.metrics.events.labels(source, "too_old").inc(len(old))
+            body.update(too_old_answer(old, self.settings.lateness_seconds))
+        return JSONResponse(body, status_code=202)
+
+
+def too_old_answer(old: list[int], lateness_s: int) -> dict[str, Any]:
+    """What a 202 says when some events are too old for live figures, and where they go."""
+    return {
+        "too_old": len(old),
+        "too_old_detail": (
+            f"{len(old)} event(s) older than the lateness window ({lateness_s / 3600:g} h) "
+            f"go to the dead-letter topic {keys.TOPIC_DLQ}, not into live figures; import past "
+            "data with `ccpulse history import`"
+        ),
+    }
 
 
 def protect(event: ContactEvent, key: bytes) -> ContactEvent:
@@ -139,34 +187,33 @@ def protect(event: ContactEvent, key: bytes) -> ContactEvent:
 FUTURE_LIMIT_S = 300  # well inside the aggregator's own tolerance (an hour)
 
 
-def time_errors(
-    events: list[ContactEvent], now_s: float, lateness_s: int, first_index: int = 0
-) -> list[FieldError]:
-    """One rule for every source: an event the live figures would not count is refused here,
-    naming `time`, instead of being accepted and dead-lettered by the aggregator.
+def live_age_limit_s(lateness_s: int) -> int:
+    """The oldest age the live figures take: the lateness window less a margin for the trip
+    through Kafka, so an accepted event is never dead-lettered by the aggregator on arrival."""
+    return lateness_s - min(60, lateness_s // 10)
 
-    Too far ahead (a sender's clock) or older than the lateness window, less a margin for the
-    trip through Kafka. Older events are for `ccpulse history rebuild --export FILE`.
-    """
-    oldest_s = lateness_s - min(60, lateness_s // 10)
+
+def time_errors(events: list[ContactEvent], now_s: float, first_index: int = 0) -> list[FieldError]:
+    """Events too far ahead (a sender's clock is wrong) refuse the batch, naming `time`; too old
+    ones are decided by `IngestState.too_old` (counted in the answer, or 422 when all are)."""
     errors = []
     for offset, event in enumerate(events):
-        age = now_s - event.time.timestamp()
-        if age < -FUTURE_LIMIT_S:
+        ahead = event.time.timestamp() - now_s
+        if ahead > FUTURE_LIMIT_S:
             message = (
-                f"is {int(-age)} s in the future; the limit is {FUTURE_LIMIT_S} s "
+                f"is {int(ahead)} s in the future; the limit is {FUTURE_LIMIT_S} s "
                 "(is the sender's clock right?)"
             )
-        elif age > oldest_s:
-            message = (
-                f"is {int(age)} s old; events older than the lateness window "
-                f"(CCPULSE_LATENESS_SECONDS, {oldest_s} s with the transit margin) are not "
-                "counted live: load them with `ccpulse history rebuild --export FILE`"
-            )
-        else:
-            continue
-        errors.append(FieldError(index=first_index + offset, field="time", message=message))
+            errors.append(FieldError(index=first_index + offset, field="time", message=message))
     return errors
+
+
+def too_old_letter(event: ContactEvent, lateness_s: int) -> bytes:
+    """A dead letter in the aggregator's shape, written by the ingest (no partition or offset)."""
+    reason = f"too_old: older than the lateness window ({lateness_s / 3600:g} h) at ingest"
+    value = event.to_wire().decode()
+    body = {"reason": reason, "topic": keys.TOPIC_EVENTS, "partition": None, "offset": None}
+    return json.dumps({**body, "value": value}).encode()
 
 
 def as_bytes(text: str) -> bytes:

@@ -33,7 +33,7 @@ from .adapters.base import Mapped, PayloadError
 from .adapters.cloudevents import binary_event
 from .publisher import BrokerUnavailable
 from .routes import BodyError, read_limited
-from .state import RETRY_AFTER_S, IngestState, refusal
+from .state import RETRY_AFTER_S, IngestState, refusal, too_old_answer
 
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger("ccpulse.ingest")
@@ -127,7 +127,9 @@ async def _publish(request: Request, source: str, mapped: Mapped) -> Response:
             return response
     if mapped.ignored:
         state.metrics.events.labels(source, "ignored").inc(mapped.ignored)
-    body = {"accepted": len(mapped.events), "ignored": mapped.ignored}
+    body: dict[str, Any] = {"accepted": len(mapped.events), "ignored": mapped.ignored}
+    if old := state.too_old(mapped.events):
+        body.update(too_old_answer(old, state.settings.lateness_seconds))
     return JSONResponse(body, status_code=202 if mapped.events else 200)
 
 
@@ -264,6 +266,25 @@ async def _twilio(request: Request, source: str) -> Response:
 )
 async def twilio_voice(request: Request) -> Response:
     return await _guarded(request, reg.TWILIO_VOICE, lambda: _twilio(request, reg.TWILIO_VOICE))
+
+
+async def _twilio_get(request: Request, source: str) -> Response:
+    """A callback configured with method GET: the parameters are the query string, and the
+    signature covers the full URL with it and nothing else (Twilio's documented rule)."""
+    options = sources_of(_state(request).settings)
+    token = _secret(options.twilio_auth_token)
+    if token is not None:
+        signature = request.headers.get("x-twilio-signature")
+        url = _twilio_url(request, _state(request).settings)
+        _check(sig.check_twilio(token, url, signature), "X-Twilio-Signature")
+    params = dict(request.query_params)
+    return await _handle(request, source, params, params)
+
+
+@router.get("/webhooks/twilio/voice", summary="Twilio Voice status callbacks sent with GET")
+async def twilio_voice_get(request: Request) -> Response:
+    source = reg.TWILIO_VOICE
+    return await _guarded(request, source, lambda: _twilio_get(request, source))
 
 
 @router.post("/webhooks/twilio/taskrouter", summary="Twilio TaskRouter event callbacks")

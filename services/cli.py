@@ -14,6 +14,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -421,6 +422,50 @@ def history_rebuild(
     argv = [sys.executable, "-m", "aggregator.rebuild", "--from", start, "--to", end]
     argv += ["--export", str(export)] if export is not None else []
     raise typer.Exit(subprocess.call(argv, env=child_env(settings, os.environ)))
+
+
+IMPORT_FORMATS = ("events", "intervals", "connect-ctr", "queue-log")
+
+
+def _import_format(path: Path, fmt: str | None) -> str:
+    """`--format`, else by name: `.csv` intervals, `queue_log*` Asterisk, others native events."""
+    if fmt is not None:
+        return fmt
+    if ".csv" in path.suffixes:
+        return "intervals"
+    return "queue-log" if path.name.startswith("queue_log") else "events"
+
+
+@history_app.command("import")
+def history_import(
+    files: Annotated[list[Path], typer.Argument(help="exports to import (.gz accepted)")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help=f"one of {', '.join(IMPORT_FORMATS)}")
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option(help="where history holds other figures, this import's figures win")
+    ] = False,
+) -> None:
+    """Import past data into the interval rows, all or nothing; importing twice changes nothing."""
+    if fmt not in (None, *IMPORT_FORMATS):
+        raise typer.BadParameter(f"--format is one of {', '.join(IMPORT_FORMATS)}")
+    settings = Settings()
+    database.upgrade(settings)
+    env = child_env(settings, os.environ)
+    argv = [sys.executable, "-m", "aggregator.importer"]
+    with tempfile.TemporaryDirectory(prefix="ccpulse-import-") as scratch:
+        for index, path in enumerate(files):
+            kind = _import_format(path, fmt)
+            if kind in ("connect-ctr", "queue-log"):  # mapped by the live adapters first
+                converted = Path(scratch) / f"{index}.jsonl"
+                convert = [sys.executable, "-m", "ingest.convert", "--format", kind]
+                code = subprocess.call([*convert, "--out", str(converted), str(path)], env=env)
+                if code:
+                    raise typer.Exit(code)
+                path, kind = converted, "events"
+            argv += [f"--{kind}", str(path)]
+        argv += ["--replace"] if replace else []
+        raise typer.Exit(subprocess.call(argv, env=env))
 
 
 if __name__ == "__main__":

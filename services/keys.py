@@ -18,6 +18,8 @@ CHANGES_CHANNEL = f"{PREFIX}:changes"
 SCOPES = f"{PREFIX}:scopes"
 AGENTS = f"{PREFIX}:agents"
 STATS = f"{PREFIX}:stats"
+# Field prefix in STATS: `not_counted:<reason>` -> events that counted partially or not at all.
+NOT_COUNTED_STAT = "not_counted:"
 # aggregator instance -> "lag|epoch ms": each consumer reports the lag of the partitions it owns
 CONSUMER_LAG = f"{PREFIX}:consumer_lag"
 LAG_FRESH_MS = 60_000  # a report older than this is from a consumer that stopped

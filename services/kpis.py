@@ -34,6 +34,9 @@ OFFERED = "offered"
 QUEUED = "queued"
 ANSWERED = "answered"
 ANSWER_WAIT_MS = "answer_wait_ms"
+# Answered with no known wait (the offer and queue entry were never seen): in `answered` and AHT,
+# never in ASA or service level (docs/metrics.md#answers-without-a-known-wait).
+ANSWERED_UNTIMED = "answered_untimed"
 ABANDONED = "abandoned"
 ABANDONED_QUEUE = "abandoned_queue"
 ABANDONED_IVR = "abandoned_ivr"
@@ -109,6 +112,11 @@ def hist_between(counters: Mapping[str, int], family: str, low_s: int, high_s: i
 
 def hist_total(counters: Mapping[str, int], family: str) -> int:
     return sum(counters.get(f"{family}{i}", 0) for i in range(OVERFLOW + 1))
+
+
+def answered(c: Mapping[str, int]) -> int:
+    """Every answer: those with a known wait (`ANSWERED`, the ASA and SL base) and the others."""
+    return c.get(ANSWERED, 0) + c.get(ANSWERED_UNTIMED, 0)
 
 
 def ratio(numerator: float, denominator: float) -> float | None:
@@ -249,7 +257,7 @@ def figures(c: Mapping[str, int], opts: ReadOptions) -> dict[str, object]:
     return {
         "offered": c.get(OFFERED, 0),
         "queued": c.get(QUEUED, 0),
-        "answered": c.get(ANSWERED, 0),
+        "answered": answered(c),
         "abandoned": c.get(ABANDONED, 0),
         "abandoned_queue": c.get(ABANDONED_QUEUE, 0),
         "abandoned_ivr": c.get(ABANDONED_IVR, 0),

@@ -59,6 +59,9 @@ class SourceSettings(BaseModel):
     chatwoot_inbox_names: dict[str, str] = Field(default_factory=dict)
     zendesk_fields: ZendeskFields = Field(default_factory=ZendeskFields)
     zendesk_group_names: dict[str, str] = Field(default_factory=dict)
+    # Agent activity names per vendor (`twilio`, `amazon_connect`, `asterisk`, ...) -> one of
+    # available / on_contact / wrap_up / not_ready / offline, over services.agentstates defaults.
+    agent_states: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 def sources_of(settings: object) -> SourceSettings:

@@ -82,7 +82,9 @@ def outcome(c: Contact) -> Outcome:
         name = e.get("stage") or ("ivr" if e["type"] == "contact.ivr" else "queue")
         stages[name] = min(stages.get(name, ms(e)), ms(e))
     path = sorted((t, s) for s, t in stages.items())
-    is_abandon = abandoned is not None and answered is None and timed_out is None
+    # An abandon counts only once the offer or queue entry is known (docs/metrics.md).
+    is_abandon = (abandoned is not None and answered is None and timed_out is None
+                  and (queued is not None or offered is not None))  # fmt: skip
     in_queue = is_abandon and queued is not None and queued <= abandoned  # type: ignore[operator]
     a_start = queued if in_queue else offered
     stage = c.last_value("stage", ("contact.abandoned",))
@@ -172,17 +174,18 @@ def figures(members: list[Outcome], start_s: int, end_s: int, threshold_s: int,
         return within(t, start_s, end_s)
 
     answered = [o for o in members if w(o.answered)]
+    timed = [o for o in answered if o.wait_ms is not None]  # ASA and SL: known waits only
     abandons = [o for o in members if w(o.abandoned)]
     queue_abandons = [o for o in abandons if o.abandon_in_queue]
     short = [o for o in abandons if o.abandon_wait_ms <= short_s * 1000]
     short_q = [o for o in queue_abandons if o.abandon_wait_ms <= short_s * 1000]
     handled = [o for o in members if o.handle_ms is not None and w(o.completed)]
-    met = sum(1 for o in answered if (o.wait_ms or 0) <= threshold_s * 1000)
+    met = sum(1 for o in timed if (o.wait_ms or 0) <= threshold_s * 1000)
     offered = sum(1 for o in members if w(o.offered))
     by_stage: dict[str, int] = defaultdict(int)
     for o in abandons:
         by_stage[o.abandon_stage] += 1
-    sl_den = len(answered) + len(queue_abandons) - len(short_q)
+    sl_den = len(timed) + len(queue_abandons) - len(short_q)
     ab_den = offered - len(short)
     resolved = [o for o in members if w(o.resolved)]
     return {
@@ -197,11 +200,11 @@ def figures(members: list[Outcome], start_s: int, end_s: int, threshold_s: int,
         "timed_out": sum(1 for o in members if w(o.timed_out)),
         "transferred": sum(1 for o in members for t in o.transfers if w(t)),
         "handled": len(handled),
-        "asa_seconds": _mean_s(sum(o.wait_ms or 0 for o in answered), len(answered)),
+        "asa_seconds": _mean_s(sum(o.wait_ms or 0 for o in timed), len(timed)),
         "aht_seconds": _mean_s(sum(o.handle_ms or 0 for o in handled), len(handled)),
         "service_level": met / sl_den if sl_den > 0 else None,
         "service_level_variants": {
-            (variant, exclude): sl_variant(answered, queue_abandons, threshold_s, short_s, variant,
+            (variant, exclude): sl_variant(timed, queue_abandons, threshold_s, short_s, variant,
                                            exclude)
             for variant in ("abandons_ignored", "abandons_missed", "abandons_met_within")
             for exclude in (True, False)

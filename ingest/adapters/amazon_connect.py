@@ -7,15 +7,19 @@ at least once and may be updated: within one delivery only the latest LastUpdate
 ContactId is used; across deliveries the ids make repeats harmless, first-time facts keep their
 earliest time and the completion its latest (docs/adapters.md).
 
-An unanswered disconnect of a queued inbound contact is an abandon from the queue, unless the
-flow itself ended it (CONTACT_FLOW_DISCONNECT / EXPIRED while queued: a queue time limit), which is
-a timeout; an inbound contact the customer ends before it is queued abandons in the IVR.
+Every event restates the earlier facts its timestamps carry (offer, IVR, queue entry, answer),
+as a contact record does, so an answer or a disconnect whose earlier events were filtered or lost
+still counts whole. An unanswered disconnect of a queued inbound contact is an abandon from the
+queue, unless the flow itself ended it (CONTACT_FLOW_DISCONNECT / EXPIRED while queued: a queue
+time limit), which is a timeout; one that never queued abandons in the IVR only when the customer
+hung up (CUSTOMER_DISCONNECT); with no such evidence the contact just ends.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -82,9 +86,36 @@ def _firehose_data(record: Any, index: int) -> Any:
     where = f"records.{index}.data"
     try:
         raw = base64.b64decode(str(dig(record, "data")), validate=True).decode("utf-8")
-        return lower_keys([jsonsafe.loads(line) for line in raw.splitlines() if line.strip()])
+        return lower_keys(json_values(raw))
     except (binascii.Error, UnicodeDecodeError, jsonsafe.JsonRefused) as exc:
         raise PayloadError(where, "is not base64-encoded JSON") from exc
+
+
+_DECODER = json.JSONDecoder()
+
+
+def json_values(text: str) -> list[Any]:
+    """Every JSON value in `text`, split on value boundaries, not lines: a record may hold one
+    indented (multi-line) document, or several documents with or without newlines between."""
+    values: list[Any] = []
+    at = _skip_space(text, 0)
+    while at < len(text):
+        try:
+            value, at = _DECODER.raw_decode(text, at)
+        except json.JSONDecodeError as exc:
+            raise jsonsafe.NotJson(exc) from exc
+        except RecursionError as exc:
+            raise jsonsafe.JsonRefused("body", "is nested too deeply") from exc
+        jsonsafe.check(value)
+        values.append(value)
+        at = _skip_space(text, at)
+    return values
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at] in " \t\r\n":
+        at += 1
+    return at
 
 
 def _latest_records(records: list[JsonObject]) -> list[JsonObject]:
@@ -146,9 +177,9 @@ class _Contact:
             kind = EventType.TIMED_OUT if reason in SYSTEM_ENDS else EventType.ABANDONED
             stage = "queue" if kind is EventType.ABANDONED else None
             return [*events, self.event(kind, when, stage=stage)]
-        if reason in ("", "CUSTOMER_DISCONNECT"):
+        if reason == "CUSTOMER_DISCONNECT":  # the caller hung up before reaching a queue
             return [*events, self.event(EventType.ABANDONED, when, stage="ivr")]
-        return events
+        return events  # no evidence of an abandon: the contact just ends
 
 
 def _from_event(item: JsonObject, received_at: datetime, options: SourceSettings) -> Mapped:
@@ -171,25 +202,55 @@ def _from_event(item: JsonObject, received_at: datetime, options: SourceSettings
 def _event_facts(
     kind: str, d: JsonObject, c: _Contact, fallback: datetime
 ) -> list[ContactEvent] | None:
+    """The event's own fact, plus every earlier fact it restates from its timestamps."""
+
     def at(path: str) -> datetime:
         return _time(dig(d, path)) or fallback
 
+    own: list[ContactEvent]
     if kind == "INITIATED":
-        return [c.start(at("initiationtimestamp"))]
-    if kind == "CONNECTED_TO_SYSTEM":
-        return [c.event(EventType.IVR, at("connectedtosystemtimestamp"), stage="ivr")]
-    if kind == "QUEUED":
-        return [c.event(EventType.QUEUED, at("queueinfo.enqueuetimestamp"))]
-    if kind == "CONNECTED_TO_AGENT":
-        return [c.event(EventType.ANSWERED, at("agentinfo.connectedtoagenttimestamp"))]
-    if kind == "DISCONNECTED":
+        own = [c.start(at("initiationtimestamp"))]
+    elif kind == "CONNECTED_TO_SYSTEM":
+        own = [c.event(EventType.IVR, at("connectedtosystemtimestamp"), stage="ivr")]
+    elif kind == "QUEUED":
+        own = [c.event(EventType.QUEUED, at("queueinfo.enqueuetimestamp"))]
+    elif kind == "CONNECTED_TO_AGENT":
+        own = [c.event(EventType.ANSWERED, at("agentinfo.connectedtoagenttimestamp"))]
+    elif kind == "DISCONNECTED":
         queued = _time(dig(d, "queueinfo.enqueuetimestamp")) is not None or "queueinfo" in d
         answered = _time(dig(d, "agentinfo.connectedtoagenttimestamp")) is not None
-        return c.end(at("disconnecttimestamp"), queued, answered, _reason(d))
-    if kind == "COMPLETED":
+        own = c.end(at("disconnecttimestamp"), queued, answered, _reason(d))
+    elif kind == "COMPLETED":
         end = _time(dig(d, "agentinfo.aftercontactworkendtimestamp")) or at("disconnecttimestamp")
-        return [c.event(EventType.COMPLETED, end)]
-    return None
+        own = [c.event(EventType.COMPLETED, end)]
+    else:
+        return None
+    return _merge(_carried(d, c, "queueinfo", "agentinfo"), own)
+
+
+def _merge(carried: list[ContactEvent], own: list[ContactEvent]) -> list[ContactEvent]:
+    """The event's own facts win over a restated fact with the same id."""
+    ids = {e.id for e in own}
+    return [*(e for e in carried if e.id not in ids), *own]
+
+
+def _carried(d: JsonObject, c: _Contact, queue: str, agent: str) -> list[ContactEvent]:
+    """Offer, IVR entry, queue entry and answer, each only when its timestamp is present: an
+    answer or a disconnect whose earlier events were filtered or lost still counts whole."""
+    events: list[ContactEvent] = []
+    start = _time(d.get("initiationtimestamp"))
+    system = _time(d.get("connectedtosystemtimestamp"))
+    queued = _time(dig(d, f"{queue}.enqueuetimestamp"))
+    answered = _time(dig(d, f"{agent}.connectedtoagenttimestamp"))
+    if start is not None:
+        events.append(c.start(start))
+    if system is not None:
+        events.append(c.event(EventType.IVR, system, stage="ivr"))
+    if queued is not None:
+        events.append(c.event(EventType.QUEUED, queued))
+    if answered is not None:
+        events.append(c.event(EventType.ANSWERED, answered))
+    return events
 
 
 def _from_record(record: JsonObject, options: SourceSettings) -> Mapped:
@@ -202,26 +263,16 @@ def _from_record(record: JsonObject, options: SourceSettings) -> Mapped:
         dig(record, "agent.arn"), options
     )
     contact.customer = _customer(record)
-    start = _time(record.get("initiationtimestamp"))
-    if start is None:
+    if _time(record.get("initiationtimestamp")) is None:
         raise PayloadError("record.InitiationTimestamp", "is missing")
-    events = [contact.start(start)]
-    events.extend(_record_facts(record, contact))
-    return Mapped(events)
+    return Mapped(_record_facts(record, contact))
 
 
 def _record_facts(r: JsonObject, c: _Contact) -> list[ContactEvent]:
-    events: list[ContactEvent] = []
-    system = _time(r.get("connectedtosystemtimestamp"))
+    events = _carried(r, c, "queue", "agent")
     queued = _time(dig(r, "queue.enqueuetimestamp"))
     answered = _time(dig(r, "agent.connectedtoagenttimestamp"))
     ended = _time(r.get("disconnecttimestamp"))
-    if system is not None:
-        events.append(c.event(EventType.IVR, system, stage="ivr"))
-    if queued is not None:
-        events.append(c.event(EventType.QUEUED, queued))
-    if answered is not None:
-        events.append(c.event(EventType.ANSWERED, answered))
     if ended is not None:
         wrap_end = _time(dig(r, "agent.aftercontactworkendtimestamp"))
         events.extend(c.end(ended, queued is not None, answered is not None, _reason(r), wrap_end))

@@ -10,12 +10,14 @@ Ids are made of the line's call id, event and time, so re-reading a line repeats
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from services import agentstates
 from services.contract import Channel, ContactEvent, EventType
+from services.sources import SourceSettings
 
 from .base import Mapped, PayloadError, ignored, make_event, parse_time, safe_name
 
@@ -90,18 +92,19 @@ def _named(value: str) -> str | None:
     return None if text in ("", NONE) else safe_name(text)
 
 
-def map_lines(lines: Iterable[str]) -> Mapped:
+def map_lines(lines: Iterable[str], options: SourceSettings | None = None) -> Mapped:
     """Blank lines are skipped; a line that is not queue_log format names its number."""
+    names = (options or SourceSettings()).agent_states.get("asterisk")
     result = Mapped()
     for number, text in enumerate(lines, start=1):
         if text.strip():
-            result.add(map_line(parse_line(text, number)))
+            result.add(map_line(parse_line(text, number), names))
     return result
 
 
-def map_line(line: Line) -> Mapped:
+def map_line(line: Line, names: Mapping[str, str] | None = None) -> Mapped:
     if line.event in AGENT_STATES:
-        return _agent_state(line)
+        return _agent_state(line, names)
     handler = HANDLERS.get(line.event)
     if handler is None:
         return ignored()
@@ -211,11 +214,13 @@ HANDLERS: dict[str, Callable[[_Call], list[ContactEvent]]] = {
 }
 
 
-def _agent_state(line: Line) -> Mapped:
+def _agent_state(line: Line, names: Mapping[str, str] | None) -> Mapped:
+    """A pause keeps its reason (PAUSE's first data field) as the not-ready reason."""
     if line.agent is None:
         raise PayloadError(line.where("agent"), f"{line.event} needs the member's name")
     event_id = f"asterisk:{line.agent}:{line.event}:{line.queue or NONE}:{line.epoch}"
-    state = AGENT_STATES[line.event]
-    return Mapped(
-        [make_event(EventType.AGENT_STATE, event_id, line.time, agent=line.agent, state=state)]
-    )
+    state, reason = agentstates.normalise(AGENT_STATES[line.event], "asterisk", names)
+    if state == agentstates.NOT_READY and line.event.startswith("PAUSE"):
+        reason = safe_name(line.field(0)) or reason
+    fields = {"agent": line.agent, "state": state, "reason": reason}
+    return Mapped([make_event(EventType.AGENT_STATE, event_id, line.time, **fields)])

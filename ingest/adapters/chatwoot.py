@@ -137,4 +137,15 @@ def _message(body: JsonObject, options: SourceSettings) -> Mapped:
     fields = _fields(conversation, options)
     agent = safe_name(sender.get("name")) or safe_name(sender.get("id"))
     event_id = f"chatwoot:message:{message_id}:answered"
-    return Mapped([make_event(EventType.ANSWERED, event_id, when, agent=agent, **fields)])
+    answer = make_event(EventType.ANSWERED, event_id, when, agent=agent, **fields)
+    return Mapped([*_arrival(conversation, fields), answer])
+
+
+def _arrival(conversation: JsonObject, fields: dict[str, Any]) -> list[ContactEvent]:
+    """The reply restates the conversation's offer from its `created_at`, so a reply whose
+    `conversation_created` never came still counts with its wait (the earliest offer is kept)."""
+    created = optional_time(conversation.get("created_at"), "conversation.created_at")
+    if created is None:
+        return []
+    event_id = f"{fields['contact']}:reply-restated:offered"
+    return [make_event(EventType.OFFERED, event_id, created, **fields)]

@@ -54,7 +54,7 @@ def dispatch(
     if source == TWILIO_VOICE:
         return map_voice(_form(payload), received_at, query)
     if source == TWILIO_TASKROUTER:
-        return map_taskrouter(_form(payload), received_at)
+        return map_taskrouter(_form(payload), received_at, options)
     if source == AMAZON_CONNECT:
         return map_connect(payload, received_at, options)
     if source == CHATWOOT:
@@ -64,7 +64,7 @@ def dispatch(
     if source == CLOUDEVENTS:
         return map_cloudevents(payload)
     if source == ASTERISK:
-        return map_lines(_lines(payload))
+        return map_lines(_lines(payload), options)
     raise PayloadError("source", f"unknown source {source!r}")
 
 

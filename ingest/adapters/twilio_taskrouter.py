@@ -2,7 +2,9 @@
 
 TaskRouter is where a Twilio contact center queues and assigns work, so it reports queue entry,
 the agent's answer (a reservation accepted), the caller leaving the queue (task canceled) and agent
-activity. A voice task carries its call's sid in its attributes (`call_sid`), so its events land on
+activity. Every task event restates the task's offer and queue entry from its `TaskAge` (or
+`TaskDateCreated`) and queue fields, so an answer whose `task.created` was lost counts whole. A
+voice task carries its call's sid in its attributes (`call_sid`), so its events land on
 the same contact as the call's status callbacks. Ids name the fact (task + event + queue or
 reservation), which a retried callback repeats exactly.
 """
@@ -10,13 +12,25 @@ reservation), which a retried callback repeats exactly.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from services import agentstates
 from services.contract import Channel, ContactEvent, EventType
+from services.sources import SourceSettings
 
 from .. import jsonsafe
-from .base import Mapped, PayloadError, ignored, make_event, parse_time, require, safe_name, text
+from .base import (
+    Mapped,
+    PayloadError,
+    ignored,
+    make_event,
+    optional_time,
+    parse_time,
+    require,
+    safe_name,
+    text,
+)
 
 CHANNELS = {c.value: c for c in Channel} | {"default": Channel.CHAT, "video": Channel.CHAT}
 TIMEOUT_WORDS = ("ttl", "timeout", "timed out", "expired")
@@ -31,18 +45,24 @@ TASK_EVENTS: dict[str, tuple[EventType, ...]] = {
 }
 
 
-def map_taskrouter(params: Mapping[str, str], received_at: datetime) -> Mapped:
+def map_taskrouter(
+    params: Mapping[str, str], received_at: datetime, options: SourceSettings | None = None
+) -> Mapped:
     kind = require(params, "EventType")
     when = _event_time(params, received_at)
     if kind == "worker.activity.update":
-        return Mapped([_agent_state(params, when)])
+        names = (options or SourceSettings()).agent_states.get("twilio")
+        return Mapped([_agent_state(params, when, names)])
     if kind == "task.canceled":
-        return Mapped([_canceled(params, when)])
+        task = _Task(params)
+        arrival = task.arrival(params, kind, when, set())
+        return Mapped([*arrival, _canceled(task, params, when)])
     types = TASK_EVENTS.get(kind)
     if types is None:
         return ignored()
     task = _Task(params)
-    return Mapped([task.event(t, kind, when) for t in types])
+    own = [task.event(t, kind, when) for t in types]
+    return Mapped([*task.arrival(params, kind, when, set(types)), *own])
 
 
 def _event_time(params: Mapping[str, str], received_at: datetime) -> datetime:
@@ -81,6 +101,29 @@ class _Task:
             fields["agent"] = self.agent
         return make_event(kind, self._id(vendor_kind), when, **fields, **extra)
 
+    def arrival(
+        self, params: Mapping[str, str], vendor_kind: str, when: datetime, own: set[EventType]
+    ) -> list[ContactEvent]:
+        """The offer and queue entry this event restates, so an answer, cancel or completion
+        whose `task.created` was lost still counts whole: created at `TaskDateCreated`, else the
+        event time minus `TaskAge` (seconds); in the queue at `TaskQueueEnteredDate`, else since
+        creation, when the event names a queue. Own ids: the earliest time of a fact is kept."""
+        created = _created(params, when)
+        if created is None:
+            return []
+        out = []
+        if EventType.OFFERED not in own:
+            out.append(self.restated(EventType.OFFERED, vendor_kind, created))
+        if self.queue_sid != "-" and EventType.QUEUED not in own:
+            entered = optional_time(text(params, "TaskQueueEnteredDate"), "TaskQueueEnteredDate")
+            out.append(self.restated(EventType.QUEUED, vendor_kind, entered or created))
+        return out
+
+    def restated(self, kind: EventType, vendor_kind: str, when: datetime) -> ContactEvent:
+        fields = {"contact": self.contact, "channel": self.channel, "queue": self.queue}
+        event_id = f"{self._id(vendor_kind)}:{kind.value.split('.')[-1]}"
+        return make_event(kind, event_id, when, **fields)
+
     def _id(self, vendor_kind: str) -> str:
         """Queue entries repeat per queue and answers per reservation; the rest once per task."""
         if vendor_kind == "task-queue.entered":
@@ -88,6 +131,18 @@ class _Task:
         if vendor_kind.startswith("reservation."):
             return f"twilio-tr:{self.reservation}:{vendor_kind}"
         return f"twilio-tr:{self.sid}:{vendor_kind}"
+
+
+def _created(params: Mapping[str, str], when: datetime) -> datetime | None:
+    stamp = optional_time(text(params, "TaskDateCreated"), "TaskDateCreated")
+    if stamp is not None:
+        return stamp
+    age = text(params, "TaskAge")
+    if age is None:
+        return None
+    if not age.isdigit():
+        raise PayloadError("TaskAge", f"must be whole seconds, not {age[:20]!r}")
+    return when - timedelta(seconds=int(age))
 
 
 def _attributes(params: Mapping[str, str]) -> dict[str, Any]:
@@ -110,20 +165,28 @@ def _channel(params: Mapping[str, str], call_sid: Any) -> Channel | None:
     return Channel.VOICE if call_sid else None
 
 
-def _canceled(params: Mapping[str, str], when: datetime) -> ContactEvent:
+def _canceled(task: _Task, params: Mapping[str, str], when: datetime) -> ContactEvent:
     """A task canceled for its TTL or a workflow timeout timed out; otherwise the caller left."""
-    task = _Task(params)
     reason = text(params, "TaskCanceledReason") or text(params, "Reason") or ""
     if any(word in reason.lower() for word in TIMEOUT_WORDS):
         return task.event(EventType.TIMED_OUT, "task.canceled", when)
     return task.event(EventType.ABANDONED, "task.canceled", when, stage="queue")
 
 
-def _agent_state(params: Mapping[str, str], when: datetime) -> ContactEvent:
+def _agent_state(
+    params: Mapping[str, str], when: datetime, names: Mapping[str, str] | None
+) -> ContactEvent:
+    """Twilio's activity name, normalised (`Available` -> available, `Break` -> not_ready with
+    the reason `Break`; docs/adapters.md#agent-states)."""
     worker = safe_name(text(params, "WorkerName")) or safe_name(require(params, "WorkerSid"))
-    state = safe_name(require(params, "WorkerActivityName"))
+    state, reason = agentstates.normalise(require(params, "WorkerActivityName"), "twilio", names)
     sid = text(params, "WorkerSid") or worker
     stamp = text(params, "TimestampMs") or text(params, "Timestamp") or when.isoformat()
     return make_event(
-        EventType.AGENT_STATE, f"twilio-tr:{sid}:activity:{stamp}", when, agent=worker, state=state
+        EventType.AGENT_STATE,
+        f"twilio-tr:{sid}:activity:{stamp}",
+        when,
+        agent=worker,
+        state=state,
+        reason=reason,
     )

@@ -96,17 +96,29 @@ def _subscription(body: JsonObject, kind: str, options: SourceSettings) -> Mappe
     prefix = f"zendesk:{require(body, 'id')}"
     when = parse_time(body.get("time"), "time")
     name = kind.removeprefix(EVENT_PREFIX)
+    created = optional_time(detail.get("created_at"), "detail.created_at")
     if name == "created":
-        created = optional_time(detail.get("created_at"), "detail.created_at") or when
-        return _events(KINDS["created"], prefix, created, **fields)
+        return _events(KINDS["created"], prefix, created or when, **fields)
     if name == "status_changed":
         chosen = STATUS_KINDS.get(str(event.get("current") or "").lower())
         if chosen is None or chosen == "created":
             return ignored()
-        return _events(KINDS[chosen], prefix, when, **fields)
+        return _arrival(_events(KINDS[chosen], prefix, when, **fields), ticket, created, fields)
     if name == "comment_added":
-        return _comment(event, prefix, when, fields)
+        return _arrival(_comment(event, prefix, when, fields), ticket, created, fields)
     return ignored()
+
+
+def _arrival(
+    mapped: Mapped, ticket: str, created: datetime | None, fields: dict[str, Any]
+) -> Mapped:
+    """A ticket event restates the ticket's arrival from its `created_at`, so a reply or a
+    solve whose `ticket.created` never came (sent before the webhook existed) counts whole."""
+    if not mapped.events or created is None:
+        return mapped
+    kinds = KINDS["created"]
+    restated = _events(kinds, f"zendesk:{ticket}:created_at", created, **fields)
+    return Mapped([*restated.events, *mapped.events], mapped.ignored)
 
 
 def _comment(event: JsonObject, prefix: str, when: datetime, fields: dict[str, Any]) -> Mapped:
@@ -137,7 +149,11 @@ def _trigger(body: JsonObject, received_at: datetime, options: SourceSettings) -
         "customer": _field(body, paths, "customer"),
     }
     prefix = f"zendesk:{ticket}:{kind}:{int(when.timestamp())}"
-    return _events(KINDS[kind], prefix, when, **fields)
+    mapped = _events(KINDS[kind], prefix, when, **fields)
+    if kind == "created":
+        return mapped
+    created = optional_time(_field(body, paths, "created_at"), paths.created_at)
+    return _arrival(mapped, ticket, created, {k: v for k, v in fields.items() if k != "agent"})
 
 
 def _trigger_kind(body: JsonObject, paths: ZendeskFields) -> str | None:

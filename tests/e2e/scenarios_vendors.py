@@ -122,9 +122,9 @@ def _task(kind: str, task: str, call: str, at: float, **extra: str) -> dict[str,
 
 def twilio(now: float, tag: str = "", secrets: Secrets = Secrets()) -> Scenario:
     voice, tr = "/webhooks/twilio/voice", "/webhooks/twilio/taskrouter"
-    a, b, c, d = now - 1800, now - 1500, now - 1200, now - 900
-    call = {k: f"CA{tag}{k}" for k in "abcd"}
-    task = {k: f"WT{tag}{k}" for k in "abcd"}
+    a, b, c, d, e = now - 1800, now - 1500, now - 1200, now - 900, now - 600
+    call = {k: f"CA{tag}{k}" for k in "abcde"}
+    task = {k: f"WT{tag}{k}" for k in "abcde"}
     accepted = _task(
         "reservation.accepted",
         task["a"],
@@ -156,6 +156,16 @@ def twilio(now: float, tag: str = "", secrets: Secrets = Secrets()) -> Scenario:
         (tr, _task("task-queue.entered", task["d"], call["d"], d + 8)),
         (tr, _task("workflow.timeout", task["d"], call["d"], d + 128)),
         (voice, _call_completed(call["d"], d + 200, 200, "+14155550104")),  # then voicemail
+        # e: only the answer reached us (task.created filtered): TaskAge restates the offer
+        (
+            tr,
+            {
+                **_task("reservation.accepted", task["e"], call["e"], e + 25),
+                "TaskAge": "25",
+                "ReservationSid": f"WR{tag}e",
+                "WorkerName": "alice",
+            },
+        ),
         (
             tr,
             {
@@ -168,7 +178,7 @@ def twilio(now: float, tag: str = "", secrets: Secrets = Secrets()) -> Scenario:
         ),
     ]
     requests = [_twilio_request(path, params, secrets) for path, params in sends]
-    return Scenario("twilio", requests, {"voice": figures(4, 1, {"ivr": 1, "queue": 1}, 1)})
+    return Scenario("twilio", requests, {"voice": figures(5, 2, {"ivr": 1, "queue": 1}, 1)})
 
 
 # --- Amazon Connect: EventBridge contact events + a Firehose delivery of contact records ---
@@ -255,8 +265,8 @@ def amazon_connect(now: float, tag: str = "", secrets: Secrets = Secrets()) -> S
     headers = {"content-type": "application/json"}
     if secrets.amazon_connect_token:
         headers["x-amz-firehose-access-key"] = secrets.amazon_connect_token
-    a, b, c, d = now - 1800, now - 1500, now - 1200, now - 900
-    ids = {k: f"{tag}{k}0000000-0000-0000-0000-000000000000" for k in "abcd"}
+    a, b, c, d, e = now - 1800, now - 1500, now - 1200, now - 900, now - 600
+    ids = {k: f"{tag}{k}0000000-0000-0000-0000-000000000000" for k in "abcdef"}
     answered = _connect_contact(ids["a"], a, a + 20, a + 35, a + 300, "AGENT_DISCONNECT")
     answered = [answered[-1], *answered[:-1]]  # the disconnect arrives first
     answered.insert(3, answered[2])  # EventBridge delivers QUEUED twice
@@ -271,9 +281,14 @@ def amazon_connect(now: float, tag: str = "", secrets: Secrets = Secrets()) -> S
         "timestamp": int(now * 1000),
         "records": [{"data": base64.b64encode(_json(r)).decode()} for r in records],
     }
-    bodies: list[Any] = [*answered, *ivr, *queue, *timeout, outbound, firehose]
+    # e: only CONNECTED_TO_AGENT arrives (the rule filtered the rest): it restates offer and queue
+    answer_only = _connect_contact(ids["e"], e, e + 10, e + 30, e + 90, "AGENT_DISCONNECT")[3]
+    # f: a DISCONNECTED with no queueInfo, agentInfo or reason: offered, then it just ends
+    bare = {"initiationTimestamp": iso(e), "disconnectTimestamp": iso(e + 5)}
+    ends = _connect_event("DISCONNECTED", ids["f"], bare)
+    bodies: list[Any] = [*answered, *ivr, *queue, *timeout, outbound, answer_only, ends, firehose]
     requests = [(path, dict(headers), _json(body)) for body in bodies]
-    return Scenario("amazon_connect", requests, {"voice": figures(4, 1, {"ivr": 1, "queue": 1}, 1)})
+    return Scenario("amazon_connect", requests, {"voice": figures(6, 2, {"ivr": 1, "queue": 1}, 1)})
 
 
 # --- Asterisk: queue_log lines, as the follower posts them ---

@@ -105,12 +105,14 @@ def test_agent_events() -> None:
             "1366720300|NONE|MYQUEUE|SIP/8007|ADDMEMBER|",
             "1366720400|NONE|NONE|SIP/8007|PAUSEALL|lunch",
             "1366720500|NONE|NONE|SIP/8007|UNPAUSEALL|",
+            "1366720600|NONE|MYQUEUE|SIP/8007|REMOVEMEMBER|",
         ]
     ).events
-    assert [(e.agent, e.state) for e in events] == [
-        ("SIP/8007", "available"),
-        ("SIP/8007", "paused"),
-        ("SIP/8007", "available"),
+    assert [(e.agent, e.state, e.reason) for e in events] == [
+        ("SIP/8007", "available", None),
+        ("SIP/8007", "not_ready", "lunch"),  # the pause keeps its reason
+        ("SIP/8007", "available", None),
+        ("SIP/8007", "offline", None),
     ]
 
 

@@ -65,8 +65,13 @@ def test_first_public_staff_comment_answers() -> None:
         }
     }
     added = event("comment_added", "01HNCOMMENT", "2024-04-17T17:30:00Z", comment)
-    (answer,) = map_zendesk(added, RECEIVED, OPTIONS).events
+    *arrival, answer = map_zendesk(added, RECEIVED, OPTIONS).events
     assert (answer.type, answer.agent) == (EventType.ANSWERED, "Agent Smith")
+    # the ticket's created_at restates its arrival: a reply alone still has its wait
+    assert [(e.type, e.id) for e in arrival] == [
+        (EventType.OFFERED, "zendesk:35436:created_at:offered"),
+        (EventType.QUEUED, "zendesk:35436:created_at:queued"),
+    ]
     assert answer.time == datetime(2024, 4, 17, 17, 30, tzinfo=UTC)
     private = {"comment": {**comment["comment"], "is_public": False}}
     assert map_zendesk(
@@ -93,7 +98,9 @@ def test_status_changes(current: str, types: list[EventType]) -> None:
         "2024-04-17T18:00:00Z",
         {"current": current, "previous": "OPEN"},
     )
-    assert [e.type for e in map_zendesk(changed, RECEIVED, OPTIONS).events] == types
+    mapped = map_zendesk(changed, RECEIVED, OPTIONS).events
+    arrival = [EventType.OFFERED, EventType.QUEUED] if types else []
+    assert [e.type for e in mapped] == arrival + types
 
 
 def test_other_zendesk_events_are_ignored() -> None:
@@ -135,13 +142,16 @@ def test_default_trigger_body() -> None:
         "assignee": "Agent Smith",
         "updated_at": "2024-04-17T17:40:00Z",
     }
-    (answer,) = map_zendesk(replied, RECEIVED, OPTIONS).events
+    *arrival, answer = map_zendesk(replied, RECEIVED, OPTIONS).events
     assert (answer.agent, answer.time.minute) == ("Agent Smith", 40)
+    assert [e.type for e in arrival] == [EventType.OFFERED, EventType.QUEUED]
 
 
 def test_trigger_without_an_event_name_uses_the_status() -> None:
     solved = {k: v for k, v in TRIGGER.items() if k != "event"} | {"status": "solved"}
     assert [e.type for e in map_zendesk(solved, RECEIVED, OPTIONS).events] == [
+        EventType.OFFERED,
+        EventType.QUEUED,
         EventType.RESOLVED,
         EventType.COMPLETED,
     ]

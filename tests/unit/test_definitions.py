@@ -129,3 +129,65 @@ def test_time_in_state(
 def test_occupancy() -> None:
     seconds = {"on_contact": 30.0, "wrap_up": 10.0, "available": 40.0, "break": 100.0}
     assert kpis.occupancy(seconds, ["on_contact", "wrap_up"], ["available"]) == 0.5
+
+
+# --- rules pinned down in docs/metrics.md#rules-pinned-down ---
+
+
+def _figures(events: list[dict[str, Any]], **opts: Any) -> dict[str, Any]:
+    state = MemoryState(now=DAY + 7200)
+    state.apply(events)
+    parts = [f for (m, s), f in state.counters.items() if s.startswith("ch|")]
+    return kpis.figures(kpis.sum_counters(parts), kpis.ReadOptions(**opts))
+
+
+def test_a_channel_uses_its_own_threshold_even_when_its_queues_have_theirs() -> None:
+    from api.live import read_options
+    from services.settings import Settings
+
+    settings = Settings(auth="off", queue_sl_thresholds_seconds={"sales": 60})
+    assert read_options(settings, "voice").sl_threshold_s == 20
+    assert read_options(settings, "voice", "sales").sl_threshold_s == 60
+
+
+def test_excluding_short_abandons_shapes_the_abandon_rate_too(counters: dict[str, int]) -> None:
+    kept = kpis.ReadOptions(sl_exclude_short=False)
+    assert kpis.abandon_rate(counters, kept) == pytest.approx(3 / 5)  # B's 3 s abandon counts
+    assert kpis.abandon_rate(counters, kpis.ReadOptions()) == pytest.approx(2 / 4)
+
+
+def test_a_zero_second_first_response_is_under_1h_and_buckets_are_low_exclusive() -> None:
+    events = [
+        ev("z1", "contact.offered", 0, "Z", channel="chat"),
+        ev("z2", "contact.answered", 0, "Z", agent="ann"),  # 0 s
+        ev("y1", "contact.offered", 0, "Y", channel="chat"),
+        ev("y2", "contact.answered", 3600, "Y", agent="ann"),  # exactly 1 h: still under_1h
+        ev("x1", "contact.offered", 0, "X", channel="chat"),
+        ev("x2", "contact.answered", 3601, "X", agent="ann"),  # just over: 1h_2h
+    ]
+    buckets = _figures(events, sl_threshold_s=60)["first_response_buckets"]
+    assert (buckets["under_1h"], buckets["1h_2h"]) == (2, 1)
+
+
+def test_first_contact_and_abandon_stage_reported_twice_keep_the_latest() -> None:
+    events = [
+        ev("r1", "contact.offered", 0, "R", channel="voice"),
+        ev("r2", "contact.resolved", 60, "R", first_contact=True),
+        ev("r3", "contact.resolved", 120, "R", first_contact=False),  # the later report wins
+        ev("s1", "contact.offered", 0, "S", channel="voice"),
+        ev("s2", "contact.abandoned", 30, "S", stage="menu"),
+        ev("s3", "contact.abandoned", 40, "S", stage="queue"),  # the later stage wins
+    ]
+    f = _figures(events)
+    assert (f["resolved"], f["fcr_rate"]) == (1, 0.0)
+    assert f["abandoned_by_stage"] == {"queue": 1}
+
+
+def test_an_earlier_csat_survives_a_later_nps_only_response() -> None:
+    events = [
+        ev("c1", "contact.offered", 0, "C", channel="chat"),
+        ev("c2", "survey.response", 100, "C", csat=5),
+        ev("c3", "survey.response", 200, "C", nps=3),
+    ]
+    f = _figures(events, sl_threshold_s=60)
+    assert (f["csat_responses"], f["csat"], f["nps_responses"], f["nps"]) == (1, 1.0, 1, -100.0)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from aggregator import engine
 from aggregator.facts import AgentFacts, ContactFacts
 from services import kpis
+from services.contract import ContactEvent
 from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
 from simulator.scenario import Day, generate, shuffle_within_contacts
 from tests import oracle
@@ -146,3 +147,56 @@ def test_same_plan_in_any_order() -> None:
     assert {c: f.to_json() for c, f in a.facts.items()} == {
         c: f.to_json() for c, f in b.facts.items()
     }
+
+
+def lose_arrivals(events: list[dict[str, Any]], seed: int, rate: float) -> list[dict[str, Any]]:
+    """What a filtered or lost webhook leaves: some contacts' offer and queue entry never come."""
+    rng = random.Random(seed)
+    contacts = sorted({e["contact"] for e in events if e.get("contact")})
+    lost = {c for c in contacts if rng.random() < rate}
+    arrivals = ("contact.offered", "contact.queued", "contact.ivr")
+    kept = [e for e in events if not (e.get("contact") in lost and e["type"] in arrivals)]
+    for e in kept:  # the channel must still come from somewhere: the later events carry it
+        if e.get("contact") in lost and "channel" not in e:
+            e["channel"] = next(x["channel"] for x in events if x.get("contact") == e["contact"]
+                                and x.get("channel"))  # fmt: skip
+    return kept
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), batch=st.integers(1, 120), lost=st.floats(0.1, 0.9))
+def test_answers_and_abandons_without_their_offer_equal_recount(
+    seed: int, batch: int, lost: float
+) -> None:
+    """Answers whose offer never came still count (not in ASA or SL); such abandons do not."""
+    events = lose_arrivals(generate(Day(seed=seed), START, 80, 0.3), seed, lost)
+    delivered = shuffle_within_contacts(events, seed, 0.1)
+    last = max(datetime.fromisoformat(e["time"]).timestamp() for e in events)
+    state = MemoryState(now=max(START + 47 * 3600, last + 1), lateness_s=30 * 86400)
+    for i in range(0, len(delivered), batch):
+        state.apply(delivered[i : i + batch])
+    begin = int(START // 60 * 60)
+    compare(state, events, begin, begin + 86400 * 2)
+
+
+def test_events_that_count_partially_are_counted_by_reason() -> None:
+    def ev(n: str, kind: str, contact: str, **extra: Any) -> ContactEvent:
+        return ContactEvent.model_validate(
+            {"id": n, "type": kind, "time": "2026-11-24T10:00:00Z", "contact": contact, **extra}
+        )
+
+    batch = [
+        ev("1", "contact.answered", "A", channel="voice", agent="ann"),  # no offer seen
+        ev("2", "contact.abandoned", "B", channel="voice"),  # no offer seen
+        ev("3", "contact.completed", "C"),  # no channel known
+        ev("4", "contact.offered", "D", channel="voice"),
+        ev("5", "contact.answered", "D", agent="bob"),  # counts whole
+    ]
+    plan = engine.plan(batch, {}, {})
+    assert plan.partial == {
+        "answer_without_wait": 1,
+        "abandon_without_offer": 1,
+        "no_channel": 1,
+    }
+    plan.dead = [engine.DeadLetter(engine.Record(0, 9, b"{}"), "late: 200000s old, limit 1s")]
+    assert plan.not_counted()["late"] == 1

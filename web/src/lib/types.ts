@@ -53,6 +53,7 @@ export interface Agent {
   resolved?: number;
   transferred?: number;
   state?: string | null;
+  state_reason?: string | null; // why not ready (a pause reason, a custom activity's name)
   state_since?: string;
   state_seconds?: number;
   occupancy?: Num;

@@ -15,11 +15,11 @@ interface Column {
 }
 
 const num = (v: unknown) => (typeof v === "number" ? v : null);
-const STATE_ORDER = ["available", "idle", "ready", "on_contact", "busy", "wrap_up", "break", "away", "offline"];
+const STATE_ORDER = ["available", "idle", "ready", "on_contact", "busy", "wrap_up", "not_ready", "break", "away", "offline"];
 
 export const COLUMNS: Column[] = [
   { field: "agent", label: "Agent", get: (n) => n, format: (v) => String(v) },
-  { field: "state", label: "State", get: (_, a) => a.state ?? null, format: (v) => (v ? title(String(v)) : "–") },
+  { field: "state", label: "State", get: (_, a) => a.state ?? null, format: (v, a) => (v ? title(String(v)) + (a.state_reason ? ` (${a.state_reason})` : "") : "–") },
   { field: "state_seconds", label: "In state", get: (_, a) => a.state_seconds ?? null, format: (v) => duration(num(v)) },
   { field: "answered", label: "Answered", get: (_, a) => a.answered ?? 0, format: (v) => count(num(v)) },
   { field: "handled", label: "Handled", get: (_, a) => a.handled ?? 0, format: (v) => count(num(v)) },

@@ -1,0 +1,128 @@
+"""`python -m ingest.convert`: vendor exports -> contract events (JSON lines) for history import.
+
+Amazon Connect contact records as Firehose writes them to S3 (JSON documents one after another,
+with or without newlines, plain or gzipped) and Asterisk `queue_log` files (rotated and gzipped
+ones too) are mapped by the same adapters as live traffic, so an imported past counts exactly as
+it would have live. Every bad record or line is reported as `file:line: field: reason`; with any
+problem nothing is written (exit 1), so `ccpulse history import` imports all or nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from services.contract import ContactEvent
+from services.privacy import pseudonymise
+from services.settings import Settings
+from services.sources import SourceSettings
+
+from . import jsonsafe
+from .adapters.amazon_connect import json_values, map_connect
+from .adapters.asterisk import map_line, parse_line
+from .adapters.base import PayloadError
+
+FORMATS = ("connect-ctr", "queue-log")
+
+
+def open_text(path: Path) -> IO[str]:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
+def connect_records(
+    path: Path, options: SourceSettings, problems: list[str], received: datetime
+) -> list[ContactEvent]:
+    """The whole export at once: a re-sent or updated record of a contact keeps its latest."""
+    with open_text(path) as handle:
+        text = handle.read()
+    try:
+        records = json_values(text)
+    except jsonsafe.JsonRefused as exc:
+        problems.append(f"{path}:{_line_of(text, exc)}: {exc.message}")
+        return []
+    good = []
+    for number, record in enumerate(records, start=1):
+        try:
+            map_connect(record, received, options)
+            good.append(record)
+        except PayloadError as exc:
+            problems.append(f"{path}: record {number}: {exc.field}: {exc.message}")
+    return map_connect(good, received, options).events if good else []
+
+
+def _line_of(text: str, exc: jsonsafe.JsonRefused) -> int:
+    cause = exc.__cause__
+    position = getattr(cause, "pos", 0) or 0
+    return text.count("\n", 0, position) + 1
+
+
+def queue_log(
+    path: Path, options: SourceSettings, problems: list[str], received: datetime
+) -> list[ContactEvent]:
+    names = options.agent_states.get("asterisk")
+    events: list[ContactEvent] = []
+    with open_text(path) as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                events.extend(map_line(parse_line(text, number), names).events)
+            except PayloadError as exc:
+                field = exc.field.removeprefix(f"line {number}").lstrip(".") or "line"
+                problems.append(f"{path}:{number}: {field}: {exc.message}")
+    return events
+
+
+def convert(
+    fmt: str, paths: Sequence[Path], settings: Settings
+) -> tuple[list[ContactEvent], list[str]]:
+    problems: list[str] = []
+    events: list[ContactEvent] = []
+    read = connect_records if fmt == "connect-ctr" else queue_log
+    received = datetime.fromtimestamp(settings.clock().now(), UTC)  # only a fallback time
+    for path in paths:
+        try:
+            events.extend(read(path, settings.sources, problems, received))
+        except (OSError, UnicodeDecodeError, EOFError, gzip.BadGzipFile) as exc:
+            problems.append(f"{path}: unreadable ({type(exc).__name__})")
+    key = settings.hash_key.get_secret_value().encode()
+    return [_protect(e, key) for e in events], problems
+
+
+def _protect(event: ContactEvent, key: bytes) -> ContactEvent:
+    """The same keyed hash the live ingest gives `customer`: no phone number leaves this step."""
+    if event.customer is None:
+        return event
+    return event.model_copy(update={"customer": pseudonymise(event.customer, key)})
+
+
+def write(events: Iterable[ContactEvent], out: IO[bytes]) -> None:
+    for event in events:
+        out.write(event.to_wire() + b"\n")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--format", choices=FORMATS, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("paths", type=Path, nargs="+")
+    args = parser.parse_args(argv)
+    events, problems = convert(args.format, args.paths, Settings())
+    if problems:
+        print(f"{len(problems)} problem(s); nothing was imported:", *problems[:50],
+              sep="\n  ", file=sys.stderr)  # fmt: skip
+        raise SystemExit(1)
+    with args.out.open("wb") as out:
+        write(events, out)
+
+
+if __name__ == "__main__":
+    main()
