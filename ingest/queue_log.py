@@ -249,12 +249,13 @@ class HttpSink:
             response = await self.client.post(self.url, content=body, headers=self.headers)
         except httpx.HTTPError as exc:
             raise Unavailable(type(exc).__name__) from exc
+        too_old = _too_old(response)
+        if too_old is not None:
+            # Older than the lateness window: acknowledged (resending cannot help), and said.
+            log.warning("queue_log lines too old for live figures: %s", too_old)
+            return
         if response.status_code in (400, 422):
             raise Rejected(response.json().get("detail", "malformed"))
-        if response.status_code == 422 or (response.status_code < 300 and _too_old(response)):
-            # Older than the lateness window: acknowledged (resending cannot help), and said.
-            log.warning("queue_log lines too old for live figures: %s", _too_old(response))
-            return
         if response.status_code >= 300:
             raise Unavailable(f"HTTP {response.status_code}")
 
@@ -266,10 +267,9 @@ def _too_old(response: httpx.Response) -> str | None:
         return None
     if not isinstance(body, dict):
         return None
-    detail = body.get("too_old_detail") or (
-        body.get("detail") if response.status_code == 422 else None
-    )
-    return str(detail) if detail else None
+    if not body.get("too_old") or response.status_code not in (202, 422):
+        return None
+    return str(body.get("too_old_detail") or body.get("detail"))
 
 
 def _parser() -> argparse.ArgumentParser:

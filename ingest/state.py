@@ -105,7 +105,8 @@ class IngestState:
         self.metrics.refused.labels("too_old").inc()
         self.metrics.events.labels(source, "too_old").inc(len(old))
         rows = [{"index": i, "field": "time", "message": message} for i in old[:MAX_ROWS]]
-        return refusal(422, f"time: every event {message}", rows)
+        body = {"detail": f"time: every event {message}", "errors": rows, "too_old": len(old)}
+        return JSONResponse(body, status_code=422)
 
     async def accept(self, events: list[ContactEvent], source: str) -> JSONResponse:
         problems = time_errors(events, self.clock.now())

@@ -227,6 +227,7 @@ def _extension(text: str, end: int) -> int:
 
 
 _DATE_SHAPES = ((4, 2, 2), (2, 2, 4), (4, 1, 1), (1, 1, 4), (2, 2, 2), (4, 2), (4, 1, 2))
+_UUID_SHAPE = (8, 4, 4, 4, 12)  # Connect's ContactId and most vendors' ids
 
 
 def _is_phone(text: str, start: int, end: int, digits: int, formatted: bool) -> bool:
@@ -237,7 +238,9 @@ def _is_phone(text: str, start: int, end: int, digits: int, formatted: bool) -> 
         return False  # a time of day (`2026-12-03 06:07`)
     if _looks_like_date(text[start:end]):
         return False
-    return digits >= 7 if formatted else 9 <= digits <= 19
+    # E.164 has at most 15 digits; 19 leaves room for a trunk prefix and an extension. Longer
+    # runs are identifiers (a UUID whose groups happen to be all digits), not numbers.
+    return 7 <= digits <= 19 if formatted else 9 <= digits <= 19
 
 
 def _looks_like_date(value: str) -> bool:
@@ -245,7 +248,11 @@ def _looks_like_date(value: str) -> bool:
     if value.startswith("+") or any(ch in value for ch in " ()"):
         return False
     groups = tuple(len(g) for g in re.split(r"[-/.]", value) if g)
-    return groups in _DATE_SHAPES or (len(groups) == 2 and value.count(".") == 1)
+    return (
+        groups in _DATE_SHAPES
+        or groups == _UUID_SHAPE
+        or (len(groups) == 2 and value.count(".") == 1)
+    )
 
 
 def personal_spans(text: str) -> list[tuple[int, int]]:

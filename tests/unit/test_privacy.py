@@ -203,3 +203,13 @@ def test_a_replay_of_the_redacted_raw_copy_gives_the_same_protected_events(
     assert b"7946" not in record and b"Jane" not in record and b"a@b.co" not in record
     replayed = [protect(e, KEY) for e in reg.renormalise(record, options).events]
     assert live and replayed == live
+
+
+def test_identifiers_shaped_like_uuids_are_not_phone_numbers() -> None:
+    for value in (
+        "connect:11111111-1111-1111-1111-111111111111",
+        "12345678-1234-1234-1234-123456789012",
+        "order 1234-5678-9012-3456-7890-1234",  # 24 digits: an identifier, not a number
+    ):
+        assert personal_spans(value) == [], value
+    assert personal_spans("call +44 20 7946 0000 ext. 12") != []
