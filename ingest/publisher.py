@@ -41,6 +41,8 @@ class Publisher:
         )
 
     async def _ready(self) -> AIOKafkaProducer:
+        if self._producer is not None:  # the common case: no lock to take
+            return self._producer
         async with self._lock:
             if self._producer is None:
                 producer = self._build()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -17,6 +18,11 @@ from .state import IngestState, refusal
 router = APIRouter()
 
 FUTURE_LIMIT_S = 300
+# orjson turns integers beyond 64 bits into floats where `json` keeps them exact: a body with a
+# run of 19 digits takes the standard parser, so no value is ever decoded differently. Found by
+# mapping ASCII digits to "0" and the rest to " " (str.translate: far cheaper than a regex).
+_DIGIT_RUNS = str.maketrans({chr(c): "0" if chr(c).isdigit() else " " for c in range(128)})
+_LONG_RUN = "0" * 19
 
 
 class BodyError(Exception):
@@ -39,7 +45,7 @@ def decode_body(raw: bytes, content_type: str, max_events: int) -> list[Any]:
         items = _ndjson(text)
     else:
         try:
-            value = jsonsafe.loads(text)
+            value = _loads(text)
         except jsonsafe.NotJson:
             items = _ndjson(text)
         except jsonsafe.JsonRefused as exc:
@@ -59,7 +65,7 @@ def _ndjson(text: str) -> list[Any]:
         if not line.strip():
             continue
         try:
-            items.append(jsonsafe.loads(line))
+            items.append(_loads(line))
         except jsonsafe.NotJson as exc:
             raise BodyError(
                 400, f"line {number}: invalid JSON ({exc.msg})", f"line {number}"
@@ -70,11 +76,28 @@ def _ndjson(text: str) -> list[Any]:
     return items
 
 
+def _loads(text: str) -> Any:
+    """orjson (several times faster) when it takes the text; anything it refuses goes to the
+    standard parser, which accepts or refuses, and names the refusal, exactly as before."""
+    if _LONG_RUN not in text.translate(_DIGIT_RUNS):
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            jsonsafe.check(value)
+            return value
+    return jsonsafe.loads(text)
+
+
 def validate(items: list[Any], now_s: float) -> tuple[list[ContactEvent], list[FieldError]]:
     events: list[ContactEvent] = []
     errors: list[FieldError] = []
+    valid = contract.parse_valid(items)  # one call for a clean batch; per event otherwise
     for index, item in enumerate(items):
-        event, problems = contract.parse_event(item, index)
+        event, problems = (
+            (valid[index], []) if valid is not None else contract.parse_event(item, index)
+        )
         if event is not None and event.time.timestamp() > now_s + FUTURE_LIMIT_S:
             problems = [FieldError(index=index, field="time", message="is in the future")]
         if problems:

@@ -207,6 +207,19 @@ def end_offsets(bootstrap: str, topic: str) -> int:
     return asyncio.run(run())
 
 
+def settled_offsets(bootstrap: str, topic: str, timeout: float = 15) -> int:
+    """End offsets once they stop moving: the broker may show the last writes a moment late."""
+    last = end_offsets(bootstrap, topic)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = end_offsets(bootstrap, topic)
+        if now == last:
+            break
+        last = now
+    return last
+
+
 def wrk(url: str, script: Path, connections: int, seconds: float) -> dict[str, int]:
     argv = ["wrk", f"-t{min(WRK_THREADS, connections)}", f"-c{connections}", f"-d{seconds:g}s"]
     argv += ["--timeout", "10s", "-s", str(script), url + "/v1/events"]
@@ -221,11 +234,11 @@ def wrk(url: str, script: Path, connections: int, seconds: float) -> dict[str, i
 def measure(
     server: Server, bootstrap: str, script: Path, connections: int, seconds: float
 ) -> Result:
-    before_offsets = end_offsets(bootstrap, server.topic)
+    before_offsets = settled_offsets(bootstrap, server.topic)
     before_cpu = cpu_seconds(server.pid)
     figures = wrk(server.url, script, connections, seconds)
     cpu = cpu_seconds(server.pid) - before_cpu
-    acked = end_offsets(bootstrap, server.topic) - before_offsets
+    acked = settled_offsets(bootstrap, server.topic) - before_offsets
     return Result(
         requests=figures["requests"],
         seconds=figures["duration_us"] / 1e6,
