@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -77,6 +78,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Everything loaded at start lives as long as the process: out of the collector's
+        # sight, a full collection no longer walks it (they ran often under batches of events).
+        gc.freeze()
         yield
         await state.publisher.close()
 

@@ -85,9 +85,26 @@ def _loads(text: str) -> Any:
         except orjson.JSONDecodeError:
             pass
         else:
-            jsonsafe.check(value)
+            if not _depth_within(value, jsonsafe.MAX_DEPTH):
+                jsonsafe.check(value)  # refuses, naming where
             return value
     return jsonsafe.loads(text)
+
+
+def _depth_within(value: Any, limit: int) -> bool:
+    """What `jsonsafe.check` would find in orjson's output, level by level without paths: orjson
+    refuses lone surrogates itself (and UTF-8 decoding yields none), so only depth is left."""
+    level = [value]
+    for _ in range(limit + 1):
+        level = [
+            inner
+            for item in level
+            if isinstance(item, dict | list)
+            for inner in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return True
+    return False
 
 
 def validate(items: list[Any], now_s: float) -> tuple[list[ContactEvent], list[FieldError]]:
