@@ -9,7 +9,7 @@ After each run the topic's end offsets must have grown by at least the events an
 202 means the broker acknowledged). Prints figures and CPU seconds of the server process; asserts
 nothing. Every loop is bounded by a duration; every process started here is stopped by PID.
 
-    python -m tests.bench_ingest [--duration 10] [--rounds 1] [--connections 64]
+    python -m tests.bench_ingest [--duration 10] [--rounds 2] [--connections 64] [--batch 4]
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from tests.harness import Child, free_port, wait_until
 PARTITIONS = 6
 REFERENCE_TOPIC = "bench.reference"
 BATCH_EVENTS = 1000
+NAMES = ("ccpulse", "reference")
 WRK_THREADS = 2
 
 # One webhook per request; wrk fills in a unique id per thread and request.
@@ -294,14 +295,52 @@ def reference_child(bootstrap: str, work: Path, port: int) -> Child:
     return Child("reference", "tests.bench_ingest", env, work / "reference.log")
 
 
+def cpu_us(result: Result, per_request: int) -> float:
+    """CPU microseconds of the server process per event: a figure other load barely moves."""
+    return result.cpu_s / max(1, result.requests * per_request) * 1e6
+
+
 def report(label: str, result: Result, per_request: int) -> None:
-    events = result.rate * per_request
-    cpu_per_k = result.cpu_s / max(1, result.requests * per_request) * 1000 * 1000
     print(
-        f"  {label:<10} {result.rate:9,.0f} req/s {events:10,.0f} events/s  "
+        f"  {label:<10} {result.rate:9,.0f} req/s {result.rate * per_request:10,.0f} events/s  "
         f"p50 {result.p50_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms  "
-        f"CPU {cpu_per_k:5.1f} ms/1000 events  ({check_acked(result, per_request)})"
+        f"CPU {cpu_us(result, per_request):6.1f} us/event  ({check_acked(result, per_request)})"
     )
+
+
+def summary(results: dict[tuple[str, str], list[Result]], rounds: int) -> None:
+    for kind, per_request, unit in (("single", 1, "req/s"), ("batch", BATCH_EVENTS, "events/s")):
+        best = {name: max(r.rate * per_request for r in results[kind, name]) for name in NAMES}
+        cpu = {name: min(cpu_us(r, per_request) for r in results[kind, name]) for name in NAMES}
+        ours, theirs = best["ccpulse"], best["reference"]
+        print(
+            f"{kind}: ccpulse {ours:,.0f} {unit}, reference {theirs:,.0f} {unit}, ratio "
+            f"ccpulse/reference {ours / theirs:.2f} (best of {rounds}); CPU per event: ccpulse "
+            f"{cpu['ccpulse']:.1f} us, reference {cpu['reference']:.1f} us, i.e. at most "
+            f"{1e6 / cpu['ccpulse']:,.0f} and {1e6 / cpu['reference']:,.0f} events/s per core"
+        )
+
+
+def measure_all(
+    servers: list[Server], bootstrap: str, scripts: tuple[Path, Path], args: argparse.Namespace
+) -> dict[tuple[str, str], list[Result]]:
+    """Rounds of (single events, then batches), each measured on both servers in turn."""
+    single, batch = scripts
+    for server in servers:  # warm-up: producers connected, code paths loaded
+        measure(server, bootstrap, single, args.connections, 2)
+    results: dict[tuple[str, str], list[Result]] = {}
+    for number in range(1, args.rounds + 1):
+        print(f"round {number}: single events, {args.connections} connections")
+        for server in servers:
+            result = measure(server, bootstrap, single, args.connections, args.duration)
+            results.setdefault(("single", server.name), []).append(result)
+            report(server.name, result, 1)
+        print(f"round {number}: batches of {BATCH_EVENTS} events, {args.batch} connections")
+        for server in servers:
+            result = measure(server, bootstrap, batch, args.batch, args.duration)
+            results.setdefault(("batch", server.name), []).append(result)
+            report(server.name, result, BATCH_EVENTS)
+    return results
 
 
 def run(args: argparse.Namespace) -> None:
@@ -309,9 +348,10 @@ def run(args: argparse.Namespace) -> None:
         sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")
     print(
         f"command: python -m tests.bench_ingest --duration {args.duration:g} "
-        f"--rounds {args.rounds} --connections {args.connections}\n"
+        f"--rounds {args.rounds} --connections {args.connections} --batch {args.batch}\n"
         f"machine: {platform.platform()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}; load generator: wrk {WRK_THREADS} threads"
+        f"Python {platform.python_version()}, load now {os.getloadavg()[0]:.1f}; "
+        f"load generator: wrk, {WRK_THREADS} threads; broker: embedded (Tansu)"
     )
     with (
         tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp,
@@ -337,29 +377,8 @@ def run(args: argparse.Namespace) -> None:
                 Server("ccpulse", ingest_url, keys.TOPIC_EVENTS, ingest_pid),
                 Server("reference", reference_url, REFERENCE_TOPIC, ref),
             ]
-            for server in servers:  # warm-up: producers connected, code paths loaded
-                measure(server, broker.bootstrap, single, args.connections, 2)
-            rates: dict[str, list[float]] = {}
-            for number in range(1, args.rounds + 1):
-                print(f"round {number}: single events, {args.connections} connections")
-                for server in servers:
-                    result = measure(
-                        server, broker.bootstrap, single, args.connections, args.duration
-                    )
-                    rates.setdefault(f"single {server.name}", []).append(result.rate)
-                    report(server.name, result, 1)
-                print(f"round {number}: batches of {BATCH_EVENTS} events, {args.batch} connections")
-                for server in servers:
-                    result = measure(server, broker.bootstrap, batch, args.batch, args.duration)
-                    rates.setdefault(f"batch {server.name}", []).append(result.rate * BATCH_EVENTS)
-                    report(server.name, result, BATCH_EVENTS)
-        for kind in ("single", "batch"):
-            ours, theirs = max(rates[f"{kind} ccpulse"]), max(rates[f"{kind} reference"])
-            unit = "req/s" if kind == "single" else "events/s"
-            print(
-                f"{kind}: ccpulse {ours:,.0f} {unit}, reference {theirs:,.0f} {unit}, "
-                f"ratio ccpulse/reference {ours / theirs:.2f} (best of {args.rounds})"
-            )
+            results = measure_all(servers, broker.bootstrap, (single, batch), args)
+    summary(results, args.rounds)
 
 
 def main() -> None:
@@ -368,7 +387,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10, help="seconds per measurement")
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--batch", type=int, default=4, help="connections posting batches")
     run(parser.parse_args())
