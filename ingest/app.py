@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.settings import Settings
@@ -37,9 +36,9 @@ class RateLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            client = scope.get("client")
-            authorization = Headers(scope=scope).get("authorization")
-            source = source_of(scope["path"], authorization, client[0] if client else None)
+            request = Request(scope)
+            client = request.client.host if request.client else None
+            source = source_of(request.url.path, request.headers.get("authorization"), client)
             wait = self.limiter.take(source)
             if wait > 0:
                 self.metrics.refused.labels("rate_limited").inc()
