@@ -57,6 +57,13 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m tests.bench
+	$(BIN)/python -m tests.bench_ingest
+
+# The ingest alone (docs/capacity.md): webhooks per ingest process beside a bare FastAPI +
+# aiokafka app, driven by wrk (Debian: apt-get install -y wrk).
+.PHONY: bench-ingest
+bench-ingest: setup
+	$(BIN)/python -m tests.bench_ingest
 
 # Fault injection ending in exact recounts (docs/reliability.md): 1,000,000 events with >= 20
 # aggregator kills, then the long fuzz run (budget 125,000: at least 100,000 inputs are sent;

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -16,6 +17,12 @@ from .limits import source_of
 from .state import IngestState, refusal, time_errors
 
 router = APIRouter()
+
+# orjson turns integers beyond 64 bits into floats where `json` keeps them exact: a body with a
+# run of 19 digits takes the standard parser, so no value is ever decoded differently. Found by
+# mapping ASCII digits to "0" and the rest to " " (str.translate: far cheaper than a regex).
+_DIGIT_RUNS = str.maketrans({chr(c): "0" if chr(c).isdigit() else " " for c in range(128)})
+_LONG_RUN = "0" * 19
 
 
 class BodyError(Exception):
@@ -38,7 +45,7 @@ def decode_body(raw: bytes, content_type: str, max_events: int) -> list[Any]:
         items = _ndjson(text)
     else:
         try:
-            value = jsonsafe.loads(text)
+            value = _loads(text)
         except jsonsafe.NotJson:
             items = _ndjson(text)
         except jsonsafe.JsonRefused as exc:
@@ -58,7 +65,7 @@ def _ndjson(text: str) -> list[Any]:
         if not line.strip():
             continue
         try:
-            items.append(jsonsafe.loads(line))
+            items.append(_loads(line))
         except jsonsafe.NotJson as exc:
             raise BodyError(
                 400, f"line {number}: invalid JSON ({exc.msg})", f"line {number}"
@@ -69,11 +76,45 @@ def _ndjson(text: str) -> list[Any]:
     return items
 
 
+def _loads(text: str) -> Any:
+    """orjson (several times faster) when it takes the text; anything it refuses goes to the
+    standard parser, which accepts or refuses, and names the refusal, exactly as before."""
+    if _LONG_RUN not in text.translate(_DIGIT_RUNS):
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if not _depth_within(value, jsonsafe.MAX_DEPTH):
+                jsonsafe.check(value)  # refuses, naming where
+            return value
+    return jsonsafe.loads(text)
+
+
+def _depth_within(value: Any, limit: int) -> bool:
+    """What `jsonsafe.check` would find in orjson's output, level by level without paths: orjson
+    refuses lone surrogates itself (and UTF-8 decoding yields none), so only depth is left."""
+    level = [value]
+    for _ in range(limit + 1):
+        level = [
+            inner
+            for item in level
+            if isinstance(item, dict | list)
+            for inner in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return True
+    return False
+
+
 def validate(items: list[Any], now_s: float) -> tuple[list[ContactEvent], list[FieldError]]:
     events: list[ContactEvent] = []
     errors: list[FieldError] = []
+    valid = contract.parse_valid(items)  # one call for a clean batch; per event otherwise
     for index, item in enumerate(items):
-        event, problems = contract.parse_event(item, index)
+        event, problems = (
+            (valid[index], []) if valid is not None else contract.parse_event(item, index)
+        )
         if event is not None:
             problems = time_errors([event], now_s, first_index=index)
         if problems:

@@ -103,7 +103,7 @@ class ContactEvent(BaseModel):
 
     @property
     def is_contact_event(self) -> bool:
-        return self.type.value.startswith("contact.") or self.type is EventType.SURVEY
+        return self.type in CONTACT_TYPES
 
     def partition_key(self) -> bytes:
         """Contact events keep one contact on one partition; agent events one agent."""
@@ -114,9 +114,15 @@ class ContactEvent(BaseModel):
         return self.model_dump_json(exclude_none=True, exclude_defaults=False).encode()
 
 
+# Contact events (and surveys) name a contact; a set, as the enum's `.value` is a slow property.
+CONTACT_TYPES = frozenset(
+    {t for t in EventType if t.value.startswith("contact.")} | {EventType.SURVEY}
+)
+
+
 def _missing_fields(event: ContactEvent) -> str | None:
     kind = event.type
-    if (kind.value.startswith("contact.") or kind is EventType.SURVEY) and event.contact is None:
+    if kind in CONTACT_TYPES and event.contact is None:
         return "contact"
     if kind is EventType.OFFERED and event.channel is None:
         return "channel"
@@ -164,6 +170,15 @@ def parse_event(raw: Any, index: int = 0) -> tuple[ContactEvent | None, list[Fie
         return ContactEvent.model_validate(raw), []
     except ValidationError as exc:
         return None, describe_errors(exc, index)
+
+
+def parse_valid(raw: list[Any]) -> list[ContactEvent] | None:
+    """Every event of a batch in one pydantic-core call, or None when any has a problem (then
+    `parse_event` per event names each problem by index)."""
+    try:
+        return EVENTS_ADAPTER.validate_python(raw)
+    except ValidationError:
+        return None
 
 
 def decode_wire(value: bytes) -> ContactEvent:
