@@ -40,6 +40,7 @@ from fastapi.responses import JSONResponse
 from services import keys
 from services.keys import ALL_TOPICS
 from services.stack import EmbeddedBroker
+from tests.clock import clock
 from tests.harness import Child, free_port, wait_until
 
 PARTITIONS = 6
@@ -359,7 +360,7 @@ def run(args: argparse.Namespace) -> None:
     ):
         work = Path(tmp)
         broker.create_topics([*ALL_TOPICS, REFERENCE_TOPIC], PARTITIONS)
-        when = time.time() - 60
+        when = clock.now() - 60
         single = work / "single.lua"
         single.write_text(SINGLE_SCRIPT % event_template(when) + DONE_SCRIPT)
         body = work / "batch.json"

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from ingest import jsonsafe, routes
 from ingest.publisher import KeyPartitioner
 from services import contract
+from tests.clock import clock
 
 
 def outcome(decode: Any, text: str) -> tuple[str, Any]:
@@ -103,17 +104,18 @@ def event(n: int, when: datetime) -> dict[str, Any]:
 
 
 def test_a_clean_batch_is_validated_whole_and_still_checked_for_the_future() -> None:
-    now = datetime.now(UTC)
+    now = datetime.fromtimestamp(clock.now(), UTC)
     items = [event(n, now - timedelta(minutes=1)) for n in range(5)]
     items[3]["time"] = (now + timedelta(hours=1)).isoformat()
     assert contract.parse_valid(items) is not None
     events, errors = routes.validate(items, now.timestamp())
     assert [e.id for e in events] == ["e0", "e1", "e2", "e4"]
-    assert [(e.index, e.field, e.message) for e in errors] == [(3, "time", "is in the future")]
+    assert [(e.index, e.field) for e in errors] == [(3, "time")]
+    assert "in the future" in errors[0].message
 
 
 def test_a_batch_with_problems_names_each_by_index_and_field() -> None:
-    now = datetime.now(UTC)
+    now = datetime.fromtimestamp(clock.now(), UTC)
     items: list[Any] = [event(n, now - timedelta(minutes=1)) for n in range(4)]
     del items[1]["channel"]
     items[2]["csat"] = 9
