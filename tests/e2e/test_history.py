@@ -113,15 +113,30 @@ def settle(p: Pipeline, events: list[dict[str, Any]], **params: Any) -> dict[str
         raise AssertionError(f"{params}: offered {seen[-3:]} in history, recount {want}") from exc
 
 
+# Contacts in the hours before this local week began reach the live pipeline on any weekday
+# (up to 7 days + 3 h back): lateness and bucket life cover them, so the week rows have a past.
+WEEK_EDGE_ENV = {
+    "CCPULSE_LATENESS_SECONDS": str(8 * 86400),
+    "CCPULSE_BUCKET_TTL_SECONDS": str(9 * 86400),
+}
+
+
+def week_edge_events(now: float) -> list[dict[str, Any]]:
+    """40 contacts in the 3 hours before this local week began (the last week's closing hours)."""
+    start = week_start(now, ZONE) - 3 * 3600
+    events = generate(Day(seed=72, busy_factor=1.0, prefix="wk"), start, 40, 40 / 7200)
+    return [e for e in events if e["time"] < iso(week_start(now, ZONE))]
+
+
 def exercise(p: Pipeline) -> None:
-    events = past_events(hours=30, contacts=900, seed=71)
+    now = clock.now()
+    events = past_events(hours=30, contacts=900, seed=71) + week_edge_events(now)
     assert p.post(events, chunk=1000) == len(events)
     p.wait_applied(len(events))
-    now = clock.now()
     base = {"from": iso(now - 31 * 3600), "to": iso(now + 60), "tz": ZONE}
-    # weeks: start an hour before this local week began, so the range spans a week boundary
-    # whatever the weekday: the first week is closed and this one is open, on any day.
-    weeks = {**base, "from": iso(min(now - 31 * 3600, week_start(now, ZONE) - 3600))}
+    # weeks: from 4 h before this local week began, so the range spans a week boundary with
+    # contacts on both sides whatever the weekday: the first week is closed, this one open.
+    weeks = {**base, "from": iso(min(now - 31 * 3600, week_start(now, ZONE) - 4 * 3600))}
     for interval in ("15m", "30m", "1h", "1d", "1w"):
         params = weeks if interval == "1w" else base
         doc = settle(p, events, interval=interval, group_by="channel", **params)
@@ -156,7 +171,7 @@ def exercise(p: Pipeline) -> None:
 
 
 def test_history_is_exact_on_sqlite(pipeline_factory: PipelineFactory) -> None:
-    exercise(pipeline_factory())
+    exercise(pipeline_factory(WEEK_EDGE_ENV))
 
 
 def pg_reachable() -> bool:
@@ -182,7 +197,7 @@ def test_history_is_exact_on_postgresql(pipeline_factory: PipelineFactory) -> No
             await conn.close()
 
     asyncio.run(reset())
-    exercise(pipeline_factory({"CCPULSE_DATABASE_URL": PG_URL}))
+    exercise(pipeline_factory({"CCPULSE_DATABASE_URL": PG_URL, **WEEK_EDGE_ENV}))
 
 
 def test_history_refusals(pipeline: Pipeline) -> None:
