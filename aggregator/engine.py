@@ -163,14 +163,14 @@ def _fold_agents(
         sheet = sheets.get(event.agent)
         if sheet is None:
             old = old_agents.get(event.agent)
-            sheet = AgentFacts.from_json(old.to_json()) if old else AgentFacts(event.agent)
+            sheet = old.copy() if old else AgentFacts(event.agent)
             sheets[event.agent] = sheet
         fold_agent(sheet, event)
     return sheets
 
 
 def _copy(facts: ContactFacts) -> ContactFacts:
-    return ContactFacts.from_json(facts.to_json())
+    return facts.copy()
 
 
 def _merge_deltas(total: contrib.Contribution, more: contrib.Contribution) -> None:

@@ -148,17 +148,38 @@ class LiveReader:
         return out
 
     async def agent_states(self) -> dict[str, dict[str, Any]]:
-        raw = await self.redis.hgetall(keys.AGENTS)
-        out = {}
-        for name, value in raw.items():
-            data = json.loads(value)
-            if data.get("state"):
-                out[_text(name)] = {
-                    "state": data["state"]["value"],
-                    "since_ms": data["state"]["ms"],
-                    "queues": data.get("queues") or {},
-                }
-        return out
+        """Each agent's sheet, merged from the slices every partition wrote (an agent's state
+        events and the contacts naming it live on different partitions): the latest state by
+        (event time, event id), and every queue with the last time it was seen."""
+        count = int(await self.redis.get(keys.PARTITIONS) or 0)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.AGENTS)  # sheets written before aggregator v2
+            for partition in range(count):
+                pipe.hgetall(keys.partition_agents_key(partition))
+            rows = await pipe.execute()
+        merged: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            for name, value in row.items():
+                _merge_agent(merged.setdefault(_text(name), {"queues": {}}), json.loads(value))
+        return {
+            name: {
+                "state": m["state"]["value"],
+                "since_ms": m["state"]["ms"],
+                "queues": m["queues"],
+            }
+            for name, m in merged.items()
+            if m.get("state")
+        }
+
+
+def _merge_agent(into: dict[str, Any], part: dict[str, Any]) -> None:
+    state = part.get("state")
+    current = into.get("state")
+    if state and (current is None or (state["ms"], state["id"]) > (current["ms"], current["id"])):
+        into["state"] = state
+    queues = into["queues"]
+    for queue, ms in (part.get("queues") or {}).items():
+        queues[queue] = max(ms, queues.get(queue, ms))
 
 
 def _change(member: str | bytes, score: float) -> kpis.StateChange:

@@ -80,6 +80,42 @@ def offsets_key(topic: str) -> str:
     return f"{PREFIX}:off:{topic}"
 
 
+# --- State owned by partition (aggregator v2, docs/aggregation.md) ---------------------------
+# Every key one partition's atomic step writes alone carries the partition's hash tag `{pN}`, so
+# on Redis Cluster the whole step lands in one slot. PARTITIONS records the events topic's
+# partition count the state was built with: another count would move contacts between owners.
+PARTITIONS = f"{PREFIX}:partitions"
+
+
+def legacy_offset_key(topic: str, partition: int) -> str:
+    """Where aggregators before v2 kept a partition's offset (their state cannot be resumed)."""
+    return f"{offsets_key(topic)}:{partition}"
+
+
+def partition_tag(partition: int) -> str:
+    return f"{{p{partition}}}"
+
+
+def partition_offset_key(topic: str, partition: int) -> str:
+    """The last offset of `topic` applied to this partition's state (check-and-set per step)."""
+    return f"{PREFIX}:{partition_tag(partition)}:off:{topic}"
+
+
+def partition_facts_key(partition: int) -> str:
+    """Hash: contact -> fact sheet (JSON), the durable copy of what the owner keeps in memory."""
+    return f"{PREFIX}:{partition_tag(partition)}:facts"
+
+
+def partition_facts_expiry_key(partition: int) -> str:
+    """Sorted set: contact -> epoch ms its sheet expires (a hash field has no TTL in Redis 7.0)."""
+    return f"{PREFIX}:{partition_tag(partition)}:fexp"
+
+
+def partition_agents_key(partition: int) -> str:
+    """Hash: agent -> the slice of its sheet this partition's events wrote; readers merge slices."""
+    return f"{PREFIX}:{partition_tag(partition)}:agents"
+
+
 def dirty_member(interval_start: int, scope: str) -> str:
     return f"{interval_start}{SEP}{scope}"
 

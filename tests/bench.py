@@ -93,11 +93,21 @@ async def bench_latency(pipeline: Pipeline) -> list[float]:
             deadline = sent + 10
             while time.perf_counter() < deadline:
                 msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
-                if msg.get("data", {}).get("channels", {}).get("social", {}).get("offered", 0) > n:
+                if _social_offered(msg) > n:
                     latencies.append(time.perf_counter() - sent)
                     break
             await asyncio.sleep(max(0.0, 1 / LATENCY_RATE_PER_S - (time.perf_counter() - sent)))
     return latencies
+
+
+def _social_offered(message: Any) -> int:
+    """Contacts offered on `social` in a wallboard update; 0 for any other message (alerts
+    carry a list as `data`)."""
+    data = message.get("data") if isinstance(message, dict) else None
+    if not isinstance(data, dict):
+        return 0
+    social = (data.get("channels") or {}).get("social") or {}
+    return int(social.get("offered", 0)) if isinstance(social, dict) else 0
 
 
 def main() -> None:

@@ -192,7 +192,7 @@ def drain(pipeline: Pipeline, timeout: float) -> float:
     """Wait until Redis holds, for every partition, the last offset in the log."""
     started = time.monotonic()
     ends = end_offsets(pipeline.bootstrap, keys.TOPIC_EVENTS, PARTITIONS)
-    names = [f"{keys.offsets_key(keys.TOPIC_EVENTS)}:{p}" for p in range(PARTITIONS)]
+    names = [keys.partition_offset_key(keys.TOPIC_EVENTS, p) for p in range(PARTITIONS)]
     client = redis.Redis.from_url(pipeline.redis_url, socket_timeout=5)
 
     def caught_up() -> bool:

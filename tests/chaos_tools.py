@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -118,10 +118,34 @@ def compare(pipeline: Pipeline, events: list[dict[str, Any]], from_s: float) -> 
             report.check(f"agents/{agent}/{figure}", got.get(figure), want[figure])
         _states(report, agent, got.get("time_in_state_seconds", {}),
                 want.get("time_in_state_seconds", {}))  # fmt: skip
+    for agent, (state, since) in last_states(events).items():
+        got = doc["agents"].get(agent, {})
+        report.check(f"agents/{agent}/state", got.get("state"), state)
+        report.check(f"agents/{agent}/state_since", got.get("state_since"), since)
     waiting = oracle.waiting_now(events)
     for channel, figures in doc["channels"].items():
         report.check(f"gauge/{channel}/in_queue", figures.get("in_queue"), waiting.get(channel, 0))
     return report
+
+
+def last_states(events: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Each agent's state now: its last agent.state event by (time, id), and when it began.
+    Checks that no aggregator wrote an older state over a newer one (issue 18)."""
+    last: dict[str, tuple[int, str, str]] = {}
+    for e in events:
+        if e["type"] == "agent.state":
+            stamp = (_epoch_ms(e["time"]), e["id"], e["state"])
+            if e["agent"] not in last or stamp[:2] > last[e["agent"]][:2]:
+                last[e["agent"]] = stamp
+    return {a: (state, _iso_ms(ms)) for a, (ms, _, state) in last.items()}
+
+
+def _epoch_ms(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _states(report: Report, agent: str, got: dict[str, float], want: dict[str, float]) -> None:
