@@ -1,6 +1,6 @@
 -- One partition's batch, applied whole or not at all (aggregator/store.py builds the payload).
 -- KEYS: 1 the partition's offset, 2 its fact sheets, 3 their expiry, 4 its agent slices,
---       5 stats, 6 active scopes, 7 dirty intervals, then every other key the step writes,
+--       5 its stats, 6 its active scopes, 7 its dirty intervals, then every other key it writes,
 --       which the payload names by index. No key name is computed here.
 -- ARGV[1]: the payload (JSON); numbers travel as strings so Lua never rounds them.
 -- Returns {1} when applied, {0, key, stored} on an offset conflict (someone else applied this

@@ -83,9 +83,9 @@ class KeyList:
             keys.partition_facts_key(partition),
             keys.partition_facts_expiry_key(partition),
             keys.partition_agents_key(partition),
-            keys.STATS,
-            keys.SCOPES,
-            keys.DIRTY_INTERVALS,
+            keys.partition_stats_key(partition),
+            keys.partition_scopes_key(partition),
+            keys.partition_dirty_key(partition),
         ]
         self.index: dict[str, int] = {}
 
@@ -175,7 +175,7 @@ class Store:
         agents: list[str] = []
         for agent, slice_ in plan.agents.items():
             agents += (agent, orjson.dumps(slice_.to_json()).decode())
-        counters, scopes = self._counters(plan, now_s, key)
+        counters, scopes = self._counters(plan, now_s, key, step.partition)
         payload = Payload(
             expected=str(step.expected),
             last=str(step.last),
@@ -186,12 +186,16 @@ class Store:
             groups=_groups(step, key),
             counters=counters,
             agent_log=[
-                (key(keys.agent_log_key(agent)), f"{event_id}|{state}", str(ms))
+                (
+                    key(keys.partition_agent_log_key(step.partition, agent)),
+                    f"{event_id}|{state}",
+                    str(ms),
+                )
                 for agent, event_id, state, ms in plan.agent_log
             ],
             scopes=[v for scope, minute in scopes.items() for v in (str(minute), scope)],
             dirty=self._dirty(plan, now_s),
-            gauges=gauge_ops(plan, key),
+            gauges=gauge_ops(plan, key, step.partition),
             stats=_stats(plan),
             log_floor_ms=str(now_ms - AGENT_LOG_KEEP_S * 1000),
             log_ttl=str(AGENT_LOG_KEEP_S),
@@ -216,18 +220,27 @@ class Store:
         )
 
     def _counters(
-        self, plan: Plan, now_s: float, key: KeyList
+        self, plan: Plan, now_s: float, key: KeyList, partition: int
     ) -> tuple[list[tuple[int, str, list[str]]], dict[str, int]]:
-        counters: list[tuple[int, str, list[str]]] = []
+        """One hash per bucket for this partition, `scope|counter` fields; the active scopes."""
+        buckets: dict[tuple[str, int], list[str]] = {}
         scopes: dict[str, int] = {}
         for (res, start, scope), fields in rollup(plan.deltas).items():
-            expire = start + keys.RESOLUTIONS[res] + self.bucket_ttl_s
-            if expire <= now_s:
+            if start + keys.RESOLUTIONS[res] + self.bucket_ttl_s <= now_s:
                 continue  # a bucket already gone (e.g. a repeat contact days later): nothing to fix
-            flat = [item for name, value in fields.items() for item in (name, str(value))]
-            counters.append((key(keys.counter_key(res, start, scope)), str(expire), flat))
+            flat = buckets.setdefault((res, start), [])
+            for name, value in fields.items():
+                flat += (keys.counter_field(scope, name), str(value))
             if res == "m":
                 scopes[scope] = max(scopes.get(scope, 0), start)
+        counters = [
+            (
+                key(keys.partition_counter_key(partition, res, start)),
+                str(start + keys.RESOLUTIONS[res] + self.bucket_ttl_s),
+                flat,
+            )
+            for (res, start), flat in buckets.items()
+        ]
         return counters, scopes
 
 
@@ -250,17 +263,17 @@ def _stats(plan: Plan) -> list[str]:
     return stats
 
 
-def gauge_ops(plan: Plan, key: KeyList) -> list[tuple[str, int, str, str]]:
+def gauge_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[str, int, str, str]]:
     """Sorted-set moves for contacts waiting and open now, in the order they must run."""
     ops: list[tuple[str, int, str, str]] = []
     for move in plan.gauges:
         for scope in move.old.scopes:
-            ops.append(("rem", key(keys.waiting_key(scope)), move.contact, ""))
-            ops.append(("rem", key(keys.active_key(scope)), move.contact, ""))
+            ops.append(("rem", key(keys.partition_waiting_key(partition, scope)), move.contact, ""))
+            ops.append(("rem", key(keys.partition_active_key(partition, scope)), move.contact, ""))
         for scope in move.new.scopes:
             for name, since in (
-                (keys.waiting_key(scope), move.new.waiting_since_ms),
-                (keys.active_key(scope), move.new.active_since_ms),
+                (keys.partition_waiting_key(partition, scope), move.new.waiting_since_ms),
+                (keys.partition_active_key(partition, scope), move.new.active_since_ms),
             ):
                 if since is not None:
                     ops.append(("add", key(name), move.contact, str(since)))

@@ -15,13 +15,10 @@ ALL_TOPICS = (TOPIC_EVENTS, TOPIC_DLQ, TOPIC_RAW)
 
 PREFIX = "ccp"
 CHANGES_CHANNEL = f"{PREFIX}:changes"
-SCOPES = f"{PREFIX}:scopes"
-AGENTS = f"{PREFIX}:agents"
 STATS = f"{PREFIX}:stats"
 # aggregator instance -> "lag|epoch ms": each consumer reports the lag of the partitions it owns
 CONSUMER_LAG = f"{PREFIX}:consumer_lag"
 LAG_FRESH_MS = 60_000  # a report older than this is from a consumer that stopped
-DIRTY_INTERVALS = f"{PREFIX}:dirty"  # zset `interval|scope` -> changes since last rolled to SQL
 HISTORY_LOCK = f"{PREFIX}:history:lock"  # one history writer among aggregator instances
 INTERVAL_SECONDS = 900
 
@@ -46,29 +43,6 @@ def agent_scope(agent: str) -> str:
 
 def parse_scope(scope: str) -> tuple[str, ...]:
     return tuple(scope.split(SEP))
-
-
-def facts_key(contact: str) -> str:
-    return f"{PREFIX}:f:{contact}"
-
-
-def counter_key(resolution: str, bucket_start_s: int, scope: str) -> str:
-    return f"{PREFIX}:c:{resolution}:{bucket_start_s}:{scope}"
-
-
-def waiting_key(scope: str) -> str:
-    """Sorted set: contact -> epoch ms its wait started; its size is `in_queue` now."""
-    return f"{PREFIX}:wait:{scope}"
-
-
-def active_key(scope: str) -> str:
-    """Sorted set: contact -> epoch ms it was offered; open contacts now."""
-    return f"{PREFIX}:active:{scope}"
-
-
-def agent_log_key(agent: str) -> str:
-    """Sorted set: `event id|state` -> epoch ms of the change; time in state is read from it."""
-    return f"{PREFIX}:alog:{agent}"
 
 
 def group_key(group: str) -> str:
@@ -114,6 +88,53 @@ def partition_facts_expiry_key(partition: int) -> str:
 def partition_agents_key(partition: int) -> str:
     """Hash: agent -> the slice of its sheet this partition's events wrote; readers merge slices."""
     return f"{PREFIX}:{partition_tag(partition)}:agents"
+
+
+# Counters, gauges and logs are kept per partition too and summed when read (stage 2): one
+# partition's step then writes one cluster slot, and each partition has a single writer.
+def partition_counter_key(partition: int, resolution: str, bucket_start_s: int) -> str:
+    """Hash: `scope|counter` -> value, this partition's share of one bucket for every scope."""
+    return f"{PREFIX}:{partition_tag(partition)}:c:{resolution}:{bucket_start_s}"
+
+
+def counter_field(scope: str, name: str) -> str:
+    return f"{scope}{SEP}{name}"
+
+
+def parse_counter_field(field: str) -> tuple[str, str]:
+    """(scope, counter name): scopes hold separators, counter names never do."""
+    scope, _, name = field.rpartition(SEP)
+    return scope, name
+
+
+def partition_waiting_key(partition: int, scope: str) -> str:
+    """Sorted set: this partition's contacts waiting in `scope` -> epoch ms the wait started."""
+    return f"{PREFIX}:{partition_tag(partition)}:wait:{scope}"
+
+
+def partition_active_key(partition: int, scope: str) -> str:
+    """Sorted set: this partition's open contacts in `scope` -> epoch ms offered."""
+    return f"{PREFIX}:{partition_tag(partition)}:active:{scope}"
+
+
+def partition_scopes_key(partition: int) -> str:
+    """Sorted set: scope -> last minute bucket this partition wrote for it."""
+    return f"{PREFIX}:{partition_tag(partition)}:scopes"
+
+
+def partition_dirty_key(partition: int) -> str:
+    """Sorted set `interval|scope` -> changes by this partition since last rolled to SQL."""
+    return f"{PREFIX}:{partition_tag(partition)}:dirty"
+
+
+def partition_stats_key(partition: int) -> str:
+    """Hash: this partition's apply figures (events, batches, dead letters, last apply)."""
+    return f"{PREFIX}:{partition_tag(partition)}:stats"
+
+
+def partition_agent_log_key(partition: int, agent: str) -> str:
+    """Sorted set `event id|state` -> ms, for state events this partition applied."""
+    return f"{PREFIX}:{partition_tag(partition)}:alog:{agent}"
 
 
 def dirty_member(interval_start: int, scope: str) -> str:

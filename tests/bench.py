@@ -21,10 +21,10 @@ import httpx
 import redis
 import websockets
 
-from services import keys
 from services.keys import ALL_TOPICS
 from services.stack import EmbeddedBroker, EmbeddedRedis
 from simulator.scenario import Day, generate, iso
+from tests.bench_backlog import applied
 from tests.harness import Pipeline, wait_until
 from tests.kafka_tools import produce_raw
 
@@ -63,19 +63,17 @@ def bench_aggregator(pipeline: Pipeline, r: redis.Redis) -> float:
     """Pre-load the topic with the aggregator stopped, then time how fast it catches up."""
     aggregator = pipeline.children["aggregator"]
     aggregator.stop()
-    before = int(r.hget(keys.STATS, "events_applied") or 0)
+    before = applied(r)
     events = past_events(AGGREGATOR_EVENTS, "ba")
     values = [json.dumps(e).encode() for e in events]
     produce_raw(pipeline.bootstrap, values)
     aggregator.start()
-    first = wait_until(lambda: int(r.hget(keys.STATS, "events_applied") or 0) > before, 60, "start")
+    first = wait_until(lambda: applied(r) > before, 60, "start")
     started = time.perf_counter()
-    base = int(r.hget(keys.STATS, "events_applied") or 0)
+    base = applied(r)
     del first
     target = before + len(values)
-    wait_until(
-        lambda: int(r.hget(keys.STATS, "events_applied") or 0) >= target, 600, "catch-up", 0.05
-    )
+    wait_until(lambda: applied(r) >= target, 600, "catch-up", 0.05)
     return (target - base) / (time.perf_counter() - started)
 
 

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -32,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from services import keys
 from services.stack import EmbeddedBroker, EmbeddedRedis
 from simulator.scenario import Day, generate, iso
-from tests.harness import ROOT, migrate
+from tests.harness import ROOT, free_port, migrate, wait_until
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -62,10 +64,11 @@ class Figure:
         )
 
 
-def backlog(count: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
+def backlog(count: int, seed: int = 7, agents: int = 40) -> list[tuple[bytes, bytes]]:
     """(key, value) pairs of `count` past events, keyed as ingest keys them."""
     now = time.time()
-    events = generate(Day(seed=seed, agents=40, prefix="bb"), now - 10 * 3600, count // 6, 1.5)
+    day = Day(seed=seed, agents=agents, customers=count // 20, prefix="bb")
+    events = generate(day, now - 10 * 3600, count // 6, count / 6 / (10 * 3600))
     events = [e for e in events if e["time"] <= iso(now - 1)][:count]
     return [(_key(e), json.dumps(e).encode()) for e in events]
 
@@ -145,8 +148,8 @@ def aggregators(
                 )
             )
             log.close()
-        applied = _wait_applied(client, 1, 120)
-        started, base = time.perf_counter(), applied
+        first = _wait_applied(client, 1, 120)
+        started, base = time.perf_counter(), first
         cpu0 = sum(_proc_cpu_s(p.pid) for p in procs)
         last = _wait_applied(client, expect, 900)
         elapsed = time.perf_counter() - started
@@ -180,22 +183,62 @@ def _redis_work(client: Any) -> tuple[int, int]:
     return sum(int(r["calls"]) for r in rows), sum(int(r["usec"]) for r in rows)
 
 
-def _applied(client: Any) -> int:
-    stats = client.hgetall(keys.STATS)
+def applied(client: Any) -> int:
+    """Records the aggregators consumed (applied or dead-lettered), over every partition."""
+    partitions = int(client.get(keys.PARTITIONS) or 0)
     total = 0
-    for name in (b"events_applied", b"dead_letters"):
-        total += int(stats.get(name, 0))
+    for partition in range(partitions):
+        stats = client.hgetall(keys.partition_stats_key(partition))
+        total += int(stats.get(b"events_applied", 0)) + int(stats.get(b"dead_letters", 0))
     return total
 
 
 def _wait_applied(client: Any, target: int, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = _applied(client)
+        value = applied(client)
         if value >= target:
             return value
         time.sleep(0.02)
-    raise AssertionError(f"aggregators applied {_applied(client)} of {target} in {timeout}s")
+    raise AssertionError(f"aggregators applied {applied(client)} of {target} in {timeout}s")
+
+
+def read_latency(env: dict[str, str], work: Path, requests: int = 200) -> list[str]:
+    """p50/p99 of GET /api/v1/live (15m and today) and /metrics on what the last run wrote."""
+    port = free_port()
+    log = (work / "api.log").open("ab")
+    api = subprocess.Popen(
+        [sys.executable, "-m", "api"],
+        cwd=ROOT,
+        stdout=log,
+        stderr=log,
+        env={**env, "CCPULSE_API_PORT": str(port)},
+    )
+    log.close()
+    lines = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            wait_until(lambda: client.get("/healthz").status_code == 200, 60, "api")
+            for path in ("/api/v1/live?window=15m", "/api/v1/live?window=today", "/metrics"):
+                client.get(path).raise_for_status()  # warm
+                times = []
+                for _ in range(requests):
+                    started = time.perf_counter()
+                    client.get(path).raise_for_status()
+                    times.append((time.perf_counter() - started) * 1000)
+                times.sort()
+                lines.append(
+                    f"GET {path:<28} p50 {statistics.median(times):6.1f} ms  "
+                    f"p99 {times[int(len(times) * 0.99) - 1]:6.1f} ms  ({requests} requests)"
+                )
+    finally:
+        api.terminate()
+        try:
+            api.wait(15)
+        except subprocess.TimeoutExpired:
+            api.kill()
+            api.wait(5)
+    return lines
 
 
 @contextmanager
@@ -225,17 +268,19 @@ def base_env(bootstrap: str, url: str, work: Path) -> dict[str, str]:
     }
 
 
-def run(events: int, partitions: int, baseline: str | None, cluster_url: str | None) -> None:
+def run(
+    events: int, partitions: int, baseline: str | None, cluster_url: str | None, agents: int = 40
+) -> None:
     print(
         f"backlog: {events:,} events (simulator/scenario.py, keyed by contact), "
-        f"{partitions} partitions"
+        f"{partitions} partitions, {agents} agents"
     )
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         work = Path(tmp)
         broker = stack.enter_context(EmbeddedBroker(work / "broker"))
         server = stack.enter_context(EmbeddedRedis(work / "redis", persistent=False))
         broker.create_topics(keys.ALL_TOPICS, partitions, {"retention.ms": str(86400 * 1000)})
-        pairs = backlog(events)
+        pairs = backlog(events, agents=agents)
         asyncio.run(produce(broker.bootstrap, pairs))
         env = base_env(broker.bootstrap, server.url, work)
         migrate(env, work)
@@ -259,15 +304,18 @@ def run(events: int, partitions: int, baseline: str | None, cluster_url: str | N
         top = figures[0].events / figures[0].seconds
         for figure in figures:
             print(figure.line(top))
+        for line in read_latency(env, work):  # what the last run wrote
+            print(line)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--agents", type=int, default=40)
     parser.add_argument("--baseline", default=None, help="git revision to compare against")
     args = parser.parse_args(argv)
-    run(args.events, args.partitions, args.baseline, None)
+    run(args.events, args.partitions, args.baseline, None, args.agents)
 
 
 if __name__ == "__main__":
