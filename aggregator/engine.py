@@ -111,8 +111,10 @@ def plan(
     old_groups: GroupsIn | None = None,
     fcr_window_ms: int = 7 * 86_400_000,
     calendars: contrib.Calendars | None = None,
+    measured_fcr: bool = True,
 ) -> Plan:
-    """Fold the batch into its contacts and agents and diff their contributions."""
+    """Fold the batch into its contacts and agents and diff their contributions (measured FCR
+    only when asked: its groups cross partitions, see docs/aggregation.md)."""
     result = Plan(events=len(events))
     new_facts = _fold_contacts(events, old_facts)
     for contact, facts in new_facts.items():
@@ -125,9 +127,10 @@ def plan(
         if old_gauges != new_gauges:
             result.gauges.append(GaugeMove(contact, old_gauges, new_gauges))
     result.facts = new_facts
-    result.groups = repeats.regroup(new_facts, old_facts, old_groups or {})
-    for delta in repeats.deltas(old_groups or {}, result.groups, fcr_window_ms):
-        _merge_deltas(result.deltas, delta)
+    if measured_fcr:
+        result.groups = repeats.regroup(new_facts, old_facts, old_groups or {})
+        for delta in repeats.deltas(old_groups or {}, result.groups, fcr_window_ms):
+            _merge_deltas(result.deltas, delta)
     result.agents = _fold_agents(events, old_agents)
     result.agent_log = [
         (e.agent, e.id, e.state, event_ms(e))

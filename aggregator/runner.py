@@ -43,6 +43,14 @@ LEGACY_STATE = (
 )
 
 
+CLUSTER_FCR = (
+    "CCPULSE_REDIS_CLUSTER=true needs CCPULSE_FCR_MEASURED=false: measured FCR keeps customer x "
+    "issue groups that cross partitions, which a cluster cannot write in one partition's atomic "
+    "step (docs/aggregation.md#measured-fcr-groups-customer--issue). Use a single Redis primary "
+    "for measured FCR, or switch it off."
+)
+
+
 class PartitionCountMismatch(SystemExit):
     """The recorded partition count differs from the topic's: starting would mix owners."""
 
@@ -104,6 +112,8 @@ class Runner:
     async def check_partitions(self) -> None:
         """Refuse to start on state built with another partition count (contacts would move
         to other owners, and two owners could hold two sheets of one contact)."""
+        if self.settings.redis_cluster and self.settings.fcr_measured:
+            raise PartitionCountMismatch(CLUSTER_FCR)
         topic = self.source.topic
         count = len(await self.dead.producer.partitions_for(topic))
         stored = await self.redis.get(keys.PARTITIONS)
@@ -222,7 +232,9 @@ class Runner:
             values = await self.store.read_facts(partition, cold)
             for contact, value in zip(cold, values, strict=True):
                 facts[contact] = decode_facts(value) if value else None
-        groups, missing = self.groups.known(engine.groups_needed(events, facts))
+        measured = self.settings.fcr_measured
+        needed = engine.groups_needed(events, facts) if measured else set()
+        groups, missing = self.groups.known(needed)
         if missing:
             read = await self.store.read_groups(missing)
             self.groups.put(read)
@@ -235,6 +247,7 @@ class Runner:
             groups,
             self.settings.fcr_window_seconds * 1000,
             self.settings.business_hours,
+            measured,
         )
         plan.dead = part.dead
         expected = self.source.applied[partition]
@@ -276,7 +289,7 @@ class Runner:
         now_ms = int(self.clock.now() * 1000)
         try:
             gone = keys.gone_consumers(await self.redis.hgetall(keys.CONSUMER_LAG), now_ms)
-            async with self.redis.pipeline(transaction=True) as pipe:
+            async with self.redis.pipeline(transaction=False) as pipe:  # keys of several slots
                 report = keys.lag_report(self.source.lag(), now_ms)
                 pipe.hset(keys.CONSUMER_LAG, self.instance, report)
                 if gone:

@@ -25,6 +25,7 @@ from .state import Loaded
 
 AGENT_LOG_KEEP_S = 8 * 86400  # state changes kept for time-in-state reads (today, 24h, a week)
 APPLY_SCRIPT = resources.files(__package__).joinpath("apply.lua").read_text()
+LOAD_SCRIPT = resources.files(__package__).joinpath("load.lua").read_text()
 APPLIED, OFFSET_CONFLICT, GROUP_CONFLICT = 1, 0, 2
 
 
@@ -107,7 +108,6 @@ class Store:
         self.group_ttl_s = group_ttl_s
         self.facts_ttl_s = facts_ttl_s
         self.bucket_ttl_s = bucket_ttl_s
-        self._apply = redis.register_script(APPLY_SCRIPT)
 
     async def load_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
         """Last applied offset per partition, -1 where nothing was applied yet."""
@@ -121,14 +121,20 @@ class Store:
         await self.redis.set(keys.partition_offset_key(topic, partition), -1)
 
     async def load_partition(self, topic: str, partition: int) -> Loaded:
-        """The partition's offset and state as of one instant (one transaction, one slot)."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.get(keys.partition_offset_key(topic, partition))
-            pipe.hgetall(keys.partition_facts_key(partition))
-            pipe.zrange(keys.partition_facts_expiry_key(partition), 0, -1, withscores=True)
-            pipe.hgetall(keys.partition_agents_key(partition))
-            offset, facts, expiry, agents = await pipe.execute()
-        return Loaded(int(offset) if offset is not None else -1, facts, expiry, agents)
+        """The partition's offset and state as of one instant (one script, one slot)."""
+        names = [
+            keys.partition_offset_key(topic, partition),
+            keys.partition_facts_key(partition),
+            keys.partition_facts_expiry_key(partition),
+            keys.partition_agents_key(partition),
+        ]
+        offset, facts, expiry, agents = await self.redis.eval(LOAD_SCRIPT, len(names), *names)
+        return Loaded(
+            offset=int(offset) if offset else -1,
+            facts=dict(zip(facts[0::2], facts[1::2], strict=True)),
+            expiry=[(m, float(s)) for m, s in zip(expiry[0::2], expiry[1::2], strict=True)],
+            agents=dict(zip(agents[0::2], agents[1::2], strict=True)),
+        )
 
     async def read_facts(self, partition: int, contacts: list[str]) -> list[bytes | str | None]:
         """Sheets evicted from memory, read back on their next event."""
@@ -156,10 +162,10 @@ class Store:
     async def apply(self, steps: Sequence[Step], now_s: float) -> list[Outcome]:
         """Run every step's script in one round trip; each is atomic on its own."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for step in steps:
+            for step in steps:  # EVAL, not EVALSHA: no script cache to lose on a node restart
                 names, payload = self.payload(step, now_s)
-                await self._apply(keys=names, args=[orjson.dumps(payload)], client=pipe)
-            replies = await pipe.execute()
+                pipe.eval(APPLY_SCRIPT, len(names), *names, orjson.dumps(payload))
+            replies = await pipe.execute(raise_on_error=False)
         return [_outcome(step.partition, reply) for step, reply in zip(steps, replies, strict=True)]
 
     def payload(self, step: Step, now_s: float) -> tuple[list[str], Payload]:

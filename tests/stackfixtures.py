@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import functools
 import os
+import random
 import shutil
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +22,7 @@ import pytest
 
 from services.keys import ALL_TOPICS
 from services.stack import EmbeddedBroker, EmbeddedRedis
-from tests.harness import free_port, wait_until
+from tests.harness import wait_until
 
 TEST_PARTITIONS = 6
 TEST_RETENTION_MS = 7 * 24 * 3600 * 1000
@@ -59,7 +61,7 @@ class LocalCluster:
 
     def __init__(self, folder: Path, nodes: int = 3) -> None:
         self.folder = folder
-        self.ports = [free_port() for _ in range(nodes)]
+        self.ports = [_cluster_port() for _ in range(nodes)]
         self.processes: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -132,6 +134,24 @@ class LocalCluster:
             except subprocess.TimeoutExpired:
                 os.kill(process.pid, signal.SIGKILL)
                 process.wait(5)
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too (so at most 55535)."""
+    for _ in range(200):
+        port = random.randrange(20000, 55000)
+        if _bindable(port) and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _ping(port: int) -> bool:

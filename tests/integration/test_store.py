@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from aggregator import engine
 from aggregator.repeats import GroupSheet
@@ -20,15 +20,22 @@ from aggregator.store import APPLIED, GROUP_CONFLICT, OFFSET_CONFLICT, KeyList, 
 from services import keys
 from services.stack import EmbeddedRedis
 from simulator.scenario import iso
+from tests.stackfixtures import LocalCluster
 
 NOW_S = 1_893_456_000.0  # 2030-01-01T00:00:00Z: the store must use this, not the wall clock
 TOPIC = keys.TOPIC_EVENTS
 FACTS_TTL_S = 3600
 
 
-@pytest.fixture
-async def redis(clean_redis: EmbeddedRedis) -> AsyncIterator[Redis]:
-    client = Redis.from_url(clean_redis.url)
+@pytest.fixture(params=["single", "cluster"])
+async def redis(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
+    """The same tests on one Redis and on a local Redis Cluster (three primaries)."""
+    if request.param == "single":
+        server: EmbeddedRedis = request.getfixturevalue("clean_redis")
+        client = Redis.from_url(server.url)
+    else:
+        cluster: LocalCluster = request.getfixturevalue("clean_cluster")
+        client = cast(Redis, RedisCluster.from_url(cluster.url))
     try:
         yield client
     finally:
@@ -93,6 +100,8 @@ async def test_a_step_planned_from_a_stale_offset_is_refused_whole(redis: Redis)
 
 
 async def test_a_group_changed_since_it_was_read_refuses_the_step(redis: Redis) -> None:
+    if isinstance(redis, RedisCluster):
+        pytest.skip("measured-FCR groups cross slots: single Redis only (docs/aggregation.md)")
     store = Store(redis, FACTS_TTL_S, 48 * 3600)
     group = f"cust{keys.SEP}billing"
     await redis.hset(keys.group_key(group), mapping={"v": "4", "m": "{}"})
