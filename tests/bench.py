@@ -1,4 +1,5 @@
-"""`make bench`: ingest events/s, aggregator events/s, event -> websocket latency p50/p99.
+"""`make bench`: ingest events/s, aggregator events/s, event -> websocket latency p50/p99, then
+the aggregator against the consumer ceiling on one backlog (tests/bench_backlog.py).
 
 Prints figures with the command and machine; asserts nothing (timings are not test material).
 Every loop is bounded in count and time; every process started here is stopped by PID.
@@ -24,6 +25,7 @@ import websockets
 from services.keys import ALL_TOPICS
 from services.stack import EmbeddedBroker, EmbeddedRedis
 from simulator.scenario import Day, generate, iso
+from tests import bench_backlog
 from tests.bench_backlog import applied
 from tests.harness import Pipeline, wait_until
 from tests.kafka_tools import produce_raw
@@ -143,6 +145,8 @@ def main() -> None:
                 r.close()
             finally:
                 pipeline.stop()
+    # Side by side on one backlog: consumer ceiling, one aggregator, two, two on a local cluster.
+    bench_backlog.run(200_000, 6, None, cluster=True)
     bench_history()
 
 

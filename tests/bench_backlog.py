@@ -35,6 +35,7 @@ from services import keys
 from services.stack import EmbeddedBroker, EmbeddedRedis
 from simulator.scenario import Day, generate, iso
 from tests.harness import ROOT, free_port, migrate, wait_until
+from tests.stackfixtures import LocalCluster
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -186,9 +187,11 @@ def _redis_work(client: Any) -> tuple[int, int]:
 def applied(client: Any) -> int:
     """Records the aggregators consumed (applied or dead-lettered), over every partition."""
     partitions = int(client.get(keys.PARTITIONS) or 0)
+    names = [keys.STATS]  # where aggregators before v2 counted (a --baseline run)
+    names += [keys.partition_stats_key(partition) for partition in range(partitions)]
     total = 0
-    for partition in range(partitions):
-        stats = client.hgetall(keys.partition_stats_key(partition))
+    for name in names:
+        stats = client.hgetall(name)
         total += int(stats.get(b"events_applied", 0)) + int(stats.get(b"dead_letters", 0))
     return total
 
@@ -242,6 +245,15 @@ def read_latency(env: dict[str, str], work: Path, requests: int = 200) -> list[s
 
 
 @contextmanager
+def _cluster(folder: Path) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(folder)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@contextmanager
 def revision(ref: str) -> Iterator[Path]:
     """The aggregator and services of another git revision, extracted to a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="ccpulse-baseline-") as tmp:
@@ -269,7 +281,7 @@ def base_env(bootstrap: str, url: str, work: Path) -> dict[str, str]:
 
 
 def run(
-    events: int, partitions: int, baseline: str | None, cluster_url: str | None, agents: int = 40
+    events: int, partitions: int, baseline: str | None, cluster: bool, agents: int = 40
 ) -> None:
     print(
         f"backlog: {events:,} events (simulator/scenario.py, keyed by contact), "
@@ -296,15 +308,22 @@ def run(
             )
         figures.append(aggregators("aggregator, 1 process", env, ROOT, 1, n, server.url, work))
         figures.append(aggregators("aggregator, 2 processes", env, ROOT, 2, n, server.url, work))
-        if cluster_url:
-            cenv = {**env, "CCPULSE_REDIS_URL": cluster_url, "CCPULSE_REDIS_CLUSTER": "true"}
+        if cluster:
+            nodes = stack.enter_context(_cluster(work / "cluster"))
+            cluster_url = nodes.url
+            cenv = {
+                **env,
+                "CCPULSE_REDIS_URL": cluster_url,
+                "CCPULSE_REDIS_CLUSTER": "true",
+                "CCPULSE_FCR_MEASURED": "false",
+            }
             figures.append(
                 aggregators("aggregator, 2 processes, cluster", cenv, ROOT, 2, n, cluster_url, work)
             )
         top = figures[0].events / figures[0].seconds
         for figure in figures:
             print(figure.line(top))
-        for line in read_latency(env, work):  # what the last run wrote
+        for line in read_latency(env, work):  # what the last single-Redis run wrote
             print(line)
 
 
@@ -314,8 +333,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--agents", type=int, default=40)
     parser.add_argument("--baseline", default=None, help="git revision to compare against")
+    parser.add_argument("--cluster", action="store_true", help="also 2 processes on a cluster")
     args = parser.parse_args(argv)
-    run(args.events, args.partitions, args.baseline, None, args.agents)
+    run(args.events, args.partitions, args.baseline, args.cluster, args.agents)
 
 
 if __name__ == "__main__":

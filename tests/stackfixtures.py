@@ -59,10 +59,11 @@ class LocalCluster:
     """A real Redis Cluster on loopback: three redis-server primaries (cluster-enabled, each in
     its own folder), joined by `redis-cli --cluster create`, stopped by PID."""
 
-    def __init__(self, folder: Path, nodes: int = 3) -> None:
+    def __init__(self, folder: Path, nodes: int = 3, fsync: str | None = None) -> None:
         self.folder = folder
         self.ports = [_cluster_port() for _ in range(nodes)]
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.fsync = fsync  # None: no persistence; "always"/"everysec": append-only file
 
     @property
     def url(self) -> str:
@@ -98,7 +99,9 @@ class LocalCluster:
             shutil.which("redis-server") or "/usr/bin/redis-server",
             *("--bind", "127.0.0.1", "--port", str(port), "--dir", str(home)),
             *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
-            *("--cluster-node-timeout", "2000", "--appendonly", "no", "--save", ""),
+            *("--cluster-node-timeout", "2000", "--save", ""),
+            *("--appendonly", "yes" if self.fsync else "no"),
+            *("--appendfsync", self.fsync or "everysec"),
         ]
         log = (home / "redis.log").open("ab")
         try:
@@ -114,6 +117,21 @@ class LocalCluster:
             timeout=5,
         ).stdout
         return "cluster_state:ok" in info
+
+    def restart(self, node: int, hard: bool) -> None:
+        """SIGKILL (a crash) or SIGTERM one primary, then start it again on its port and files."""
+        process = self.processes[node]
+        os.kill(process.pid, signal.SIGKILL if hard else signal.SIGTERM)
+        process.wait(30)
+        self.processes[node] = self._spawn(self.ports[node])
+        wait_until(functools.partial(_ping, self.ports[node]), 30, "restarted node", 0.05)
+        wait_until(self._ok, 60, "cluster state ok after a restart", 0.2)
+
+    def pause(self, node: int) -> None:
+        os.kill(self.processes[node].pid, signal.SIGSTOP)
+
+    def resume(self, node: int) -> None:
+        os.kill(self.processes[node].pid, signal.SIGCONT)
 
     def flushall(self) -> None:
         for port in self.ports:
