@@ -281,7 +281,12 @@ def base_env(bootstrap: str, url: str, work: Path) -> dict[str, str]:
 
 
 def run(
-    events: int, partitions: int, baseline: str | None, cluster: bool, agents: int = 40
+    events: int,
+    partitions: int,
+    baseline: str | None,
+    cluster: bool,
+    agents: int = 40,
+    reads_only: bool = False,
 ) -> None:
     print(
         f"backlog: {events:,} events (simulator/scenario.py, keyed by contact), "
@@ -297,6 +302,11 @@ def run(
         env = base_env(broker.bootstrap, server.url, work)
         migrate(env, work)
         n = len(pairs)
+        if reads_only:  # one aggregator builds the state, then only the reads are timed
+            aggregators("aggregator, 1 process", env, ROOT, 1, n, server.url, work)
+            for line in read_latency(env, work):
+                print(line)
+            return
         figures = [
             asyncio.run(ceiling(broker.bootstrap, n, orjson.loads, "ceiling: aiokafka + orjson")),
             asyncio.run(ceiling(broker.bootstrap, n, json.loads, "ceiling: aiokafka + json")),
@@ -334,8 +344,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--agents", type=int, default=40)
     parser.add_argument("--baseline", default=None, help="git revision to compare against")
     parser.add_argument("--cluster", action="store_true", help="also 2 processes on a cluster")
+    parser.add_argument("--reads-only", action="store_true", help="time the api's reads only")
     args = parser.parse_args(argv)
-    run(args.events, args.partitions, args.baseline, args.cluster, args.agents)
+    run(args.events, args.partitions, args.baseline, args.cluster, args.agents, args.reads_only)
 
 
 if __name__ == "__main__":
