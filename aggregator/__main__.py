@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import cast
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from services.database import make_engine
 from services.settings import Settings, load_settings
@@ -15,10 +16,16 @@ from .history import HistoryWriter
 from .runner import Runner
 
 
+def connect(settings: Settings) -> Redis:
+    """One primary, or redis-py's cluster client (the same commands; typed as the former)."""
+    url = settings.redis_url or "redis://127.0.0.1:6379/0"
+    if settings.redis_cluster:
+        return cast(Redis, RedisCluster.from_url(url, socket_timeout=5, socket_connect_timeout=5))
+    return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+
+
 async def main(settings: Settings) -> None:
-    redis = Redis.from_url(
-        settings.redis_url or "redis://127.0.0.1:6379/0", socket_timeout=5, socket_connect_timeout=5
-    )
+    redis = connect(settings)
     runner = Runner(settings, redis, clock=settings.clock())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

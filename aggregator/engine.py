@@ -122,8 +122,10 @@ def plan(
     old_groups: GroupsIn | None = None,
     fcr_window_ms: int = 7 * 86_400_000,
     calendars: contrib.Calendars | None = None,
+    measured_fcr: bool = True,
 ) -> Plan:
-    """Fold the batch into its contacts and agents and diff their contributions."""
+    """Fold the batch into its contacts and agents and diff their contributions (measured FCR
+    only when asked: its groups cross partitions, see docs/aggregation.md)."""
     result = Plan(events=len(events))
     new_facts = _fold_contacts(events, old_facts)
     for contact, facts in new_facts.items():
@@ -137,9 +139,10 @@ def plan(
             result.gauges.append(GaugeMove(contact, old_gauges, new_gauges))
     result.facts = new_facts
     result.partial = partial_counts(events, new_facts)
-    result.groups = repeats.regroup(new_facts, old_facts, old_groups or {})
-    for delta in repeats.deltas(old_groups or {}, result.groups, fcr_window_ms):
-        _merge_deltas(result.deltas, delta)
+    if measured_fcr:
+        result.groups = repeats.regroup(new_facts, old_facts, old_groups or {})
+        for delta in repeats.deltas(old_groups or {}, result.groups, fcr_window_ms):
+            _merge_deltas(result.deltas, delta)
     result.agents = _fold_agents(events, old_agents)
     result.agent_log = [
         (e.agent, e.id, agent_state(e)[0], event_ms(e))
@@ -202,14 +205,14 @@ def _fold_agents(
         sheet = sheets.get(event.agent)
         if sheet is None:
             old = old_agents.get(event.agent)
-            sheet = AgentFacts.from_json(old.to_json()) if old else AgentFacts(event.agent)
+            sheet = old.copy() if old else AgentFacts(event.agent)
             sheets[event.agent] = sheet
         fold_agent(sheet, event)
     return sheets
 
 
 def _copy(facts: ContactFacts) -> ContactFacts:
-    return ContactFacts.from_json(facts.to_json())
+    return facts.copy()
 
 
 def _merge_deltas(total: contrib.Contribution, more: contrib.Contribution) -> None:

@@ -7,7 +7,7 @@ events (transfers, escalations) are keyed by event id. Any delivery order gives 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from services import agentstates
@@ -88,6 +88,16 @@ class ContactFacts:
                 k: {"value": r.value, "ms": r.ms, "id": r.id} for k, r in self.escalations.items()
             }
         return out
+
+    def copy(self) -> ContactFacts:
+        """A sheet the next fold may change while this one stays the 'old' side of the diff.
+        Registers are never changed in place (merges replace them), so only dicts are copied."""
+        return replace(
+            self,
+            stages=dict(self.stages),
+            transfers=dict(self.transfers),
+            escalations=dict(self.escalations),
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ContactFacts:
@@ -237,6 +247,9 @@ class AgentFacts:
         if self.reason is not None:
             out["reason"] = self.reason
         return out
+
+    def copy(self) -> AgentFacts:
+        return AgentFacts(self.agent, self.state, dict(self.queues), self.reason)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AgentFacts:

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services import intervals, keys, kpis
+from services import intervals, keys
 from services.settings import Settings
 
 log = logging.getLogger("ccpulse.history")
@@ -92,42 +92,67 @@ class HistoryWriter:
         """One pass: returns how many cells were rolled (0 when another instance holds the lock)."""
         if not int(await self._lock(keys=[keys.HISTORY_LOCK], args=[self.token, LOCK_MS])):
             return 0
-        raw = await self.redis.zrange(
-            keys.DIRTY_INTERVALS, 0, MAX_CELLS_PER_CYCLE * 4, withscores=True
-        )
-        dirty = [(_text(pair[0]), float(pair[1])) for pair in raw]
+        partitions = range(int(await self.redis.get(keys.PARTITIONS) or 0))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition in partitions:
+                key = keys.partition_dirty_key(partition)
+                pipe.zrange(key, 0, MAX_CELLS_PER_CYCLE * 4, withscores=True)
+            rows = await pipe.execute()
         oldest = now_s - self.settings.bucket_ttl_seconds
-        ready, expired = closed_cells(dirty, now_s, oldest)
-        if expired:
-            log.warning("%d history cells expired in Redis before they were rolled", len(expired))
-            await self._forget(keys=[keys.DIRTY_INTERVALS], args=_flat(expired))
-        ready = ready[:MAX_CELLS_PER_CYCLE]
-        if ready:
-            counters = await self._read([(s, scope) for s, scope, _ in ready])
-            await self._write(ready, counters, int(now_s))
-            await self._forget(
-                keys=[keys.DIRTY_INTERVALS],
-                args=_flat([(keys.dirty_member(s, scope), v) for s, scope, v in ready]),
-            )
-            self.rows_written += len(ready)
+        marks: dict[tuple[int, str], list[tuple[int, float]]] = {}  # cell -> (partition, version)
+        for partition, raw in zip(partitions, rows, strict=True):
+            dirty = [(_text(pair[0]), float(pair[1])) for pair in raw]
+            ready, expired = closed_cells(dirty, now_s, oldest)
+            if expired:
+                log.warning(
+                    "%d history cells expired in Redis before they were rolled", len(expired)
+                )
+                await self._forget(keys=[keys.partition_dirty_key(partition)], args=_flat(expired))
+            for start, scope, version in ready:
+                marks.setdefault((start, scope), []).append((partition, version))
+        cells = sorted(marks)[:MAX_CELLS_PER_CYCLE]
+        if cells:
+            counters = await self._read(cells, partitions)
+            await self._write([(s, scope, 0.0) for s, scope in cells], counters, int(now_s))
+            await self._unmark(cells, marks)
+            self.rows_written += len(cells)
         if now_s - self._last_prune > 3600:
             await self._prune(now_s)
-        return len(ready)
+        return len(cells)
 
-    async def _read(self, cells: list[tuple[int, str]]) -> list[dict[str, int]]:
-        """Each cell's 15 minute buckets, summed, in one pipelined round trip."""
+    async def _unmark(
+        self, cells: list[tuple[int, str]], marks: dict[tuple[int, str], list[tuple[int, float]]]
+    ) -> None:
+        """Remove each partition's marks of the rolled cells, unless they moved meanwhile."""
+        per_partition: dict[int, list[tuple[str, float]]] = {}
+        for start, scope in cells:
+            for partition, version in marks[(start, scope)]:
+                member = keys.dirty_member(start, scope)
+                per_partition.setdefault(partition, []).append((member, version))
+        for partition, pairs in per_partition.items():
+            await self._forget(keys=[keys.partition_dirty_key(partition)], args=_flat(pairs))
+
+    async def _read(self, cells: list[tuple[int, str]], partitions: range) -> list[dict[str, int]]:
+        """Each cell's 15 minute buckets over every partition, summed, in one round trip."""
         minutes = keys.INTERVAL_SECONDS // keys.MINUTE_SECONDS
+        starts = sorted({start for start, _ in cells})
         async with self.redis.pipeline(transaction=False) as pipe:
-            for start, scope in cells:
+            for start in starts:
                 for i in range(minutes):
-                    pipe.hgetall(keys.counter_key("m", start + i * keys.MINUTE_SECONDS, scope))
+                    for partition in partitions:
+                        minute = start + i * keys.MINUTE_SECONDS
+                        pipe.hgetall(keys.partition_counter_key(partition, "m", minute))
             rows = await pipe.execute()
-        return [
-            kpis.sum_counters(
-                {_text(k): v for k, v in r.items()} for r in rows[n * minutes : (n + 1) * minutes]
-            )
-            for n in range(len(cells))
-        ]
+        per_interval = len(rows) // len(starts) if starts else 0
+        totals: dict[tuple[int, str], dict[str, int]] = {cell: {} for cell in cells}
+        for n, start in enumerate(starts):
+            for row in rows[n * per_interval : (n + 1) * per_interval]:
+                for field, value in row.items():
+                    scope, name = keys.parse_counter_field(_text(field))
+                    total = totals.get((start, scope))
+                    if total is not None:
+                        total[name] = total.get(name, 0) + int(value)
+        return [totals[cell] for cell in cells]
 
     async def _write(
         self, cells: list[tuple[int, str, float]], counters: list[dict[str, int]], now_s: int

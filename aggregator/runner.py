@@ -12,23 +12,56 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services import keys
-from services.calendar import BusinessHours
 from services.clock import Clock, SystemClock
 from services.contract import ContactEvent
 from services.settings import Settings
 
 from . import engine
 from .source import DeadLetters, Source
-from .store import GroupConflict, OffsetConflict, Positions, Store
+from .state import GroupCache, OwnedState, decode_facts
+from .store import APPLIED, GROUP_CONFLICT, Outcome, Step, Store
 
 log = logging.getLogger("ccpulse.aggregator")
+
+
+MISMATCH = (
+    "Redis holds live state built from {stored} partitions of {t}, which now has {count}: "
+    "contacts moved between partitions. Re-partition as docs/aggregation.md#re-partitioning "
+    "says: stop every aggregator, delete the live keys (redis-cli --scan --pattern 'ccp:*'), "
+    "start them again to replay the topic, then `ccpulse history rebuild` for SQL history."
+)
+LEGACY_STATE = (
+    "Redis holds live state written by an aggregator before v2 (per-contact keys, no recorded "
+    "partition count). Follow docs/aggregation.md#re-partitioning: delete the live keys, "
+    "restart to replay the topic, then `ccpulse history rebuild`."
+)
+
+
+CLUSTER_FCR = (
+    "CCPULSE_REDIS_CLUSTER=true needs CCPULSE_FCR_MEASURED=false: measured FCR keeps customer x "
+    "issue groups that cross partitions, which a cluster cannot write in one partition's atomic "
+    "step (docs/aggregation.md#measured-fcr-groups-customer--issue). Use a single Redis primary "
+    "for measured FCR, or switch it off."
+)
+
+
+class PartitionCountMismatch(SystemExit):
+    """The recorded partition count differs from the topic's: starting would mix owners."""
+
+
+class OffsetConflict(Exception):
+    """Redis holds another offset than this consumer planned from: someone else applied it."""
+
+
+class GroupConflict(Exception):
+    """A measured-FCR group kept changing under other partitions' steps: re-read everything."""
+
 
 COMMIT_EVERY_S = 5.0
 MAX_BACKOFF_S = 5.0
@@ -46,7 +79,11 @@ class Runner:
     def __post_init__(self) -> None:
         facts_ttl = self.settings.lateness_seconds + 3600
         self.store = Store(self.redis, facts_ttl, self.settings.bucket_ttl_seconds)
-        self.source = Source(self.settings, self.store.load_offsets, self.store.reset_offset)
+        self.state = OwnedState(self.settings.state_max_sheets)
+        self.groups = GroupCache(self.settings.state_max_groups)
+        self.source = Source(
+            self.settings, self._load, self.store.reset_offset, on_revoked=self.state.drop
+        )
         self.dead = DeadLetters(self.settings)
         self._pending: set[int] = set()
         self._next: asyncio.Task[Polled] | None = None
@@ -58,6 +95,11 @@ class Runner:
 
     async def run(self) -> None:
         await self.dead.start()
+        try:
+            await self.check_partitions()
+        except BaseException:
+            await self.dead.stop()
+            raise
         await self.source.start()
         try:
             while not self.stopping.is_set():
@@ -66,6 +108,23 @@ class Runner:
             await self._drop_prefetch()
             await self.source.stop()
             await self.dead.stop()
+
+    async def check_partitions(self) -> None:
+        """Refuse to start on state built with another partition count (contacts would move
+        to other owners, and two owners could hold two sheets of one contact)."""
+        if self.settings.redis_cluster and self.settings.fcr_measured:
+            raise PartitionCountMismatch(CLUSTER_FCR)
+        topic = self.source.topic
+        count = len(await self.dead.producer.partitions_for(topic))
+        stored = await self.redis.get(keys.PARTITIONS)
+        if stored is None:
+            if await self.redis.exists(keys.legacy_offset_key(topic, 0)):
+                raise PartitionCountMismatch(LEGACY_STATE)
+            await self.redis.set(keys.PARTITIONS, count, nx=True)
+            stored = await self.redis.get(keys.PARTITIONS)
+        recorded = int(stored or 0)
+        if recorded != count:
+            raise PartitionCountMismatch(MISMATCH.format(stored=recorded, count=count, t=topic))
 
     async def step(self) -> int:
         """One poll and apply; returns the number of records handled."""
@@ -139,35 +198,88 @@ class Runner:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), timeout=delay)
 
-    async def _apply(self, polled: dict[int, list[tuple[int, bytes]]]) -> int:
-        records = [
-            engine.Record(p, offset, value) for p, rows in polled.items() for offset, value in rows
-        ]
-        events, dead = engine.screen(records, self.clock.now(), self.settings.lateness_seconds)
-        positions = Positions(
-            topic=self.source.topic,
-            expected={p: self.source.applied[p] for p in polled},
-            last={p: rows[-1][0] for p, rows in polled.items()},
-        )
+    async def _apply(self, polled: Polled) -> int:
+        """Plan each partition's records against the state in memory and apply every plan in
+        one round trip (one atomic step per partition); memory follows only accepted steps."""
+        now_s = self.clock.now()
+        pending: dict[int, _Part] = {}
+        dead: list[engine.DeadLetter] = []
+        for partition, rows in polled.items():
+            if not self.state.owns(partition) or partition not in self.source.applied:
+                continue  # revoked since it was polled: its next owner reads it again
+            records = [engine.Record(partition, offset, value) for offset, value in rows]
+            events, refused = engine.screen(records, now_s, self.settings.lateness_seconds)
+            pending[partition] = _Part(partition, events, refused, rows[-1][0])
+            dead += refused
         if dead:
             await self.dead.send(self.source.topic, dead)
-
-        batch = _Batch(
-            events, dead, self.settings.fcr_window_seconds * 1000, self.settings.business_hours
-        )
-        contacts = sorted(engine.contacts_of(events))
-        agents = sorted(engine.agents_of(events))
         for attempt in range(GROUP_RETRIES):
-            try:
-                await self.store.apply(positions, contacts, agents, batch)
+            steps = [await self._plan(part, now_s) for part in pending.values()]
+            outcomes = await self.store.apply(steps, now_s)
+            retry = self._settle(steps, outcomes, now_s)
+            pending = {p: pending[p] for p in retry}
+            if not pending:
                 break
-            except GroupConflict:
-                # Another partition's batch touched the same customer: re-read and re-plan.
-                if attempt == GROUP_RETRIES - 1:
-                    raise
+            if attempt == GROUP_RETRIES - 1:
+                raise GroupConflict(f"partitions {sorted(pending)}: groups kept changing")
+        return sum(len(rows) for rows in polled.values())
 
-        self.source.applied.update(positions.last)
-        return len(records)
+    async def _plan(self, part: _Part, now_s: float) -> Step:
+        """One partition's plan from the sheets in memory (and those read back after eviction)."""
+        partition, events = part.partition, part.events
+        facts, cold = self.state.facts(partition, engine.contacts_of(events), int(now_s * 1000))
+        if cold:
+            values = await self.store.read_facts(partition, cold)
+            for contact, value in zip(cold, values, strict=True):
+                facts[contact] = decode_facts(value) if value else None
+        measured = self.settings.fcr_measured
+        needed = engine.groups_needed(events, facts) if measured else set()
+        groups, missing = self.groups.known(needed)
+        if missing:
+            read = await self.store.read_groups(missing)
+            self.groups.put(read)
+            groups.update(read)
+        agents = self.state.agents(partition, engine.agents_of(events))
+        plan = engine.plan(
+            events,
+            facts,
+            agents,
+            groups,
+            self.settings.fcr_window_seconds * 1000,
+            self.settings.business_hours,
+            measured,
+        )
+        plan.dead = part.dead
+        expected = self.source.applied[partition]
+        return Step(self.source.topic, partition, expected, part.last, plan, groups)
+
+    def _settle(self, steps: list[Step], outcomes: list[Outcome], now_s: float) -> list[int]:
+        """Keep what Redis accepted; return the partitions whose groups changed meanwhile."""
+        expires = self.store.facts_expiry_ms(now_s)
+        retry: list[int] = []
+        refused: list[Outcome] = []
+        for step, outcome in zip(steps, outcomes, strict=True):
+            if outcome.code == APPLIED:
+                self.state.commit(step.partition, step.plan.facts, expires, step.plan.agents)
+                self.groups.put(step.plan.groups)
+                self.source.applied[step.partition] = step.last
+            elif outcome.code == GROUP_CONFLICT:
+                self.groups.forget(step.plan.groups)  # another partition's step wrote them
+                retry.append(step.partition)
+            else:
+                refused.append(outcome)
+        if refused:
+            raise OffsetConflict("; ".join(f"{o.key} holds {o.stored}" for o in refused))
+        return retry
+
+    async def _load(self, topic: str, partitions: list[int]) -> dict[int, int]:
+        """On assignment or re-seek: the partitions' state from Redis, with their offsets."""
+        offsets: dict[int, int] = {}
+        for partition in partitions:
+            loaded = await self.store.load_partition(topic, partition)
+            self.state.load(partition, loaded)
+            offsets[partition] = loaded.offset
+        return offsets
 
     async def _monitor(self) -> None:
         now = time.monotonic()
@@ -177,7 +289,7 @@ class Runner:
         now_ms = int(self.clock.now() * 1000)
         try:
             gone = keys.gone_consumers(await self.redis.hgetall(keys.CONSUMER_LAG), now_ms)
-            async with self.redis.pipeline(transaction=True) as pipe:
+            async with self.redis.pipeline(transaction=False) as pipe:  # keys of several slots
                 report = keys.lag_report(self.source.lag(), now_ms)
                 pipe.hset(keys.CONSUMER_LAG, self.instance, report)
                 if gone:
@@ -195,21 +307,11 @@ class Runner:
             log.debug("monitoring commit skipped: %s", exc)
 
 
-@dataclass
-class _Batch:
-    """One polled batch, planned against whatever state the store reads for it."""
+@dataclass(slots=True)
+class _Part:
+    """One partition's share of a polled batch."""
 
+    partition: int
     events: list[ContactEvent]
     dead: list[engine.DeadLetter]
-    fcr_window_ms: int
-    calendars: Mapping[str, BusinessHours]
-
-    def groups_needed(self, old_facts: engine.FactsIn) -> set[str]:
-        return engine.groups_needed(self.events, old_facts)
-
-    def plan(
-        self, facts: engine.FactsIn, agents: engine.AgentsIn, groups: engine.GroupsIn
-    ) -> engine.Plan:
-        plan = engine.plan(self.events, facts, agents, groups, self.fcr_window_ms, self.calendars)
-        plan.dead = self.dead
-        return plan
+    last: int

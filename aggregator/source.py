@@ -21,6 +21,7 @@ log = logging.getLogger("ccpulse.aggregator")
 
 OffsetLoader = Callable[[str, list[int]], Awaitable[dict[int, int]]]
 OffsetReset = Callable[[str, int], Awaitable[None]]
+Revoked = Callable[[int], None]
 
 
 class SeekFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -32,6 +33,7 @@ class SeekFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         for tp in revoked:
             self.source.applied.pop(tp.partition, None)
+            self.source.on_revoked(tp.partition)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         partitions = sorted(tp.partition for tp in assigned)
@@ -48,11 +50,16 @@ class Source:
     """Consumer plus the per-partition offset this process believes was applied last."""
 
     def __init__(
-        self, settings: Settings, load_offsets: OffsetLoader, reset_offset: OffsetReset
+        self,
+        settings: Settings,
+        load_offsets: OffsetLoader,
+        reset_offset: OffsetReset,
+        on_revoked: Revoked = lambda partition: None,
     ) -> None:
         self.topic = keys.TOPIC_EVENTS
-        self.load_offsets = load_offsets
+        self.load_offsets = load_offsets  # loads the partitions' state with their offsets
         self.reset_offset = reset_offset
+        self.on_revoked = on_revoked
         self.applied: dict[int, int] = {}
         self.unresumed: set[int] = set()  # assigned, but Redis could not be read to seek them
         self.consumer = AIOKafkaConsumer(
@@ -78,7 +85,8 @@ class Source:
         await self.consumer.stop()
 
     async def resume_from_store(self, partitions: list[int]) -> None:
-        """Seek each partition to stored + 1 (the beginning when nothing was stored)."""
+        """Load each partition's state and seek it to stored + 1 (the beginning when nothing was
+        stored)."""
         owned = {tp.partition for tp in self.consumer.assignment()}
         stored = await self.load_offsets(self.topic, [p for p in partitions if p in owned])
         stored = await self._forget_beyond_log(stored)

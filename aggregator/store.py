@@ -1,106 +1,101 @@
-"""One atomic Redis step per polled batch: fact sheets, counter deltas, gauges and offsets.
+"""One atomic Redis step per partition and batch: fact sheets, agent slices, counter deltas,
+gauges and the partition's offset, written by apply.lua whole or not at all.
 
-The step is a Lua script, so Redis runs it whole or not at all. It first compares each
-partition's stored offset with the one this consumer read with the old facts, and refuses the
-batch when they differ: a consumer that lost its partition in a rebalance, or a replay after a
-crash, can never apply a batch twice. One script call instead of thousands of HINCRBYs is also
-what makes the aggregator fast (see `make bench`).
-
-Keys are computed inside the script from its payload, so this needs a single Redis primary (with
-replicas if wanted), not Redis Cluster.
+The script first compares the partition's stored offset with the one this consumer planned
+from, and refuses the step when they differ: a consumer that lost its partition in a rebalance,
+or a replay after a crash, can never apply a batch twice. Every key is named here (services/keys)
+and passed in KEYS; the script computes none. The clock is the caller's: nothing here reads time.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 
 from services import keys
 
 from .engine import Plan
-from .facts import AgentFacts, ContactFacts
 from .repeats import GroupSheet
-
-
-class BatchPlanner(Protocol):
-    """What the store needs from the engine, given the state it read."""
-
-    def groups_needed(self, old_facts: Mapping[str, ContactFacts | None]) -> set[str]: ...
-
-    def plan(
-        self,
-        old_facts: Mapping[str, ContactFacts | None],
-        old_agents: Mapping[str, AgentFacts | None],
-        old_groups: Mapping[str, GroupSheet | None],
-    ) -> Plan: ...
-
-
-APPLY_SCRIPT = """
-local p = cjson.decode(ARGV[1])
-for _, o in ipairs(p.offsets) do
-  local current = redis.call('GET', o[1]) or '-1'
-  if current ~= o[2] then return {0, o[1], current} end
-end
-for _, g in ipairs(p.groups) do
-  local version = redis.call('HGET', g[1], 'v') or '0'
-  if version ~= g[2] then return {2, g[1], version} end
-end
-for _, g in ipairs(p.groups) do
-  redis.call('HSET', g[1], 'v', g[3], 'm', g[4])
-  redis.call('EXPIRE', g[1], p.group_ttl)
-end
-for _, f in ipairs(p.facts) do redis.call('SET', f[1], f[2], 'EX', p.facts_ttl) end
-for _, a in ipairs(p.agents) do redis.call('HSET', p.agents_key, a[1], a[2]) end
-for _, c in ipairs(p.counters) do
-  local fields = c[3]
-  for j = 1, #fields, 2 do redis.call('HINCRBY', c[1], fields[j], fields[j + 1]) end
-  redis.call('EXPIREAT', c[1], c[2])
-end
-for _, l in ipairs(p.agent_log) do
-  redis.call('ZADD', l[1], l[3], l[2])
-  redis.call('ZREMRANGEBYSCORE', l[1], '-inf', p.log_floor_ms)
-  redis.call('EXPIRE', l[1], p.log_ttl)
-end
-for _, s in ipairs(p.scopes) do redis.call('ZADD', p.scopes_key, 'GT', s[2], s[1]) end
-for _, d in ipairs(p.dirty) do redis.call('ZINCRBY', p.dirty_key, 1, d) end
-for _, g in ipairs(p.gauges) do
-  if g[1] == 'add' then redis.call('ZADD', g[2], g[4], g[3]) else redis.call('ZREM', g[2], g[3]) end
-end
-for _, o in ipairs(p.offsets) do redis.call('SET', o[1], o[3]) end
-for _, s in ipairs(p.stats) do redis.call('HINCRBY', p.stats_key, s[1], s[2]) end
-redis.call('HSET', p.stats_key, 'last_apply_epoch_ms', p.now_ms)
-redis.call('PUBLISH', p.channel, p.notice)
-return {1}
-"""
-
+from .state import Loaded
 
 AGENT_LOG_KEEP_S = 8 * 86400  # state changes kept for time-in-state reads (today, 24h, a week)
+APPLY_SCRIPT = resources.files(__package__).joinpath("apply.lua").read_text()
+LOAD_SCRIPT = resources.files(__package__).joinpath("load.lua").read_text()
+APPLIED, OFFSET_CONFLICT, GROUP_CONFLICT = 1, 0, 2
 
 
 @dataclass(frozen=True, slots=True)
-class Positions:
-    """Per partition: the offset we believe was applied last, and the batch's last offset."""
+class Step:
+    """One partition's batch: the offset it was planned from, its last offset, and the plan."""
 
     topic: str
-    expected: dict[int, int]
-    last: dict[int, int]
+    partition: int
+    expected: int
+    last: int
+    plan: Plan
+    old_groups: Mapping[str, GroupSheet | None] = field(default_factory=dict)
 
 
-class OffsetConflict(Exception):
-    """Redis holds other offsets than this consumer expected: someone else applied them."""
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the script answered for one step: applied, or which key refused it and why."""
+
+    partition: int
+    code: int
+    key: str = ""
+    stored: str = ""
 
 
-class GroupConflict(Exception):
-    """A customer's group sheet changed since it was read (another partition's batch): re-plan."""
+@dataclass(slots=True)
+class Payload:
+    """ARGV[1] of apply.lua (see its header); keys are indexes into KEYS."""
+
+    expected: str
+    last: str
+    now_ms: str
+    facts: list[str]  # contact, sheet, contact, sheet, ...
+    expiry: list[str]  # expiry ms, contact, ...
+    agents: list[str]  # agent, slice, ...
+    groups: list[tuple[int, str, str, str]]  # key, version read, new version, members
+    counters: list[tuple[int, str, list[str]]]  # key, expire-at s, [field, delta, ...]
+    agent_log: list[tuple[int, str, str]]  # key, `event id|state`, ms
+    scopes: list[str]  # minute, scope, ...
+    dirty: list[str]
+    gauges: list[tuple[str, int, str, str]]  # add|rem, key, contact, since ms
+    stats: list[str]  # name, increment, ...
+    log_floor_ms: str
+    log_ttl: str
+    group_ttl: str
+    channel: str
+    notice: str
 
 
-def offset_key(topic: str, partition: int) -> str:
-    return f"{keys.offsets_key(topic)}:{partition}"
+class KeyList:
+    """KEYS of one step: the fixed seven first, then each other key once, by index (1-based)."""
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.names = [
+            keys.partition_offset_key(topic, partition),
+            keys.partition_facts_key(partition),
+            keys.partition_facts_expiry_key(partition),
+            keys.partition_agents_key(partition),
+            keys.partition_stats_key(partition),
+            keys.partition_scopes_key(partition),
+            keys.partition_dirty_key(partition),
+        ]
+        self.index: dict[str, int] = {}
+
+    def __call__(self, name: str) -> int:
+        found = self.index.get(name)
+        if found is None:
+            self.names.append(name)
+            found = self.index[name] = len(self.names)
+        return found
 
 
 class Store:
@@ -113,39 +108,42 @@ class Store:
         self.group_ttl_s = group_ttl_s
         self.facts_ttl_s = facts_ttl_s
         self.bucket_ttl_s = bucket_ttl_s
-        self._apply = redis.register_script(APPLY_SCRIPT)
 
     async def load_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
         """Last applied offset per partition, -1 where nothing was applied yet."""
-        values = await self.redis.mget([offset_key(topic, p) for p in partitions])
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for p in partitions:
+                pipe.get(keys.partition_offset_key(topic, p))
+            values = await pipe.execute()
         return {p: int(v) if v is not None else -1 for p, v in zip(partitions, values, strict=True)}
 
     async def reset_offset(self, topic: str, partition: int) -> None:
-        await self.redis.set(offset_key(topic, partition), -1)
+        await self.redis.set(keys.partition_offset_key(topic, partition), -1)
 
-    async def apply(
-        self, positions: Positions, contacts: list[str], agents: list[str], batch: BatchPlanner
-    ) -> Plan:
-        """Read old state, plan, and write everything in one script call; raise on conflict."""
-        stored, old_facts, old_agents = await self._read(positions, contacts, agents)
-        if stored != positions.expected:
-            raise OffsetConflict(f"stored {stored}, expected {positions.expected}")
-        old_groups = await self._read_groups(sorted(batch.groups_needed(old_facts)))
-        plan = batch.plan(old_facts, old_agents, old_groups)
-        body = self.payload(plan, positions)
-        body["groups"] = [
-            [keys.group_key(g), str(_version(old_groups.get(g))), str(s.version),
-             json.dumps(s.to_json()["m"])]
-            for g, s in plan.groups.items()
-        ]  # fmt: skip
-        result = await self._apply(args=[json.dumps(body, separators=(",", ":"))])
-        if int(result[0]) == 2:
-            raise GroupConflict(f"{_text(result[1])} is at version {_text(result[2])}")
-        if int(result[0]) != 1:
-            raise OffsetConflict(f"{_text(result[1])} holds {_text(result[2])}")
-        return plan
+    async def load_partition(self, topic: str, partition: int) -> Loaded:
+        """The partition's offset and state as of one instant (one script, one slot)."""
+        names = [
+            keys.partition_offset_key(topic, partition),
+            keys.partition_facts_key(partition),
+            keys.partition_facts_expiry_key(partition),
+            keys.partition_agents_key(partition),
+        ]
+        offset, facts, expiry, agents = await self.redis.eval(LOAD_SCRIPT, len(names), *names)
+        return Loaded(
+            offset=int(offset) if offset else -1,
+            facts=dict(zip(facts[0::2], facts[1::2], strict=True)),
+            expiry=[(m, float(s)) for m, s in zip(expiry[0::2], expiry[1::2], strict=True)],
+            agents=dict(zip(agents[0::2], agents[1::2], strict=True)),
+        )
 
-    async def _read_groups(self, groups: list[str]) -> dict[str, GroupSheet | None]:
+    async def read_facts(self, partition: int, contacts: list[str]) -> list[bytes | str | None]:
+        """Sheets evicted from memory, read back on their next event."""
+        values: list[bytes | str | None] = await self.redis.hmget(
+            keys.partition_facts_key(partition), contacts
+        )
+        return values
+
+    async def read_groups(self, groups: list[str]) -> dict[str, GroupSheet | None]:
         if not groups:
             return {}
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -154,110 +152,139 @@ class Store:
             rows = await pipe.execute()
         out: dict[str, GroupSheet | None] = {}
         for group, (version, members) in zip(groups, rows, strict=True):
-            out[group] = None if version is None else GroupSheet.from_json(
-                {"v": int(version), "m": json.loads(members or "{}")}
-            )  # fmt: skip
+            out[group] = (
+                None
+                if version is None
+                else GroupSheet.from_json({"v": int(version), "m": orjson.loads(members or b"{}")})
+            )
         return out
 
-    async def _read(
-        self, positions: Positions, contacts: list[str], agents: list[str]
-    ) -> tuple[dict[int, int], dict[str, ContactFacts | None], dict[str, AgentFacts | None]]:
-        """Offsets, fact sheets and agent sheets in one round trip."""
-        partitions = list(positions.expected)
-        off_keys = [offset_key(positions.topic, p) for p in partitions]
+    async def apply(self, steps: Sequence[Step], now_s: float) -> list[Outcome]:
+        """Run every step's script in one round trip; each is atomic on its own."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.mget(off_keys + [keys.facts_key(c) for c in contacts])
-            if agents:
-                pipe.hmget(keys.AGENTS, agents)
-            replies = await pipe.execute()
-        values, agent_values = replies[0], (replies[1] if agents else [])
-        stored = {
-            p: int(v) if v is not None else -1 for p, v in zip(partitions, values, strict=False)
-        }
-        facts = {
-            c: ContactFacts.from_json(json.loads(v)) if v is not None else None
-            for c, v in zip(contacts, values[len(off_keys) :], strict=True)
-        }
-        agent_facts = {
-            a: AgentFacts.from_json(json.loads(v)) if v is not None else None
-            for a, v in zip(agents, agent_values, strict=True)
-        }
-        return stored, facts, agent_facts
+            for step in steps:  # EVAL, not EVALSHA: no script cache to lose on a node restart
+                names, payload = self.payload(step, now_s)
+                pipe.eval(APPLY_SCRIPT, len(names), *names, orjson.dumps(payload))
+            replies = await pipe.execute(raise_on_error=False)
+        return [_outcome(step.partition, reply) for step, reply in zip(steps, replies, strict=True)]
 
-    def payload(self, plan: Plan, positions: Positions) -> dict[str, Any]:
-        """Everything the script writes; numbers as strings so Lua never rounds them."""
-        counters, scopes = self._counters(plan)
-        oldest = time.time() - self.bucket_ttl_s  # older intervals' minute buckets are gone
-        dirty = sorted(
+    def payload(self, step: Step, now_s: float) -> tuple[list[str], Payload]:
+        """KEYS and ARGV[1] of one step."""
+        plan, key = step.plan, KeyList(step.topic, step.partition)
+        now_ms = int(now_s * 1000)
+        expires = str(now_ms + self.facts_ttl_s * 1000)
+        facts: list[str] = []
+        expiry: list[str] = []
+        for contact, sheet in plan.facts.items():
+            facts += (contact, orjson.dumps(sheet.to_json()).decode())
+            expiry += (expires, contact)
+        agents: list[str] = []
+        for agent, slice_ in plan.agents.items():
+            agents += (agent, orjson.dumps(slice_.to_json()).decode())
+        counters, scopes = self._counters(plan, now_s, key, step.partition)
+        payload = Payload(
+            expected=str(step.expected),
+            last=str(step.last),
+            now_ms=str(now_ms),
+            facts=facts,
+            expiry=expiry,
+            agents=agents,
+            groups=_groups(step, key),
+            counters=counters,
+            agent_log=[
+                (
+                    key(keys.partition_agent_log_key(step.partition, agent)),
+                    f"{event_id}|{state}",
+                    str(ms),
+                )
+                for agent, event_id, state, ms in plan.agent_log
+            ],
+            scopes=[v for scope, minute in scopes.items() for v in (str(minute), scope)],
+            dirty=self._dirty(plan, now_s),
+            gauges=gauge_ops(plan, key, step.partition),
+            stats=_stats(plan),
+            log_floor_ms=str(now_ms - AGENT_LOG_KEEP_S * 1000),
+            log_ttl=str(AGENT_LOG_KEEP_S),
+            group_ttl=str(self.group_ttl_s),
+            channel=keys.CHANGES_CHANNEL,
+            notice=str(step.last),
+        )
+        return key.names, payload
+
+    def facts_expiry_ms(self, now_s: float) -> int:
+        """When sheets written now expire: the memory copy must agree with Redis."""
+        return int(now_s * 1000) + self.facts_ttl_s * 1000
+
+    def _dirty(self, plan: Plan, now_s: float) -> list[str]:
+        oldest = now_s - self.bucket_ttl_s  # older intervals' minute buckets are gone
+        return sorted(
             {
                 keys.dirty_member(keys.interval_start_s(minute), scope)
                 for minute, scope in plan.deltas
                 if minute + 60 > oldest
             }
         )
-        stats = [["events_applied", str(plan.events)], ["batches_applied", "1"]]
-        if plan.dead:
-            stats.append(["dead_letters", str(len(plan.dead))])
-        return {
-            "offsets": [
-                [offset_key(positions.topic, p), str(positions.expected[p]), str(last)]
-                for p, last in positions.last.items()
-            ],
-            "facts": [[keys.facts_key(c), json.dumps(f.to_json())] for c, f in plan.facts.items()],
-            "facts_ttl": str(self.facts_ttl_s),
-            "group_ttl": str(self.group_ttl_s),
-            "groups": [],
-            "agents": [[a, json.dumps(f.to_json())] for a, f in plan.agents.items()],
-            "agents_key": keys.AGENTS,
-            "agent_log": [
-                [keys.agent_log_key(agent), f"{event_id}|{state}", str(ms)]
-                for agent, event_id, state, ms in plan.agent_log
-            ],
-            "log_floor_ms": str(int((time.time() - AGENT_LOG_KEEP_S) * 1000)),
-            "log_ttl": str(AGENT_LOG_KEEP_S),
-            "counters": counters,
-            "scopes": [[scope, str(minute)] for scope, minute in scopes.items()],
-            "scopes_key": keys.SCOPES,
-            "dirty": dirty,
-            "dirty_key": keys.DIRTY_INTERVALS,
-            "gauges": gauge_ops(plan),
-            "stats": stats,
-            "stats_key": keys.STATS,
-            "now_ms": str(int(time.time() * 1000)),
-            "channel": keys.CHANGES_CHANNEL,
-            "notice": str(sum(positions.last.values())),
-        }
 
-    def _counters(self, plan: Plan) -> tuple[list[Any], dict[str, int]]:
-        counters: list[Any] = []
+    def _counters(
+        self, plan: Plan, now_s: float, key: KeyList, partition: int
+    ) -> tuple[list[tuple[int, str, list[str]]], dict[str, int]]:
+        """One hash per bucket for this partition, `scope|counter` fields; the active scopes."""
+        buckets: dict[tuple[str, int], list[str]] = {}
         scopes: dict[str, int] = {}
-        now = time.time()
         for (res, start, scope), fields in rollup(plan.deltas).items():
-            expire = start + keys.RESOLUTIONS[res] + self.bucket_ttl_s
-            if expire <= now:
+            if start + keys.RESOLUTIONS[res] + self.bucket_ttl_s <= now_s:
                 continue  # a bucket already gone (e.g. a repeat contact days later): nothing to fix
-            key = keys.counter_key(res, start, scope)
-            flat = [item for name, value in fields.items() for item in (name, str(value))]
-            counters.append([key, str(expire), flat])
+            flat = buckets.setdefault((res, start), [])
+            for name, value in fields.items():
+                flat += (keys.counter_field(scope, name), str(value))
             if res == "m":
                 scopes[scope] = max(scopes.get(scope, 0), start)
+        counters = [
+            (
+                key(keys.partition_counter_key(partition, res, start)),
+                str(start + keys.RESOLUTIONS[res] + self.bucket_ttl_s),
+                flat,
+            )
+            for (res, start), flat in buckets.items()
+        ]
         return counters, scopes
 
 
-def gauge_ops(plan: Plan) -> list[list[str]]:
+def _groups(step: Step, key: KeyList) -> list[tuple[int, str, str, str]]:
+    return [
+        (
+            key(keys.group_key(group)),
+            str(_version(step.old_groups.get(group))),
+            str(sheet.version),
+            orjson.dumps(sheet.to_json()["m"]).decode(),
+        )
+        for group, sheet in step.plan.groups.items()
+    ]
+
+
+def _stats(plan: Plan) -> list[str]:
+    stats = ["events_applied", str(plan.events), "batches_applied", "1"]
+    if plan.dead:
+        stats += ("dead_letters", str(len(plan.dead)))
+    for reason, count in plan.not_counted().items():  # partial and uncounted events, by reason
+        stats += (f"{keys.NOT_COUNTED_STAT}{reason}", str(count))
+    return stats
+
+
+def gauge_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[str, int, str, str]]:
     """Sorted-set moves for contacts waiting and open now, in the order they must run."""
-    ops: list[list[str]] = []
+    ops: list[tuple[str, int, str, str]] = []
     for move in plan.gauges:
         for scope in move.old.scopes:
-            ops.append(["rem", keys.waiting_key(scope), move.contact])
-            ops.append(["rem", keys.active_key(scope), move.contact])
+            ops.append(("rem", key(keys.partition_waiting_key(partition, scope)), move.contact, ""))
+            ops.append(("rem", key(keys.partition_active_key(partition, scope)), move.contact, ""))
         for scope in move.new.scopes:
-            for key, since in (
-                (keys.waiting_key(scope), move.new.waiting_since_ms),
-                (keys.active_key(scope), move.new.active_since_ms),
+            for name, since in (
+                (keys.partition_waiting_key(partition, scope), move.new.waiting_since_ms),
+                (keys.partition_active_key(partition, scope), move.new.active_since_ms),
             ):
                 if since is not None:
-                    ops.append(["add", key, move.contact, str(since)])
+                    ops.append(("add", key(name), move.contact, str(since)))
     return ops
 
 
@@ -272,6 +299,15 @@ def rollup(
             for name, value in fields.items():
                 cell[name] = cell.get(name, 0) + value
     return {cell: {n: v for n, v in f.items() if v} for cell, f in out.items() if any(f.values())}
+
+
+def _outcome(partition: int, reply: Any) -> Outcome:
+    if isinstance(reply, Exception):
+        raise reply
+    code = int(reply[0])
+    if code == APPLIED:
+        return Outcome(partition, code)
+    return Outcome(partition, code, _text(reply[1]), _text(reply[2]))
 
 
 def _version(sheet: GroupSheet | None) -> int:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import cast
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client.core import GaugeMetricFamily
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from services.alertkeys import ALERTS_CHANNEL
@@ -34,13 +35,16 @@ from .snapshot import build
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
 
+def _connect(settings: Settings) -> Redis:
+    """One primary, or redis-py's cluster client (CCPULSE_REDIS_CLUSTER, docs/aggregation.md)."""
+    url = settings.redis_url or "redis://127.0.0.1:6379/0"
+    if settings.redis_cluster:
+        return cast(Redis, RedisCluster.from_url(url, socket_timeout=5, socket_connect_timeout=3))
+    return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=15)
+
+
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
-    redis = Redis.from_url(
-        settings.redis_url or "redis://127.0.0.1:6379/0",
-        socket_timeout=5,
-        socket_connect_timeout=3,
-        health_check_interval=15,
-    )
+    redis = _connect(settings)
     state = ApiState(settings, redis, clock or settings.clock())
 
     async def snapshot() -> dict[str, object]:

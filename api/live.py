@@ -24,6 +24,29 @@ MAX_RANGE_S = 8 * 86400
 MAX_EPOCH_S = 32_503_680_000  # the year 3000: later times cannot be written back as dates
 
 
+# One partition's buckets (KEYS, one slot) summed field by field; integers printed whole.
+SUM_BUCKETS = """
+local total, order = {}, {}
+for _, key in ipairs(KEYS) do
+  local row = redis.call('HGETALL', key)
+  for i = 1, #row, 2 do
+    local field = row[i]
+    if total[field] == nil then
+      order[#order + 1] = field
+      total[field] = 0
+    end
+    total[field] = total[field] + tonumber(row[i + 1])
+  end
+end
+local out = {}
+for _, field in ipairs(order) do
+  out[#out + 1] = field
+  out[#out + 1] = string.format('%.0f', total[field])
+end
+return out
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
     name: str
@@ -90,76 +113,149 @@ def read_options(settings: Settings, channel: str, queue: str | None = None,
 
 
 class LiveReader:
-    """Reads Redis for one window; every figure from the same snapshot of counters."""
+    """Reads Redis for one window; every figure from the same snapshot of counters.
+
+    The aggregator keeps counters, gauges and agent slices per partition (each partition has one
+    writer and one cluster slot); this reader sums them, one pipelined round trip per read.
+    """
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis = redis
         self.settings = settings
+        self.agent_partitions: dict[str, list[int]] = {}  # from the last agent_states()
+
+    async def partitions(self) -> range:
+        """The partitions state was written for (recorded by the first aggregator)."""
+        return range(int(await self.redis.get(keys.PARTITIONS) or 0))
 
     async def active_scopes(self, since_s: int) -> list[str]:
-        raw = await self.redis.zrangebyscore(keys.SCOPES, since_s, "+inf")
-        return sorted(_text(s) for s in raw if isinstance(s, (str, bytes)))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition in await self.partitions():
+                pipe.zrangebyscore(keys.partition_scopes_key(partition), since_s, "+inf")
+            rows = await pipe.execute()
+        return sorted({_text(s) for row in rows for s in row})
 
     async def counters(self, scopes: Iterable[str], window: Window) -> dict[str, dict[str, int]]:
-        """Summed raw counters per scope over the window, in one pipelined round trip."""
-        scope_list = list(scopes)
+        """Summed raw counters per scope over the window, over every partition: each partition's
+        buckets are summed inside Redis (one script per partition, its keys in one slot), so
+        Python parses one hash per partition instead of one per bucket."""
+        out: dict[str, dict[str, int]] = {scope: {} for scope in scopes}
         cells = buckets(window.start_s, window.end_s)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for scope in scope_list:
-                for res, start in cells:
-                    pipe.hgetall(keys.counter_key(res, start, scope))
+            for partition in await self.partitions():
+                names = [keys.partition_counter_key(partition, res, s) for res, s in cells]
+                pipe.eval(SUM_BUCKETS, len(names), *names)
             rows = await pipe.execute()
-        out: dict[str, dict[str, int]] = {}
-        for i, scope in enumerate(scope_list):
-            part = rows[i * len(cells) : (i + 1) * len(cells)]
-            out[scope] = kpis.sum_counters({_text(k): v for k, v in r.items()} for r in part)
+        for row in rows:
+            for field, value in zip(row[0::2], row[1::2], strict=True):
+                scope, name = keys.parse_counter_field(_text(field))
+                total = out.get(scope)
+                if total is not None:
+                    total[name] = total.get(name, 0) + int(value)
         return out
 
     async def gauges(self, scopes: list[str], now_s: float) -> dict[str, dict[str, Any]]:
-        """Contacts waiting now, the longest wait, open contacts: per scope."""
+        """Contacts waiting now, the longest wait, open contacts: per scope, over partitions."""
+        partitions = await self.partitions()
         async with self.redis.pipeline(transaction=False) as pipe:
             for scope in scopes:
-                pipe.zcard(keys.waiting_key(scope))
-                pipe.zrange(keys.waiting_key(scope), 0, 0, withscores=True)
-                pipe.zcard(keys.active_key(scope))
+                for p in partitions:
+                    pipe.zcard(keys.partition_waiting_key(p, scope))
+                    pipe.zrange(keys.partition_waiting_key(p, scope), 0, 0, withscores=True)
+                    pipe.zcard(keys.partition_active_key(p, scope))
             rows = await pipe.execute()
         out = {}
+        width = 3 * len(partitions)
         for i, scope in enumerate(scopes):
-            waiting, oldest, active = rows[3 * i : 3 * i + 3]
-            longest = max(0.0, now_s - oldest[0][1] / 1000) if oldest else 0.0
-            out[scope] = {"in_queue": int(waiting), "longest_wait_seconds": round(longest, 3),
-                          "active": int(active)}  # fmt: skip
+            part = rows[i * width : (i + 1) * width]
+            oldest = [pair[1] for first in part[1::3] for pair in first]
+            longest = max(0.0, now_s - min(oldest) / 1000) if oldest else 0.0
+            out[scope] = {
+                "in_queue": sum(int(n) for n in part[0::3]),
+                "longest_wait_seconds": round(longest, 3),
+                "active": sum(int(n) for n in part[2::3]),
+            }
         return out
 
     async def agent_logs(
         self, agents: list[str], start_ms: int, end_ms: int
     ) -> dict[str, list[kpis.StateChange]]:
-        """Each agent's changes inside the window, plus the last one before it (its state then)."""
+        """Each agent's changes inside the window, plus the last one before it (its state then),
+        read from the partitions that applied its state events (see agent_states)."""
+        wanted = [(a, p) for a in agents for p in self.agent_partitions.get(a, ())]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for agent in agents:
-                key = keys.agent_log_key(agent)
+            for agent, partition in wanted:
+                key = keys.partition_agent_log_key(partition, agent)
                 pipe.zrevrangebyscore(key, f"({start_ms}", "-inf", start=0, num=1, withscores=True)
                 pipe.zrangebyscore(key, start_ms, f"({end_ms}", withscores=True)
             rows = await pipe.execute()
-        out: dict[str, list[kpis.StateChange]] = {}
-        for i, agent in enumerate(agents):
-            entries = [*rows[2 * i], *rows[2 * i + 1]]
-            out[agent] = [_change(member, score) for member, score in entries]
+        out: dict[str, list[kpis.StateChange]] = {agent: [] for agent in agents}
+        before: dict[str, list[kpis.StateChange]] = {agent: [] for agent in agents}
+        for i, (agent, _) in enumerate(wanted):
+            before[agent] += [_change(member, score) for member, score in rows[2 * i]]
+            out[agent] += [_change(member, score) for member, score in rows[2 * i + 1]]
+        for agent, changes in out.items():
+            last = sorted(before[agent])[-1:]  # the state at the window's start, over partitions
+            changes[:] = last + sorted(changes)
+        return out
+
+    async def stats(self) -> dict[str, int]:
+        """The aggregator's figures: each partition's step counts, plus the loop's timings."""
+        partitions = await self.partitions()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.STATS)
+            for partition in partitions:
+                pipe.hgetall(keys.partition_stats_key(partition))
+            rows = await pipe.execute()
+        out: dict[str, int] = {}
+        for row in rows:
+            for field, value in row.items():
+                name, number = _text(field), int(value)
+                if name == "last_apply_epoch_ms":
+                    out[name] = max(out.get(name, 0), number)
+                else:
+                    out[name] = out.get(name, 0) + number
         return out
 
     async def agent_states(self) -> dict[str, dict[str, Any]]:
-        raw = await self.redis.hgetall(keys.AGENTS)
-        out = {}
-        for name, value in raw.items():
-            data = json.loads(value)
-            if data.get("state"):
-                out[_text(name)] = {
-                    "state": data["state"]["value"],
-                    "since_ms": data["state"]["ms"],
-                    "queues": data.get("queues") or {},
-                    "reason": data.get("reason"),
-                }
-        return out
+        """Each agent's sheet, merged from the slices every partition wrote (an agent's state
+        events and the contacts naming it live on different partitions): the latest state by
+        (event time, event id), and every queue with the last time it was seen."""
+        partitions = await self.partitions()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition in partitions:
+                pipe.hgetall(keys.partition_agents_key(partition))
+            rows = await pipe.execute()
+        merged: dict[str, dict[str, Any]] = {}
+        holders: dict[str, list[int]] = {}
+        for partition, row in zip(partitions, rows, strict=True):
+            for name, value in row.items():
+                part = json.loads(value)
+                _merge_agent(merged.setdefault(_text(name), {"queues": {}}), part)
+                if part.get("state"):
+                    holders.setdefault(_text(name), []).append(partition)
+        self.agent_partitions = holders
+        return {
+            name: {
+                "state": m["state"]["value"],
+                "since_ms": m["state"]["ms"],
+                "queues": m["queues"],
+                "reason": m.get("reason"),
+            }
+            for name, m in merged.items()
+            if m.get("state")
+        }
+
+
+def _merge_agent(into: dict[str, Any], part: dict[str, Any]) -> None:
+    state = part.get("state")
+    current = into.get("state")
+    if state and (current is None or (state["ms"], state["id"]) > (current["ms"], current["id"])):
+        into["state"] = state
+        into["reason"] = part.get("reason")  # the not-ready reason of the winning state event
+    queues = into["queues"]
+    for queue, ms in (part.get("queues") or {}).items():
+        queues[queue] = max(ms, queues.get(queue, ms))
 
 
 def _change(member: str | bytes, score: float) -> kpis.StateChange:

@@ -90,14 +90,14 @@ async def collect(reader: LiveReader, now_s: float) -> list[Metric]:
     keeping = _Keeping(reader)
     doc = await build(keeping, resolve_window("today", now_s, reader.settings), now_s)
     scopes = _scopes(doc)
-    stats = await reader.redis.hgetall(keys.STATS)
+    stats = await reader.stats()
     reports = await reader.redis.hgetall(keys.CONSUMER_LAG)
     lag = keys.fresh_lag(reports, int(now_s * 1000))
     return [
         *_scope_families(scopes),
         *_histograms(scopes, keeping.raw),
         *_agent_families(doc, reader.settings),
-        *_health({_text(k): int(v) for k, v in stats.items()}, lag),
+        *_health(stats, lag),
     ]
 
 
@@ -247,7 +247,8 @@ def _per_agent(agents: dict[str, Any], cap: int) -> list[Metric]:
 
 
 def _health(stats: dict[str, int], lag_now: int | None) -> list[Metric]:
-    """The aggregator's own counters, kept in keys.STATS by its atomic step and its loop."""
+    """The aggregator's own counters, kept per partition by its atomic step (and in keys.STATS
+    by its loop), summed by LiveReader.stats."""
     out: list[Metric] = []
     for name, field, text in (
         ("ccpulse_aggregator_events_applied", "events_applied", "Events applied to Redis"),

@@ -15,15 +15,12 @@ ALL_TOPICS = (TOPIC_EVENTS, TOPIC_DLQ, TOPIC_RAW)
 
 PREFIX = "ccp"
 CHANGES_CHANNEL = f"{PREFIX}:changes"
-SCOPES = f"{PREFIX}:scopes"
-AGENTS = f"{PREFIX}:agents"
 STATS = f"{PREFIX}:stats"
 # Field prefix in STATS: `not_counted:<reason>` -> events that counted partially or not at all.
 NOT_COUNTED_STAT = "not_counted:"
 # aggregator instance -> "lag|epoch ms": each consumer reports the lag of the partitions it owns
 CONSUMER_LAG = f"{PREFIX}:consumer_lag"
 LAG_FRESH_MS = 60_000  # a report older than this is from a consumer that stopped
-DIRTY_INTERVALS = f"{PREFIX}:dirty"  # zset `interval|scope` -> changes since last rolled to SQL
 HISTORY_LOCK = f"{PREFIX}:history:lock"  # one history writer among aggregator instances
 INTERVAL_SECONDS = 900
 
@@ -50,29 +47,6 @@ def parse_scope(scope: str) -> tuple[str, ...]:
     return tuple(scope.split(SEP))
 
 
-def facts_key(contact: str) -> str:
-    return f"{PREFIX}:f:{contact}"
-
-
-def counter_key(resolution: str, bucket_start_s: int, scope: str) -> str:
-    return f"{PREFIX}:c:{resolution}:{bucket_start_s}:{scope}"
-
-
-def waiting_key(scope: str) -> str:
-    """Sorted set: contact -> epoch ms its wait started; its size is `in_queue` now."""
-    return f"{PREFIX}:wait:{scope}"
-
-
-def active_key(scope: str) -> str:
-    """Sorted set: contact -> epoch ms it was offered; open contacts now."""
-    return f"{PREFIX}:active:{scope}"
-
-
-def agent_log_key(agent: str) -> str:
-    """Sorted set: `event id|state` -> epoch ms of the change; time in state is read from it."""
-    return f"{PREFIX}:alog:{agent}"
-
-
 def group_key(group: str) -> str:
     """Hash {v: version, m: members JSON}: one customer's contacts about one issue."""
     return f"{PREFIX}:g:{group}"
@@ -80,6 +54,89 @@ def group_key(group: str) -> str:
 
 def offsets_key(topic: str) -> str:
     return f"{PREFIX}:off:{topic}"
+
+
+# --- State owned by partition (aggregator v2, docs/aggregation.md) ---------------------------
+# Every key one partition's atomic step writes alone carries the partition's hash tag `{pN}`, so
+# on Redis Cluster the whole step lands in one slot. PARTITIONS records the events topic's
+# partition count the state was built with: another count would move contacts between owners.
+PARTITIONS = f"{PREFIX}:partitions"
+
+
+def legacy_offset_key(topic: str, partition: int) -> str:
+    """Where aggregators before v2 kept a partition's offset (their state cannot be resumed)."""
+    return f"{offsets_key(topic)}:{partition}"
+
+
+def partition_tag(partition: int) -> str:
+    return f"{{p{partition}}}"
+
+
+def partition_offset_key(topic: str, partition: int) -> str:
+    """The last offset of `topic` applied to this partition's state (check-and-set per step)."""
+    return f"{PREFIX}:{partition_tag(partition)}:off:{topic}"
+
+
+def partition_facts_key(partition: int) -> str:
+    """Hash: contact -> fact sheet (JSON), the durable copy of what the owner keeps in memory."""
+    return f"{PREFIX}:{partition_tag(partition)}:facts"
+
+
+def partition_facts_expiry_key(partition: int) -> str:
+    """Sorted set: contact -> epoch ms its sheet expires (a hash field has no TTL in Redis 7.0)."""
+    return f"{PREFIX}:{partition_tag(partition)}:fexp"
+
+
+def partition_agents_key(partition: int) -> str:
+    """Hash: agent -> the slice of its sheet this partition's events wrote; readers merge slices."""
+    return f"{PREFIX}:{partition_tag(partition)}:agents"
+
+
+# Counters, gauges and logs are kept per partition too and summed when read (stage 2): one
+# partition's step then writes one cluster slot, and each partition has a single writer.
+def partition_counter_key(partition: int, resolution: str, bucket_start_s: int) -> str:
+    """Hash: `scope|counter` -> value, this partition's share of one bucket for every scope."""
+    return f"{PREFIX}:{partition_tag(partition)}:c:{resolution}:{bucket_start_s}"
+
+
+def counter_field(scope: str, name: str) -> str:
+    return f"{scope}{SEP}{name}"
+
+
+def parse_counter_field(field: str) -> tuple[str, str]:
+    """(scope, counter name): scopes hold separators, counter names never do."""
+    scope, _, name = field.rpartition(SEP)
+    return scope, name
+
+
+def partition_waiting_key(partition: int, scope: str) -> str:
+    """Sorted set: this partition's contacts waiting in `scope` -> epoch ms the wait started."""
+    return f"{PREFIX}:{partition_tag(partition)}:wait:{scope}"
+
+
+def partition_active_key(partition: int, scope: str) -> str:
+    """Sorted set: this partition's open contacts in `scope` -> epoch ms offered."""
+    return f"{PREFIX}:{partition_tag(partition)}:active:{scope}"
+
+
+def partition_scopes_key(partition: int) -> str:
+    """Sorted set: scope -> last minute bucket this partition wrote for it."""
+    return f"{PREFIX}:{partition_tag(partition)}:scopes"
+
+
+def partition_dirty_key(partition: int) -> str:
+    """Sorted set `interval|scope` -> changes by this partition since last rolled to SQL."""
+    return f"{PREFIX}:{partition_tag(partition)}:dirty"
+
+
+def partition_stats_key(partition: int) -> str:
+    """Hash: this partition's apply figures (events, batches, dead letters, last apply)."""
+    return f"{PREFIX}:{partition_tag(partition)}:stats"
+
+
+def partition_agent_log_key(partition: int, agent: str) -> str:
+    """Sorted set `event id|state` -> ms, for state events this partition applied."""
+    return f"{PREFIX}:{partition_tag(partition)}:alog:{agent}"
 
 
 def dirty_member(interval_start: int, scope: str) -> str:

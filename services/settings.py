@@ -98,6 +98,18 @@ class Settings(BaseSettings):
     business_hours: dict[str, BusinessHours] = Field(default_factory=dict)
     consumer_group: str = "ccpulse-aggregator"
 
+    # --- aggregator v2: state owned by partition (issue 18, docs/aggregation.md) ---
+    # Fact sheets kept in memory across the partitions one aggregator owns; colder ones are
+    # evicted (least recently used) and read back from Redis, their durable copy, on a miss.
+    state_max_sheets: int = Field(default=200_000, ge=1)
+    # Measured-FCR group sheets cached with their versions (the apply step checks each version).
+    state_max_groups: int = Field(default=100_000, ge=1)
+    # Redis Cluster: aggregator and api use redis-py's cluster client (CCPULSE_REDIS_URL names
+    # any node). Each partition's step is one slot; measured FCR needs a single primary, so it
+    # must be switched off (CCPULSE_FCR_MEASURED=false) on a cluster.
+    redis_cluster: bool = False
+    fcr_measured: bool = True
+
     # --- history (SQL): closed 15-minute intervals, rolled up by the aggregator ---
     history_interval_seconds: float = Field(default=5.0, gt=0)  # how often dirty intervals roll
     history_retention_days: int = Field(default=400, ge=1)

@@ -1,4 +1,5 @@
-"""`make bench`: ingest events/s, aggregator events/s, event -> websocket latency p50/p99.
+"""`make bench`: ingest events/s, aggregator events/s, event -> websocket latency p50/p99, then
+the aggregator against the consumer ceiling on one backlog (tests/bench_backlog.py).
 
 Prints figures with the command and machine; asserts nothing (timings are not test material).
 Every loop is bounded in count and time; every process started here is stopped by PID.
@@ -21,10 +22,11 @@ import httpx
 import redis
 import websockets
 
-from services import keys
 from services.keys import ALL_TOPICS
 from services.stack import EmbeddedBroker, EmbeddedRedis
 from simulator.scenario import Day, generate, iso
+from tests import bench_backlog
+from tests.bench_backlog import applied
 from tests.clock import clock
 from tests.harness import Pipeline, wait_until
 from tests.kafka_tools import produce_raw
@@ -64,19 +66,17 @@ def bench_aggregator(pipeline: Pipeline, r: redis.Redis) -> float:
     """Pre-load the topic with the aggregator stopped, then time how fast it catches up."""
     aggregator = pipeline.children["aggregator"]
     aggregator.stop()
-    before = int(r.hget(keys.STATS, "events_applied") or 0)
+    before = applied(r)
     events = past_events(AGGREGATOR_EVENTS, "ba")
     values = [json.dumps(e).encode() for e in events]
     produce_raw(pipeline.bootstrap, values)
     aggregator.start()
-    first = wait_until(lambda: int(r.hget(keys.STATS, "events_applied") or 0) > before, 60, "start")
+    first = wait_until(lambda: applied(r) > before, 60, "start")
     started = time.perf_counter()
-    base = int(r.hget(keys.STATS, "events_applied") or 0)
+    base = applied(r)
     del first
     target = before + len(values)
-    wait_until(
-        lambda: int(r.hget(keys.STATS, "events_applied") or 0) >= target, 600, "catch-up", 0.05
-    )
+    wait_until(lambda: applied(r) >= target, 600, "catch-up", 0.05)
     return (target - base) / (time.perf_counter() - started)
 
 
@@ -94,11 +94,21 @@ async def bench_latency(pipeline: Pipeline) -> list[float]:
             deadline = sent + 10
             while time.perf_counter() < deadline:
                 msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
-                if msg.get("data", {}).get("channels", {}).get("social", {}).get("offered", 0) > n:
+                if _social_offered(msg) > n:
                     latencies.append(time.perf_counter() - sent)
                     break
             await asyncio.sleep(max(0.0, 1 / LATENCY_RATE_PER_S - (time.perf_counter() - sent)))
     return latencies
+
+
+def _social_offered(message: Any) -> int:
+    """Contacts offered on `social` in a wallboard update; 0 for any other message (alerts
+    carry a list as `data`)."""
+    data = message.get("data") if isinstance(message, dict) else None
+    if not isinstance(data, dict):
+        return 0
+    social = (data.get("channels") or {}).get("social") or {}
+    return int(social.get("offered", 0)) if isinstance(social, dict) else 0
 
 
 def main() -> None:
@@ -136,6 +146,8 @@ def main() -> None:
                 r.close()
             finally:
                 pipeline.stop()
+    # Side by side on one backlog: consumer ceiling, one aggregator, two, two on a local cluster.
+    bench_backlog.run(200_000, 6, None, cluster=True)
     bench_history()
 
 

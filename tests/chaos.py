@@ -19,6 +19,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +35,14 @@ from simulator.scenario import Day, generate, iso
 from tests.chaos_tools import Report, RssSampler, Sockets, compare, end_offsets
 from tests.clock import clock
 from tests.harness import Pipeline, wait_until
+from tests.stackfixtures import LocalCluster
 
 PARTITIONS = 6
-AGGREGATORS = ("aggregator", "aggregator2")
+CLUSTER_ENV = {  # measured FCR is single-Redis only (docs/aggregation.md); so is the alerter
+    "CCPULSE_REDIS_CLUSTER": "true",
+    "CCPULSE_FCR_MEASURED": "false",
+    "CCPULSE_ALERT_RULES": "[]",
+}
 PAUSE_S = 7.0  # past the 5 s Redis socket timeout of the api and aggregators
 
 
@@ -56,6 +63,12 @@ class Config:
     fsync: str = "always"  # see docs/reliability.md: why not everysec for this run
     drain_timeout: float = 300.0
     workdir: Path | None = None
+    aggregators: int = 2  # processes sharing the consumer group
+    cluster: bool = False  # a local Redis Cluster (three primaries) instead of one redis-server
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return ("aggregator", *(f"aggregator{n}" for n in range(2, self.aggregators + 1)))
 
 
 class AofRedis(EmbeddedRedis):
@@ -142,8 +155,9 @@ class Faults:
     """Seeded fault schedule and its execution; every process is addressed by PID."""
 
     pipeline: Pipeline
-    redis_server: AofRedis
+    redis_server: AofRedis | LocalCluster
     rng: random.Random
+    names: tuple[str, ...] = ("aggregator", "aggregator2")
     counts: Counter[str] = field(default_factory=Counter)
 
     def plan(self, config: Config, duration: float) -> list[tuple[float, str]]:
@@ -160,7 +174,7 @@ class Faults:
 
     def aggregator(self) -> None:
         """One instance, or now and then both (a kill counts per instance)."""
-        targets = list(AGGREGATORS) if self.rng.random() < 0.15 else [self.rng.choice(AGGREGATORS)]
+        targets = list(self.names) if self.rng.random() < 0.15 else [self.rng.choice(self.names)]
         for name in targets:
             self.pipeline.children[name].kill()
             self.counts[f"aggregator kill ({name})"] += 1
@@ -177,15 +191,21 @@ class Faults:
     def redis_restart(self) -> None:
         """SIGKILL (a crash) or SIGTERM (clean), then the same port and append-only file."""
         hard = self.rng.random() < 0.5
-        self.redis_server.restart(hard=hard)
+        if isinstance(self.redis_server, LocalCluster):
+            node = self.rng.randrange(len(self.redis_server.ports))
+            self.redis_server.restart(node, hard=hard)
+        else:
+            self.redis_server.restart(hard=hard)
         self.counts[f"redis restart ({'SIGKILL' if hard else 'SIGTERM'})"] += 1
 
     def redis_pause(self) -> None:
-        self.redis_server.pause()
+        server = self.redis_server
+        node = self.rng.randrange(len(server.ports)) if isinstance(server, LocalCluster) else 0
+        server.pause(node) if isinstance(server, LocalCluster) else server.pause()
         try:
             time.sleep(PAUSE_S)
         finally:
-            self.redis_server.resume()
+            server.resume(node) if isinstance(server, LocalCluster) else server.resume()
         self.counts["redis pause (SIGSTOP)"] += 1
 
 
@@ -193,11 +213,14 @@ def drain(pipeline: Pipeline, timeout: float) -> float:
     """Wait until Redis holds, for every partition, the last offset in the log."""
     started = time.monotonic()
     ends = end_offsets(pipeline.bootstrap, keys.TOPIC_EVENTS, PARTITIONS)
-    names = [f"{keys.offsets_key(keys.TOPIC_EVENTS)}:{p}" for p in range(PARTITIONS)]
-    client = redis.Redis.from_url(pipeline.redis_url, socket_timeout=5)
+    names = [keys.partition_offset_key(keys.TOPIC_EVENTS, p) for p in range(PARTITIONS)]
+    cluster = pipeline.env.get("CCPULSE_REDIS_CLUSTER") == "true"
+    client: Any = (redis.RedisCluster if cluster else redis.Redis).from_url(
+        pipeline.redis_url, socket_timeout=5
+    )
 
     def caught_up() -> bool:
-        stored = [int(v) if v is not None else -1 for v in client.mget(names)]
+        stored = [int(v) if v is not None else -1 for v in (client.get(n) for n in names)]
         return all(s + 1 >= ends[p] for p, s in enumerate(stored))
 
     try:
@@ -215,33 +238,47 @@ def run(config: Config) -> Report:
     with tempfile.TemporaryDirectory(prefix="ccpulse-chaos-") as tmp:
         workdir = config.workdir or Path(tmp)
         events = stream(config.events, seed)
-        with (
-            EmbeddedBroker(workdir / "broker") as broker,
-            AofRedis(workdir / "redis", config.fsync) as redis_server,
-        ):
+        with EmbeddedBroker(workdir / "broker") as broker, _redis(config, workdir) as server:
             broker.create_topics(ALL_TOPICS, PARTITIONS, {"retention.ms": str(7 * 86400 * 1000)})
-            pipeline = Pipeline(broker.bootstrap, redis_server.url, workdir, aggregators=2)
+            env = CLUSTER_ENV if config.cluster else {}
+            pipeline = Pipeline(
+                broker.bootstrap, server.url, workdir, env, aggregators=config.aggregators
+            )
             try:
                 pipeline.start()
-                return _drive(pipeline, redis_server, config, events, rng, seed)
+                return _drive(pipeline, server, config, events, rng, seed)
             finally:
                 pipeline.stop()
 
 
-def _drive(pipeline: Pipeline, redis_server: AofRedis, config: Config,
+@contextmanager
+def _redis(config: Config, workdir: Path) -> Iterator[AofRedis | LocalCluster]:
+    """One redis-server with its append-only file, or a local cluster of three (each with one)."""
+    if not config.cluster:
+        with AofRedis(workdir / "redis", config.fsync) as server:
+            yield server
+        return
+    cluster = LocalCluster(workdir / "cluster", fsync=config.fsync)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+def _drive(pipeline: Pipeline, redis_server: AofRedis | LocalCluster, config: Config,
            events: list[dict[str, Any]], rng: random.Random, seed: int) -> Report:  # fmt: skip
     started_s = clock.now()
     batches = [events[i : i + config.batch] for i in range(0, len(events), config.batch)]
     poster = Poster(pipeline.ingest_url, batches, config.rate)
-    faults = Faults(pipeline, redis_server, rng)
-    sampler = RssSampler(pipeline, ("api", *AGGREGATORS))
+    faults = Faults(pipeline, redis_server, rng, config.names)
+    sampler = RssSampler(pipeline, ("api", *config.names))
     with Sockets(pipeline.api_port, config.stalled_ws, config.slow_ws) as sockets:
         sampler.start()
         thread = threading.Thread(target=poster.run, name="poster", daemon=True)
         thread.start()
         faults.run(faults.plan(config, len(events) / config.rate))
         thread.join(timeout=len(events) / config.rate + 600)
-        for name in AGGREGATORS:  # a fault may have left one down: the drain needs them
+        for name in config.names:  # a fault may have left one down: the drain needs them
             child = pipeline.children[name]
             if child.process is None or child.process.poll() is not None:
                 child.start()
@@ -249,7 +286,7 @@ def _drive(pipeline: Pipeline, redis_server: AofRedis, config: Config,
         ws_bytes = sockets.received()
         shed = pipeline.metric("ccpulse_websocket_updates_shed_total")
     sampler.stop()
-    report = compare(pipeline, poster.accepted, started_s - 8 * 3600)
+    report = compare(pipeline, poster.accepted, started_s - 8 * 3600, not config.cluster)
     report.shed = shed
     report.header = [
         f"seed {seed}; events offered {len(events)}, accepted (202) {len(poster.accepted)}, "
@@ -277,11 +314,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-pauses", type=int, default=2)
     parser.add_argument("--fsync", choices=("always", "everysec"), default="always")
     parser.add_argument("--drain-timeout", type=float, default=900.0)
+    parser.add_argument("--aggregators", type=int, default=2, help="processes in the group")
+    parser.add_argument("--cluster", action="store_true", help="a local Redis Cluster of three")
     args = parser.parse_args(argv)
     config = Config(
         events=args.events, kills=args.kills, seed=args.seed, rate=args.rate, batch=2000,
         ingest_kills=args.ingest_kills, redis_restarts=args.redis_restarts,
         redis_pauses=args.redis_pauses, fsync=args.fsync, drain_timeout=args.drain_timeout,
+        aggregators=args.aggregators, cluster=args.cluster,
     )  # fmt: skip
     report = run(config)
     print(report.text(), flush=True)

@@ -14,7 +14,13 @@ import pytest
 from services.keys import ALL_TOPICS
 from services.stack import EmbeddedBroker, EmbeddedRedis
 from tests.harness import Pipeline
-from tests.stackfixtures import clean_redis, embedded_broker, embedded_redis  # noqa: F401
+from tests.stackfixtures import (  # noqa: F401
+    clean_cluster,
+    clean_redis,
+    embedded_broker,
+    embedded_redis,
+    redis_cluster,
+)
 
 PARTITIONS = 6
 

@@ -152,36 +152,44 @@ def live_api(live_redis: EmbeddedRedis, tmp_path: Path) -> Iterator[LiveApi]:
 
 
 class Feed:
-    """Writes what the aggregator would: minute counters, waiting sets, agent states."""
+    """Writes what the aggregator would: minute counters, waiting sets, agent states (as the
+    aggregator's partition 0, the only one of a one-partition topic)."""
 
     def __init__(self, url: str) -> None:
         self.redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
 
+    def _one_partition(self) -> None:
+        self.redis.set(keys.PARTITIONS, 1, nx=True)
+
     def counters(self, scope: str, fields: dict[str, int], at_s: float | None = None) -> None:
+        self._one_partition()
         minute = keys.bucket_start_s(at_s if at_s is not None else clock.now(), "m")
-        key = keys.counter_key("m", minute, scope)
+        key = keys.partition_counter_key(0, "m", minute)
         with self.redis.pipeline(transaction=True) as pipe:
             for name, value in fields.items():
-                pipe.hincrby(key, name, value)
+                pipe.hincrby(key, keys.counter_field(scope, name), value)
             pipe.expire(key, 3 * 3600)
-            pipe.zadd(keys.SCOPES, {scope: minute}, gt=True)  # GT still adds new members
+            pipe.zadd(keys.partition_scopes_key(0), {scope: minute}, gt=True)  # GT adds new ones
             pipe.execute()
 
     def waiting(self, scope: str, contact: str, since_s: float) -> None:
-        self.redis.zadd(keys.waiting_key(scope), {contact: int(since_s * 1000)})
-        self.redis.zadd(keys.active_key(scope), {contact: int(since_s * 1000)})
+        self._one_partition()
+        self.redis.zadd(keys.partition_waiting_key(0, scope), {contact: int(since_s * 1000)})
+        self.redis.zadd(keys.partition_active_key(0, scope), {contact: int(since_s * 1000)})
 
     def answered(self, scope: str, contact: str) -> None:
-        self.redis.zrem(keys.waiting_key(scope), contact)
+        self.redis.zrem(keys.partition_waiting_key(0, scope), contact)
 
     def agent(self, name: str, state: str, since_s: float, queue: str | None = None) -> None:
+        self._one_partition()
         ms = int(since_s * 1000)
         sheet: dict[str, Any] = {"agent": name, "state": {"value": state, "ms": ms, "id": "x"}}
         if queue is not None:
             sheet["queues"] = {queue: ms}
-        self.redis.hset(keys.AGENTS, name, json.dumps(sheet))
-        self.redis.zadd(keys.agent_log_key(name), {f"ev-{name}-{ms}|{state}": ms})
-        self.redis.zadd(keys.SCOPES, {keys.agent_scope(name): keys.bucket_start_s(since_s, "m")})
+        self.redis.hset(keys.partition_agents_key(0), name, json.dumps(sheet))
+        self.redis.zadd(keys.partition_agent_log_key(0, name), {f"ev-{name}-{ms}|{state}": ms})
+        minute = keys.bucket_start_s(since_s, "m")
+        self.redis.zadd(keys.partition_scopes_key(0), {keys.agent_scope(name): minute})
 
     def publish(self) -> None:
         self.redis.publish(keys.CHANGES_CHANNEL, "1")

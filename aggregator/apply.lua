@@ -1,0 +1,58 @@
+-- One partition's batch, applied whole or not at all (aggregator/store.py builds the payload).
+-- KEYS: 1 the partition's offset, 2 its fact sheets, 3 their expiry, 4 its agent slices,
+--       5 its stats, 6 its active scopes, 7 its dirty intervals, then every other key it writes,
+--       which the payload names by index. No key name is computed here.
+-- ARGV[1]: the payload (JSON); numbers travel as strings so Lua never rounds them.
+-- Returns {1} when applied, {0, key, stored} on an offset conflict (someone else applied this
+-- partition), {2, key, version} when a measured-FCR group changed since it was read.
+local p = cjson.decode(ARGV[1])
+
+local function chunks(list, size, fn)
+  for i = 1, #list, size do
+    fn(unpack(list, i, math.min(i + size - 1, #list)))
+  end
+end
+
+local current = redis.call('GET', KEYS[1]) or '-1'
+if current ~= p.expected then return {0, KEYS[1], current} end
+for _, g in ipairs(p.groups) do
+  local version = redis.call('HGET', KEYS[g[1]], 'v') or '0'
+  if version ~= g[2] then return {2, KEYS[g[1]], version} end
+end
+
+for _, g in ipairs(p.groups) do
+  redis.call('HSET', KEYS[g[1]], 'v', g[3], 'm', g[4])
+  redis.call('EXPIRE', KEYS[g[1]], p.group_ttl)
+end
+chunks(p.facts, 1000, function(...) redis.call('HSET', KEYS[2], ...) end)
+chunks(p.expiry, 1000, function(...) redis.call('ZADD', KEYS[3], ...) end)
+local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', p.now_ms, 'LIMIT', 0, 500)
+if #gone > 0 then
+  redis.call('HDEL', KEYS[2], unpack(gone))
+  redis.call('ZREM', KEYS[3], unpack(gone))
+end
+chunks(p.agents, 1000, function(...) redis.call('HSET', KEYS[4], ...) end)
+for _, c in ipairs(p.counters) do
+  local key, fields = KEYS[c[1]], c[3]
+  for j = 1, #fields, 2 do redis.call('HINCRBY', key, fields[j], fields[j + 1]) end
+  redis.call('EXPIREAT', key, c[2])
+end
+for _, l in ipairs(p.agent_log) do
+  redis.call('ZADD', KEYS[l[1]], l[3], l[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[l[1]], '-inf', p.log_floor_ms)
+  redis.call('EXPIRE', KEYS[l[1]], p.log_ttl)
+end
+chunks(p.scopes, 1000, function(...) redis.call('ZADD', KEYS[6], 'GT', ...) end)
+for _, d in ipairs(p.dirty) do redis.call('ZINCRBY', KEYS[7], 1, d) end
+for _, g in ipairs(p.gauges) do
+  if g[1] == 'add' then
+    redis.call('ZADD', KEYS[g[2]], g[4], g[3])
+  else
+    redis.call('ZREM', KEYS[g[2]], g[3])
+  end
+end
+redis.call('SET', KEYS[1], p.last)
+for j = 1, #p.stats, 2 do redis.call('HINCRBY', KEYS[5], p.stats[j], p.stats[j + 1]) end
+redis.call('HSET', KEYS[5], 'last_apply_epoch_ms', p.now_ms)
+redis.call('PUBLISH', p.channel, p.notice)
+return {1}

@@ -1,0 +1,167 @@
+"""The partitions' state this aggregator owns, in memory: loaded on assignment, dropped on revoke.
+
+Redis keeps the durable copy, written in the same atomic step as the partition's offset
+(store.py); this working copy lets a batch be planned without reading Redis. It changes only
+after Redis accepted a step, and it is reloaded whenever a partition is re-seeked, so it can
+never be ahead of or behind what Redis holds. Bounded: cold sheets are evicted, least recently
+used first, and read back from Redis on their next event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import orjson
+
+from .facts import AgentFacts, ContactFacts
+from .repeats import GroupSheet
+
+Raw = bytes | str
+
+
+@dataclass(slots=True)
+class PartitionState:
+    """One partition: hot sheets with their expiry (dict order = least recently used first),
+    the contacts whose sheets are only in Redis, and this partition's slices of agent sheets."""
+
+    hot: dict[str, tuple[ContactFacts, int]] = field(default_factory=dict)
+    cold: dict[str, int] = field(default_factory=dict)  # contact -> expiry epoch ms
+    agents: dict[str, AgentFacts] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What Redis holds for one partition, read in one transaction with its offset."""
+
+    offset: int
+    facts: Mapping[Raw, Raw]
+    expiry: list[tuple[Raw, float]]  # ascending expiry: the last ones were written last
+    agents: Mapping[Raw, Raw]
+
+
+class OwnedState:
+    """Fact sheets and agent slices of the partitions this process owns, at most `max_sheets`
+    sheets in memory across them."""
+
+    def __init__(self, max_sheets: int) -> None:
+        self.max_sheets = max(1, max_sheets)
+        self.partitions: dict[int, PartitionState] = {}
+        self.size = 0
+
+    def owns(self, partition: int) -> bool:
+        return partition in self.partitions
+
+    def load(self, partition: int, loaded: Loaded) -> None:
+        """Replace the partition's state by Redis's; the most recently written sheets go hot."""
+        self.drop(partition)
+        state = PartitionState()
+        room = max(0, self.max_sheets - self.size)
+        split = max(0, len(loaded.expiry) - room)
+        for member, score in loaded.expiry[:split]:
+            state.cold[_text(member)] = int(score)
+        for member, score in loaded.expiry[split:]:
+            raw = loaded.facts.get(member)
+            if raw is not None:
+                state.hot[_text(member)] = (decode_facts(raw), int(score))
+        state.agents = {_text(a): decode_agent(v) for a, v in loaded.agents.items()}
+        self.partitions[partition] = state
+        self.size += len(state.hot)
+
+    def drop(self, partition: int) -> None:
+        state = self.partitions.pop(partition, None)
+        if state is not None:
+            self.size -= len(state.hot)
+
+    def facts(
+        self, partition: int, contacts: Iterable[str], now_ms: int
+    ) -> tuple[dict[str, ContactFacts | None], list[str]]:
+        """Old sheets of these contacts, and those that must first be read back from Redis."""
+        state = self.partitions[partition]
+        out: dict[str, ContactFacts | None] = {}
+        cold: list[str] = []
+        for contact in contacts:
+            entry = state.hot.get(contact)
+            if entry is not None:
+                out[contact] = entry[0] if entry[1] > now_ms else None
+                continue
+            expires = state.cold.get(contact)
+            if expires is not None and expires > now_ms:
+                cold.append(contact)
+            else:
+                out[contact] = None
+        return out, cold
+
+    def agents(self, partition: int, names: Iterable[str]) -> dict[str, AgentFacts | None]:
+        slices = self.partitions[partition].agents
+        return {name: slices.get(name) for name in names}
+
+    def commit(
+        self,
+        partition: int,
+        facts: Mapping[str, ContactFacts],
+        expires_ms: int,
+        agents: Mapping[str, AgentFacts],
+    ) -> None:
+        """Redis accepted the step: the new sheets become the working copy (most recent last)."""
+        state = self.partitions.get(partition)
+        if state is None:  # revoked while the step ran; the next owner loads it from Redis
+            return
+        hot = state.hot
+        for contact, sheet in facts.items():
+            if hot.pop(contact, None) is None:
+                self.size += 1
+                state.cold.pop(contact, None)
+            hot[contact] = (sheet, expires_ms)
+        state.agents.update(agents)
+        self._evict()
+
+    def _evict(self) -> None:
+        while self.size > self.max_sheets:
+            largest = max(self.partitions.values(), key=lambda s: len(s.hot))
+            contact = next(iter(largest.hot))
+            _, expires = largest.hot.pop(contact)
+            largest.cold[contact] = expires
+            self.size -= 1
+
+
+class GroupCache:
+    """Measured-FCR group sheets last read or written, with their versions. Not owned by a
+    partition: the script checks each version, and a conflict evicts the group (re-read)."""
+
+    def __init__(self, max_groups: int) -> None:
+        self.max_groups = max(1, max_groups)
+        self.sheets: dict[str, GroupSheet | None] = {}
+
+    def known(self, groups: Iterable[str]) -> tuple[dict[str, GroupSheet | None], list[str]]:
+        out: dict[str, GroupSheet | None] = {}
+        missing: list[str] = []
+        for group in groups:
+            if group in self.sheets:
+                out[group] = self.sheets[group]
+            else:
+                missing.append(group)
+        return out, missing
+
+    def put(self, sheets: Mapping[str, GroupSheet | None]) -> None:
+        for group, sheet in sheets.items():
+            self.sheets.pop(group, None)
+            self.sheets[group] = sheet
+        while len(self.sheets) > self.max_groups:
+            del self.sheets[next(iter(self.sheets))]
+
+    def forget(self, groups: Iterable[str]) -> None:
+        for group in groups:
+            self.sheets.pop(group, None)
+
+
+def decode_facts(raw: Raw) -> ContactFacts:
+    return ContactFacts.from_json(orjson.loads(raw))
+
+
+def decode_agent(raw: Raw) -> AgentFacts:
+    return AgentFacts.from_json(orjson.loads(raw))
+
+
+def _text(value: Raw) -> str:
+    return value.decode() if isinstance(value, bytes) else value
