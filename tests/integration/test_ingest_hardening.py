@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from services.sources import SourceSettings
 from services.stack import EmbeddedBroker
 from simulator.scenario import iso
-from tests.clock import clock
+from tests.clock import OFFSET_S, clock
 from tests.conftest import PipelineFactory
 from tests.e2e import scenarios_vendors as sv
 from tests.harness import Child, free_port, wait_until
@@ -45,6 +45,7 @@ def ingest(embedded_broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Ingest]:
             "CCPULSE_DATA_DIR": str(tmp_path),
             "CCPULSE_INGEST_PORT": str(port),
             "CCPULSE_AUTH": "off",
+            "CCPULSE_CLOCK_OFFSET_SECONDS": str(OFFSET_S),  # the test's "now"
             **(extra or {}),
         }
         child = Child(f"ingest{len(started)}", "ingest", env, tmp_path / f"ingest{port}.log")
