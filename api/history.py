@@ -35,8 +35,8 @@ VOLUME_COLUMNS = (
     "service_level", "asa_seconds", "aht_seconds", "partial",
 )  # fmt: skip
 _SUMMED = (
-    kpis.OFFERED, kpis.QUEUED, kpis.ANSWERED, kpis.ANSWER_WAIT_MS, kpis.ABANDONED,
-    kpis.ABANDONED_QUEUE, kpis.HANDLED, kpis.HANDLE_MS,
+    kpis.OFFERED, kpis.QUEUED, kpis.ANSWERED, kpis.ANSWERED_UNTIMED, kpis.ANSWER_WAIT_MS,
+    kpis.ABANDONED, kpis.ABANDONED_QUEUE, kpis.HANDLED, kpis.HANDLE_MS,
     *(f"{f}{i}" for f in intervals.HISTOGRAMS for i in range(intervals.BUCKETS)),
 )  # fmt: skip
 _PLAIN = (*kpis.COUNTS, kpis.ANSWER_WAIT_MS, kpis.HANDLED, kpis.HANDLE_MS)
@@ -172,8 +172,8 @@ def options_for(settings: Settings) -> Options:
     return options
 
 
-_TOTALS = (kpis.OFFERED, kpis.ANSWERED, kpis.ABANDONED, kpis.ANSWER_WAIT_MS, kpis.HANDLE_MS,
-           kpis.HANDLED)  # fmt: skip
+_TOTALS = (kpis.OFFERED, kpis.ANSWERED, kpis.ANSWERED_UNTIMED, kpis.ABANDONED,
+           kpis.ANSWER_WAIT_MS, kpis.HANDLE_MS, kpis.HANDLED)  # fmt: skip
 
 
 def figures(cell: Cell, options: Options) -> dict[str, Any]:
@@ -189,7 +189,7 @@ def figures(cell: Cell, options: Options) -> dict[str, Any]:
         met, sl_den, ab, ab_den = met + m, sl_den + d, ab + a, ab_den + ad
     return {
         "offered": total.get(kpis.OFFERED, 0),
-        "answered": total.get(kpis.ANSWERED, 0),
+        "answered": kpis.answered(total),  # with the answers of unknown wait (not in ASA)
         "abandoned": total.get(kpis.ABANDONED, 0),
         "abandon_rate": kpis.ratio(ab, ab_den),
         "service_level": kpis.ratio(met, sl_den),

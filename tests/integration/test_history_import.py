@@ -290,3 +290,36 @@ def test_large_files_show_a_progress_bar_on_a_terminal(
     importer.read_native(reader, path, Totals(0, 1, reader.settings))
     shown = capsys.readouterr().err
     assert "big.jsonl [####################] 100%" in shown and not reader.problems
+
+
+def test_an_answer_without_its_offer_counts_as_answered_in_history_not_in_asa(
+    tmp_path: Path,
+) -> None:
+    """Its own column (migration 0002), summed by the volume reader: answered, not in ASA."""
+    from api.history import Cell
+    from api.history import figures as volume_figures
+    from services.kpis import ReadOptions
+
+    settings = settings_for(tmp_path)
+    at = past_day() + 9 * 3600
+    timed = generate(Day(seed=12), at, 20, 0.05)
+    untimed = [
+        {"id": "u1", "type": "contact.answered", "time": iso(at + 60), "contact": "u1",
+         "channel": "voice", "queue": "sales", "agent": "a1"},
+        {"id": "u2", "type": "contact.completed", "time": iso(at + 300), "contact": "u1"},
+    ]  # fmt: skip
+    path = tmp_path / "events.jsonl"
+    write_events(path, timed + untimed)
+    asyncio.run(importer.run(settings, [path], []))
+    stored = [r for r in rows(settings) if r["scope"] == keys.channel_scope("voice")]
+    assert sum(r["answered_untimed"] for r in stored) == 1 and all(
+        "answered_untimed" not in r["extra"] for r in stored
+    )
+    cell = Cell(0, 1)
+    for row in stored:
+        cell.add("voice", "", intervals.counters_of(row))
+    got = volume_figures(cell, lambda channel, queue: ReadOptions(sl_threshold_s=20))
+    want = oracle.recount(timed, int(at) - 3600, int(at) + DAY_S, DEFAULT_SL_THRESHOLDS_SECONDS)
+    voice = want["channels"]["voice"]
+    assert got["answered"] == voice["answered"] + 1  # the untimed answer counts
+    assert got["asa_seconds"] == pytest.approx(voice["asa_seconds"])  # and stays out of ASA
