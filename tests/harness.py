@@ -96,6 +96,21 @@ def migrate(env: dict[str, str], workdir: Path) -> None:
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
 
 
+def same(got: Any, want: Any, where: str) -> None:
+    """Equal, floats to 1e-9: a figure from the api against the recount's."""
+    if isinstance(want, float) and got is not None:
+        assert abs(got - want) < 1e-9, (where, got, want)
+    else:
+        assert got == want, (where, got, want)
+
+
+def epoch_of(text: str) -> float:
+    """An ISO time from a document (`Z` or an offset) as epoch seconds."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
     """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -19,7 +19,7 @@ from simulator.scenario import Day, generate, iso, shuffle_within_contacts
 from tests import oracle
 from tests.chaos_tools import last_states
 from tests.clock import clock
-from tests.harness import Pipeline
+from tests.harness import Pipeline, epoch_of, same
 from tests.stackfixtures import LocalCluster
 
 pytestmark = [pytest.mark.e2e]
@@ -72,27 +72,14 @@ def test_three_aggregators_on_a_cluster_are_exact(cluster_pipeline: Pipeline) ->
             cluster_pipeline.children["aggregator2"].start()
     cluster_pipeline.wait_applied(len(delivered), timeout=240)
     doc = cluster_pipeline.live(**{"from": clock.now() - 4 * 3600, "to": clock.now()})
-    start, end = int(_epoch(doc["from"])), int(_epoch(doc["to"]))
+    start, end = int(epoch_of(doc["from"])), int(epoch_of(doc["to"]))
     expected = oracle.recount(events, start, end, DEFAULT_SL_THRESHOLDS_SECONDS)
     for kind in ("channels", "queues"):
         for name, want in expected[kind].items():
             for figure in FIGURES:
-                _same(doc[kind][name][figure], want[figure], f"{kind}/{name}/{figure}")
+                same(doc[kind][name][figure], want[figure], f"{kind}/{name}/{figure}")
     for channel, figures in doc["channels"].items():
         assert figures["in_queue"] == oracle.waiting_now(events).get(channel, 0), channel
     for agent, (state, since) in last_states(events).items():
         got = doc["agents"][agent]
         assert (got["state"], got["state_since"]) == (state, since), agent
-
-
-def _same(got: Any, want: Any, where: str) -> None:
-    if isinstance(want, float) and got is not None:
-        assert abs(got - want) < 1e-9, (where, got, want)
-    else:
-        assert got == want, (where, got, want)
-
-
-def _epoch(text: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

@@ -15,7 +15,7 @@ from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
 from simulator.scenario import Day, generate, iso, shuffle_within_contacts
 from tests import oracle
 from tests.clock import clock
-from tests.harness import Pipeline, wait_until
+from tests.harness import Pipeline, epoch_of, same, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -34,42 +34,29 @@ def corpus(contacts: int, seed: int, hours: float = 3.0) -> list[dict[str, Any]]
 
 
 def assert_matches(doc: dict[str, Any], events: list[dict[str, Any]]) -> None:
-    start = int(_epoch(doc["from"]))
-    end = int(_epoch(doc["to"]))
+    start = int(epoch_of(doc["from"]))
+    end = int(epoch_of(doc["to"]))
     expected = oracle.recount(events, start, end, DEFAULT_SL_THRESHOLDS_SECONDS)
     assert set(doc["channels"]) >= set(expected["channels"])
     for kind in ("channels", "queues"):
         for name, want in expected[kind].items():
             got = doc[kind][name]
             for figure in FIGURES:
-                _same(got[figure], want[figure], f"{kind}/{name}/{figure}")
+                same(got[figure], want[figure], f"{kind}/{name}/{figure}")
     for channel, (eligible, met) in oracle.fcr_measured(events, start, end).items():
         got = doc["channels"][channel]
         assert got["fcr_measured_resolved"] == eligible, channel
-        _same(got["fcr_measured_rate"], met / eligible if eligible else None, f"fcr/{channel}")
+        same(got["fcr_measured_rate"], met / eligible if eligible else None, f"fcr/{channel}")
     assert doc["fcr_measured_provisional"] is True
-    as_of_ms = int(_epoch(doc["as_of"]) * 1000)
+    as_of_ms = int(epoch_of(doc["as_of"]) * 1000)
     for agent, want in oracle.agents(events, start, end, as_of_ms).items():
         got = doc["agents"][agent]
         for figure in ("answered", "handled", "aht_seconds"):
-            _same(got[figure], want[figure], f"agents/{agent}/{figure}")
+            same(got[figure], want[figure], f"agents/{agent}/{figure}")
         states = want.get("time_in_state_seconds", {})
         assert set(got.get("time_in_state_seconds", {})) == set(states), agent
         for state, seconds in states.items():
             assert abs(got["time_in_state_seconds"][state] - seconds) < 0.002, (agent, state)
-
-
-def _same(got: Any, want: Any, where: str) -> None:
-    if isinstance(want, float) and got is not None:
-        assert abs(got - want) < 1e-9, (where, got, want)
-    else:
-        assert got == want, (where, got, want)
-
-
-def _epoch(text: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def test_corpus_with_reordering_and_duplicates_is_exact(pipeline: Pipeline) -> None:
@@ -223,12 +210,12 @@ def test_service_level_variants_apply_to_the_past_without_reprocessing(
         for exclude in (True, False):
             doc = pipeline.live(**span, sl_variant=variant, sl_threshold=threshold,
                                 sl_exclude_short=exclude)  # fmt: skip
-            start, end = int(_epoch(doc["from"])), int(_epoch(doc["to"]))
+            start, end = int(epoch_of(doc["from"])), int(epoch_of(doc["to"]))
             thresholds = dict.fromkeys(DEFAULT_SL_THRESHOLDS_SECONDS, threshold)
             expected = oracle.recount(events, start, end, thresholds)
             for channel, want in expected["channels"].items():
                 got = doc["channels"][channel]["service_level"]
-                _same(got, want["service_level_variants"][(variant, exclude)], f"{channel}")
+                same(got, want["service_level_variants"][(variant, exclude)], f"{channel}")
     assert pipeline.applied() == applied, "reading a variant must not reprocess anything"
     bad = httpx.get(f"{pipeline.api_url}/api/v1/live", params={"sl_threshold": 25})
     assert bad.status_code == 422 and "sl_threshold" in bad.text
@@ -243,7 +230,7 @@ def test_hourly_intervals_of_today_equal_the_recount(pipeline: Pipeline) -> None
         .timestamp()
     )
     since = midnight - 86400  # today and yesterday: the corpus spans midnight early in the day
-    events = [e for e in corpus(contacts=300, seed=15, hours=3) if _epoch(e["time"]) >= since]
+    events = [e for e in corpus(contacts=300, seed=15, hours=3) if epoch_of(e["time"]) >= since]
     pipeline.post(events)
     pipeline.wait_applied(len(events))
     rows = []
@@ -255,7 +242,7 @@ def test_hourly_intervals_of_today_equal_the_recount(pipeline: Pipeline) -> None
         rows += body["rows"]
     assert rows
     for row in rows:
-        start, end = int(_epoch(row["start"])), int(_epoch(row["end"]))
+        start, end = int(epoch_of(row["start"])), int(epoch_of(row["end"]))
         want = oracle.recount(events, start, end, DEFAULT_SL_THRESHOLDS_SECONDS)["channels"]
         figures = want.get(row["channel"], {"offered": 0, "answered": 0, "abandoned": 0})
         for name in ("offered", "answered", "abandoned"):
