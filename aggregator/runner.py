@@ -63,7 +63,6 @@ class GroupConflict(Exception):
     """A measured-FCR group kept changing under other partitions' steps: re-read everything."""
 
 
-COMMIT_EVERY_S = 5.0
 MAX_BACKOFF_S = 5.0
 GROUP_RETRIES = 5
 Polled = dict[int, list[tuple[int, bytes]]]
@@ -283,7 +282,7 @@ class Runner:
 
     async def _monitor(self) -> None:
         now = time.monotonic()
-        if now - self._last_commit < COMMIT_EVERY_S:
+        if now - self._last_commit < self.settings.lag_report_seconds:
             return
         self._last_commit = now
         now_ms = int(self.clock.now() * 1000)

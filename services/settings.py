@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     # Opening hours per queue name ("*" for every queue): business-hours variants of waits.
     business_hours: dict[str, BusinessHours] = Field(default_factory=dict)
     consumer_group: str = "ccpulse-aggregator"
+    # How often each aggregator reports its consumer lag (and mirrors offsets into Kafka).
+    lag_report_seconds: float = Field(default=5.0, gt=0, le=60)
 
     # --- aggregator v2: state owned by partition (issue 18, docs/aggregation.md) ---
     # Fact sheets kept in memory across the partitions one aggregator owns; colder ones are

@@ -200,7 +200,8 @@ def test_consumer_lag_shows_a_backlog_then_falls_to_zero_when_idle(
 ) -> None:
     """Two consumers share the partitions: the gauge sums their reports, and an aggregator that
     has caught up reports 0 while idle (not the last figure it wrote mid-backlog)."""
-    pipeline = pipeline_factory()
+    # reports every 0.5 s: a backlog the aggregator drains in a few seconds is always seen
+    pipeline = pipeline_factory({"CCPULSE_LAG_REPORT_SECONDS": "0.5"})
     lag = "ccpulse_aggregator_consumer_lag"
     aggregator = pipeline.children["aggregator"]
     aggregator.stop()
