@@ -2,12 +2,14 @@
 
 Each instant becomes one `CCPULSE_CLOCK_OFFSET_SECONDS` (instant minus the real time at that run's
 start), which pytest, every process the tests start and the browser pages share (docs/testing.md).
-Instants lie in the future: Redis expiry times are absolute on its own, real clock.
+Instants are the next such moment after the real now (never in the past: Redis expiry times are
+absolute on its own, real clock), so the matrix keeps working in any year.
 """
 
 from __future__ import annotations
 
 import argparse
+import calendar
 import os
 import subprocess
 import sys
@@ -35,28 +37,66 @@ def next_weekday(weekday: int, hour: int, minute: int, zone: ZoneInfo) -> Callab
     """The next such local time after the real now (weekday 0 is Monday)."""
 
     def at() -> datetime:
-        now = datetime.now(zone)  # the real clock: this tool sets the offset for everything else
+        now = _now(zone)
         day = now.date() + timedelta(days=(weekday - now.weekday()) % 7 or 7)
         return datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
 
     return at
 
 
-def fixed(text: str, zone: ZoneInfo, fold: int = 0) -> Callable[[], datetime]:
-    return lambda: datetime.fromisoformat(text).replace(tzinfo=zone, fold=fold)
+def _now(zone: ZoneInfo) -> datetime:
+    return datetime.now(zone)  # the real clock: this tool sets the offset for everything else
 
 
-# name -> the instant the run starts at; a run lasts minutes, so each one also crosses its edge.
+def next_transition(zone: ZoneInfo, forward: bool) -> datetime:
+    """The zone's next DST change (forward: clocks jump ahead), found hour by hour in UTC."""
+    t = _now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    for _ in range(24 * 400):
+        step = t + timedelta(hours=1)
+        before, after = t.astimezone(zone).utcoffset(), step.astimezone(zone).utcoffset()
+        if (
+            before is not None
+            and after is not None
+            and after != before
+            and (after > before) == forward
+        ):
+            return step
+        t = step
+    raise SystemExit(f"{zone.key} changes no offset in the next 400 days")
+
+
+def before_transition(zone: ZoneInfo, forward: bool, minutes: int) -> Callable[[], datetime]:
+    """`minutes` before the next DST change, in the zone's time before it (the first 01:50 on a
+    fall-back night, say): the run crosses the change."""
+    return lambda: (next_transition(zone, forward) - timedelta(minutes=minutes)).astimezone(zone)
+
+
+def next_year_end(zone: ZoneInfo) -> datetime:
+    now = _now(zone)
+    year = now.year if now < datetime(now.year, 12, 31, 23, 59, 30, tzinfo=zone) else now.year + 1
+    return datetime(year, 12, 31, 23, 59, 30, tzinfo=zone)
+
+
+def next_leap_day(zone: ZoneInfo) -> datetime:
+    now = _now(zone)
+    year = now.year + (now >= datetime(now.year, 2, 28, tzinfo=zone))
+    while not calendar.isleap(year):
+        year += 1
+    return datetime(year, 2, 29, 12, 0, tzinfo=zone)
+
+
+# name -> the instant the run starts at, the next one after the real now, so the matrix never
+# points into the past; a run lasts minutes, so each one also crosses its edge.
 INSTANTS: dict[str, Callable[[], datetime]] = {
     "monday-0030-paris": next_weekday(0, 0, 30, PARIS),
     "sunday-2355-paris": next_weekday(6, 23, 55, PARIS),
     "thursday-noon-utc": next_weekday(3, 12, 0, UTC),
-    "spring-forward-paris": fixed("2027-03-28T01:57:00", PARIS),
-    "fall-back-paris": fixed("2027-10-31T02:50:00", PARIS),  # the first 02:50 (CEST)
-    "spring-forward-new-york": fixed("2027-03-14T01:57:00", NEW_YORK),
-    "fall-back-new-york": fixed("2027-11-07T01:50:00", NEW_YORK),  # the first 01:50 (EDT)
-    "year-end-utc": fixed("2026-12-31T23:59:30", UTC),
-    "leap-day-utc": fixed("2028-02-29T12:00:00", UTC),
+    "spring-forward-paris": before_transition(PARIS, forward=True, minutes=3),
+    "fall-back-paris": before_transition(PARIS, forward=False, minutes=10),
+    "spring-forward-new-york": before_transition(NEW_YORK, forward=True, minutes=3),
+    "fall-back-new-york": before_transition(NEW_YORK, forward=False, minutes=10),
+    "year-end-utc": lambda: next_year_end(UTC),
+    "leap-day-utc": lambda: next_leap_day(UTC),
 }
 
 
