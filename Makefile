@@ -41,8 +41,11 @@ system-deps:
 run: setup
 	$(BIN)/ccpulse up --simulate
 
+# Two workers (pytest-xdist), one test file per worker at a time: the e2e tests spend most of
+# their time waiting on the stacks they start, so two files overlap well on two cores.
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 # The time-sensitive tests with the whole stack shifted to DST nights, year end, Sunday 23:55...
 # (tests/tools/clock_matrix.py; INSTANT=name runs one).

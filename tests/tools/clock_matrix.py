@@ -107,7 +107,8 @@ def run(name: str, pytest_args: list[str]) -> int:
         raise SystemExit(f"{name}: {instant.isoformat()} is in the past; pick a later instant")
     env = {**os.environ, "CCPULSE_CLOCK_OFFSET_SECONDS": f"{offset:.3f}"}
     print(f"== {name}: now = {instant.isoformat()} (offset {offset:.0f} s)", flush=True)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args]
+    workers = ["-n", os.environ.get("TEST_WORKERS", "2"), "--dist", "loadfile"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *workers, *pytest_args]
     return subprocess.call(cmd, env=env)
 
 
