@@ -1,0 +1,372 @@
+"""The `ccpulse` command: one typer app for everything, each subcommand in process.
+
+With the `__main__` modules, the only place that reads the environment: every subcommand builds
+one `Settings` here and hands it to the module that does the work (`main(settings, ...)`); `up`
+hands its children the resolved addresses through `CCPULSE_*` variables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+import shlex
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+from importlib.metadata import version
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+import aggregator.__main__ as aggregator_process
+import api.__main__ as api_process
+import ingest.__main__ as ingest_process
+from aggregator import importer, rebuild
+from api import keys as api_keys
+from ingest import convert, queue_log, replay
+from ingest.webhooks import ConfigError
+from services import database
+from services.settings import Settings, load_settings
+from simulator.live import run as simulate_day
+
+from .launch import (
+    DEFAULT_RATE,
+    ChildFactory,
+    build_children,
+    ingest_url,
+    running_redis_url,
+    serve,
+    with_access_keys,
+)
+from .processes import StackError
+from .supervise import ShutdownSignal
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="ccpulse: real-time contact-center monitoring."
+)
+db_app = typer.Typer(no_args_is_help=True, help="The SQL history database.")
+history_app = typer.Typer(no_args_is_help=True, help="SQL history: 15-minute interval rows.")
+app.add_typer(db_app, name="db")
+app.add_typer(history_app, name="history")
+
+log = logging.getLogger("ccpulse.cli")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """A refusal the user can act on: one message on stderr, then the exit code."""
+    typer.echo(f"ccpulse: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _load_settings() -> Settings:
+    """The environment's settings (a bad one exits naming it), logging configured by them."""
+    settings = load_settings()
+    settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    return settings
+
+
+def _iso_time(text: str) -> datetime:
+    """An ISO date or time; whether one without an offset is UTC or local is the command's call."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not an ISO date or time: {text!r}") from exc
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ccpulse {version('ccpulse')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """ccpulse: real-time contact-center monitoring."""
+
+
+# --- the stack: everything, or the infrastructure alone ---
+
+
+def parse_child_options(options: Sequence[str]) -> dict[str, list[str]] | None:
+    """`NAME=COMMAND` strings (hidden --child option) into argv lists; None when there are none."""
+    if not options:
+        return None
+    commands: dict[str, list[str]] = {}
+    for option in options:
+        name, sep, command = option.partition("=")
+        if not sep or not name or not command:
+            raise typer.BadParameter(f"expected NAME=COMMAND, got {option!r}", param_hint="--child")
+        commands[name] = shlex.split(command)
+    return commands
+
+
+def _run_or_exit(
+    settings: Settings,
+    make_children: ChildFactory | None,
+    from_env: frozenset[str] = frozenset(),
+) -> None:
+    with ShutdownSignal() as shutdown:
+        try:
+            serve(settings, make_children, shutdown, from_env)
+        except StackError as exc:
+            fail(str(exc))
+    typer.echo("ccpulse stopped")
+
+
+@app.command()
+def up(
+    simulate: Annotated[
+        bool, typer.Option("--simulate", help="Also post a simulated day.")
+    ] = False,
+    rate: Annotated[float, typer.Option(help="Simulated contacts per second.")] = DEFAULT_RATE,
+    only_infra: Annotated[
+        bool, typer.Option("--only-infra", help="Broker and Redis only.")
+    ] = False,
+    child: Annotated[
+        list[str] | None,
+        typer.Option("--child", hidden=True, help="NAME=COMMAND replacing the real children."),
+    ] = None,
+) -> None:
+    """Start everything (embedded broker and Redis unless configured); Ctrl-C stops it all."""
+    loaded = _load_settings()
+    from_env = frozenset(k for k in ("admin_key", "viewer_key") if getattr(loaded, k) is not None)
+    settings = with_access_keys(loaded)
+    commands = parse_child_options(child or [])
+    make_children = None
+    if not only_infra:
+        make_children = functools.partial(
+            build_children,
+            simulate=simulate,
+            rate=rate,
+            commands=commands,
+            base_env=dict(os.environ),
+        )
+    _run_or_exit(settings, make_children, from_env)
+
+
+@app.command()
+def stack() -> None:
+    """Start only the embedded broker and Redis and print their addresses, for development."""
+    _run_or_exit(_load_settings(), None)
+
+
+# --- the processes, as containers and `ccpulse up` run them ---
+
+
+@app.command("ingest")
+def ingest_command() -> None:
+    """Serve the webhook endpoints on CCPULSE_INGEST_PORT (the ingest process)."""
+    try:
+        ingest_process.main(_load_settings())
+    except ConfigError as exc:
+        fail(f"ingest refuses to start: {exc}", 2)
+
+
+@app.command("aggregator")
+def aggregator_command() -> None:
+    """Consume ccpulse.events into Redis and roll history to SQL, until SIGTERM."""
+    settings = _load_settings()
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)  # group chatter on every rebalance
+    asyncio.run(aggregator_process.main(settings))
+
+
+@app.command("api")
+def api_command() -> None:
+    """Serve REST, websocket, metrics and the wallboard on CCPULSE_API_PORT."""
+    api_process.main(_load_settings())
+
+
+# --- tools beside a running stack ---
+
+
+@app.command()
+def simulate(
+    rate: Annotated[float, typer.Option(help="New contacts per second.")] = DEFAULT_RATE,
+    duration: Annotated[float, typer.Option(help="Seconds to run; 0 runs until stopped.")] = 0.0,
+    url: Annotated[str | None, typer.Option(help="Ingest base URL (default: settings).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated day.")] = 1,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="CCPULSE_INGEST_TOKEN", help="Bearer token (default: settings)."),
+    ] = None,
+) -> None:
+    """Post a simulated contact-center day to a running ingest."""
+    settings = _load_settings()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per post is noise
+    if token is None:
+        tokens = [t.get_secret_value() for t in settings.ingest_tokens]
+        token = tokens[0] if tokens else ""
+    target = url or ingest_url(settings)
+    accepted = simulate_day(target, rate, duration, seed, token, settings.clock())
+    typer.echo(f"accepted {accepted} events")
+
+
+@app.command("tail-queue-log")
+def tail_queue_log(
+    path: Annotated[Path, typer.Argument(help="The Asterisk queue_log file.")],
+    backfill: Annotated[bool, typer.Option(help="Send the whole file once, then stop.")] = False,
+    position_file: Annotated[
+        Path | None, typer.Option(help="Default: DATA_DIR/queue_log.position.")
+    ] = None,
+    ingest: Annotated[str | None, typer.Option("--ingest-url", help="Ingest base URL.")] = None,
+) -> None:
+    """Follow an Asterisk queue_log into the ingest, across rotation, resuming where it stopped."""
+    settings = with_access_keys(_load_settings())  # the same hash key and keys as `up`
+    url = ingest or ingest_url(settings)
+    asyncio.run(
+        queue_log.main(settings, path, url=url, whole_file=backfill, position_file=position_file)
+    )
+
+
+@app.command("replay")
+def replay_command(
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            parser=_iso_time, metavar="ISO", help="Without an offset UTC; default: the whole topic."
+        ),
+    ] = None,
+) -> None:
+    """Map ccpulse.raw again with today's adapters and publish the events (ids keep it exact)."""
+    settings = with_access_keys(_load_settings())  # the same hash key and keys as `up`
+    asyncio.run(replay.main(settings, since))
+
+
+@app.command("keys")
+def keys_command(
+    action: Annotated[api_keys.KeyAction, typer.Argument(help="What to do.")],
+    name: Annotated[str | None, typer.Option(help="create: who the key is for.")] = None,
+    role: Annotated[
+        api_keys.RoleName, typer.Option(help="create: what the key may do.")
+    ] = api_keys.RoleName.viewer,
+    key_id: Annotated[str | None, typer.Option("--id", help="revoke: the key's id.")] = None,
+) -> None:
+    """Manage API keys (stored hashed in Redis); a new key is shown once."""
+    if action is api_keys.KeyAction.revoke and not key_id:
+        raise typer.BadParameter("revoke needs the key's id", param_hint="--id")
+    settings = with_access_keys(_load_settings())  # the same hash key and keys as `up`
+    if settings.redis_url is None:
+        settings = settings.model_copy(update={"redis_url": running_redis_url(settings)})
+    try:
+        rows = asyncio.run(api_keys.main(settings, action, name=name, role=role, key_id=key_id))
+    except api_keys.UnknownKey as exc:
+        fail(str(exc))
+    for row in rows:
+        typer.echo(json.dumps(row))
+
+
+# --- the SQL history ---
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Alembic revision.")] = "head",
+) -> None:
+    """Apply the history schema migrations (SQLite under DATA_DIR, or CCPULSE_DATABASE_URL)."""
+    settings = load_settings()
+    database.upgrade(settings, revision)
+    typer.echo(f"history schema at {revision}: {database.database_url(settings).split('@')[-1]}")
+
+
+@history_app.command("rebuild")
+def history_rebuild(
+    start: Annotated[
+        datetime,
+        typer.Option(
+            "--from", parser=_iso_time, metavar="ISO", help="Inclusive; without an offset local."
+        ),
+    ],
+    end: Annotated[
+        datetime,
+        typer.Option("--to", parser=_iso_time, metavar="ISO", help="Exclusive, like --from."),
+    ],
+    export: Annotated[
+        Path | None, typer.Option(help="JSON-lines file of contract events instead of the topic.")
+    ] = None,
+) -> None:
+    """Recompute the rows in [from, to) from ccpulse.events (or an export) and replace them."""
+    settings = with_access_keys(_load_settings())  # the same hash key and keys as `up`
+    database.upgrade(settings)
+    totals = asyncio.run(rebuild.main(settings, start, end, export))
+    typer.echo(
+        f"rebuilt {len(totals.cells)} interval rows from {totals.events} events "
+        f"({len(totals.dead)} unusable) for [{start.isoformat()}, {end.isoformat()})"
+    )
+
+
+class ImportFormat(StrEnum):
+    events = "events"
+    intervals = "intervals"
+    connect_ctr = "connect-ctr"
+    queue_log = "queue-log"
+
+
+def _import_format(path: Path, fmt: ImportFormat | None) -> ImportFormat:
+    """`--format`, else by name: `.csv` intervals, `queue_log*` Asterisk, others native events."""
+    if fmt is not None:
+        return fmt
+    if ".csv" in path.suffixes:
+        return ImportFormat.intervals
+    return ImportFormat.queue_log if path.name.startswith("queue_log") else ImportFormat.events
+
+
+def _sorted_files(
+    settings: Settings, files: Sequence[Path], fmt: ImportFormat | None, scratch: Path
+) -> tuple[list[Path], list[Path]]:
+    """(event files, interval tables); vendor exports mapped by the live adapters first."""
+    events: list[Path] = []
+    tables: list[Path] = []
+    for index, path in enumerate(files):
+        kind = _import_format(path, fmt)
+        if kind is ImportFormat.intervals:
+            tables.append(path)
+            continue
+        if kind in (ImportFormat.connect_ctr, ImportFormat.queue_log):
+            converted = scratch / f"{index}.jsonl"
+            try:
+                convert.main(settings, kind.value, [path], converted)
+            except convert.ConvertRefused as exc:
+                fail("\n  ".join([f"{exc}:", *exc.problems]))
+            path = converted
+        events.append(path)
+    return events, tables
+
+
+@history_app.command("import")
+def history_import(
+    files: Annotated[list[Path], typer.Argument(help="Exports to import (.gz accepted).")],
+    fmt: Annotated[
+        ImportFormat | None, typer.Option("--format", help="Default: by the file's name.")
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option(help="Where history holds other figures, this import's figures win.")
+    ] = False,
+) -> None:
+    """Import past data into the interval rows, all or nothing; importing twice changes nothing."""
+    settings = load_settings()
+    database.upgrade(settings)
+    with tempfile.TemporaryDirectory(prefix="ccpulse-import-") as scratch:
+        events, tables = _sorted_files(settings, files, fmt, Path(scratch))
+        try:
+            outcome = asyncio.run(importer.main(settings, events, tables, replace))
+        except importer.ImportRefused as exc:
+            fail("\n  ".join([f"{exc}:", *exc.problems]))
+    typer.echo(
+        f"imported {outcome.rows} interval rows ({outcome.written} written, "
+        f"{outcome.unchanged} already there) from {outcome.lines} lines, {outcome.events} events"
+    )
