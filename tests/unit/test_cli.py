@@ -1,0 +1,98 @@
+"""The `ccpulse` command's surface, in process: every subcommand listed, typed choices refused
+with a message naming the option, the version, and the one place that reads the environment."""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.keys import RoleName
+from ccpulse.cli import app
+from services.apikeys import Role
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCT = ("ccpulse", "services", "ingest", "aggregator", "api", "simulator")
+WIDE = {"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}  # no wrapping inside a word
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args), env=WIDE, prog_name="ccpulse")
+    return result.exit_code, result.output
+
+
+def test_help_lists_every_subcommand() -> None:
+    code, text = invoke("--help")
+    assert code == 0
+    for name in ("up", "stack", "ingest", "aggregator", "api", "simulate", "tail-queue-log"):
+        assert f" {name} " in text, name
+    for name in ("replay", "keys", "db", "history"):
+        assert f" {name} " in text, name
+    assert " rebuild " in invoke("history", "--help")[1]
+    assert " import " in invoke("history", "--help")[1]
+    assert " upgrade " in invoke("db", "--help")[1]
+
+
+def test_version_is_the_package_version() -> None:
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    code, text = invoke("--version")
+    assert code == 0
+    assert text.strip() == f"ccpulse {declared}" == f"ccpulse {version('ccpulse')}"
+
+
+def test_keys_help_shows_its_choices() -> None:
+    text = invoke("keys", "--help")[1]
+    assert "create" in text and "revoke" in text and "planner" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (("keys", "frobnicate"), "'action'"),
+        (("keys", "create", "--role", "owner"), "--role"),
+        (("history", "import", "x.csv", "--format", "xlsx"), "--format"),
+        (("history", "rebuild", "--from", "yesterday", "--to", "2026-01-02"), "--from"),
+        (("replay", "--since", "soon"), "--since"),
+        (("keys", "revoke"), "--id"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_option(args: tuple[str, ...], option: str) -> None:
+    code, text = invoke(*args)
+    assert code == 2, text
+    assert option in text and "Traceback" not in text, text
+
+
+def test_the_role_choices_are_the_roles() -> None:
+    assert [r.value for r in RoleName] == [r.name for r in Role]
+
+
+def _reads_environment(tree: ast.AST) -> list[int]:
+    """Lines that build Settings from the environment or read it directly."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if name in ("Settings", "load_settings", "getenv"):
+                lines.append(node.lineno)
+            if any(k.arg == "envvar" for k in node.keywords):
+                lines.append(node.lineno)
+        if isinstance(node, ast.Attribute) and node.attr == "environ":
+            lines.append(node.lineno)
+    return lines
+
+
+def test_only_main_modules_and_the_cli_read_the_environment() -> None:
+    allowed = {ROOT / "ccpulse" / "cli.py", ROOT / "services" / "settings.py"}
+    found = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for package in PRODUCT
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if path.name != "__main__.py" and path not in allowed
+        for line in _reads_environment(ast.parse(path.read_text()))
+    ]
+    assert found == []
