@@ -37,9 +37,9 @@ from simulator.live import run as simulate_day
 from .launch import (
     DEFAULT_RATE,
     ChildFactory,
+    beside_running_stack,
     build_children,
     ingest_url,
-    running_redis_url,
     serve,
     with_access_keys,
 )
@@ -243,7 +243,9 @@ def replay_command(
     ] = None,
 ) -> None:
     """Map ccpulse.raw again with today's adapters and publish the events (ids keep it exact)."""
-    settings = with_access_keys(_load_settings())  # the same hash key and keys as `up`
+    settings = beside_running_stack(with_access_keys(_load_settings()))  # as `up` runs them
+    if settings.kafka_bootstrap is None:
+        fail("no broker: set CCPULSE_KAFKA_BOOTSTRAP, or run beside `ccpulse up` (same DATA_DIR)")
     asyncio.run(replay.main(settings, since))
 
 
@@ -259,9 +261,7 @@ def keys_command(
     """Manage API keys (stored hashed in Redis); a new key is shown once."""
     if action is api_keys.KeyAction.revoke and not key_id:
         raise typer.BadParameter("revoke needs the key's id", param_hint="--id")
-    settings = with_access_keys(_load_settings())  # the same hash key and keys as `up`
-    if settings.redis_url is None:
-        settings = settings.model_copy(update={"redis_url": running_redis_url(settings)})
+    settings = beside_running_stack(with_access_keys(_load_settings()))  # as `up` runs them
     try:
         rows = asyncio.run(api_keys.main(settings, action, name=name, role=role, key_id=key_id))
     except api_keys.UnknownKey as exc:
@@ -300,7 +300,7 @@ def history_rebuild(
     ] = None,
 ) -> None:
     """Recompute the rows in [from, to) from ccpulse.events (or an export) and replace them."""
-    settings = with_access_keys(_load_settings())  # the same hash key and keys as `up`
+    settings = beside_running_stack(with_access_keys(_load_settings()))  # as `up` runs them
     database.upgrade(settings)
     totals = asyncio.run(rebuild.main(settings, start, end, export))
     typer.echo(

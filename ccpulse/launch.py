@@ -241,8 +241,14 @@ def serve(
         run_file.remove()
 
 
-def running_redis_url(settings: Settings) -> str | None:
-    """The Redis a running `ccpulse up` started (from its run file), for commands run beside it."""
+def beside_running_stack(settings: Settings) -> Settings:
+    """Settings for a command run beside `ccpulse up` (same DATA_DIR): the broker and Redis it
+    started, from its run file, where the settings name none."""
     path = settings.data_dir / RUN_FILE
-    url = RunFile.read(path).get("redis_url") if path.exists() else None
-    return str(url) if url else None
+    running = RunFile.read(path) if path.exists() else {}
+    update: dict[str, object] = {}
+    if settings.redis_url is None and running.get("redis_url"):
+        update["redis_url"] = str(running["redis_url"])
+    if settings.kafka_bootstrap is None and running.get("kafka_bootstrap"):
+        update.update(kafka_bootstrap=str(running["kafka_bootstrap"]), kafka_idempotence=False)
+    return settings.model_copy(update=update)

@@ -13,7 +13,10 @@ from typer.testing import CliRunner
 
 from api.keys import RoleName
 from ccpulse.cli import app
+from ccpulse.launch import RUN_FILE, beside_running_stack
+from ccpulse.processes import RunFile
 from services.apikeys import Role
+from services.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("ccpulse", "services", "ingest", "aggregator", "api", "simulator")
@@ -96,3 +99,21 @@ def test_only_main_modules_and_the_cli_read_the_environment() -> None:
         for line in _reads_environment(ast.parse(path.read_text()))
     ]
     assert found == []
+
+
+def test_replay_without_a_broker_says_so(tmp_path: Path) -> None:
+    env = {**WIDE, "CCPULSE_DATA_DIR": str(tmp_path)}
+    result = CliRunner().invoke(app, ["replay"], env=env, prog_name="ccpulse")
+    assert result.exit_code == 1
+    assert "no broker: set CCPULSE_KAFKA_BOOTSTRAP" in result.stderr, result.output
+
+
+def test_commands_beside_up_use_its_broker_and_redis(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, auth="off")
+    assert beside_running_stack(settings) == settings  # nothing running: nothing filled in
+    RunFile(tmp_path / RUN_FILE).update(kafka_bootstrap="127.0.0.1:1", redis_url="redis://x:2/0")
+    running = beside_running_stack(settings)
+    assert (running.kafka_bootstrap, running.redis_url) == ("127.0.0.1:1", "redis://x:2/0")
+    assert running.kafka_idempotence is False  # the embedded broker has no idempotent producer
+    configured = settings.model_copy(update={"redis_url": "redis://mine:3/0"})
+    assert beside_running_stack(configured).redis_url == "redis://mine:3/0"
