@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from redis.asyncio import Redis
 
-from services.apikeys import Role
+from services.apikeys import KeyAction, Role, RoleName
 from services.settings import Settings
 
 from .auth import Authenticator
-
-
-class KeyAction(StrEnum):
-    create = "create"
-    list = "list"
-    revoke = "revoke"
-
-
-class RoleName(StrEnum):
-    """The names of `services.apikeys.Role` as command-line choices (Role's values are ranks)."""
-
-    viewer = "viewer"
-    planner = "planner"
-    admin = "admin"
 
 
 class UnknownKey(LookupError):

@@ -3,6 +3,9 @@
 With the `__main__` modules, the only place that reads the environment: every subcommand builds
 one `Settings` here and hands it to the module that does the work (`main(settings, ...)`); `up`
 hands its children the resolved addresses through `CCPULSE_*` variables.
+
+Each subcommand imports its process's modules when it runs, not at the top: `ccpulse --help` and
+the supervisor of `ccpulse up` then load neither the web apps nor the Kafka client.
 """
 
 from __future__ import annotations
@@ -13,27 +16,19 @@ import json
 import logging
 import os
 import shlex
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime
-from enum import StrEnum
 from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 
-import aggregator.__main__ as aggregator_process
-import api.__main__ as api_process
-import ingest.__main__ as ingest_process
-from aggregator import importer, rebuild
-from api import keys as api_keys
-from ingest import convert, queue_log, replay
-from ingest.webhooks import ConfigError
 from services import database
+from services.apikeys import KeyAction, RoleName
 from services.settings import Settings, load_settings
-from simulator.live import run as simulate_day
 
+from .history_import import ImportFormat
 from .launch import (
     DEFAULT_RATE,
     ChildFactory,
@@ -171,8 +166,11 @@ def stack() -> None:
 @app.command("ingest")
 def ingest_command() -> None:
     """Serve the webhook endpoints on CCPULSE_INGEST_PORT (the ingest process)."""
+    from ingest.__main__ import main
+    from ingest.webhooks import ConfigError
+
     try:
-        ingest_process.main(_load_settings())
+        main(_load_settings())
     except ConfigError as exc:
         fail(f"ingest refuses to start: {exc}", 2)
 
@@ -180,15 +178,19 @@ def ingest_command() -> None:
 @app.command("aggregator")
 def aggregator_command() -> None:
     """Consume ccpulse.events into Redis and roll history to SQL, until SIGTERM."""
+    from aggregator.__main__ import main
+
     settings = _load_settings()
     logging.getLogger("aiokafka").setLevel(logging.WARNING)  # group chatter on every rebalance
-    asyncio.run(aggregator_process.main(settings))
+    asyncio.run(main(settings))
 
 
 @app.command("api")
 def api_command() -> None:
     """Serve REST, websocket, metrics and the wallboard on CCPULSE_API_PORT."""
-    api_process.main(_load_settings())
+    from api.__main__ import main
+
+    main(_load_settings())
 
 
 # --- tools beside a running stack ---
@@ -206,6 +208,8 @@ def simulate(
     ] = None,
 ) -> None:
     """Post a simulated contact-center day to a running ingest."""
+    from simulator.live import run as simulate_day
+
     settings = _load_settings()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per post is noise
     if token is None:
@@ -226,6 +230,8 @@ def tail_queue_log(
     ingest: Annotated[str | None, typer.Option("--ingest-url", help="Ingest base URL.")] = None,
 ) -> None:
     """Follow an Asterisk queue_log into the ingest, across rotation, resuming where it stopped."""
+    from ingest import queue_log
+
     settings = with_access_keys(_load_settings())  # the same hash key and keys as `up`
     url = ingest or ingest_url(settings)
     asyncio.run(
@@ -243,6 +249,8 @@ def replay_command(
     ] = None,
 ) -> None:
     """Map ccpulse.raw again with today's adapters and publish the events (ids keep it exact)."""
+    from ingest import replay
+
     settings = beside_running_stack(with_access_keys(_load_settings()))  # as `up` runs them
     if settings.kafka_bootstrap is None:
         fail("no broker: set CCPULSE_KAFKA_BOOTSTRAP, or run beside `ccpulse up` (same DATA_DIR)")
@@ -251,16 +259,16 @@ def replay_command(
 
 @app.command("keys")
 def keys_command(
-    action: Annotated[api_keys.KeyAction, typer.Argument(help="What to do.")],
+    action: Annotated[KeyAction, typer.Argument(help="What to do.")],
     name: Annotated[str | None, typer.Option(help="create: who the key is for.")] = None,
-    role: Annotated[
-        api_keys.RoleName, typer.Option(help="create: what the key may do.")
-    ] = api_keys.RoleName.viewer,
+    role: Annotated[RoleName, typer.Option(help="create: what the key may do.")] = RoleName.viewer,
     key_id: Annotated[str | None, typer.Option("--id", help="revoke: the key's id.")] = None,
 ) -> None:
     """Manage API keys (stored hashed in Redis); a new key is shown once."""
-    if action is api_keys.KeyAction.revoke and not key_id:
+    if action is KeyAction.revoke and not key_id:
         raise typer.BadParameter("revoke needs the key's id", param_hint="--id")
+    from api import keys as api_keys
+
     settings = beside_running_stack(with_access_keys(_load_settings()))  # as `up` runs them
     try:
         rows = asyncio.run(api_keys.main(settings, action, name=name, role=role, key_id=key_id))
@@ -300,6 +308,8 @@ def history_rebuild(
     ] = None,
 ) -> None:
     """Recompute the rows in [from, to) from ccpulse.events (or an export) and replace them."""
+    from aggregator import rebuild
+
     settings = beside_running_stack(with_access_keys(_load_settings()))  # as `up` runs them
     database.upgrade(settings)
     totals = asyncio.run(rebuild.main(settings, start, end, export))
@@ -307,44 +317,6 @@ def history_rebuild(
         f"rebuilt {len(totals.cells)} interval rows from {totals.events} events "
         f"({len(totals.dead)} unusable) for [{start.isoformat()}, {end.isoformat()})"
     )
-
-
-class ImportFormat(StrEnum):
-    events = "events"
-    intervals = "intervals"
-    connect_ctr = "connect-ctr"
-    queue_log = "queue-log"
-
-
-def _import_format(path: Path, fmt: ImportFormat | None) -> ImportFormat:
-    """`--format`, else by name: `.csv` intervals, `queue_log*` Asterisk, others native events."""
-    if fmt is not None:
-        return fmt
-    if ".csv" in path.suffixes:
-        return ImportFormat.intervals
-    return ImportFormat.queue_log if path.name.startswith("queue_log") else ImportFormat.events
-
-
-def _sorted_files(
-    settings: Settings, files: Sequence[Path], fmt: ImportFormat | None, scratch: Path
-) -> tuple[list[Path], list[Path]]:
-    """(event files, interval tables); vendor exports mapped by the live adapters first."""
-    events: list[Path] = []
-    tables: list[Path] = []
-    for index, path in enumerate(files):
-        kind = _import_format(path, fmt)
-        if kind is ImportFormat.intervals:
-            tables.append(path)
-            continue
-        if kind in (ImportFormat.connect_ctr, ImportFormat.queue_log):
-            converted = scratch / f"{index}.jsonl"
-            try:
-                convert.main(settings, kind.value, [path], converted)
-            except convert.ConvertRefused as exc:
-                fail("\n  ".join([f"{exc}:", *exc.problems]))
-            path = converted
-        events.append(path)
-    return events, tables
 
 
 @history_app.command("import")
@@ -358,14 +330,17 @@ def history_import(
     ] = False,
 ) -> None:
     """Import past data into the interval rows, all or nothing; importing twice changes nothing."""
+    from aggregator.importer import ImportRefused
+    from ingest.convert import ConvertRefused
+
+    from .history_import import import_files
+
     settings = load_settings()
     database.upgrade(settings)
-    with tempfile.TemporaryDirectory(prefix="ccpulse-import-") as scratch:
-        events, tables = _sorted_files(settings, files, fmt, Path(scratch))
-        try:
-            outcome = asyncio.run(importer.main(settings, events, tables, replace))
-        except importer.ImportRefused as exc:
-            fail("\n  ".join([f"{exc}:", *exc.problems]))
+    try:
+        outcome = import_files(settings, files, fmt, replace)
+    except (ConvertRefused, ImportRefused) as exc:
+        fail("\n  ".join([f"{exc}:", *exc.problems]))
     typer.echo(
         f"imported {outcome.rows} interval rows ({outcome.written} written, "
         f"{outcome.unchanged} already there) from {outcome.lines} lines, {outcome.events} events"

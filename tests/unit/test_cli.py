@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.keys import RoleName
 from ccpulse.cli import app
 from ccpulse.launch import RUN_FILE, beside_running_stack
 from ccpulse.processes import RunFile
-from services.apikeys import Role
+from services.apikeys import Role, RoleName
 from services.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
