@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from redis.exceptions import RedisError
 
 from services import database
 from services.apikeys import KeyAction, RoleName
@@ -35,6 +36,7 @@ from .launch import (
     beside_running_stack,
     build_children,
     ingest_url,
+    masked_url,
     serve,
     with_access_keys,
 )
@@ -274,6 +276,8 @@ def keys_command(
         rows = asyncio.run(api_keys.main(settings, action, name=name, role=role, key_id=key_id))
     except api_keys.UnknownKey as exc:
         fail(str(exc))
+    except RedisError as exc:  # the URL without its password: this ends up in terminals and logs
+        fail(f"cannot reach Redis at {masked_url(settings.redis_url)}: {exc}")
     for row in rows:
         typer.echo(json.dumps(row))
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from ccpulse.cli import app
 from ccpulse.launch import RUN_FILE, beside_running_stack
-from ccpulse.processes import RunFile
+from ccpulse.processes import RunFile, free_port
 from services.apikeys import Role, RoleName
 from services.settings import Settings
 
@@ -116,3 +116,12 @@ def test_commands_beside_up_use_its_broker_and_redis(tmp_path: Path) -> None:
     assert running.kafka_idempotence is False  # the embedded broker has no idempotent producer
     configured = settings.model_copy(update={"redis_url": "redis://mine:3/0"})
     assert beside_running_stack(configured).redis_url == "redis://mine:3/0"
+
+
+def test_keys_without_redis_says_where_it_looked(tmp_path: Path) -> None:
+    url = f"redis://:{'p' * 32}@127.0.0.1:{free_port()}/0"  # nothing listens there
+    env = {**WIDE, "CCPULSE_DATA_DIR": str(tmp_path), "CCPULSE_REDIS_URL": url}
+    result = CliRunner().invoke(app, ["keys", "list"], env=env, prog_name="ccpulse")
+    assert result.exit_code == 1, result.output
+    assert "cannot reach Redis at redis://:***@127.0.0.1:" in result.stderr, result.output
+    assert "p" * 32 not in result.output
