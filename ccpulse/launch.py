@@ -114,7 +114,9 @@ def default_commands(
     commands = {name: [python, "-m", name] for name in ("api", "aggregator", "ingest")}
     if simulate:
         url = ingest_url(settings)
-        commands["simulator"] = [python, "-m", "simulator", "--rate", str(rate), "--url", url]
+        # `ccpulse simulate`, the one definition of its options (the simulator has no entry point)
+        commands["simulator"] = [python, "-m", "ccpulse", "simulate", "--rate", str(rate)]
+        commands["simulator"] += ["--url", url]
     return commands
 
 

@@ -248,7 +248,8 @@ def test_build_children_orders_and_wires(tmp_path: Path) -> None:
     assert children[3].argv == (
         "py",
         "-m",
-        "simulator",
+        "ccpulse",
+        "simulate",
         "--rate",
         "2.5",
         "--url",
