@@ -1,4 +1,5 @@
-# The ccpulse image: the three processes share it (deploy/docker-compose.yml picks the command).
+# The ccpulse image: the three processes share it and its one entry point, `ccpulse ingest|
+# aggregator|api` (deploy/docker-compose.yml picks the subcommand).
 # Python packages come from requirements/prod.lock (hash-checked, the versions CI tested); the
 # embedded broker and Redis (the `embedded` extra) are not in it: production uses Kafka and Redis.
 FROM node:22-slim AS web
@@ -13,6 +14,7 @@ WORKDIR /app
 COPY requirements/prod.lock requirements/prod.lock
 RUN pip install --no-cache-dir --require-hashes -r requirements/prod.lock
 COPY pyproject.toml README.md ./
+COPY ccpulse ccpulse
 COPY services services
 COPY ingest ingest
 COPY aggregator aggregator

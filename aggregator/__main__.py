@@ -1,4 +1,5 @@
-"""`python -m aggregator`: consume ccpulse.events into Redis, roll history to SQL, until SIGTERM."""
+"""`python -m aggregator` (and `ccpulse aggregator`): consume ccpulse.events into Redis, roll
+history to SQL, until SIGTERM."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`python -m aggregator.importer`: past data straight into the SQL interval rows.
+"""`ccpulse history import`: past data straight into the SQL interval rows.
 
 Two formats (docs/history.md#import): the native event contract as JSON lines (folded by the
 aggregator's own pure engine, no lateness limit) and the interval CSV every ACD can export. A
@@ -11,13 +11,11 @@ changes nothing), a row holding something else is a conflict that refuses the im
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import csv
 import gzip
 import io
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -348,7 +346,7 @@ def _chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[i : i + size]
 
 
-async def run(
+async def main(
     settings: Settings, native: Sequence[Path], tables: Sequence[Path], replace: bool = False
 ) -> Outcome:
     """Read and check everything, then write in one transaction; raises ImportRefused."""
@@ -358,26 +356,3 @@ async def run(
     outcome = await write(settings, rows_of(reader.cells, int(reader.now_s)), replace)
     outcome.events, outcome.lines = reader.events, reader.lines
     return outcome
-
-
-def main(argv: Iterable[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=Path, action="append", default=[],
-                        help="JSON lines of contract events (.gz accepted)")  # fmt: skip
-    parser.add_argument("--intervals", type=Path, action="append", default=[],
-                        help="interval CSV (.gz accepted)")  # fmt: skip
-    parser.add_argument("--replace", action="store_true")
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    try:
-        outcome = asyncio.run(run(Settings(), args.events, args.intervals, args.replace))
-    except ImportRefused as exc:
-        print(f"{exc}:", *exc.problems, sep="\n  ", file=sys.stderr)
-        raise SystemExit(1) from exc
-    print(
-        f"imported {outcome.rows} interval rows ({outcome.written} written, "
-        f"{outcome.unchanged} already there) from {outcome.lines} lines, {outcome.events} events"
-    )
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""`python -m aggregator.rebuild`: recompute history rows from the event log, not from Redis.
+"""`ccpulse history rebuild`: recompute history rows from the event log, not from Redis.
 
 Runs the same pure engine as the live aggregator over every event (the topic from its start, or
 a JSON-lines export of contract events), in memory, then replaces the rows of [from, to) in one
@@ -8,8 +8,6 @@ No lateness limit applies here: an old event is the point of a rebuild.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -152,29 +150,14 @@ def _chunks(rows: list[dict[str, object]], size: int) -> Iterable[list[dict[str,
         yield rows[i : i + size]
 
 
-def _when(text: str, settings: Settings) -> datetime:
-    """ISO date or time; without an offset it is local time in CCPULSE_TIMEZONE."""
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+def _when(value: datetime, settings: Settings) -> datetime:
+    """Without an offset, a time is local time in CCPULSE_TIMEZONE."""
     return value.replace(tzinfo=settings.zone) if value.tzinfo is None else value
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--from", dest="start", required=True)
-    parser.add_argument("--to", dest="end", required=True)
-    parser.add_argument("--export", type=Path, default=None)
-    args = parser.parse_args()
-    settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
-    source = from_export(args.export) if args.export else from_topic(settings)
-    totals = asyncio.run(
-        rebuild(settings, _when(args.start, settings), _when(args.end, settings), source)
-    )
-    print(
-        f"rebuilt {len(totals.cells)} interval rows from {totals.events} events "
-        f"({len(totals.dead)} unusable) for [{args.start}, {args.end})"
-    )
-
-
-if __name__ == "__main__":
-    main()
+async def main(
+    settings: Settings, start: datetime, end: datetime, export: Path | None = None
+) -> Totals:
+    """Rebuild the rows of [start, end) from the topic, or from a JSON-lines `export`."""
+    source = from_export(export) if export is not None else from_topic(settings)
+    return await rebuild(settings, _when(start, settings), _when(end, settings), source)

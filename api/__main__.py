@@ -1,20 +1,21 @@
-"""`python -m api`: serve REST, websocket, metrics and the wallboard on CCPULSE_API_PORT."""
+"""`python -m api` (and `ccpulse api`): serve REST, websocket, metrics and the wallboard on
+CCPULSE_API_PORT."""
 
 from __future__ import annotations
 
 import logging
 
 from services.serving import serve
-from services.settings import load_settings
+from services.settings import Settings, load_settings
 
 from .app import create_app
 
 
-def main() -> None:
-    settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+def main(settings: Settings) -> None:
     serve(create_app(settings), settings, settings.api_host, settings.api_port)
 
 
 if __name__ == "__main__":
-    main()
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    main(settings)

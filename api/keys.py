@@ -1,56 +1,43 @@
-"""`python -m api.keys create|list|revoke`: the work behind `ccpulse keys` (Redis is the api's)."""
+"""`ccpulse keys create|list|revoke`: API keys kept hashed in the api's Redis."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
+from typing import Any
 
 from redis.asyncio import Redis
 
-from services.apikeys import Role
-from services.settings import Settings, load_settings
+from services.apikeys import KeyAction, Role, RoleName
+from services.settings import Settings
 
 from .auth import Authenticator
 
 
-async def run(
-    settings: Settings, action: str, name: str | None, role: str, key_id: str | None
-) -> int:
+class UnknownKey(LookupError):
+    """A revoke named an id no key has."""
+
+
+async def main(
+    settings: Settings,
+    action: KeyAction,
+    *,
+    name: str | None = None,
+    role: RoleName = RoleName.viewer,
+    key_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """The rows to show: the new key (its only appearance), the stored keys, or none (revoke)."""
+    if action is KeyAction.revoke and not key_id:
+        raise ValueError("revoke needs the key's id (--id)")
     redis = Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
     auth = Authenticator(redis, settings)
     try:
-        if action == "create":
-            new_id, key = await auth.create_key(
-                name or "unnamed", Role[role], settings.clock().now()
-            )
-            print(json.dumps({"id": new_id, "name": name, "role": role, "key": key}))
-        elif action == "list":
-            for row in await auth.list_keys():
-                print(json.dumps(row))
-        elif action == "revoke" and key_id:
-            if not await auth.revoke(key_id):
-                print(f"no key {key_id}")
-                return 1
-        else:
-            print("usage: create --name N --role R | list | revoke --id ID")
-            return 2
+        if action is KeyAction.create:
+            now = settings.clock().now()
+            new_id, key = await auth.create_key(name or "unnamed", Role[role.value], now)
+            return [{"id": new_id, "name": name, "role": role.value, "key": key}]
+        if action is KeyAction.list:
+            return await auth.list_keys()
+        if not await auth.revoke(str(key_id)):
+            raise UnknownKey(f"no key {key_id}")
+        return []
     finally:
         await redis.aclose()
-    return 0
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="ccpulse keys")
-    parser.add_argument("action", choices=["create", "list", "revoke"])
-    parser.add_argument("--name")
-    parser.add_argument("--role", default="viewer", choices=[r.name for r in Role])
-    parser.add_argument("--id", dest="key_id")
-    args = parser.parse_args()
-    raise SystemExit(
-        asyncio.run(run(load_settings(), args.action, args.name, args.role, args.key_id))
-    )
-
-
-if __name__ == "__main__":
-    main()

@@ -1,18 +1,16 @@
-"""`python -m ingest.convert`: vendor exports -> contract events (JSON lines) for history import.
+"""Vendor exports -> contract events (JSON lines) for history import.
 
 Amazon Connect contact records as Firehose writes them to S3 (JSON documents one after another,
 with or without newlines, plain or gzipped) and Asterisk `queue_log` files (rotated and gzipped
 ones too) are mapped by the same adapters as live traffic, so an imported past counts exactly as
 it would have live. Every bad record or line is reported as `file:line: field: reason`; with any
-problem nothing is written (exit 1), so `ccpulse history import` imports all or nothing.
+problem nothing is written (ConvertRefused), so `ccpulse history import` imports all or nothing.
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import io
-import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +27,7 @@ from .adapters.asterisk import map_line, parse_line
 from .adapters.base import PayloadError
 
 FORMATS = ("connect-ctr", "queue-log")
+MAX_PROBLEMS = 50
 
 
 def open_text(path: Path) -> IO[str]:
@@ -109,20 +108,19 @@ def write(events: Iterable[ContactEvent], out: IO[bytes]) -> None:
         out.write(event.to_wire() + b"\n")
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--format", choices=FORMATS, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("paths", type=Path, nargs="+")
-    args = parser.parse_args(argv)
-    events, problems = convert(args.format, args.paths, Settings())
+class ConvertRefused(Exception):
+    """Bad records or lines: nothing was written. `problems` (the first 50) name file and line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(f"{len(problems)} problem(s); nothing was imported")
+        self.problems = problems[:MAX_PROBLEMS]
+
+
+def main(settings: Settings, fmt: str, paths: Sequence[Path], out: Path) -> int:
+    """Convert `paths` (`fmt`: one of FORMATS) into `out`, all or nothing; the events written."""
+    events, problems = convert(fmt, paths, settings)
     if problems:
-        print(f"{len(problems)} problem(s); nothing was imported:", *problems[:50],
-              sep="\n  ", file=sys.stderr)  # fmt: skip
-        raise SystemExit(1)
-    with args.out.open("wb") as out:
-        write(events, out)
-
-
-if __name__ == "__main__":
-    main()
+        raise ConvertRefused(problems)
+    with out.open("wb") as sink:
+        write(events, sink)
+    return len(events)

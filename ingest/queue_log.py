@@ -14,14 +14,13 @@ old file before the new one is read; a truncated file (copytruncate) is read aga
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -272,47 +271,32 @@ def _too_old(response: httpx.Response) -> str | None:
     return str(body.get("too_old_detail") or body.get("detail"))
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ingest.queue_log")
-    parser.add_argument("mode", choices=("follow", "backfill"))
-    parser.add_argument("path", type=Path)
-    parser.add_argument("--position-file", type=Path, default=None)
-    parser.add_argument("--ingest-url", default=None)
-    return parser
-
-
-async def _main(
-    args: argparse.Namespace, url: str, token: str | None, positions: PositionFile
+async def main(
+    settings: Settings,
+    path: Path,
+    *,
+    url: str,
+    whole_file: bool = False,
+    position_file: Path | None = None,
 ) -> None:
+    """`ccpulse tail-queue-log`: follow until SIGTERM, or send the whole file once (backfill).
+
+    Posts to the ingest at `url` with the Asterisk token of the settings' sources."""
+    token = sources_of(settings).asterisk_token
+    secret = token.get_secret_value() if token is not None else None
+    positions = PositionFile(position_file or settings.data_dir / "queue_log.position")
     async with httpx.AsyncClient(timeout=10) as client:
-        sink = HttpSink(client, url, token)
-        if args.mode == "backfill":
-            count = await backfill(args.path, sink, positions)
-            log.info("backfilled %d lines from %s", count, args.path)
+        sink = HttpSink(client, url, secret)
+        if whole_file:
+            count = await backfill(path, sink, positions)
+            log.info("backfilled %d lines from %s", count, path)
             return
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        follower = Follower(args.path, positions, sink)
+        follower = Follower(path, positions, sink)
         try:
             await follower.run(stop)
         finally:
             follower.close()
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point (`ccpulse tail-queue-log`): settings come from `CCPULSE_*` like every process."""
-    args = _parser().parse_args(argv)
-    settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
-    host = "127.0.0.1" if settings.ingest_host in ("", "0.0.0.0", "::") else settings.ingest_host
-    url = args.ingest_url or f"http://{host}:{settings.ingest_port}"
-    token = sources_of(settings).asterisk_token
-    positions = PositionFile(args.position_file or settings.data_dir / "queue_log.position")
-    secret = token.get_secret_value() if token is not None else None
-    asyncio.run(_main(args, url, secret, positions))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""`python -m ingest.replay`: map the raw topic again with today's adapters and publish the events.
+"""`ccpulse replay`: map the raw topic again with today's adapters and publish the events.
 
 After a mapping fix, the raw copies of vendor payloads (`ccpulse.raw`, personal values already
 hashed) are re-normalised exactly as they were at arrival (same arrival time, same query) and
@@ -7,8 +7,6 @@ published to `ccpulse.events`; ids are deterministic, so events that were right 
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -120,18 +118,12 @@ def _remap(
         return []
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m ingest.replay")
-    parser.add_argument("--since", help="ISO time; default: the whole raw topic")
-    args = parser.parse_args()
-    settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
-    since = None
-    if args.since:
-        since = int(datetime.fromisoformat(args.since).replace(tzinfo=UTC).timestamp() * 1000)
-    read, published = asyncio.run(replay(settings, since))
+async def main(settings: Settings, since: datetime | None = None) -> tuple[int, int]:
+    """Replay from `since` (a time without an offset is UTC), else from the topic's start."""
+    since_ms = None
+    if since is not None:
+        aware = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+        since_ms = int(aware.timestamp() * 1000)
+    read, published = await replay(settings, since_ms)
     log.info("replayed %d raw records into %d events", read, published)
-
-
-if __name__ == "__main__":
-    main()
+    return read, published

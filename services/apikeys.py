@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 KEY_PREFIX = "ccp_"
 
@@ -21,6 +21,22 @@ class Role(IntEnum):
     viewer = 1  # live figures, wallboard, websocket
     planner = 2  # history, staffing, exports
     admin = 3  # settings, alert rules, keys
+
+
+class RoleName(StrEnum):
+    """The names of `Role` as command-line choices (Role's values are ranks)."""
+
+    viewer = "viewer"
+    planner = "planner"
+    admin = "admin"
+
+
+class KeyAction(StrEnum):
+    """What `ccpulse keys` does."""
+
+    create = "create"
+    list = "list"
+    revoke = "revoke"
 
 
 def new_key() -> str:

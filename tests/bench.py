@@ -22,8 +22,8 @@ import httpx
 import redis
 import websockets
 
+from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
 from services.keys import ALL_TOPICS
-from services.stack import EmbeddedBroker, EmbeddedRedis
 from simulator.scenario import Day, generate, iso
 from tests import bench_backlog
 from tests.bench_backlog import applied

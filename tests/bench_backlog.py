@@ -31,8 +31,8 @@ import orjson
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
 from services import keys
-from services.stack import EmbeddedBroker, EmbeddedRedis
 from simulator.scenario import Day, generate, iso
 from tests.clock import clock
 from tests.harness import ROOT, free_port, migrate, wait_until

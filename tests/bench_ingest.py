@@ -37,9 +37,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from ccpulse.stack import EmbeddedBroker
 from services import keys
 from services.keys import ALL_TOPICS
-from services.stack import EmbeddedBroker
 from tests.clock import clock
 from tests.harness import Child, free_port, wait_until
 

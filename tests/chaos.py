@@ -28,9 +28,9 @@ from typing import Any
 import httpx
 import redis
 
+from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
 from services import keys
 from services.keys import ALL_TOPICS
-from services.stack import EmbeddedBroker, EmbeddedRedis
 from simulator.scenario import Day, generate, iso
 from tests.chaos_tools import Report, RssSampler, Sockets, compare, end_offsets
 from tests.clock import clock

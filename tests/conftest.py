@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
 from services.keys import ALL_TOPICS
-from services.stack import EmbeddedBroker, EmbeddedRedis
 from tests.harness import Pipeline
 from tests.stackfixtures import (  # noqa: F401
     clean_cluster,

@@ -79,7 +79,7 @@ def _schema_template() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="ccpulse-schema-"))
     url = f"sqlite+aiosqlite:///{folder}/history.db"
     env = {**os.environ, "CCPULSE_DATABASE_URL": url, "CCPULSE_AUTH": "off"}
-    cmd = [sys.executable, "-m", "services.cli", "db", "upgrade"]
+    cmd = [sys.executable, "-m", "ccpulse", "db", "upgrade"]
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
     return folder / "history.db"
 
@@ -92,7 +92,7 @@ def migrate(env: dict[str, str], workdir: Path) -> None:
         if not target.exists():
             shutil.copyfile(_schema_template(), target)
         return
-    cmd = [sys.executable, "-m", "services.cli", "db", "upgrade"]
+    cmd = [sys.executable, "-m", "ccpulse", "db", "upgrade"]
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
 from services.keys import ALL_TOPICS
-from services.stack import EmbeddedBroker, EmbeddedRedis
 from tests.harness import wait_until
 
 TEST_PARTITIONS = 6

@@ -19,8 +19,8 @@ import httpx
 import pytest
 import redis
 
+from ccpulse.stack import EmbeddedRedis
 from services import keys
-from services.stack import EmbeddedRedis
 from tests.clock import OFFSET_S, clock
 from tests.harness import ROOT, Child, free_port, migrate, wait_until
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from ccpulse.stack import EmbeddedBroker
 from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
-from services.stack import EmbeddedBroker
 from simulator.scenario import Day, generate, iso, shuffle_within_contacts
 from tests import oracle
 from tests.chaos_tools import last_states

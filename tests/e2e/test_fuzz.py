@@ -50,8 +50,8 @@ SECRETS = {name: f"fuzz-{name}-secret" for name in (
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One secured pipeline for the module (its own broker and Redis, stopped by PID)."""
+    from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
     from services.keys import ALL_TOPICS
-    from services.stack import EmbeddedBroker, EmbeddedRedis
 
     tmp = tmp_path_factory.mktemp("fuzz")
     env = {"CCPULSE_AUTH": "on", "CCPULSE_ADMIN_KEY": ADMIN,

@@ -221,7 +221,7 @@ def test_history_refusals(pipeline: Pipeline) -> None:
 
 
 def rebuild(p: Pipeline, start: str, end: str, *extra: str) -> str:
-    cmd = [sys.executable, "-m", "services.cli", "history", "rebuild", "--from", start, "--to", end]
+    cmd = [sys.executable, "-m", "ccpulse", "history", "rebuild", "--from", start, "--to", end]
     done = subprocess.run([*cmd, *extra], env=p.env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from redis import Redis
 
+from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
 from services import keys
-from services.stack import EmbeddedBroker, EmbeddedRedis
 from simulator.scenario import iso
 from tests.chaos_tools import ws_connect
 from tests.clock import clock

@@ -81,7 +81,10 @@ def test_replay_from_the_raw_topic_changes_nothing_that_was_right(
 
     from tests.harness import ROOT
 
-    pipeline = pipeline_factory(env())
+    # `ccpulse replay` hashes with the installation's key, as `ccpulse up` keeps it: set one, so
+    # the ingest and the replay agree (the built-in default would be swapped for a generated one).
+    hash_key = {"CCPULSE_HASH_KEY": "e2e-replay-hash-key-" + "k" * 20}
+    pipeline = pipeline_factory({**env(), **hash_key})
     secrets = sv.Secrets(base_url=pipeline.ingest_url, **SECRETS)
     scenario = sv.cloudevents(clock.now(), "replay", secrets)
     with httpx.Client(base_url=pipeline.ingest_url, timeout=30) as client:
@@ -89,7 +92,7 @@ def test_replay_from_the_raw_topic_changes_nothing_that_was_right(
             assert client.post(path, headers=headers, content=body).status_code < 300
     wait_until(lambda: _matches(pipeline.live(window="4h"), scenario.expected), 60, "first pass")
     before = pipeline.applied()
-    done = subprocess.run([sys.executable, "-m", "ingest.replay"], cwd=ROOT, env=pipeline.env,
+    done = subprocess.run([sys.executable, "-m", "ccpulse", "replay"], cwd=ROOT, env=pipeline.env,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "replayed" in done.stderr and " 0 raw records" not in done.stderr, done.stderr

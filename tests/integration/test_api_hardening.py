@@ -19,8 +19,8 @@ from sqlalchemy import insert
 from websockets.exceptions import InvalidStatus
 
 from api.routes.history import csv_cell
+from ccpulse.stack import EmbeddedRedis
 from services import database, intervals, keys, kpis
-from services.stack import EmbeddedRedis
 from tests.apiserver import ADMIN, VIEWER, api_settings, asgi_client, bearer, served
 
 

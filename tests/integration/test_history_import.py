@@ -76,7 +76,7 @@ def test_native_events_import_equals_the_recount_and_twice_changes_nothing(
     events = generate(Day(seed=11), start + 8 * 3600, 300, 0.05)
     path = tmp_path / "events.jsonl.gz"  # a rotated, gzipped export
     write_events(path, events)
-    first = asyncio.run(importer.run(settings, [path], []))
+    first = asyncio.run(importer.main(settings, [path], []))
     assert first.events == len(events) and first.written == first.rows > 0
     stored = rows(settings)
     want = oracle.recount(events, int(start), int(start) + 3 * DAY_S, DEFAULT_SL_THRESHOLDS_SECONDS)
@@ -87,7 +87,7 @@ def test_native_events_import_equals_the_recount_and_twice_changes_nothing(
             assert got[name] == expected[name], (channel, name)
         for name in ("asa_seconds", "aht_seconds", "service_level", "abandon_rate"):
             assert got[name] == pytest.approx(expected[name]), (channel, name)
-    again = asyncio.run(importer.run(settings, [path], []))
+    again = asyncio.run(importer.main(settings, [path], []))
     assert (again.written, again.unchanged) == (0, first.rows)
     assert rows(settings) == stored  # not even updated_s moved
 
@@ -120,7 +120,7 @@ def test_interval_csv_gives_the_figures_it_states(tmp_path: Path) -> None:
         [iso(t), "voice", "support", 50, 45, 5, 45, 9000, 450, 0],
         [iso(t + 900), "voice", "sales", 10, 10, 0, 10, 3000, 100, 0],
     ])  # fmt: skip
-    asyncio.run(importer.run(settings, [], [path]))
+    asyncio.run(importer.main(settings, [], [path]))
     stored = rows(settings)
     voice = figures(stored, keys.channel_scope("voice"), "voice")
     assert (voice["offered"], voice["answered"], voice["abandoned"]) == (160, 135, 25)
@@ -154,7 +154,7 @@ def test_bad_lines_are_named_and_nothing_is_imported(tmp_path: Path) -> None:
     }
     events.write_text(f"{json.dumps(good)}\n{{not json\n{json.dumps(too_old)}\n")
     with pytest.raises(importer.ImportRefused) as refused:
-        asyncio.run(importer.run(settings, [events], [table]))
+        asyncio.run(importer.main(settings, [events], [table]))
     where = [p.split(": ", 1)[0] for p in refused.value.problems]
     assert where == [f"{events}:2", f"{events}:3", f"{table}:3", f"{table}:4", f"{table}:5"]
     assert "retention" in refused.value.problems[1]
@@ -167,12 +167,12 @@ def test_other_figures_in_history_refuse_the_import_unless_replaced(tmp_path: Pa
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
     write_csv(first, [[iso(t), "voice", "", 10, 8, 2, 8, 800, 80, 0]])
     write_csv(second, [[iso(t), "voice", "", 12, 8, 4, 8, 800, 80, 0]])
-    asyncio.run(importer.run(settings, [], [first]))
+    asyncio.run(importer.main(settings, [], [first]))
     with pytest.raises(importer.ImportRefused) as refused:
-        asyncio.run(importer.run(settings, [], [second]))
+        asyncio.run(importer.main(settings, [], [second]))
     assert "--replace" in refused.value.problems[0]
     assert figures(rows(settings), "ch|voice", "voice")["offered"] == 10
-    asyncio.run(importer.run(settings, [], [second], replace=True))
+    asyncio.run(importer.main(settings, [], [second], replace=True))
     assert figures(rows(settings), "ch|voice", "voice")["offered"] == 12
 
 
@@ -184,7 +184,7 @@ def test_the_cli_imports_by_extension_and_reports_bad_lines(tmp_path: Path) -> N
     env = {"PATH": "/usr/bin:/bin", "CCPULSE_DATA_DIR": str(tmp_path), "CCPULSE_AUTH": "off",
            "CCPULSE_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
            "CCPULSE_CLOCK_OFFSET_SECONDS": str(clock.offset_s)}  # fmt: skip
-    cmd = [sys.executable, "-m", "services.cli", "history", "import", str(path)]
+    cmd = [sys.executable, "-m", "ccpulse", "history", "import", str(path)]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "imported 1 interval rows (1 written" in done.stdout
@@ -199,7 +199,7 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "CCPULSE_DATA_DIR": str(tmp_path), "CCPULSE_AUTH": "off",
            "CCPULSE_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
            "CCPULSE_CLOCK_OFFSET_SECONDS": str(clock.offset_s)}  # fmt: skip
-    cmd = [sys.executable, "-m", "services.cli", "history", "import", *args]
+    cmd = [sys.executable, "-m", "ccpulse", "history", "import", *args]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -310,7 +310,7 @@ def test_an_answer_without_its_offer_counts_as_answered_in_history_not_in_asa(
     ]  # fmt: skip
     path = tmp_path / "events.jsonl"
     write_events(path, timed + untimed)
-    asyncio.run(importer.run(settings, [path], []))
+    asyncio.run(importer.main(settings, [path], []))
     stored = [r for r in rows(settings) if r["scope"] == keys.channel_scope("voice")]
     assert sum(r["answered_untimed"] for r in stored) == 1 and all(
         "answered_untimed" not in r["extra"] for r in stored

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from ccpulse.stack import EmbeddedBroker
 from services.sources import SourceSettings
-from services.stack import EmbeddedBroker
 from simulator.scenario import iso
 from tests.clock import OFFSET_S, clock
 from tests.conftest import PipelineFactory

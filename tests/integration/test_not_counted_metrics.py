@@ -9,10 +9,10 @@ from redis.asyncio import Redis
 from aggregator import engine
 from api.live import LiveReader
 from api.metrics import render
+from ccpulse.stack import EmbeddedRedis
 from services import keys
 from services.contract import ContactEvent
 from services.settings import Settings
-from services.stack import EmbeddedRedis
 from tests.clock import clock
 
 

@@ -9,9 +9,9 @@ import pytest
 from redis.asyncio import Redis
 
 from aggregator.runner import PartitionCountMismatch, Runner
+from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
 from services import keys
 from services.settings import Settings
-from services.stack import EmbeddedBroker, EmbeddedRedis
 from tests.stackfixtures import TEST_PARTITIONS
 
 

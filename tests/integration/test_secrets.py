@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.cli import access_lines, masked_url, with_access_keys
+from ccpulse.launch import access_lines, masked_url, with_access_keys
 from services.settings import Settings
 from tests.harness import ROOT, free_port
 
@@ -74,7 +74,7 @@ def _env_file(path: Path) -> dict[str, str]:
     return {p[0]: p[1] for p in pairs if len(p) == 2 and not p[0].startswith("#")}
 
 
-@pytest.mark.parametrize("process", ["api", "services.cli"])
+@pytest.mark.parametrize("process", ["api", "ccpulse"])
 def test_the_shipped_env_file_refuses_to_start_with_a_clear_message(process: str) -> None:
     env = {**_env_file(ROOT / "deploy" / "ccpulse.env"), "PATH": os.environ["PATH"]}
     env["CCPULSE_API_PORT"] = str(free_port())

@@ -19,8 +19,8 @@ import redis
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from ccpulse.stack import EmbeddedRedis
 from services.clock import ManualClock
-from services.stack import EmbeddedRedis
 from tests.apiserver import ADMIN, VIEWER, api_settings, asgi_client, bearer, served
 from tests.harness import ROOT
 
@@ -192,25 +192,31 @@ async def test_the_session_cookie_is_secure_when_set(
     assert ("secure" in flags) is secure and "httponly" in flags and "samesite=strict" in flags
 
 
-def _keys_cli(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _keys_cli(redis_url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": os.environ["PATH"],
         "CCPULSE_REDIS_URL": redis_url,
         "CCPULSE_ADMIN_KEY": ADMIN,
         "CCPULSE_VIEWER_KEY": VIEWER,
+        "CCPULSE_DATA_DIR": str(data_dir),
     }
-    argv = [sys.executable, "-m", "api.keys", *args]
+    argv = [sys.executable, "-m", "ccpulse", "keys", *args]
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_keys_list_shows_the_bootstrap_keys_and_revoke_ends_them(
     clean_redis: EmbeddedRedis, tmp_path: Path
 ) -> None:
-    listed = [json.loads(line) for line in _keys_cli(clean_redis.url, "list").stdout.splitlines()]
+    listed = [
+        json.loads(line)
+        for line in _keys_cli(clean_redis.url, tmp_path, "list").stdout.splitlines()
+    ]
     assert {k["id"] for k in listed} == {"bootstrap-admin", "bootstrap-viewer"}
     assert ADMIN not in json.dumps(listed) and VIEWER not in json.dumps(listed)
-    assert _keys_cli(clean_redis.url, "revoke", "--id", "bootstrap-viewer").returncode == 0
-    listed = _keys_cli(clean_redis.url, "list").stdout
+    assert (
+        _keys_cli(clean_redis.url, tmp_path, "revoke", "--id", "bootstrap-viewer").returncode == 0
+    )
+    listed = _keys_cli(clean_redis.url, tmp_path, "list").stdout
     assert "bootstrap-viewer" not in listed and "bootstrap-admin" in listed
     with served(api_settings(clean_redis.url, tmp_path)) as base:
         assert httpx.get(f"{base}/api/v1/config", headers=bearer(VIEWER)).status_code == 401

@@ -19,10 +19,12 @@ import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.cli import RUN_FILE, build_children
+from ccpulse.launch import RUN_FILE, build_children
+from ccpulse.processes import RunFile, pid_alive
+from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
+from ccpulse.supervise import ChildSpec, Supervisor
 from services.keys import TOPIC_EVENTS
 from services.settings import Settings
-from services.stack import ChildSpec, EmbeddedBroker, EmbeddedRedis, RunFile, Supervisor, pid_alive
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -246,7 +248,8 @@ def test_build_children_orders_and_wires(tmp_path: Path) -> None:
     assert children[3].argv == (
         "py",
         "-m",
-        "simulator",
+        "ccpulse",
+        "simulate",
         "--rate",
         "2.5",
         "--url",
@@ -306,7 +309,7 @@ def test_ccpulse_up_stops_everything_on_signal(
     signum: signal.Signals,
 ) -> None:
     names = ["api", "aggregator", "ingest", "simulator"]
-    argv = [sys.executable, "-m", "services.cli", "up", "--simulate"]
+    argv = [sys.executable, "-m", "ccpulse", "up", "--simulate"]
     for name in names:
         argv += ["--child", f"{name}={sys.executable} {child_script} {name} serve {tmp_path}"]
     log_path = tmp_path / "up.log"

@@ -17,8 +17,8 @@ from aggregator import engine
 from aggregator.repeats import GroupSheet
 from aggregator.state import OwnedState, decode_facts
 from aggregator.store import APPLIED, GROUP_CONFLICT, OFFSET_CONFLICT, KeyList, Step, Store
+from ccpulse.stack import EmbeddedRedis
 from services import keys
-from services.stack import EmbeddedRedis
 from simulator.scenario import iso
 from tests.stackfixtures import LocalCluster
 

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("services", "ingest", "aggregator", "api", "simulator", "tests")
+PACKAGES = ("ccpulse", "services", "ingest", "aggregator", "api", "simulator", "tests")
 WALL_CLOCK = re.compile(
     r"\btime\.time\(\)|\btime\.time_ns\(\)|datetime\.(now|utcnow|today)\(|\bdate\.today\("
 )
