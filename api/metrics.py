@@ -10,9 +10,11 @@ health (events applied, dead letters, batch apply time) is a true counter.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -132,13 +134,24 @@ async def read(reader: LiveReader, now_s: float) -> Reading:
     exposed = [s for s in scopes if not s.startswith(AGENT_PREFIX)]
     agent_scopes = [s for s in scopes if s.startswith(AGENT_PREFIX)]
     wanted = scopes if settings.metrics_per_agent else exposed
-    counters = await reader.counters(wanted, window)
-    gauges = await reader.gauges(exposed, now_s)
-    states = await reader.agent_states()
-    names = [keys.parse_scope(s)[1] for s in agent_scopes]
-    names += [name for name in states if name not in set(names)]
     start_ms, end_ms = window.start_s * 1000, int(min(window.end_s, now_s) * 1000)
-    logs = await reader.agent_logs(sorted(names), start_ms, end_ms)
+
+    async def agents_now() -> tuple[dict[str, dict[str, Any]], dict[str, list[kpis.StateChange]]]:
+        states = await reader.agent_states()  # also tells agent_logs where each agent's log is
+        names = sorted({*(keys.parse_scope(s)[1] for s in agent_scopes), *states})
+        return states, await reader.agent_logs(names, start_ms, end_ms)
+
+    # Independent reads run at once: Redis sums one request's buckets while Python parses another.
+    counters, gauges, (states, logs), stats, reports = await asyncio.gather(
+        reader.counters(wanted, window),
+        reader.gauges(exposed, now_s),
+        agents_now(),
+        reader.stats(),
+        reader.redis.hgetall(keys.CONSUMER_LAG),
+    )
+    listed = {keys.parse_scope(s)[1] for s in agent_scopes}
+    names = [keys.parse_scope(s)[1] for s in agent_scopes]  # the live document's order
+    names += [name for name in states if name not in listed]
     agents = []
     for name in names:
         state = states.get(name)
@@ -152,8 +165,6 @@ async def read(reader: LiveReader, now_s: float) -> Reading:
                 {s: round(v, 3) for s, v in seconds.items()},
             )
         )
-    stats = await reader.stats()
-    reports = await reader.redis.hgetall(keys.CONSUMER_LAG)
     return Reading(
         scopes=_scope_readings(exposed, counters, gauges, settings),
         agents=agents,
