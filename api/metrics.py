@@ -120,11 +120,6 @@ async def render(reader: LiveReader, now_s: float, extra: Iterable[Metric] = ())
     return generate_latest(registry)
 
 
-async def collect(reader: LiveReader, now_s: float) -> list[Metric]:
-    """Every family, from one read of today's counters."""
-    return list(LiveCollector(await read(reader, now_s)).collect())
-
-
 async def read(reader: LiveReader, now_s: float) -> Reading:
     """Today's counters of the scopes the families expose (agents' only when per-agent series
     are on), the gauges, the agents' states and time in state, the aggregator's own figures."""
