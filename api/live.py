@@ -24,7 +24,8 @@ MAX_RANGE_S = 8 * 86400
 MAX_EPOCH_S = 32_503_680_000  # the year 3000: later times cannot be written back as dates
 
 
-# One partition's buckets (KEYS, one slot) summed field by field; integers printed whole.
+# Buckets (KEYS: one partition's on a cluster, all partitions' on a single Redis) summed field by
+# field, fields in the order first seen; integers printed whole (exact below 2^53).
 SUM_BUCKETS = """
 local total, order = {}, {}
 for _, key in ipairs(KEYS) do
@@ -72,6 +73,12 @@ for i, key in ipairs(KEYS) do
 end
 return out
 """
+
+
+# Keys one summing script reads at most on a single Redis: partitions' buckets are read together
+# up to this (`today` at 24 partitions is about 950), so a long range never makes one script run
+# for seconds (Redis answers BUSY to every other client while a script runs too long).
+SCRIPT_KEYS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,13 +170,16 @@ class LiveReader:
         return sorted({_text(s) for row in rows for s in row})
 
     async def counters(self, scopes: Iterable[str], window: Window) -> dict[str, dict[str, int]]:
-        """Summed raw counters per scope over the window, over every partition: each partition's
-        buckets are summed inside Redis (one script per partition, its keys in one slot), so
-        Python parses one hash per partition instead of one per bucket."""
+        """Summed raw counters per scope over the window, over every partition, summed inside
+        Redis: on a single Redis by one script over every partition's buckets (Python parses one
+        hash); on a cluster by one script per partition (its keys in one slot), summed here."""
         cells = buckets(window.start_s, window.end_s)
+        partitions = await self.partitions()
+        groups = [[keys.partition_counter_key(p, res, s) for res, s in cells] for p in partitions]
+        if not self.settings.redis_cluster:
+            groups = batched_keys(groups, SCRIPT_KEYS)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for partition in await self.partitions():
-                names = [keys.partition_counter_key(partition, res, s) for res, s in cells]
+            for names in groups:
                 pipe.eval(SUM_BUCKETS, len(names), *names)
             rows = await pipe.execute()
         return by_scope(sum_fields(rows), scopes)
@@ -283,6 +293,18 @@ def _merge_agent(into: dict[str, Any], part: dict[str, Any]) -> None:
     queues = into["queues"]
     for queue, ms in (part.get("queues") or {}).items():
         queues[queue] = max(ms, queues.get(queue, ms))
+
+
+def batched_keys(groups: list[list[str]], limit: int) -> list[list[str]]:
+    """Consecutive groups joined while the total stays within `limit` keys; a group larger than
+    the limit stays whole, alone (the order of keys is kept)."""
+    out: list[list[str]] = []
+    for group in groups:
+        if out and len(out[-1]) + len(group) <= limit:
+            out[-1] = out[-1] + group
+        else:
+            out.append(list(group))
+    return out
 
 
 def sum_fields(rows: Iterable[Sequence[str | bytes]]) -> dict[str | bytes, int]:

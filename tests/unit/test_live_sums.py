@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.live import by_scope, parse_changes, sum_fields
+from api.live import batched_keys, by_scope, parse_changes, sum_fields
 from api.metrics import _scope_readings
 from api.snapshot import _queue_name
 from services import keys
@@ -91,3 +93,32 @@ def test_metrics_list_queues_in_the_live_document_order(pairs: list[tuple[str, s
     readings = _scope_readings(scopes, {}, {}, Settings())
     expected = [(v["channel"], v["queue"]) for _, v in sorted(document.items())]
     assert [(r.channel, r.queue) for r in readings] == expected
+
+
+key_groups = st.lists(st.lists(st.text("abc", min_size=1, max_size=3), max_size=7), max_size=8)
+
+
+@given(key_groups, st.integers(min_value=1, max_value=12))
+def test_partitions_keys_are_batched_in_order_within_the_limit(
+    groups: list[list[str]], limit: int
+) -> None:
+    batches = batched_keys(groups, limit)
+    assert [k for b in batches for k in b] == [k for g in groups for k in g]
+    sizes = [len(g) for g in groups]
+    for batch in batches:
+        assert len(batch) <= limit or len(batch) in sizes  # only a group too big alone exceeds
+    for first, second in itertools.pairwise(batches):
+        assert len(first) + len(second) > limit or not first or not second
+
+
+@settings(max_examples=200, deadline=None)
+@given(partition_rows)
+def test_one_sum_over_partitions_equals_summing_each_partitions_sum(
+    rows: list[dict[str, int]],
+) -> None:
+    """What one script over several partitions' buckets returns (their fields summed, in the
+    order first seen) gives the same counters as one reply per partition summed here."""
+    wanted = ["ch|voice", "q|voice|sales", "ag|ann"]
+    together = sum_fields(flat(row, True) for row in rows)
+    joined = flat({k.decode() if isinstance(k, bytes) else k: v for k, v in together.items()}, True)
+    assert by_scope(sum_fields([joined]), wanted) == slow_counters(rows, wanted)
