@@ -7,12 +7,12 @@ midnight in the configured time zone.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 
 from services import keys, kpis
@@ -24,7 +24,8 @@ MAX_RANGE_S = 8 * 86400
 MAX_EPOCH_S = 32_503_680_000  # the year 3000: later times cannot be written back as dates
 
 
-# One partition's buckets (KEYS, one slot) summed field by field; integers printed whole.
+# Buckets (KEYS: one partition's on a cluster, all partitions' on a single Redis) summed field by
+# field, fields in the order first seen; integers printed whole (exact below 2^53).
 SUM_BUCKETS = """
 local total, order = {}, {}
 for _, key in ipairs(KEYS) do
@@ -45,6 +46,39 @@ for _, field in ipairs(order) do
 end
 return out
 """
+
+
+# One partition's gauges: KEYS are (waiting, active) pairs, one pair per scope. Per scope:
+# waiting count, the oldest wait's start (ms, false when none), open contacts.
+GAUGES = """
+local out = {}
+for i = 1, #KEYS, 2 do
+  local first = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+  out[#out + 1] = redis.call('ZCARD', KEYS[i])
+  out[#out + 1] = first[2] or false
+  out[#out + 1] = redis.call('ZCARD', KEYS[i + 1])
+end
+return out
+"""
+
+# One partition's agent state logs (KEYS), ARGV: window start ms, end ms (exclusive). Per key:
+# {the last change before the window (member, score), if any}, {changes inside (member, score)}.
+AGENT_LOGS = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = {
+    redis.call('ZREVRANGEBYSCORE', key, '(' .. ARGV[1], '-inf', 'WITHSCORES', 'LIMIT', 0, 1),
+    redis.call('ZRANGEBYSCORE', key, ARGV[1], '(' .. ARGV[2], 'WITHSCORES'),
+  }
+end
+return out
+"""
+
+
+# Keys one summing script reads at most on a single Redis: partitions' buckets are read together
+# up to this (`today` at 24 partitions is about 950), so a long range never makes one script run
+# for seconds (Redis answers BUSY to every other client while a script runs too long).
+SCRIPT_KEYS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,44 +170,43 @@ class LiveReader:
         return sorted({_text(s) for row in rows for s in row})
 
     async def counters(self, scopes: Iterable[str], window: Window) -> dict[str, dict[str, int]]:
-        """Summed raw counters per scope over the window, over every partition: each partition's
-        buckets are summed inside Redis (one script per partition, its keys in one slot), so
-        Python parses one hash per partition instead of one per bucket."""
-        out: dict[str, dict[str, int]] = {scope: {} for scope in scopes}
+        """Summed raw counters per scope over the window, over every partition, summed inside
+        Redis: on a single Redis by one script over every partition's buckets (Python parses one
+        hash); on a cluster by one script per partition (its keys in one slot), summed here."""
         cells = buckets(window.start_s, window.end_s)
+        partitions = await self.partitions()
+        groups = [[keys.partition_counter_key(p, res, s) for res, s in cells] for p in partitions]
+        if not self.settings.redis_cluster:
+            groups = batched_keys(groups, SCRIPT_KEYS)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for partition in await self.partitions():
-                names = [keys.partition_counter_key(partition, res, s) for res, s in cells]
+            for names in groups:
                 pipe.eval(SUM_BUCKETS, len(names), *names)
             rows = await pipe.execute()
-        for row in rows:
-            for field, value in zip(row[0::2], row[1::2], strict=True):
-                scope, name = keys.parse_counter_field(_text(field))
-                total = out.get(scope)
-                if total is not None:
-                    total[name] = total.get(name, 0) + int(value)
-        return out
+        return by_scope(sum_fields(rows), scopes)
 
     async def gauges(self, scopes: list[str], now_s: float) -> dict[str, dict[str, Any]]:
-        """Contacts waiting now, the longest wait, open contacts: per scope, over partitions."""
+        """Contacts waiting now, the longest wait, open contacts: per scope, over partitions
+        (one script per partition reads its waiting and open sets of every scope)."""
         partitions = await self.partitions()
         async with self.redis.pipeline(transaction=False) as pipe:
-            for scope in scopes:
-                for p in partitions:
-                    pipe.zcard(keys.partition_waiting_key(p, scope))
-                    pipe.zrange(keys.partition_waiting_key(p, scope), 0, 0, withscores=True)
-                    pipe.zcard(keys.partition_active_key(p, scope))
+            for p in partitions:
+                names: list[str] = []
+                for scope in scopes:
+                    names += (
+                        keys.partition_waiting_key(p, scope),
+                        keys.partition_active_key(p, scope),
+                    )
+                pipe.eval(GAUGES, len(names), *names)
             rows = await pipe.execute()
         out = {}
-        width = 3 * len(partitions)
         for i, scope in enumerate(scopes):
-            part = rows[i * width : (i + 1) * width]
-            oldest = [pair[1] for first in part[1::3] for pair in first]
+            part = [row[3 * i : 3 * i + 3] for row in rows]
+            oldest = [float(first) for _, first, _ in part if first is not None]
             longest = max(0.0, now_s - min(oldest) / 1000) if oldest else 0.0
             out[scope] = {
-                "in_queue": sum(int(n) for n in part[0::3]),
+                "in_queue": sum(int(waiting) for waiting, _, _ in part),
                 "longest_wait_seconds": round(longest, 3),
-                "active": sum(int(n) for n in part[2::3]),
+                "active": sum(int(active) for _, _, active in part),
             }
         return out
 
@@ -181,19 +214,23 @@ class LiveReader:
         self, agents: list[str], start_ms: int, end_ms: int
     ) -> dict[str, list[kpis.StateChange]]:
         """Each agent's changes inside the window, plus the last one before it (its state then),
-        read from the partitions that applied its state events (see agent_states)."""
-        wanted = [(a, p) for a in agents for p in self.agent_partitions.get(a, ())]
+        read from the partitions that applied its state events (see agent_states): one script
+        per partition for all its agents."""
+        by_partition: dict[int, list[str]] = {}
+        for agent in agents:
+            for partition in self.agent_partitions.get(agent, ()):
+                by_partition.setdefault(partition, []).append(agent)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for agent, partition in wanted:
-                key = keys.partition_agent_log_key(partition, agent)
-                pipe.zrevrangebyscore(key, f"({start_ms}", "-inf", start=0, num=1, withscores=True)
-                pipe.zrangebyscore(key, start_ms, f"({end_ms}", withscores=True)
+            for partition, names in by_partition.items():
+                logs = [keys.partition_agent_log_key(partition, agent) for agent in names]
+                pipe.eval(AGENT_LOGS, len(logs), *logs, start_ms, end_ms)
             rows = await pipe.execute()
         out: dict[str, list[kpis.StateChange]] = {agent: [] for agent in agents}
         before: dict[str, list[kpis.StateChange]] = {agent: [] for agent in agents}
-        for i, (agent, _) in enumerate(wanted):
-            before[agent] += [_change(member, score) for member, score in rows[2 * i]]
-            out[agent] += [_change(member, score) for member, score in rows[2 * i + 1]]
+        for names, row in zip(by_partition.values(), rows, strict=True):
+            for agent, (last, inside) in zip(names, row, strict=True):
+                before[agent] += parse_changes(last)
+                out[agent] += parse_changes(inside)
         for agent, changes in out.items():
             last = sorted(before[agent])[-1:]  # the state at the window's start, over partitions
             changes[:] = last + sorted(changes)
@@ -230,7 +267,7 @@ class LiveReader:
         holders: dict[str, list[int]] = {}
         for partition, row in zip(partitions, rows, strict=True):
             for name, value in row.items():
-                part = json.loads(value)
+                part = orjson.loads(value)
                 _merge_agent(merged.setdefault(_text(name), {"queues": {}}), part)
                 if part.get("state"):
                     holders.setdefault(_text(name), []).append(partition)
@@ -258,9 +295,47 @@ def _merge_agent(into: dict[str, Any], part: dict[str, Any]) -> None:
         queues[queue] = max(ms, queues.get(queue, ms))
 
 
-def _change(member: str | bytes, score: float) -> kpis.StateChange:
-    event_id, _, state = _text(member).rpartition("|")
-    return (int(score), event_id, state)
+def batched_keys(groups: list[list[str]], limit: int) -> list[list[str]]:
+    """Consecutive groups joined while the total stays within `limit` keys; a group larger than
+    the limit stays whole, alone (the order of keys is kept)."""
+    out: list[list[str]] = []
+    for group in groups:
+        if out and len(out[-1]) + len(group) <= limit:
+            out[-1] = out[-1] + group
+        else:
+            out.append(list(group))
+    return out
+
+
+def sum_fields(rows: Iterable[Sequence[str | bytes]]) -> dict[str | bytes, int]:
+    """Flat `field, value, ...` replies (one per partition) summed field by field; fields keep
+    the order they first appear in."""
+    total: dict[str | bytes, int] = {}
+    for row in rows:
+        fields = iter(row)
+        for field, value in zip(fields, fields, strict=True):
+            total[field] = total.get(field, 0) + int(value)
+    return total
+
+
+def by_scope(summed: dict[str | bytes, int], scopes: Iterable[str]) -> dict[str, dict[str, int]]:
+    """`scope|counter` sums split per scope, for the scopes asked (others are dropped)."""
+    out: dict[str, dict[str, int]] = {scope: {} for scope in scopes}
+    for field, value in summed.items():
+        scope, name = keys.parse_counter_field(_text(field))
+        counters = out.get(scope)
+        if counters is not None:
+            counters[name] = counters.get(name, 0) + value
+    return out
+
+
+def parse_changes(flat: Sequence[str | bytes]) -> list[kpis.StateChange]:
+    """`member, score, ...` of an agent's state log: (ms, event id, state) each."""
+    out = []
+    for i in range(0, len(flat), 2):
+        event_id, _, state = _text(flat[i]).rpartition("|")
+        out.append((int(float(flat[i + 1])), event_id, state))
+    return out
 
 
 def _text(value: str | bytes) -> str:

@@ -10,7 +10,10 @@ health (events applied, dead letters, batch apply time) is a true counter.
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -27,9 +30,10 @@ from services import keys, kpis
 from services.settings import Settings
 
 from .broadcaster import Broadcaster
-from .live import LiveReader, Window, resolve_window
-from .snapshot import build
+from .live import LiveReader, read_options, resolve_window
+from .snapshot import SCOPE_MEMORY_S
 
+AGENT_PREFIX = keys.agent_scope("")
 SCOPE = ["channel", "queue"]  # a channel's own series have queue="" (no queue label at all)
 # Raw histogram fields per exposed histogram: (families of bucket fields, field of the ms sum).
 HISTOGRAMS: dict[str, tuple[tuple[str, ...], str, str]] = {
@@ -54,73 +58,150 @@ COUNTS = (  # (family suffix, figure in the live document, help)
 )
 
 
-class _Frozen(Collector):
-    """Hands prometheus_client families that were computed asynchronously beforehand."""
+@dataclass(frozen=True, slots=True)
+class ScopeReading:
+    """One channel (queue "") or queue: its summed counters for today and its gauges now."""
 
-    def __init__(self, families: list[Metric]) -> None:
-        self.families = families
+    scope: str
+    channel: str
+    queue: str
+    counters: Mapping[str, int]
+    gauges: Mapping[str, float]
+    opts: kpis.ReadOptions
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReading:
+    """One agent: today's counters, its current state, its seconds in each state today."""
+
+    name: str
+    counters: Mapping[str, int]
+    state: str | None
+    state_seconds: float
+    time_in_state: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one scrape read from Redis: the counters, gauges and states the families need."""
+
+    scopes: list[ScopeReading]
+    agents: list[AgentReading]  # in the order the live document lists them
+    agent_states: dict[str, int]
+    stats: dict[str, int]
+    lag: int | None
+    per_agent: bool
+    agent_cap: int
+    busy_states: tuple[str, ...]
+    idle_states: tuple[str, ...]
+
+
+class LiveCollector(Collector):
+    """prometheus_client's custom-collector interface over one Reading: `collect` builds the
+    families from the counters read (Redis is read asynchronously beforehand, in `read`)."""
+
+    def __init__(self, reading: Reading, extra: Iterable[Metric] = ()) -> None:
+        self.reading = reading
+        self.extra = list(extra)
 
     def collect(self) -> Iterator[Metric]:
-        return iter(self.families)
-
-
-class _Keeping(LiveReader):
-    """A reader that keeps the raw counters `build` read: histograms come from the same read."""
-
-    def __init__(self, reader: LiveReader) -> None:
-        super().__init__(reader.redis, reader.settings)
-        self.raw: dict[str, dict[str, int]] = {}
-
-    async def counters(self, scopes: Iterable[str], window: Window) -> dict[str, dict[str, int]]:
-        out = await super().counters(scopes, window)
-        self.raw.update(out)
-        return out
+        reading = self.reading
+        yield from _scope_families(reading.scopes)
+        yield from _histograms(reading.scopes)
+        yield from _agent_families(reading)
+        yield from _health(reading.stats, reading.lag)
+        yield from self.extra
 
 
 async def render(reader: LiveReader, now_s: float, extra: Iterable[Metric] = ()) -> bytes:
     """The exposition text; `extra` carries the per-process families (websocket clients)."""
-    families = await collect(reader, now_s)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Frozen([*families, *extra]))
+    registry.register(LiveCollector(await read(reader, now_s), extra))
     return generate_latest(registry)
 
 
-async def collect(reader: LiveReader, now_s: float) -> list[Metric]:
-    """Every family, from one read of today's counters (the live document's own read)."""
-    keeping = _Keeping(reader)
-    doc = await build(keeping, resolve_window("today", now_s, reader.settings), now_s)
-    scopes = _scopes(doc)
-    stats = await reader.stats()
-    reports = await reader.redis.hgetall(keys.CONSUMER_LAG)
-    lag = keys.fresh_lag(reports, int(now_s * 1000))
-    return [
-        *_scope_families(scopes),
-        *_histograms(scopes, keeping.raw),
-        *_agent_families(doc, reader.settings),
-        *_health(stats, lag),
-    ]
+async def read(reader: LiveReader, now_s: float) -> Reading:
+    """Today's counters of the scopes the families expose (agents' only when per-agent series
+    are on), the gauges, the agents' states and time in state, the aggregator's own figures."""
+    settings = reader.settings
+    window = resolve_window("today", now_s, settings)
+    scopes = await reader.active_scopes(min(window.start_s, int(now_s) - SCOPE_MEMORY_S))
+    exposed = [s for s in scopes if not s.startswith(AGENT_PREFIX)]
+    agent_scopes = [s for s in scopes if s.startswith(AGENT_PREFIX)]
+    wanted = scopes if settings.metrics_per_agent else exposed
+    start_ms, end_ms = window.start_s * 1000, int(min(window.end_s, now_s) * 1000)
+
+    async def agents_now() -> tuple[dict[str, dict[str, Any]], dict[str, list[kpis.StateChange]]]:
+        states = await reader.agent_states()  # also tells agent_logs where each agent's log is
+        names = sorted({*(keys.parse_scope(s)[1] for s in agent_scopes), *states})
+        return states, await reader.agent_logs(names, start_ms, end_ms)
+
+    # Independent reads run at once: Redis sums one request's buckets while Python parses another.
+    counters, gauges, (states, logs), stats, reports = await asyncio.gather(
+        reader.counters(wanted, window),
+        reader.gauges(exposed, now_s),
+        agents_now(),
+        reader.stats(),
+        reader.redis.hgetall(keys.CONSUMER_LAG),
+    )
+    listed = {keys.parse_scope(s)[1] for s in agent_scopes}
+    names = [keys.parse_scope(s)[1] for s in agent_scopes]  # the live document's order
+    names += [name for name in states if name not in listed]
+    agents = []
+    for name in names:
+        state = states.get(name)
+        seconds = kpis.time_in_state(logs.get(name, ()), start_ms, end_ms)
+        agents.append(
+            AgentReading(
+                name,
+                counters.get(keys.agent_scope(name), {}),
+                state["state"] if state else None,
+                round(max(0.0, now_s - state["since_ms"] / 1000), 3) if state else 0.0,
+                {s: round(v, 3) for s, v in seconds.items()},
+            )
+        )
+    return Reading(
+        scopes=_scope_readings(exposed, counters, gauges, settings),
+        agents=agents,
+        agent_states=dict(Counter(s["state"] for s in states.values())),
+        stats=stats,
+        lag=keys.fresh_lag(reports, int(now_s * 1000)),
+        per_agent=settings.metrics_per_agent,
+        agent_cap=settings.metrics_agent_cap,
+        busy_states=tuple(settings.busy_states),
+        idle_states=tuple(settings.idle_states),
+    )
 
 
-Scope = tuple[str, str, str, dict[str, Any]]  # (redis scope, channel, queue or "", figures)
+def _scope_readings(
+    scopes: list[str],
+    counters: Mapping[str, Mapping[str, int]],
+    gauges: Mapping[str, Mapping[str, float]],
+    settings: Settings,
+) -> list[ScopeReading]:
+    """Channels (queue "") by name, then queues by name (by channel where a name repeats)."""
+    channels: list[ScopeReading] = []
+    queues: list[ScopeReading] = []
+    for scope in scopes:
+        parts = keys.parse_scope(scope)
+        queue = parts[2] if parts[0] == "q" else ""
+        reading = ScopeReading(
+            scope, parts[1], queue, counters.get(scope, {}), gauges.get(scope, {}),
+            read_options(settings, parts[1], queue or None),
+        )  # fmt: skip
+        (queues if queue else channels).append(reading)
+    channels.sort(key=lambda r: r.channel)
+    first: dict[str, str] = {}  # queue name -> the channel listed under the bare name
+    for r in queues:  # scopes are sorted: the first channel of a name keeps the bare name
+        first.setdefault(r.queue, r.channel)
+    queues.sort(
+        key=lambda r: r.queue if first[r.queue] == r.channel else f"{r.queue} ({r.channel})"
+    )
+    return channels + queues
 
 
-def _scopes(doc: dict[str, Any]) -> list[Scope]:
-    """Channels (queue "") then queues, with the queue's own name (not the document's key)."""
-    out: list[Scope] = [
-        (keys.channel_scope(ch), ch, "", fig) for ch, fig in sorted(doc["channels"].items())
-    ]
-    for name, fig in sorted(doc["queues"].items()):
-        channel = fig["channel"]
-        suffix = f" ({channel})"
-        queue = name
-        if name.endswith(suffix) and doc["queues"].get(name[: -len(suffix)], fig) is not fig:
-            queue = name[: -len(suffix)]  # the document told a same-named queue apart
-        out.append((keys.queue_scope(channel, queue), channel, queue, fig))
-    return out
-
-
-def _scope_families(scopes: list[Scope]) -> list[Metric]:
-    """The live document's figures per channel and queue: the wallboard's own numbers."""
+def _scope_families(scopes: list[ScopeReading]) -> list[Metric]:
+    """The wallboard's own figures per channel and queue, from the same formulas (kpis)."""
     counts = {
         figure: GaugeMetricFamily(f"ccpulse_contacts_{suffix}_today", text, labels=SCOPE)
         for suffix, figure, text in COUNTS
@@ -152,28 +233,40 @@ def _scope_families(scopes: list[Scope]) -> list[Metric]:
             "ccpulse_service_level_threshold_seconds",
             "Answer-time threshold of the service level", labels=SCOPE),
     }  # fmt: skip
-    for _, channel, queue, fig in scopes:
-        labels = [channel, queue]
+    for r in scopes:
+        labels = [r.channel, r.queue]
+        c = r.counters
+        values: dict[str, float | None] = {
+            "offered": c.get(kpis.OFFERED, 0),
+            "queued": c.get(kpis.QUEUED, 0),
+            "answered": kpis.answered(c),
+            "timed_out": c.get(kpis.TIMED_OUT, 0),
+            **r.gauges,
+            "service_level": kpis.service_level(c, r.opts),
+            "abandon_rate": kpis.abandon_rate(c, r.opts),
+            "service_level_threshold_seconds": r.opts.sl_threshold_s,
+        }
         for figure, family in (*counts.items(), *now.items(), *ratios.items()):
-            if fig.get(figure) is not None:
-                family.add_metric(labels, fig[figure])
+            if (number := values.get(figure)) is not None:
+                family.add_metric(labels, number)
         # "none" always present: the day's abandon series exist from midnight, at zero.
-        for stage, n in {"none": 0, **fig["abandoned_by_stage"]}.items():
+        for stage, n in {"none": 0, **kpis.suffixed(c, kpis.ABANDON_STAGE)}.items():
             abandoned.add_metric([*labels, stage], n)
-        for row in fig["ivr_funnel"]:
+        for row in kpis.ivr_funnel(c):
             entered.add_metric([*labels, str(row["stage"])], int(row["entered"]))
     return [*counts.values(), abandoned, entered, *now.values(), *ratios.values()]
 
 
-def _histograms(scopes: list[Scope], raw: Mapping[str, Mapping[str, int]]) -> list[Metric]:
+def _histograms(scopes: list[ScopeReading]) -> list[Metric]:
     """Cumulative buckets on kpis.WAIT_EDGES_S (every service-level threshold is an edge)."""
     out: list[Metric] = []
     for name, (families, sum_field, text) in HISTOGRAMS.items():
         family = HistogramMetricFamily(name, text, labels=SCOPE)
-        for scope, channel, queue, _ in scopes:
-            counters = raw.get(scope, {})
+        for r in scopes:
             family.add_metric(
-                [channel, queue], _buckets(counters, families), counters.get(sum_field, 0) / 1000
+                [r.channel, r.queue],
+                _buckets(r.counters, families),
+                r.counters.get(sum_field, 0) / 1000,
             )
         out.append(family)
     return out
@@ -189,13 +282,13 @@ def _buckets(counters: Mapping[str, int], families: tuple[str, ...]) -> list[tup
     return buckets
 
 
-def _agent_families(doc: dict[str, Any], settings: Settings) -> list[Metric]:
+def _agent_families(reading: Reading) -> list[Metric]:
     states = GaugeMetricFamily("ccpulse_agents", "Agents by current state", labels=["state"])
-    for state, n in sorted(doc["agent_states"].items()):
+    for state, n in sorted(reading.agent_states.items()):
         states.add_metric([state], n)
     seconds: dict[str, float] = {}
-    for agent in doc["agents"].values():
-        for state, s in agent.get("time_in_state_seconds", {}).items():
+    for agent in reading.agents:  # summed in the live document's order: the same float sums
+        for state, s in agent.time_in_state.items():
             seconds[state] = seconds.get(state, 0.0) + s
     in_state = GaugeMetricFamily(
         "ccpulse_agents_state_today_seconds", "Agent time in each state today, all agents",
@@ -206,44 +299,50 @@ def _agent_families(doc: dict[str, Any], settings: Settings) -> list[Metric]:
     occupancy = GaugeMetricFamily(
         "ccpulse_agents_occupancy_today_ratio", "Busy time over busy plus idle time today"
     )
-    value = kpis.occupancy(seconds, settings.busy_states, settings.idle_states)
+    value = kpis.occupancy(seconds, reading.busy_states, reading.idle_states)
     if value is not None:
         occupancy.add_metric([], value)
     out: list[Metric] = [states, in_state, occupancy]
-    if settings.metrics_per_agent:
-        out.extend(_per_agent(doc["agents"], settings.metrics_agent_cap))
+    if reading.per_agent:
+        out.extend(_per_agent(reading.agents, reading.agent_cap))
     return out
 
 
-PER_AGENT = (  # (family, help, figure)
-    ("ccpulse_agent_contacts_answered_today", "Contacts answered today, per agent", "answered"),
-    ("ccpulse_agent_contacts_handled_today", "Contacts completed today, per agent", "handled"),
-    ("ccpulse_agent_handle_time_today_seconds", "Handle time today, summed, per agent", "handle"),
+PER_AGENT = (  # (family, help)
+    ("ccpulse_agent_contacts_answered_today", "Contacts answered today, per agent"),
+    ("ccpulse_agent_contacts_handled_today", "Contacts completed today, per agent"),
+    ("ccpulse_agent_handle_time_today_seconds", "Handle time today, summed, per agent"),
 )
 
 
-def _per_agent(agents: dict[str, Any], cap: int) -> list[Metric]:
+def agent_values(c: Mapping[str, int]) -> tuple[int, int, float]:
+    """(answered, handled, handle seconds) of one agent, as the live document states them
+    (handle time is its mean handle time times the contacts handled)."""
+    handled = c.get(kpis.HANDLED, 0)
+    aht = kpis.mean_seconds(c.get(kpis.HANDLE_MS, 0), handled)
+    return kpis.answered(c), handled, (aht or 0.0) * handled
+
+
+def _per_agent(agents: list[AgentReading], cap: int) -> list[Metric]:
     """Opt-in, one series per agent: the busiest `cap` agents, and how many were left out."""
-    ranked = sorted(agents.items(), key=lambda item: (-item[1]["answered"], item[0]))
-    families = {
-        fig: GaugeMetricFamily(name, text, labels=["agent"]) for name, text, fig in PER_AGENT
-    }
+    values = {agent.name: agent_values(agent.counters) for agent in agents}
+    ranked = sorted(agents, key=lambda agent: (-values[agent.name][0], agent.name))
+    families = [GaugeMetricFamily(name, text, labels=["agent"]) for name, text in PER_AGENT]
     state = GaugeMetricFamily(
         "ccpulse_agent_state_seconds",
         "Time in the agent's current state",
         labels=["agent", "state"],
     )
-    for name, agent in ranked[:cap]:
-        values = {**agent, "handle": (agent["aht_seconds"] or 0.0) * agent["handled"]}
-        for figure, family in families.items():
-            family.add_metric([name], values[figure])
-        if agent.get("state") is not None:
-            state.add_metric([name, agent["state"]], agent["state_seconds"])
+    for agent in ranked[:cap]:
+        for family, number in zip(families, values[agent.name], strict=True):
+            family.add_metric([agent.name], number)
+        if agent.state is not None:
+            state.add_metric([agent.name, agent.state], agent.state_seconds)
     omitted = GaugeMetricFamily(
         "ccpulse_metrics_agents_omitted", "Agents left out of the per-agent series by the cap"
     )
     omitted.add_metric([], max(0, len(ranked) - cap))
-    return [*families.values(), state, omitted]
+    return [*families, state, omitted]
 
 
 def _health(stats: dict[str, int], lag_now: int | None) -> list[Metric]:

@@ -207,13 +207,20 @@ def _wait_applied(client: Any, target: int, timeout: float) -> int:
     raise AssertionError(f"aggregators applied {applied(client)} of {target} in {timeout}s")
 
 
-def read_latency(env: dict[str, str], work: Path, requests: int = 200) -> list[str]:
-    """p50/p99 of GET /api/v1/live (15m and today) and /metrics on what the last run wrote."""
+def read_latency(
+    env: dict[str, str],
+    work: Path,
+    requests: int = 200,
+    cwd: Path = ROOT,
+    python: str = sys.executable,
+) -> list[str]:
+    """p50/p99 of GET /api/v1/live (15m and today) and /metrics on what the last run wrote,
+    served by the api in `cwd` (this tree, or a --baseline revision) run by `python`."""
     port = free_port()
     log = (work / "api.log").open("ab")
     api = subprocess.Popen(
-        [sys.executable, "-m", "api"],
-        cwd=ROOT,
+        [python, "-m", "api"],
+        cwd=cwd,
         stdout=log,
         stderr=log,
         env={**env, "CCPULSE_API_PORT": str(port)},
@@ -255,11 +262,11 @@ def _cluster(folder: Path) -> Iterator[LocalCluster]:
 
 
 @contextmanager
-def revision(ref: str) -> Iterator[Path]:
-    """The aggregator and services of another git revision, extracted to a temporary folder."""
+def revision(ref: str, parts: tuple[str, ...] = ("aggregator", "services")) -> Iterator[Path]:
+    """Parts (the aggregator and services) of another git revision, in a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="ccpulse-baseline-") as tmp:
         archive = subprocess.run(
-            ["git", "archive", ref, "aggregator", "services"],
+            ["git", "archive", ref, *parts],
             cwd=ROOT,
             check=True,
             capture_output=True,
@@ -281,6 +288,9 @@ def base_env(bootstrap: str, url: str, work: Path) -> dict[str, str]:
     }
 
 
+API_PARTS = ("api", "services", "web/basic.html")  # what `python -m api` needs to serve reads
+
+
 def run(
     events: int,
     partitions: int,
@@ -288,6 +298,7 @@ def run(
     cluster: bool,
     agents: int = 40,
     reads_only: bool = False,
+    baseline_python: str = sys.executable,
 ) -> None:
     print(
         f"backlog: {events:,} events (simulator/scenario.py, keyed by contact), "
@@ -305,8 +316,14 @@ def run(
         n = len(pairs)
         if reads_only:  # one aggregator builds the state, then only the reads are timed
             aggregators("aggregator, 1 process", env, ROOT, 1, n, server.url, work)
+            if baseline:  # the api of another revision first, on the same state
+                code = stack.enter_context(revision(baseline, API_PARTS))
+                print(f"api @{baseline} ({baseline_python}):")
+                for line in read_latency(env, work, cwd=code, python=baseline_python):
+                    print(f"  {line}")
+                print("api, this tree:")
             for line in read_latency(env, work):
-                print(line)
+                print(f"  {line}")
             return
         figures = [
             asyncio.run(ceiling(broker.bootstrap, n, orjson.loads, "ceiling: aiokafka + orjson")),
@@ -345,9 +362,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--agents", type=int, default=40)
     parser.add_argument("--baseline", default=None, help="git revision to compare against")
     parser.add_argument("--cluster", action="store_true", help="also 2 processes on a cluster")
-    parser.add_argument("--reads-only", action="store_true", help="time the api's reads only")
+    parser.add_argument(
+        "--reads-only",
+        action="store_true",
+        help="time the api's reads only (with --baseline: that revision's api first, same state)",
+    )
+    parser.add_argument(
+        "--baseline-python",
+        default=sys.executable,
+        help="the Python that runs the --baseline api (e.g. a venv with that revision's lock)",
+    )
     args = parser.parse_args(argv)
-    run(args.events, args.partitions, args.baseline, args.cluster, args.agents, args.reads_only)
+    run(
+        args.events,
+        args.partitions,
+        args.baseline,
+        args.cluster,
+        args.agents,
+        args.reads_only,
+        args.baseline_python,
+    )
 
 
 if __name__ == "__main__":
