@@ -195,7 +195,8 @@ async def _delivery(request: Request) -> Delivery:
 
 
 def _verified_and_decoded(vendor: Vendor, delivery: Delivery) -> Decoded:
-    """Verified first (a bad signature is a 401 whatever the body), then decoded."""
+    """Verified first, so a bad signature is a 401 whatever the payload, then decoded; a verifier
+    that reads the body (Twilio's signed form) answers 400 for one it cannot parse."""
     secret = _secret(getattr(delivery.options, vendor.secret))
     try:
         if secret is not None:
