@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services import intervals, keys
+from services import intervals, keys, locks
 from services.settings import Settings
 
 log = logging.getLogger("ccpulse.history")
@@ -31,12 +31,6 @@ log = logging.getLogger("ccpulse.history")
 MAX_CELLS_PER_CYCLE = 2000
 LOCK_MS = 30_000
 
-_LOCK = """
-local held = redis.call('GET', KEYS[1])
-if held == false then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
-if held == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-return 0
-"""
 _FORGET = """
 local n = 0
 for i = 1, #ARGV, 2 do
@@ -72,7 +66,7 @@ class HistoryWriter:
         self.engine = engine
         self.token = secrets.token_hex(8)
         self.clock = settings.clock()
-        self._lock = redis.register_script(_LOCK)
+        self._lock = redis.register_script(locks.HOLD)
         self._forget = redis.register_script(_FORGET)
         self._last_prune = 0.0
         self.rows_written = 0

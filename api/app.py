@@ -14,10 +14,10 @@ from prometheus_client.core import GaugeMetricFamily
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
-from services.alertkeys import ALERTS_CHANNEL
 from services.apikeys import Role
 from services.clock import Clock
 from services.database import make_engine
+from services.keys import ALERTS_CHANNEL
 from services.settings import Settings
 
 from . import metrics, security

@@ -16,15 +16,13 @@ from fastapi import HTTPException, Request, WebSocket
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from services import keys
 from services.apikeys import Role, key_hash, new_key
 from services.clock import Clock
 from services.settings import Settings
 
 from .sessions import SessionStore, cookie_hash
 
-KEYS = "ccp:apikeys"  # hash: sha256(key) -> {"id", "name", "role", "created"}
-REVOKED_BOOTSTRAP = "ccp:apikeys:revoked"  # set: sha256 of revoked CCPULSE_*_KEY values
-TICKET_PREFIX = "ccp:ticket:"
 COOKIE = "ccpulse_session"
 TICKET_TTL_S = 30
 
@@ -61,10 +59,10 @@ class Authenticator:
     async def from_key_hash(self, digest: str) -> Principal | None:
         """The key's principal, unless it is unknown or revoked (bootstrap ones too)."""
         if digest in self.bootstrap:
-            if await self.redis.sismember(REVOKED_BOOTSTRAP, digest):
+            if await self.redis.sismember(keys.APIKEYS_REVOKED, digest):
                 return None
             return replace(self.bootstrap[digest], via=f"key:{digest}")
-        raw = await self.redis.hget(KEYS, digest)
+        raw = await self.redis.hget(keys.APIKEYS, digest)
         if raw is None:
             return None
         data = json.loads(raw)
@@ -97,12 +95,12 @@ class Authenticator:
 
     async def issue_ticket(self, principal: Principal) -> str:
         ticket = secrets.token_urlsafe(24)
-        await self.redis.set(TICKET_PREFIX + ticket, _dump(principal), ex=TICKET_TTL_S)
+        await self.redis.set(keys.ticket_key(ticket), _dump(principal), ex=TICKET_TTL_S)
         return ticket
 
     async def redeem_ticket(self, ticket: str) -> Principal | None:
         """Single use: a ticket seen in a log cannot be used again; nor one whose session ended."""
-        raw = await self.redis.getdel(TICKET_PREFIX + ticket)
+        raw = await self.redis.getdel(keys.ticket_key(ticket))
         if raw is None:
             return None
         principal = _principal(json.loads(raw))
@@ -120,16 +118,16 @@ class Authenticator:
         key = new_key()
         key_id = secrets.token_hex(6)
         record = {"id": key_id, "name": name, "role": role.name, "created": int(created)}
-        await self.redis.hset(KEYS, key_hash(key), json.dumps(record))
+        await self.redis.hset(keys.APIKEYS, key_hash(key), json.dumps(record))
         return key_id, key
 
     async def list_keys(self) -> list[dict[str, Any]]:
         """Stored keys and the environment's bootstrap keys (unless revoked); never a key."""
-        rows = await self.redis.hgetall(KEYS)
+        rows = await self.redis.hgetall(keys.APIKEYS)
         stored = sorted((json.loads(v) for v in rows.values()), key=lambda r: r["created"])
         boot = []
         for digest, p in self.bootstrap.items():
-            if not await self.redis.sismember(REVOKED_BOOTSTRAP, digest):
+            if not await self.redis.sismember(keys.APIKEYS_REVOKED, digest):
                 row = {"id": p.key_id, "name": p.name, "role": p.role.name, "created": None}
                 boot.append({**row, "source": "environment"})
         return boot + stored
@@ -140,11 +138,11 @@ class Authenticator:
         found = False
         for boot_hash, p in self.bootstrap.items():
             if p.key_id == key_id:
-                await self.redis.sadd(REVOKED_BOOTSTRAP, boot_hash)
+                await self.redis.sadd(keys.APIKEYS_REVOKED, boot_hash)
                 found = True
-        for stored_hash, raw in (await self.redis.hgetall(KEYS)).items():
+        for stored_hash, raw in (await self.redis.hgetall(keys.APIKEYS)).items():
             if json.loads(raw)["id"] == key_id:
-                await self.redis.hdel(KEYS, stored_hash)
+                await self.redis.hdel(keys.APIKEYS, stored_hash)
                 found = True
         if found:
             await self.sessions.end_for_key(key_id)

@@ -14,11 +14,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from services import keys
 from services.clock import Clock
 from services.settings import Settings
-
-SESSION_PREFIX = "ccp:session:"  # + sha256(cookie) -> the record (JSON), expires when idle
-SESSION_INDEX = "ccp:sessions"  # hash: public session id -> sha256(cookie)
 
 
 def cookie_hash(cookie: str) -> str:
@@ -64,13 +62,13 @@ class SessionStore:
         now = self.clock.now()
         record = SessionRecord(secrets.token_hex(8), key_id, name, role, key_hash, now, now)
         digest = cookie_hash(cookie)
-        await self.redis.set(SESSION_PREFIX + digest, _dump(record), px=self._ttl_ms(record, now))
-        await self.redis.hset(SESSION_INDEX, record.id, digest)
+        await self.redis.set(keys.session_key(digest), _dump(record), px=self._ttl_ms(record, now))
+        await self.redis.hset(keys.SESSIONS, record.id, digest)
         return cookie
 
     async def peek(self, digest: str) -> SessionRecord | None:
         """The live record behind a cookie hash, without renewing it."""
-        raw = await self.redis.get(SESSION_PREFIX + digest)
+        raw = await self.redis.get(keys.session_key(digest))
         if raw is None:
             return None
         record = _load(raw)
@@ -88,17 +86,17 @@ class SessionStore:
         now = self.clock.now()
         record = replace(record, last_seen=now)
         await self.redis.set(
-            SESSION_PREFIX + digest, _dump(record), px=self._ttl_ms(record, now), xx=True
+            keys.session_key(digest), _dump(record), px=self._ttl_ms(record, now), xx=True
         )
         return record
 
     async def _all(self) -> list[tuple[str, SessionRecord]]:
         out = []
-        for session_id, raw in (await self.redis.hgetall(SESSION_INDEX)).items():
+        for session_id, raw in (await self.redis.hgetall(keys.SESSIONS)).items():
             digest = _text(raw)
             record = await self.peek(digest)
             if record is None:
-                await self.redis.hdel(SESSION_INDEX, session_id)
+                await self.redis.hdel(keys.SESSIONS, session_id)
             else:
                 out.append((digest, record))
         return out
@@ -107,11 +105,11 @@ class SessionStore:
         return [r.public() for _, r in sorted(await self._all(), key=lambda x: x[1].created)]
 
     async def _drop(self, session_id: str, digest: str) -> None:
-        await self.redis.delete(SESSION_PREFIX + digest)
-        await self.redis.hdel(SESSION_INDEX, session_id)
+        await self.redis.delete(keys.session_key(digest))
+        await self.redis.hdel(keys.SESSIONS, session_id)
 
     async def end(self, session_id: str) -> bool:
-        digest = await self.redis.hget(SESSION_INDEX, session_id)
+        digest = await self.redis.hget(keys.SESSIONS, session_id)
         if digest is None:
             return False
         await self._drop(session_id, _text(digest))

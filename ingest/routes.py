@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
@@ -13,6 +12,7 @@ from services import contract
 from services.contract import ContactEvent, FieldError
 
 from . import jsonsafe
+from .edge import BodyError, read_body
 from .limits import source_of
 from .state import IngestState, refusal, time_errors
 
@@ -23,14 +23,6 @@ router = APIRouter()
 # mapping ASCII digits to "0" and the rest to " " (str.translate: far cheaper than a regex).
 _DIGIT_RUNS = str.maketrans({chr(c): "0" if chr(c).isdigit() else " " for c in range(128)})
 _LONG_RUN = "0" * 19
-
-
-class BodyError(Exception):
-    def __init__(self, status: int, message: str, field: str = "body") -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
 
 
 def decode_body(raw: bytes, content_type: str, max_events: int) -> list[Any]:
@@ -124,21 +116,6 @@ def validate(items: list[Any], now_s: float) -> tuple[list[ContactEvent], list[F
     return events, errors
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    """Read at most `limit` bytes; a longer body is refused before it is all in memory."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise BodyError(413, f"body is {declared} bytes, the limit is {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyError(413, f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _unauthorised(authorization: str | None) -> str:
     if authorization is not None and not authorization.isascii():
         return (
@@ -165,8 +142,7 @@ async def post_events(request: Request) -> JSONResponse:
     if wait > 0:
         return state.too_many(wait, "this token")
     try:
-        async with asyncio.timeout(state.settings.ingest_body_timeout_seconds):
-            raw = await read_limited(request, state.settings.max_body_bytes)
+        raw = await read_body(request, state.settings)
         items = decode_body(
             raw, request.headers.get("content-type", ""), state.settings.max_batch_events
         )

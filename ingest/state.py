@@ -17,12 +17,12 @@ from services.contract import IDENT_MAX, NAME_MAX, TEXT_MAX, ContactEvent, Field
 from services.privacy import pseudonymise, pseudonymise_id, scrub, scrub_text
 from services.settings import Settings
 
+from .edge import broker_unavailable
 from .limits import Limits
 from .publisher import BrokerUnavailable, Publisher
 
 log = logging.getLogger("ccpulse.ingest")
 
-RETRY_AFTER_S = 5
 MAX_ROWS = 100  # error rows in one refusal
 
 
@@ -132,14 +132,7 @@ class IngestState:
         except BrokerUnavailable as exc:
             self.metrics.refused.labels("broker_unavailable").inc()
             log.warning("refused %d events: %s", len(events), exc)
-            return JSONResponse(
-                {
-                    "detail": "the event broker is unavailable; retry later",
-                    "retry_after": RETRY_AFTER_S,
-                },
-                status_code=503,
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            )
+            return broker_unavailable()
         self.metrics.events.labels(source, "accepted").inc(len(events))
         body: dict[str, Any] = {"accepted": len(events)}
         if old:

@@ -21,7 +21,7 @@ NOT_COUNTED_STAT = "not_counted:"
 # aggregator instance -> "lag|epoch ms": each consumer reports the lag of the partitions it owns
 CONSUMER_LAG = f"{PREFIX}:consumer_lag"
 LAG_FRESH_MS = 60_000  # a report older than this is from a consumer that stopped
-HISTORY_LOCK = f"{PREFIX}:history:lock"  # one history writer among aggregator instances
+HISTORY_LOCK = f"{PREFIX}:history:lock"  # string: the history writer's token (services.locks)
 INTERVAL_SECONDS = 900
 
 MINUTE_SECONDS = 60
@@ -182,3 +182,44 @@ def interval_start_s(epoch_s: float) -> int:
 def bucket_start_s(epoch_s: float, resolution: str) -> int:
     width = RESOLUTIONS[resolution]
     return int(epoch_s // width) * width
+
+
+# --- The api: access keys, sessions, websocket tickets (docs/security.md) ----------------------
+APIKEYS = f"{PREFIX}:apikeys"  # hash: sha256(key) -> {"id", "name", "role", "created"}
+APIKEYS_REVOKED = f"{PREFIX}:apikeys:revoked"  # set: sha256 of revoked CCPULSE_*_KEY values
+SESSIONS = f"{PREFIX}:sessions"  # hash: public session id -> sha256(cookie)
+
+
+def session_key(cookie_digest: str) -> str:
+    """String: the session record (JSON), expiring when idle."""
+    return f"{PREFIX}:session:{cookie_digest}"
+
+
+def ticket_key(ticket: str) -> str:
+    """String: the principal a one-use websocket ticket stands for, until used or expired."""
+    return f"{PREFIX}:ticket:{ticket}"
+
+
+# --- Alerts: state in Redis, so the replica that takes over the evaluation (after the leader's
+# lock expires) knows what is already firing and does not page again --------------------------
+ALERTS_LEADER_LOCK = f"{PREFIX}:alerts:leader"  # string: the evaluating replica's token
+ALERT_STATES = f"{PREFIX}:alerts:state"  # hash: alert id -> JSON state (pending and firing only)
+ALERT_OUTBOX = f"{PREFIX}:alerts:outbox"  # hash: outbox field -> JSON notice, until sent
+ALERT_HISTORY = f"{PREFIX}:alerts:history"  # list, newest first: JSON of each firing and resolve
+ALERTS_CHANNEL = f"{PREFIX}:alerts:changes"  # pub/sub: firing alerts, for every replica's sockets
+
+
+def alert_id(rule: str, channel: str, queue: str | None) -> str:
+    """One alert per rule and scope (an ALERT_STATES field); also the PagerDuty dedup tail."""
+    return f"{rule}{SEP}{channel}{SEP}{queue or ''}"
+
+
+def alert_notification_id(at_s: float, alert: str, kind: str) -> str:
+    """Zero-padded milliseconds first, so outbox fields sort in the order transitions happened;
+    derived from the transition alone, so saving one twice cannot queue it twice."""
+    return f"{round(at_s * 1000):015d}{SEP}{kind}{SEP}{alert}"
+
+
+def alert_outbox_field(notification: str, target: str) -> str:
+    """An ALERT_OUTBOX field per notification and receiver: each retried and cleared alone."""
+    return f"{notification}#{target}"

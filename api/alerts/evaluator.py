@@ -23,8 +23,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.alerting import AlertRule
-from services.alertkeys import alert_id
 from services.clock import Clock
+from services.keys import alert_id
 from services.settings import Settings
 
 from ..live import LiveReader

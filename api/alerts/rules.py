@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from services.alerting import AlertRule
-from services.alertkeys import alert_id
+from services.keys import alert_id
 
 Phase = Literal["inactive", "pending", "firing", "resolved"]
 TransitionKind = Literal["pending", "firing", "resolved", "cleared"]

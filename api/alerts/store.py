@@ -17,22 +17,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
-from services import alertkeys
+from services import keys, locks
 from services.alerting import AlertRule
 
 from ..live import iso
 from .rules import AlertState, Transition
 
-RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('pexpire', KEYS[1], ARGV[2])
-end
-return 0
-"""
-RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
+HISTORY_LENGTH = 200  # alert transitions kept in keys.ALERT_HISTORY
 # KEYS: lock, states, outbox, history, channel. ARGV: token, change (JSON), history length.
 SAVE = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -48,9 +39,9 @@ return 1
 
 
 class LeaderLock:
-    """SET NX PX with renewal: one evaluating replica; another takes over after `ttl_s`."""
+    """The `services.locks` lock: one evaluating replica; another takes over after `ttl_s`."""
 
-    def __init__(self, redis: Redis, ttl_s: float, key: str = alertkeys.LEADER_LOCK) -> None:
+    def __init__(self, redis: Redis, ttl_s: float, key: str = keys.ALERTS_LEADER_LOCK) -> None:
         self.redis = redis
         self.key = key
         self.ttl_ms = max(1000, int(ttl_s * 1000))
@@ -64,15 +55,13 @@ class LeaderLock:
     async def hold(self) -> bool:
         """Take the lock if free, renew it if ours; False when another replica has it."""
         started = time.monotonic()
-        got = await self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms)
-        if not got:
-            got = bool(await self.redis.eval(RENEW, 1, self.key, self.token, self.ttl_ms))
+        got = bool(await self.redis.eval(locks.HOLD, 1, self.key, self.token, self.ttl_ms))
         self._valid_until = started + self.ttl_ms / 1000 * 0.9 if got else 0.0
         return bool(got)
 
     async def release(self) -> None:
         self._valid_until = 0.0
-        await self.redis.eval(RELEASE, 1, self.key, self.token)
+        await self.redis.eval(locks.RELEASE, 1, self.key, self.token)
 
 
 class Notice(BaseModel):
@@ -98,9 +87,9 @@ class Change:
 
     def notify(self, transition: Transition, rule: AlertRule, targets: list[str]) -> None:
         notice = Notice(kind=transition.kind, at=transition.at, alert=transition.state, rule=rule)
-        nid = alertkeys.notification_id(notice.at, notice.alert.id, notice.kind)
+        nid = keys.alert_notification_id(notice.at, notice.alert.id, notice.kind)
         for target in targets:
-            self.outbox[alertkeys.outbox_field(nid, target)] = notice.model_dump_json()
+            self.outbox[keys.alert_outbox_field(nid, target)] = notice.model_dump_json()
         self.history.append(json.dumps(view(transition.state, rule)))
 
 
@@ -133,28 +122,33 @@ class AlertStore:
         self.redis = redis
 
     async def states(self) -> dict[str, AlertState]:
-        raw = await self.redis.hgetall(alertkeys.STATES)
+        raw = await self.redis.hgetall(keys.ALERT_STATES)
         states = (AlertState.model_validate_json(v) for v in raw.values())
         return {s.id: s for s in states}
 
     async def history(self, limit: int = 50) -> list[dict[str, Any]]:
         if limit <= 0:
             return []
-        raw = await self.redis.lrange(alertkeys.HISTORY, 0, limit - 1)
+        raw = await self.redis.lrange(keys.ALERT_HISTORY, 0, limit - 1)
         return [json.loads(item) for item in raw]
 
     async def save(self, lock: LeaderLock, change: Change) -> bool:
         """Write the change only while `lock` is still ours; False means someone else leads."""
         body = {"put": change.put, "drop": change.drop, "outbox": change.outbox,
                 "history": change.history, "publish": change.publish}  # fmt: skip
-        keys_ = (alertkeys.LEADER_LOCK, alertkeys.STATES, alertkeys.OUTBOX, alertkeys.HISTORY,
-                 alertkeys.ALERTS_CHANNEL)  # fmt: skip
-        args = (lock.token, json.dumps(body), alertkeys.HISTORY_LENGTH)
+        keys_ = (
+            keys.ALERTS_LEADER_LOCK,
+            keys.ALERT_STATES,
+            keys.ALERT_OUTBOX,
+            keys.ALERT_HISTORY,
+            keys.ALERTS_CHANNEL,
+        )
+        args = (lock.token, json.dumps(body), HISTORY_LENGTH)
         return bool(await self.redis.eval(SAVE, len(keys_), *keys_, *args))
 
     async def outbox(self) -> list[tuple[str, str, Notice]]:
         """(field, target, notice) in the order the transitions happened."""
-        raw = await self.redis.hgetall(alertkeys.OUTBOX)
+        raw = await self.redis.hgetall(keys.ALERT_OUTBOX)
         out = []
         for name in sorted(raw, key=_text):
             target = _text(name).rpartition("#")[2]
@@ -163,7 +157,7 @@ class AlertStore:
 
     async def sent(self, outbox_field: str) -> None:
         """Delivered (or given up): never sent again, whoever leads next."""
-        await self.redis.hdel(alertkeys.OUTBOX, outbox_field)
+        await self.redis.hdel(keys.ALERT_OUTBOX, outbox_field)
 
 
 def _text(value: str | bytes) -> str:

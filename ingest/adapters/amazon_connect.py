@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from services.contract import ContactEvent, EventType
 from services.sources import SourceSettings
 
 from .. import jsonsafe
+from ..signatures import Verdict, check_token
 from .base import (
     JsonObject,
     Mapped,
@@ -39,6 +40,7 @@ from .base import (
     parse_time,
     safe_name,
 )
+from .vendor import Delivery, Route, Vendor, decode_json
 
 NOT_DEMAND = frozenset(
     {"OUTBOUND", "EXTERNAL_OUTBOUND", "MONITOR", "AGENT_REPLY", "FLOW", "DISCONNECT"}
@@ -321,3 +323,47 @@ def _required(data: JsonObject, key: str, where: str) -> str:
     if value in (None, ""):
         raise PayloadError(where, "is missing")
     return str(value)
+
+
+TOKEN_HEADERS = ("x-amz-firehose-access-key", "x-api-key", "authorization")
+
+
+def verify(token: str, delivery: Delivery) -> Verdict:
+    """Firehose sends its access key; an API destination may use either of the others."""
+    headers = delivery.headers
+    presented = next((headers[h] for h in TOKEN_HEADERS if h in headers), None)
+    return check_token(token, presented)
+
+
+def firehose_answer(
+    payload: Any, status: int, body: bytes, now: datetime
+) -> tuple[int, JsonObject] | None:
+    """Firehose HTTP endpoints must echo the requestId, with an errorMessage when refused."""
+    if not is_firehose(payload):
+        return None
+    answer: JsonObject = {
+        "requestId": payload.get("requestId"),
+        "timestamp": int(now.timestamp() * 1000),
+    }
+    if status >= 300:
+        answer["errorMessage"] = body.decode(errors="replace")[:500]
+    return (200 if status < 300 else status), answer
+
+
+def _map(
+    payload: Any, received_at: datetime, options: SourceSettings, _: Mapping[str, str] | None
+) -> Mapped:
+    return map_connect(payload, received_at, options)
+
+
+VENDOR = Vendor(
+    source="amazon_connect",
+    path="/webhooks/amazon-connect",
+    routes=(Route("POST", "amazon_connect", "Amazon Connect contact events and contact records"),),
+    secret="amazon_connect_token",
+    signature_header="X-Amz-Firehose-Access-Key",
+    verify=verify,
+    decode=decode_json,
+    map=_map,
+    answer=firehose_answer,
+)

@@ -20,6 +20,8 @@ from services.contract import Channel, ContactEvent, EventType
 from services.sources import SourceSettings
 
 from .base import Mapped, PayloadError, ignored, make_event, parse_time, safe_name
+from .redact import redact_line
+from .vendor import Decoded, Delivery, Route, Vendor, verify_bearer
 
 AGENT_STATES = {
     "ADDMEMBER": "available",
@@ -224,3 +226,43 @@ def _agent_state(line: Line, names: Mapping[str, str] | None) -> Mapped:
         reason = safe_name(line.field(0)) or reason
     fields = {"agent": line.agent, "state": state, "reason": reason}
     return Mapped([make_event(EventType.AGENT_STATE, event_id, line.time, **fields)])
+
+
+def decode(delivery: Delivery) -> Decoded:
+    """The follower posts the lines it read, as they are in the file."""
+    try:
+        lines = [line for line in delivery.body.decode("utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError as exc:
+        raise PayloadError("body", f"is not UTF-8 (byte {exc.start})") from exc
+    if not lines:
+        raise PayloadError("body", "holds no queue_log line")
+    return Decoded(lines)
+
+
+def _lines(payload: Any) -> list[str]:
+    if not isinstance(payload, list) or not all(isinstance(line, str) for line in payload):
+        raise PayloadError("body", "must be queue_log lines")
+    return payload
+
+
+def _map(
+    payload: Any, _: datetime, options: SourceSettings, __: Mapping[str, str] | None
+) -> Mapped:
+    return map_lines(_lines(payload), options)
+
+
+def _keep(payload: Any, key: bytes) -> list[str]:
+    return [redact_line(line, key) for line in payload]
+
+
+VENDOR = Vendor(
+    source="asterisk",
+    path="/webhooks/asterisk/queue-log",
+    routes=(Route("POST", "asterisk_queue_log", "Asterisk queue_log lines (from the follower)"),),
+    secret="asterisk_token",
+    signature_header="Authorization",
+    verify=verify_bearer,
+    decode=decode,
+    map=_map,
+    keep=_keep,
+)

@@ -23,6 +23,9 @@ JsonObject = dict[str, Any]
 class PayloadError(ValueError):
     """A malformed payload; `field` and the message name what is wrong (the route answers 400)."""
 
+    status = 400
+    reason = "malformed"  # the refusal's counter label
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
@@ -123,6 +126,11 @@ def require(payload: Mapping[str, Any], key: str, where: str | None = None) -> s
     if value is None:
         raise PayloadError(where or key, "is missing")
     return value
+
+
+def form_of(payload: Any) -> dict[str, str]:
+    """A form payload (decoded, or kept on the raw topic) as text keys and values."""
+    return {str(k): str(v) for k, v in as_object(payload, "body").items()}
 
 
 def as_object(value: Any, where: str) -> JsonObject:

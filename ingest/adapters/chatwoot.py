@@ -9,12 +9,14 @@ installation, so `chatwoot:<id>` is the contact; ids add the status and its time
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from services.contract import Channel, ContactEvent, EventType
 from services.sources import SourceSettings
 
+from ..signatures import Verdict, check_chatwoot
 from .base import (
     JsonObject,
     Mapped,
@@ -29,6 +31,7 @@ from .base import (
     safe_name,
     text,
 )
+from .vendor import Delivery, Route, Vendor, decode_json
 
 CHANNELS = {
     "channel::webwidget": Channel.CHAT,
@@ -149,3 +152,27 @@ def _arrival(conversation: JsonObject, fields: dict[str, Any]) -> list[ContactEv
         return []
     event_id = f"{fields['contact']}:reply-restated:offered"
     return [make_event(EventType.OFFERED, event_id, created, **fields)]
+
+
+def verify(secret: str, delivery: Delivery) -> Verdict:
+    h, window = delivery.headers, delivery.options.replay_window_seconds
+    stamp, signature = h.get("x-chatwoot-timestamp"), h.get("x-chatwoot-signature")
+    return check_chatwoot(secret, stamp, signature, delivery.body, delivery.now, window)
+
+
+def _map(
+    payload: Any, received_at: datetime, options: SourceSettings, _: Mapping[str, str] | None
+) -> Mapped:
+    return map_chatwoot(payload, received_at, options)
+
+
+VENDOR = Vendor(
+    source="chatwoot",
+    path="/webhooks/chatwoot",
+    routes=(Route("POST", "chatwoot", "Chatwoot webhooks"),),
+    secret="chatwoot_secret",
+    signature_header="X-Chatwoot-Signature",
+    verify=verify,
+    decode=decode_json,
+    map=_map,
+)

@@ -10,13 +10,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from services import contract
 from services.contract import ContactEvent, EventType
+from services.sources import SourceSettings
 
 from .. import jsonsafe
 from .base import JsonObject, Mapped, PayloadError, ignored
+from .vendor import (
+    Decoded,
+    Delivery,
+    Route,
+    UnsupportedMediaType,
+    Vendor,
+    json_of,
+    verify_bearer,
+)
 
 CONTRACT_TYPES = {t.value: t for t in EventType}
 REQUIRED = ("id", "source", "type")
@@ -109,3 +121,38 @@ def _event(
         first = errors[0]
         raise PayloadError(f"{where}data.{first.field}", first.message)
     return event
+
+
+def decode(delivery: Delivery) -> Decoded:
+    """Binary mode (`ce-specversion` header), or structured / batched JSON."""
+    content_type = delivery.headers.get("content-type", "").split(";")[0].strip().lower()
+    payload: Any
+    if "ce-specversion" in delivery.headers:
+        headers = {k.lower(): v for k, v in delivery.headers.items()}
+        payload = binary_event(headers, delivery.body, content_type or "application/json")
+    elif "json" in content_type or not content_type:
+        payload = json_of(delivery.body)
+    else:
+        message = f"{content_type!r} is not a CloudEvents JSON mode"
+        raise UnsupportedMediaType("Content-Type", message)
+    if content_type == "application/cloudevents-batch+json" and not isinstance(payload, list):
+        raise PayloadError("body", "a batch must be a JSON array")
+    return Decoded(payload)
+
+
+def _map(payload: Any, _: datetime, __: SourceSettings, ___: Mapping[str, str] | None) -> Mapped:
+    return map_cloudevents(payload)
+
+
+VENDOR = Vendor(
+    source="cloudevents",
+    path="/v1/cloudevents",
+    routes=(
+        Route("POST", "cloudevents", "CloudEvents 1.0 whose data is the ccpulse event contract"),
+    ),
+    secret="cloudevents_token",
+    signature_header="Authorization",
+    verify=verify_bearer,
+    decode=decode,
+    map=_map,
+)

@@ -1,4 +1,4 @@
-"""Which adapter maps which source, and the raw record kept on `ccpulse.raw` for a replay.
+"""The vendors (one record each), and the raw record kept on `ccpulse.raw` for a replay.
 
 The webhook routes and `ccpulse replay` both go through `dispatch`, so a payload replayed from the
 raw topic is mapped exactly as it was when it arrived (same arrival time, same query), with the
@@ -14,33 +14,49 @@ from typing import Any
 
 from services.sources import SourceSettings
 
-from .amazon_connect import map_connect
-from .asterisk import map_lines
+from . import (
+    amazon_connect,
+    asterisk,
+    chatwoot,
+    cloudevents,
+    twilio_taskrouter,
+    twilio_voice,
+    zendesk,
+)
 from .base import Mapped, PayloadError, as_object, parse_time
-from .chatwoot import map_chatwoot
-from .cloudevents import map_cloudevents
-from .redact import redact, redact_line
-from .twilio_taskrouter import map_taskrouter
-from .twilio_voice import map_voice
-from .zendesk import map_zendesk
+from .redact import redact
+from .vendor import Vendor
 
 RAW_VERSION = 1
-TWILIO_VOICE = "twilio.voice"
-TWILIO_TASKROUTER = "twilio.taskrouter"
-AMAZON_CONNECT = "amazon_connect"
-CHATWOOT = "chatwoot"
-ZENDESK = "zendesk"
-CLOUDEVENTS = "cloudevents"
-ASTERISK = "asterisk"
-SOURCES = (
-    TWILIO_VOICE,
-    TWILIO_TASKROUTER,
-    AMAZON_CONNECT,
-    CHATWOOT,
-    ZENDESK,
-    CLOUDEVENTS,
-    ASTERISK,
+
+# One row per vendor: its routes, verification, decoding, mapping and secret are in its record.
+VENDORS: tuple[Vendor, ...] = (
+    twilio_voice.VENDOR,
+    twilio_taskrouter.VENDOR,
+    amazon_connect.VENDOR,
+    chatwoot.VENDOR,
+    zendesk.VENDOR,
+    cloudevents.VENDOR,
+    asterisk.VENDOR,
 )
+BY_SOURCE = {vendor.source: vendor for vendor in VENDORS}
+SOURCES = tuple(BY_SOURCE)
+
+# The sources' names, for callers that name one vendor (tests, replay tooling).
+TWILIO_VOICE = twilio_voice.VENDOR.source
+TWILIO_TASKROUTER = twilio_taskrouter.VENDOR.source
+AMAZON_CONNECT = amazon_connect.VENDOR.source
+CHATWOOT = chatwoot.VENDOR.source
+ZENDESK = zendesk.VENDOR.source
+CLOUDEVENTS = cloudevents.VENDOR.source
+ASTERISK = asterisk.VENDOR.source
+
+
+def vendor_of(source: str) -> Vendor:
+    vendor = BY_SOURCE.get(source)
+    if vendor is None:
+        raise PayloadError("source", f"unknown source {source!r}")
+    return vendor
 
 
 def dispatch(
@@ -51,31 +67,7 @@ def dispatch(
     query: Mapping[str, str] | None = None,
 ) -> Mapped:
     """Map one decoded payload of `source`; raises PayloadError naming what is malformed."""
-    if source == TWILIO_VOICE:
-        return map_voice(_form(payload), received_at, query)
-    if source == TWILIO_TASKROUTER:
-        return map_taskrouter(_form(payload), received_at, options)
-    if source == AMAZON_CONNECT:
-        return map_connect(payload, received_at, options)
-    if source == CHATWOOT:
-        return map_chatwoot(payload, received_at, options)
-    if source == ZENDESK:
-        return map_zendesk(payload, received_at, options)
-    if source == CLOUDEVENTS:
-        return map_cloudevents(payload)
-    if source == ASTERISK:
-        return map_lines(_lines(payload), options)
-    raise PayloadError("source", f"unknown source {source!r}")
-
-
-def _form(payload: Any) -> dict[str, str]:
-    return {str(k): str(v) for k, v in as_object(payload, "body").items()}
-
-
-def _lines(payload: Any) -> list[str]:
-    if not isinstance(payload, list) or not all(isinstance(line, str) for line in payload):
-        raise PayloadError("body", "must be queue_log lines")
-    return payload
+    return vendor_of(source).map(payload, received_at, options, query)
 
 
 def raw_record(
@@ -86,9 +78,8 @@ def raw_record(
     query: Mapping[str, str] | None = None,
 ) -> bytes:
     """The payload as it came, with personal values replaced by the keyed hash."""
-    kept = (
-        [redact_line(line, key) for line in payload] if source == ASTERISK else redact(payload, key)
-    )
+    vendor = BY_SOURCE.get(source)
+    kept = vendor.keep(payload, key) if vendor is not None else redact(payload, key)
     record = {
         "v": RAW_VERSION,
         "source": source,

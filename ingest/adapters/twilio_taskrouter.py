@@ -20,9 +20,11 @@ from services.contract import Channel, ContactEvent, EventType
 from services.sources import SourceSettings
 
 from .. import jsonsafe
+from . import twilio
 from .base import (
     Mapped,
     PayloadError,
+    form_of,
     ignored,
     make_event,
     optional_time,
@@ -31,6 +33,7 @@ from .base import (
     safe_name,
     text,
 )
+from .vendor import Route, Vendor
 
 CHANNELS = {c.value: c for c in Channel} | {"default": Channel.CHAT, "video": Channel.CHAT}
 TIMEOUT_WORDS = ("ttl", "timeout", "timed out", "expired")
@@ -190,3 +193,21 @@ def _agent_state(
         state=state,
         reason=reason,
     )
+
+
+def _map(
+    payload: Any, received_at: datetime, options: SourceSettings, _: Mapping[str, str] | None
+) -> Mapped:
+    return map_taskrouter(form_of(payload), received_at, options)
+
+
+VENDOR = Vendor(
+    source="twilio.taskrouter",
+    path="/webhooks/twilio/taskrouter",
+    routes=(Route("POST", "twilio_taskrouter", "Twilio TaskRouter event callbacks"),),
+    secret=twilio.SECRET,
+    signature_header=twilio.SIGNATURE_HEADER,
+    verify=twilio.verify,
+    decode=twilio.decode,
+    map=_map,
+)

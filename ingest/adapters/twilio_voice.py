@@ -12,11 +12,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from services.contract import Channel, ContactEvent, EventType
 from services.privacy import looks_personal
+from services.sources import SourceSettings
 
-from .base import Mapped, PayloadError, ignored, make_event, parse_time, require, safe_name, text
+from . import twilio
+from .base import (
+    Mapped,
+    PayloadError,
+    form_of,
+    ignored,
+    make_event,
+    parse_time,
+    require,
+    safe_name,
+    text,
+)
+from .vendor import Route, Vendor
 
 STATUSES = frozenset(
     {"queued", "initiated", "ringing", "in-progress", "completed", "busy", "failed", "no-answer",
@@ -167,3 +181,24 @@ def _enqueue_result(
             call.event(outcome, received_at, stage=stage),
         ]
     )
+
+
+def _map(
+    payload: Any, received_at: datetime, _: SourceSettings, query: Mapping[str, str] | None
+) -> Mapped:
+    return map_voice(form_of(payload), received_at, query)
+
+
+VENDOR = Vendor(
+    source="twilio.voice",
+    path="/webhooks/twilio/voice",
+    routes=(
+        Route("POST", "twilio_voice", "Twilio Voice status callbacks and <Enqueue> results"),
+        Route("GET", "twilio_voice_get", "Twilio Voice status callbacks sent with GET"),
+    ),
+    secret=twilio.SECRET,
+    signature_header=twilio.SIGNATURE_HEADER,
+    verify=twilio.verify,
+    decode=twilio.decode,
+    map=_map,
+)

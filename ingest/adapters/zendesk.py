@@ -10,12 +10,14 @@ solved, completed when solved or closed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from services.contract import Channel, ContactEvent, EventType
 from services.sources import SourceSettings, ZendeskFields
 
+from ..signatures import Verdict, check_zendesk
 from .base import (
     JsonObject,
     Mapped,
@@ -31,6 +33,7 @@ from .base import (
     safe_name,
     text,
 )
+from .vendor import Delivery, Route, Vendor, decode_json
 
 EVENT_PREFIX = "zen:event-type:ticket."
 CHANNELS = {
@@ -171,3 +174,28 @@ def _field(body: JsonObject, paths: ZendeskFields, name: str) -> str | None:
         return None
     result = str(value).strip()
     return result or None
+
+
+def verify(secret: str, delivery: Delivery) -> Verdict:
+    h, window = delivery.headers, delivery.options.replay_window_seconds
+    stamp = h.get("x-zendesk-webhook-signature-timestamp")
+    signature = h.get("x-zendesk-webhook-signature")
+    return check_zendesk(secret, stamp, signature, delivery.body, delivery.now, window)
+
+
+def _map(
+    payload: Any, received_at: datetime, options: SourceSettings, _: Mapping[str, str] | None
+) -> Mapped:
+    return map_zendesk(payload, received_at, options)
+
+
+VENDOR = Vendor(
+    source="zendesk",
+    path="/webhooks/zendesk",
+    routes=(Route("POST", "zendesk", "Zendesk webhooks (ticket events and triggers)"),),
+    secret="zendesk_secret",
+    signature_header="X-Zendesk-Webhook-Signature",
+    verify=verify,
+    decode=decode_json,
+    map=_map,
+)

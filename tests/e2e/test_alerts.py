@@ -21,7 +21,7 @@ import pytest
 from redis import Redis
 from websockets.sync.client import ClientConnection, connect
 
-from services import alertkeys
+from services import keys
 from simulator.scenario import iso
 from tests.clock import clock
 from tests.conftest import PipelineFactory
@@ -252,7 +252,7 @@ def test_the_replica_taking_over_does_not_page_again(
     # before that resends it (at least once). Kill it once all are cleared: no page again.
     redis = Redis.from_url(pipeline.redis_url)
     try:
-        wait_until(lambda: redis.hlen(alertkeys.OUTBOX) == 0, 15, "deliveries cleared")
+        wait_until(lambda: redis.hlen(keys.ALERT_OUTBOX) == 0, 15, "deliveries cleared")
     finally:
         redis.close()
     pipeline.children[leaders[0]].kill()  # SIGKILL: the lock is not released, it expires

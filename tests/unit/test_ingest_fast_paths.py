@@ -13,7 +13,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest import jsonsafe, routes
+from ingest import edge, jsonsafe, routes
 from ingest.publisher import KeyPartitioner
 from services import contract
 from tests.clock import clock
@@ -88,7 +88,7 @@ def test_fast_decoding_keeps_ndjson_and_its_refusals() -> None:
         {"a": 1},
         {"b": 18446744073709551616},
     ]
-    with pytest.raises(routes.BodyError) as refused:
+    with pytest.raises(edge.BodyError) as refused:
         routes.decode_body(b'{"a": 1}\n{"b": \n', "application/json", 10)
     assert refused.value.status == 400 and refused.value.field == "line 2"
 

@@ -1,0 +1,55 @@
+"""What both ingest routers share at the HTTP edge: a body read within its limits, and the 503.
+
+`/v1/events` and the vendor webhooks read bodies the same way (the size limit checked before the
+body is all in memory, the whole body within the body timeout, so a slow sender holds no worker)
+and answer the same 503 when the broker is down; each turns a refusal into its own answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from services.settings import Settings
+
+RETRY_AFTER_S = 5
+
+
+class BodyError(Exception):
+    def __init__(self, status: int, message: str, field: str = "body") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+async def read_body(request: Request, settings: Settings) -> bytes:
+    """The body within `max_body_bytes` (BodyError) and the body timeout (TimeoutError)."""
+    async with asyncio.timeout(settings.ingest_body_timeout_seconds):
+        return await read_limited(request, settings.max_body_bytes)
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """Read at most `limit` bytes; a longer body is refused before it is all in memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise BodyError(413, f"body is {declared} bytes, the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyError(413, f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def broker_unavailable() -> JSONResponse:
+    """503 with Retry-After: nothing was published, the sender should retry."""
+    return JSONResponse(
+        {"detail": "the event broker is unavailable; retry later", "retry_after": RETRY_AFTER_S},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
