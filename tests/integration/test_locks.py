@@ -17,7 +17,7 @@ from api.alerts.store import LeaderLock
 from services import keys
 from services.database import make_engine, upgrade_async
 from services.settings import Settings
-from services.stack import EmbeddedRedis
+from ccpulse.stack import EmbeddedRedis
 from tests.clock import clock
 
 TTL_S = 30.0

@@ -15,7 +15,7 @@ from api.metrics import render
 from api.snapshot import build
 from services import keys, kpis
 from services.settings import Settings
-from services.stack import EmbeddedRedis
+from ccpulse.stack import EmbeddedRedis
 from tests.clock import clock
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
