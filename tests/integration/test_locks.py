@@ -14,10 +14,10 @@ from redis.asyncio import Redis
 
 from aggregator.history import LOCK_MS, HistoryWriter
 from api.alerts.store import LeaderLock
+from ccpulse.stack import EmbeddedRedis
 from services import keys
 from services.database import make_engine, upgrade_async
 from services.settings import Settings
-from ccpulse.stack import EmbeddedRedis
 from tests.clock import clock
 
 TTL_S = 30.0

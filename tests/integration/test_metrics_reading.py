@@ -13,9 +13,9 @@ from redis.asyncio import Redis
 from api.live import LiveReader, resolve_window
 from api.metrics import render
 from api.snapshot import build
+from ccpulse.stack import EmbeddedRedis
 from services import keys, kpis
 from services.settings import Settings
-from ccpulse.stack import EmbeddedRedis
 from tests.clock import clock
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
