@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import SecretStr
 
-from services import keys
+from services import keys, problems
 from services.apikeys import is_loopback
 from services.settings import Settings
 from services.sources import sources_of
@@ -33,7 +33,7 @@ from .adapters.base import Mapped, PayloadError
 from .adapters.cloudevents import binary_event
 from .publisher import BrokerUnavailable
 from .routes import BodyError, read_limited
-from .state import RETRY_AFTER_S, IngestState, refusal, too_old_answer
+from .state import IngestState, broker_unavailable, refusal, too_old_answer
 
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger("ccpulse.ingest")
@@ -156,11 +156,7 @@ def _refuse(state: IngestState, source: str, exc: Refused) -> JSONResponse:
 def _unavailable(state: IngestState, exc: BrokerUnavailable) -> JSONResponse:
     state.metrics.refused.labels("broker_unavailable").inc()
     log.warning("refused a webhook: %s", exc)
-    return JSONResponse(
-        {"detail": "the event broker is unavailable; retry later", "retry_after": RETRY_AFTER_S},
-        status_code=503,
-        headers={"Retry-After": str(RETRY_AFTER_S)},
-    )
+    return broker_unavailable()
 
 
 async def _guarded(
@@ -182,8 +178,8 @@ async def _guarded(
             wait = state.limits.failed(request.client.host if request.client else None)
             if wait > 0:
                 return state.too_many(wait, "failed verifications from this client")
-        return _refuse(state, source, exc)
-    return response
+        return problems.at(_refuse(state, source, exc), request.url.path)
+    return problems.at(response, request.url.path)
 
 
 SECRET_OF = {

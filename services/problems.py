@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
@@ -43,7 +43,30 @@ class Problem(BaseModel):
 
 
 class ProblemResponse(JSONResponse):
+    """Keeps its body, so a caller that knows the path can add `instance` (see `at`)."""
+
     media_type = PROBLEM_JSON
+
+    def __init__(self, body: dict[str, Any], status_code: int, headers: Mapping[str, str] | None):
+        super().__init__(body, status_code=status_code, headers=headers)
+        self.body_fields = body
+
+    def at(self, instance: str) -> ProblemResponse:
+        body = {**self.body_fields, "instance": instance}
+        return ProblemResponse(body, self.status_code, _own_headers(self))
+
+
+def _own_headers(response: JSONResponse) -> dict[str, str]:
+    """The headers set by the caller (not those Starlette derives from the body)."""
+    derived = {"content-length", "content-type"}
+    return {k: v for k, v in response.headers.items() if k not in derived}
+
+
+def at(response: Response, instance: str) -> Response:
+    """`response` with `instance` when it is a problem without one; else as it is."""
+    if isinstance(response, ProblemResponse) and "instance" not in response.body_fields:
+        return response.at(instance)
+    return response
 
 
 def problem(
@@ -55,7 +78,7 @@ def problem(
     headers: Mapping[str, str] | None = None,
     **extensions: Any,
 ) -> ProblemResponse:
-    """The error answer; `errors` rows are {field, message, index} (message defaults to "")."""
+    """The error answer; `errors` rows are {field, message, index} (message: `detail`)."""
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
@@ -67,13 +90,13 @@ def problem(
     body["errors"] = [
         {
             "field": str(e.get("field", "")),
-            "message": str(e.get("message") or ""),
+            "message": str(e.get("message") or detail),
             "index": e.get("index"),
         }
         for e in errors or []
     ]
     body.update(extensions)
-    return ProblemResponse(body, status_code=status, headers=headers)
+    return ProblemResponse(body, status, headers)
 
 
 def field_of(loc: tuple[Any, ...] | list[Any]) -> str:
