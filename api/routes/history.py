@@ -102,7 +102,10 @@ async def _check_queue(reader: HistoryReader, queue: str | None) -> None:
         200: {
             "content": {
                 "application/json": {"example": VOLUME_EXAMPLE},
-                "text/csv": {"example": "start,end,offered,...\n"},
+                "text/csv": {
+                    "schema": {"type": "string", "description": "the rows (Accept: text/csv)"},
+                    "example": "start,end,offered,...\n",
+                },
             }
         },
         **problems.responses(404, 422, 503),
