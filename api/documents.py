@@ -7,19 +7,24 @@ websocket path serialises them as they are); these types are what those dicts mu
 
 Nested records are TypedDicts: they serialise exactly the keys the builder put in (an agent
 without a state event has no `state_since`), with no copy into model instances on the way.
+Every record refuses keys it does not declare: a builder that adds a field without adding it
+here fails (500, and tests/unit/test_api_documents.py), instead of the REST answer silently
+dropping what the websocket sends.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, with_config
 from typing_extensions import TypedDict
 
 from services.alerting import AlertRule
 from services.kpis import AbandonDenominator, Figures, SlVariant
 
 from .alerts.rules import Phase
+
+STRICT = with_config(ConfigDict(extra="forbid"))
 
 
 class Document(BaseModel):
@@ -31,6 +36,7 @@ class Document(BaseModel):
 # --- GET /api/v1/live and the websocket ---
 
 
+@STRICT
 class ChannelFigures(Figures):
     """A channel's figures (the catalogue, `services.kpis.Figures`) and its gauges now."""
 
@@ -43,6 +49,7 @@ class QueueFigures(ChannelFigures):
     channel: str
 
 
+@STRICT
 class AgentFigures(TypedDict):
     """An agent's figures in the window; the state fields once a state event was seen."""
 
@@ -80,6 +87,7 @@ class LiveDocument(Document):
     agent_states: dict[str, int]
 
 
+@STRICT
 class IntervalRow(TypedDict):
     start: str
     end: str
@@ -123,6 +131,7 @@ class ConfigDocument(Document):
 # --- GET /api/v1/alerts and the websocket's alert messages ---
 
 
+@STRICT
 class AlertView(TypedDict):
     """One alert as the REST answer, the websocket and the wallboard banner show it."""
 
@@ -159,6 +168,7 @@ class AlertsDocument(Document):
 # --- planners: GET /api/v1/volume, /volume/heatmap, /staffing ---
 
 
+@STRICT
 class VolumeRow(TypedDict):
     start: str
     end: str
@@ -184,6 +194,7 @@ class VolumeDocument(Document):
     warnings: list[str] | None = None
 
 
+@STRICT
 class HeatCell(TypedDict):
     weekday: int  # Monday = 0
     day: str
@@ -200,6 +211,7 @@ class HeatmapDocument(Document):
     cells: list[HeatCell]
 
 
+@STRICT
 class StaffRow(TypedDict):
     start: str
     end: str
@@ -244,6 +256,7 @@ class Ticket(Document):
     url: str
 
 
+@STRICT
 class KeyRow(TypedDict):
     """A key's record, never the key: `source` is `environment` for CCPULSE_*_KEY keys."""
 
@@ -263,6 +276,7 @@ class CreatedKey(Document):
     key: str
 
 
+@STRICT
 class SessionRow(TypedDict):
     id: str
     key_id: str
