@@ -7,7 +7,7 @@ STAMP := $(VENV)/.setup-stamp
 LOCK := requirements/dev.lock
 UV_COMPILE := $(BIN)/uv pip compile -q pyproject.toml --generate-hashes --universal --python-version 3.11
 
-.PHONY: setup run test test-clock lint lock bench chaos clean system-deps
+.PHONY: setup run test test-clock lint lock bench chaos clean system-deps api-types
 
 WEB_STAMP := web/dist/.build-stamp
 WEB_SOURCES := $(shell find web/src web/index.html web/planning web/package-lock.json web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
@@ -37,6 +37,12 @@ $(WEB_STAMP): $(WEB_SOURCES)
 
 system-deps:
 	@bash .ci/system-deps
+
+# The api's OpenAPI document (web/openapi.json, from create_app: no server) and the web's types
+# generated from it (web/src/lib/api-types.ts); tests/unit/test_api_types.py fails when stale.
+api-types: setup
+	$(BIN)/python -m tests.tools.openapi_dump web/openapi.json
+	cd web && npm run --silent api-types
 
 run: setup
 	$(BIN)/ccpulse up --simulate

@@ -14,13 +14,14 @@ from prometheus_client.core import GaugeMetricFamily
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
+from services import problems
 from services.apikeys import Role
 from services.clock import Clock
 from services.database import make_engine
 from services.keys import ALERTS_CHANNEL
 from services.settings import Settings
 
-from . import metrics, security
+from . import metrics, openapi, security
 from .alerts.evaluator import AlertService
 from .auth import require
 from .broadcaster import Broadcaster
@@ -77,6 +78,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         title="ccpulse api", version="0.1.0", lifespan=lifespan, **security.docs_urls(settings)
     )
     app.state.api = state
+    problems.install(app)
+    openapi.install(app)
     csp = security.content_security_policy(security.inline_script_hashes(WEB_ROOT / "basic.html"))
     app.add_middleware(security.SecurityHeaders, csp=csp)
     security.add_docs(app, settings)
@@ -86,7 +89,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     for router, role in [(r, Role.viewer) for r in viewer] + [
         (history_routes.router, Role.planner)
     ]:
-        app.include_router(router, dependencies=[Depends(require(role))])
+        app.include_router(
+            router,
+            dependencies=[Depends(require(role))],
+            responses=problems.responses(401, 403, 503),  # no key, too low a role, no key store
+        )
     _metrics_route(app, state)
     _web(app)
     return app

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import HTTPException, Request, WebSocket
+from fastapi import HTTPException, Request, Security, WebSocket
+from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -25,6 +26,21 @@ from .sessions import SessionStore, cookie_hash
 
 COOKIE = "ccpulse_session"
 TICKET_TTL_S = 30
+
+# The ways to prove who calls, as OpenAPI security schemes (/docs' Authorize, generated clients).
+# They only document: `require` reads the same headers and cookie itself, any one of them will do.
+BEARER = HTTPBearer(
+    scheme_name="bearer", auto_error=False, description="An API key: `Authorization: Bearer <key>`"
+)
+API_KEY = APIKeyHeader(
+    name="X-API-Key", scheme_name="apiKey", auto_error=False, description="An API key"
+)
+SESSION = APIKeyCookie(
+    name=COOKIE,
+    scheme_name="session",
+    auto_error=False,
+    description="A browser session, opened by `/login?key=<viewer key>`",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +184,12 @@ def _principal(data: dict[str, str]) -> Principal:
 def require(role: Role) -> Any:
     """A dependency: 401 without valid credentials, 403 when the role is too low."""
 
-    async def check(request: Request) -> Principal:
+    async def check(
+        request: Request,
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+        _key: Annotated[str | None, Security(API_KEY)],
+        _session: Annotated[str | None, Security(SESSION)],
+    ) -> Principal:
         auth: Authenticator = request.app.state.api.auth
         if not auth.enabled:
             return ANONYMOUS_ADMIN

@@ -11,14 +11,15 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services import problems
 from services.settings import Settings
 
-from . import routes, webhooks
+from . import openapi, routes, webhooks
 from .exposure import Exposure
 from .publisher import Publisher
 from .state import IngestState
 
-EVENTS_PATH = "/v1/events"
+EVENTS_PATH = routes.EVENTS_PATH
 
 
 class EventsRoute:
@@ -54,6 +55,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="ccpulse ingest", version="0.1.0", lifespan=lifespan)
     app.state.ingest = state
+    problems.install(app)
+    openapi.install(app)
     app.add_middleware(EventsRoute)
 
     app.include_router(routes.router)

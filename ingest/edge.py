@@ -12,6 +12,7 @@ import asyncio
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from services import problems
 from services.settings import Settings
 
 RETRY_AFTER_S = 5
@@ -48,8 +49,9 @@ async def read_limited(request: Request, limit: int) -> bytes:
 
 def broker_unavailable() -> JSONResponse:
     """503 with Retry-After: nothing was published, the sender should retry."""
-    return JSONResponse(
-        {"detail": "the event broker is unavailable; retry later", "retry_after": RETRY_AFTER_S},
-        status_code=503,
+    return problems.problem(
+        503,
+        "the event broker is unavailable; retry later",
         headers={"Retry-After": str(RETRY_AFTER_S)},
+        retry_after=RETRY_AFTER_S,
     )

@@ -6,11 +6,11 @@ CCPULSE_INGEST_METRICS_ACCESS): the schema and the counters tell an attacker wha
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services import problems
 from services.settings import Access
 
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
@@ -41,11 +41,14 @@ class Exposure:
         if mode == "key" and self.authorised(header.decode("latin-1") if header else None):
             await self.app(scope, receive, send)
             return
-        status, detail = (
-            (404, "not found") if mode == "off" else (401, "an ingest token is required")
-        )
-        body = json.dumps({"detail": detail}).encode()
-        extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-        headers_out = [(b"content-type", b"application/json"), *extra]
-        await send({"type": "http.response.start", "status": status, "headers": headers_out})
-        await send({"type": "http.response.body", "body": body})
+        if mode == "off":
+            refused = problems.problem(404, "not found", instance=scope["path"])
+        else:
+            refused = problems.problem(
+                401,
+                "authorization: an ingest token is required",
+                [{"field": "authorization"}],
+                instance=scope["path"],
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        await refused(scope, receive, send)

@@ -6,9 +6,9 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
-from services import contract
+from services import contract, problems
 from services.contract import ContactEvent, FieldError
 
 from . import jsonsafe
@@ -17,6 +17,7 @@ from .limits import source_of
 from .state import IngestState, refusal, time_errors
 
 router = APIRouter()
+EVENTS_PATH = "/v1/events"
 
 # orjson turns integers beyond 64 bits into floats where `json` keeps them exact: a body with a
 # run of 19 digits takes the standard parser, so no value is ever decoded differently. Found by
@@ -125,8 +126,12 @@ def _unauthorised(authorization: str | None) -> str:
 
 
 @router.post("/v1/events", status_code=202, summary="Submit contact events")
-async def post_events(request: Request) -> JSONResponse:
+async def post_events(request: Request) -> Response:
     """Accept one event, an array or NDJSON; 202 means the broker acknowledged every event."""
+    return problems.at(await _post_events(request), EVENTS_PATH)
+
+
+async def _post_events(request: Request) -> JSONResponse:
     state: IngestState = request.app.state.ingest
     authorization = request.headers.get("authorization")
     client = request.client.host if request.client else None
@@ -153,7 +158,9 @@ async def post_events(request: Request) -> JSONResponse:
         )
     except BodyError as exc:
         state.metrics.rejected("body", 1)
-        return refusal(exc.status, exc.message, [{"index": None, "field": exc.field}])
+        return refusal(
+            exc.status, exc.message, [{"index": None, "field": exc.field, "message": exc.message}]
+        )
     events, errors = validate(items, state.clock.now())
     if errors:
         state.metrics.rejected("invalid", len({e.index for e in errors}))

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter
 
-from services import keys
+from services import keys, problems
 from services.contract import IDENT_MAX, NAME_MAX, TEXT_MAX, ContactEvent, FieldError
 from services.privacy import pseudonymise, pseudonymise_id, scrub, scrub_text
 from services.settings import Settings
@@ -105,8 +105,7 @@ class IngestState:
         self.metrics.refused.labels("too_old").inc()
         self.metrics.events.labels(source, "too_old").inc(len(old))
         rows = [{"index": i, "field": "time", "message": message} for i in old[:MAX_ROWS]]
-        body = {"detail": f"time: every event {message}", "errors": rows, "too_old": len(old)}
-        return JSONResponse(body, status_code=422)
+        return problems.problem(422, f"time: every event {message}", rows, too_old=len(old))
 
     async def accept(self, events: list[ContactEvent], source: str) -> JSONResponse:
         problems = time_errors(events, self.clock.now())
@@ -221,4 +220,5 @@ def refusal(
     errors: list[dict[str, Any]],
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse({"detail": detail, "errors": errors}, status_code=status, headers=headers)
+    """A problem+json answer (services.problems): `detail` starts with the field at fault."""
+    return problems.problem(status, detail, errors, headers=headers)

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import SecretStr
 
-from services import keys
+from services import keys, problems
 from services.apikeys import is_loopback
 from services.settings import Settings
 from services.sources import sources_of
@@ -161,8 +161,8 @@ async def _guarded(
             wait = state.limits.failed(request.client.host if request.client else None)
             if wait > 0:
                 return state.too_many(wait, "failed verifications from this client")
-        return _refuse(state, vendor.source, exc)
-    return response
+        return problems.at(_refuse(state, vendor.source, exc), request.url.path)
+    return problems.at(response, request.url.path)
 
 
 def _require_secret(request: Request, vendor: Vendor) -> None:

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from typing_extensions import TypedDict  # pydantic reads TypedDicts from here on Python < 3.12
+
 # Wait histogram edges (seconds): a service level or short-abandon threshold on any edge is exact.
 WAIT_EDGES_S: tuple[int, ...] = (
     5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 600,
@@ -74,6 +76,74 @@ ISSUE_RESOLUTION_MS = "isms:"  # resolution time sum, by issue type
 
 SlVariant = Literal["abandons_ignored", "abandons_missed", "abandons_met_within"]
 AbandonDenominator = Literal["offered", "queued"]
+
+
+class FunnelStage(TypedDict):
+    """One IVR or bot stage: contacts that entered it, left there, and went on."""
+
+    stage: str
+    entered: int
+    abandoned: int
+    went_on: int
+
+
+class IssueResolution(TypedDict):
+    resolved: int
+    resolution_seconds: float | None
+
+
+class BusinessFigures(TypedDict):
+    """The time figures counted inside opening hours; all null where no hours are configured."""
+
+    asa_business_seconds: float | None
+    service_level_business: float | None
+    first_response_buckets_business: dict[str, int] | None
+    resolution_business_seconds: float | None
+
+
+class Figures(TypedDict):
+    """Every read-time figure of one scope (channel or queue) and window: the catalogue.
+
+    Counts are integers; rates are fractions (0..1) and times are seconds, null when their
+    denominator is zero. Histograms are keyed `le_<edge seconds>` and `le_inf`.
+    """
+
+    offered: int
+    queued: int
+    answered: int
+    abandoned: int
+    abandoned_queue: int
+    abandoned_ivr: int
+    short_abandoned: int
+    abandoned_by_stage: dict[str, int]
+    timed_out: int
+    transferred: int
+    handled: int
+    asa_seconds: float | None
+    aht_seconds: float | None
+    abandon_rate: float | None
+    service_level: float | None
+    service_level_threshold_seconds: int
+    answered_within: dict[str, int]
+    abandoned_within: dict[str, int]
+    ivr_funnel: list[FunnelStage]
+    first_response_buckets: dict[str, int]
+    resolved: int
+    fcr_rate: float | None
+    fcr_measured_rate: float | None
+    fcr_measured_resolved: int
+    resolution_seconds: float | None
+    escalated: int
+    escalated_by_reason: dict[str, int]
+    csat: float | None
+    csat_responses: int
+    nps: float | None
+    nps_responses: int
+    resolution_by_issue: dict[str, IssueResolution]
+    asa_business_seconds: float | None
+    service_level_business: float | None
+    first_response_buckets_business: dict[str, int] | None
+    resolution_business_seconds: float | None
 
 
 def bucket_index(wait_ms: int) -> int:
@@ -214,16 +284,22 @@ def suffixed(c: Mapping[str, int], family: str) -> dict[str, int]:
     return {k[len(family) :]: v for k, v in c.items() if k.startswith(family) and v}
 
 
-def ivr_funnel(c: Mapping[str, int]) -> list[dict[str, int | str]]:
+def ivr_funnel(c: Mapping[str, int]) -> list[FunnelStage]:
     """Per stage: entered, left there (abandoned at it), went on; ordered by mean path position."""
     entered = suffixed(c, STAGE_ENTERED)
     abandoned = suffixed(c, ABANDON_STAGE)
     rank = {s: c.get(f"{STAGE_RANK}{s}", 0) / n for s, n in entered.items()}
-    rows: list[dict[str, int | str]] = []
+    rows: list[FunnelStage] = []
     for stage in sorted(entered, key=lambda s: (rank[s], s)):
         left = abandoned.get(stage, 0)
-        rows.append({"stage": stage, "entered": entered[stage], "abandoned": left,
-                     "went_on": entered[stage] - left})  # fmt: skip
+        rows.append(
+            {
+                "stage": stage,
+                "entered": entered[stage],
+                "abandoned": left,
+                "went_on": entered[stage] - left,
+            }
+        )
     return rows
 
 
@@ -231,11 +307,16 @@ def first_response_buckets(c: Mapping[str, int], family: str = ANSWER_HIST) -> d
     return {name: hist_between(c, family, low, high) for name, low, high in FIRST_RESPONSE_BUCKETS}
 
 
-def business_figures(c: Mapping[str, int], opts: ReadOptions) -> dict[str, object]:
+def business_figures(c: Mapping[str, int], opts: ReadOptions) -> BusinessFigures:
     """The time figures counted inside opening hours; null where no hours are configured."""
     answered = hist_total(c, ANSWER_BH_HIST)
     if answered == 0 and not c.get(RESOLUTION_BH_MS):
-        return dict.fromkeys(BUSINESS_FIGURES)
+        return {
+            "asa_business_seconds": None,
+            "service_level_business": None,
+            "first_response_buckets_business": None,
+            "resolution_business_seconds": None,
+        }
     return {
         "asa_business_seconds": mean_seconds(c.get(ANSWER_WAIT_BH_MS, 0), answered),
         "service_level_business": service_level(c, opts, ANSWER_BH_HIST),
@@ -244,15 +325,10 @@ def business_figures(c: Mapping[str, int], opts: ReadOptions) -> dict[str, objec
     }
 
 
-BUSINESS_FIGURES = (
-    "asa_business_seconds",
-    "service_level_business",
-    "first_response_buckets_business",
-    "resolution_business_seconds",
-)
+BUSINESS_FIGURES = tuple(BusinessFigures.__annotations__)
 
 
-def figures(c: Mapping[str, int], opts: ReadOptions) -> dict[str, object]:
+def figures(c: Mapping[str, int], opts: ReadOptions) -> Figures:
     """Every read-time figure of one scope and window from its summed raw counters."""
     return {
         "offered": c.get(OFFERED, 0),
@@ -291,8 +367,8 @@ def figures(c: Mapping[str, int], opts: ReadOptions) -> dict[str, object]:
     }
 
 
-def _by_issue(c: Mapping[str, int]) -> dict[str, dict[str, float | int | None]]:
-    out: dict[str, dict[str, float | int | None]] = {}
+def _by_issue(c: Mapping[str, int]) -> dict[str, IssueResolution]:
+    out: dict[str, IssueResolution] = {}
     for issue, n in suffixed(c, ISSUE_RESOLVED).items():
         took = mean_seconds(c.get(f"{ISSUE_RESOLUTION_MS}{issue}", 0), n)
         out[issue] = {"resolved": n, "resolution_seconds": took}

@@ -7,12 +7,21 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from redis.exceptions import RedisError
 
+from services import problems
+
 from ..deps import State
+from ..documents import AlertsDocument
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
 
-@router.get("/alerts", summary="Firing, pending and recent alerts of the built-in alerter")
+@router.get(
+    "/alerts",
+    summary="Firing, pending and recent alerts of the built-in alerter",
+    response_model=AlertsDocument,
+    response_model_exclude_unset=True,  # without the alerter: the four lists only, as before
+    responses=problems.responses(503),
+)
 async def alerts(state: State) -> dict[str, Any]:
     service = state.extras.get("alerts")
     if service is None:

@@ -7,11 +7,16 @@ from typing import Any
 from fastapi import APIRouter
 
 from ..deps import State
+from ..documents import ConfigDocument
 
 router = APIRouter(prefix="/api/v1", tags=["config"])
 
 
-@router.get("/config", summary="Wallboard thresholds and metric definitions in force")
+@router.get(
+    "/config",
+    summary="Wallboard thresholds and metric definitions in force",
+    response_model=ConfigDocument,
+)
 async def config(state: State) -> dict[str, Any]:
     s = state.settings
     return {

@@ -16,9 +16,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.exc import SQLAlchemyError
 
+from services import problems
 from services.contract import Channel
 
 from ..deps import ApiState, State
+from ..documents import HeatmapDocument, StaffingDocument, VolumeDocument
 from ..history import (
     GROUPS,
     VOLUME_COLUMNS,
@@ -94,9 +96,21 @@ async def _check_queue(reader: HistoryReader, queue: str | None) -> None:
 @router.get(
     "/volume",
     summary="Contacts per interval (15m to 1w) by channel and queue; JSON or CSV",
-    responses={200: {"content": {"application/json": {"example": VOLUME_EXAMPLE},
-                                 "text/csv": {"example": "start,end,offered,...\n"}}}},
-)  # fmt: skip
+    response_model=VolumeDocument,
+    response_model_exclude_unset=True,  # `warnings` only when there are some
+    responses={
+        200: {
+            "content": {
+                "application/json": {"example": VOLUME_EXAMPLE},
+                "text/csv": {
+                    "schema": {"type": "string", "description": "the rows (Accept: text/csv)"},
+                    "example": "start,end,offered,...\n",
+                },
+            }
+        },
+        **problems.responses(404, 422, 503),
+    },
+)
 async def volume(
     request: Request,
     state: State,
@@ -119,7 +133,7 @@ async def volume(
             interval, _when("from", start, zone), _when("to", end, zone), zone, now
         )
     except RangeError as exc:
-        raise HTTPException(400, detail=str(exc)) from exc
+        raise HTTPException(422, detail=str(exc)) from exc
     reader = _history(state)
     query = VolumeQuery(interval, first, last, zone, channel.value if channel else None, queue,
                         groups)  # fmt: skip
@@ -166,7 +180,12 @@ def _csv(rows: list[dict[str, Any]], groups: tuple[str, ...]) -> Response:
     )
 
 
-@router.get("/volume/heatmap", summary="Offered per hour of day x weekday: mean and p90 over weeks")
+@router.get(
+    "/volume/heatmap",
+    summary="Offered per hour of day x weekday: mean and p90 over weeks",
+    response_model=HeatmapDocument,
+    responses=problems.responses(404, 422, 503),
+)
 async def volume_heatmap(
     state: State,
     weeks: Annotated[int, Query(ge=1, le=52, description="Complete weeks before this one")] = 4,
@@ -195,7 +214,10 @@ async def volume_heatmap(
 
 
 @router.get(
-    "/staffing", summary="Forecast and Erlang C / Erlang A agents for each interval of a day"
+    "/staffing",
+    summary="Forecast and Erlang C / Erlang A agents for each interval of a day",
+    response_model=StaffingDocument,
+    responses=problems.responses(404, 422, 503),
 )
 async def staffing(
     state: State,

@@ -13,15 +13,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, HTTPException, Query
 from redis.exceptions import RedisError
 
-from services import keys, kpis
+from services import keys, kpis, problems
 
 from ..deps import State
+from ..documents import IntervalsDocument
 from ..live import Window, iso, read_options
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"])
 
 
-@router.get("/intervals", summary="Hourly volume for today (or yesterday) by channel")
+@router.get(
+    "/intervals",
+    summary="Hourly volume for today (or yesterday) by channel",
+    response_model=IntervalsDocument,
+    responses=problems.responses(422, 503),
+)
 async def intervals(
     state: State,
     day: Annotated[str, Query(pattern="^(today|yesterday)$")] = "today",

@@ -7,16 +7,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from redis.exceptions import RedisError
 
-from services import kpis
+from services import kpis, problems
 
 from ..deps import State
+from ..documents import LiveDocument
 from ..live import WINDOW_NAMES, range_window, resolve_window
 from ..snapshot import Overrides, build
 
 router = APIRouter(prefix="/api/v1", tags=["live"])
 
 
-@router.get("/live", summary="Live figures for a window")
+@router.get(
+    "/live",
+    summary="Live figures for a window",
+    response_model=LiveDocument,
+    responses=problems.responses(422, 503),
+)
 async def live(
     state: State,
     window: Annotated[str, Query(description=f"one of {', '.join(WINDOW_NAMES)}")] = "15m",

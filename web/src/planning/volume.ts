@@ -58,9 +58,14 @@ export async function loadVolume(panel: HTMLElement, body: HTMLElement, q: Volum
   plot = new uPlot(options(chart, q, lastRows), data(lastRows, q.groupBy), chart);
 }
 
+/** The row's channel or queue, as grouped by (the api's rows have the grouped fields only). */
+function groupValue(r: VolumeRow, groupBy: string): string {
+  return (groupBy === "channel" ? r.channel : groupBy === "queue" ? r.queue : undefined) ?? "—";
+}
+
 function groups(rows: VolumeRow[], groupBy: string): string[] {
   if (!groupBy) return [];
-  return [...new Set(rows.map((r) => String(r[groupBy] ?? "—")))].sort();
+  return [...new Set(rows.map((r) => groupValue(r, groupBy)))].sort();
 }
 
 function data(rows: VolumeRow[], groupBy: string): uPlot.AlignedData {
@@ -76,7 +81,7 @@ function data(rows: VolumeRow[], groupBy: string): uPlot.AlignedData {
     }
     return out;
   };
-  if (groupBy) return [xs, ...groups(rows, groupBy).map((g) => column((r) => r.offered, (r) => String(r[groupBy] ?? "—") === g))];
+  if (groupBy) return [xs, ...groups(rows, groupBy).map((g) => column((r) => r.offered, (r) => groupValue(r, groupBy) === g))];
   return [xs, column((r) => r.offered), column((r) => r.abandoned), column((r) => r.answered),
     column((r) => (typeof r.service_level === "number" ? 100 * r.service_level : null))];
 }
@@ -136,7 +141,7 @@ function rowsTable(rows: VolumeRow[], q: VolumeQuery): HTMLElement {
     ...["Offered", "Answered", "Abandoned", "Abandon rate", "SL", "ASA", "AHT"].map((t) => h("th", { class: "num" }, t)));
   const body = rows.map((r) => h("tr", { "data-start": r.start, class: r.partial ? "partial" : "" },
     h("td", {}, stamp(Date.parse(r.start) / 1000, q.timeZone), r.partial ? h("span", { class: "tag" }, "partial") : null),
-    ...grouped.map((g) => h("td", {}, String(r[g] ?? "—"))),
+    ...grouped.map((g) => h("td", {}, groupValue(r, g))),
     h("td", { class: "num", "data-field": "offered" }, count(r.offered)),
     h("td", { class: "num", "data-field": "answered" }, count(r.answered)),
     h("td", { class: "num", "data-field": "abandoned" }, count(r.abandoned)),

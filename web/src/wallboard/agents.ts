@@ -87,8 +87,7 @@ function markSort(): void {
 }
 
 function queuesOf(a: Agent): string[] {
-  if (Array.isArray(a.queues)) return a.queues.map(String);
-  return typeof a.queue === "string" ? [a.queue] : [];
+  return Array.isArray(a.queues) ? a.queues.map(String) : [];
 }
 
 function compare(a: [string, Agent], b: [string, Agent]): number {

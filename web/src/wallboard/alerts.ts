@@ -1,24 +1,23 @@
 // The alert banner: firing alerts from the websocket ({"type":"alerts"}) or GET /api/v1/alerts.
-// The alert shape belongs to the alerter; this reads the common names and shows what it finds.
+// The alert's shape is the api's AlertView (src/lib/api-types.ts).
 
 import { getJson } from "../lib/api";
 import { h } from "../lib/dom";
 import { clock, title } from "../lib/format";
+import type { components } from "../lib/api-types";
 import type { Alert } from "../lib/types";
 
 let current: Alert[] = [];
 
 export function firing(list: Alert[]): Alert[] {
-  return list.filter((a) => !/^(resolved|ok|inactive)$/i.test(String(a.state ?? a.status ?? "firing")));
+  return list.filter((a) => a.state !== "resolved" && a.state !== "inactive");
 }
 
-/** GET /api/v1/alerts: a list, or {firing: [...]} / {alerts: [...]}; 404 means no alerter yet. */
+/** GET /api/v1/alerts: the firing alerts of its answer. */
 export async function loadAlerts(banner: HTMLElement, timeZone: () => string | undefined): Promise<void> {
-  const answer = await getJson<unknown>("/api/v1/alerts");
+  const answer = await getJson<components["schemas"]["AlertsDocument"]>("/api/v1/alerts");
   if (!answer.ok) return;
-  const body = answer.data as { firing?: Alert[]; alerts?: Alert[] } | Alert[];
-  const list = Array.isArray(body) ? body : body.firing ?? body.alerts ?? [];
-  renderAlerts(banner, list, timeZone());
+  renderAlerts(banner, answer.data.firing ?? [], timeZone());
 }
 
 export function renderAlerts(banner: HTMLElement, list: Alert[], timeZone: string | undefined): void {
@@ -34,18 +33,16 @@ export function renderAlerts(banner: HTMLElement, list: Alert[], timeZone: strin
 }
 
 function line(a: Alert, timeZone: string | undefined) {
-  const name = a.summary ?? a.name ?? a.rule ?? a.metric ?? "alert";
-  const scope = typeof a.scope === "string" ? a.scope : [a.channel, a.queue].filter(Boolean).join(" / ") ||
-    (a.scope ? Object.values(a.scope).join(" / ") : "");
+  const name = a.name ?? a.rule ?? a.metric ?? "alert";
+  const scope = [a.channel, a.queue].filter(Boolean).join(" / ");
   const value = typeof a.value === "number" ? numberish(a.metric ?? a.name ?? "", a.value) : "";
   const limit = typeof a.threshold === "number" ? ` (limit ${numberish(a.metric ?? a.name ?? "", a.threshold)})` : "";
-  const since = a.started_at ?? a.since;
+  const since = a.started_at;
   return h("li", { "data-alert": String(a.id ?? name), "data-severity": String(a.severity ?? "") },
     a.severity ? h("b", { class: "sev" }, String(a.severity).toUpperCase()) : null,
     ` ${title(String(name))}`,
     scope ? h("span", { class: "scope" }, ` · ${scope}`) : null,
     value ? ` · ${value}${limit}` : null,
-    a.message || a.description ? h("span", { class: "msg" }, ` — ${a.message ?? a.description}`) : null,
     since ? h("span", { class: "since" }, ` since ${clock(new Date(since), timeZone, false)}`) : null);
 }
 

@@ -1,7 +1,7 @@
 // The websocket to /ws/wallboard: reconnects with capped, jittered backoff forever (a TV must
 // never need a reload) and says when data is stale (no message for STALE_MS).
 
-import type { Alert, LiveDoc } from "../lib/types";
+import type { Alert, LiveDoc, WallboardMessage } from "../lib/types";
 
 export const STALE_MS = 10_000;
 const FIRST_DELAY_MS = 500;
@@ -51,9 +51,9 @@ export class Connection {
   }
 
   private receive(text: string): void {
-    let msg: { type?: string; data?: unknown };
+    let msg: WallboardMessage;
     try {
-      msg = JSON.parse(text) as { type?: string; data?: unknown };
+      msg = JSON.parse(text) as WallboardMessage; // the api's WallboardMessage (api/documents.py)
     } catch {
       return;
     }
@@ -61,9 +61,9 @@ export class Connection {
       this.lastMessageAt = Date.now();
       this.delay = FIRST_DELAY_MS;
       this.handlers.onLink("live");
-      this.handlers.onDoc(msg.data as LiveDoc, msg.type);
+      this.handlers.onDoc(msg.data, msg.type);
     } else if (msg.type === "alerts" && Array.isArray(msg.data)) {
-      this.handlers.onAlerts(msg.data as Alert[]);
+      this.handlers.onAlerts(msg.data);
     } else if (msg.type === "unavailable") {
       this.handlers.onLink("unavailable");
     }

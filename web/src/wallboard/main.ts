@@ -48,7 +48,6 @@ function render(next: LiveDoc): void {
   renderFirstResponse(byId("fr-charts"), next);
   renderAgents(next);
   renderStateSummary(byId("agent-summary"), next);
-  if (Array.isArray(next.alerts)) renderAlerts(byId("alerts"), next.alerts, timeZone);
   markEmpty();
   rotator?.refresh();
   tick();

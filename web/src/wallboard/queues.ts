@@ -1,12 +1,12 @@
 // The per-queue table: what is waiting where, and how each queue did over the window.
 
 import { count, duration, pct, title } from "../lib/format";
-import type { Figures, LiveDoc } from "../lib/types";
+import type { FigureName, Figures, LiveDoc } from "../lib/types";
 import { renderRows, type Cell, type Row } from "./table";
 import { describe, figureStatus } from "./thresholds";
 import { channelOrder } from "./tiles";
 
-type Col = [field: string, format: (f: Figures) => string, rated?: boolean];
+type Col = [field: FigureName, format: (f: Figures) => string, rated?: boolean];
 
 const COLUMNS: Col[] = [
   ["in_queue", (f) => count(f.in_queue)],

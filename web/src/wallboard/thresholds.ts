@@ -1,8 +1,8 @@
-// ok / warning / critical for a figure. Thresholds come from GET /api/v1/config when the api
-// offers it (global, then per channel, then per queue); otherwise the defaults below.
+// ok / warning / critical for a figure. Thresholds come from GET /api/v1/config (the api's
+// CCPULSE_WALLBOARD_THRESHOLDS); otherwise the defaults below.
 // Direction is read from the pair itself: critical below warning means "lower is worse".
 
-import type { Config, Figures, ThresholdPair, Thresholds } from "../lib/types";
+import type { Config, FigureName, Figures, ThresholdPair, Thresholds } from "../lib/types";
 
 export type Status = "ok" | "warning" | "critical";
 
@@ -12,18 +12,20 @@ export const DEFAULTS: Thresholds = {
   longest_wait_seconds: { warning: 60, critical: 120 },
 };
 
-let config: Config = {};
+let config: Config | null = null;
 
 export function useConfig(next: Config): void {
-  config = next ?? {};
+  config = next ?? null;
 }
 
-export function pairFor(field: string, channel?: string, queue?: string, fig?: Figures): ThresholdPair | undefined {
-  const q = queue ? config.queues?.[queue]?.thresholds?.[field] : undefined;
-  const c = channel ? config.channels?.[channel]?.thresholds?.[field] : undefined;
-  const g = config.thresholds?.[field];
-  const pair = q ?? c ?? g ?? DEFAULTS[field];
-  if (field === "longest_wait_seconds" && !q && !c && !g && pair) return waitDefault(pair, fig);
+/** The configured pair, when it holds both limits. (Thresholds are global: the channel and queue
+ * stay in the signature for the callers' sake, the api has no per-scope thresholds.) */
+export function pairFor(field: string, _channel?: string, _queue?: string, fig?: Figures): ThresholdPair | undefined {
+  const set = config?.thresholds[field];
+  const g = typeof set?.warning === "number" && typeof set.critical === "number"
+    ? { warning: set.warning, critical: set.critical } : undefined;
+  const pair = g ?? DEFAULTS[field];
+  if (field === "longest_wait_seconds" && !g && pair) return waitDefault(pair, fig);
   return pair;
 }
 
@@ -42,7 +44,7 @@ export function statusOf(value: unknown, pair: ThresholdPair | undefined): Statu
   return "ok";
 }
 
-export function figureStatus(fig: Figures, field: string, channel?: string, queue?: string): Status | null {
+export function figureStatus(fig: Figures, field: FigureName, channel?: string, queue?: string): Status | null {
   return statusOf(fig[field], pairFor(field, channel, queue, fig));
 }
 

@@ -3,11 +3,11 @@
 
 import { h, setStatus, setText, setValue } from "../lib/dom";
 import { count, duration, pct, shortSeconds, title } from "../lib/format";
-import type { Figures, LiveDoc } from "../lib/types";
+import type { FigureName, Figures, LiveDoc } from "../lib/types";
 import { describe, figureStatus, statusOf, pairFor, worst, type Status } from "./thresholds";
 
 interface Metric {
-  field: string;
+  field: FigureName;
   label: string;
   format: (v: unknown) => string;
   sub?: (f: Figures) => string;
@@ -42,10 +42,10 @@ const METRICS: Metric[] = [
   },
 ];
 
-const EXTRAS: [string, string, (v: number) => string][] = [
+// (Occupancy is an agent's figure, not a channel's: it was listed here and never shown.)
+const EXTRAS: [FigureName, string, (v: number) => string][] = [
   ["csat", "CSAT", (v) => pct(v, 0)],
   ["nps", "NPS", (v) => v.toFixed(0)],
-  ["occupancy", "Occupancy", (v) => pct(v, 0)],
   ["active", "Open", (v) => count(v)],
 ];
 
@@ -57,7 +57,7 @@ interface Tile {
   todayAnswered: HTMLElement;
   todayOffered: HTMLElement;
   extras: HTMLElement;
-  fig: Figures;
+  fig: Figures | null;
   receivedAt: number;
 }
 
@@ -89,7 +89,7 @@ function build(channel: string, window: string): Tile {
         h("span", { class: "value" }, answered, h("span", { class: "of" }, " / "), offered),
         h("span", { class: "sub" }, "today ", todayAnswered, " / ", todayOffered))),
     extras);
-  return { root, cells, answered, offered, todayAnswered, todayOffered, extras, fig: {}, receivedAt: 0 };
+  return { root, cells, answered, offered, todayAnswered, todayOffered, extras, fig: null, receivedAt: 0 };
 }
 
 export function renderTiles(container: HTMLElement, doc: LiveDoc, today: LiveDoc | null): void {
@@ -104,7 +104,7 @@ export function renderTiles(container: HTMLElement, doc: LiveDoc, today: LiveDoc
     let tile = tiles.get(name);
     if (!tile) tiles.set(name, (tile = build(name, doc.window)));
     if (container.children[i] !== tile.root) container.insertBefore(tile.root, container.children[i] ?? null);
-    update(tile, name, doc.channels[name] ?? {}, today?.channels[name] ?? null, doc.window);
+    update(tile, name, doc.channels[name]!, today?.channels[name] ?? null, doc.window);
   });
   container.dataset.count = String(names.length);
   const empty = container.querySelector(".empty");
@@ -159,12 +159,14 @@ function renderExtras(tile: Tile, fig: Figures): void {
 /** Between updates, a caller still waiting keeps waiting: advance the longest wait each second. */
 export function tickTiles(stale: boolean): void {
   for (const [channel, tile] of tiles) {
-    const base = tile.fig.longest_wait_seconds;
-    if (typeof base !== "number" || !tile.fig.in_queue) continue;
+    const fig = tile.fig;
+    if (!fig) continue;
+    const base = fig.longest_wait_seconds;
+    if (typeof base !== "number" || !fig.in_queue) continue;
     // Stale: show the figure as it was sent, not a guess from the page's clock.
     const now = stale ? base : base + (Date.now() - tile.receivedAt) / 1000;
     const cell = tile.cells.get("longest_wait_seconds")!;
     setText(cell.value, duration(now));
-    setStatus(cell.el, statusOf(now, pairFor("longest_wait_seconds", channel, undefined, tile.fig)));
+    setStatus(cell.el, statusOf(now, pairFor("longest_wait_seconds", channel, undefined, fig)));
   }
 }

@@ -1,0 +1,320 @@
+"""The api's documents as types: every JSON answer and websocket message has a model here.
+
+Routes declare them (`response_model=`), so `/openapi.json` describes every answer and
+`web/src/lib/api-types.ts` is generated from it (`make api-types`): a field renamed here breaks
+the wallboard's type check, not the wallboard. The builders keep producing plain dicts (the
+websocket path serialises them as they are); these types are what those dicts must match.
+
+Nested records are TypedDicts: they serialise exactly the keys the builder put in (an agent
+without a state event has no `state_since`), with no copy into model instances on the way.
+Every record refuses keys it does not declare: a builder that adds a field without adding it
+here fails (500, and tests/unit/test_api_documents.py), instead of the REST answer silently
+dropping what the websocket sends.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, NotRequired
+
+from pydantic import BaseModel, ConfigDict, Field, with_config
+from typing_extensions import TypedDict
+
+from services.alerting import AlertRule
+from services.kpis import AbandonDenominator, Figures, SlVariant
+
+from .alerts.rules import Phase
+
+STRICT = with_config(ConfigDict(extra="forbid"))
+
+
+class Document(BaseModel):
+    """Fields named like Python keywords (`from`) take an alias; extra keys are refused."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+
+# --- GET /api/v1/live and the websocket ---
+
+
+@STRICT
+class ChannelFigures(Figures):
+    """A channel's figures (the catalogue, `services.kpis.Figures`) and its gauges now."""
+
+    in_queue: int
+    longest_wait_seconds: float
+    active: int
+
+
+class QueueFigures(ChannelFigures):
+    channel: str
+
+
+@STRICT
+class AgentFigures(TypedDict):
+    """An agent's figures in the window; the state fields once a state event was seen."""
+
+    answered: int
+    handled: int
+    aht_seconds: float | None
+    asa_seconds: float | None
+    resolved: int
+    resolution_seconds: float | None
+    transferred: int
+    state: str | None
+    state_reason: NotRequired[str | None]  # why not ready (a pause reason, a custom activity)
+    state_since: NotRequired[str]
+    state_seconds: NotRequired[float]
+    queues: NotRequired[list[str]]
+    time_in_state_seconds: dict[str, float]
+    occupancy: float | None
+
+
+class LiveDocument(Document):
+    """Every live figure for one window, by channel, queue and agent."""
+
+    as_of: str
+    window: str
+    from_: str = Field(alias="from")
+    to: str
+    timezone: str
+    fcr_measured_final_before: str = Field(
+        description="measured FCR is provisional for resolutions after this time"
+    )
+    fcr_measured_provisional: bool
+    channels: dict[str, ChannelFigures]
+    queues: dict[str, QueueFigures]
+    agents: dict[str, AgentFigures]
+    agent_states: dict[str, int]
+
+
+@STRICT
+class IntervalRow(TypedDict):
+    start: str
+    end: str
+    hour: int
+    channel: str
+    partial: bool
+    offered: int
+    answered: int
+    abandoned: int
+    service_level: float | None
+    abandon_rate: float | None
+
+
+class IntervalsDocument(Document):
+    day: str
+    timezone: str
+    rows: list[IntervalRow]
+
+
+# --- GET /api/v1/config ---
+
+
+class ServiceLevelConfig(Document):
+    variant: SlVariant
+    exclude_short_abandons: bool
+    thresholds_seconds: dict[str, int]
+    queue_thresholds_seconds: dict[str, int]
+
+
+class ConfigDocument(Document):
+    timezone: str
+    thresholds: dict[str, dict[str, float]] = Field(
+        description="per figure: {warning, critical} as configured"
+    )
+    service_level: ServiceLevelConfig
+    short_abandon_seconds: int
+    abandon_denominator: AbandonDenominator
+    fcr_window_seconds: int
+
+
+# --- GET /api/v1/alerts and the websocket's alert messages ---
+
+
+@STRICT
+class AlertView(TypedDict):
+    """One alert as the REST answer, the websocket and the wallboard banner show it."""
+
+    id: str
+    rule: str
+    name: str
+    severity: str | None
+    metric: str | None
+    state: Phase
+    channel: str
+    queue: str | None
+    value: float | None
+    threshold: float | None
+    baseline: float | None
+    volume: int
+    window_seconds: int | None
+    started_at: str | None
+    fired_at: str | None
+    resolved_at: str | None
+    evaluated_at: str | None
+
+
+class AlertsDocument(Document):
+    firing: list[AlertView]
+    pending: list[AlertView]
+    recent: list[AlertView]
+    rules: list[AlertRule]
+    evaluation_interval_seconds: float | None = None
+    evaluating: bool | None = Field(
+        default=None, description="this replica holds the evaluation lock"
+    )
+
+
+# --- planners: GET /api/v1/volume, /volume/heatmap, /staffing ---
+
+
+@STRICT
+class VolumeRow(TypedDict):
+    start: str
+    end: str
+    channel: NotRequired[str]  # when grouped by channel
+    queue: NotRequired[str]  # when grouped by queue
+    offered: int
+    answered: int
+    abandoned: int
+    abandon_rate: float | None
+    service_level: float | None
+    asa_seconds: float | None
+    aht_seconds: float | None
+    partial: bool
+
+
+class VolumeDocument(Document):
+    interval: Literal["15m", "30m", "1h", "1d", "1w"]
+    timezone: str
+    from_: str = Field(alias="from")
+    to: str
+    group_by: list[Literal["channel", "queue"]]
+    rows: list[VolumeRow]
+    warnings: list[str] | None = None
+
+
+@STRICT
+class HeatCell(TypedDict):
+    weekday: int  # Monday = 0
+    day: str
+    hour: int
+    mean: float
+    p90: int
+
+
+class HeatmapDocument(Document):
+    weeks: int
+    timezone: str
+    from_: str = Field(alias="from")
+    to: str
+    cells: list[HeatCell]
+
+
+@STRICT
+class StaffRow(TypedDict):
+    start: str
+    end: str
+    forecast_offered: float
+    aht_seconds: float | None
+    patience_seconds: float | None
+    erlangs: float
+    agents_erlang_c: int
+    scheduled_erlang_c: int
+    service_level_erlang_c: float | None
+    asa_seconds: float | None
+    agents_erlang_a: int
+    scheduled_erlang_a: int
+    service_level_erlang_a: float | None
+    abandon_rate_erlang_a: float | None
+    expected_sl: float | None
+
+
+class Forecast(Document):
+    method: str
+    weeks_used: list[str]
+
+
+class StaffingDocument(Document):
+    date: str
+    timezone: str
+    interval: Literal["15m", "30m", "1h"]
+    target_sl: float
+    threshold_seconds: int
+    shrinkage: float
+    forecast: Forecast
+    rows: list[StaffRow]
+    generated: str
+
+
+# --- access: tickets, keys, sessions ---
+
+
+class Ticket(Document):
+    ticket: str
+    expires_in: int
+    url: str
+
+
+@STRICT
+class KeyRow(TypedDict):
+    """A key's record, never the key: `source` is `environment` for CCPULSE_*_KEY keys."""
+
+    id: str
+    name: str
+    role: Literal["viewer", "planner", "admin"]
+    created: int | None
+    source: NotRequired[Literal["environment"]]
+
+
+class CreatedKey(Document):
+    """The new key, shown once: only its hash is stored."""
+
+    id: str
+    name: str
+    role: Literal["viewer", "planner", "admin"]
+    key: str
+
+
+@STRICT
+class SessionRow(TypedDict):
+    id: str
+    key_id: str
+    key_name: str
+    role: str
+    created: float
+    last_seen: float
+
+
+# --- WS /ws/wallboard (not in OpenAPI's paths: added to its components for the web) ---
+
+
+class SnapshotMessage(Document):
+    """The first message: the 15-minute live document."""
+
+    type: Literal["snapshot"]
+    data: LiveDocument
+
+
+class UpdateMessage(Document):
+    type: Literal["update"]
+    data: LiveDocument
+
+
+class AlertsMessage(Document):
+    """Firing alerts (on connect, and whenever they change)."""
+
+    type: Literal["alerts"]
+    data: list[AlertView]
+
+
+class UnavailableMessage(Document):
+    """Live state (Redis) cannot be read; the socket stays and recovers."""
+
+    type: Literal["unavailable"]
+
+
+WallboardMessage = Annotated[
+    SnapshotMessage | UpdateMessage | AlertsMessage | UnavailableMessage,
+    Field(discriminator="type"),
+]
