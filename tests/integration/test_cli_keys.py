@@ -10,10 +10,10 @@ from typing import Any
 import redis
 from typer.testing import CliRunner
 
-from api.auth import KEYS
 from ccpulse.cli import app
 from ccpulse.stack import EmbeddedRedis
 from services.apikeys import key_hash
+from services.keys import APIKEYS as KEYS
 
 
 def keys(redis_url: str, data_dir: Path, *args: str) -> tuple[int, str, str]:
