@@ -32,7 +32,7 @@ from tests.harness import Pipeline, wait_until
 
 pytestmark = pytest.mark.e2e
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 FIGURES = ("offered", "answered", "abandoned", "abandon_rate", "service_level", "asa_seconds",
            "aht_seconds")  # fmt: skip
 ZONE = "Asia/Kolkata"  # +05:30: local hours are not UTC hours
@@ -185,19 +185,32 @@ def pg_reachable() -> bool:
 @pytest.mark.postgres
 @pytest.mark.skipif(not pg_reachable(), reason="PostgreSQL is not reachable on 127.0.0.1:5432")
 def test_history_is_exact_on_postgresql(pipeline_factory: PipelineFactory) -> None:
+    """In a database of its own, created and dropped here: another run on the same server (a
+    second checkout, the clock matrix) can never mix its rows into this recount."""
     import asyncio
+    import uuid
 
     import asyncpg
 
-    async def reset() -> None:
-        conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+    name = f"ccpulse_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(f"{PG_SERVER}/test")
         try:
-            await conn.execute("DROP TABLE IF EXISTS interval_counters, alembic_version")
+            await conn.execute(sql)
         finally:
             await conn.close()
 
-    asyncio.run(reset())
-    exercise(pipeline_factory({"CCPULSE_DATABASE_URL": PG_URL, **WEEK_EDGE_ENV}))
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        env = {"CCPULSE_DATABASE_URL": f"{PG_SERVER}/{name}", **WEEK_EDGE_ENV}
+        pipeline = pipeline_factory(env)
+        try:
+            exercise(pipeline)
+        finally:
+            pipeline.stop()
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_history_refusals(pipeline: Pipeline) -> None:
