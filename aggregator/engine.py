@@ -130,9 +130,7 @@ def plan(
     new_facts = _fold_contacts(events, old_facts)
     for contact, facts in new_facts.items():
         old = old_facts.get(contact)
-        before = contrib.contribution(old, calendars) if old is not None else {}
-        after = contrib.contribution(facts, calendars)
-        _merge_deltas(result.deltas, contrib.diff(before, after))
+        contrib.add_delta(result.deltas, old, facts, calendars)
         old_gauges = contrib.gauges(old) if old is not None else contrib.Gauges((), None, None)
         new_gauges = contrib.gauges(facts)
         if old_gauges != new_gauges:
