@@ -229,25 +229,61 @@ class Store:
         self, plan: Plan, now_s: float, key: KeyList, partition: int
     ) -> tuple[list[tuple[int, str, list[str]]], dict[str, int]]:
         """One hash per bucket for this partition, `scope|counter` fields; the active scopes."""
-        buckets: dict[tuple[str, int], list[str]] = {}
-        scopes: dict[str, int] = {}
-        for (res, start, scope), fields in rollup(plan.deltas).items():
-            if start + keys.RESOLUTIONS[res] + self.bucket_ttl_s <= now_s:
-                continue  # a bucket already gone (e.g. a repeat contact days later): nothing to fix
-            flat = buckets.setdefault((res, start), [])
+        buckets, scopes = bucket_fields(plan.deltas, now_s, self.bucket_ttl_s)
+        counters = []
+        for (res, start), fields in buckets.items():
+            flat: list[str] = []
             for name, value in fields.items():
-                flat += (keys.counter_field(scope, name), str(value))
-            if res == "m":
-                scopes[scope] = max(scopes.get(scope, 0), start)
-        counters = [
-            (
-                key(keys.partition_counter_key(partition, res, start)),
-                str(start + keys.RESOLUTIONS[res] + self.bucket_ttl_s),
-                flat,
-            )
-            for (res, start), flat in buckets.items()
-        ]
+                flat += (name, str(value))
+            expire_at = str(start + keys.RESOLUTIONS[res] + self.bucket_ttl_s)
+            counters.append((key(keys.partition_counter_key(partition, res, start)), expire_at, flat))
         return counters, scopes
+
+
+_FIELD_NAMES: dict[tuple[str, str], str] = {}
+
+
+def _field_name(scope: str, name: str) -> str:
+    """keys.counter_field, remembered: the same few thousand fields recur in every batch."""
+    found = _FIELD_NAMES.get((scope, name))
+    if found is None:
+        found = keys.counter_field(scope, name)
+        if len(_FIELD_NAMES) >= 200_000:  # scopes and stage names are open-ended: stay bounded
+            _FIELD_NAMES.clear()
+        _FIELD_NAMES[(scope, name)] = found
+    return found
+
+
+def bucket_fields(
+    deltas: Mapping[tuple[int, str], Mapping[str, int]], now_s: float, bucket_ttl_s: int
+) -> tuple[dict[tuple[str, int], dict[str, int]], dict[str, int]]:
+    """`rollup` in one pass, by bucket: (resolution, start) -> {`scope|counter`: delta}, zeros
+    and buckets already expired dropped; and scope -> the latest minute bucket it changed."""
+    sums: dict[tuple[str, int], dict[tuple[str, str], int]] = {}
+    widths = tuple(keys.RESOLUTIONS.items())
+    for (minute, scope), fields in deltas.items():
+        for res, width in widths:
+            bucket = (res, int(minute // width) * width)
+            cells = sums.get(bucket)
+            if cells is None:
+                cells = sums[bucket] = {}
+            for name, value in fields.items():
+                cell = (scope, name)
+                cells[cell] = cells.get(cell, 0) + value
+    out: dict[tuple[str, int], dict[str, int]] = {}
+    scopes: dict[str, int] = {}
+    for (res, start), cells in sums.items():
+        if start + keys.RESOLUTIONS[res] + bucket_ttl_s <= now_s:
+            continue  # a bucket already gone (e.g. a repeat contact days later): nothing to fix
+        flat: dict[str, int] = {}
+        for (scope, name), value in cells.items():
+            if value:
+                flat[_field_name(scope, name)] = value
+                if res == "m" and (scope not in scopes or scopes[scope] < start):
+                    scopes[scope] = start
+        if flat:
+            out[(res, start)] = flat
+    return out, scopes
 
 
 def _groups(step: Step, key: KeyList) -> list[tuple[int, str, str, str]]:
