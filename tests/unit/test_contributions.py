@@ -126,3 +126,17 @@ def test_bucket_fields_is_rollup_with_field_names(
     got, got_scopes = bucket_fields(plan_deltas, now_s, ttl)
     assert got == want
     assert got_scopes == scopes
+
+
+@settings(max_examples=100, deadline=None)
+@given(sheet=sheets)
+def test_a_copied_sheet_is_equal_and_owns_its_dicts(sheet: ContactFacts) -> None:
+    copy = sheet.copy()
+    assert copy == sheet
+    assert copy.to_json() == sheet.to_json()
+    copy.stages["later"] = 1
+    copy.transfers["later"] = 1
+    copy.escalations["later"] = Register("x", 1, "later")
+    assert "later" not in sheet.stages
+    assert "later" not in sheet.transfers
+    assert "later" not in sheet.escalations
