@@ -240,49 +240,75 @@ class Store:
         return counters, scopes
 
 
-_FIELD_NAMES: dict[tuple[str, str], str] = {}
-
-
-def _field_name(scope: str, name: str) -> str:
-    """keys.counter_field, remembered: the same few thousand fields recur in every batch."""
-    found = _FIELD_NAMES.get((scope, name))
-    if found is None:
-        found = keys.counter_field(scope, name)
-        if len(_FIELD_NAMES) >= 200_000:  # scopes and stage names are open-ended: stay bounded
-            _FIELD_NAMES.clear()
-        _FIELD_NAMES[(scope, name)] = found
-    return found
+_FIELD_NAMES: dict[str, dict[str, str]] = {}  # scope -> counter -> `scope|counter`
 
 
 def bucket_fields(
     deltas: Mapping[tuple[int, str], Mapping[str, int]], now_s: float, bucket_ttl_s: int
 ) -> tuple[dict[tuple[str, int], dict[str, int]], dict[str, int]]:
     """`rollup` in one pass, by bucket: (resolution, start) -> {`scope|counter`: delta}, zeros
-    and buckets already expired dropped; and scope -> the latest minute bucket it changed."""
-    sums: dict[tuple[str, int], dict[tuple[str, str], int]] = {}
-    widths = tuple(keys.RESOLUTIONS.items())
+    and buckets already expired dropped; and scope -> the latest minute bucket it changed.
+
+    Deltas are keyed by minute starts (contributions.minute_of), so each (minute, scope) cell is
+    one minute bucket's cell and only hours need summing; field names are remembered per scope
+    (the same few thousand recur in every batch)."""
+    minute_w, hour_w = keys.RESOLUTIONS["m"], keys.RESOLUTIONS["h"]
+    if len(keys.RESOLUTIONS) != 2 or any(minute % minute_w for minute, _ in deltas):
+        return _bucket_fields_by_rollup(deltas, now_s, bucket_ttl_s)
+    if len(_FIELD_NAMES) > 50_000:  # scopes are open-ended (agents, queues): stay bounded
+        _FIELD_NAMES.clear()
+    minutes: dict[int, dict[str, int]] = {}
+    hours: dict[int, dict[str, int]] = {}
+    scopes: dict[str, int] = {}
     for (minute, scope), fields in deltas.items():
-        for res, width in widths:
-            bucket = (res, int(minute // width) * width)
-            cells = sums.get(bucket)
-            if cells is None:
-                cells = sums[bucket] = {}
-            for name, value in fields.items():
-                cell = (scope, name)
-                cells[cell] = cells.get(cell, 0) + value
+        names = _FIELD_NAMES.get(scope)
+        if names is None:
+            names = _FIELD_NAMES[scope] = {}
+        hour = minute - minute % hour_w
+        in_minute = minutes.get(minute)
+        if in_minute is None:
+            in_minute = minutes[minute] = {}
+        in_hour = hours.get(hour)
+        if in_hour is None:
+            in_hour = hours[hour] = {}
+        changed = False
+        for name, value in fields.items():
+            if value:
+                field = names.get(name)
+                if field is None:
+                    field = names[name] = keys.counter_field(scope, name)
+                in_minute[field] = in_minute.get(field, 0) + value
+                in_hour[field] = in_hour.get(field, 0) + value
+                changed = True
+        if changed and minute + minute_w + bucket_ttl_s > now_s:
+            if scope not in scopes or scopes[scope] < minute:
+                scopes[scope] = minute
+    out: dict[tuple[str, int], dict[str, int]] = {}
+    for res, width, buckets in (("m", minute_w, minutes), ("h", hour_w, hours)):
+        for start, flat in buckets.items():
+            if start + width + bucket_ttl_s <= now_s:
+                continue  # a bucket already gone (e.g. a repeat contact days later): nothing to fix
+            if res == "h":
+                flat = {name: value for name, value in flat.items() if value}
+            if flat:
+                out[(res, start)] = flat
+    return out, scopes
+
+
+def _bucket_fields_by_rollup(
+    deltas: Mapping[tuple[int, str], Mapping[str, int]], now_s: float, bucket_ttl_s: int
+) -> tuple[dict[tuple[str, int], dict[str, int]], dict[str, int]]:
+    """The plain definition, for deltas not keyed by minute starts (none the engine makes)."""
     out: dict[tuple[str, int], dict[str, int]] = {}
     scopes: dict[str, int] = {}
-    for (res, start), cells in sums.items():
+    for (res, start, scope), fields in rollup(deltas).items():
         if start + keys.RESOLUTIONS[res] + bucket_ttl_s <= now_s:
-            continue  # a bucket already gone (e.g. a repeat contact days later): nothing to fix
-        flat: dict[str, int] = {}
-        for (scope, name), value in cells.items():
-            if value:
-                flat[_field_name(scope, name)] = value
-                if res == "m" and (scope not in scopes or scopes[scope] < start):
-                    scopes[scope] = start
-        if flat:
-            out[(res, start)] = flat
+            continue
+        flat = out.setdefault((res, start), {})
+        for name, value in fields.items():
+            flat[keys.counter_field(scope, name)] = value
+        if res == "m":
+            scopes[scope] = max(scopes.get(scope, 0), start)
     return out, scopes
 
 

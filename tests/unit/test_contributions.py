@@ -98,7 +98,7 @@ def test_a_sheet_against_itself_adds_nothing(sheet: ContactFacts, cal: contrib.C
 
 deltas = st.dictionaries(
     st.tuples(
-        st.integers(0, 200).map(lambda m: 1_760_000_000 + m * 60),
+        st.integers(0, 200).map(lambda m: 1_759_996_800 + m * 60),  # minute starts
         st.sampled_from(["ch|voice", "q|voice|sales", "ag|alice"]),
     ),
     st.dictionaries(st.sampled_from(["off", "ans", "aw:3"]), st.integers(-3, 3), max_size=3),
@@ -111,7 +111,7 @@ deltas = st.dictionaries(
 def test_bucket_fields_is_rollup_with_field_names(
     plan_deltas: contrib.Contribution, age_h: int
 ) -> None:
-    now_s = 1_760_000_000 + age_h * 3600
+    now_s = 1_759_996_800 + age_h * 3600
     ttl = 48 * 3600
     want: dict[tuple[str, int], dict[str, int]] = {}
     scopes: dict[str, int] = {}
@@ -140,3 +140,8 @@ def test_a_copied_sheet_is_equal_and_owns_its_dicts(sheet: ContactFacts) -> None
     assert "later" not in sheet.stages
     assert "later" not in sheet.transfers
     assert "later" not in sheet.escalations
+
+
+def test_bucket_fields_of_deltas_not_at_minute_starts_is_still_rollup() -> None:
+    deltas = {(1_759_996_830, "ch|voice"): {"off": 1}, (1_759_996_850, "ch|voice"): {"off": -1}}
+    assert bucket_fields(deltas, 1_759_996_800, 48 * 3600) == ({}, {})
