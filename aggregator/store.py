@@ -236,7 +236,9 @@ class Store:
             for name, value in fields.items():
                 flat += (name, str(value))
             expire_at = str(start + keys.RESOLUTIONS[res] + self.bucket_ttl_s)
-            counters.append((key(keys.partition_counter_key(partition, res, start)), expire_at, flat))
+            counters.append(
+                (key(keys.partition_counter_key(partition, res, start)), expire_at, flat)
+            )
         return counters, scopes
 
 
@@ -255,22 +257,41 @@ def bucket_fields(
     minute_w, hour_w = keys.RESOLUTIONS["m"], keys.RESOLUTIONS["h"]
     if len(keys.RESOLUTIONS) != 2 or any(minute % minute_w for minute, _ in deltas):
         return _bucket_fields_by_rollup(deltas, now_s, bucket_ttl_s)
+    minutes, hours, scopes = _sums_by_bucket(deltas, now_s, bucket_ttl_s)
+    out: dict[tuple[str, int], dict[str, int]] = {}
+    for res, width, buckets in (("m", minute_w, minutes), ("h", hour_w, hours)):
+        for start, flat in buckets.items():
+            if start + width + bucket_ttl_s <= now_s:
+                continue  # a bucket already gone (e.g. a repeat contact days later): nothing to fix
+            live = flat if res == "m" else {name: value for name, value in flat.items() if value}
+            if live:
+                out[(res, start)] = live
+    return out, scopes
+
+
+Sums = dict[int, dict[str, int]]  # bucket start -> `scope|counter` -> delta
+
+
+def _sums_by_bucket(
+    deltas: Mapping[tuple[int, str], Mapping[str, int]], now_s: float, bucket_ttl_s: int
+) -> tuple[Sums, Sums, dict[str, int]]:
+    """Non-zero deltas by minute and by hour; scope -> latest live minute it changed."""
+    minute_w, hour_w = keys.RESOLUTIONS["m"], keys.RESOLUTIONS["h"]
     if len(_FIELD_NAMES) > 50_000:  # scopes are open-ended (agents, queues): stay bounded
         _FIELD_NAMES.clear()
-    minutes: dict[int, dict[str, int]] = {}
-    hours: dict[int, dict[str, int]] = {}
+    minutes: Sums = {}
+    hours: Sums = {}
     scopes: dict[str, int] = {}
     for (minute, scope), fields in deltas.items():
         names = _FIELD_NAMES.get(scope)
         if names is None:
             names = _FIELD_NAMES[scope] = {}
-        hour = minute - minute % hour_w
         in_minute = minutes.get(minute)
         if in_minute is None:
             in_minute = minutes[minute] = {}
-        in_hour = hours.get(hour)
+        in_hour = hours.get(minute - minute % hour_w)
         if in_hour is None:
-            in_hour = hours[hour] = {}
+            in_hour = hours[minute - minute % hour_w] = {}
         changed = False
         for name, value in fields.items():
             if value:
@@ -280,19 +301,10 @@ def bucket_fields(
                 in_minute[field] = in_minute.get(field, 0) + value
                 in_hour[field] = in_hour.get(field, 0) + value
                 changed = True
-        if changed and minute + minute_w + bucket_ttl_s > now_s:
-            if scope not in scopes or scopes[scope] < minute:
-                scopes[scope] = minute
-    out: dict[tuple[str, int], dict[str, int]] = {}
-    for res, width, buckets in (("m", minute_w, minutes), ("h", hour_w, hours)):
-        for start, flat in buckets.items():
-            if start + width + bucket_ttl_s <= now_s:
-                continue  # a bucket already gone (e.g. a repeat contact days later): nothing to fix
-            if res == "h":
-                flat = {name: value for name, value in flat.items() if value}
-            if flat:
-                out[(res, start)] = flat
-    return out, scopes
+        live = changed and minute + minute_w + bucket_ttl_s > now_s
+        if live and (scope not in scopes or scopes[scope] < minute):
+            scopes[scope] = minute
+    return minutes, hours, scopes
 
 
 def _bucket_fields_by_rollup(
