@@ -7,9 +7,8 @@ event moves exactly its own contact's counts, in the minute each fact belongs to
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
 
 from services import keys
 from services import kpis as k
@@ -57,17 +56,14 @@ def contribution(facts: ContactFacts, calendars: Calendars | None = None) -> Con
     scopes = scopes_of(facts)
     if not scopes:
         return {}
-    hours = hours_for(facts, calendars or {})
-    items = _contact_items(facts)
-    if hours is not None:
-        items = chain(items, _business_items(facts, hours))
-    for minute, name, value in items:
+    whole, agent_part = _sums(facts, calendars or {})
+    for (minute, name), value in whole.items():
         for scope in scopes:
             _add(out, minute, scope, name, value)
     agent = agent_of(facts)
     if agent is not None:
         agent_scope = keys.agent_scope(agent)
-        for minute, name, value in _agent_items(facts):
+        for (minute, name), value in agent_part.items():
             _add(out, minute, agent_scope, name, value)
     return dict(out)
 
@@ -77,17 +73,103 @@ def _add(out: Contribution, minute: int, scope: str, name: str, value: int) -> N
     cell[name] = cell.get(name, 0) + value
 
 
+Sums = dict[tuple[int, str], int]  # (minute, field) -> value
+
+
+def _sums(f: ContactFacts, calendars: Calendars) -> tuple[Sums, Sums]:
+    """The contact's items summed per (minute, field): for its channel and queue scopes
+    (business-hours items included), and for its agent's scope (a subset, without them)."""
+    items = _contact_items(f)
+    agent: Sums = {}
+    if agent_of(f) is not None:
+        for minute, name, value in items:
+            if _is_agent_field(name):
+                key = (minute, name)
+                agent[key] = agent.get(key, 0) + value
+    hours = hours_for(f, calendars)
+    if hours is not None:
+        items += _business_items(f, hours)
+    whole: Sums = {}
+    for minute, name, value in items:
+        key = (minute, name)
+        whole[key] = whole.get(key, 0) + value
+    return whole, agent
+
+
+def add_delta(
+    into: Contribution,
+    old: ContactFacts | None,
+    new: ContactFacts,
+    calendars: Calendars | None = None,
+) -> None:
+    """Add `diff(contribution(old), contribution(new))` to `into`, field by field, as
+    `engine._merge_deltas` would, without building either contribution: the difference is
+    taken per (minute, field) once and then spread over the scopes both sheets share; a scope
+    only one side has gets that side whole. Zero differences are never added, so a cell
+    appears in `into` exactly when `diff` would have given it (tests/unit/test_contributions)."""
+    cal = calendars or {}
+    new_scopes = scopes_of(new)
+    old_scopes = scopes_of(old) if old is not None else ()
+    new_whole, new_agent = _sums(new, cal) if new_scopes else ({}, {})
+    if old is not None and old_scopes:
+        old_whole, old_agent = _sums(old, cal)
+    else:
+        old_whole, old_agent = {}, {}
+    if new_scopes == old_scopes:
+        _spread(into, new_scopes, _minus(new_whole, old_whole))
+    else:
+        _spread(into, [s for s in new_scopes if s in old_scopes], _minus(new_whole, old_whole))
+        _spread(into, [s for s in new_scopes if s not in old_scopes], _minus(new_whole, {}))
+        _spread(into, [s for s in old_scopes if s not in new_scopes], _minus({}, old_whole))
+    new_agent_name = agent_of(new) if new_scopes else None
+    old_agent_name = agent_of(old) if old is not None and old_scopes else None
+    if new_agent_name == old_agent_name:
+        if new_agent_name is not None:
+            _spread(into, (keys.agent_scope(new_agent_name),), _minus(new_agent, old_agent))
+        return
+    if new_agent_name is not None:
+        _spread(into, (keys.agent_scope(new_agent_name),), _minus(new_agent, {}))
+    if old_agent_name is not None:
+        _spread(into, (keys.agent_scope(old_agent_name),), _minus({}, old_agent))
+
+
+def _minus(after: Sums, before: Sums) -> list[Item]:
+    """after - before, zero differences dropped."""
+    out: list[Item] = []
+    for key, value in after.items():
+        change = value - before.get(key, 0)
+        if change:
+            out.append((key[0], key[1], change))
+    for key, value in before.items():
+        if value and key not in after:
+            out.append((key[0], key[1], -value))
+    return out
+
+
+def _spread(into: Contribution, scopes: Sequence[str], items: list[Item]) -> None:
+    if not items:
+        return
+    for scope in scopes:
+        for minute, name, value in items:
+            cell = into.get((minute, scope))
+            if cell is None:
+                cell = into[(minute, scope)] = {}
+            cell[name] = cell.get(name, 0) + value
+
+
 Item = tuple[int, str, int]  # (minute, field, value)
 
 
-def _contact_items(f: ContactFacts) -> Iterator[Item]:
-    yield from _volume_items(f)
-    yield from _answer_items(f)
-    yield from _abandon_items(f)
-    yield from _stage_items(f)
-    yield from _handle_items(f)
-    yield from _resolution_items(f)
-    yield from _survey_items(f)
+def _contact_items(f: ContactFacts) -> list[Item]:
+    out: list[Item] = []
+    _volume_items(f, out)
+    _answer_items(f, out)
+    _abandon_items(f, out)
+    _stage_items(f, out)
+    _handle_items(f, out)
+    _resolution_items(f, out)
+    _survey_items(f, out)
+    return out
 
 
 def wait_start_ms(f: ContactFacts) -> int | None:
@@ -110,18 +192,18 @@ def is_abandoned(f: ContactFacts) -> bool:
     )
 
 
-def _volume_items(f: ContactFacts) -> Iterator[Item]:
+def _volume_items(f: ContactFacts, out: list[Item]) -> None:
     if f.offered_ms is not None:
-        yield minute_of(f.offered_ms), k.OFFERED, 1
+        out.append((minute_of(f.offered_ms), k.OFFERED, 1))
     if f.queued_ms is not None:
-        yield minute_of(f.queued_ms), k.QUEUED, 1
+        out.append((minute_of(f.queued_ms), k.QUEUED, 1))
     if f.timed_out_ms is not None and f.answered_ms is None:
-        yield minute_of(f.timed_out_ms), k.TIMED_OUT, 1
+        out.append((minute_of(f.timed_out_ms), k.TIMED_OUT, 1))
     for ms in f.transfers.values():
-        yield minute_of(ms), k.TRANSFERRED, 1
+        out.append((minute_of(ms), k.TRANSFERRED, 1))
     for reg in f.escalations.values():
-        yield minute_of(reg.ms), k.ESCALATED, 1
-        yield minute_of(reg.ms), f"{k.ESCALATION_REASON}{reg.value}", 1
+        out.append((minute_of(reg.ms), k.ESCALATED, 1))
+        out.append((minute_of(reg.ms), f"{k.ESCALATION_REASON}{reg.value}", 1))
 
 
 def answer_wait_ms(f: ContactFacts) -> int | None:
@@ -131,7 +213,7 @@ def answer_wait_ms(f: ContactFacts) -> int | None:
     return max(0, f.answered_ms - start)
 
 
-def _answer_items(f: ContactFacts) -> Iterator[Item]:
+def _answer_items(f: ContactFacts, out: list[Item]) -> None:
     """An answer whose wait is unknown (no offer or queue entry seen) is still an answer: it
     counts in `answered` and AHT, but not in ASA or service level, which need the wait."""
     if f.answered_ms is None:
@@ -139,11 +221,11 @@ def _answer_items(f: ContactFacts) -> Iterator[Item]:
     minute = minute_of(f.answered_ms)
     wait = answer_wait_ms(f)
     if wait is None:
-        yield minute, k.ANSWERED_UNTIMED, 1
+        out.append((minute, k.ANSWERED_UNTIMED, 1))
         return
-    yield minute, k.ANSWERED, 1
-    yield minute, k.ANSWER_WAIT_MS, wait
-    yield minute, f"{k.ANSWER_HIST}{k.bucket_index(wait)}", 1
+    out.append((minute, k.ANSWERED, 1))
+    out.append((minute, k.ANSWER_WAIT_MS, wait))
+    out.append((minute, f"{k.ANSWER_HIST}{k.bucket_index(wait)}", 1))
 
 
 def abandon_stage(f: ContactFacts) -> str:
@@ -155,7 +237,7 @@ def abandon_stage(f: ContactFacts) -> str:
     return max(before)[1] if before else "none"
 
 
-def _abandon_items(f: ContactFacts) -> Iterator[Item]:
+def _abandon_items(f: ContactFacts, out: list[Item]) -> None:
     if not is_abandoned(f):
         return
     assert f.abandoned_ms is not None
@@ -163,19 +245,19 @@ def _abandon_items(f: ContactFacts) -> Iterator[Item]:
     in_queue = f.queued_ms is not None and f.queued_ms <= f.abandoned_ms
     start = f.queued_ms if in_queue else f.offered_ms
     wait = max(0, f.abandoned_ms - start) if start is not None else 0
-    yield minute, k.ABANDONED, 1
-    yield minute, k.ABANDON_WAIT_MS, wait
-    yield minute, k.ABANDONED_QUEUE if in_queue else k.ABANDONED_IVR, 1
+    out.append((minute, k.ABANDONED, 1))
+    out.append((minute, k.ABANDON_WAIT_MS, wait))
+    out.append((minute, k.ABANDONED_QUEUE if in_queue else k.ABANDONED_IVR, 1))
     family = k.QUEUE_ABANDON_HIST if in_queue else k.IVR_ABANDON_HIST
-    yield minute, f"{family}{k.bucket_index(wait)}", 1
-    yield minute, f"{k.ABANDON_STAGE}{abandon_stage(f)}", 1
+    out.append((minute, f"{family}{k.bucket_index(wait)}", 1))
+    out.append((minute, f"{k.ABANDON_STAGE}{abandon_stage(f)}", 1))
 
 
-def _stage_items(f: ContactFacts) -> Iterator[Item]:
+def _stage_items(f: ContactFacts, out: list[Item]) -> None:
     path = sorted(f.stages.items(), key=lambda item: (item[1], item[0]))
     for position, (stage, ms) in enumerate(path):
-        yield minute_of(ms), f"{k.STAGE_ENTERED}{stage}", 1
-        yield minute_of(ms), f"{k.STAGE_RANK}{stage}", position
+        out.append((minute_of(ms), f"{k.STAGE_ENTERED}{stage}", 1))
+        out.append((minute_of(ms), f"{k.STAGE_RANK}{stage}", position))
 
 
 def handle_ms(f: ContactFacts) -> int | None:
@@ -184,29 +266,29 @@ def handle_ms(f: ContactFacts) -> int | None:
     return max(0, f.completed_ms - f.answered_ms)
 
 
-def _handle_items(f: ContactFacts) -> Iterator[Item]:
+def _handle_items(f: ContactFacts, out: list[Item]) -> None:
     handle = handle_ms(f)
     if handle is None or f.completed_ms is None:
         return
     minute = minute_of(f.completed_ms)
-    yield minute, k.HANDLED, 1
-    yield minute, k.HANDLE_MS, handle
-    yield minute, f"{k.HANDLE_HIST}{k.bucket_index(handle)}", 1
+    out.append((minute, k.HANDLED, 1))
+    out.append((minute, k.HANDLE_MS, handle))
+    out.append((minute, f"{k.HANDLE_HIST}{k.bucket_index(handle)}", 1))
 
 
-def _resolution_items(f: ContactFacts) -> Iterator[Item]:
+def _resolution_items(f: ContactFacts, out: list[Item]) -> None:
     if f.resolved_ms is None:
         return
     minute = minute_of(f.resolved_ms)
     start = f.offered_ms if f.offered_ms is not None else f.resolved_ms
     took = max(0, f.resolved_ms - start)
-    yield minute, k.RESOLVED, 1
-    yield minute, k.RESOLUTION_MS, took
+    out.append((minute, k.RESOLVED, 1))
+    out.append((minute, k.RESOLUTION_MS, took))
     if f.first_contact is not None and f.first_contact.value is True:
-        yield minute, k.RESOLVED_FIRST_CONTACT, 1
+        out.append((minute, k.RESOLVED_FIRST_CONTACT, 1))
     if f.issue is not None:
-        yield minute, f"{k.ISSUE_RESOLVED}{f.issue.value}", 1
-        yield minute, f"{k.ISSUE_RESOLUTION_MS}{f.issue.value}", took
+        out.append((minute, f"{k.ISSUE_RESOLVED}{f.issue.value}", 1))
+        out.append((minute, f"{k.ISSUE_RESOLUTION_MS}{f.issue.value}", took))
 
 
 def hours_for(f: ContactFacts, calendars: Calendars) -> BusinessHours | None:
@@ -217,32 +299,34 @@ def hours_for(f: ContactFacts, calendars: Calendars) -> BusinessHours | None:
     return calendars.get("*")
 
 
-def _business_items(f: ContactFacts, hours: BusinessHours) -> Iterator[Item]:
+def _business_items(f: ContactFacts, hours: BusinessHours) -> list[Item]:
     """Waits and resolution times counted only inside opening hours."""
+    out: list[Item] = []
     start = wait_start_ms(f)
     if f.answered_ms is not None and start is not None:
         wait = business_ms(start, f.answered_ms, hours)
-        yield minute_of(f.answered_ms), k.ANSWER_WAIT_BH_MS, wait
-        yield minute_of(f.answered_ms), f"{k.ANSWER_BH_HIST}{k.bucket_index(wait)}", 1
+        out.append((minute_of(f.answered_ms), k.ANSWER_WAIT_BH_MS, wait))
+        out.append((minute_of(f.answered_ms), f"{k.ANSWER_BH_HIST}{k.bucket_index(wait)}", 1))
     if f.resolved_ms is not None and f.offered_ms is not None:
         took = business_ms(f.offered_ms, f.resolved_ms, hours)
-        yield minute_of(f.resolved_ms), k.RESOLUTION_BH_MS, took
+        out.append((minute_of(f.resolved_ms), k.RESOLUTION_BH_MS, took))
+    return out
 
 
-def _survey_items(f: ContactFacts) -> Iterator[Item]:
+def _survey_items(f: ContactFacts, out: list[Item]) -> None:
     if f.csat is not None:
         minute = minute_of(f.csat.ms)
-        yield minute, k.CSAT_RESPONSES, 1
+        out.append((minute, k.CSAT_RESPONSES, 1))
         if int(f.csat.value) >= 4:
-            yield minute, k.CSAT_SATISFIED, 1
+            out.append((minute, k.CSAT_SATISFIED, 1))
     if f.nps is not None:
         minute = minute_of(f.nps.ms)
         score = int(f.nps.value)
-        yield minute, k.NPS_RESPONSES, 1
+        out.append((minute, k.NPS_RESPONSES, 1))
         if score >= 9:
-            yield minute, k.NPS_PROMOTERS, 1
+            out.append((minute, k.NPS_PROMOTERS, 1))
         elif score <= 6:
-            yield minute, k.NPS_DETRACTORS, 1
+            out.append((minute, k.NPS_DETRACTORS, 1))
 
 
 _AGENT_FIELDS = frozenset(
@@ -251,10 +335,17 @@ _AGENT_FIELDS = frozenset(
 )  # fmt: skip
 
 
-def _agent_items(f: ContactFacts) -> Iterator[Item]:
-    for minute, name, value in _contact_items(f):
-        if name in _AGENT_FIELDS or name.startswith(k.ANSWER_HIST):
-            yield minute, name, value
+_AGENT_FIELD_SEEN: dict[str, bool] = {}
+
+
+def _is_agent_field(name: str) -> bool:
+    """Whether the agent's scope counts this field too (cached: a few dozen names recur)."""
+    seen = _AGENT_FIELD_SEEN.get(name)
+    if seen is None:
+        seen = name in _AGENT_FIELDS or name.startswith(k.ANSWER_HIST)
+        if len(_AGENT_FIELD_SEEN) < 10_000:  # names embed stages and reasons: stay bounded
+            _AGENT_FIELD_SEEN[name] = seen
+    return seen
 
 
 def gauges(f: ContactFacts) -> Gauges:

@@ -127,12 +127,11 @@ def plan(
     """Fold the batch into its contacts and agents and diff their contributions (measured FCR
     only when asked: its groups cross partitions, see docs/aggregation.md)."""
     result = Plan(events=len(events))
-    new_facts = _fold_contacts(events, old_facts)
+    stamps = [event_ms(e) for e in events]  # once per event: each costs a time-zone call
+    new_facts = _fold_contacts(events, stamps, old_facts)
     for contact, facts in new_facts.items():
         old = old_facts.get(contact)
-        before = contrib.contribution(old, calendars) if old is not None else {}
-        after = contrib.contribution(facts, calendars)
-        _merge_deltas(result.deltas, contrib.diff(before, after))
+        contrib.add_delta(result.deltas, old, facts, calendars)
         old_gauges = contrib.gauges(old) if old is not None else contrib.Gauges((), None, None)
         new_gauges = contrib.gauges(facts)
         if old_gauges != new_gauges:
@@ -143,10 +142,10 @@ def plan(
         result.groups = repeats.regroup(new_facts, old_facts, old_groups or {})
         for delta in repeats.deltas(old_groups or {}, result.groups, fcr_window_ms):
             _merge_deltas(result.deltas, delta)
-    result.agents = _fold_agents(events, old_agents)
+    result.agents = _fold_agents(events, stamps, old_agents)
     result.agent_log = [
-        (e.agent, e.id, agent_state(e)[0], event_ms(e))
-        for e in events
+        (e.agent, e.id, agent_state(e)[0], ms)
+        for e, ms in zip(events, stamps, strict=True)
         if e.type is EventType.AGENT_STATE and e.agent is not None and e.state is not None
     ]
     return result
@@ -180,10 +179,12 @@ def partial_reason(event: ContactEvent, facts: ContactFacts) -> str | None:
 
 
 def _fold_contacts(
-    events: Sequence[ContactEvent], old_facts: Mapping[str, ContactFacts | None]
+    events: Sequence[ContactEvent],
+    stamps: Sequence[int],
+    old_facts: Mapping[str, ContactFacts | None],
 ) -> dict[str, ContactFacts]:
     sheets: dict[str, ContactFacts] = {}
-    for event in events:
+    for event, ms in zip(events, stamps, strict=True):
         if event.contact is None or event.type is EventType.AGENT_STATE:
             continue
         sheet = sheets.get(event.contact)
@@ -191,15 +192,17 @@ def _fold_contacts(
             old = old_facts.get(event.contact)
             sheet = _copy(old) if old is not None else ContactFacts(contact=event.contact)
             sheets[event.contact] = sheet
-        fold(sheet, event)
+        fold(sheet, event, ms)
     return sheets
 
 
 def _fold_agents(
-    events: Sequence[ContactEvent], old_agents: Mapping[str, AgentFacts | None]
+    events: Sequence[ContactEvent],
+    stamps: Sequence[int],
+    old_agents: Mapping[str, AgentFacts | None],
 ) -> dict[str, AgentFacts]:
     sheets: dict[str, AgentFacts] = {}
-    for event in events:
+    for event, ms in zip(events, stamps, strict=True):
         if event.agent is None or not _touches_agent(event):
             continue
         sheet = sheets.get(event.agent)
@@ -207,7 +210,7 @@ def _fold_agents(
             old = old_agents.get(event.agent)
             sheet = old.copy() if old else AgentFacts(event.agent)
             sheets[event.agent] = sheet
-        fold_agent(sheet, event)
+        fold_agent(sheet, event, ms)
     return sheets
 
 

@@ -7,7 +7,7 @@ events (transfers, escalations) are keyed by event id. Any delivery order gives 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from services import agentstates
@@ -91,12 +91,30 @@ class ContactFacts:
 
     def copy(self) -> ContactFacts:
         """A sheet the next fold may change while this one stays the 'old' side of the diff.
-        Registers are never changed in place (merges replace them), so only dicts are copied."""
-        return replace(
-            self,
-            stages=dict(self.stages),
-            transfers=dict(self.transfers),
-            escalations=dict(self.escalations),
+        Registers are never changed in place (merges replace them), so only dicts are copied.
+        Field by field rather than dataclasses.replace: this runs for every known contact."""
+        return ContactFacts(
+            self.contact,
+            self.channel,
+            self.queue,
+            self.agent,
+            self.customer,
+            self.issue,
+            self.offered_ms,
+            self.queued_ms,
+            self.answered_ms,
+            self.answered_agent,
+            self.abandoned_ms,
+            self.abandon_stage,
+            self.timed_out_ms,
+            self.completed_ms,
+            self.resolved_ms,
+            self.first_contact,
+            dict(self.stages),
+            dict(self.transfers),
+            dict(self.escalations),
+            self.csat,
+            self.nps,
         )
 
     @classmethod
@@ -127,9 +145,11 @@ def event_ms(event: ContactEvent) -> int:
     return int(event.time.timestamp() * 1000)
 
 
-def fold(facts: ContactFacts, event: ContactEvent) -> None:
-    """Apply one event to the sheet in place; applying it again changes nothing."""
-    ms = event_ms(event)
+def fold(facts: ContactFacts, event: ContactEvent, ms: int | None = None) -> None:
+    """Apply one event to the sheet in place; applying it again changes nothing. `ms` is
+    `event_ms(event)` when the caller already has it (it costs a time-zone call per event)."""
+    if ms is None:
+        ms = event_ms(event)
     stamp = (ms, event.id)
     _fold_attributes(facts, event, stamp)
     handler = _HANDLERS.get(event.type)
@@ -270,8 +290,9 @@ def agent_state(event: ContactEvent) -> tuple[str, str | None]:
     return state, reason
 
 
-def fold_agent(facts: AgentFacts, event: ContactEvent) -> None:
-    ms = event_ms(event)
+def fold_agent(facts: AgentFacts, event: ContactEvent, ms: int | None = None) -> None:
+    if ms is None:
+        ms = event_ms(event)
     if event.type is EventType.AGENT_STATE:
         state, reason = agent_state(event)
         facts.state = merge_register(facts.state, state, (ms, event.id))

@@ -229,25 +229,99 @@ class Store:
         self, plan: Plan, now_s: float, key: KeyList, partition: int
     ) -> tuple[list[tuple[int, str, list[str]]], dict[str, int]]:
         """One hash per bucket for this partition, `scope|counter` fields; the active scopes."""
-        buckets: dict[tuple[str, int], list[str]] = {}
-        scopes: dict[str, int] = {}
-        for (res, start, scope), fields in rollup(plan.deltas).items():
-            if start + keys.RESOLUTIONS[res] + self.bucket_ttl_s <= now_s:
-                continue  # a bucket already gone (e.g. a repeat contact days later): nothing to fix
-            flat = buckets.setdefault((res, start), [])
+        buckets, scopes = bucket_fields(plan.deltas, now_s, self.bucket_ttl_s)
+        counters = []
+        for (res, start), fields in buckets.items():
+            flat: list[str] = []
             for name, value in fields.items():
-                flat += (keys.counter_field(scope, name), str(value))
-            if res == "m":
-                scopes[scope] = max(scopes.get(scope, 0), start)
-        counters = [
-            (
-                key(keys.partition_counter_key(partition, res, start)),
-                str(start + keys.RESOLUTIONS[res] + self.bucket_ttl_s),
-                flat,
+                flat += (name, str(value))
+            expire_at = str(start + keys.RESOLUTIONS[res] + self.bucket_ttl_s)
+            counters.append(
+                (key(keys.partition_counter_key(partition, res, start)), expire_at, flat)
             )
-            for (res, start), flat in buckets.items()
-        ]
         return counters, scopes
+
+
+_FIELD_NAMES: dict[str, dict[str, str]] = {}  # scope -> counter -> `scope|counter`
+
+
+def bucket_fields(
+    deltas: Mapping[tuple[int, str], Mapping[str, int]], now_s: float, bucket_ttl_s: int
+) -> tuple[dict[tuple[str, int], dict[str, int]], dict[str, int]]:
+    """`rollup` in one pass, by bucket: (resolution, start) -> {`scope|counter`: delta}, zeros
+    and buckets already expired dropped; and scope -> the latest minute bucket it changed.
+
+    Deltas are keyed by minute starts (contributions.minute_of), so each (minute, scope) cell is
+    one minute bucket's cell and only hours need summing; field names are remembered per scope
+    (the same few thousand recur in every batch)."""
+    minute_w, hour_w = keys.RESOLUTIONS["m"], keys.RESOLUTIONS["h"]
+    if len(keys.RESOLUTIONS) != 2 or any(minute % minute_w for minute, _ in deltas):
+        return _bucket_fields_by_rollup(deltas, now_s, bucket_ttl_s)
+    minutes, hours, scopes = _sums_by_bucket(deltas, now_s, bucket_ttl_s)
+    out: dict[tuple[str, int], dict[str, int]] = {}
+    for res, width, buckets in (("m", minute_w, minutes), ("h", hour_w, hours)):
+        for start, flat in buckets.items():
+            if start + width + bucket_ttl_s <= now_s:
+                continue  # a bucket already gone (e.g. a repeat contact days later): nothing to fix
+            live = flat if res == "m" else {name: value for name, value in flat.items() if value}
+            if live:
+                out[(res, start)] = live
+    return out, scopes
+
+
+Sums = dict[int, dict[str, int]]  # bucket start -> `scope|counter` -> delta
+
+
+def _sums_by_bucket(
+    deltas: Mapping[tuple[int, str], Mapping[str, int]], now_s: float, bucket_ttl_s: int
+) -> tuple[Sums, Sums, dict[str, int]]:
+    """Non-zero deltas by minute and by hour; scope -> latest live minute it changed."""
+    minute_w, hour_w = keys.RESOLUTIONS["m"], keys.RESOLUTIONS["h"]
+    if len(_FIELD_NAMES) > 50_000:  # scopes are open-ended (agents, queues): stay bounded
+        _FIELD_NAMES.clear()
+    minutes: Sums = {}
+    hours: Sums = {}
+    scopes: dict[str, int] = {}
+    for (minute, scope), fields in deltas.items():
+        names = _FIELD_NAMES.get(scope)
+        if names is None:
+            names = _FIELD_NAMES[scope] = {}
+        in_minute = minutes.get(minute)
+        if in_minute is None:
+            in_minute = minutes[minute] = {}
+        in_hour = hours.get(minute - minute % hour_w)
+        if in_hour is None:
+            in_hour = hours[minute - minute % hour_w] = {}
+        changed = False
+        for name, value in fields.items():
+            if value:
+                field = names.get(name)
+                if field is None:
+                    field = names[name] = keys.counter_field(scope, name)
+                in_minute[field] = in_minute.get(field, 0) + value
+                in_hour[field] = in_hour.get(field, 0) + value
+                changed = True
+        live = changed and minute + minute_w + bucket_ttl_s > now_s
+        if live and (scope not in scopes or scopes[scope] < minute):
+            scopes[scope] = minute
+    return minutes, hours, scopes
+
+
+def _bucket_fields_by_rollup(
+    deltas: Mapping[tuple[int, str], Mapping[str, int]], now_s: float, bucket_ttl_s: int
+) -> tuple[dict[tuple[str, int], dict[str, int]], dict[str, int]]:
+    """The plain definition, for deltas not keyed by minute starts (none the engine makes)."""
+    out: dict[tuple[str, int], dict[str, int]] = {}
+    scopes: dict[str, int] = {}
+    for (res, start, scope), fields in rollup(deltas).items():
+        if start + keys.RESOLUTIONS[res] + bucket_ttl_s <= now_s:
+            continue
+        flat = out.setdefault((res, start), {})
+        for name, value in fields.items():
+            flat[keys.counter_field(scope, name)] = value
+        if res == "m":
+            scopes[scope] = max(scopes.get(scope, 0), start)
+    return out, scopes
 
 
 def _groups(step: Step, key: KeyList) -> list[tuple[int, str, str, str]]:

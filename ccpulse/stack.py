@@ -176,6 +176,9 @@ class EmbeddedRedis(Managed):
             *("--bind", LOOPBACK, "--port", str(self._port), "--dir", str(self.data_dir)),
             *("--appendonly", aof, "--appendfsync", "everysec", "--save", ""),
             *("--daemonize", "no"),
+            # Counter hashes hold dozens of fields: past 16 a real hash table beats the listpack's
+            # linear scan per HINCRBY (docs/capacity.md; deploy/ sets the same).
+            *("--hash-max-listpack-entries", "16"),
         ]
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> Self:

@@ -1,0 +1,147 @@
+"""The fast paths of the counter deltas against their plain definitions, on random fact sheets.
+
+`contributions.add_delta` must add exactly what `diff(contribution(old), contribution(new))`
+followed by a merge adds (the same cells, the same fields, zeros included where merging makes
+them), and `store.bucket_fields` exactly what `rollup` and one field string per scope and counter
+give: any difference would move a counter.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aggregator import contributions as contrib
+from aggregator.facts import ContactFacts, Register
+from aggregator.store import bucket_fields, rollup
+from services import keys
+from services.calendar import BusinessHours
+
+BASE_MS = 1_760_000_000_000
+ms = st.integers(BASE_MS - 3_600_000, BASE_MS + 3 * 3_600_000)
+ids = st.sampled_from(["e1", "e2", "e3"])
+
+
+def register(values: st.SearchStrategy[object]) -> st.SearchStrategy[Register | None]:
+    return st.none() | st.builds(Register, values, ms, ids)
+
+
+sheets = st.builds(
+    ContactFacts,
+    contact=st.just("c1"),
+    channel=register(st.sampled_from(["voice", "chat"])),
+    queue=register(st.sampled_from(["sales", "support"])),
+    agent=register(st.sampled_from(["alice", "bob"])),
+    customer=register(st.just("cust")),
+    issue=register(st.sampled_from(["billing", "order"])),
+    offered_ms=st.none() | ms,
+    queued_ms=st.none() | ms,
+    answered_ms=st.none() | ms,
+    answered_agent=register(st.sampled_from(["alice", "carol"])),
+    abandoned_ms=st.none() | ms,
+    abandon_stage=register(st.sampled_from(["menu", "queue"])),
+    timed_out_ms=st.none() | ms,
+    completed_ms=st.none() | ms,
+    resolved_ms=st.none() | ms,
+    first_contact=register(st.booleans()),
+    stages=st.dictionaries(st.sampled_from(["welcome", "menu", "queue"]), ms, max_size=3),
+    transfers=st.dictionaries(ids, ms, max_size=2),
+    escalations=st.dictionaries(ids, st.builds(Register, st.just("angry"), ms, ids), max_size=2),
+    csat=register(st.integers(1, 5)),
+    nps=register(st.integers(0, 10)),
+)
+calendars = st.sampled_from(
+    [
+        None,
+        {"*": BusinessHours()},
+        {"sales": BusinessHours(open=time(9, 0), close=time(17, 0), timezone="Europe/Paris")},
+    ]
+)
+
+
+def merged(*parts: contrib.Contribution) -> contrib.Contribution:
+    """What engine._merge_deltas builds from per-contact diffs."""
+    total: contrib.Contribution = {}
+    for part in parts:
+        for cell, fields in part.items():
+            target = total.setdefault(cell, {})
+            for name, value in fields.items():
+                target[name] = target.get(name, 0) + value
+    return total
+
+
+@settings(max_examples=400, deadline=None)
+@given(old=st.none() | sheets, new=sheets, other=sheets, cal=calendars)
+def test_add_delta_is_the_diff_of_the_two_contributions(
+    old: ContactFacts | None, new: ContactFacts, other: ContactFacts, cal: contrib.Calendars | None
+) -> None:
+    before = contrib.contribution(old, cal) if old is not None else {}
+    want = merged(
+        contrib.diff({}, contrib.contribution(other, cal)),  # another contact, same batch
+        contrib.diff(before, contrib.contribution(new, cal)),
+    )
+    got: contrib.Contribution = {}
+    contrib.add_delta(got, None, other, cal)
+    contrib.add_delta(got, old, new, cal)
+    assert got == want
+
+
+@settings(max_examples=50, deadline=None)
+@given(sheet=sheets, cal=calendars)
+def test_a_sheet_against_itself_adds_nothing(sheet: ContactFacts, cal: contrib.Calendars) -> None:
+    got: contrib.Contribution = {}
+    contrib.add_delta(got, sheet, sheet, cal)
+    assert got == {}
+
+
+deltas = st.dictionaries(
+    st.tuples(
+        st.integers(0, 200).map(lambda m: 1_759_996_800 + m * 60),  # minute starts
+        st.sampled_from(["ch|voice", "q|voice|sales", "ag|alice"]),
+    ),
+    st.dictionaries(st.sampled_from(["off", "ans", "aw:3"]), st.integers(-3, 3), max_size=3),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(plan_deltas=deltas, age_h=st.integers(0, 60))
+def test_bucket_fields_is_rollup_with_field_names(
+    plan_deltas: contrib.Contribution, age_h: int
+) -> None:
+    now_s = 1_759_996_800 + age_h * 3600
+    ttl = 48 * 3600
+    want: dict[tuple[str, int], dict[str, int]] = {}
+    scopes: dict[str, int] = {}
+    for (res, start, scope), fields in rollup(plan_deltas).items():
+        if start + keys.RESOLUTIONS[res] + ttl <= now_s:
+            continue
+        flat = want.setdefault((res, start), {})
+        for name, value in fields.items():
+            flat[keys.counter_field(scope, name)] = value
+        if res == "m":
+            scopes[scope] = max(scopes.get(scope, 0), start)
+    got, got_scopes = bucket_fields(plan_deltas, now_s, ttl)
+    assert got == want
+    assert got_scopes == scopes
+
+
+@settings(max_examples=100, deadline=None)
+@given(sheet=sheets)
+def test_a_copied_sheet_is_equal_and_owns_its_dicts(sheet: ContactFacts) -> None:
+    copy = sheet.copy()
+    assert copy == sheet
+    assert copy.to_json() == sheet.to_json()
+    copy.stages["later"] = 1
+    copy.transfers["later"] = 1
+    copy.escalations["later"] = Register("x", 1, "later")
+    assert "later" not in sheet.stages
+    assert "later" not in sheet.transfers
+    assert "later" not in sheet.escalations
+
+
+def test_bucket_fields_of_deltas_not_at_minute_starts_is_still_rollup() -> None:
+    deltas = {(1_759_996_830, "ch|voice"): {"off": 1}, (1_759_996_850, "ch|voice"): {"off": -1}}
+    assert bucket_fields(deltas, 1_759_996_800, 48 * 3600) == ({}, {})
