@@ -14,7 +14,7 @@ from redis.asyncio import Redis, RedisCluster
 from services.database import make_engine
 from services.settings import Settings, load_settings
 
-from .history import HistoryWriter
+from .rollup import HistoryWriter
 from .runner import Runner
 
 

@@ -26,11 +26,12 @@ from .alerts.evaluator import AlertService
 from .auth import require
 from .broadcaster import Broadcaster
 from .deps import ApiState
-from .history import HistoryBaseline, HistoryReader
-from .live import resolve_window
+from .live_reader import resolve_window
+from .planning.baseline import HistoryBaseline
+from .planning.reader import HistoryReader
 from .routes import alerts as alert_routes
-from .routes import config, health, intervals, live, session, ws
-from .routes import history as history_routes
+from .routes import config, health, live, live_intervals, session, ws
+from .routes import planning as planning_routes
 from .snapshot import build
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
@@ -57,11 +58,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     )
     engine = make_engine(settings)
     history = HistoryReader(engine, settings, state.reader)
-    state.extras["history"] = history
+    state.history = history
     alerter = AlertService(
         redis, state.reader, settings, state.clock, baseline=HistoryBaseline(history)
     )
-    state.extras["alerts"] = alerter
+    state.alerts = alerter
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,9 +86,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     security.add_docs(app, settings)
     for router in (health.router, ws.router, session.router):
         app.include_router(router)
-    viewer = (live.router, config.router, intervals.router, alert_routes.router)
+    viewer = (live.router, config.router, live_intervals.router, alert_routes.router)
     for router, role in [(r, Role.viewer) for r in viewer] + [
-        (history_routes.router, Role.planner)
+        (planning_routes.router, Role.planner)
     ]:
         app.include_router(
             router,

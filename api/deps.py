@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
@@ -10,9 +10,11 @@ from redis.asyncio import Redis
 from services.clock import Clock
 from services.settings import Settings
 
+from .alerts.evaluator import AlertService
 from .auth import Authenticator
 from .broadcaster import Broadcaster
-from .live import LiveReader
+from .live_reader import LiveReader
+from .planning.reader import HistoryReader
 
 
 class ApiState:
@@ -25,7 +27,8 @@ class ApiState:
         self.reader = LiveReader(redis, settings)
         self.broadcaster: Broadcaster | None = None
         self.auth = Authenticator(redis, settings, clock)
-        self.extras: dict[str, Any] = {}
+        self.history: HistoryReader | None = None  # None: no SQL history configured
+        self.alerts: AlertService | None = None  # None: the built-in alerter is off
 
 
 def get_state(request: Request) -> ApiState:

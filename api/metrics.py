@@ -30,7 +30,7 @@ from services import keys, kpis
 from services.settings import Settings
 
 from .broadcaster import Broadcaster
-from .live import LiveReader, read_options, resolve_window
+from .live_reader import LiveReader, read_options, resolve_window
 from .snapshot import SCOPE_MEMORY_S
 
 AGENT_PREFIX = keys.agent_scope("")

@@ -8,7 +8,7 @@ from typing import Any
 
 from services import keys, kpis
 
-from .live import LiveReader, Window, iso, read_options
+from .live_reader import LiveReader, Window, iso, read_options
 
 SCOPE_MEMORY_S = 24 * 3600  # channels, queues and agents seen this long ago stay listed
 

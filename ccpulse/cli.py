@@ -210,7 +210,7 @@ def simulate(
     ] = None,
 ) -> None:
     """Post a simulated contact-center day to a running ingest."""
-    from simulator.live import run as simulate_day
+    from simulator.realtime import run as simulate_day
 
     settings = _load_settings()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per post is noise
@@ -269,7 +269,7 @@ def keys_command(
     """Manage API keys (stored hashed in Redis); a new key is shown once."""
     if action is KeyAction.revoke and not key_id:
         raise typer.BadParameter("revoke needs the key's id", param_hint="--id")
-    from api import keys as api_keys
+    from api import key_admin as api_keys
 
     settings = beside_running_stack(with_access_keys(_load_settings()))  # as `up` runs them
     try:

@@ -21,8 +21,10 @@ from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
-from api.history import HistoryReader, VolumeQuery, heatmap, local_floor
-from api.live import LiveReader
+from api.live_reader import LiveReader
+from api.planning.buckets import VolumeQuery, local_floor
+from api.planning.reader import HistoryReader
+from api.planning.staffing import heatmap
 from services import database, intervals, keys, kpis
 from services.settings import Settings
 from tests.clock import clock

@@ -1,8 +1,8 @@
 """Where the "same hour-of-week over the last 4 weeks" abandon rate comes from.
 
-The SQL interval history answers this (`api.history.HistoryBaseline`, wired in by the app);
-`NoBaseline` says "not known", and a rule with a baseline factor then falls back to its absolute
-threshold alone, as on a new install with no history for that hour.
+The SQL interval history answers this (`api.planning.baseline.HistoryBaseline`, wired in by the
+app); `NoBaseline` says "not known", and a rule with a baseline factor then falls back to its
+absolute threshold alone, as on a new install with no history for that hour.
 """
 
 from __future__ import annotations

@@ -27,13 +27,13 @@ from services.clock import Clock
 from services.keys import alert_id
 from services.settings import Settings
 
-from ..live import LiveReader
+from ..live_reader import LiveReader
 from ..snapshot import SCOPE_MEMORY_S
+from .alert_state import AlertStore, Change, LeaderLock, Notice, view
 from .baseline import BaselineSource, NoBaseline
 from .notify import Receiver, Sender, receivers
 from .observe import Observer, covered
 from .rules import AlertState, Transition, step
-from .store import AlertStore, Change, LeaderLock, Notice, view
 
 log = logging.getLogger("ccpulse.alerts")
 

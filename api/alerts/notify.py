@@ -23,8 +23,8 @@ from tenacity import (
 
 from services.settings import Settings
 
-from ..live import iso
-from .store import Notice
+from ..live_reader import iso
+from .alert_state import Notice
 
 log = logging.getLogger("ccpulse.alerts")
 

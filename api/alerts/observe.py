@@ -15,7 +15,7 @@ from typing import Any
 from services import keys, kpis
 from services.alerting import ALL, AlertRule
 
-from ..live import LiveReader, Window, read_options
+from ..live_reader import LiveReader, Window, read_options
 from .baseline import BaselineSource
 from .rules import AlertState, Observation
 

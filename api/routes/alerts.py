@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/v1", tags=["alerts"])
     responses=problems.responses(503),
 )
 async def alerts(state: State) -> dict[str, Any]:
-    service = state.extras.get("alerts")
+    service = state.alerts
     if service is None:
         return {"firing": [], "pending": [], "recent": [], "rules": []}
     try:

@@ -11,7 +11,7 @@ from services import kpis, problems
 
 from ..deps import State
 from ..documents import LiveDocument
-from ..live import WINDOW_NAMES, range_window, resolve_window
+from ..live_reader import WINDOW_NAMES, range_window, resolve_window
 from ..snapshot import Overrides, build
 
 router = APIRouter(prefix="/api/v1", tags=["live"])

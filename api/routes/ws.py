@@ -10,7 +10,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from redis.exceptions import RedisError
 
 from ..auth import Principal, websocket_principal
-from ..live import resolve_window
+from ..live_reader import resolve_window
 from ..snapshot import build
 
 router = APIRouter()
@@ -32,7 +32,7 @@ async def wallboard(websocket: WebSocket) -> None:
         try:
             data = await build(state.reader, resolve_window("15m", now, state.settings), now)
             await websocket.send_text(json.dumps({"type": "snapshot", "data": data}))
-            alerts = state.extras.get("alerts")  # the alerter: firing alerts, when there are any
+            alerts = state.alerts  # the alerter: firing alerts, when there are any
             if alerts is not None and (message := await alerts.current_message()):
                 await websocket.send_text(message)
         except (RedisError, OSError):

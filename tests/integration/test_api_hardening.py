@@ -18,7 +18,7 @@ import websockets
 from sqlalchemy import insert
 from websockets.exceptions import InvalidStatus
 
-from api.routes.history import csv_cell
+from api.routes.planning import csv_cell
 from ccpulse.stack import EmbeddedRedis
 from services import database, intervals, keys, kpis
 from tests.apiserver import ADMIN, VIEWER, api_settings, asgi_client, bearer, served

@@ -10,8 +10,9 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import insert
 
-from api.history import HistoryBaseline, HistoryReader
-from api.live import LiveReader
+from api.live_reader import LiveReader
+from api.planning.baseline import HistoryBaseline
+from api.planning.reader import HistoryReader
 from services import database, intervals, keys, kpis
 from services.settings import Settings
 

@@ -296,8 +296,8 @@ def test_an_answer_without_its_offer_counts_as_answered_in_history_not_in_asa(
     tmp_path: Path,
 ) -> None:
     """Its own column (migration 0002), summed by the volume reader: answered, not in ASA."""
-    from api.history import Cell
-    from api.history import figures as volume_figures
+    from api.planning.sums import Cell
+    from api.planning.sums import figures as volume_figures
     from services.kpis import ReadOptions
 
     settings = settings_for(tmp_path)

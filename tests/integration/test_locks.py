@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from aggregator.history import LOCK_MS, HistoryWriter
-from api.alerts.store import LeaderLock
+from aggregator.rollup import LOCK_MS, HistoryWriter
+from api.alerts.alert_state import LeaderLock
 from ccpulse.stack import EmbeddedRedis
 from services import keys
 from services.database import make_engine, upgrade_async

@@ -10,7 +10,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
-from api.live import LiveReader, resolve_window
+from api.live_reader import LiveReader, resolve_window
 from api.metrics import render
 from api.snapshot import build
 from ccpulse.stack import EmbeddedRedis

@@ -7,7 +7,7 @@ import asyncio
 from redis.asyncio import Redis
 
 from aggregator import engine
-from api.live import LiveReader
+from api.live_reader import LiveReader
 from api.metrics import render
 from ccpulse.stack import EmbeddedRedis
 from services import keys

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from api.alerts import notify
+from api.alerts.alert_state import Notice
 from api.alerts.observe import covered, matches, trailing_window
 from api.alerts.rules import AlertState, Observation, Transition, breached, cleared, limit_of, step
-from api.alerts.store import Notice
 from services.alerting import AlertRule
 from services.settings import Settings
 

@@ -142,7 +142,7 @@ def _figures(events: list[dict[str, Any]], **opts: Any) -> dict[str, Any]:
 
 
 def test_a_channel_uses_its_own_threshold_even_when_its_queues_have_theirs() -> None:
-    from api.live import read_options
+    from api.live_reader import read_options
     from services.settings import Settings
 
     settings = Settings(auth="off", queue_sl_thresholds_seconds={"sales": 60})

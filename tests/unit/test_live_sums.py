@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.live import batched_keys, by_scope, parse_changes, sum_fields
+from api.live_reader import batched_keys, by_scope, parse_changes, sum_fields
 from api.metrics import _scope_readings
 from api.snapshot import _queue_name
 from services import keys

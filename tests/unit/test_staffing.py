@@ -10,19 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.history import (
-    Cell,
-    bucket_bounds,
-    figures,
-    heatmap,
-    local_floor,
-    offset_segments,
-    options_for,
-    p90,
-    reduce_live,
-    staffing_rows,
-)
-from api.live import read_options
+from api.live_reader import read_options
+from api.planning.buckets import bucket_bounds, local_floor, offset_segments
+from api.planning.staffing import heatmap, p90, staffing_rows
+from api.planning.sums import Cell, figures, options_for, reduce_live
 from services import erlang, kpis
 from services.settings import Settings
 

@@ -21,18 +21,11 @@ from services.contract import Channel
 
 from ..deps import ApiState, State
 from ..documents import HeatmapDocument, StaffingDocument, VolumeDocument
-from ..history import (
-    GROUPS,
-    VOLUME_COLUMNS,
-    HistoryReader,
-    RangeError,
-    VolumeQuery,
-    heatmap,
-    local_floor,
-    plan_range,
-    staffing_rows,
-)
-from ..live import iso
+from ..live_reader import iso
+from ..planning.buckets import GROUPS, RangeError, VolumeQuery, local_floor, plan_range
+from ..planning.reader import HistoryReader
+from ..planning.staffing import heatmap, staffing_rows
+from ..planning.sums import VOLUME_COLUMNS
 
 router = APIRouter(prefix="/api/v1", tags=["history"])
 
@@ -82,8 +75,8 @@ def _in_range(name: str, day: date) -> None:
 
 
 def _history(state: ApiState) -> HistoryReader:
-    reader = state.extras.get("history")
-    if not isinstance(reader, HistoryReader):
+    reader = state.history
+    if reader is None:
         raise HTTPException(503, detail="history database is not configured")
     return reader
 

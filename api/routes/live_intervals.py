@@ -17,7 +17,7 @@ from services import keys, kpis, problems
 
 from ..deps import State
 from ..documents import IntervalsDocument
-from ..live import Window, iso, read_options
+from ..live_reader import Window, iso, read_options
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"])
 

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from services import keys, locks
 from services.alerting import AlertRule
 
-from ..live import iso
+from ..live_reader import iso
 from .rules import AlertState, Transition
 
 HISTORY_LENGTH = 200  # alert transitions kept in keys.ALERT_HISTORY
