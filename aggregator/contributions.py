@@ -330,9 +330,20 @@ def _survey_items(f: ContactFacts, out: list[Item]) -> None:
 
 
 _AGENT_FIELDS = frozenset(
-    {k.ANSWERED, k.ANSWERED_UNTIMED, k.ANSWER_WAIT_MS, k.HANDLED, k.HANDLE_MS, k.RESOLVED,
-     k.RESOLUTION_MS, k.RESOLVED_FIRST_CONTACT, k.TRANSFERRED, k.CSAT_RESPONSES, k.CSAT_SATISFIED}
-)  # fmt: skip
+    {
+        k.ANSWERED,
+        k.ANSWERED_UNTIMED,
+        k.ANSWER_WAIT_MS,
+        k.HANDLED,
+        k.HANDLE_MS,
+        k.RESOLVED,
+        k.RESOLUTION_MS,
+        k.RESOLVED_FIRST_CONTACT,
+        k.TRANSFERRED,
+        k.CSAT_RESPONSES,
+        k.CSAT_SATISFIED,
+    }
+)
 
 
 _AGENT_FIELD_SEEN: dict[str, bool] = {}

@@ -132,13 +132,26 @@ class ContactFacts:
 
 
 _REGISTERS = (
-    "channel", "queue", "agent", "customer", "issue", "answered_agent",
-    "abandon_stage", "first_contact", "csat", "nps",
-)  # fmt: skip
+    "channel",
+    "queue",
+    "agent",
+    "customer",
+    "issue",
+    "answered_agent",
+    "abandon_stage",
+    "first_contact",
+    "csat",
+    "nps",
+)
 _TIMES = (
-    "offered_ms", "queued_ms", "answered_ms", "abandoned_ms",
-    "timed_out_ms", "completed_ms", "resolved_ms",
-)  # fmt: skip
+    "offered_ms",
+    "queued_ms",
+    "answered_ms",
+    "abandoned_ms",
+    "timed_out_ms",
+    "completed_ms",
+    "resolved_ms",
+)
 
 
 def event_ms(event: ContactEvent) -> int:
@@ -260,8 +273,9 @@ class AgentFacts:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "agent": self.agent, "state": asdict(self.state) if self.state else None
-        }  # fmt: skip
+            "agent": self.agent,
+            "state": asdict(self.state) if self.state else None,
+        }
         if self.queues:
             out["queues"] = self.queues
         if self.reason is not None:

@@ -35,9 +35,18 @@ from .rebuild import FAR_S, Totals
 Cells = dict[tuple[int, str], dict[str, int]]
 CSV_REQUIRED = ("start", "channel", "offered", "answered", "abandoned", "answered_within_sl")
 CSV_NUMBERS = (
-    "offered", "answered", "abandoned", "answered_within_sl", "sl_threshold_seconds", "handled",
-    "handle_seconds", "aht_seconds", "answer_wait_seconds", "asa_seconds", "abandoned_short",
-)  # fmt: skip
+    "offered",
+    "answered",
+    "abandoned",
+    "answered_within_sl",
+    "sl_threshold_seconds",
+    "handled",
+    "handle_seconds",
+    "aht_seconds",
+    "answer_wait_seconds",
+    "asa_seconds",
+    "abandoned_short",
+)
 MAX_ERRORS = 50
 
 
@@ -251,11 +260,15 @@ def interval_counters(
     above = min(at + 1, kpis.OVERFLOW)
     short_at = kpis.bucket_index(settings.short_abandon_seconds * 1000)
     counters = {
-        kpis.OFFERED: int(v["offered"]), kpis.QUEUED: int(v["offered"]),
-        kpis.ANSWERED: answered, kpis.ANSWER_WAIT_MS: round(wait_s * 1000),
-        kpis.ABANDONED: abandoned, kpis.ABANDONED_QUEUE: abandoned,
-        kpis.HANDLED: handled, kpis.HANDLE_MS: round(handle_s * 1000),
-    }  # fmt: skip
+        kpis.OFFERED: int(v["offered"]),
+        kpis.QUEUED: int(v["offered"]),
+        kpis.ANSWERED: answered,
+        kpis.ANSWER_WAIT_MS: round(wait_s * 1000),
+        kpis.ABANDONED: abandoned,
+        kpis.ABANDONED_QUEUE: abandoned,
+        kpis.HANDLED: handled,
+        kpis.HANDLE_MS: round(handle_s * 1000),
+    }
     for name, value in (
         (f"{kpis.ANSWER_HIST}{at}", within),
         (f"{kpis.ANSWER_HIST}{above}", answered - within),

@@ -47,9 +47,13 @@ class Totals:
         events, dead = engine.screen(records, FAR_S, FAR_S)
         self.dead += [d.reason for d in dead]
         plan = engine.plan(
-            events, self.facts, self.agents, self.groups,
-            self.settings.fcr_window_seconds * 1000, self.settings.business_hours,
-        )  # fmt: skip
+            events,
+            self.facts,
+            self.agents,
+            self.groups,
+            self.settings.fcr_window_seconds * 1000,
+            self.settings.business_hours,
+        )
         self.facts.update(plan.facts)
         self.agents.update(plan.agents)
         self.groups.update(plan.groups)
@@ -84,8 +88,10 @@ async def from_topic(settings: Settings) -> AsyncIterator[list[engine.Record]]:
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap or "127.0.0.1:9092",
-        enable_auto_commit=False, group_id=None, auto_offset_reset="earliest",
-    )  # fmt: skip
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     try:
         partitions = [

@@ -111,8 +111,12 @@ class Source:
         out = dict(stored)
         for tp in tps:
             if stored[tp.partition] >= ends[tp]:
-                log.warning("partition %d: stored offset %d is past the log end %d; restarting it",
-                            tp.partition, stored[tp.partition], ends[tp])  # fmt: skip
+                log.warning(
+                    "partition %d: stored offset %d is past the log end %d; restarting it",
+                    tp.partition,
+                    stored[tp.partition],
+                    ends[tp],
+                )
                 await self.reset_offset(self.topic, tp.partition)
                 out[tp.partition] = -1
         return out

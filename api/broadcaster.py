@@ -48,8 +48,9 @@ class Mailbox:
 
 
 class Broadcaster:
-    def __init__(self, redis: Redis, build: Builder, min_interval_s: float,
-                 alerts_channel: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, redis: Redis, build: Builder, min_interval_s: float, alerts_channel: str | None = None
+    ) -> None:
         self.redis = redis
         self.alerts_channel = alerts_channel  # alerter pushes, relayed to clients as they come
         self.build = build

@@ -132,8 +132,9 @@ def buckets(start_s: int, end_s: int) -> list[tuple[str, int]]:
     return out
 
 
-def read_options(settings: Settings, channel: str, queue: str | None = None,
-                 **overrides: Any) -> kpis.ReadOptions:  # fmt: skip
+def read_options(
+    settings: Settings, channel: str, queue: str | None = None, **overrides: Any
+) -> kpis.ReadOptions:
     """The definitions in force for one scope: settings, then per-request overrides."""
     values: dict[str, Any] = {
         "sl_threshold_s": settings.sl_threshold_for(channel, queue),

@@ -38,18 +38,21 @@ SCOPE = ["channel", "queue"]  # a channel's own series have queue="" (no queue l
 # Raw histogram fields per exposed histogram: (families of bucket fields, field of the ms sum).
 HISTOGRAMS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "ccpulse_answer_wait_today_seconds": (
-        (kpis.ANSWER_HIST,), kpis.ANSWER_WAIT_MS,
+        (kpis.ANSWER_HIST,),
+        kpis.ANSWER_WAIT_MS,
         "Waits of contacts answered today (queue entry, or offer, to answer)",
     ),
     "ccpulse_abandon_wait_today_seconds": (
-        (kpis.QUEUE_ABANDON_HIST, kpis.IVR_ABANDON_HIST), kpis.ABANDON_WAIT_MS,
+        (kpis.QUEUE_ABANDON_HIST, kpis.IVR_ABANDON_HIST),
+        kpis.ABANDON_WAIT_MS,
         "Time before the abandon of contacts abandoned today (from queue entry, or offer)",
     ),
     "ccpulse_handle_time_today_seconds": (
-        (kpis.HANDLE_HIST,), kpis.HANDLE_MS,
+        (kpis.HANDLE_HIST,),
+        kpis.HANDLE_MS,
         "Handle times (answer to completion) of contacts completed today",
     ),
-}  # fmt: skip
+}
 COUNTS = (  # (family suffix, figure in the live document, help)
     ("offered", "offered", "Contacts offered today (local day)"),
     ("queued", "queued", "Contacts that entered a queue today"),
@@ -186,9 +189,13 @@ def _scope_readings(
         parts = keys.parse_scope(scope)
         queue = parts[2] if parts[0] == "q" else ""
         reading = ScopeReading(
-            scope, parts[1], queue, counters.get(scope, {}), gauges.get(scope, {}),
+            scope,
+            parts[1],
+            queue,
+            counters.get(scope, {}),
+            gauges.get(scope, {}),
             read_options(settings, parts[1], queue or None),
-        )  # fmt: skip
+        )
         (queues if queue else channels).append(reading)
     channels.sort(key=lambda r: r.channel)
     first: dict[str, str] = {}  # queue name -> the channel listed under the bare name
@@ -212,27 +219,36 @@ def _scope_families(scopes: list[ScopeReading]) -> list[Metric]:
         labels=[*SCOPE, "stage"],
     )
     entered = GaugeMetricFamily(
-        "ccpulse_ivr_stage_entered_today", "Contacts that entered an IVR or queue stage today",
+        "ccpulse_ivr_stage_entered_today",
+        "Contacts that entered an IVR or queue stage today",
         labels=[*SCOPE, "stage"],
-    )  # fmt: skip
+    )
     now = {
-        "in_queue": GaugeMetricFamily("ccpulse_contacts_waiting", "Contacts waiting in queue now",
-                                      labels=SCOPE),
+        "in_queue": GaugeMetricFamily(
+            "ccpulse_contacts_waiting", "Contacts waiting in queue now", labels=SCOPE
+        ),
         "active": GaugeMetricFamily("ccpulse_contacts_active", "Open contacts now", labels=SCOPE),
         "longest_wait_seconds": GaugeMetricFamily(
-            "ccpulse_longest_wait_seconds", "Longest current wait in queue", labels=SCOPE),
-    }  # fmt: skip
+            "ccpulse_longest_wait_seconds", "Longest current wait in queue", labels=SCOPE
+        ),
+    }
     ratios = {
         "service_level": GaugeMetricFamily(
             "ccpulse_service_level_today_ratio",
-            "Service level today (configured variant and threshold)", labels=SCOPE),
+            "Service level today (configured variant and threshold)",
+            labels=SCOPE,
+        ),
         "abandon_rate": GaugeMetricFamily(
             "ccpulse_abandon_rate_today_ratio",
-            "Abandon rate today (configured denominator and short-abandon rule)", labels=SCOPE),
+            "Abandon rate today (configured denominator and short-abandon rule)",
+            labels=SCOPE,
+        ),
         "service_level_threshold_seconds": GaugeMetricFamily(
             "ccpulse_service_level_threshold_seconds",
-            "Answer-time threshold of the service level", labels=SCOPE),
-    }  # fmt: skip
+            "Answer-time threshold of the service level",
+            labels=SCOPE,
+        ),
+    }
     for r in scopes:
         labels = [r.channel, r.queue]
         c = r.counters
@@ -291,9 +307,10 @@ def _agent_families(reading: Reading) -> list[Metric]:
         for state, s in agent.time_in_state.items():
             seconds[state] = seconds.get(state, 0.0) + s
     in_state = GaugeMetricFamily(
-        "ccpulse_agents_state_today_seconds", "Agent time in each state today, all agents",
+        "ccpulse_agents_state_today_seconds",
+        "Agent time in each state today, all agents",
         labels=["state"],
-    )  # fmt: skip
+    )
     for state, s in sorted(seconds.items()):
         in_state.add_metric([state], s)
     occupancy = GaugeMetricFamily(

@@ -23,8 +23,9 @@ class Overrides:
     abandon_denominator: kpis.AbandonDenominator | None = None
 
 
-async def build(reader: LiveReader, window: Window, now_s: float,
-                overrides: Overrides | None = None) -> dict[str, Any]:  # fmt: skip
+async def build(
+    reader: LiveReader, window: Window, now_s: float, overrides: Overrides | None = None
+) -> dict[str, Any]:
     over = overrides or Overrides()
     scopes = await reader.active_scopes(min(window.start_s, int(now_s) - SCOPE_MEMORY_S))
     waiting_scopes = [s for s in scopes if not s.startswith("ag")]

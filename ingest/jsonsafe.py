@@ -58,8 +58,10 @@ def check(value: Any) -> None:
                 _text(key, path)
                 stack.append((inner, f"{path}.{key}" if path else key, depth + 1))
         elif isinstance(item, list):
-            stack.extend((inner, f"{path}.{i}" if path else str(i), depth + 1)
-                         for i, inner in enumerate(item))  # fmt: skip
+            stack.extend(
+                (inner, f"{path}.{i}" if path else str(i), depth + 1)
+                for i, inner in enumerate(item)
+            )
 
 
 def _text(text: str, path: str) -> None:

@@ -38,8 +38,10 @@ async def replay(settings: Settings, since_ms: int | None = None) -> tuple[int, 
     )
     await consumer.start()
     try:
-        parts = [TopicPartition(keys.TOPIC_RAW, p)
-                 for p in consumer.partitions_for_topic(keys.TOPIC_RAW) or ()]  # fmt: skip
+        parts = [
+            TopicPartition(keys.TOPIC_RAW, p)
+            for p in consumer.partitions_for_topic(keys.TOPIC_RAW) or ()
+        ]
         consumer.assign(parts)
         end = await consumer.end_offsets(parts)
         await _seek(consumer, parts, since_ms)

@@ -32,13 +32,17 @@ class IngestMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.events = Counter(
-            "ccpulse_ingest_events", "Events by outcome", ["source", "outcome"],
+            "ccpulse_ingest_events",
+            "Events by outcome",
+            ["source", "outcome"],
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.refused = Counter(
-            "ccpulse_ingest_refused_requests", "Requests refused, by reason", ["reason"],
+            "ccpulse_ingest_refused_requests",
+            "Requests refused, by reason",
+            ["reason"],
             registry=self.registry,
-        )  # fmt: skip
+        )
 
     def rejected(self, reason: str, events: int) -> None:
         self.refused.labels(reason).inc()

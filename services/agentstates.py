@@ -20,30 +20,56 @@ STATES = (AVAILABLE, ON_CONTACT, WRAP_UP, NOT_READY, OFFLINE)
 
 # Spellings seen across platforms, compared after `key()` (casefolded, `_` for spaces and dashes).
 ALIASES: dict[str, str] = {
-    "idle": AVAILABLE, "ready": AVAILABLE, "online": AVAILABLE, "routable": AVAILABLE,
-    "busy": ON_CONTACT, "on_call": ON_CONTACT, "in_call": ON_CONTACT, "talking": ON_CONTACT,
-    "on_contact": ON_CONTACT, "connected": ON_CONTACT, "in_progress": ON_CONTACT,
-    "wrapup": WRAP_UP, "wrapping": WRAP_UP, "acw": WRAP_UP, "after_call_work": WRAP_UP,
-    "after_contact_work": WRAP_UP, "aftercallwork": WRAP_UP,
-    "logged_out": OFFLINE, "logout": OFFLINE, "logged_off": OFFLINE, "signed_out": OFFLINE,
-    "away": NOT_READY, "paused": NOT_READY, "unavailable": NOT_READY, "not_ready": NOT_READY,
-}  # fmt: skip
+    "idle": AVAILABLE,
+    "ready": AVAILABLE,
+    "online": AVAILABLE,
+    "routable": AVAILABLE,
+    "busy": ON_CONTACT,
+    "on_call": ON_CONTACT,
+    "in_call": ON_CONTACT,
+    "talking": ON_CONTACT,
+    "on_contact": ON_CONTACT,
+    "connected": ON_CONTACT,
+    "in_progress": ON_CONTACT,
+    "wrapup": WRAP_UP,
+    "wrapping": WRAP_UP,
+    "acw": WRAP_UP,
+    "after_call_work": WRAP_UP,
+    "after_contact_work": WRAP_UP,
+    "aftercallwork": WRAP_UP,
+    "logged_out": OFFLINE,
+    "logout": OFFLINE,
+    "logged_off": OFFLINE,
+    "signed_out": OFFLINE,
+    "away": NOT_READY,
+    "paused": NOT_READY,
+    "unavailable": NOT_READY,
+    "not_ready": NOT_READY,
+}
 
 # Per vendor: names whose meaning differs from the generic rule, or that should keep a reason.
 VENDOR_DEFAULTS: dict[str, dict[str, str]] = {
     # Twilio's default activities: Available, Unavailable, Offline, Break (any other is custom).
-    "twilio": {"available": AVAILABLE, "unavailable": NOT_READY, "offline": OFFLINE,
-               "break": NOT_READY},
+    "twilio": {
+        "available": AVAILABLE,
+        "unavailable": NOT_READY,
+        "offline": OFFLINE,
+        "break": NOT_READY,
+    },
     # Connect routing profiles: Available, Offline, then custom statuses (not routable).
     "amazon_connect": {"available": AVAILABLE, "offline": OFFLINE},
     # Chatwoot agent availability: online, busy (not routable), offline.
     "chatwoot": {"online": AVAILABLE, "busy": NOT_READY, "offline": OFFLINE},
     # Zendesk agent statuses: online, away, transfers only, offline.
-    "zendesk": {"online": AVAILABLE, "away": NOT_READY, "transfers_only": NOT_READY,
-                "offline": OFFLINE},
+    "zendesk": {
+        "online": AVAILABLE,
+        "away": NOT_READY,
+        "transfers_only": NOT_READY,
+        "offline": OFFLINE,
+    },
     # ccpulse's own queue_log mapping: paused (with its reason), logged out.
     "asterisk": {"paused": NOT_READY, "logged_out": OFFLINE},
-}  # fmt: skip
+}
 
 
 def key(name: str) -> str:

@@ -20,9 +20,11 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def database_url(settings: Settings) -> str:
     url = settings.database_url or f"sqlite+aiosqlite:///{settings.data_dir / 'ccpulse.db'}"
-    for plain, driver in (("postgresql://", "postgresql+asyncpg://"),
-                          ("postgres://", "postgresql+asyncpg://"),
-                          ("sqlite:///", "sqlite+aiosqlite:///")):  # fmt: skip
+    for plain, driver in (
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("sqlite:///", "sqlite+aiosqlite:///"),
+    ):
         if url.startswith(plain):
             return driver + url[len(plain) :]
     return url

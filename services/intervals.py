@@ -19,13 +19,31 @@ from services import keys, kpis
 metadata = MetaData()
 
 SCALARS: tuple[str, ...] = (
-    kpis.OFFERED, kpis.QUEUED, kpis.ANSWERED, kpis.ANSWER_WAIT_MS, kpis.ABANDONED,
-    kpis.ABANDONED_QUEUE, kpis.ABANDONED_IVR, kpis.ABANDON_WAIT_MS, kpis.TIMED_OUT, kpis.HANDLED,
-    kpis.HANDLE_MS, kpis.TRANSFERRED, kpis.ESCALATED, kpis.RESOLVED, kpis.RESOLVED_FIRST_CONTACT,
-    kpis.RESOLUTION_MS, kpis.CSAT_RESPONSES, kpis.CSAT_SATISFIED, kpis.NPS_RESPONSES,
-    kpis.NPS_PROMOTERS, kpis.NPS_DETRACTORS, kpis.FCR_ELIGIBLE, kpis.FCR_MET,
+    kpis.OFFERED,
+    kpis.QUEUED,
+    kpis.ANSWERED,
+    kpis.ANSWER_WAIT_MS,
+    kpis.ABANDONED,
+    kpis.ABANDONED_QUEUE,
+    kpis.ABANDONED_IVR,
+    kpis.ABANDON_WAIT_MS,
+    kpis.TIMED_OUT,
+    kpis.HANDLED,
+    kpis.HANDLE_MS,
+    kpis.TRANSFERRED,
+    kpis.ESCALATED,
+    kpis.RESOLVED,
+    kpis.RESOLVED_FIRST_CONTACT,
+    kpis.RESOLUTION_MS,
+    kpis.CSAT_RESPONSES,
+    kpis.CSAT_SATISFIED,
+    kpis.NPS_RESPONSES,
+    kpis.NPS_PROMOTERS,
+    kpis.NPS_DETRACTORS,
+    kpis.FCR_ELIGIBLE,
+    kpis.FCR_MET,
     kpis.ANSWERED_UNTIMED,
-)  # fmt: skip
+)
 # Histograms that service level, abandon rate and patience need, one column per bucket.
 HISTOGRAMS: tuple[str, ...] = (kpis.ANSWER_HIST, kpis.QUEUE_ABANDON_HIST, kpis.IVR_ABANDON_HIST)
 BUCKETS = kpis.OVERFLOW + 1

@@ -15,9 +15,26 @@ from typing_extensions import TypedDict  # pydantic reads TypedDicts from here o
 
 # Wait histogram edges (seconds): a service level or short-abandon threshold on any edge is exact.
 WAIT_EDGES_S: tuple[int, ...] = (
-    5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 600,
-    3600, 7200, 21600, 43200, 86400, 172800,
-)  # fmt: skip
+    5,
+    10,
+    15,
+    20,
+    30,
+    45,
+    60,
+    90,
+    120,
+    180,
+    240,
+    300,
+    600,
+    3600,
+    7200,
+    21600,
+    43200,
+    86400,
+    172800,
+)
 OVERFLOW = len(WAIT_EDGES_S)  # index of the bucket above the last edge
 
 # First-response buckets for written channels (seconds), all of them WAIT_EDGES_S edges.

@@ -70,8 +70,11 @@ def contact_events(b: Builder, number: int, start: float) -> None:
     channel = rng.choices(list(CHANNEL_WEIGHTS), weights=list(CHANNEL_WEIGHTS.values()))[0]
     queue = rng.choice(QUEUES[channel])
     contact = f"{day.prefix}-c{number}"
-    customer = f"+4420{rng.randrange(day.customers):07d}" if channel == "voice" else \
-        f"customer{rng.randrange(day.customers)}@example.com"  # fmt: skip
+    customer = (
+        f"+4420{rng.randrange(day.customers):07d}"
+        if channel == "voice"
+        else f"customer{rng.randrange(day.customers)}@example.com"
+    )
     issue = rng.choice(ISSUES)
     t = start
     b.emit(

@@ -87,8 +87,13 @@ async def bench_latency(pipeline: Pipeline) -> list[float]:
     async with websockets.connect(url, max_size=None) as ws, httpx.AsyncClient() as client:
         await ws.recv()
         for n in range(LATENCY_SAMPLES):
-            event = {"id": f"lat{n}", "type": "contact.offered", "time": iso(clock.now()),
-                     "contact": f"lat{n}", "channel": "social"}  # fmt: skip
+            event = {
+                "id": f"lat{n}",
+                "type": "contact.offered",
+                "time": iso(clock.now()),
+                "contact": f"lat{n}",
+                "channel": "social",
+            }
             sent = time.perf_counter()
             await client.post(f"{pipeline.ingest_url}/v1/events", json=event)
             deadline = sent + 10
@@ -112,8 +117,10 @@ def _social_offered(message: Any) -> int:
 
 
 def main() -> None:
-    print(f"command: make bench  (python -m tests.bench)\nmachine: {platform.platform()}, "
-          f"{os.cpu_count()} cores, Python {platform.python_version()}")  # fmt: skip
+    print(
+        f"command: make bench  (python -m tests.bench)\nmachine: {platform.platform()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         with (

@@ -38,8 +38,10 @@ def load(path: Path, days: int) -> int:
     end = int(clock.now()) // 86400 * 86400
     start = end - days * 86400
     columns = [c.name for c in intervals.interval_counters.columns]
-    sql = (f"INSERT INTO interval_counters ({','.join(columns)}) "
-           f"VALUES ({','.join('?' * len(columns))})")  # fmt: skip
+    sql = (
+        f"INSERT INTO interval_counters ({','.join(columns)}) "
+        f"VALUES ({','.join('?' * len(columns))})"
+    )
     db = sqlite3.connect(path)
     rows = 0
     for t in range(start, end, keys.INTERVAL_SECONDS):
@@ -49,11 +51,18 @@ def load(path: Path, days: int) -> int:
             for q in range(QUEUES):
                 offered = rng.randint(0, 12)
                 answered = rng.randint(0, offered)
-                c = {kpis.OFFERED: offered, kpis.QUEUED: offered, kpis.ANSWERED: answered,
-                     kpis.ABANDONED: offered - answered, kpis.ABANDONED_QUEUE: offered - answered,
-                     kpis.ANSWER_WAIT_MS: answered * 15_000, kpis.HANDLED: answered,
-                     kpis.HANDLE_MS: answered * 240_000, "aw:2": answered,
-                     "qw:4": offered - answered}  # fmt: skip
+                c = {
+                    kpis.OFFERED: offered,
+                    kpis.QUEUED: offered,
+                    kpis.ANSWERED: answered,
+                    kpis.ABANDONED: offered - answered,
+                    kpis.ABANDONED_QUEUE: offered - answered,
+                    kpis.ANSWER_WAIT_MS: answered * 15_000,
+                    kpis.HANDLED: answered,
+                    kpis.HANDLE_MS: answered * 240_000,
+                    "aw:2": answered,
+                    "qw:4": offered - answered,
+                }
                 kpis.add_counters(total, c)
                 batch.append(intervals.to_row(t, keys.queue_scope(channel, f"q{q}"), c, end))
             batch.append(intervals.to_row(t, keys.channel_scope(channel), total, end))
@@ -92,16 +101,19 @@ async def queries(settings: Settings) -> None:
     weeks = [this_week - timedelta(weeks=n) for n in range(12, 0, -1)]
 
     async def heat() -> Any:
-        return heatmap(await reader.hourly_offered(weeks[0], this_week, zone, None, None),
-                       weeks, zone)  # fmt: skip
+        return heatmap(
+            await reader.hourly_offered(weeks[0], this_week, zone, None, None), weeks, zone
+        )
 
     await timed("hourly, 90 days, all channels", hourly)
     await timed("hourly, 90 days, group_by=channel", lambda: hourly(("channel",)))
     await timed("hourly, 90 days, voice, group_by=queue", lambda: hourly(("queue",), "voice"))
     await timed("heat map, 12 weeks", heat)
     day = (end - timedelta(days=1)).date()
-    await timed("one day's 15-minute rows (staffing input)",
-                lambda: reader.day_intervals(day, zone, "voice", None))  # fmt: skip
+    await timed(
+        "one day's 15-minute rows (staffing input)",
+        lambda: reader.day_intervals(day, zone, "voice", None),
+    )
     await engine.dispose()
     await redis.aclose()
 
@@ -112,9 +124,11 @@ def main() -> None:
         database.upgrade(settings)
         t0 = time.perf_counter()
         rows = load(Path(tmp) / "h.db", DAYS)
-        print(f"history: {rows:,} interval rows ({DAYS} days x {QUEUES} queues x "
-              f"{len(CHANNELS)} channels, plus channel rows) loaded in "
-              f"{time.perf_counter() - t0:.0f} s; SQLite, target < 200 ms")  # fmt: skip
+        print(
+            f"history: {rows:,} interval rows ({DAYS} days x {QUEUES} queues x "
+            f"{len(CHANNELS)} channels, plus channel rows) loaded in "
+            f"{time.perf_counter() - t0:.0f} s; SQLite, target < 200 ms"
+        )
         asyncio.run(queries(settings))
 
 

@@ -265,8 +265,14 @@ def _redis(config: Config, workdir: Path) -> Iterator[AofRedis | LocalCluster]:
         cluster.stop()
 
 
-def _drive(pipeline: Pipeline, redis_server: AofRedis | LocalCluster, config: Config,
-           events: list[dict[str, Any]], rng: random.Random, seed: int) -> Report:  # fmt: skip
+def _drive(
+    pipeline: Pipeline,
+    redis_server: AofRedis | LocalCluster,
+    config: Config,
+    events: list[dict[str, Any]],
+    rng: random.Random,
+    seed: int,
+) -> Report:
     started_s = clock.now()
     batches = [events[i : i + config.batch] for i in range(0, len(events), config.batch)]
     poster = Poster(pipeline.ingest_url, batches, config.rate)
@@ -318,11 +324,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cluster", action="store_true", help="a local Redis Cluster of three")
     args = parser.parse_args(argv)
     config = Config(
-        events=args.events, kills=args.kills, seed=args.seed, rate=args.rate, batch=2000,
-        ingest_kills=args.ingest_kills, redis_restarts=args.redis_restarts,
-        redis_pauses=args.redis_pauses, fsync=args.fsync, drain_timeout=args.drain_timeout,
-        aggregators=args.aggregators, cluster=args.cluster,
-    )  # fmt: skip
+        events=args.events,
+        kills=args.kills,
+        seed=args.seed,
+        rate=args.rate,
+        batch=2000,
+        ingest_kills=args.ingest_kills,
+        redis_restarts=args.redis_restarts,
+        redis_pauses=args.redis_pauses,
+        fsync=args.fsync,
+        drain_timeout=args.drain_timeout,
+        aggregators=args.aggregators,
+        cluster=args.cluster,
+    )
     report = run(config)
     print(report.text(), flush=True)
     return 0 if report.ok else 1

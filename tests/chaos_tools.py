@@ -50,8 +50,9 @@ class Report:
         self.compared += 1
         if isinstance(want, dict) or isinstance(got, dict):
             for key in set(want or {}) | set(got or {}):
-                self.check(f"{where}/{key}", (got or {}).get(key, 0), (want or {}).get(key, 0),
-                           counts)  # fmt: skip
+                self.check(
+                    f"{where}/{key}", (got or {}).get(key, 0), (want or {}).get(key, 0), counts
+                )
             self.compared -= 1
             return
         if isinstance(want, float) and isinstance(got, int | float):
@@ -107,8 +108,12 @@ def compare(
             got, want = doc[kind].get(name, {}), expected[kind].get(name, {})
             for figure in FIGURES:
                 default = None if figure.endswith(("_seconds", "_rate", "_level")) else 0
-                report.check(f"{kind}/{name}/{figure}", got.get(figure, default),
-                             want.get(figure, default), counts=kind == "channels")  # fmt: skip
+                report.check(
+                    f"{kind}/{name}/{figure}",
+                    got.get(figure, default),
+                    want.get(figure, default),
+                    counts=kind == "channels",
+                )
     fcr = oracle.fcr_measured(events, start, end) if measured_fcr else {}  # off on a cluster
     for channel, (eligible, met) in fcr.items():
         got = doc["channels"].get(channel, {})
@@ -120,8 +125,12 @@ def compare(
         got = doc["agents"].get(agent, {})
         for figure in ("answered", "handled", "aht_seconds"):
             report.check(f"agents/{agent}/{figure}", got.get(figure), want[figure])
-        _states(report, agent, got.get("time_in_state_seconds", {}),
-                want.get("time_in_state_seconds", {}))  # fmt: skip
+        _states(
+            report,
+            agent,
+            got.get("time_in_state_seconds", {}),
+            want.get("time_in_state_seconds", {}),
+        )
     for agent, (state, since) in last_states(events).items():
         got = doc["agents"].get(agent, {})
         report.check(f"agents/{agent}/state", got.get("state"), state)
@@ -157,8 +166,9 @@ def _states(report: Report, agent: str, got: dict[str, float], want: dict[str, f
     for state in set(got) | set(want):
         report.compared += 1
         if abs(got.get(state, 0.0) - want.get(state, 0.0)) >= 0.002:
-            report.mismatches.append(f"agents/{agent}/{state}: got {got.get(state)}, "
-                                     f"want {want.get(state)}")  # fmt: skip
+            report.mismatches.append(
+                f"agents/{agent}/{state}: got {got.get(state)}, want {want.get(state)}"
+            )
 
 
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
@@ -239,10 +249,12 @@ def ws_connect(port: int, receive_buffer: int | None = None) -> socket.socket:
     sock.connect(("127.0.0.1", port))
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
-        f"GET /ws/wallboard HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        .encode()
-    )  # fmt: skip
+        (
+            f"GET /ws/wallboard HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
     head = b""
     while b"\r\n\r\n" not in head and len(head) < 4096:
         chunk = sock.recv(1)

@@ -10,8 +10,27 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-EDGES = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 600,
-         3600, 7200, 21600, 43200, 86400, 172800)  # fmt: skip
+EDGES = (
+    5,
+    10,
+    15,
+    20,
+    30,
+    45,
+    60,
+    90,
+    120,
+    180,
+    240,
+    300,
+    600,
+    3600,
+    7200,
+    21600,
+    43200,
+    86400,
+    172800,
+)
 
 
 def ms(event: dict[str, Any]) -> int:
@@ -37,8 +56,11 @@ class Contact:
 
     def last_value(self, name: str, kinds: tuple[str, ...] | None = None) -> Any:
         """The value of the latest event (by time, then id) that carries the field."""
-        carrying = [e for e in self.events if e.get(name) is not None
-                    and (kinds is None or e["type"] in kinds)]  # fmt: skip
+        carrying = [
+            e
+            for e in self.events
+            if e.get(name) is not None and (kinds is None or e["type"] in kinds)
+        ]
         if not carrying:
             return None
         return max(carrying, key=lambda e: (ms(e), e["id"]))[name]
@@ -83,8 +105,12 @@ def outcome(c: Contact) -> Outcome:
         stages[name] = min(stages.get(name, ms(e)), ms(e))
     path = sorted((t, s) for s, t in stages.items())
     # An abandon counts only once the offer or queue entry is known (docs/metrics.md).
-    is_abandon = (abandoned is not None and answered is None and timed_out is None
-                  and (queued is not None or offered is not None))  # fmt: skip
+    is_abandon = (
+        abandoned is not None
+        and answered is None
+        and timed_out is None
+        and (queued is not None or offered is not None)
+    )
     in_queue = is_abandon and queued is not None and queued <= abandoned  # type: ignore[operator]
     a_start = queued if in_queue else offered
     stage = c.last_value("stage", ("contact.abandoned",))
@@ -99,18 +125,27 @@ def outcome(c: Contact) -> Outcome:
     resolved = c.first("contact.resolved")
     fc = c.last_value("first_contact", ("contact.resolved",))
     return Outcome(
-        channel=c.last_value("channel"), queue=c.last_value("queue"), agent=agent,
-        offered=offered, queued=queued, answered=answered,
+        channel=c.last_value("channel"),
+        queue=c.last_value("queue"),
+        agent=agent,
+        offered=offered,
+        queued=queued,
+        answered=answered,
         wait_ms=max(0, answered - start) if answered is not None and start is not None else None,
-        abandoned=abandoned if is_abandon else None, abandon_in_queue=in_queue,
+        abandoned=abandoned if is_abandon else None,
+        abandon_in_queue=in_queue,
         abandon_wait_ms=max(0, abandoned - a_start) if is_abandon and a_start is not None else 0,  # type: ignore[operator]
         abandon_stage=stage or "none",
-        timed_out=timed_out if answered is None else None, completed=completed,
+        timed_out=timed_out if answered is None else None,
+        completed=completed,
         handle_ms=_span(answered, completed),
-        resolved=resolved, resolved_fc=fc is True, stages=path,
+        resolved=resolved,
+        resolved_fc=fc is True,
+        stages=path,
         transfers=sorted({ms(e) for e in c.of("contact.transferred")}),
-        csat=_survey(c, "csat"), nps=_survey(c, "nps"),
-    )  # fmt: skip
+        csat=_survey(c, "csat"),
+        nps=_survey(c, "nps"),
+    )
 
 
 def _span(start: int | None, end: int | None) -> int | None:
@@ -150,8 +185,13 @@ def within(t_ms: int | None, start_s: int, end_s: int) -> bool:
     return t_ms is not None and start_s <= minute(t_ms) < end_s
 
 
-def recount(events: list[dict[str, Any]], start_s: int, end_s: int, sl_threshold: dict[str, int],
-            short_s: int = 5) -> dict[str, dict[str, dict[str, Any]]]:  # fmt: skip
+def recount(
+    events: list[dict[str, Any]],
+    start_s: int,
+    end_s: int,
+    sl_threshold: dict[str, int],
+    short_s: int = 5,
+) -> dict[str, dict[str, dict[str, Any]]]:
     """{"channels": {c: figures}, "queues": {q: figures}} for minute buckets in [start, end)."""
     groups: dict[tuple[str, str], list[Outcome]] = defaultdict(list)
     for c in contacts(events).values():
@@ -168,8 +208,9 @@ def recount(events: list[dict[str, Any]], start_s: int, end_s: int, sl_threshold
     return out
 
 
-def figures(members: list[Outcome], start_s: int, end_s: int, threshold_s: int,
-            short_s: int) -> dict[str, Any]:  # fmt: skip
+def figures(
+    members: list[Outcome], start_s: int, end_s: int, threshold_s: int, short_s: int
+) -> dict[str, Any]:
     def w(t: int | None) -> bool:
         return within(t, start_s, end_s)
 
@@ -204,8 +245,9 @@ def figures(members: list[Outcome], start_s: int, end_s: int, threshold_s: int,
         "aht_seconds": _mean_s(sum(o.handle_ms or 0 for o in handled), len(handled)),
         "service_level": met / sl_den if sl_den > 0 else None,
         "service_level_variants": {
-            (variant, exclude): sl_variant(timed, queue_abandons, threshold_s, short_s, variant,
-                                           exclude)
+            (variant, exclude): sl_variant(
+                timed, queue_abandons, threshold_s, short_s, variant, exclude
+            )
             for variant in ("abandons_ignored", "abandons_missed", "abandons_met_within")
             for exclude in (True, False)
         },
@@ -214,14 +256,20 @@ def figures(members: list[Outcome], start_s: int, end_s: int, threshold_s: int,
         "fcr_rate": sum(o.resolved_fc for o in resolved) / len(resolved) if resolved else None,
         "csat_responses": sum(1 for o in members if o.csat and w(o.csat[0])),
         "nps_responses": sum(1 for o in members if o.nps and w(o.nps[0])),
-    }  # fmt: skip
+    }
 
 
 ENDINGS = ("contact.answered", "contact.abandoned", "contact.timed_out", "contact.completed")
 
 
-def sl_variant(answered: list[Outcome], abandons: list[Outcome], threshold_s: int, short_s: int,
-               variant: str, exclude_short: bool) -> float | None:  # fmt: skip
+def sl_variant(
+    answered: list[Outcome],
+    abandons: list[Outcome],
+    threshold_s: int,
+    short_s: int,
+    variant: str,
+    exclude_short: bool,
+) -> float | None:
     """Service level by the variant's words in docs/metrics.md, from the contacts themselves."""
     met = sum(1 for o in answered if (o.wait_ms or 0) <= threshold_s * 1000)
     if exclude_short:
@@ -302,8 +350,9 @@ def fcr_measured(
                 continue
             repeated = any(
                 o is not None and resolved < o <= resolved + FCR_WINDOW_MS
-                for other, o, _ in members if other != contact
-            )  # fmt: skip
+                for other, o, _ in members
+                if other != contact
+            )
             out[channel_of[contact]][0] += 1
             out[channel_of[contact]][1] += not repeated
     return {ch: (n, ok) for ch, (n, ok) in out.items()}

@@ -134,8 +134,13 @@ class AlertStore:
 
     async def save(self, lock: LeaderLock, change: Change) -> bool:
         """Write the change only while `lock` is still ours; False means someone else leads."""
-        body = {"put": change.put, "drop": change.drop, "outbox": change.outbox,
-                "history": change.history, "publish": change.publish}  # fmt: skip
+        body = {
+            "put": change.put,
+            "drop": change.drop,
+            "outbox": change.outbox,
+            "history": change.history,
+            "publish": change.publish,
+        }
         keys_ = (
             keys.ALERTS_LEADER_LOCK,
             keys.ALERT_STATES,

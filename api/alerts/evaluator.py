@@ -41,8 +41,14 @@ OUTBOX_MAX_AGE_S = 3600.0  # a page that could not be delivered for an hour is d
 
 
 class AlertService:
-    def __init__(self, redis: Redis, reader: LiveReader, settings: Settings, clock: Clock,
-                 baseline: BaselineSource | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        redis: Redis,
+        reader: LiveReader,
+        settings: Settings,
+        clock: Clock,
+        baseline: BaselineSource | None = None,
+    ) -> None:
         self.clock = clock
         self.rules: dict[str, AlertRule] = {r.name: r for r in settings.alert_rules}
         self.interval_s = settings.alert_eval_interval_seconds
@@ -63,8 +69,10 @@ class AlertService:
             return
         self._client = httpx.AsyncClient(follow_redirects=False)
         self.sender = Sender(self._client, self.attempts, self.external_url)
-        self._tasks = [asyncio.create_task(self._evaluate_loop()),
-                       asyncio.create_task(self._deliver_loop())]  # fmt: skip
+        self._tasks = [
+            asyncio.create_task(self._evaluate_loop()),
+            asyncio.create_task(self._deliver_loop()),
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -113,16 +121,27 @@ class AlertService:
             change.publish = socket_message(firing)
         return moves if await self.store.save(self.lock, change) else []
 
-    def _record(self, change: Change, rule: AlertRule, old: AlertState | None,
-                new: AlertState, done: list[Transition]) -> None:  # fmt: skip
+    def _record(
+        self,
+        change: Change,
+        rule: AlertRule,
+        old: AlertState | None,
+        new: AlertState,
+        done: list[Transition],
+    ) -> None:
         if new.active:
             change.put[new.id] = new.model_dump_json()
         elif old is not None:
             change.drop.append(new.id)
         for transition in done:
             if transition.notified:
-                log.info("alert %s %s (value %s, limit %s)", new.id, transition.kind,
-                         new.value, new.limit)  # fmt: skip
+                log.info(
+                    "alert %s %s (value %s, limit %s)",
+                    new.id,
+                    transition.kind,
+                    new.value,
+                    new.limit,
+                )
                 change.notify(transition, rule, sorted(self.receivers))
 
     # --- delivery ---

@@ -72,15 +72,22 @@ def summary(n: Notice) -> str:
     scope = a.channel if a.queue is None else f"{a.channel}/{a.queue}"
     sign = ">" if r.comparison == "gt" else "<"
     figure = r.metric.replace("_", " ")
-    text = (f"{r.name} on {scope}: {figure} {describe(a.value, r.metric)} {sign} "
-            f"{describe(a.limit, r.metric)} ({a.volume} contacts, last "
-            f"{r.window_seconds // 60} min)")  # fmt: skip
+    text = (
+        f"{r.name} on {scope}: {figure} {describe(a.value, r.metric)} {sign} "
+        f"{describe(a.limit, r.metric)} ({a.volume} contacts, last "
+        f"{r.window_seconds // 60} min)"
+    )
     return text if n.kind == "firing" else f"{text}; back to normal"
 
 
 def labels(n: Notice) -> dict[str, str]:
-    out = {"alertname": n.rule.name, "severity": n.rule.severity, "metric": n.rule.metric,
-           "channel": n.alert.channel, "service": "ccpulse"}  # fmt: skip
+    out = {
+        "alertname": n.rule.name,
+        "severity": n.rule.severity,
+        "metric": n.rule.metric,
+        "channel": n.alert.channel,
+        "service": "ccpulse",
+    }
     if n.alert.queue is not None:
         out["queue"] = n.alert.queue
     return out
@@ -181,8 +188,9 @@ class Sender:
                 with attempt:
                     status = await self._post(receiver.url, body)
         except Retryable as exc:
-            log.warning("%s: %s not delivered after %d tries: %s", receiver.name, n.kind,
-                        self.attempts, exc)  # fmt: skip
+            log.warning(
+                "%s: %s not delivered after %d tries: %s", receiver.name, n.kind, self.attempts, exc
+            )
             return "failed"
         if status >= 400:
             log.error("%s refused the %s notification (HTTP %d)", receiver.name, n.kind, status)

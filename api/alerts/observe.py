@@ -60,8 +60,9 @@ def scope_key(channel: str, queue: str | None) -> str:
     return keys.channel_scope(channel) if queue is None else keys.queue_scope(channel, queue)
 
 
-def figure(rule: AlertRule, c: Mapping[str, int], gauge: Mapping[str, Any],
-           opts: kpis.ReadOptions) -> tuple[float | None, int]:  # fmt: skip
+def figure(
+    rule: AlertRule, c: Mapping[str, int], gauge: Mapping[str, Any], opts: kpis.ReadOptions
+) -> tuple[float | None, int]:
     """(value, volume) of the rule's metric; volume is the rate's denominator, or the
     contacts waiting for the waiting metrics."""
     if rule.metric == "abandon_rate":
@@ -92,8 +93,9 @@ class Observer:
         self.baseline = baseline
         self._baselines: dict[tuple[str, str | None, int], tuple[float | None, float]] = {}
 
-    async def observe(self, rule: AlertRule, scopes: list[Scope],
-                      now_s: float) -> dict[Scope, Observation]:  # fmt: skip
+    async def observe(
+        self, rule: AlertRule, scopes: list[Scope], now_s: float
+    ) -> dict[Scope, Observation]:
         names = [scope_key(ch, q) for ch, q in scopes]
         counters = await self.reader.counters(names, trailing_window(now_s, rule.window_seconds))
         waits = rule.metric in ("waiting", "longest_wait_seconds")

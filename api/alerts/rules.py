@@ -106,15 +106,25 @@ def cleared(rule: AlertRule, obs: Observation) -> bool:
 
 
 def step(
-    rule: AlertRule, previous: AlertState | None, obs: Observation, now: float, *,
-    channel: str = "", queue: str | None = None,
-) -> tuple[AlertState, list[Transition]]:  # fmt: skip
+    rule: AlertRule,
+    previous: AlertState | None,
+    obs: Observation,
+    now: float,
+    *,
+    channel: str = "",
+    queue: str | None = None,
+) -> tuple[AlertState, list[Transition]]:
     """Advance one alert by one evaluation. `channel`/`queue` name it when `previous` is None."""
     state = previous or AlertState(rule=rule.name, channel=channel, queue=queue)
-    state = state.model_copy(update={
-        "value": obs.value, "limit": limit_of(rule, obs.baseline), "baseline": obs.baseline,
-        "volume": obs.volume, "evaluated_at": now,
-    })  # fmt: skip
+    state = state.model_copy(
+        update={
+            "value": obs.value,
+            "limit": limit_of(rule, obs.baseline),
+            "baseline": obs.baseline,
+            "volume": obs.volume,
+            "evaluated_at": now,
+        }
+    )
     if state.phase in ("inactive", "resolved"):
         return _idle(rule, state, obs, now)
     if state.phase == "pending":
@@ -127,10 +137,15 @@ def _idle(
 ) -> tuple[AlertState, list[Transition]]:
     if not breached(rule, obs):
         return state, []
-    pending = state.model_copy(update={
-        "phase": "pending", "pending_since": now, "fired_at": None, "clear_since": None,
-        "resolved_at": None,
-    })  # fmt: skip
+    pending = state.model_copy(
+        update={
+            "phase": "pending",
+            "pending_since": now,
+            "fired_at": None,
+            "clear_since": None,
+            "resolved_at": None,
+        }
+    )
     first = Transition(kind="pending", at=now, state=pending)
     after, more = _pending(rule, pending, obs, now)
     return after, [first, *more]
@@ -157,6 +172,7 @@ def _firing(
     clear_since = state.clear_since if state.clear_since is not None else now
     if now - clear_since < rule.resolve_for_seconds:
         return state.model_copy(update={"clear_since": clear_since}), []
-    done = state.model_copy(update={"phase": "resolved", "resolved_at": now,
-                                    "clear_since": clear_since})  # fmt: skip
+    done = state.model_copy(
+        update={"phase": "resolved", "resolved_at": now, "clear_since": clear_since}
+    )
     return done, [Transition(kind="resolved", at=now, state=done)]

@@ -35,8 +35,9 @@ class HistoryReader:
             if (await conn.execute(stmt)).first() is not None:
                 return True
         scopes = await self.live.active_scopes(0)
-        return any(keys.parse_scope(s)[0] == "q" and keys.parse_scope(s)[2] == queue
-                   for s in scopes)  # fmt: skip
+        return any(
+            keys.parse_scope(s)[0] == "q" and keys.parse_scope(s)[2] == queue for s in scopes
+        )
 
     async def volume(self, q: VolumeQuery, now_s: float) -> tuple[list[dict[str, Any]], bool]:
         """Rows per bucket (and group), oldest first; the flag says the live part was read."""
@@ -63,11 +64,19 @@ class HistoryReader:
         return rows, live_ok
 
     def _cell(
-        self, cells: dict[tuple[int, str, str], Cell], q: VolumeQuery, lo: int, hi: int,
-        channel: str, queue: str,
-    ) -> Cell:  # fmt: skip
-        key = (lo, channel if "channel" in q.group_by else "",
-               queue if "queue" in q.group_by else "")  # fmt: skip
+        self,
+        cells: dict[tuple[int, str, str], Cell],
+        q: VolumeQuery,
+        lo: int,
+        hi: int,
+        channel: str,
+        queue: str,
+    ) -> Cell:
+        key = (
+            lo,
+            channel if "channel" in q.group_by else "",
+            queue if "queue" in q.group_by else "",
+        )
         if key not in cells:
             cells[key] = Cell(lo, hi)
         return cells[key]
@@ -129,9 +138,13 @@ class HistoryReader:
         return True
 
     async def hourly_offered(
-        self, start: datetime, end: datetime, zone: ZoneInfo, channel: str | None,
+        self,
+        start: datetime,
+        end: datetime,
+        zone: ZoneInfo,
+        channel: str | None,
         queue: str | None,
-    ) -> dict[int, int]:  # fmt: skip
+    ) -> dict[int, int]:
         """Offered per UTC hour start over [start, end): the heat map's raw material."""
         q = VolumeQuery("1h", start, end, zone, channel, queue)
         out: dict[int, int] = {}
@@ -154,10 +167,13 @@ class HistoryReader:
         names = [intervals.column_name(f) for f in cols]
         stmt = (
             select(t.c.start_s, *[func.sum(t.c[n]).label(n) for n in names])
-            .where(*self._filters(q), t.c.start_s >= int(start.timestamp()),
-                   t.c.start_s < int(end.timestamp()))
+            .where(
+                *self._filters(q),
+                t.c.start_s >= int(start.timestamp()),
+                t.c.start_s < int(end.timestamp()),
+            )
             .group_by(t.c.start_s)
-        )  # fmt: skip
+        )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return {int(r.start_s): intervals.counters_of(r._mapping) for r in rows}

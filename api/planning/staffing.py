@@ -33,8 +33,9 @@ def heatmap(hourly: dict[int, int], weeks: list[datetime], zone: ZoneInfo) -> li
     for d in range(7):
         for h in range(24):
             v = [g[d][h] for g in grid]
-            out.append({"weekday": d, "day": names[d], "hour": h, "mean": sum(v) / len(v),
-                        "p90": p90(v)})  # fmt: skip
+            out.append(
+                {"weekday": d, "day": names[d], "hour": h, "mean": sum(v) / len(v), "p90": p90(v)}
+            )
     return out
 
 
@@ -63,9 +64,14 @@ def patience_seconds(c: dict[str, int]) -> float | None:
 
 
 def staffing_rows(
-    days: Iterable[dict[int, dict[str, int]]], weeks_used: int, day_start: datetime,
-    interval_s: int, target_sl: float, threshold_s: int, shrinkage: float,
-) -> list[dict[str, Any]]:  # fmt: skip
+    days: Iterable[dict[int, dict[str, int]]],
+    weeks_used: int,
+    day_start: datetime,
+    interval_s: int,
+    target_sl: float,
+    threshold_s: int,
+    shrinkage: float,
+) -> list[dict[str, Any]]:
     """Forecast each interval as the mean of the same weekday and time over past weeks; staff it."""
     by_offset: dict[int, dict[str, int]] = {}
     for rows in days:  # each past day, keyed by UTC start: re-key by local seconds since midnight
@@ -88,9 +94,13 @@ def staffing_rows(
         end = (start.replace(tzinfo=None) + timedelta(seconds=interval_s)).replace(
             tzinfo=day_start.tzinfo
         )
-        row: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat(),
-                               "forecast_offered": round(forecast, 3), "aht_seconds": aht,
-                               "patience_seconds": patience}  # fmt: skip
+        row: dict[str, Any] = {
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "forecast_offered": round(forecast, 3),
+            "aht_seconds": aht,
+            "patience_seconds": patience,
+        }
         row.update(_agents(forecast / interval_s, aht, patience, target_sl, threshold_s, shrinkage))
         row["expected_sl"] = row["service_level_erlang_c"]
         rows_out.append(row)
@@ -102,14 +112,25 @@ def _aht(c: dict[str, int]) -> float | None:
 
 
 def _agents(
-    rate: float, aht: float | None, patience: float | None, target: float, threshold: int,
+    rate: float,
+    aht: float | None,
+    patience: float | None,
+    target: float,
+    threshold: int,
     shrinkage: float,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     if aht is None or rate <= 0:
-        return {"erlangs": 0.0, "agents_erlang_c": 0, "scheduled_erlang_c": 0,
-                "service_level_erlang_c": None, "asa_seconds": None, "agents_erlang_a": 0,
-                "scheduled_erlang_a": 0, "service_level_erlang_a": None,
-                "abandon_rate_erlang_a": None}  # fmt: skip
+        return {
+            "erlangs": 0.0,
+            "agents_erlang_c": 0,
+            "scheduled_erlang_c": 0,
+            "service_level_erlang_c": None,
+            "asa_seconds": None,
+            "agents_erlang_a": 0,
+            "scheduled_erlang_a": 0,
+            "service_level_erlang_a": None,
+            "abandon_rate_erlang_a": None,
+        }
     c = erlang.agents_erlang_c(rate, aht, target, threshold)
     out: dict[str, Any] = {
         "erlangs": round(rate * aht, 4),
@@ -119,9 +140,12 @@ def _agents(
         "asa_seconds": round(c.asa_seconds, 2) if c.asa_seconds is not None else None,
     }
     if patience is None:  # no abandons seen: Erlang A has nothing to add
-        out.update(agents_erlang_a=c.agents, scheduled_erlang_a=out["scheduled_erlang_c"],
-                   service_level_erlang_a=out["service_level_erlang_c"],
-                   abandon_rate_erlang_a=None)  # fmt: skip
+        out.update(
+            agents_erlang_a=c.agents,
+            scheduled_erlang_a=out["scheduled_erlang_c"],
+            service_level_erlang_a=out["service_level_erlang_c"],
+            abandon_rate_erlang_a=None,
+        )
         return out
     a = erlang.agents_erlang_a(rate, aht, patience, target, threshold)
     out.update(

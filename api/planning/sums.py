@@ -19,16 +19,33 @@ from services.settings import Settings
 from ..live_reader import read_options
 
 VOLUME_COLUMNS = (
-    "start", "end", "channel", "queue", "offered", "answered", "abandoned", "abandon_rate",
-    "service_level", "asa_seconds", "aht_seconds", "partial",
-)  # fmt: skip
+    "start",
+    "end",
+    "channel",
+    "queue",
+    "offered",
+    "answered",
+    "abandoned",
+    "abandon_rate",
+    "service_level",
+    "asa_seconds",
+    "aht_seconds",
+    "partial",
+)
 
 
 SUMMED = (
-    kpis.OFFERED, kpis.QUEUED, kpis.ANSWERED, kpis.ANSWERED_UNTIMED, kpis.ANSWER_WAIT_MS,
-    kpis.ABANDONED, kpis.ABANDONED_QUEUE, kpis.HANDLED, kpis.HANDLE_MS,
+    kpis.OFFERED,
+    kpis.QUEUED,
+    kpis.ANSWERED,
+    kpis.ANSWERED_UNTIMED,
+    kpis.ANSWER_WAIT_MS,
+    kpis.ABANDONED,
+    kpis.ABANDONED_QUEUE,
+    kpis.HANDLED,
+    kpis.HANDLE_MS,
     *(f"{f}{i}" for f in intervals.HISTOGRAMS for i in range(intervals.BUCKETS)),
-)  # fmt: skip
+)
 
 
 _PLAIN = (*kpis.COUNTS, kpis.ANSWER_WAIT_MS, kpis.HANDLED, kpis.HANDLE_MS)
@@ -50,10 +67,13 @@ def _within(family: str, threshold_s: int) -> ColumnElement[Any]:
 def _per_threshold(family: str, settings: Settings) -> ColumnElement[Any]:
     """Within each row's own threshold: queue override, else its channel's, else 20 s."""
     t = intervals.interval_counters
-    whens = [(t.c.queue == q, _within(family, s))
-             for q, s in settings.queue_sl_thresholds_seconds.items()]  # fmt: skip
-    whens += [(t.c.channel == c, _within(family, s))
-              for c, s in settings.sl_thresholds_seconds.items()]  # fmt: skip
+    whens = [
+        (t.c.queue == q, _within(family, s))
+        for q, s in settings.queue_sl_thresholds_seconds.items()
+    ]
+    whens += [
+        (t.c.channel == c, _within(family, s)) for c, s in settings.sl_thresholds_seconds.items()
+    ]
     return case(*whens, else_=_within(family, 20)) if whens else _within(family, 20)
 
 
@@ -107,8 +127,15 @@ def options_for(settings: Settings) -> Options:
     return options
 
 
-_TOTALS = (kpis.OFFERED, kpis.ANSWERED, kpis.ANSWERED_UNTIMED, kpis.ABANDONED,
-           kpis.ANSWER_WAIT_MS, kpis.HANDLE_MS, kpis.HANDLED)  # fmt: skip
+_TOTALS = (
+    kpis.OFFERED,
+    kpis.ANSWERED,
+    kpis.ANSWERED_UNTIMED,
+    kpis.ABANDONED,
+    kpis.ANSWER_WAIT_MS,
+    kpis.HANDLE_MS,
+    kpis.HANDLED,
+)
 
 
 def figures(cell: Cell, options: Options) -> dict[str, Any]:

@@ -62,11 +62,18 @@ async def _rows(state: State, start: datetime, now_s: float) -> list[dict[str, A
         for scope, c in counters.items():
             channel = keys.parse_scope(scope)[1]
             opts = read_options(state.settings, channel)
-            rows.append({
-                "start": iso(lo), "end": iso(hi), "hour": begin.hour, "channel": channel,
-                "partial": hi > now_s, "offered": c.get(kpis.OFFERED, 0),
-                "answered": c.get(kpis.ANSWERED, 0), "abandoned": c.get(kpis.ABANDONED, 0),
-                "service_level": kpis.service_level(c, opts),
-                "abandon_rate": kpis.abandon_rate(c, opts),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "start": iso(lo),
+                    "end": iso(hi),
+                    "hour": begin.hour,
+                    "channel": channel,
+                    "partial": hi > now_s,
+                    "offered": c.get(kpis.OFFERED, 0),
+                    "answered": c.get(kpis.ANSWERED, 0),
+                    "abandoned": c.get(kpis.ABANDONED, 0),
+                    "service_level": kpis.service_level(c, opts),
+                    "abandon_rate": kpis.abandon_rate(c, opts),
+                }
+            )
     return rows

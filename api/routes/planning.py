@@ -39,13 +39,27 @@ ChannelParam = Annotated[Channel | None, Query(description="Only this channel")]
 QueueParam = Annotated[str | None, Query(description="Only this queue", max_length=128)]
 
 VOLUME_EXAMPLE = {
-    "interval": "1h", "timezone": "Europe/Paris", "from": "2026-11-23T00:00:00+01:00",
-    "to": "2026-11-24T00:00:00+01:00", "group_by": ["channel"],
-    "rows": [{"start": "2026-11-23T08:00:00Z", "end": "2026-11-23T09:00:00Z", "channel": "voice",
-              "offered": 120, "answered": 110, "abandoned": 10, "abandon_rate": 0.083,
-              "service_level": 0.81, "asa_seconds": 14.2, "aht_seconds": 251.0,
-              "partial": False}],
-}  # fmt: skip
+    "interval": "1h",
+    "timezone": "Europe/Paris",
+    "from": "2026-11-23T00:00:00+01:00",
+    "to": "2026-11-24T00:00:00+01:00",
+    "group_by": ["channel"],
+    "rows": [
+        {
+            "start": "2026-11-23T08:00:00Z",
+            "end": "2026-11-23T09:00:00Z",
+            "channel": "voice",
+            "offered": 120,
+            "answered": 110,
+            "abandoned": 10,
+            "abandon_rate": 0.083,
+            "service_level": 0.81,
+            "asa_seconds": 14.2,
+            "aht_seconds": 251.0,
+            "partial": False,
+        }
+    ],
+}
 
 
 def _zone(state: ApiState, tz: str | None) -> ZoneInfo:
@@ -128,8 +142,9 @@ async def volume(
     except RangeError as exc:
         raise HTTPException(422, detail=str(exc)) from exc
     reader = _history(state)
-    query = VolumeQuery(interval, first, last, zone, channel.value if channel else None, queue,
-                        groups)  # fmt: skip
+    query = VolumeQuery(
+        interval, first, last, zone, channel.value if channel else None, queue, groups
+    )
     try:
         await _check_queue(reader, queue)
         rows, live_ok = await reader.volume(query, now)
@@ -138,9 +153,13 @@ async def volume(
     if "text/csv" in request.headers.get("accept", ""):
         return _csv(rows, groups)
     body: dict[str, Any] = {
-        "interval": interval, "timezone": str(zone), "from": first.isoformat(),
-        "to": last.isoformat(), "group_by": list(groups), "rows": rows,
-    }  # fmt: skip
+        "interval": interval,
+        "timezone": str(zone),
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "group_by": list(groups),
+        "rows": rows,
+    }
     if not live_ok:
         body["warnings"] = ["live state unavailable: the open interval is missing"]
     return body
@@ -201,9 +220,12 @@ async def volume_heatmap(
     except SQLAlchemyError as exc:
         raise HTTPException(503, detail="history database is unavailable") from exc
     return {
-        "weeks": weeks, "timezone": str(zone), "from": starts[0].isoformat(),
-        "to": this_week.isoformat(), "cells": heatmap(hourly, starts, zone),
-    }  # fmt: skip
+        "weeks": weeks,
+        "timezone": str(zone),
+        "from": starts[0].isoformat(),
+        "to": this_week.isoformat(),
+        "cells": heatmap(hourly, starts, zone),
+    }
 
 
 @router.get(
@@ -235,17 +257,25 @@ async def staffing(
     try:
         await _check_queue(reader, queue)
         used = [d for d in past if await reader.has_rows(d, zone)]
-        days = [await reader.day_intervals(d, zone, channel.value if channel else None, queue)
-                for d in used]  # fmt: skip
+        days = [
+            await reader.day_intervals(d, zone, channel.value if channel else None, queue)
+            for d in used
+        ]
     except SQLAlchemyError as exc:
         raise HTTPException(503, detail="history database is unavailable") from exc
     width = {"15m": 900, "30m": 1800, "1h": 3600}[interval]
     day_start = datetime.combine(target, datetime.min.time(), zone)
     return {
-        "date": target.isoformat(), "timezone": str(zone), "interval": interval,
-        "target_sl": target_sl, "threshold_seconds": threshold, "shrinkage": shrinkage,
-        "forecast": {"method": "mean of the same weekday and time over past weeks with history",
-                     "weeks_used": [d.isoformat() for d in used]},
+        "date": target.isoformat(),
+        "timezone": str(zone),
+        "interval": interval,
+        "target_sl": target_sl,
+        "threshold_seconds": threshold,
+        "shrinkage": shrinkage,
+        "forecast": {
+            "method": "mean of the same weekday and time over past weeks with history",
+            "weeks_used": [d.isoformat() for d in used],
+        },
         "rows": staffing_rows(days, len(used), day_start, width, target_sl, threshold, shrinkage),
         "generated": iso(state.clock.now()),
-    }  # fmt: skip
+    }

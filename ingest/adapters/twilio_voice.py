@@ -33,9 +33,18 @@ from .base import (
 from .vendor import Route, Vendor
 
 STATUSES = frozenset(
-    {"queued", "initiated", "ringing", "in-progress", "completed", "busy", "failed", "no-answer",
-     "canceled"}
-)  # fmt: skip
+    {
+        "queued",
+        "initiated",
+        "ringing",
+        "in-progress",
+        "completed",
+        "busy",
+        "failed",
+        "no-answer",
+        "canceled",
+    }
+)
 OFFERING = frozenset({"queued", "initiated", "ringing"})
 UNANSWERED = frozenset({"no-answer", "canceled"})  # the caller hung up before the IVR picked up
 

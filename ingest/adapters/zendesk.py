@@ -37,10 +37,17 @@ from .vendor import Delivery, Route, Vendor, decode_json
 
 EVENT_PREFIX = "zen:event-type:ticket."
 CHANNELS = {
-    "email": Channel.EMAIL, "web": Channel.EMAIL, "api": Channel.EMAIL, "mobile": Channel.EMAIL,
-    "web_form": Channel.EMAIL, "chat": Channel.CHAT, "native_messaging": Channel.CHAT,
-    "messaging": Channel.CHAT, "voice": Channel.VOICE, "sms": Channel.SMS,
-}  # fmt: skip
+    "email": Channel.EMAIL,
+    "web": Channel.EMAIL,
+    "api": Channel.EMAIL,
+    "mobile": Channel.EMAIL,
+    "web_form": Channel.EMAIL,
+    "chat": Channel.CHAT,
+    "native_messaging": Channel.CHAT,
+    "messaging": Channel.CHAT,
+    "voice": Channel.VOICE,
+    "sms": Channel.SMS,
+}
 SOCIAL = ("twitter", "facebook", "whatsapp", "instagram", "line", "wechat", "telegram")
 KINDS: dict[str, tuple[EventType, ...]] = {
     "created": (EventType.OFFERED, EventType.QUEUED),

@@ -80,13 +80,18 @@ def _volume_rows(days: int = 7, group: str | None = None) -> list[dict[str, Any]
         for name, share in (("voice", 0.65), ("chat", 0.35)) if group else ((None, 1.0),):
             offered = round((6 + 140 * daytime * weekend) * share)
             abandoned = round(offered * (0.03 + 0.05 * daytime))
-            row = {"start": t.isoformat().replace("+00:00", "Z"),
-                   "end": (t + timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
-                   "offered": offered, "answered": offered - abandoned, "abandoned": abandoned,
-                   "abandon_rate": abandoned / offered if offered else None,
-                   "service_level": 0.92 - 0.2 * daytime if offered else None,
-                   "asa_seconds": 8 + 30 * daytime, "aht_seconds": 280 + 20 * daytime,
-                   "partial": h == days * 24 - 1}  # fmt: skip
+            row = {
+                "start": t.isoformat().replace("+00:00", "Z"),
+                "end": (t + timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
+                "offered": offered,
+                "answered": offered - abandoned,
+                "abandoned": abandoned,
+                "abandon_rate": abandoned / offered if offered else None,
+                "service_level": 0.92 - 0.2 * daytime if offered else None,
+                "asa_seconds": 8 + 30 * daytime,
+                "aht_seconds": 280 + 20 * daytime,
+                "partial": h == days * 24 - 1,
+            }
             if name:
                 row[group] = name  # type: ignore[index]
             rows.append(row)
@@ -113,12 +118,17 @@ def _staffing(day: str) -> dict[str, Any]:
         hr = t.hour + t.minute / 60
         daytime = max(0.0, math.sin((hr - 7) / 13 * math.pi)) if 7 <= hr <= 20 else 0.0
         forecast = round(1 + 38 * daytime, 1)
-        rows.append({"start": t.isoformat().replace("+00:00", "Z"),
-                     "end": (t + timedelta(minutes=15)).isoformat().replace("+00:00", "Z"),
-                     "forecast_offered": forecast, "aht_seconds": 290,
-                     "agents_erlang_c": max(1, math.ceil(forecast * 290 / 900 * 1.25 + 1)),
-                     "agents_erlang_a": max(1, math.ceil(forecast * 290 / 900 * 1.15 + 1)),
-                     "expected_sl": 0.82})  # fmt: skip
+        rows.append(
+            {
+                "start": t.isoformat().replace("+00:00", "Z"),
+                "end": (t + timedelta(minutes=15)).isoformat().replace("+00:00", "Z"),
+                "forecast_offered": forecast,
+                "aht_seconds": 290,
+                "agents_erlang_c": max(1, math.ceil(forecast * 290 / 900 * 1.25 + 1)),
+                "agents_erlang_a": max(1, math.ceil(forecast * 290 / 900 * 1.15 + 1)),
+                "expected_sl": 0.82,
+            }
+        )
     return {"date": day, "rows": rows}
 
 

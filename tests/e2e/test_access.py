@@ -27,14 +27,16 @@ TOKEN = "ingest-token-0123456789"
 
 @pytest.fixture
 def secured(pipeline_factory: PipelineFactory) -> Pipeline:
-    return pipeline_factory({
-        "CCPULSE_AUTH": "on",
-        "CCPULSE_ADMIN_KEY": ADMIN,
-        "CCPULSE_VIEWER_KEY": VIEWER,
-        "CCPULSE_INGEST_TOKENS": json.dumps([TOKEN]),
-        "CCPULSE_INGEST_RATE_PER_SECOND": "0.05",  # no refill within the test, however slow
-        "CCPULSE_INGEST_BURST": "5",
-    })  # fmt: skip
+    return pipeline_factory(
+        {
+            "CCPULSE_AUTH": "on",
+            "CCPULSE_ADMIN_KEY": ADMIN,
+            "CCPULSE_VIEWER_KEY": VIEWER,
+            "CCPULSE_INGEST_TOKENS": json.dumps([TOKEN]),
+            "CCPULSE_INGEST_RATE_PER_SECOND": "0.05",  # no refill within the test, however slow
+            "CCPULSE_INGEST_BURST": "5",
+        }
+    )
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -77,8 +79,13 @@ def test_every_endpoint_needs_the_right_role(secured: Pipeline) -> None:
 
 
 def test_ingest_needs_a_token_and_limits_each_source(secured: Pipeline) -> None:
-    event = {"id": "a1", "type": "contact.offered", "time": iso(clock.now() - 5),
-             "contact": "a1", "channel": "voice"}  # fmt: skip
+    event = {
+        "id": "a1",
+        "type": "contact.offered",
+        "time": iso(clock.now() - 5),
+        "contact": "a1",
+        "channel": "voice",
+    }
     url = f"{secured.ingest_url}/v1/events"
     assert httpx.post(url, json=event).status_code == 401
     assert httpx.post(url, json=event, headers=bearer("wrong")).status_code == 401
@@ -119,8 +126,9 @@ def test_websocket_by_cookie_or_single_use_ticket_from_this_origin(secured: Pipe
 
 def test_auth_off_is_refused_off_loopback() -> None:
     env = {"CCPULSE_AUTH": "off", "CCPULSE_API_HOST": "0.0.0.0", "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-m", "api"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "api"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode != 0 and "CCPULSE_AUTH=off is refused" in done.stderr
 
 

@@ -93,8 +93,9 @@ def alert_env(url: str, rule: dict[str, Any], interval: float) -> dict[str, str]
     }
 
 
-def contacts(prefix: str, channel: str, offered_at: list[float], abandoned: int,
-             queue: str = "sales") -> list[dict[str, Any]]:  # fmt: skip
+def contacts(
+    prefix: str, channel: str, offered_at: list[float], abandoned: int, queue: str = "sales"
+) -> list[dict[str, Any]]:
     """Contacts queued at once; the first `abandoned` hang up after 20 s (not a short abandon),
     the others are answered after 8 s."""
     events: list[dict[str, Any]] = []
@@ -104,8 +105,15 @@ def contacts(prefix: str, channel: str, offered_at: list[float], abandoned: int,
         events.append({"id": f"{c}o", "type": "contact.offered", "time": iso(at), **base})
         events.append({"id": f"{c}q", "type": "contact.queued", "time": iso(at), "contact": c})
         end = ("contact.abandoned", at + 20) if i < abandoned else ("contact.answered", at + 8)
-        events.append({"id": f"{c}e", "type": end[0], "time": iso(end[1]), "contact": c,
-                       **({"agent": "alice"} if i >= abandoned else {})})  # fmt: skip
+        events.append(
+            {
+                "id": f"{c}e",
+                "type": end[0],
+                "time": iso(end[1]),
+                "contact": c,
+                **({"agent": "alice"} if i >= abandoned else {}),
+            }
+        )
     return events
 
 
@@ -161,8 +169,15 @@ def test_spike_pages_every_receiver_once_within_60s_and_resolves_once(
         "firing",
         "ccpulse",
     )
-    assert set(webhook) >= {"groupKey", "groupLabels", "commonLabels", "commonAnnotations",
-                            "externalURL", "truncatedAlerts", "alerts"}  # fmt: skip
+    assert set(webhook) >= {
+        "groupKey",
+        "groupLabels",
+        "commonLabels",
+        "commonAnnotations",
+        "externalURL",
+        "truncatedAlerts",
+        "alerts",
+    }
     alert = webhook["alerts"][0]
     assert alert["labels"]["alertname"] == "abandon_spike" and alert["labels"]["channel"] == "voice"
     assert alert["endsAt"] == "0001-01-01T00:00:00Z" and alert["fingerprint"]
@@ -200,8 +215,9 @@ def test_spike_pages_every_receiver_once_within_60s_and_resolves_once(
     doc = alerts_doc(pipeline)
     assert doc["firing"] == [] and doc["pending"] == []
     assert [(a["state"], a["channel"]) for a in doc["recent"][:2]] == [
-        ("resolved", "voice"), ("firing", "voice")
-    ]  # fmt: skip
+        ("resolved", "voice"),
+        ("firing", "voice"),
+    ]
 
 
 def test_a_failing_receiver_gets_retries_and_one_delivery(

@@ -18,8 +18,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 def test_chaos_short_run_is_exact(tmp_path: Path) -> None:
     seed = int(os.environ.get("CCPULSE_CHAOS_SEED", "0"))
-    report = run(Config(events=50_000, kills=5, seed=seed, rate=2500, drain_timeout=180,
-                        workdir=tmp_path))  # fmt: skip
+    report = run(
+        Config(events=50_000, kills=5, seed=seed, rate=2500, drain_timeout=180, workdir=tmp_path)
+    )
     print(report.text())
     assert report.ok, report.text()
     assert report.compared > 100

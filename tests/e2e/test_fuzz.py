@@ -42,9 +42,17 @@ EXAMPLES = int(os.environ.get("CCPULSE_FUZZ_EXAMPLES", "3000"))
 ANSWER_WITHIN_S = 10
 ADMIN = "ccp_fuzz_admin_key_0123456789"
 TOKEN = "fuzz-ingest-token-0123456789"
-SECRETS = {name: f"fuzz-{name}-secret" for name in (
-    "twilio_auth_token", "chatwoot_secret", "zendesk_secret", "amazon_connect_token",
-    "asterisk_token", "cloudevents_token")}  # fmt: skip
+SECRETS = {
+    name: f"fuzz-{name}-secret"
+    for name in (
+        "twilio_auth_token",
+        "chatwoot_secret",
+        "zendesk_secret",
+        "amazon_connect_token",
+        "asterisk_token",
+        "cloudevents_token",
+    )
+}
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +62,14 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from services.keys import ALL_TOPICS
 
     tmp = tmp_path_factory.mktemp("fuzz")
-    env = {"CCPULSE_AUTH": "on", "CCPULSE_ADMIN_KEY": ADMIN,
-           "CCPULSE_INGEST_TOKENS": json.dumps([TOKEN]),
-           "CCPULSE_INGEST_RATE_PER_SECOND": "100000", "CCPULSE_INGEST_BURST": "100000",
-           **{f"CCPULSE_SOURCES__{k.upper()}": v for k, v in SECRETS.items()}}  # fmt: skip
+    env = {
+        "CCPULSE_AUTH": "on",
+        "CCPULSE_ADMIN_KEY": ADMIN,
+        "CCPULSE_INGEST_TOKENS": json.dumps([TOKEN]),
+        "CCPULSE_INGEST_RATE_PER_SECOND": "100000",
+        "CCPULSE_INGEST_BURST": "100000",
+        **{f"CCPULSE_SOURCES__{k.upper()}": v for k, v in SECRETS.items()},
+    }
     with EmbeddedBroker(tmp / "broker") as broker, EmbeddedRedis(tmp / "redis") as redis_server:
         broker.create_topics(ALL_TOPICS, 6)
         pipeline = Pipeline(broker.bootstrap, redis_server.url, tmp, extra_env=env)
@@ -125,8 +137,9 @@ def fuzz_schema(base_url: str, headers: dict[str, str], share: float, tally: Tal
             def call(case: schemathesis.Case) -> None:
                 what = f"{case.method} {case.formatted_path} {case.query or ''}"
                 try:
-                    response = case.call(base_url=base_url, session=session, headers=headers,
-                                         timeout=ANSWER_WITHIN_S)  # fmt: skip
+                    response = case.call(
+                        base_url=base_url, session=session, headers=headers, timeout=ANSWER_WITHIN_S
+                    )
                 except requests.RequestException as exc:
                     tally.problems.append(f"{what}: no answer ({type(exc).__name__})")
                     return
@@ -135,8 +148,10 @@ def fuzz_schema(base_url: str, headers: dict[str, str], share: float, tally: Tal
             started = time.monotonic()
             try:
                 call()
-                print(f"  {operation.label} {mode.value}: {time.monotonic() - started:.1f} s",
-                      flush=True)  # fmt: skip
+                print(
+                    f"  {operation.label} {mode.value}: {time.monotonic() - started:.1f} s",
+                    flush=True,
+                )
             except Unsatisfiable:  # nothing to make invalid (an operation without inputs)
                 continue
     session.close()
@@ -149,8 +164,10 @@ def test_schemathesis_finds_no_server_error(fuzzed: Pipeline) -> None:
     api_operations = fuzz_schema(fuzzed.api_url, admin, 0.2, tally)
     ingest = {"authorization": f"Bearer {TOKEN}"}
     ingest_operations = fuzz_schema(fuzzed.ingest_url, ingest, 0.1, tally)
-    print(f"schemathesis: {api_operations} api + {ingest_operations} ingest operations, "
-          f"answers {dict(sorted(tally.statuses.items()))}")  # fmt: skip
+    print(
+        f"schemathesis: {api_operations} api + {ingest_operations} ingest operations, "
+        f"answers {dict(sorted(tally.statuses.items()))}"
+    )
     assert api_operations >= 3 and ingest_operations >= 2
     assert not tally.problems, "\n".join(tally.problems)
     assert httpx.get(f"{fuzzed.api_url}/api/v1/live", headers=admin).status_code == 200
@@ -158,15 +175,30 @@ def test_schemathesis_finds_no_server_error(fuzzed: Pipeline) -> None:
 
 # --- hypothesis: hostile bodies ---
 
-FAR_TIMES = ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00",
-             "9999-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "2262-04-11T23:47:16Z",
-             "2026-02-30T00:00:00Z", "nope", "", "2026-01-01T00:00:00", "1e400")  # fmt: skip
+FAR_TIMES = (
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-12:00",
+    "9999-12-31T23:59:59Z",
+    "1970-01-01T00:00:00Z",
+    "2262-04-11T23:47:16Z",
+    "2026-02-30T00:00:00Z",
+    "nope",
+    "",
+    "2026-01-01T00:00:00",
+    "1e400",
+)
 HUGE = st.sampled_from((300, 5000, 200_000)).map(lambda n: "x" * n)
 SCALAR = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=40), HUGE,
-    st.sampled_from(FAR_TIMES), st.sampled_from(("\ud800", "a|b", "\x00", "voice", "chat")),
-)  # fmt: skip
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+    HUGE,
+    st.sampled_from(FAR_TIMES),
+    st.sampled_from(("\ud800", "a|b", "\x00", "voice", "chat")),
+)
 VALUE = st.recursive(
     SCALAR,
     lambda inner: (
@@ -174,18 +206,37 @@ VALUE = st.recursive(
     ),
     max_leaves=12,
 )
-FIELDS = ("id", "type", "time", "contact", "channel", "queue", "agent", "customer", "stage",
-          "issue", "first_contact", "reason", "state", "csat", "nps", "attributes")  # fmt: skip
+FIELDS = (
+    "id",
+    "type",
+    "time",
+    "contact",
+    "channel",
+    "queue",
+    "agent",
+    "customer",
+    "stage",
+    "issue",
+    "first_contact",
+    "reason",
+    "state",
+    "csat",
+    "nps",
+    "attributes",
+)
 
 
 @st.composite
 def hostile_event(draw: st.DrawFn) -> dict[str, Any]:
     """A mostly valid event with some fields replaced by hostile values, and unknown ones."""
     event: dict[str, Any] = {
-        "id": f"fz-{draw(st.integers(0, 10**9))}", "type": "contact.offered",
+        "id": f"fz-{draw(st.integers(0, 10**9))}",
+        "type": "contact.offered",
         "time": iso(clock.now() - draw(st.integers(0, 3 * 86400))),
-        "contact": f"fz-{draw(st.integers(0, 1000))}", "channel": "chat", "queue": "fuzz",
-    }  # fmt: skip
+        "contact": f"fz-{draw(st.integers(0, 1000))}",
+        "channel": "chat",
+        "queue": "fuzz",
+    }
     for name in draw(st.lists(st.sampled_from(FIELDS), max_size=4)):
         event[name] = draw(VALUE)
     if draw(st.booleans()):
@@ -224,48 +275,75 @@ class Body:
 
 
 BODIES = st.one_of(
-    st.builds(encode, st.lists(hostile_event(), min_size=1, max_size=5) | hostile_event(),
-              st.sampled_from((0, 0, 0, 1, 2)), st.integers(0, 10**6)),
+    st.builds(
+        encode,
+        st.lists(hostile_event(), min_size=1, max_size=5) | hostile_event(),
+        st.sampled_from((0, 0, 0, 1, 2)),
+        st.integers(0, 10**6),
+    ),
     st.builds(encode, VALUE, st.sampled_from((0, 1, 2)), st.integers(0, 10**6)),
     st.builds(deep, st.sampled_from((50, 1000, 100_000)), st.sampled_from(("list", "dict"))),
     st.binary(max_size=300),
-).map(Body)  # fmt: skip
+).map(Body)
 Sender = Callable[[httpx.Client, bytes], httpx.Response]
 
 
 def _events(client: httpx.Client, body: bytes) -> httpx.Response:
-    return client.post("/v1/events", content=body, headers={
-        "authorization": f"Bearer {TOKEN}", "content-type": "application/json"})  # fmt: skip
+    return client.post(
+        "/v1/events",
+        content=body,
+        headers={"authorization": f"Bearer {TOKEN}", "content-type": "application/json"},
+    )
 
 
 def _chatwoot(client: httpx.Client, body: bytes) -> httpx.Response:
     stamp = str(int(clock.now()))
     signature = sig.chatwoot_signature(SECRETS["chatwoot_secret"], stamp, body)
-    return client.post("/webhooks/chatwoot", content=body, headers={
-        "content-type": "application/json", "x-chatwoot-timestamp": stamp,
-        "x-chatwoot-signature": signature})  # fmt: skip
+    return client.post(
+        "/webhooks/chatwoot",
+        content=body,
+        headers={
+            "content-type": "application/json",
+            "x-chatwoot-timestamp": stamp,
+            "x-chatwoot-signature": signature,
+        },
+    )
 
 
 def _zendesk(client: httpx.Client, body: bytes) -> httpx.Response:
     stamp = iso(clock.now())
     signature = sig.zendesk_signature(SECRETS["zendesk_secret"], stamp, body)
-    return client.post("/webhooks/zendesk", content=body, headers={
-        "content-type": "application/json", "x-zendesk-webhook-signature-timestamp": stamp,
-        "x-zendesk-webhook-signature": signature})  # fmt: skip
+    return client.post(
+        "/webhooks/zendesk",
+        content=body,
+        headers={
+            "content-type": "application/json",
+            "x-zendesk-webhook-signature-timestamp": stamp,
+            "x-zendesk-webhook-signature": signature,
+        },
+    )
 
 
 def _bearer(path: str, secret: str, kind: str) -> Sender:
     def send(client: httpx.Client, body: bytes) -> httpx.Response:
-        return client.post(path, content=body, headers={
-            "authorization": f"Bearer {SECRETS[secret]}", "content-type": kind})  # fmt: skip
+        return client.post(
+            path,
+            content=body,
+            headers={"authorization": f"Bearer {SECRETS[secret]}", "content-type": kind},
+        )
 
     return send
 
 
 def _connect(client: httpx.Client, body: bytes) -> httpx.Response:
-    return client.post("/webhooks/amazon-connect", content=body, headers={
-        "x-amz-firehose-access-key": SECRETS["amazon_connect_token"],
-        "content-type": "application/json"})  # fmt: skip
+    return client.post(
+        "/webhooks/amazon-connect",
+        content=body,
+        headers={
+            "x-amz-firehose-access-key": SECRETS["amazon_connect_token"],
+            "content-type": "application/json",
+        },
+    )
 
 
 def _twilio(path: str) -> Sender:
@@ -280,9 +358,14 @@ def _twilio(path: str) -> Sender:
         signed = parse_qsl(form.decode(), keep_blank_values=True)
         url = f"{client.base_url}".rstrip("/") + path
         signature = sig.twilio_signature(SECRETS["twilio_auth_token"], url, signed)
-        return client.post(path, content=form, headers={
-            "content-type": "application/x-www-form-urlencoded",
-            "x-twilio-signature": signature})  # fmt: skip
+        return client.post(
+            path,
+            content=form,
+            headers={
+                "content-type": "application/x-www-form-urlencoded",
+                "x-twilio-signature": signature,
+            },
+        )
 
     return send
 
@@ -294,8 +377,12 @@ def _pairs(value: Any) -> list[tuple[str, str]]:
         if isinstance(item, dict):
             for k, v in item.items():
                 text = v if isinstance(v, str) else json.dumps(v)
-                pairs.append((k.encode("utf-8", "replace").decode(),
-                              text.encode("utf-8", "replace").decode()))  # fmt: skip
+                pairs.append(
+                    (
+                        k.encode("utf-8", "replace").decode(),
+                        text.encode("utf-8", "replace").decode(),
+                    )
+                )
     return pairs or [("CallSid", "CA1")]
 
 
@@ -305,11 +392,12 @@ TARGETS: dict[str, Sender] = {
     "/webhooks/zendesk": _zendesk,
     "/webhooks/amazon-connect": _connect,
     "/v1/cloudevents": _bearer("/v1/cloudevents", "cloudevents_token", "application/json"),
-    "/webhooks/asterisk/queue-log": _bearer("/webhooks/asterisk/queue-log", "asterisk_token",
-                                            "text/plain"),
+    "/webhooks/asterisk/queue-log": _bearer(
+        "/webhooks/asterisk/queue-log", "asterisk_token", "text/plain"
+    ),
     "/webhooks/twilio/voice": _twilio("/webhooks/twilio/voice"),
     "/webhooks/twilio/taskrouter": _twilio("/webhooks/twilio/taskrouter"),
-}  # fmt: skip
+}
 
 
 def fuzz_target(client: httpx.Client, path: str, send: Sender, examples: int, tally: Tally) -> None:
@@ -340,10 +428,17 @@ def test_hostile_bodies_get_no_5xx_and_the_consumer_goes_on(fuzzed: Pipeline) ->
 def assert_consumer_goes_on(pipeline: Pipeline) -> None:
     """A valid event posted after the fuzz shows up in /api/v1/live within a bound."""
     queue = f"canary-{uuid.uuid4().hex[:8]}"
-    event = {"id": queue, "type": "contact.offered", "time": iso(clock.now() - 1),
-             "contact": queue, "channel": "social", "queue": queue}  # fmt: skip
-    response = httpx.post(f"{pipeline.ingest_url}/v1/events", json=event,
-                          headers={"authorization": f"Bearer {TOKEN}"})  # fmt: skip
+    event = {
+        "id": queue,
+        "type": "contact.offered",
+        "time": iso(clock.now() - 1),
+        "contact": queue,
+        "channel": "social",
+        "queue": queue,
+    }
+    response = httpx.post(
+        f"{pipeline.ingest_url}/v1/events", json=event, headers={"authorization": f"Bearer {TOKEN}"}
+    )
     assert response.status_code == 202, response.text
     admin = {"authorization": f"Bearer {ADMIN}"}
 

@@ -33,15 +33,26 @@ from tests.harness import Pipeline, wait_until
 pytestmark = pytest.mark.e2e
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
-FIGURES = ("offered", "answered", "abandoned", "abandon_rate", "service_level", "asa_seconds",
-           "aht_seconds")  # fmt: skip
+FIGURES = (
+    "offered",
+    "answered",
+    "abandoned",
+    "abandon_rate",
+    "service_level",
+    "asa_seconds",
+    "aht_seconds",
+)
 ZONE = "Asia/Kolkata"  # +05:30: local hours are not UTC hours
 
 
 def past_events(hours: float, contacts: int, seed: int) -> list[dict[str, Any]]:
     now = clock.now()
-    events = generate(Day(seed=seed, busy_factor=1.5, prefix=f"h{seed}"), now - hours * 3600,
-                      contacts, contacts / (hours * 3600))  # fmt: skip
+    events = generate(
+        Day(seed=seed, busy_factor=1.5, prefix=f"h{seed}"),
+        now - hours * 3600,
+        contacts,
+        contacts / (hours * 3600),
+    )
     return [e for e in events if e["time"] <= iso(now - 1)]
 
 
@@ -72,12 +83,18 @@ def mismatches(doc: dict[str, Any], events: list[dict[str, Any]], group: str) ->
         if span not in buckets:
             buckets[span] = oracle.recount(events, *span, DEFAULT_SL_THRESHOLDS_SECONDS)[kind]
         want = buckets[span].get(row[group], {})
-        problems += [f"{row['start']} {row[group]} {f}: {row[f]} != {want.get(f)}"
-                     for f in FIGURES if not close(row[f], want.get(f))]  # fmt: skip
+        problems += [
+            f"{row['start']} {row[group]} {f}: {row[f]} != {want.get(f)}"
+            for f in FIGURES
+            if not close(row[f], want.get(f))
+        ]
     for span, want in buckets.items():  # nothing the recount has may be missing from the rows
         names = {r[group] for r in doc["rows"] if epoch(r["start"]) == span[0]}
-        problems += [f"{span[0]} {name} missing" for name, f in want.items()
-                     if (f["offered"] or f["answered"]) and name not in names]  # fmt: skip
+        problems += [
+            f"{span[0]} {name} missing"
+            for name, f in want.items()
+            if (f["offered"] or f["answered"]) and name not in names
+        ]
     return problems
 
 
@@ -98,8 +115,9 @@ def settle(p: Pipeline, events: list[dict[str, Any]], **params: Any) -> dict[str
     start, end = epoch(params["from"]), epoch(params["to"])
     recount = oracle.recount(events, start, end, DEFAULT_SL_THRESHOLDS_SECONDS)
     scopes = recount["queues"] if "queue" in params else recount["channels"]
-    want = sum(int(f["offered"]) for name, f in scopes.items()
-               if params.get("queue") in (None, name))  # fmt: skip
+    want = sum(
+        int(f["offered"]) for name, f in scopes.items() if params.get("queue") in (None, name)
+    )
     seen: list[int] = []
 
     def check() -> dict[str, Any] | None:
@@ -149,10 +167,22 @@ def exercise(p: Pipeline) -> None:
     assert mismatches(doc, events, "queue") == []
     # a late event, 20 hours back, corrects its closed interval
     late_t = now - 20 * 3600
-    late = [{"id": "late-1", "type": "contact.offered", "time": iso(late_t), "contact": "late-c1",
-             "channel": "voice", "queue": "late-q"},
-            {"id": "late-2", "type": "contact.abandoned", "time": iso(late_t + 30),
-             "contact": "late-c1"}]  # fmt: skip
+    late = [
+        {
+            "id": "late-1",
+            "type": "contact.offered",
+            "time": iso(late_t),
+            "contact": "late-c1",
+            "channel": "voice",
+            "queue": "late-q",
+        },
+        {
+            "id": "late-2",
+            "type": "contact.abandoned",
+            "time": iso(late_t + 30),
+            "contact": "late-c1",
+        },
+    ]
     assert p.post(late) == 2
     everything = events + late
     doc = settle(p, everything, interval="1h", group_by="channel", **base)
@@ -160,8 +190,12 @@ def exercise(p: Pipeline) -> None:
     doc = settle(p, everything, interval="1h", group_by="queue", queue="late-q", **base)
     assert [(r["queue"], r["offered"], r["abandoned"]) for r in doc["rows"]] == [("late-q", 1, 1)]
     # CSV: same rows, same numbers
-    r = httpx.get(f"{p.api_url}/api/v1/volume", params={"interval": "1h", "group_by": "channel",
-                  **base}, headers={"Accept": "text/csv"}, timeout=30)  # fmt: skip
+    r = httpx.get(
+        f"{p.api_url}/api/v1/volume",
+        params={"interval": "1h", "group_by": "channel", **base},
+        headers={"Accept": "text/csv"},
+        timeout=30,
+    )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     table = list(csv.DictReader(io.StringIO(r.text)))
     json_rows = volume(p, interval="1h", group_by="channel", **base)["rows"]
@@ -227,8 +261,11 @@ def test_history_refusals(pipeline: Pipeline) -> None:
     assert r.status_code == 422 and r.json()["detail"].startswith("from:")
     r = httpx.get(f"{pipeline.api_url}/api/v1/staffing", params={"target_sl": 2})
     assert r.status_code == 422
-    for path, params in (("staffing", {"date": "0001-01-01"}), ("staffing", {"date": "9999-12-31"}),
-                         ("volume", {"from": "0001-01-01", "to": "0001-01-02"})):  # fmt: skip
+    for path, params in (
+        ("staffing", {"date": "0001-01-01"}),
+        ("staffing", {"date": "9999-12-31"}),
+        ("volume", {"from": "0001-01-01", "to": "0001-01-02"}),
+    ):
         r = httpx.get(f"{pipeline.api_url}/api/v1/{path}", params=params)
         assert r.status_code == 422 and "outside" in r.json()["detail"], (path, r.text)
 
@@ -245,8 +282,13 @@ def test_rebuild_from_the_topic_reproduces_the_rolled_rows(pipeline: Pipeline) -
     assert pipeline.post(events) == len(events)
     pipeline.wait_applied(len(events))
     now = clock.now()
-    base = {"from": iso(now - 7 * 3600), "to": iso(now - 900), "tz": "UTC", "interval": "15m",
-            "group_by": "channel,queue"}  # fmt: skip
+    base = {
+        "from": iso(now - 7 * 3600),
+        "to": iso(now - 900),
+        "tz": "UTC",
+        "interval": "15m",
+        "group_by": "channel,queue",
+    }
     settle(pipeline, events, **{**base, "to": iso(keys.interval_start_s(now))})
     rolled = volume(pipeline, **base)["rows"]
     out = rebuild(pipeline, iso(now - 8 * 3600), iso(keys.interval_start_s(now)))
@@ -266,8 +308,9 @@ def test_staffing_from_four_weeks_loaded_by_rebuild(pipeline: Pipeline, tmp_path
     export = tmp_path / "export.jsonl"
     export.write_text("\n".join(json.dumps(e) for e in events) + "\n")
     first = datetime.combine(target - timedelta(weeks=5), datetime.min.time(), zone)
-    out = rebuild(pipeline, first.isoformat(), target.isoformat() + "T00:00:00+00:00",
-                  "--export", str(export))  # fmt: skip
+    out = rebuild(
+        pipeline, first.isoformat(), target.isoformat() + "T00:00:00+00:00", "--export", str(export)
+    )
     assert f"from {len(events)} events" in out
     r = httpx.get(
         f"{pipeline.api_url}/api/v1/staffing",
@@ -296,13 +339,15 @@ def test_staffing_from_four_weeks_loaded_by_rebuild(pipeline: Pipeline, tmp_path
     assert doc["rows"][3]["forecast_offered"] == 0
     # the loaded weeks also answer the volume API and the heat map
     past = target - timedelta(weeks=1)
-    v = volume(pipeline, interval="1d", **{"from": past.isoformat(), "to": target.isoformat()},
-               tz="UTC")  # fmt: skip
+    v = volume(
+        pipeline, interval="1d", **{"from": past.isoformat(), "to": target.isoformat()}, tz="UTC"
+    )
     lo = int(datetime.combine(past, datetime.min.time(), zone).timestamp())
     want_day = oracle.recount(events, lo, lo + 86400, DEFAULT_SL_THRESHOLDS_SECONDS)["channels"]
     assert v["rows"][0]["offered"] == sum(f["offered"] for f in want_day.values())
-    heat = httpx.get(f"{pipeline.api_url}/api/v1/volume/heatmap", params={"weeks": 6, "tz": "UTC"},
-                     timeout=30).json()  # fmt: skip
+    heat = httpx.get(
+        f"{pipeline.api_url}/api/v1/volume/heatmap", params={"weeks": 6, "tz": "UTC"}, timeout=30
+    ).json()
     cell = next(c for c in heat["cells"] if c["weekday"] == target.weekday() and c["hour"] == 9)
     week_starts = [datetime.fromisoformat(heat["from"]) + timedelta(weeks=n) for n in range(6)]
     per_week = []

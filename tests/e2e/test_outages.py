@@ -24,8 +24,16 @@ pytestmark = pytest.mark.e2e
 
 def offered(n: int, prefix: str) -> list[dict[str, object]]:
     now = clock.now()
-    return [{"id": f"{prefix}{i}", "type": "contact.offered", "time": iso(now - 30 + i / 100),
-             "contact": f"{prefix}{i}", "channel": "chat"} for i in range(n)]  # fmt: skip
+    return [
+        {
+            "id": f"{prefix}{i}",
+            "type": "contact.offered",
+            "time": iso(now - 30 + i / 100),
+            "contact": f"{prefix}{i}",
+            "channel": "chat",
+        }
+        for i in range(n)
+    ]
 
 
 def test_broker_down_gives_503_then_recovers_without_loss(
@@ -44,9 +52,16 @@ def test_broker_down_gives_503_then_recovers_without_loss(
         assert time.monotonic() - started < 15, "answers within its own timeout"
     finally:
         os.kill(broker.pid, signal.SIGCONT)
-    accepted = wait_until(lambda: httpx.post(f"{pipeline.ingest_url}/v1/events",
-                          json=offered(20, "after"), timeout=30).status_code == 202, 60,
-                          "ingest to recover by itself")  # fmt: skip
+    accepted = wait_until(
+        lambda: (
+            httpx.post(
+                f"{pipeline.ingest_url}/v1/events", json=offered(20, "after"), timeout=30
+            ).status_code
+            == 202
+        ),
+        60,
+        "ingest to recover by itself",
+    )
     assert accepted
     # 50 before + 20 after were acknowledged; the 5 refused may or may not have reached Kafka.
     wait_until(lambda: pipeline.live()["channels"]["chat"]["offered"] >= 70, 60, "all counted")
@@ -108,8 +123,16 @@ def test_stalled_websocket_clients_are_shed_counted_and_memory_stays_flat(
     """Clients that never read: each keeps one pending update per kind, what is replaced is
     counted on /metrics, and the api's memory does not grow with what they failed to take."""
     now = clock.now()
-    agents = [{"id": f"st{i}", "type": "agent.state", "time": iso(now - 60 + i / 100),
-               "agent": f"agent-{i:04d}", "state": "available"} for i in range(1500)]  # fmt: skip
+    agents = [
+        {
+            "id": f"st{i}",
+            "type": "agent.state",
+            "time": iso(now - 60 + i / 100),
+            "agent": f"agent-{i:04d}",
+            "state": "available",
+        }
+        for i in range(1500)
+    ]
     assert pipeline.post(agents) == len(agents)
     wait_until(lambda: len(pipeline.live()["agents"]) == len(agents), 60, "agents on the floor")
     update_bytes = len(httpx.get(f"{pipeline.api_url}/api/v1/live", timeout=30).content)
@@ -135,8 +158,10 @@ def test_stalled_websocket_clients_are_shed_counted_and_memory_stays_flat(
             sock.close()
         redis.close()
     held_back = (shed - shed_before) * update_bytes / 2**20
-    print(f"update {update_bytes / 1024:.0f} KiB; shed {shed_before} then {shed} updates "
-          f"(~{held_back:.0f} MiB not held); api RSS {before:.0f} -> {after:.0f} MiB")  # fmt: skip
+    print(
+        f"update {update_bytes / 1024:.0f} KiB; shed {shed_before} then {shed} updates "
+        f"(~{held_back:.0f} MiB not held); api RSS {before:.0f} -> {after:.0f} MiB"
+    )
     assert shed - shed_before >= 4 * 10, "each stalled client had updates replaced"
     # Had the api queued what it shed, it would have grown by held_back MiB.
     assert after - before < held_back / 4, (before, after, held_back)

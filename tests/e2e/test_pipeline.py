@@ -19,17 +19,38 @@ from tests.harness import Pipeline, epoch_of, same, wait_until
 
 pytestmark = pytest.mark.e2e
 
-FIGURES = ("offered", "queued", "answered", "abandoned", "abandoned_queue", "abandoned_ivr",
-           "short_abandoned", "abandoned_by_stage", "timed_out", "transferred", "handled",
-           "asa_seconds", "aht_seconds", "service_level", "abandon_rate", "resolved", "fcr_rate",
-           "csat_responses", "nps_responses")  # fmt: skip
+FIGURES = (
+    "offered",
+    "queued",
+    "answered",
+    "abandoned",
+    "abandoned_queue",
+    "abandoned_ivr",
+    "short_abandoned",
+    "abandoned_by_stage",
+    "timed_out",
+    "transferred",
+    "handled",
+    "asa_seconds",
+    "aht_seconds",
+    "service_level",
+    "abandon_rate",
+    "resolved",
+    "fcr_rate",
+    "csat_responses",
+    "nps_responses",
+)
 
 
 def corpus(contacts: int, seed: int, hours: float = 3.0) -> list[dict[str, Any]]:
     """A past stretch of a day: only what has already happened (nothing in the future)."""
     now = clock.now()
-    events = generate(Day(seed=seed, busy_factor=1.5, prefix=f"e2e{seed}"), now - hours * 3600,
-                      contacts, contacts / (hours * 3600))  # fmt: skip
+    events = generate(
+        Day(seed=seed, busy_factor=1.5, prefix=f"e2e{seed}"),
+        now - hours * 3600,
+        contacts,
+        contacts / (hours * 3600),
+    )
     return [e for e in events if e["time"] <= iso(now - 1)]
 
 
@@ -153,8 +174,13 @@ def test_aggregator_sigkill_mid_stream_loses_and_doubles_nothing(pipeline: Pipel
 
 def test_bad_input_is_refused_with_the_field_named(pipeline: Pipeline) -> None:
     url = f"{pipeline.ingest_url}/v1/events"
-    good = {"id": "ok-1", "type": "contact.offered", "time": iso(clock.now() - 10),
-            "contact": "ok", "channel": "chat"}  # fmt: skip
+    good = {
+        "id": "ok-1",
+        "type": "contact.offered",
+        "time": iso(clock.now() - 10),
+        "contact": "ok",
+        "channel": "chat",
+    }
     cases = [
         ([good, {**good, "id": "bad", "channel": "fax"}], 422, "channel"),
         ([{**good, "time": "yesterday"}], 422, "time"),
@@ -183,11 +209,29 @@ def test_unprocessable_records_go_to_the_dlq_and_the_pipeline_goes_on(pipeline: 
     from tests.kafka_tools import consume_all, produce_raw
 
     old = iso(clock.now() - 3 * 86400)
-    produce_raw(pipeline.bootstrap, [b"not json", json.dumps({"id": "x", "type": "nope"}).encode(),
-        json.dumps({"id": "late", "type": "contact.offered", "time": old, "contact": "l",
-                    "channel": "voice"}).encode()])  # fmt: skip
-    good = {"id": "after", "type": "contact.offered", "time": iso(clock.now() - 5),
-            "contact": "after", "channel": "sms"}  # fmt: skip
+    produce_raw(
+        pipeline.bootstrap,
+        [
+            b"not json",
+            json.dumps({"id": "x", "type": "nope"}).encode(),
+            json.dumps(
+                {
+                    "id": "late",
+                    "type": "contact.offered",
+                    "time": old,
+                    "contact": "l",
+                    "channel": "voice",
+                }
+            ).encode(),
+        ],
+    )
+    good = {
+        "id": "after",
+        "type": "contact.offered",
+        "time": iso(clock.now() - 5),
+        "contact": "after",
+        "channel": "sms",
+    }
     pipeline.post([good])
     wait_until(lambda: pipeline.live()["channels"].get("sms", {}).get("offered") == 1, 60, "sms")
     letters = consume_all(pipeline.bootstrap, "ccpulse.events.dlq", expect=3)
@@ -208,8 +252,9 @@ def test_service_level_variants_apply_to_the_past_without_reprocessing(
     applied = pipeline.applied()
     for variant in ("abandons_ignored", "abandons_missed", "abandons_met_within"):
         for exclude in (True, False):
-            doc = pipeline.live(**span, sl_variant=variant, sl_threshold=threshold,
-                                sl_exclude_short=exclude)  # fmt: skip
+            doc = pipeline.live(
+                **span, sl_variant=variant, sl_threshold=threshold, sl_exclude_short=exclude
+            )
             start, end = int(epoch_of(doc["from"])), int(epoch_of(doc["to"]))
             thresholds = dict.fromkeys(DEFAULT_SL_THRESHOLDS_SECONDS, threshold)
             expected = oracle.recount(events, start, end, thresholds)

@@ -206,8 +206,16 @@ def test_consumer_lag_shows_a_backlog_then_falls_to_zero_when_idle(
     aggregator = pipeline.children["aggregator"]
     aggregator.stop()
     now = clock.now()
-    backlog = [{"id": f"lag{i}", "type": "contact.offered", "time": iso(now - 120 + i / 1000),
-                "contact": f"lag{i}", "channel": "chat"} for i in range(30_000)]  # fmt: skip
+    backlog = [
+        {
+            "id": f"lag{i}",
+            "type": "contact.offered",
+            "time": iso(now - 120 + i / 1000),
+            "contact": f"lag{i}",
+            "channel": "chat",
+        }
+        for i in range(30_000)
+    ]
     assert pipeline.post(backlog) == len(backlog)
     aggregator.start()
     seen = wait_until(lambda: scrape(pipeline.api_url).get((lag, frozenset())), 30, "a backlog")

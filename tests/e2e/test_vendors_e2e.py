@@ -92,8 +92,14 @@ def test_replay_from_the_raw_topic_changes_nothing_that_was_right(
             assert client.post(path, headers=headers, content=body).status_code < 300
     wait_until(lambda: _matches(pipeline.live(window="4h"), scenario.expected), 60, "first pass")
     before = pipeline.applied()
-    done = subprocess.run([sys.executable, "-m", "ccpulse", "replay"], cwd=ROOT, env=pipeline.env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "ccpulse", "replay"],
+        cwd=ROOT,
+        env=pipeline.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "replayed" in done.stderr and " 0 raw records" not in done.stderr, done.stderr
     wait_until(lambda: pipeline.applied() > before, 60, "replayed events applied")

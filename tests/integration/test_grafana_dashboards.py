@@ -31,8 +31,22 @@ DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 EXPECTED = {"queue-overview", "ivr-funnel", "service-level", "agents"}
 
 # PromQL words that are not metric names; functions are told apart by the "(" that follows.
-KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "offset", "bool",
-            "and", "or", "unless", "inf", "nan", "atan2"}  # fmt: skip
+KEYWORDS = {
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "offset",
+    "bool",
+    "and",
+    "or",
+    "unless",
+    "inf",
+    "nan",
+    "atan2",
+}
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h"}
 
 
@@ -179,6 +193,11 @@ def check_syntax(tmp_path: Path) -> None:
     ]
     path = tmp_path / "dashboard-queries.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
-    done = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True,
-                          text=True, timeout=60, check=False)  # fmt: skip
+    done = subprocess.run(
+        [promtool, "check", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr

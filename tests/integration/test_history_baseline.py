@@ -30,13 +30,20 @@ def test_baseline_is_the_pooled_rate_of_the_same_hour_in_past_weeks(tmp_path: Pa
         # weeks 1 and 2 back at 09:00-10:00: 10 of 100 and 30 of 100 abandoned -> 40 / 200
         for week, abandoned in ((1, 10), (2, 30)):
             start = int((now.replace(minute=0) - timedelta(weeks=week)).timestamp())
-            c = {kpis.OFFERED: 100, kpis.ABANDONED: abandoned, kpis.ABANDONED_QUEUE: abandoned,
-                 "qw:5": abandoned}  # fmt: skip
+            c = {
+                kpis.OFFERED: 100,
+                kpis.ABANDONED: abandoned,
+                kpis.ABANDONED_QUEUE: abandoned,
+                "qw:5": abandoned,
+            }
             rows.append(intervals.to_row(start + 900, keys.channel_scope("voice"), c, 0))
         # another hour and another channel must not count
         other = int((now.replace(minute=0) - timedelta(weeks=1, hours=2)).timestamp())
-        rows.append(intervals.to_row(other, keys.channel_scope("voice"),
-                                     {kpis.OFFERED: 50, kpis.ABANDONED: 50}, 0))  # fmt: skip
+        rows.append(
+            intervals.to_row(
+                other, keys.channel_scope("voice"), {kpis.OFFERED: 50, kpis.ABANDONED: 50}, 0
+            )
+        )
         async with engine.begin() as conn:
             await conn.execute(insert(intervals.interval_counters), rows)
         baseline = HistoryBaseline(reader)

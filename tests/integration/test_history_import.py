@@ -82,8 +82,16 @@ def test_native_events_import_equals_the_recount_and_twice_changes_nothing(
     want = oracle.recount(events, int(start), int(start) + 3 * DAY_S, DEFAULT_SL_THRESHOLDS_SECONDS)
     for channel, expected in want["channels"].items():
         got = figures(stored, keys.channel_scope(channel), channel)
-        for name in ("offered", "queued", "answered", "abandoned", "abandoned_queue", "handled",
-                     "timed_out", "resolved"):  # fmt: skip
+        for name in (
+            "offered",
+            "queued",
+            "answered",
+            "abandoned",
+            "abandoned_queue",
+            "handled",
+            "timed_out",
+            "resolved",
+        ):
             assert got[name] == expected[name], (channel, name)
         for name in ("asa_seconds", "aht_seconds", "service_level", "abandon_rate"):
             assert got[name] == pytest.approx(expected[name]), (channel, name)
@@ -93,9 +101,17 @@ def test_native_events_import_equals_the_recount_and_twice_changes_nothing(
 
 
 CSV_HEADER = [
-    "start", "channel", "queue", "offered", "answered", "abandoned",
-    "answered_within_sl", "handle_seconds", "answer_wait_seconds", "abandoned_short",
-]  # fmt: skip
+    "start",
+    "channel",
+    "queue",
+    "offered",
+    "answered",
+    "abandoned",
+    "answered_within_sl",
+    "handle_seconds",
+    "answer_wait_seconds",
+    "abandoned_short",
+]
 
 
 def write_csv(path: Path, lines: list[list[object]]) -> None:
@@ -115,11 +131,14 @@ def test_interval_csv_gives_the_figures_it_states(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     t = past_day() + 9 * 3600
     path = tmp_path / "acd.csv"
-    write_csv(path, [
-        [iso(t), "voice", "sales", 100, 80, 20, 60, 24000, 1600, 5],
-        [iso(t), "voice", "support", 50, 45, 5, 45, 9000, 450, 0],
-        [iso(t + 900), "voice", "sales", 10, 10, 0, 10, 3000, 100, 0],
-    ])  # fmt: skip
+    write_csv(
+        path,
+        [
+            [iso(t), "voice", "sales", 100, 80, 20, 60, 24000, 1600, 5],
+            [iso(t), "voice", "support", 50, 45, 5, 45, 9000, 450, 0],
+            [iso(t + 900), "voice", "sales", 10, 10, 0, 10, 3000, 100, 0],
+        ],
+    )
     asyncio.run(importer.main(settings, [], [path]))
     stored = rows(settings)
     voice = figures(stored, keys.channel_scope("voice"), "voice")
@@ -137,15 +156,23 @@ def test_bad_lines_are_named_and_nothing_is_imported(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
     t = past_day() + 9 * 3600
     table = tmp_path / "acd.csv"
-    write_csv(table, [
-        [iso(t), "voice", "sales", 100, 80, 20, 60, 24000, 1600, 5],
-        [iso(t + 60), "voice", "sales", 1, 1, 0, 1, 1, 1, 0],  # not on a 15-minute boundary
-        [iso(t), "fax", "sales", 1, 1, 0, 1, 1, 1, 0],
-        [iso(t + 900), "voice", "sales", 10, 5, 0, 9, 1, 1, 0],  # more within SL than answered
-    ])  # fmt: skip
+    write_csv(
+        table,
+        [
+            [iso(t), "voice", "sales", 100, 80, 20, 60, 24000, 1600, 5],
+            [iso(t + 60), "voice", "sales", 1, 1, 0, 1, 1, 1, 0],  # not on a 15-minute boundary
+            [iso(t), "fax", "sales", 1, 1, 0, 1, 1, 1, 0],
+            [iso(t + 900), "voice", "sales", 10, 5, 0, 9, 1, 1, 0],  # more within SL than answered
+        ],
+    )
     events = tmp_path / "events.jsonl"
-    good = {"id": "e1", "type": "contact.offered", "time": iso(t), "contact": "c1",
-            "channel": "voice"}  # fmt: skip
+    good = {
+        "id": "e1",
+        "type": "contact.offered",
+        "time": iso(t),
+        "contact": "c1",
+        "channel": "voice",
+    }
     too_old = {
         **good,
         "id": "e2",
@@ -181,24 +208,33 @@ def test_the_cli_imports_by_extension_and_reports_bad_lines(tmp_path: Path) -> N
     t = past_day() + 9 * 3600
     path = tmp_path / "acd.csv"
     write_csv(path, [[iso(t), "voice", "", 10, 8, 2, 8, 800, 80, 0]])
-    env = {"PATH": "/usr/bin:/bin", "CCPULSE_DATA_DIR": str(tmp_path), "CCPULSE_AUTH": "off",
-           "CCPULSE_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
-           "CCPULSE_CLOCK_OFFSET_SECONDS": str(clock.offset_s)}  # fmt: skip
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CCPULSE_DATA_DIR": str(tmp_path),
+        "CCPULSE_AUTH": "off",
+        "CCPULSE_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
+        "CCPULSE_CLOCK_OFFSET_SECONDS": str(clock.offset_s),
+    }
     cmd = [sys.executable, "-m", "ccpulse", "history", "import", str(path)]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "imported 1 interval rows (1 written" in done.stdout
     bad = tmp_path / "bad.csv"
     write_csv(bad, [[iso(t), "voice", "", "ten", 8, 2, 8, 800, 80, 0]])
-    done = subprocess.run([*cmd[:-1], str(bad)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [*cmd[:-1], str(bad)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 1 and f"{bad}:2: offered: not a number" in done.stderr
 
 
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "CCPULSE_DATA_DIR": str(tmp_path), "CCPULSE_AUTH": "off",
-           "CCPULSE_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
-           "CCPULSE_CLOCK_OFFSET_SECONDS": str(clock.offset_s)}  # fmt: skip
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CCPULSE_DATA_DIR": str(tmp_path),
+        "CCPULSE_AUTH": "off",
+        "CCPULSE_DATABASE_URL": f"sqlite:///{tmp_path}/h.db",
+        "CCPULSE_CLOCK_OFFSET_SECONDS": str(clock.offset_s),
+    }
     cmd = [sys.executable, "-m", "ccpulse", "history", "import", *args]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
@@ -206,17 +242,24 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def ctr(n: int, t0: float, outcome: str, updated: float) -> dict[str, Any]:
     """A contact record as Connect writes it (PascalCase), answered or abandoned."""
     record: dict[str, Any] = {
-        "ContactId": f"{n:08d}-0000-0000-0000-000000000000", "Channel": "VOICE",
-        "InitiationMethod": "INBOUND", "InitiationTimestamp": iso(t0),
-        "ConnectedToSystemTimestamp": iso(t0 + 1), "DisconnectTimestamp": iso(t0 + 400),
-        "DisconnectReason": "CUSTOMER_DISCONNECT", "LastUpdateTimestamp": iso(updated),
+        "ContactId": f"{n:08d}-0000-0000-0000-000000000000",
+        "Channel": "VOICE",
+        "InitiationMethod": "INBOUND",
+        "InitiationTimestamp": iso(t0),
+        "ConnectedToSystemTimestamp": iso(t0 + 1),
+        "DisconnectTimestamp": iso(t0 + 400),
+        "DisconnectReason": "CUSTOMER_DISCONNECT",
+        "LastUpdateTimestamp": iso(updated),
         "CustomerEndpoint": {"Address": f"+1415555{n % 10000:04d}", "Type": "TELEPHONE_NUMBER"},
-    }  # fmt: skip
+    }
     if outcome != "ivr":
         record["Queue"] = {"Name": "support", "EnqueueTimestamp": iso(t0 + 10)}
     if outcome == "answered":
-        record["Agent"] = {"Username": "jdoe", "ConnectedToAgentTimestamp": iso(t0 + 25),
-                           "AfterContactWorkEndTimestamp": iso(t0 + 430)}  # fmt: skip
+        record["Agent"] = {
+            "Username": "jdoe",
+            "ConnectedToAgentTimestamp": iso(t0 + 25),
+            "AfterContactWorkEndTimestamp": iso(t0 + 430),
+        }
     return record
 
 
@@ -304,10 +347,17 @@ def test_an_answer_without_its_offer_counts_as_answered_in_history_not_in_asa(
     at = past_day() + 9 * 3600
     timed = generate(Day(seed=12), at, 20, 0.05)
     untimed = [
-        {"id": "u1", "type": "contact.answered", "time": iso(at + 60), "contact": "u1",
-         "channel": "voice", "queue": "sales", "agent": "a1"},
+        {
+            "id": "u1",
+            "type": "contact.answered",
+            "time": iso(at + 60),
+            "contact": "u1",
+            "channel": "voice",
+            "queue": "sales",
+            "agent": "a1",
+        },
         {"id": "u2", "type": "contact.completed", "time": iso(at + 300), "contact": "u1"},
-    ]  # fmt: skip
+    ]
     path = tmp_path / "events.jsonl"
     write_events(path, timed + untimed)
     asyncio.run(importer.main(settings, [path], []))

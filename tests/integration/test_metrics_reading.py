@@ -65,10 +65,13 @@ async def _write_state(redis: Redis, now_s: float, settings: Settings) -> None:
             await redis.zadd(keys.partition_active_key(p, scope), {**waiting, f"o{p}": now_s})
         since = int((minute - 600 * (p + 1)) * 1000)
         slices = {
-            "ann": {"agent": "ann", "state": {"value": "busy", "ms": since, "id": f"e{p}"},
-                    "queues": {"sales": since}},
+            "ann": {
+                "agent": "ann",
+                "state": {"value": "busy", "ms": since, "id": f"e{p}"},
+                "queues": {"sales": since},
+            },
             "cy": {"agent": "cy", "state": {"value": "available", "ms": since + p, "id": "x"}},
-        }  # fmt: skip
+        }
         await redis.hset(
             keys.partition_agents_key(p), mapping={a: json.dumps(s) for a, s in slices.items()}
         )
@@ -108,8 +111,11 @@ def test_metrics_equal_the_live_documents_figures(clean_redis: EmbeddedRedis) ->
     scopes = [(ch, "", fig) for ch, fig in doc["channels"].items()]
     scopes += [(fig["channel"], name, fig) for name, fig in doc["queues"].items()]
     assert {(ch, q) for ch, q, _ in scopes} == {
-        ("voice", ""), ("chat", ""), ("chat", "sales"), ("voice", "sales (voice)")
-    }  # fmt: skip
+        ("voice", ""),
+        ("chat", ""),
+        ("chat", "sales"),
+        ("voice", "sales (voice)"),
+    }
     for channel, name, fig in scopes:
         queue = name.removesuffix(f" ({channel})")
         label = {"channel": channel, "queue": queue}

@@ -18,9 +18,15 @@ from tests.clock import clock
 
 def _answer_only() -> ContactEvent:
     return ContactEvent.model_validate(
-        {"id": "x1", "type": "contact.answered", "time": "2026-11-24T10:00:00Z",
-         "contact": "A", "channel": "voice", "agent": "ann"}
-    )  # fmt: skip
+        {
+            "id": "x1",
+            "type": "contact.answered",
+            "time": "2026-11-24T10:00:00Z",
+            "contact": "A",
+            "channel": "voice",
+            "agent": "ann",
+        }
+    )
 
 
 async def _scrape(url: str, fields: dict[str, int]) -> str:

@@ -61,13 +61,16 @@ async def test_firehose_records_with_indented_json_are_accepted() -> None:
     client, publisher = make_client()
     headers = {"content-type": "application/json", "x-amz-firehose-access-key": "connect-token"}
     async with client:
-        answer = await client.post("/webhooks/amazon-connect", headers=headers,
-                                   content=_firehose(texts))  # fmt: skip
+        answer = await client.post(
+            "/webhooks/amazon-connect", headers=headers, content=_firehose(texts)
+        )
     assert answer.status_code == 200, answer.text
     assert "errorMessage" not in answer.json()
     contacts = {e["contact"] for e in publisher.events()}
-    assert contacts == {"connect:11111111-1111-1111-1111-111111111111",
-                        "connect:22222222-2222-2222-2222-222222222222"}  # fmt: skip
+    assert contacts == {
+        "connect:11111111-1111-1111-1111-111111111111",
+        "connect:22222222-2222-2222-2222-222222222222",
+    }
 
 
 # --- events older than the lateness window (48 h): said in the answer, refused when all are ---

@@ -28,8 +28,18 @@ from tests.unit import test_adapters_twilio as tw
 from tests.unit import test_adapters_zendesk as zd
 from tests.unit.test_engine_recount import MemoryState
 
-FIELDS = ("offered", "queued", "answered", "abandoned", "abandoned_queue", "abandoned_ivr",
-          "timed_out", "handled", "asa_seconds", "aht_seconds")  # fmt: skip
+FIELDS = (
+    "offered",
+    "queued",
+    "answered",
+    "abandoned",
+    "abandoned_queue",
+    "abandoned_ivr",
+    "timed_out",
+    "handled",
+    "asa_seconds",
+    "aht_seconds",
+)
 
 
 def count(events: list[ContactEvent], now: datetime, channel: str = "voice") -> dict[str, Any]:
@@ -125,8 +135,13 @@ def test_connect_out_of_order_and_repeated(order: tuple[int, ...]) -> None:
 # --- Twilio TaskRouter (the event reference's parameters) ---
 
 TR_NOW = datetime(2010, 8, 16, 4, 0, tzinfo=UTC)
-ACCEPTED = {**tw.TASKROUTER, "EventType": "reservation.accepted", "ReservationSid": "WR1",
-            "WorkerName": "alice", "TaskAssignmentStatus": "assigned"}  # fmt: skip
+ACCEPTED = {
+    **tw.TASKROUTER,
+    "EventType": "reservation.accepted",
+    "ReservationSid": "WR1",
+    "WorkerName": "alice",
+    "TaskAssignmentStatus": "assigned",
+}
 
 
 def taskrouter(*params: dict[str, str]) -> list[ContactEvent]:
@@ -146,10 +161,20 @@ def test_taskrouter_answer_uses_the_queue_entry_date_when_given() -> None:
 
 
 def test_taskrouter_answer_then_its_late_task_created_keeps_the_earliest_offer() -> None:
-    created = {**tw.TASKROUTER, "EventType": "task.created", "TaskAge": "0",
-               "Timestamp": "1281930260", "TimestampMs": "1281930260000"}  # fmt: skip
-    completed = {**tw.TASKROUTER, "EventType": "task.completed", "TaskAge": "131",
-                 "Timestamp": "1281930401", "TimestampMs": "1281930401000"}  # fmt: skip
+    created = {
+        **tw.TASKROUTER,
+        "EventType": "task.created",
+        "TaskAge": "0",
+        "Timestamp": "1281930260",
+        "TimestampMs": "1281930260000",
+    }
+    completed = {
+        **tw.TASKROUTER,
+        "EventType": "task.completed",
+        "TaskAge": "131",
+        "Timestamp": "1281930401",
+        "TimestampMs": "1281930401000",
+    }
     events = taskrouter(ACCEPTED, completed, ACCEPTED, created)
     got = count(events, TR_NOW)
     # created 03:44:20, answered 03:45:01 (41 s), completed 03:46:41 (100 s)
@@ -184,12 +209,17 @@ def test_zendesk_reply_only_restates_the_ticket_arrival() -> None:
 
 def test_zendesk_out_of_order_and_repeated_ticket_events() -> None:
     reply = zd.event("comment_added", "01HNCOMMENT", "2024-04-17T17:30:00Z", STAFF_REPLY)
-    solved = zd.event("status_changed", "01HNSOLVED", "2024-04-17T18:00:00Z",
-                      {"current": "SOLVED", "previous": "OPEN"})  # fmt: skip
+    solved = zd.event(
+        "status_changed",
+        "01HNSOLVED",
+        "2024-04-17T18:00:00Z",
+        {"current": "SOLVED", "previous": "OPEN"},
+    )
     events = zendesk(solved, reply, zd.TICKET_CREATED, reply, solved)
     got = count(events, ZD_NOW, "email")
-    assert got == zero(offered=1, queued=1, answered=1, handled=1, asa_seconds=710.0,
-                       aht_seconds=1800.0)  # fmt: skip
+    assert got == zero(
+        offered=1, queued=1, answered=1, handled=1, asa_seconds=710.0, aht_seconds=1800.0
+    )
 
 
 # --- Chatwoot (the documented webhook samples) ---

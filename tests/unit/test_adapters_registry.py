@@ -54,20 +54,31 @@ def test_queue_log_lines_keep_their_head_and_hash_caller_ids() -> None:
     [
         (
             reg.TWILIO_VOICE,
-            {"CallSid": "CA1", "CallStatus": "completed", "From": "+14158675309",
-             "CallDuration": "30", "Timestamp": "Mon, 16 Aug 2010 03:45:01 +0000"},
+            {
+                "CallSid": "CA1",
+                "CallStatus": "completed",
+                "From": "+14158675309",
+                "CallDuration": "30",
+                "Timestamp": "Mon, 16 Aug 2010 03:45:01 +0000",
+            },
             {"queue": "support"},
         ),
         (reg.ASTERISK, ["1366720340|1.1|support|NONE|ENTERQUEUE||4155550121|1"], {}),
         (
             reg.CHATWOOT,
-            {"event": "conversation_created", "id": 10, "inbox_id": 1, "status": "open",
-             "channel": "Channel::WebWidget", "created_at": 1627063308,
-             "meta": {"sender": {"type": "contact", "email": "jane@acme.inc"}}},
+            {
+                "event": "conversation_created",
+                "id": 10,
+                "inbox_id": 1,
+                "status": "open",
+                "channel": "Channel::WebWidget",
+                "created_at": 1627063308,
+                "meta": {"sender": {"type": "contact", "email": "jane@acme.inc"}},
+            },
             {},
         ),
     ],
-)  # fmt: skip
+)
 def test_a_replay_from_the_raw_topic_maps_to_the_same_events(
     source: str, payload: object, query: dict[str, str]
 ) -> None:

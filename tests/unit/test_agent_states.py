@@ -53,8 +53,13 @@ def test_the_installation_mapping_wins_case_insensitively() -> None:
 
 def _activity(name: str, at: datetime, n: int) -> dict[str, str]:
     stamp = str(int(at.timestamp() * 1000) + n)
-    return {"EventType": "worker.activity.update", "WorkerSid": "WK1", "WorkerName": "alice",
-            "WorkerActivityName": name, "TimestampMs": stamp}  # fmt: skip
+    return {
+        "EventType": "worker.activity.update",
+        "WorkerSid": "WK1",
+        "WorkerName": "alice",
+        "WorkerActivityName": name,
+        "TimestampMs": stamp,
+    }
 
 
 def test_twilio_default_activities_give_occupancy_and_one_state() -> None:
@@ -82,8 +87,10 @@ def test_twilio_default_activities_give_occupancy_and_one_state() -> None:
     end = int((t0 + timedelta(hours=1)).timestamp() * 1000)
     seconds = kpis.time_in_state(changes, int(t0.timestamp() * 1000), end)
     assert {k: round(v) for k, v in seconds.items()} == {
-        "available": 600, "on_contact": 1800, "not_ready": 1200
-    }  # fmt: skip
+        "available": 600,
+        "on_contact": 1800,
+        "not_ready": 1200,
+    }
     settings = Settings(auth="off")
     assert kpis.occupancy(seconds, settings.busy_states, settings.idle_states) == pytest.approx(
         0.75

@@ -43,8 +43,15 @@ def test_defaults_keep_the_page_within_60_seconds() -> None:
 
 
 def test_rules_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    rule = {"name": "wait", "metric": "longest_wait_seconds", "channel": "voice", "queue": "*",
-            "threshold": 120, "baseline_factor": None, "min_volume": 1}  # fmt: skip
+    rule = {
+        "name": "wait",
+        "metric": "longest_wait_seconds",
+        "channel": "voice",
+        "queue": "*",
+        "threshold": 120,
+        "baseline_factor": None,
+        "min_volume": 1,
+    }
     rules = [{**rule, "severity": "warning"}]
     monkeypatch.setenv("CCPULSE_ALERT_RULES", json.dumps(rules))
     monkeypatch.setenv("CCPULSE_ALERT_SLACK_URLS", '["https://hooks.slack.test/x"]')
@@ -124,8 +131,15 @@ def test_breach_and_clear(o: Observation, breach: bool, clear: bool) -> None:
 
 
 def test_lower_is_worse_metrics_breach_below() -> None:
-    rule = AlertRule(name="sl", metric="service_level", comparison="lt", threshold=0.8,
-                     baseline_factor=None, min_volume=10, resolve_hysteresis=0.05)  # fmt: skip
+    rule = AlertRule(
+        name="sl",
+        metric="service_level",
+        comparison="lt",
+        threshold=0.8,
+        baseline_factor=None,
+        min_volume=10,
+        resolve_hysteresis=0.05,
+    )
     assert breached(rule, obs(0.7)) and not cleared(rule, obs(0.7))
     assert not breached(rule, obs(0.82)) and not cleared(rule, obs(0.82))
     assert cleared(rule, obs(0.86))
@@ -154,9 +168,7 @@ def ticks(start: float, end: float, value: float, every: float = 5.0) -> list[tu
 def test_a_spike_fires_once_after_for_seconds_and_resolves_once() -> None:
     timeline = [*ticks(0, 30, 0.05), *ticks(30, 200, 0.40), *ticks(200, 400, 0.02)]
     moves = run(DEFAULT, timeline)
-    assert [(m.kind, m.at) for m in moves] == [
-        ("pending", 30), ("firing", 75), ("resolved", 260)
-    ]  # fmt: skip
+    assert [(m.kind, m.at) for m in moves] == [("pending", 30), ("firing", 75), ("resolved", 260)]
     fired = moves[1].state
     assert fired.phase == "firing" and fired.pending_since == 30 and fired.value == 0.40
     assert moves[2].state.resolved_at == 260 and moves[2].state.clear_since == 200
@@ -174,8 +186,12 @@ def test_the_hysteresis_band_keeps_it_firing() -> None:
 
 
 def test_a_dip_during_the_resolve_wait_restarts_it() -> None:
-    timeline = [*ticks(0, 50, 0.40), *ticks(50, 80, 0.05), *ticks(80, 90, 0.40),
-                *ticks(90, 200, 0.05)]  # fmt: skip
+    timeline = [
+        *ticks(0, 50, 0.40),
+        *ticks(50, 80, 0.05),
+        *ticks(80, 90, 0.40),
+        *ticks(90, 200, 0.05),
+    ]
     moves = run(DEFAULT, timeline)
     assert [(m.kind, m.at) for m in moves] == [("pending", 0), ("firing", 45), ("resolved", 150)]
 
@@ -196,8 +212,12 @@ def test_after_resolving_a_new_spike_is_a_new_alert() -> None:
     timeline = [*ticks(0, 20, 0.4), *ticks(20, 30, 0.0), *ticks(30, 50, 0.4)]
     moves = run(rule, timeline)
     assert [(m.kind, m.at) for m in moves] == [
-        ("pending", 0), ("firing", 10), ("resolved", 20), ("pending", 30), ("firing", 40)
-    ]  # fmt: skip
+        ("pending", 0),
+        ("firing", 10),
+        ("resolved", 20),
+        ("pending", 30),
+        ("firing", 40),
+    ]
     assert moves[-1].state.resolved_at is None and moves[-1].state.pending_since == 30
 
 
@@ -314,9 +334,17 @@ def test_scopes_a_rule_covers() -> None:
 
 
 def notice(kind: str) -> Notice:
-    state = AlertState(rule="abandon_spike", channel="voice", queue="sales", phase="firing",
-                       pending_since=100.0, fired_at=145.0, value=0.31, limit=0.15,
-                       volume=42)  # fmt: skip
+    state = AlertState(
+        rule="abandon_spike",
+        channel="voice",
+        queue="sales",
+        phase="firing",
+        pending_since=100.0,
+        fired_at=145.0,
+        value=0.31,
+        limit=0.15,
+        volume=42,
+    )
     at = 145.0 if kind == "firing" else 300.0
     return Notice(kind=kind, at=at, alert=state, rule=DEFAULT)
 
@@ -325,9 +353,14 @@ def test_alertmanager_v4_payload() -> None:
     body = notify.alertmanager(notice("firing"), "http://api:8000")
     assert body["version"] == "4" and body["status"] == "firing" and body["truncatedAlerts"] == 0
     alert = body["alerts"][0]
-    assert alert["labels"] == {"alertname": "abandon_spike", "severity": "critical",
-                               "metric": "abandon_rate", "channel": "voice", "queue": "sales",
-                               "service": "ccpulse"}  # fmt: skip
+    assert alert["labels"] == {
+        "alertname": "abandon_spike",
+        "severity": "critical",
+        "metric": "abandon_rate",
+        "channel": "voice",
+        "queue": "sales",
+        "service": "ccpulse",
+    }
     assert alert["startsAt"] == "1970-01-01T00:02:25Z" and alert["endsAt"].startswith("0001-")
     resolved = notify.alertmanager(notice("resolved"), "http://api:8000")["alerts"][0]
     assert resolved["status"] == "resolved" and resolved["endsAt"] == "1970-01-01T00:05:00Z"
@@ -343,5 +376,8 @@ def test_slack_and_pagerduty_payloads() -> None:
     assert trigger["event_action"] == "trigger" and trigger["routing_key"] == "rk"
     assert trigger["payload"]["severity"] == "critical" and trigger["payload"]["source"]
     resolve = notify.pagerduty(notice("resolved"), "rk")
-    assert resolve == {"routing_key": "rk", "event_action": "resolve",
-                       "dedup_key": trigger["dedup_key"]}  # fmt: skip
+    assert resolve == {
+        "routing_key": "rk",
+        "event_action": "resolve",
+        "dedup_key": trigger["dedup_key"],
+    }

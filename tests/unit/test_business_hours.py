@@ -27,10 +27,14 @@ def ms(y: int, mo: int, d: int, h: int, mi: int = 0, zone: ZoneInfo = PARIS) -> 
         (ms(2026, 11, 23, 7), ms(2026, 11, 23, 19), HOURS, 10.0),  # a whole Monday
         (ms(2026, 11, 23, 9), ms(2026, 11, 23, 9, 30), None, 0.5),  # no hours: wall clock
         (ms(2026, 3, 27, 17), ms(2026, 3, 30, 9), HOURS, 2.0),  # across the spring DST change
-        (ms(2026, 12, 24, 17), ms(2026, 12, 28, 9), HOURS.model_copy(
-            update={"holidays": [date(2026, 12, 25)]}), 2.0),  # Thursday 17:00 -> Monday 09:00
+        (
+            ms(2026, 12, 24, 17),
+            ms(2026, 12, 28, 9),
+            HOURS.model_copy(update={"holidays": [date(2026, 12, 25)]}),
+            2.0,
+        ),  # Thursday 17:00 -> Monday 09:00
     ],
-)  # fmt: skip
+)
 def test_business_ms(start: int, end: int, hours: BusinessHours | None, expected_h: float) -> None:
     assert business_ms(start, end, hours) == expected_h * 3_600_000
 
@@ -39,11 +43,22 @@ def test_email_over_a_weekend_counts_business_time_only() -> None:
     offered = datetime(2026, 11, 20, 17, 30, tzinfo=PARIS)
     answered = datetime(2026, 11, 23, 8, 30, tzinfo=PARIS)
     events = [
-        {"id": "1", "type": "contact.offered", "time": offered.isoformat(), "contact": "m",
-         "channel": "email", "queue": "billing"},
-        {"id": "2", "type": "contact.answered", "time": answered.isoformat(), "contact": "m",
-         "agent": "ann"},
-    ]  # fmt: skip
+        {
+            "id": "1",
+            "type": "contact.offered",
+            "time": offered.isoformat(),
+            "contact": "m",
+            "channel": "email",
+            "queue": "billing",
+        },
+        {
+            "id": "2",
+            "type": "contact.answered",
+            "time": answered.isoformat(),
+            "contact": "m",
+            "agent": "ann",
+        },
+    ]
     from services.contract import ContactEvent
 
     parsed = [ContactEvent.model_validate(e) for e in events]

@@ -80,11 +80,15 @@ def test_volume(counters: dict[str, int]) -> None:
     ],
 )
 def test_service_level_variants(
-    counters: dict[str, int], variant: kpis.SlVariant, threshold: int, exclude_short: bool,
+    counters: dict[str, int],
+    variant: kpis.SlVariant,
+    threshold: int,
+    exclude_short: bool,
     expected: float,
-) -> None:  # fmt: skip
-    opts = kpis.ReadOptions(sl_threshold_s=threshold, sl_variant=variant,
-                            sl_exclude_short=exclude_short)  # fmt: skip
+) -> None:
+    opts = kpis.ReadOptions(
+        sl_threshold_s=threshold, sl_variant=variant, sl_exclude_short=exclude_short
+    )
     assert kpis.service_level(counters, opts) == pytest.approx(expected)
 
 
@@ -112,14 +116,20 @@ def test_threshold_must_be_an_edge() -> None:
 @pytest.mark.parametrize(
     ("changes", "window", "expected"),
     [
-        ([(0, "1", "available"), (60_000, "2", "on_contact")], (0, 120_000),
-         {"available": 60.0, "on_contact": 60.0}),
+        (
+            [(0, "1", "available"), (60_000, "2", "on_contact")],
+            (0, 120_000),
+            {"available": 60.0, "on_contact": 60.0},
+        ),
         ([(0, "1", "available")], (30_000, 90_000), {"available": 60.0}),
-        ([(60_000, "2", "on_contact"), (0, "1", "available"), (0, "1", "available")], (0, 90_000),
-         {"available": 60.0, "on_contact": 30.0}),  # order and duplicates do not matter
+        (
+            [(60_000, "2", "on_contact"), (0, "1", "available"), (0, "1", "available")],
+            (0, 90_000),
+            {"available": 60.0, "on_contact": 30.0},
+        ),  # order and duplicates do not matter
         ([(-3_600_000, "0", "break")], (0, 60_000), {"break": 60.0}),  # the state at the start
     ],
-)  # fmt: skip
+)
 def test_time_in_state(
     changes: list[kpis.StateChange], window: tuple[int, int], expected: dict[str, float]
 ) -> None:

@@ -158,8 +158,11 @@ def lose_arrivals(events: list[dict[str, Any]], seed: int, rate: float) -> list[
     kept = [e for e in events if not (e.get("contact") in lost and e["type"] in arrivals)]
     for e in kept:  # the channel must still come from somewhere: the later events carry it
         if e.get("contact") in lost and "channel" not in e:
-            e["channel"] = next(x["channel"] for x in events if x.get("contact") == e["contact"]
-                                and x.get("channel"))  # fmt: skip
+            e["channel"] = next(
+                x["channel"]
+                for x in events
+                if x.get("contact") == e["contact"] and x.get("channel")
+            )
     return kept
 
 

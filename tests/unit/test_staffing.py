@@ -143,8 +143,13 @@ def test_staffing_forecast_is_the_mean_of_past_weeks() -> None:
     day = datetime(2026, 11, 30, tzinfo=zone)
     nine = int(datetime(2026, 11, 23, 9, tzinfo=zone).timestamp())
     week1 = {nine: {kpis.OFFERED: 60, kpis.HANDLED: 60, kpis.HANDLE_MS: 60 * 180_000}}
-    week2 = {nine - 7 * 86400 + 1800: {kpis.OFFERED: 140, kpis.HANDLED: 140,
-                                       kpis.HANDLE_MS: 140 * 180_000}}  # fmt: skip
+    week2 = {
+        nine - 7 * 86400 + 1800: {
+            kpis.OFFERED: 140,
+            kpis.HANDLED: 140,
+            kpis.HANDLE_MS: 140 * 180_000,
+        }
+    }
     rows = staffing_rows([week1, week2], 2, day, 3600, 0.8, 20, 0.3)
     nine_row = rows[9]
     assert nine_row["forecast_offered"] == 100  # (60 + 140) / 2 in the 09:00 hour
