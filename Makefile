@@ -39,7 +39,7 @@ system-deps:
 	@bash .ci/system-deps
 
 # The api's OpenAPI document (web/openapi.json, from create_app: no server) and the web's types
-# generated from it (web/src/lib/api-types.ts); tests/unit/test_api_types.py fails when stale.
+# generated from it (web/src/lib/api-types.ts); tests/unit/api/test_api_types.py fails when stale.
 api-types: setup
 	$(BIN)/python -m tests.tools.openapi_dump web/openapi.json
 	cd web && npm run --silent api-types
@@ -65,20 +65,20 @@ lint: setup
 	$(BIN)/lint-imports
 
 bench: setup
-	$(BIN)/python -m tests.bench
-	$(BIN)/python -m tests.bench_ingest
+	$(BIN)/python -m tests.tools.bench
+	$(BIN)/python -m tests.tools.bench_ingest
 
 # The ingest alone (docs/capacity.md): webhooks per ingest process beside a bare FastAPI +
 # aiokafka app, driven by wrk (Debian: apt-get install -y wrk).
 .PHONY: bench-ingest
 bench-ingest: setup
-	$(BIN)/python -m tests.bench_ingest
+	$(BIN)/python -m tests.tools.bench_ingest
 
 # Fault injection ending in exact recounts (docs/reliability.md): 1,000,000 events with >= 20
 # aggregator kills, then the long fuzz run (budget 125,000: at least 100,000 inputs are sent;
 # hypothesis stops early on small input spaces, 100,000 gave 81,825).
 chaos: setup
-	$(BIN)/python -m tests.chaos --events 1000000 --kills 20
+	$(BIN)/python -m tests.tools.chaos --events 1000000 --kills 20
 	CCPULSE_FUZZ_EXAMPLES=125000 $(BIN)/python -m pytest -q -s -p no:cacheprovider \
 	  -o timeout=3600 tests/e2e/test_fuzz.py
 

@@ -106,7 +106,8 @@ def add_delta(
     `engine._merge_deltas` would, without building either contribution: the difference is
     taken per (minute, field) once and then spread over the scopes both sheets share; a scope
     only one side has gets that side whole. Zero differences are never added, so a cell
-    appears in `into` exactly when `diff` would have given it (tests/unit/test_contributions)."""
+    appears in `into` exactly when `diff` would have given it
+    (tests/unit/aggregator/test_contributions.py)."""
     cal = calendars or {}
     new_scopes = scopes_of(new)
     old_scopes = scopes_of(old) if old is not None else ()

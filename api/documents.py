@@ -8,7 +8,7 @@ websocket path serialises them as they are); these types are what those dicts mu
 Nested records are TypedDicts: they serialise exactly the keys the builder put in (an agent
 without a state event has no `state_since`), with no copy into model instances on the way.
 Every record refuses keys it does not declare: a builder that adds a field without adding it
-here fails (500, and tests/unit/test_api_documents.py), instead of the REST answer silently
+here fails (500, and tests/unit/api/test_api_documents.py), instead of the REST answer silently
 dropping what the websocket sends.
 """
 

@@ -1,7 +1,8 @@
 """The chaos harness, short: 50,000 events, 5 aggregator kills, an ingest kill, Redis restarted and
 paused, stalled websocket clients; the figures must still equal the recount exactly.
 
-`make chaos` runs the full harness (tests/chaos.py); this variant keeps it honest in `make test`.
+`make chaos` runs the full harness (tests/tools/chaos.py); this variant keeps it honest in
+`make test`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos import Config, run
+from tests.tools.chaos import Config, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -17,10 +17,10 @@ from ccpulse.stack import EmbeddedBroker
 from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
 from simulator.scenario import Day, generate, iso, shuffle_within_contacts
 from tests import oracle
-from tests.chaos_tools import last_states
 from tests.clock import clock
 from tests.harness import Pipeline, epoch_of, same
 from tests.stackfixtures import LocalCluster
+from tests.tools.chaos_tools import last_states
 
 pytestmark = [pytest.mark.e2e]
 

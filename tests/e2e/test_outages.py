@@ -14,10 +14,10 @@ from redis import Redis
 from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
 from services import keys
 from simulator.scenario import iso
-from tests.chaos_tools import ws_connect
 from tests.clock import clock
 from tests.conftest import PipelineFactory
 from tests.harness import Child, Pipeline, wait_until
+from tests.tools.chaos_tools import ws_connect
 
 pytestmark = pytest.mark.e2e
 

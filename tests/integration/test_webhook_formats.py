@@ -18,8 +18,8 @@ import pytest
 from ingest.queue_log import HttpSink
 from tests.clock import clock
 from tests.integration.test_webhooks import make_app, make_client, settings_with
-from tests.unit.test_adapters_amazon_connect import CTR
-from tests.unit.test_adapters_twilio import STATUS_CALLBACK
+from tests.unit.ingest.test_adapters_amazon_connect import CTR
+from tests.unit.ingest.test_adapters_twilio import STATUS_CALLBACK
 
 
 def _twilio_get_signature(token: str, url: str) -> str:

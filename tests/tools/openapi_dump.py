@@ -1,7 +1,7 @@
 """Write the api's OpenAPI document (web/openapi.json), from `create_app`, with no server.
 
 `make api-types` runs it, then openapi-typescript turns the document into
-web/src/lib/api-types.ts; tests/unit/test_api_types.py fails when either is out of date.
+web/src/lib/api-types.ts; tests/unit/api/test_api_types.py fails when either is out of date.
 """
 
 from __future__ import annotations

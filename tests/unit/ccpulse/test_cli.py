@@ -17,7 +17,7 @@ from ccpulse.processes import RunFile, free_port
 from services.apikeys import Role, RoleName
 from services.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PRODUCT = ("ccpulse", "services", "ingest", "aggregator", "api", "simulator")
 WIDE = {"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}  # no wrapping inside a word
 

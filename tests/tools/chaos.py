@@ -1,6 +1,6 @@
 """Chaos harness: the real stack under faults, ending in an exact recount of what was accepted.
 
-`python -m tests.chaos --events 1000000 --kills 20` starts an embedded broker, a redis-server
+`python -m tests.tools.chaos --events 1000000 --kills 20` starts an embedded broker, a redis-server
 with its append-only file on, the ingest, the api and two aggregators sharing one consumer
 group. It streams generated contacts (reordered, some sent twice) through `POST /v1/events`
 while it SIGKILLs aggregators and the ingest, restarts and pauses Redis, and keeps stalled and
@@ -32,10 +32,10 @@ from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
 from services import keys
 from services.keys import ALL_TOPICS
 from simulator.scenario import Day, generate, iso
-from tests.chaos_tools import Report, RssSampler, Sockets, compare, end_offsets
 from tests.clock import clock
 from tests.harness import Pipeline, wait_until
 from tests.stackfixtures import LocalCluster
+from tests.tools.chaos_tools import Report, RssSampler, Sockets, compare, end_offsets
 
 PARTITIONS = 6
 CLUSTER_ENV = {  # measured FCR is single-Redis only (docs/aggregation.md); so is the alerter

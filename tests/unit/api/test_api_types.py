@@ -17,7 +17,7 @@ from ingest.app import create_app as create_ingest
 from services.settings import Settings
 from tests.tools import openapi_dump
 
-WEB = Path(__file__).resolve().parents[2] / "web"
+WEB = Path(__file__).resolve().parents[3] / "web"
 GENERATOR = WEB / "node_modules" / ".bin" / "openapi-typescript"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = ("ccpulse", "services", "ingest", "aggregator", "api", "simulator", "tests")
 MARKERS = ("fmt: " + "skip", "fmt: " + "off")  # spelled apart so this file does not match
 

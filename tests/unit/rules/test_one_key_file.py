@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = ("ccpulse", "services", "ingest", "aggregator", "api", "simulator")
 KEYS = ROOT / "services" / "keys.py"
 LOCKS = ROOT / "services" / "locks.py"

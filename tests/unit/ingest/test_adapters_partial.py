@@ -26,7 +26,7 @@ from tests.unit import test_adapters_amazon_connect as ac
 from tests.unit import test_adapters_chatwoot as cw
 from tests.unit import test_adapters_twilio as tw
 from tests.unit import test_adapters_zendesk as zd
-from tests.unit.test_engine_recount import MemoryState
+from tests.unit.aggregator.test_engine_recount import MemoryState
 
 FIELDS = (
     "offered",

@@ -9,7 +9,7 @@ After each run the topic's end offsets must have grown by at least the events an
 202 means the broker acknowledged). Prints figures and CPU seconds of the server process; asserts
 nothing. Every loop is bounded by a duration; every process started here is stopped by PID.
 
-    python -m tests.bench_ingest [--duration 10] [--rounds 2] [--connections 64] [--batch 4]
+    python -m tests.tools.bench_ingest [--duration 10] [--rounds 2] [--connections 64] [--batch 4]
 """
 
 from __future__ import annotations
@@ -293,7 +293,7 @@ def ingest_child(bootstrap: str, work: Path, port: int) -> Child:
 
 def reference_child(bootstrap: str, work: Path, port: int) -> Child:
     env = {**os.environ, "BENCH_REFERENCE_PORT": str(port), "BENCH_BOOTSTRAP": bootstrap}
-    return Child("reference", "tests.bench_ingest", env, work / "reference.log")
+    return Child("reference", "tests.tools.bench_ingest", env, work / "reference.log")
 
 
 def cpu_us(result: Result, per_request: int) -> float:
@@ -348,7 +348,7 @@ def run(args: argparse.Namespace) -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")
     print(
-        f"command: python -m tests.bench_ingest --duration {args.duration:g} "
+        f"command: python -m tests.tools.bench_ingest --duration {args.duration:g} "
         f"--rounds {args.rounds} --connections {args.connections} --batch {args.batch}\n"
         f"machine: {platform.platform()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, load now {os.getloadavg()[0]:.1f}; "

@@ -1,6 +1,6 @@
 """What the chaos harness measures: the recount comparison, process memory, websocket clients.
 
-Kept apart from tests/chaos.py (which drives the faults) so each file has one job.
+Kept apart from tests/tools/chaos.py (which drives the faults) so each file has one job.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`make bench`: ingest events/s, aggregator events/s, event -> websocket latency p50/p99, then
-the aggregator against the consumer ceiling on one backlog (tests/bench_backlog.py).
+the aggregator against the consumer ceiling on one backlog (tests/tools/bench_backlog.py).
 
 Prints figures with the command and machine; asserts nothing (timings are not test material).
 Every loop is bounded in count and time; every process started here is stopped by PID.
@@ -26,10 +26,10 @@ from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
 from services.keys import ALL_TOPICS
 from simulator.scenario import Day, generate, iso
 from tests import bench_backlog
-from tests.bench_backlog import applied
 from tests.clock import clock
 from tests.harness import Pipeline, wait_until
 from tests.kafka_tools import produce_raw
+from tests.tools.bench_backlog import applied
 
 INGEST_EVENTS = 100_000
 AGGREGATOR_EVENTS = 200_000
@@ -118,7 +118,7 @@ def _social_offered(message: Any) -> int:
 
 def main() -> None:
     print(
-        f"command: make bench  (python -m tests.bench)\nmachine: {platform.platform()}, "
+        f"command: make bench  (python -m tests.tools.bench)\nmachine: {platform.platform()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}"
     )
     with tempfile.TemporaryDirectory() as tmp:

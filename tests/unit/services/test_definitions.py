@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from services import kpis
-from tests.unit.test_engine_recount import MemoryState
+from tests.unit.aggregator.test_engine_recount import MemoryState
 
 DAY = datetime(2026, 11, 24, 10, 0, tzinfo=UTC).timestamp()
 HOUR = (int(DAY), int(DAY) + 3600)

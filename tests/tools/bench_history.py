@@ -2,7 +2,8 @@
 
 Prints the time of an hourly volume query over the whole range (total, by channel, by queue),
 of the 12-week heat map and of a staffing day. Target: under 200 ms on SQLite on this machine.
-Run alone with `python -m tests.bench_history`; `make bench` runs it after the pipeline figures.
+Run alone with `python -m tests.tools.bench_history`; `make bench` runs it after the pipeline
+figures.
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ def test_the_apps_webhook_operations_are_exactly_the_records() -> None:
     assert documented == _declared()
 
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "adapters.md"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "adapters.md"
 PATH = re.compile(r"`(?:POST |GET )?(/(?:webhooks|v1)/[\w/-]+)`")
 
 
