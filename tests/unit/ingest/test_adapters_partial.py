@@ -22,11 +22,11 @@ from services.contract import ContactEvent
 from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
 from services.sources import SourceSettings
 from tests import oracle
-from tests.unit import test_adapters_amazon_connect as ac
-from tests.unit import test_adapters_chatwoot as cw
-from tests.unit import test_adapters_twilio as tw
-from tests.unit import test_adapters_zendesk as zd
 from tests.unit.aggregator.test_engine_recount import MemoryState
+from tests.unit.ingest import test_adapters_amazon_connect as ac
+from tests.unit.ingest import test_adapters_chatwoot as cw
+from tests.unit.ingest import test_adapters_twilio as tw
+from tests.unit.ingest import test_adapters_zendesk as zd
 
 FIELDS = (
     "offered",

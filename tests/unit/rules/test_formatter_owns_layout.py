@@ -1,4 +1,4 @@
-"""The formatter formats everything: no `fmt: skip` / `fmt: off` tables hiding from it."""
+"""The formatter formats everything: no file opts out of it with skip or off markers."""
 
 from __future__ import annotations
 
