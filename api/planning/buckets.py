@@ -113,3 +113,21 @@ def plan_range(
             f"interval={interval} (15m and 30m: 31 days, 1h: 93, 1d and 1w: 400)"
         )
     return first, last
+
+
+def bucket_spans(interval: str, first: datetime, last: datetime) -> list[tuple[int, int]]:
+    """UTC [start, end) of every local bucket from `first` (aligned, aware) until `last`: the
+    rows a planner's export expects even where nothing happened. Days and weeks are calendar
+    ones (23 or 25 hours across DST); shorter buckets are fixed widths in UTC."""
+    zone = first.tzinfo
+    spans: list[tuple[int, int]] = []
+    start, stop = first, last.timestamp()
+    while start.timestamp() < stop:
+        if interval in ("1d", "1w"):
+            days = 7 if interval == "1w" else 1
+            end = (start.replace(tzinfo=None) + timedelta(days=days)).replace(tzinfo=zone)
+        else:
+            end = datetime.fromtimestamp(start.timestamp() + WIDTH_S[interval], zone)
+        spans.append((int(start.timestamp()), int(end.timestamp())))
+        start = end
+    return spans

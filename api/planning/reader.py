@@ -16,8 +16,16 @@ from services import intervals, keys, kpis
 from services.settings import Settings
 
 from ..live_reader import LiveReader, Window, iso
-from .buckets import WEEK_SHIFT_S, WIDTH_S, Segment, VolumeQuery, bucket_bounds, offset_segments
-from .sums import SUMMED, Cell, Sums, figures, options_for, reduce_live, volume_sums
+from .buckets import (
+    WEEK_SHIFT_S,
+    WIDTH_S,
+    Segment,
+    VolumeQuery,
+    bucket_bounds,
+    bucket_spans,
+    offset_segments,
+)
+from .sums import SUMMED, Cell, Options, Sums, figures, options_for, reduce_live, volume_sums
 
 
 class HistoryReader:
@@ -197,3 +205,30 @@ def _matches(scope: str, q: VolumeQuery) -> bool:
     if q.channel is not None and parts[1] != q.channel:
         return False
     return q.queue is None or (len(parts) > 2 and parts[2] == q.queue)
+
+
+def with_empty_buckets(
+    rows: list[dict[str, Any]], q: VolumeQuery, now_s: float, options: Options
+) -> list[dict[str, Any]]:
+    """Every bucket of the range for every group the answer holds (or its filters name), empty
+    ones as zero rows: counts 0, rates and averages null, as figures() gives for no contacts."""
+    group_keys = {(r.get("channel", ""), r.get("queue", "")) for r in rows}
+    fixed = {"channel": q.channel, "queue": q.queue}
+    if all(fixed[g] is not None for g in q.group_by):  # no grouping, or filters name the group
+        channel = q.channel or "" if "channel" in q.group_by else ""
+        group_keys.add((channel, q.queue or "" if "queue" in q.group_by else ""))
+    present = {(r["start"], r.get("channel", ""), r.get("queue", "")) for r in rows}
+    out = list(rows)
+    for lo, hi in bucket_spans(q.interval, q.start, q.end):
+        for channel, queue in group_keys:
+            if (iso(lo), channel, queue) in present:
+                continue
+            row: dict[str, Any] = {"start": iso(lo), "end": iso(hi)}
+            if "channel" in q.group_by:
+                row["channel"] = channel
+            if "queue" in q.group_by:
+                row["queue"] = queue
+            row.update(figures(Cell(lo, hi), options))
+            row["partial"] = hi > now_s
+            out.append(row)
+    return sorted(out, key=lambda r: (r["start"], r.get("channel", ""), r.get("queue", "")))

@@ -23,7 +23,7 @@ from ..deps import ApiState, State
 from ..documents import HeatmapDocument, StaffingDocument, VolumeDocument
 from ..live_reader import iso
 from ..planning.buckets import GROUPS, RangeError, VolumeQuery, local_floor, plan_range
-from ..planning.reader import HistoryReader
+from ..planning.reader import HistoryReader, with_empty_buckets
 from ..planning.staffing import heatmap, staffing_rows
 from ..planning.sums import VOLUME_COLUMNS
 
@@ -128,6 +128,10 @@ async def volume(
     channel: ChannelParam = None,
     queue: QueueParam = None,
     group_by: Annotated[str, Query(description="Comma list of channel, queue")] = "",
+    fill: Annotated[
+        Literal["none", "zero"],
+        Query(description="zero: a row for every bucket of the range, empty ones with zeros"),
+    ] = "none",
 ) -> Any:
     zone = _zone(state, tz)
     groups = tuple(g for g in (x.strip() for x in group_by.split(",")) if g)
@@ -150,6 +154,8 @@ async def volume(
         rows, live_ok = await reader.volume(query, now)
     except SQLAlchemyError as exc:
         raise HTTPException(503, detail="history database is unavailable") from exc
+    if fill == "zero":
+        rows = with_empty_buckets(rows, query, now, reader.options)
     if "text/csv" in request.headers.get("accept", ""):
         return _csv(rows, groups)
     body: dict[str, Any] = {

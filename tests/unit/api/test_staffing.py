@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.live_reader import read_options
-from api.planning.buckets import bucket_bounds, local_floor, offset_segments
+from api.planning.buckets import bucket_bounds, bucket_spans, local_floor, offset_segments
 from api.planning.staffing import heatmap, p90, staffing_rows
 from api.planning.sums import Cell, figures, options_for, reduce_live
 from services import erlang, kpis
@@ -171,3 +172,20 @@ def test_erlang_c_agents_are_the_fewest_that_reach_the_target(
     traffic = rate * aht
     assert erlang.service_level_c(n, traffic, aht, threshold) >= target
     assert n - 1 <= traffic or erlang.service_level_c(n - 1, traffic, aht, threshold) < target
+
+
+def test_bucket_spans_tile_the_range_in_local_buckets_across_dst() -> None:
+    dt = datetime
+    paris = ZoneInfo("Europe/Paris")
+    spring = dt(2027, 3, 28, tzinfo=paris)  # 23 local hours
+    hours = bucket_spans("1h", spring, dt(2027, 3, 29, tzinfo=paris))
+    assert len(hours) == 23 and hours[0][0] == int(spring.timestamp())
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(hours))
+    assert hours[-1][1] == int(dt(2027, 3, 29, tzinfo=paris).timestamp())
+    days = bucket_spans("1d", dt(2027, 10, 30, tzinfo=paris), dt(2027, 11, 1, tzinfo=paris))
+    assert [hi - lo for lo, hi in days] == [86400, 90000]  # the fall-back day has 25 hours
+    quarters = bucket_spans("15m", dt(2027, 1, 4, tzinfo=paris), dt(2027, 1, 4, 2, tzinfo=paris))
+    assert len(quarters) == 8
+    for lo, _ in hours + days + quarters:  # every span starts where local_floor puts a bucket
+        start = dt.fromtimestamp(lo, paris)
+        assert any(local_floor(start, i) == start for i in ("1h", "1d", "15m"))

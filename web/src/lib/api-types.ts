@@ -1598,6 +1598,8 @@ export interface operations {
                 queue?: string | null;
                 /** @description Comma list of channel, queue */
                 group_by?: string;
+                /** @description zero: a row for every bucket of the range, empty ones with zeros */
+                fill?: "none" | "zero";
             };
             header?: never;
             path?: never;
