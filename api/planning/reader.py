@@ -60,15 +60,8 @@ class HistoryReader:
         if open_s < end_s:
             live_ok = await self._add_open(cells, q, open_s, now_s)
         rows = []
-        for (lo, g_channel, g_queue), cell in sorted(cells.items()):
-            row: dict[str, Any] = {"start": iso(lo), "end": iso(cell.end_s)}
-            if "channel" in q.group_by:
-                row["channel"] = g_channel
-            if "queue" in q.group_by:
-                row["queue"] = g_queue
-            row.update(figures(cell, self.options))
-            row["partial"] = cell.end_s > now_s
-            rows.append(row)
+        for (_, g_channel, g_queue), cell in sorted(cells.items()):
+            rows.append(volume_row(cell, g_channel, g_queue, q, now_s, self.options))
         return rows, live_ok
 
     def _cell(
@@ -223,12 +216,19 @@ def with_empty_buckets(
         for channel, queue in group_keys:
             if (iso(lo), channel, queue) in present:
                 continue
-            row: dict[str, Any] = {"start": iso(lo), "end": iso(hi)}
-            if "channel" in q.group_by:
-                row["channel"] = channel
-            if "queue" in q.group_by:
-                row["queue"] = queue
-            row.update(figures(Cell(lo, hi), options))
-            row["partial"] = hi > now_s
-            out.append(row)
+            out.append(volume_row(Cell(lo, hi), channel, queue, q, now_s, options))
     return sorted(out, key=lambda r: (r["start"], r.get("channel", ""), r.get("queue", "")))
+
+
+def volume_row(
+    cell: Cell, channel: str, queue: str, q: VolumeQuery, now_s: float, options: Options
+) -> dict[str, Any]:
+    """One bucket's row: its bounds, the grouped names, the figures, open or closed."""
+    row: dict[str, Any] = {"start": iso(cell.start_s), "end": iso(cell.end_s)}
+    if "channel" in q.group_by:
+        row["channel"] = channel
+    if "queue" in q.group_by:
+        row["queue"] = queue
+    row.update(figures(cell, options))
+    row["partial"] = cell.end_s > now_s
+    return row
