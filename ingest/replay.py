@@ -7,6 +7,7 @@ published to `ccpulse.events`; ids are deterministic, so events that were right 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from .state import IngestState
 log = logging.getLogger("ccpulse.replay")
 BATCH = 1000
 MAX_SECONDS = 3600.0  # a bound on the whole replay
+METADATA_TRIES = 20
 
 
 async def replay(settings: Settings, since_ms: int | None = None) -> tuple[int, int]:
@@ -38,17 +40,27 @@ async def replay(settings: Settings, since_ms: int | None = None) -> tuple[int, 
     )
     await consumer.start()
     try:
-        parts = [
-            TopicPartition(keys.TOPIC_RAW, p)
-            for p in consumer.partitions_for_topic(keys.TOPIC_RAW) or ()
-        ]
+        parts = await _partitions(consumer)
         consumer.assign(parts)
         end = await consumer.end_offsets(parts)
+        log.info("raw topic: %d partitions, end offsets %s", len(parts), sorted(end.values()))
         await _seek(consumer, parts, since_ms)
         return await _drain(consumer, end, started_ms, state, options)
     finally:
         await consumer.stop()
         await state.publisher.close()
+
+
+async def _partitions(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    """The raw topic's partitions from fresh metadata: the cache filled at start may predate the
+    topic or miss it, and an empty list would end the replay at once, having read nothing."""
+    for _ in range(METADATA_TRIES):
+        await consumer.topics()  # asks the broker for every topic's metadata
+        found = consumer.partitions_for_topic(keys.TOPIC_RAW)
+        if found:
+            return [TopicPartition(keys.TOPIC_RAW, p) for p in sorted(found)]
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"topic {keys.TOPIC_RAW} has no partitions: nothing to replay from")
 
 
 async def _seek(

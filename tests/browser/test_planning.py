@@ -187,6 +187,11 @@ def test_planning_page_renders_the_planning_endpoints(
     # Filters go to the api and into the address.
     page.select_option("#channel", "voice")
     page.wait_for_function("() => location.search.includes('channel=voice')", timeout=5_000)
+    # The address changes before the requests leave: wait for both, bounded.
+    for _ in range(50):
+        if all(seen[k] and "channel=voice" in seen[k][-1] for k in ("volume", "staffing")):
+            break
+        page.wait_for_timeout(100)
     assert "channel=voice" in seen["volume"][-1] and "channel=voice" in seen["staffing"][-1]
     queues = page.eval_on_selector_all(
         "#queue option", "os => os.map(o => o.value).filter(Boolean)"
