@@ -14,6 +14,7 @@ from redis.asyncio import Redis, RedisCluster
 from services.database import make_engine
 from services.settings import Settings, load_settings
 
+from .import_jobs import ImportJobs
 from .rollup import HistoryWriter
 from .runner import Runner
 
@@ -35,11 +36,13 @@ async def main(settings: Settings) -> None:
         loop.add_signal_handler(sig, runner.stopping.set)
     engine = make_engine(settings)
     history = asyncio.create_task(HistoryWriter(settings, redis, engine).run(runner.stopping))
+    imports = asyncio.create_task(ImportJobs(settings, redis, runner.clock).run(runner.stopping))
     try:
         await runner.run()
     finally:
         runner.stopping.set()
         await history
+        await imports
         await engine.dispose()
         await redis.aclose()
 

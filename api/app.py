@@ -30,7 +30,7 @@ from .live_reader import resolve_window
 from .planning.baseline import HistoryBaseline
 from .planning.reader import HistoryReader
 from .routes import alerts as alert_routes
-from .routes import config, health, live, live_intervals, session, ws
+from .routes import config, health, history_imports, live, live_intervals, session, ws
 from .routes import planning as planning_routes
 from .snapshot import build
 
@@ -88,7 +88,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         app.include_router(router)
     viewer = (live.router, config.router, live_intervals.router, alert_routes.router)
     for router, role in [(r, Role.viewer) for r in viewer] + [
-        (planning_routes.router, Role.planner)
+        (planning_routes.router, Role.planner),
+        (history_imports.router, Role.planner),
     ]:
         app.include_router(
             router,

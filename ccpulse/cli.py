@@ -27,9 +27,9 @@ from redis.exceptions import RedisError
 
 from services import database
 from services.apikeys import KeyAction, RoleName
+from services.imports import ImportFormat
 from services.settings import Settings, load_settings
 
-from .history_import import ImportFormat
 from .launch import (
     DEFAULT_RATE,
     ChildFactory,

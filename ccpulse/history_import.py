@@ -1,28 +1,21 @@
 """`ccpulse history import`: sort the files by format, map vendor exports with the live adapters
 (ingest), then import everything in one transaction (aggregator), all or nothing.
 
-`ImportFormat` is needed to define the command; the work's modules are imported when it runs."""
+The work's modules are imported when it runs."""
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
 from collections.abc import Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from services.imports import ImportFormat
 from services.settings import Settings
 
 if TYPE_CHECKING:
     from aggregator.importer import Outcome
-
-
-class ImportFormat(StrEnum):
-    events = "events"
-    intervals = "intervals"
-    connect_ctr = "connect-ctr"
-    queue_log = "queue-log"
 
 
 def format_of(path: Path, fmt: ImportFormat | None) -> ImportFormat:

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services import problems
 from services.settings import Settings
 
-from . import openapi, routes, webhooks
+from . import history_upload, openapi, routes, webhooks
 from .exposure import Exposure
 from .publisher import Publisher
 from .state import IngestState
@@ -51,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
         # sight, a full collection no longer walks it (they ran often under batches of events).
         gc.freeze()
         yield
-        await state.publisher.close()
+        await state.close()
 
     app = FastAPI(title="ccpulse ingest", version="0.1.0", lifespan=lifespan)
     app.state.ingest = state
@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.include_router(routes.router)
     app.include_router(webhooks.router)
+    app.include_router(history_upload.router)
     app.add_middleware(
         Exposure,
         docs=settings.docs_mode(),

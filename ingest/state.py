@@ -11,12 +11,14 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter
+from redis.asyncio import Redis
 
 from services import keys, problems
 from services.contract import IDENT_MAX, NAME_MAX, TEXT_MAX, ContactEvent, FieldError
 from services.privacy import pseudonymise, pseudonymise_id, scrub, scrub_text
 from services.settings import Settings
 
+from . import admin_keys
 from .edge import broker_unavailable
 from .limits import Limits
 from .publisher import BrokerUnavailable, Publisher
@@ -58,6 +60,20 @@ class IngestState:
     def __post_init__(self) -> None:
         self.clock = self.settings.clock()
         self.limits = Limits.of(self.settings.ingest_rate_per_second, self.settings.ingest_burst)
+        self._redis: Redis | None = None
+
+    @property
+    def redis(self) -> Redis:
+        """Only history imports use Redis (admin keys, the job's state): connected on first use,
+        so live webhooks never depend on it."""
+        if self._redis is None:
+            self._redis = admin_keys.connect(self.settings)
+        return self._redis
+
+    async def close(self) -> None:
+        await self.publisher.close()
+        if self._redis is not None:
+            await self._redis.aclose()
 
     def too_many(self, wait_s: float, what: str) -> JSONResponse:
         """429 with Retry-After, counted."""

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 TOPIC_EVENTS = "ccpulse.events"
 TOPIC_DLQ = "ccpulse.events.dlq"
 TOPIC_RAW = "ccpulse.raw"
-ALL_TOPICS = (TOPIC_EVENTS, TOPIC_DLQ, TOPIC_RAW)
+# History imports posted over HTTP: the ingest converts and checks, the aggregator writes SQL.
+TOPIC_HISTORY_IMPORT = "ccpulse.history-import"
+ALL_TOPICS = (TOPIC_EVENTS, TOPIC_DLQ, TOPIC_RAW, TOPIC_HISTORY_IMPORT)
 
 PREFIX = "ccp"
 CHANGES_CHANNEL = f"{PREFIX}:changes"
@@ -50,6 +52,11 @@ def parse_scope(scope: str) -> tuple[str, ...]:
 def group_key(group: str) -> str:
     """Hash {v: version, m: members JSON}: one customer's contacts about one issue."""
     return f"{PREFIX}:g:{group}"
+
+
+def history_import_key(job_id: str) -> str:
+    """String: the JSON state of one HTTP history import (services.imports.ImportJob)."""
+    return f"{PREFIX}:history-import:{job_id}"
 
 
 def offsets_key(topic: str) -> str:

@@ -209,6 +209,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/history/imports/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The state of a history import posted to the ingest */
+        get: operations["history_import_api_v1_history_imports__job_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -593,6 +610,82 @@ export interface components {
             to: string;
             /** Cells */
             cells: components["schemas"]["HeatCell"][];
+        };
+        /**
+         * ImportFormat
+         * @enum {string}
+         */
+        ImportFormat: "events" | "intervals" | "connect-ctr" | "queue-log";
+        /**
+         * ImportJob
+         * @description One import's state, as the api answers it: written by the ingest (queued) and the
+         *     aggregator (importing, then done or refused).
+         */
+        ImportJob: {
+            /** Id */
+            id: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "queued" | "importing" | "done" | "refused";
+            format: components["schemas"]["ImportFormat"];
+            /**
+             * Name
+             * @description The upload's name, used in problem locations
+             */
+            name: string;
+            /**
+             * Replace
+             * @default false
+             */
+            replace: boolean;
+            /**
+             * Received At
+             * @description When the ingest accepted it (ISO 8601, UTC)
+             */
+            received_at: string;
+            /** Finished At */
+            finished_at?: string | null;
+            /**
+             * Bytes
+             * @default 0
+             */
+            bytes: number;
+            /**
+             * Events
+             * @description Contract events the upload gave
+             * @default 0
+             */
+            events: number;
+            /**
+             * Lines
+             * @default 0
+             */
+            lines: number;
+            /**
+             * Rows
+             * @description Interval rows the import computes
+             * @default 0
+             */
+            rows: number;
+            /**
+             * Written
+             * @description Rows inserted or replaced
+             * @default 0
+             */
+            written: number;
+            /**
+             * Unchanged
+             * @description Rows already holding exactly these figures
+             * @default 0
+             */
+            unchanged: number;
+            /**
+             * Problems
+             * @description Why it was refused
+             */
+            problems?: string[];
         };
         /** IntervalRow */
         IntervalRow: {
@@ -1796,6 +1889,74 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["StaffingDocument"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    history_import_api_v1_history_imports__job_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The id the ingest's 202 gave */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportJob"];
                 };
             };
             /** @description Unauthorized */

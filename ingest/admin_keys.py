@@ -1,0 +1,45 @@
+"""Is this an admin's key? For the ingest's one admin-only route, history import.
+
+Keys live in Redis as hashes only (the api writes them, `ccpulse keys`); the ingest reads them
+with the same rules as the api: a `CCPULSE_ADMIN_KEY` counts unless revoked, any other key by the
+role stored with its hash. Redis is reached only when an import is posted.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import cast
+
+from redis.asyncio import Redis, RedisCluster
+
+from services import keys
+from services.apikeys import Role, key_hash
+from services.settings import Settings
+
+
+def connect(settings: Settings) -> Redis:
+    url = settings.redis_url or "redis://127.0.0.1:6379/0"
+    if settings.redis_cluster:
+        return cast(Redis, RedisCluster.from_url(url, socket_timeout=5, socket_connect_timeout=3))
+    return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+
+
+def bearer(authorization: str | None) -> str | None:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        return None
+    return authorization[7:].strip() or None
+
+
+async def role_of(redis: Redis, settings: Settings, key: str) -> Role | None:
+    """The key's role, or None when it is unknown or revoked."""
+    digest = key_hash(key)
+    if settings.admin_key is not None and digest == key_hash(settings.admin_key.get_secret_value()):
+        return None if await redis.sismember(keys.APIKEYS_REVOKED, digest) else Role.admin
+    if settings.viewer_key is not None and digest == key_hash(
+        settings.viewer_key.get_secret_value()
+    ):
+        return None if await redis.sismember(keys.APIKEYS_REVOKED, digest) else Role.viewer
+    raw = await redis.hget(keys.APIKEYS, digest)
+    if raw is None:
+        return None
+    return Role[json.loads(raw)["role"]]
