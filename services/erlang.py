@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import accumulate
 
-MAX_AGENTS = 5000
+MAX_AGENTS = 100_000  # the search bound; 5,000 erlangs need ~5,030 agents at 80/20
+MAX_WAITING = 20_000  # a bound on the waiting states kept (the tail beyond weighs nothing)
+LOG_TAIL = math.log(1e-16)  # states below this share of the largest are left out
+TAIL_BLOCK = 512
 
 
 def erlang_b(agents: int, traffic: float) -> float:
@@ -82,36 +86,49 @@ def erlang_a(
 
     An arrival finding j callers ahead moves up at rate n*mu + i*theta (a service or an abandon
     ahead) and hangs up at rate theta, so "served within T" is the chance of winning every race,
-    times the chance the j+1 exponential phases end by T (integrated as a linear ODE).
+    times the chance that j+1 exponential phases of rates a, a+theta, ..., a+j*theta
+    (a = n*mu + theta) end by T. That sum of phases has a closed form, the regularised
+    incomplete beta I_y(j+1, a/theta) with y = 1 - exp(-theta*T) (docs/metrics.md#erlang-a),
+    so the cost is linear in the states that matter, for any load.
     """
     mu, theta, lam = 1 / aht_s, 1 / patience_s, rate_per_s
-    weights = _stationary(agents, lam, mu, theta)
-    total = sum(weights)
+    weights, complete = _stationary(agents, lam, mu, theta)
+    traffic = lam / mu
+    if not complete and agents > traffic:  # patience far beyond any wait: Erlang C's queue
+        return service_level_c(agents, traffic, aht_s, threshold_s), 0.0
+    total = math.fsum(weights)
     waiting = weights[agents:]
-    served_at_once = sum(weights[:agents]) / total
-    forward = [agents * mu + i * theta for i in range(len(waiting))]
-    rates = [f + theta for f in forward]
-    done = _phases_done_by(rates, threshold_s)
+    served_at_once = math.fsum(weights[:agents]) / total
+    done = _phases_done_by(len(waiting), (agents * mu + theta) / theta, theta * threshold_s)
     win, served_late, abandon = 1.0, 0.0, 0.0
     for j, weight in enumerate(waiting):
-        win *= forward[j] / rates[j]  # phases j..0 all won, in any order of rates
+        forward = agents * mu + j * theta
+        win *= forward / (forward + theta)  # phases j..0 all won, in any order of rates
         served_late += weight / total * win * done[j]
         abandon += weight / total * (1 - win)
-    return served_at_once + served_late, abandon
+    return min(1.0, served_at_once + served_late), min(1.0, abandon)
 
 
 def agents_erlang_a(
     rate_per_s: float, aht_s: float, patience_s: float, target_sl: float, threshold_s: float
 ) -> Staffing:
-    """The fewest agents whose Erlang A service level (abandons count as missed) reaches target."""
+    """The fewest agents whose Erlang A service level (abandons count as missed) reaches target.
+
+    A binary search between two bounds: Erlang C's answer is enough (callers who hang up only
+    lighten the load), and fewer than target x erlangs cannot serve the target's share.
+    """
     if rate_per_s <= 0:
         return Staffing(0, 1.0, 0.0, None, 0.0)
-    n = 1
-    upper = agents_erlang_c(rate_per_s, aht_s, target_sl, threshold_s).agents
-    low, high = 1, max(1, upper)
+
+    def meets(n: int) -> bool:
+        return erlang_a(n, rate_per_s, aht_s, patience_s, threshold_s)[0] >= target_sl
+
+    # Served at all is at most n/A (n agents serve at most n*mu a second): a floor for n.
+    low = max(1, math.ceil(target_sl * rate_per_s * aht_s - 1e-9))
+    high = max(low, agents_erlang_c(rate_per_s, aht_s, target_sl, threshold_s).agents)
     while low < high:  # the service level rises with every agent added
         n = (low + high) // 2
-        if erlang_a(n, rate_per_s, aht_s, patience_s, threshold_s)[0] >= target_sl:
+        if meets(n):
             high = n
         else:
             low = n + 1
@@ -119,39 +136,42 @@ def agents_erlang_a(
     return Staffing(low, sl, None, min(1.0, rate_per_s * aht_s * (1 - abandon) / low), abandon)
 
 
-def _stationary(agents: int, lam: float, mu: float, theta: float) -> list[float]:
-    """Unnormalised birth-death weights, cut where the tail stops mattering."""
-    weights = [1.0]
-    k = 0
-    while k < agents + 20_000:
-        k += 1
-        death = min(k, agents) * mu + max(k - agents, 0) * theta
-        weights.append(weights[-1] * lam / death)
-        if k > agents and weights[-1] < 1e-12 * max(weights):
+def _stationary(agents: int, lam: float, mu: float, theta: float) -> tuple[list[float], bool]:
+    """Birth-death weights scaled to their largest, cut at 1e-16 of it on the right; False with
+    them when the waiting tail was still heavy at MAX_WAITING states (callers all but never hang
+    up). Sums of logs (the raw weights overflow a float beyond ~709 erlangs) in C-level loops."""
+    logs = list(accumulate((math.log(lam / (k * mu)) for k in range(1, agents + 1)), initial=0.0))
+    peak = max(logs)
+    served = agents * mu
+    complete = False
+    while len(logs) < agents + MAX_WAITING:
+        start = len(logs) - agents
+        block = (math.log(lam / (served + i * theta)) for i in range(start, start + TAIL_BLOCK))
+        tail = list(accumulate(block, initial=logs[-1]))[1:]
+        logs.extend(tail)
+        peak = max(peak, max(tail))
+        if tail[-1] < tail[-2] and tail[-1] - peak < LOG_TAIL:
+            complete = True
             break
-    scale = max(weights)
-    return [w / scale for w in weights]
+    cut = len(logs)
+    while cut > agents + 1 and logs[cut - 1] - peak < LOG_TAIL:
+        cut -= 1
+    return [math.exp(v - peak) for v in logs[:cut]], complete
 
 
-def _phases_done_by(rates: list[float], horizon_s: float) -> list[float]:
-    """P(Exp(r0) + ... + Exp(rj) <= T) for every j: G_j' = r_j (G_{j-1} - G_j), RK4."""
-    if not rates:
+def _phases_done_by(count: int, alpha: float, theta_t: float) -> list[float]:
+    """P(Exp(a) + Exp(a+b) + ... + Exp(a+jb) <= T) for j < count, with alpha = a/b and
+    theta_t = b*T: 1 - (1-y)^alpha - sum_{m=1..j} t_m, y = 1 - exp(-bT), where
+    t_m = y^m (1-y)^alpha Gamma(m+alpha) / (Gamma(m+1) Gamma(alpha)), in logs (no underflow)."""
+    if count == 0:
         return []
-    steps = max(20, math.ceil(max(rates) * horizon_s * 2))
-    h = horizon_s / steps
-    g = [0.0] * len(rates)
-
-    def slope(values: list[float]) -> list[float]:
-        previous = [1.0, *values[:-1]]
-        return [r * (p - v) for r, p, v in zip(rates, previous, values, strict=True)]
-
-    for _ in range(steps):
-        k1 = slope(g)
-        k2 = slope([v + h / 2 * d for v, d in zip(g, k1, strict=True)])
-        k3 = slope([v + h / 2 * d for v, d in zip(g, k2, strict=True)])
-        k4 = slope([v + h * d for v, d in zip(g, k3, strict=True)])
-        g = [
-            v + h / 6 * (a + 2 * b + 2 * c + d)
-            for v, a, b, c, d in zip(g, k1, k2, k3, k4, strict=True)
-        ]
-    return g
+    log_y = math.log(-math.expm1(-theta_t)) if theta_t > 0 else -math.inf
+    log_rest = -alpha * theta_t  # log (1-y)^alpha
+    remaining = -math.expm1(log_rest)  # I_y(1, alpha) = 1 - (1-y)^alpha
+    done = [remaining]
+    log_t = math.log(alpha) + log_y + log_rest  # t_1
+    for m in range(1, count):
+        remaining -= math.exp(log_t)
+        done.append(min(1.0, max(0.0, remaining)))
+        log_t += log_y + math.log((m + alpha) / (m + 1))
+    return done

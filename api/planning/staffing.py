@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -112,6 +113,19 @@ def _aht(c: dict[str, int]) -> float | None:
 
 
 def _agents(
+    rate: float,
+    aht: float | None,
+    patience: float | None,
+    target: float,
+    threshold: int,
+    shrinkage: float,
+) -> dict[str, Any]:
+    """A copy of the cached answer: the same forecast asks the same question every request."""
+    return dict(_agents_cached(rate, aht, patience, target, threshold, shrinkage))
+
+
+@functools.lru_cache(maxsize=8192)
+def _agents_cached(
     rate: float,
     aht: float | None,
     patience: float | None,

@@ -6,6 +6,7 @@ partial. Every refusal is a 4xx whose message starts with the parameter at fault
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import date, datetime, timedelta
@@ -271,6 +272,11 @@ async def staffing(
         raise HTTPException(503, detail="history database is unavailable") from exc
     width = {"15m": 900, "30m": 1800, "1h": 3600}[interval]
     day_start = datetime.combine(target, datetime.min.time(), zone)
+    # Erlang A for a large center costs tens of ms an interval: off the loop that serves the
+    # websockets and /metrics (staffing's own cache makes a repeated request cheap).
+    rows = await asyncio.to_thread(
+        staffing_rows, days, len(used), day_start, width, target_sl, threshold, shrinkage
+    )
     return {
         "date": target.isoformat(),
         "timezone": str(zone),
@@ -282,6 +288,6 @@ async def staffing(
             "method": "mean of the same weekday and time over past weeks with history",
             "weeks_used": [d.isoformat() for d in used],
         },
-        "rows": staffing_rows(days, len(used), day_start, width, target_sl, threshold, shrinkage),
+        "rows": rows,
         "generated": iso(state.clock.now()),
     }
