@@ -163,6 +163,11 @@ def test_images_are_pinned_and_the_ccpulse_image_is_built_once(config: Config) -
     own = next(iter(built.values()))
     users = sorted(n for n, s in services.items() if s.get("image") == own)
     assert users == ["aggregator", "api", "ingest", "migrate"]
+    assert {n: services[n].get("pull_policy") for n in users if not services[n].get("build")} == {
+        "aggregator": "never",
+        "api": "never",
+        "ingest": "never",
+    }
     for name, service in services.items():
         image = service.get("image", "")
         assert image, f"{name} has no image"
