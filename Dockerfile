@@ -23,4 +23,12 @@ COPY simulator simulator
 RUN pip install --no-cache-dir --no-deps .
 COPY web/basic.html web/basic.html
 COPY --from=web /web/dist web/dist
-USER nobody
+# One health check for the three commands: deploy/healthcheck.py picks the check from PID 1's
+# command (/readyz for ingest and api, a fresh lag report in Redis for the aggregator).
+COPY deploy/healthcheck.py deploy/healthcheck.py
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+EXPOSE 8000 8001
+# nobody, by number: Kubernetes' runAsNonRoot can only verify a numeric user.
+USER 65534:65534
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["python", "/app/deploy/healthcheck.py"]
