@@ -222,6 +222,17 @@ def test_kafka_keeps_its_data_on_the_volume(config: Config) -> None:
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", str(env["CLUSTER_ID"]))
 
 
+def test_the_topic_job_creates_every_topic_the_code_uses(config: Config) -> None:
+    from services.keys import ALL_TOPICS
+
+    command = " ".join(config["services"]["kafka-topics"]["command"])
+    listed = re.search(r"for t in ([^;]+);", command)
+    assert listed is not None, command
+    assert sorted(listed.group(1).split()) == sorted(ALL_TOPICS)
+    readme = (DEPLOY / "README.md").read_text()
+    assert all(topic in readme for topic in ALL_TOPICS)
+
+
 def test_prometheus_alerts_reach_the_alertmanager_service(config: Config) -> None:
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     targets = [
