@@ -122,6 +122,14 @@ class ConfigDocument(Document):
     thresholds: dict[str, dict[str, float]] = Field(
         description="per figure: {warning, critical} as configured"
     )
+    channel_thresholds: dict[str, dict[str, dict[str, float]]] = Field(
+        description="per channel, per figure: {warning, critical} in force (the longest wait "
+        "never below the channel's service-level threshold)"
+    )
+    queue_thresholds: dict[str, dict[str, dict[str, float]]] = Field(
+        description="per `channel|queue` with thresholds of its own, per figure: "
+        "{warning, critical} in force; other queues follow their channel"
+    )
     service_level: ServiceLevelConfig
     short_abandon_seconds: int
     abandon_denominator: AbandonDenominator

@@ -141,6 +141,11 @@ class Settings(BaseSettings):
             "longest_wait_seconds": {"warning": 60.0, "critical": 120.0},
         }
     )
+    # Per channel ("email") and per queue ("sales"): {figure: {warning, critical}} over the above.
+    wallboard_channel_thresholds: dict[str, dict[str, dict[str, float]]] = Field(
+        default_factory=dict
+    )
+    wallboard_queue_thresholds: dict[str, dict[str, dict[str, float]]] = Field(default_factory=dict)
 
     # --- alerting: the built-in alerter (docs/observability.md#built-in-alerter) ---
     alert_rules: AlertRules = Field(default_factory=default_rules)  # [] switches it off
@@ -243,6 +248,29 @@ class Settings(BaseSettings):
         if queue is not None and queue in self.queue_sl_thresholds_seconds:
             return self.queue_sl_thresholds_seconds[queue]
         return self.sl_thresholds_seconds.get(channel, 20)
+
+    def wallboard_pairs(
+        self, channel: str, queue: str | None = None
+    ) -> dict[str, dict[str, float]]:
+        """The wallboard's {figure: {warning, critical}} for a channel or one of its queues.
+
+        The longest wait never warns before the scope's own service-level threshold (critical:
+        twice it), unless the channel or queue sets it: an e-mail answered within its day is not
+        late at two minutes. The queue's settings win over the channel's, those over the global.
+        """
+        threshold = self.sl_threshold_for(channel, queue)
+        pairs = {name: dict(pair) for name, pair in self.wallboard_thresholds.items()}
+        wait = pairs.get("longest_wait_seconds")
+        if wait is not None and {"warning", "critical"} <= wait.keys():
+            wait["warning"] = max(wait["warning"], float(threshold))
+            wait["critical"] = max(wait["critical"], 2.0 * threshold)
+        for own in (
+            self.wallboard_channel_thresholds.get(channel, {}),
+            self.wallboard_queue_thresholds.get(queue, {}) if queue is not None else {},
+        ):
+            for name, pair in own.items():
+                pairs[name] = {**pairs.get(name, {}), **pair}
+        return pairs
 
 
 def secret_problem(value: str | None) -> str | None:

@@ -6,6 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from services import keys
+from services.contract import Channel
+from services.settings import Settings
+
 from ..deps import State
 from ..documents import ConfigDocument
 
@@ -22,6 +26,12 @@ async def config(state: State) -> dict[str, Any]:
     return {
         "timezone": s.timezone,
         "thresholds": s.wallboard_thresholds,
+        "channel_thresholds": {c.value: s.wallboard_pairs(c.value) for c in Channel},
+        "queue_thresholds": {
+            f"{c.value}{keys.SEP}{queue}": s.wallboard_pairs(c.value, queue)
+            for queue in _rated_queues(s)
+            for c in Channel
+        },
         "service_level": {
             "variant": s.sl_variant,
             "exclude_short_abandons": s.sl_exclude_short_abandons,
@@ -32,3 +42,8 @@ async def config(state: State) -> dict[str, Any]:
         "abandon_denominator": s.abandon_denominator,
         "fcr_window_seconds": s.fcr_window_seconds,
     }
+
+
+def _rated_queues(s: Settings) -> list[str]:
+    """Queues with a threshold of their own (SL or wallboard); the others follow their channel."""
+    return sorted({*s.queue_sl_thresholds_seconds, *s.wallboard_queue_thresholds})

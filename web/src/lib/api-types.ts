@@ -518,6 +518,28 @@ export interface components {
                     [key: string]: number;
                 };
             };
+            /**
+             * Channel Thresholds
+             * @description per channel, per figure: {warning, critical} in force (the longest wait never below the channel's service-level threshold)
+             */
+            channel_thresholds: {
+                [key: string]: {
+                    [key: string]: {
+                        [key: string]: number;
+                    };
+                };
+            };
+            /**
+             * Queue Thresholds
+             * @description per `channel|queue` with thresholds of its own, per figure: {warning, critical} in force; other queues follow their channel
+             */
+            queue_thresholds: {
+                [key: string]: {
+                    [key: string]: {
+                        [key: string]: number;
+                    };
+                };
+            };
             service_level: components["schemas"]["ServiceLevelConfig"];
             /** Short Abandon Seconds */
             short_abandon_seconds: number;

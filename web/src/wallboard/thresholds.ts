@@ -18,15 +18,24 @@ export function useConfig(next: Config): void {
   config = next ?? null;
 }
 
-/** The configured pair, when it holds both limits. (Thresholds are global: the channel and queue
- * stay in the signature for the callers' sake, the api has no per-scope thresholds.) */
-export function pairFor(field: string, _channel?: string, _queue?: string, fig?: Figures): ThresholdPair | undefined {
-  const set = config?.thresholds[field];
-  const g = typeof set?.warning === "number" && typeof set.critical === "number"
-    ? { warning: set.warning, critical: set.critical } : undefined;
+/** The pair in force for a figure: the queue's own (api: `queue_thresholds["channel|queue"]`),
+ * else the channel's (`channel_thresholds`, where the api already keeps the longest wait at or
+ * above the channel's service-level threshold), else the global one, else the defaults. */
+export function pairFor(field: string, channel?: string, queue?: string, fig?: Figures): ThresholdPair | undefined {
+  const scoped = [
+    channel && queue ? config?.queue_thresholds?.[`${channel}|${queue}`]?.[field] : undefined,
+    channel ? config?.channel_thresholds?.[channel]?.[field] : undefined,
+  ].map(complete).find((p) => p !== undefined);
+  if (scoped) return scoped;
+  const g = complete(config?.thresholds[field]);
   const pair = g ?? DEFAULTS[field];
-  if (field === "longest_wait_seconds" && !g && pair) return waitDefault(pair, fig);
+  if (field === "longest_wait_seconds" && pair) return waitDefault(pair, fig);
   return pair;
+}
+
+function complete(set: { [k: string]: number } | undefined): ThresholdPair | undefined {
+  return typeof set?.warning === "number" && typeof set.critical === "number"
+    ? { warning: set.warning, critical: set.critical } : undefined;
 }
 
 /** A written channel's target is hours, not seconds: never warn before its own SL threshold. */
