@@ -26,13 +26,12 @@ from .alerts.evaluator import AlertService
 from .auth import require
 from .broadcaster import Broadcaster
 from .deps import ApiState
-from .live_reader import resolve_window
 from .planning.baseline import HistoryBaseline
 from .planning.reader import HistoryReader
 from .routes import alerts as alert_routes
 from .routes import config, health, history_imports, live, live_intervals, session, ws
 from .routes import planning as planning_routes
-from .snapshot import build
+from .snapshot import wallboard_frame
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
@@ -50,8 +49,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     state = ApiState(settings, redis, clock or settings.clock())
 
     async def snapshot() -> dict[str, object]:
-        now = state.clock.now()
-        return await build(state.reader, resolve_window("15m", now, settings), now)
+        return await wallboard_frame(state.reader, state.clock.now())
 
     state.broadcaster = Broadcaster(
         redis, snapshot, settings.ws_min_interval_seconds, alerts_channel=ALERTS_CHANNEL

@@ -124,7 +124,7 @@ class Broadcaster:
         except (RedisError, OSError) as exc:
             log.warning("snapshot failed: %s", exc)
             return
-        message = json.dumps({"type": "update", "data": data})
+        message = json.dumps({"type": "update", **data})
         self.last_message = message
         for box in list(self.clients):
             box.put(message)

@@ -297,16 +297,33 @@ class SessionRow(TypedDict):
 # --- WS /ws/wallboard (not in OpenAPI's paths: added to its components for the web) ---
 
 
+@STRICT
+class TodayChannel(TypedDict):
+    offered: int
+    answered: int
+
+
+class TodayTotals(Document):
+    """Today's totals per channel, read at the same instant as the document they come with."""
+
+    window: Literal["today"]
+    from_: str = Field(alias="from")
+    to: str
+    channels: dict[str, TodayChannel]
+
+
 class SnapshotMessage(Document):
-    """The first message: the 15-minute live document."""
+    """The first message: the 15-minute live document and today's totals."""
 
     type: Literal["snapshot"]
     data: LiveDocument
+    today: TodayTotals
 
 
 class UpdateMessage(Document):
     type: Literal["update"]
     data: LiveDocument
+    today: TodayTotals
 
 
 class AlertsMessage(Document):

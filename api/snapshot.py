@@ -8,7 +8,7 @@ from typing import Any
 
 from services import keys, kpis
 
-from .live_reader import LiveReader, Window, iso, read_options
+from .live_reader import LiveReader, Window, iso, read_options, resolve_window
 
 SCOPE_MEMORY_S = 24 * 3600  # channels, queues and agents seen this long ago stay listed
 
@@ -119,3 +119,28 @@ def _agent(c: dict[str, int]) -> dict[str, Any]:
         "transferred": c.get(kpis.TRANSFERRED, 0),
         "state": None,
     }
+
+
+async def today_totals(reader: LiveReader, now_s: float) -> dict[str, Any]:
+    """Today's offered and answered per channel, read at the same instant as the window it goes
+    with: the tiles' "today" can no longer lag their window (it came by REST every 5 s)."""
+    window = resolve_window("today", now_s, reader.settings)
+    scopes = [s for s in await reader.active_scopes(window.start_s) if s.startswith("ch")]
+    counters = await reader.counters(scopes, window)
+    channels: dict[str, Any] = {}
+    for scope in scopes:
+        channel = keys.parse_scope(scope)[1]
+        figures = kpis.figures(counters[scope], read_options(reader.settings, channel, None))
+        channels[channel] = {"offered": figures["offered"], "answered": figures["answered"]}
+    return {
+        "window": window.name,
+        "from": iso(window.start_s),
+        "to": iso(window.end_s),
+        "channels": channels,
+    }
+
+
+async def wallboard_frame(reader: LiveReader, now_s: float) -> dict[str, Any]:
+    """What one websocket message carries: the 15-minute document and today's totals."""
+    data = await build(reader, resolve_window("15m", now_s, reader.settings), now_s)
+    return {"data": data, "today": await today_totals(reader, now_s)}

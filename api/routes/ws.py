@@ -10,8 +10,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from redis.exceptions import RedisError
 
 from ..auth import Principal, websocket_principal
-from ..live_reader import resolve_window
-from ..snapshot import build
+from ..snapshot import wallboard_frame
 
 router = APIRouter()
 RECHECK_S = 2.0  # a revoked key's open socket gets at most this long (plus one refresh) more
@@ -28,10 +27,9 @@ async def wallboard(websocket: WebSocket) -> None:
     broadcaster = state.broadcaster
     box = broadcaster.join()
     try:
-        now = state.clock.now()
         try:
-            data = await build(state.reader, resolve_window("15m", now, state.settings), now)
-            await websocket.send_text(json.dumps({"type": "snapshot", "data": data}))
+            frame = await wallboard_frame(state.reader, state.clock.now())
+            await websocket.send_text(json.dumps({"type": "snapshot", **frame}))
             alerts = state.alerts  # the alerter: firing alerts, when there are any
             if alerts is not None and (message := await alerts.current_message()):
                 await websocket.send_text(message)

@@ -154,6 +154,12 @@ def test_websocket_pushes_changes(pipeline: Pipeline) -> None:
     assert messages[0]["type"] == "snapshot"
     assert messages[-1]["type"] == "update"
     assert messages[-1]["data"]["channels"]["voice"]["offered"] == 3
+    # Today's totals come in the same message, read at the same instant (they lagged by REST).
+    rest_today = pipeline.live(window="today")["channels"]["voice"]
+    for message in messages:
+        assert message["today"]["window"] == "today"
+    pushed = messages[-1]["today"]["channels"]["voice"]
+    assert pushed == {"offered": rest_today["offered"], "answered": rest_today["answered"]}
 
 
 def test_aggregator_sigkill_mid_stream_loses_and_doubles_nothing(pipeline: Pipeline) -> None:

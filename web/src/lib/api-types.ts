@@ -1106,7 +1106,7 @@ export interface components {
         };
         /**
          * SnapshotMessage
-         * @description The first message: the 15-minute live document.
+         * @description The first message: the 15-minute live document and today's totals.
          */
         SnapshotMessage: {
             /**
@@ -1115,6 +1115,33 @@ export interface components {
              */
             type: "snapshot";
             data: components["schemas"]["LiveDocument"];
+            today: components["schemas"]["TodayTotals"];
+        };
+        /** TodayChannel */
+        TodayChannel: {
+            /** Offered */
+            offered: number;
+            /** Answered */
+            answered: number;
+        };
+        /**
+         * TodayTotals
+         * @description Today's totals per channel, read at the same instant as the document they come with.
+         */
+        TodayTotals: {
+            /**
+             * Window
+             * @constant
+             */
+            window: "today";
+            /** From */
+            from: string;
+            /** To */
+            to: string;
+            /** Channels */
+            channels: {
+                [key: string]: components["schemas"]["TodayChannel"];
+            };
         };
         /**
          * UnavailableMessage
@@ -1135,6 +1162,7 @@ export interface components {
              */
             type: "update";
             data: components["schemas"]["LiveDocument"];
+            today: components["schemas"]["TodayTotals"];
         };
         WallboardMessage: components["schemas"]["SnapshotMessage"] | components["schemas"]["UpdateMessage"] | components["schemas"]["AlertsMessage"] | components["schemas"]["UnavailableMessage"];
     };

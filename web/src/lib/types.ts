@@ -19,6 +19,7 @@ export type LiveDoc = Schemas["LiveDocument"];
 export type Alert = Schemas["AlertView"];
 export type Config = Schemas["ConfigDocument"];
 export type WallboardMessage = Schemas["WallboardMessage"];
+export type TodayTotals = Schemas["TodayTotals"];
 
 export interface ThresholdPair {
   warning: number;

@@ -1,7 +1,7 @@
 // The websocket to /ws/wallboard: reconnects with capped, jittered backoff forever (a TV must
 // never need a reload) and says when data is stale (no message for STALE_MS).
 
-import type { Alert, LiveDoc, WallboardMessage } from "../lib/types";
+import type { Alert, LiveDoc, TodayTotals, WallboardMessage } from "../lib/types";
 
 export const STALE_MS = 10_000;
 const FIRST_DELAY_MS = 500;
@@ -10,7 +10,7 @@ const MAX_DELAY_MS = 15_000;
 export type Link = "connecting" | "live" | "reconnecting" | "unavailable";
 
 export interface Handlers {
-  onDoc(doc: LiveDoc, kind: "snapshot" | "update"): void;
+  onDoc(doc: LiveDoc, kind: "snapshot" | "update", today?: TodayTotals): void;
   onAlerts(alerts: Alert[]): void;
   onLink(link: Link, retryInMs?: number): void;
   onNeverOpened(): void;
@@ -61,7 +61,7 @@ export class Connection {
       this.lastMessageAt = Date.now();
       this.delay = FIRST_DELAY_MS;
       this.handlers.onLink("live");
-      this.handlers.onDoc(msg.data, msg.type);
+      this.handlers.onDoc(msg.data, msg.type, msg.today);
     } else if (msg.type === "alerts" && Array.isArray(msg.data)) {
       this.handlers.onAlerts(msg.data);
     } else if (msg.type === "unavailable") {

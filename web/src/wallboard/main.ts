@@ -1,12 +1,12 @@
-// The wallboard: one websocket for liveness and the 15-minute document; REST for other windows
-// and for today's totals. Renders in place every update and ticks clocks every second.
+// The wallboard: one websocket for liveness, the 15-minute document and today's totals (read at
+// the same instant); REST for other windows. Renders in place every update and ticks clocks every second.
 
 import "../styles/base.css";
 import "../styles/wallboard.css";
 import { explain, getJson } from "../lib/api";
 import { byId, params, setText } from "../lib/dom";
 import { clock, day, windowLabel } from "../lib/format";
-import type { Config, LiveDoc } from "../lib/types";
+import type { Config, LiveDoc, TodayTotals } from "../lib/types";
 import { mountAgents, renderAgents, renderStateSummary, tickAgents } from "./agents";
 import { loadAlerts, renderAlerts } from "./alerts";
 import { renderAnswerCharts, renderFirstResponse } from "./charts";
@@ -14,7 +14,7 @@ import { Connection, STALE_MS, type Link } from "./connection";
 import { renderFunnels } from "./funnel";
 import { renderQueues } from "./queues";
 import { useConfig } from "./thresholds";
-import { renderTiles, tickTiles } from "./tiles";
+import { renderTiles, tickTiles, type Today } from "./tiles";
 import { Rotator } from "./tv";
 
 const WINDOWS = ["5m", "15m", "30m", "1h", "4h", "24h", "today"];
@@ -27,7 +27,7 @@ const tv = query.get("tv") === "1" || query.get("tv") === "true";
 const chosen = WINDOWS.includes(query.get("window") ?? "") ? query.get("window")! : LIVE_WINDOW;
 
 let doc: LiveDoc | null = null;
-let today: LiveDoc | null = null;
+let today: Today | null = null;
 let link: Link = "connecting";
 let retryAt = 0;
 let timeZone: string | undefined;
@@ -84,14 +84,15 @@ async function fetchWindow(window: string, every: number): Promise<LiveDoc | nul
   }
 }
 
-async function onDoc(next: LiveDoc): Promise<void> {
+async function onDoc(next: LiveDoc, pushed?: TodayTotals): Promise<void> {
+  if (pushed) today = pushed; // the same instant as `next`: "today" never lags the window
   if (chosen === LIVE_WINDOW) render(next);
   else {
     const other = await fetchWindow(chosen, WINDOW_EVERY_MS);
     if (other) render(other);
   }
-  if (chosen !== "today") {
-    const t = await fetchWindow("today", TODAY_EVERY_MS);
+  if (chosen !== "today" && !pushed) {
+    const t = await fetchWindow("today", TODAY_EVERY_MS); // an api without pushed totals
     if (t) {
       today = t;
       if (doc) renderTiles(byId("tiles"), doc, today);
@@ -157,7 +158,7 @@ function staleText(): string {
   return `No update for ${ago}s — figures from ${when} are NOT current (${what}).`;
 }
 
-const conn = new Connection({ onDoc: (d) => void onDoc(d), onAlerts: (a) => renderAlerts(byId("alerts"), a, timeZone), onLink, onNeverOpened: () => void onNeverOpened() });
+const conn = new Connection({ onDoc: (d, _kind, t) => void onDoc(d, t), onAlerts: (a) => renderAlerts(byId("alerts"), a, timeZone), onLink, onNeverOpened: () => void onNeverOpened() });
 
 async function main(): Promise<void> {
   document.body.classList.toggle("tv", tv);

@@ -92,7 +92,11 @@ function build(channel: string, window: string): Tile {
   return { root, cells, answered, offered, todayAnswered, todayOffered, extras, fig: null, receivedAt: 0 };
 }
 
-export function renderTiles(container: HTMLElement, doc: LiveDoc, today: LiveDoc | null): void {
+/** Today's totals per channel: from the same websocket message as `doc` (or a REST document
+ * of the "today" window when another window is shown). */
+export type Today = { channels: { [channel: string]: { answered: number; offered: number } | undefined } };
+
+export function renderTiles(container: HTMLElement, doc: LiveDoc, today: Today | null): void {
   const names = Object.keys(doc.channels).sort(channelOrder);
   for (const [name, tile] of tiles) {
     if (!names.includes(name)) {
@@ -119,7 +123,7 @@ export function channelOrder(a: string, b: string): number {
   return rank(a) - rank(b) || a.localeCompare(b);
 }
 
-function update(tile: Tile, channel: string, fig: Figures, today: Figures | null, window: string): void {
+function update(tile: Tile, channel: string, fig: Figures, today: { answered: number; offered: number } | null, window: string): void {
   tile.fig = fig;
   tile.receivedAt = Date.now();
   const statuses: (Status | null)[] = [];
