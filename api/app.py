@@ -29,7 +29,7 @@ from .deps import ApiState
 from .planning.baseline import HistoryBaseline
 from .planning.reader import HistoryReader
 from .routes import alerts as alert_routes
-from .routes import config, health, history_imports, live, live_intervals, session, ws
+from .routes import config, health, history_imports, live, live_intervals, session, sign_in, ws
 from .routes import planning as planning_routes
 from .snapshot import wallboard_frame
 
@@ -82,7 +82,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     csp = security.content_security_policy(security.inline_script_hashes(WEB_ROOT / "basic.html"))
     app.add_middleware(security.SecurityHeaders, csp=csp)
     security.add_docs(app, settings)
-    for router in (health.router, ws.router, session.router):
+    for router in (health.router, ws.router, session.router, sign_in.router):
         app.include_router(router)
     viewer = (live.router, config.router, live_intervals.router, alert_routes.router)
     for router, role in [(r, Role.viewer) for r in viewer] + [

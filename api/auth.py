@@ -68,6 +68,11 @@ class Authenticator:
             self.bootstrap[viewer] = Principal(
                 "bootstrap-viewer", "CCPULSE_VIEWER_KEY", Role.viewer
             )
+        if settings.planner_key is not None:
+            planner = key_hash(settings.planner_key.get_secret_value())
+            self.bootstrap[planner] = Principal(
+                "bootstrap-planner", "CCPULSE_PLANNER_KEY", Role.planner
+            )
 
     async def from_key(self, key: str) -> Principal | None:
         return await self.from_key_hash(key_hash(key))

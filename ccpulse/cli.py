@@ -141,7 +141,9 @@ def up(
 ) -> None:
     """Start everything (embedded broker and Redis unless configured); Ctrl-C stops it all."""
     loaded = _load_settings()
-    from_env = frozenset(k for k in ("admin_key", "viewer_key") if getattr(loaded, k) is not None)
+    from_env = frozenset(
+        k for k in ("admin_key", "viewer_key", "planner_key") if getattr(loaded, k) is not None
+    )
     settings = with_access_keys(loaded)
     commands = parse_child_options(child or [])
     make_children = None

@@ -72,6 +72,8 @@ def _access_env(settings: Settings) -> dict[str, str]:
         env["CCPULSE_ADMIN_KEY"] = settings.admin_key.get_secret_value()
     if settings.viewer_key is not None:
         env["CCPULSE_VIEWER_KEY"] = settings.viewer_key.get_secret_value()
+    if settings.planner_key is not None:
+        env["CCPULSE_PLANNER_KEY"] = settings.planner_key.get_secret_value()
     tokens = [t.get_secret_value() for t in settings.ingest_tokens]
     if tokens:
         env["CCPULSE_INGEST_TOKENS"] = json.dumps(tokens)
@@ -91,6 +93,8 @@ def with_access_keys(settings: Settings) -> Settings:
             update["admin_key"] = SecretStr(stored["admin_key"])
         if settings.viewer_key is None:
             update["viewer_key"] = SecretStr(stored["viewer_key"])
+        if settings.planner_key is None:
+            update["planner_key"] = SecretStr(stored["planner_key"])
         if not settings.ingest_tokens:
             update["ingest_tokens"] = [SecretStr(stored["ingest_token"])]
     return settings.model_copy(update=update)
@@ -100,7 +104,9 @@ def _stored_secrets(path: Path) -> dict[str, str]:
     """Read, complete and rewrite the file; created 0600, so it is never readable by others."""
     stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     missing = [
-        k for k in ("hash_key", "admin_key", "viewer_key", "ingest_token") if k not in stored
+        k
+        for k in ("hash_key", "admin_key", "viewer_key", "planner_key", "ingest_token")
+        if k not in stored
     ]
     if missing or path.stat().st_mode & 0o077:
         stored.update({name: new_key() for name in missing})
@@ -211,10 +217,18 @@ def access_lines(settings: Settings, from_env: frozenset[str] = frozenset()) -> 
         viewer = f"viewer     {login}<CCPULSE_VIEWER_KEY>"
     else:
         viewer = f"viewer     {login}{settings.viewer_key.get_secret_value()}"
+    lines = [viewer]
+    if settings.planner_key is not None:
+        planner = (
+            "<CCPULSE_PLANNER_KEY>"
+            if "planner_key" in from_env
+            else settings.planner_key.get_secret_value()
+        )
+        lines.append(f"planning   {login}{planner}&next=/planning/")
     if "admin_key" in from_env:
-        return [viewer, "admin key  from CCPULSE_ADMIN_KEY"]
+        return [*lines, "admin key  from CCPULSE_ADMIN_KEY"]
     where = settings.data_dir / SECRETS_FILE
-    return [viewer, f"admin key  {settings.admin_key.get_secret_value()}  (kept in {where})"]
+    return [*lines, f"admin key  {settings.admin_key.get_secret_value()}  (kept in {where})"]
 
 
 def serve(

@@ -35,10 +35,9 @@ async def role_of(redis: Redis, settings: Settings, key: str) -> Role | None:
     digest = key_hash(key)
     if settings.admin_key is not None and digest == key_hash(settings.admin_key.get_secret_value()):
         return None if await redis.sismember(keys.APIKEYS_REVOKED, digest) else Role.admin
-    if settings.viewer_key is not None and digest == key_hash(
-        settings.viewer_key.get_secret_value()
-    ):
-        return None if await redis.sismember(keys.APIKEYS_REVOKED, digest) else Role.viewer
+    for setting, role in ((settings.viewer_key, Role.viewer), (settings.planner_key, Role.planner)):
+        if setting is not None and digest == key_hash(setting.get_secret_value()):
+            return None if await redis.sismember(keys.APIKEYS_REVOKED, digest) else role
     raw = await redis.hget(keys.APIKEYS, digest)
     if raw is None:
         return None

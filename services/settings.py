@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     auth: Literal["on", "off"] = "on"
     admin_key: SecretStr | None = None  # a first admin key, for automation
     viewer_key: SecretStr | None = None  # a first viewer key (the `make run` wallboard link)
+    planner_key: SecretStr | None = None  # a first planner key (the `make run` planning link)
     ingest_tokens: list[SecretStr] = Field(default_factory=list)  # bearer tokens for /v1/events
     ingest_rate_per_second: float = Field(default=200.0, gt=0)  # requests per source
     ingest_burst: int = Field(default=400, ge=1)
@@ -294,6 +295,8 @@ def weak_secrets(settings: Settings) -> list[str]:
     ]
     if settings.viewer_key is not None:
         checks.append(("CCPULSE_VIEWER_KEY", secret(settings.viewer_key)))
+    if settings.planner_key is not None:
+        checks.append(("CCPULSE_PLANNER_KEY", secret(settings.planner_key)))
     for number, token in enumerate(settings.ingest_tokens, start=1):
         checks.append((f"CCPULSE_INGEST_TOKENS[{number}]", secret(token)))
     password = redis_password(settings.redis_url)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from services import problems
 from services.apikeys import Role
 
-from ..auth import COOKIE, Authenticator, Principal, require
+from ..auth import Authenticator, Principal, require
 from ..documents import CreatedKey, KeyRow, SessionRow, Ticket
 
 router = APIRouter(tags=["access"])
@@ -22,28 +21,6 @@ Admin = Annotated[Principal, Depends(require(Role.admin))]
 def _auth(request: Request) -> Authenticator:
     auth: Authenticator = request.app.state.api.auth
     return auth
-
-
-@router.get("/login", include_in_schema=False)
-async def login(request: Request, key: Annotated[str, Query(min_length=8)]) -> RedirectResponse:
-    """Open a session from a key once, then drop the key from the address bar."""
-    auth = _auth(request)
-    principal = await auth.from_key(key)
-    if principal is None:
-        raise HTTPException(401, "key: unknown or revoked")
-    session = await auth.open_session(principal)
-    target = "/?tv=1" if request.query_params.get("tv") else "/"
-    response = RedirectResponse(target, status_code=303)
-    settings = request.app.state.api.settings
-    response.set_cookie(
-        COOKIE,
-        session,
-        max_age=settings.session_max_seconds,
-        httponly=True,
-        samesite="strict",
-        secure=settings.secure_cookies(),
-    )
-    return response
 
 
 ACCESS_ERRORS = problems.responses(401, 403, 503)

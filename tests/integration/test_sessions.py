@@ -211,7 +211,8 @@ def test_keys_list_shows_the_bootstrap_keys_and_revoke_ends_them(
         json.loads(line)
         for line in _keys_cli(clean_redis.url, tmp_path, "list").stdout.splitlines()
     ]
-    assert {k["id"] for k in listed} == {"bootstrap-admin", "bootstrap-viewer"}
+    # The planner key `ccpulse` generates for an installation that set none is listed too.
+    assert {k["id"] for k in listed} == {"bootstrap-admin", "bootstrap-viewer", "bootstrap-planner"}
     assert ADMIN not in json.dumps(listed) and VIEWER not in json.dumps(listed)
     assert (
         _keys_cli(clean_redis.url, tmp_path, "revoke", "--id", "bootstrap-viewer").returncode == 0

@@ -36,9 +36,14 @@ async function detail(res: Response): Promise<string> {
 
 /** What to tell a person when an answer is not data. */
 export function explain(answer: { status: number; message: string }): string {
-  if (answer.status === 401) return "Sign-in needed: open /login?key=<your key> once on this screen.";
+  if (answer.status === 401) return "Sign-in needed: open /login on this screen.";
   if (answer.status === 403) return `Not allowed for this key: ${answer.message}`;
   if (answer.status === 404) return "Not available yet on this server.";
   if (answer.status === 0) return `The api cannot be reached (${answer.message}).`;
   return `${answer.status}: ${answer.message}`;
+}
+
+/** Not signed in (or the session ended): to the sign-in page, coming back here afterwards. */
+export function toSignIn(): void {
+  location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
 }

@@ -3,7 +3,7 @@
 
 import "../styles/base.css";
 import "../styles/planning.css";
-import { explain, getJson } from "../lib/api";
+import { explain, getJson, toSignIn } from "../lib/api";
 import { byId, h, params } from "../lib/dom";
 import { title } from "../lib/format";
 import type { LiveDoc } from "../lib/types";
@@ -73,7 +73,8 @@ function fillQueues(): void {
 async function loadScopes(): Promise<void> {
   const answer = await getJson<LiveDoc>("/api/v1/live?window=24h");
   if (!answer.ok) {
-    if (answer.status === 401 || answer.status === 403) notice(explain(answer));
+    if (answer.status === 401) toSignIn();
+    else if (answer.status === 403) notice(explain(answer));
     return;
   }
   timeZone = answer.data.timezone ?? timeZone;

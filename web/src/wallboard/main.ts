@@ -3,7 +3,7 @@
 
 import "../styles/base.css";
 import "../styles/wallboard.css";
-import { explain, getJson } from "../lib/api";
+import { explain, getJson, toSignIn } from "../lib/api";
 import { byId, params, setText } from "../lib/dom";
 import { clock, day, windowLabel } from "../lib/format";
 import type { Config, LiveDoc, TodayTotals } from "../lib/types";
@@ -110,6 +110,7 @@ function onLink(next: Link, retryInMs?: number): void {
 async function onNeverOpened(): Promise<void> {
   // The handshake was refused or the api is down: a REST call tells which, in words.
   const answer = await getJson<LiveDoc>("/api/v1/live?window=5m", 5000);
+  if (answer.status === 401) return toSignIn();
   notice(answer.ok ? "" : explain(answer));
 }
 
