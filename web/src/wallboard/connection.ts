@@ -23,6 +23,7 @@ export class Connection {
   private retryTimer: number | undefined;
   private opened = false;
   private openedAt = 0;
+  private dialedAt = 0;
 
   constructor(private readonly handlers: Handlers, private readonly path = "/ws/wallboard") {}
 
@@ -41,6 +42,7 @@ export class Connection {
     const socket = new WebSocket(scheme + location.host + this.path);
     this.socket = socket;
     this.opened = false;
+    this.dialedAt = Date.now();
     this.handlers.onLink(this.lastMessageAt ? "reconnecting" : "connecting");
     socket.onopen = () => {
       this.opened = true;
@@ -81,8 +83,17 @@ export class Connection {
   }
 
   private watchdog(): void {
-    // Open but silent for three stale periods: drop it and dial again.
-    const quietSince = Math.max(this.lastMessageAt, this.openedAt);
-    if (this.socket && this.opened && Date.now() - quietSince > 3 * STALE_MS) this.socket.close();
+    // Open but silent for three stale periods, or never opened after two: drop it and dial
+    // again. A hung api never answers the close either, so do not wait for its onclose (the
+    // page said "connected but sends nothing" for minutes).
+    const socket = this.socket;
+    if (!socket) return;
+    const quiet = this.opened && Date.now() - Math.max(this.lastMessageAt, this.openedAt) > 3 * STALE_MS;
+    const stuck = !this.opened && Date.now() - this.dialedAt > 2 * STALE_MS;
+    if (!quiet && !stuck) return;
+    socket.onmessage = null;
+    socket.onclose = null;
+    socket.close();
+    this.closed(socket);
   }
 }
