@@ -70,21 +70,42 @@ def screen(
     records: Iterable[Record], now_s: float, lateness_s: int
 ) -> tuple[list[ContactEvent], list[DeadLetter]]:
     """Decode and check each record; what cannot be used becomes a dead letter with its reason."""
-    events: list[ContactEvent] = []
-    dead: list[DeadLetter] = []
+    return check(decode(records), now_s, lateness_s)
+
+
+# Per record: the event, or the dead letter saying why it is unusable.
+Decoded = list[tuple[Record, ContactEvent | DeadLetter]]
+
+
+def decode(records: Iterable[Record]) -> Decoded:
+    """The clock-free half of `screen`: the runner decodes the next batch while Redis applies
+    the previous one."""
+    out: Decoded = []
     for record in records:
         try:
-            event = decode_wire(record.value)
+            out.append((record, decode_wire(record.value)))
         except ValueError as exc:
-            dead.append(DeadLetter(record, f"invalid: {exc}"))
+            out.append((record, DeadLetter(record, f"invalid: {exc}")))
+    return out
+
+
+def check(
+    decoded: Decoded, now_s: float, lateness_s: int
+) -> tuple[list[ContactEvent], list[DeadLetter]]:
+    """The clock half of `screen`: events too old or too far ahead become dead letters."""
+    events: list[ContactEvent] = []
+    dead: list[DeadLetter] = []
+    for record, item in decoded:
+        if isinstance(item, DeadLetter):
+            dead.append(item)
             continue
-        age = now_s - event.time.timestamp()
+        age = now_s - item.time.timestamp()
         if age > lateness_s:
             dead.append(DeadLetter(record, f"late: {int(age)}s old, limit {lateness_s}s"))
         elif age < -FUTURE_TOLERANCE_S:
             dead.append(DeadLetter(record, f"future: {int(-age)}s ahead of the aggregator clock"))
         else:
-            events.append(event)
+            events.append(item)
     return events, dead
 
 

@@ -65,7 +65,7 @@ class GroupConflict(Exception):
 
 MAX_BACKOFF_S = 5.0
 GROUP_RETRIES = 5
-Polled = dict[int, list[tuple[int, bytes]]]
+Polled = dict[int, engine.Decoded]  # partition -> its records, decoded in the prefetch task
 
 
 @dataclass
@@ -158,7 +158,13 @@ class Runner:
         return handled
 
     async def _poll(self) -> Polled:
-        return await self.source.poll(500, self.settings.max_poll_records)
+        """The next records, decoded here: as this runs in the prefetch task, decoding overlaps
+        the previous batch's round trip to Redis (it needs no clock and no state)."""
+        polled = await self.source.poll(500, self.settings.max_poll_records)
+        return {
+            partition: engine.decode([engine.Record(partition, o, v) for o, v in rows])
+            for partition, rows in polled.items()
+        }
 
     async def _take_polled(self) -> Polled:
         task, self._next = self._next, None
@@ -203,12 +209,11 @@ class Runner:
         now_s = self.clock.now()
         pending: dict[int, _Part] = {}
         dead: list[engine.DeadLetter] = []
-        for partition, rows in polled.items():
+        for partition, decoded in polled.items():
             if not self.state.owns(partition) or partition not in self.source.applied:
                 continue  # revoked since it was polled: its next owner reads it again
-            records = [engine.Record(partition, offset, value) for offset, value in rows]
-            events, refused = engine.screen(records, now_s, self.settings.lateness_seconds)
-            pending[partition] = _Part(partition, events, refused, rows[-1][0])
+            events, refused = engine.check(decoded, now_s, self.settings.lateness_seconds)
+            pending[partition] = _Part(partition, events, refused, decoded[-1][0].offset)
             dead += refused
         if dead:
             await self.dead.send(self.source.topic, dead)
@@ -221,7 +226,7 @@ class Runner:
                 break
             if attempt == GROUP_RETRIES - 1:
                 raise GroupConflict(f"partitions {sorted(pending)}: groups kept changing")
-        return sum(len(rows) for rows in polled.values())
+        return sum(len(decoded) for decoded in polled.values())
 
     async def _plan(self, part: _Part, now_s: float) -> Step:
         """One partition's plan from the sheets in memory (and those read back after eviction)."""
