@@ -212,8 +212,8 @@ class Runner:
         for partition, decoded in polled.items():
             if not self.state.owns(partition) or partition not in self.source.applied:
                 continue  # revoked since it was polled: its next owner reads it again
-            events, refused = engine.check(decoded, now_s, self.settings.lateness_seconds)
-            pending[partition] = _Part(partition, events, refused, decoded[-1][0].offset)
+            events, refused, stamps = engine.check(decoded, now_s, self.settings.lateness_seconds)
+            pending[partition] = _Part(partition, events, stamps, refused, decoded[-1][0].offset)
             dead += refused
         if dead:
             await self.dead.send(self.source.topic, dead)
@@ -252,6 +252,7 @@ class Runner:
             self.settings.fcr_window_seconds * 1000,
             self.settings.business_hours,
             measured,
+            part.stamps,
         )
         plan.dead = part.dead
         expected = self.source.applied[partition]
@@ -317,5 +318,6 @@ class _Part:
 
     partition: int
     events: list[ContactEvent]
+    stamps: list[int]  # the events' times in epoch ms
     dead: list[engine.DeadLetter]
     last: int
