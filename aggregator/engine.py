@@ -70,22 +70,50 @@ def screen(
     records: Iterable[Record], now_s: float, lateness_s: int
 ) -> tuple[list[ContactEvent], list[DeadLetter]]:
     """Decode and check each record; what cannot be used becomes a dead letter with its reason."""
-    events: list[ContactEvent] = []
-    dead: list[DeadLetter] = []
+    events, dead, _ = check(decode(records), now_s, lateness_s)
+    return events, dead
+
+
+# Per record: the event (with its time as epoch seconds), or the dead letter saying why it is
+# unusable (time 0).
+Decoded = list[tuple[Record, ContactEvent | DeadLetter, float]]
+
+
+def decode(records: Iterable[Record]) -> Decoded:
+    """The clock-free half of `screen`: the runner decodes the next batch while Redis applies
+    the previous one. The event's time is read here once (each read is a time-zone call)."""
+    out: Decoded = []
     for record in records:
         try:
             event = decode_wire(record.value)
         except ValueError as exc:
-            dead.append(DeadLetter(record, f"invalid: {exc}"))
+            out.append((record, DeadLetter(record, f"invalid: {exc}"), 0.0))
             continue
-        age = now_s - event.time.timestamp()
+        out.append((record, event, event.time.timestamp()))
+    return out
+
+
+def check(
+    decoded: Decoded, now_s: float, lateness_s: int
+) -> tuple[list[ContactEvent], list[DeadLetter], list[int]]:
+    """The clock half of `screen`: events too old or too far ahead become dead letters. Also
+    returns the events' times in epoch ms (`facts.event_ms`) for `plan`."""
+    events: list[ContactEvent] = []
+    dead: list[DeadLetter] = []
+    stamps: list[int] = []
+    for record, item, time_s in decoded:
+        if isinstance(item, DeadLetter):
+            dead.append(item)
+            continue
+        age = now_s - time_s
         if age > lateness_s:
             dead.append(DeadLetter(record, f"late: {int(age)}s old, limit {lateness_s}s"))
         elif age < -FUTURE_TOLERANCE_S:
             dead.append(DeadLetter(record, f"future: {int(-age)}s ahead of the aggregator clock"))
         else:
-            events.append(event)
-    return events, dead
+            events.append(item)
+            stamps.append(int(time_s * 1000))
+    return events, dead, stamps
 
 
 def contacts_of(events: Iterable[ContactEvent]) -> set[str]:
@@ -123,11 +151,13 @@ def plan(
     fcr_window_ms: int = 7 * 86_400_000,
     calendars: contrib.Calendars | None = None,
     measured_fcr: bool = True,
+    stamps: Sequence[int] | None = None,
 ) -> Plan:
     """Fold the batch into its contacts and agents and diff their contributions (measured FCR
     only when asked: its groups cross partitions, see docs/aggregation.md)."""
     result = Plan(events=len(events))
-    stamps = [event_ms(e) for e in events]  # once per event: each costs a time-zone call
+    if stamps is None:  # once per event: each costs a time-zone call (`check` gives them)
+        stamps = [event_ms(e) for e in events]
     new_facts = _fold_contacts(events, stamps, old_facts)
     for contact, facts in new_facts.items():
         old = old_facts.get(contact)

@@ -12,7 +12,9 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -23,6 +25,7 @@ from services.contract import ContactEvent
 from services.settings import Settings
 
 from . import engine
+from .repeats import GroupSheet
 from .source import DeadLetters, Source
 from .state import GroupCache, OwnedState, decode_facts
 from .store import APPLIED, GROUP_CONFLICT, Outcome, Step, Store
@@ -65,7 +68,8 @@ class GroupConflict(Exception):
 
 MAX_BACKOFF_S = 5.0
 GROUP_RETRIES = 5
-Polled = dict[int, list[tuple[int, bytes]]]
+Polled = dict[int, engine.Decoded]  # partition -> its records, decoded in the prefetch task
+T = TypeVar("T")
 
 
 @dataclass
@@ -86,6 +90,7 @@ class Runner:
         self.dead = DeadLetters(self.settings)
         self._pending: set[int] = set()
         self._next: asyncio.Task[Polled] | None = None
+        self._inflight: _InFlight | None = None  # the batch sent to Redis, not yet settled
         self._failures = 0
         self._last_commit = 0.0
         self._apply_us = 0  # batch apply time not yet added to keys.STATS (/metrics)
@@ -134,22 +139,15 @@ class Runner:
             return 0
         polled = await self._take_polled()
         if not polled:
+            if self._inflight is not None:  # idle: settle the batch still in flight
+                await self._guarded(self._land(), [])
             await self._monitor()  # idle: the lag still moves (to 0, or up if fetches fail)
             return 0
         # Fetch the next batch while this one is applied (the broker works meanwhile).
         self._next = asyncio.create_task(self._poll())
         started = time.monotonic()
-        try:
-            handled = await self._apply(polled)
-        except (OffsetConflict, GroupConflict) as conflict:
-            log.warning("offset conflict (%s); re-reading from Redis", conflict)
-            await self._drop_prefetch()
-            self._hold(list(polled))
-            return 0
-        except (RedisError, OSError) as exc:
-            await self._drop_prefetch()
-            self._hold(list(polled))
-            await self._back_off(exc)
+        handled = await self._guarded(self._apply(polled), list(polled))
+        if handled is None:
             return 0
         self._failures = 0
         self._apply_us += int((time.monotonic() - started) * 1e6)
@@ -157,21 +155,49 @@ class Runner:
         await self._monitor()
         return handled
 
+    async def _guarded(self, work: Awaitable[T], partitions: list[int]) -> T | None:
+        """Run an apply; on failure re-seek these partitions and every one we own from what
+        Redis holds (a batch in flight may or may not have applied). None: nothing handled."""
+        try:
+            return await work
+        except (OffsetConflict, GroupConflict) as conflict:
+            log.warning("offset conflict (%s); re-reading from Redis", conflict)
+            await self._drop_prefetch()
+            self._hold([*partitions, *self.source.applied])
+            return None
+        except (RedisError, OSError) as exc:
+            await self._drop_prefetch()
+            self._hold([*partitions, *self.source.applied])
+            await self._back_off(exc)
+            return None
+
     async def _poll(self) -> Polled:
-        return await self.source.poll(500, self.settings.max_poll_records)
+        """The next records, decoded here: as this runs in the prefetch task, decoding overlaps
+        the previous batch's round trip to Redis (it needs no clock and no state)."""
+        polled = await self.source.poll(500, self.settings.max_poll_records)
+        return {
+            partition: engine.decode([engine.Record(partition, o, v) for o, v in rows])
+            for partition, rows in polled.items()
+        }
 
     async def _take_polled(self) -> Polled:
         task, self._next = self._next, None
         return await task if task is not None else await self._poll()
 
     async def _drop_prefetch(self) -> None:
-        """A prefetched batch follows one that failed: it must be read again after re-seeking."""
+        """A batch failed (or the runner stops): what is prefetched or in flight must be read
+        again after re-seeking, and the state reloaded from Redis."""
         task, self._next = self._next, None
-        if task is None:
+        inflight, self._inflight = self._inflight, None
+        if task is None and inflight is None:
             return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        if inflight is not None:  # let it finish (whether it applied is read back from Redis)
+            with contextlib.suppress(Exception):
+                await inflight.task
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         # Whatever the cancelled fetch had consumed is unknown: re-seek every partition we own.
         self._hold(list(self.source.applied))
 
@@ -198,35 +224,61 @@ class Runner:
             await asyncio.wait_for(self.stopping.wait(), timeout=delay)
 
     async def _apply(self, polled: Polled) -> int:
-        """Plan each partition's records against the state in memory and apply every plan in
-        one round trip (one atomic step per partition); memory follows only accepted steps."""
+        """Plan each partition's records against the state in memory, as the batch in flight
+        will leave it, while Redis applies that batch; then settle it and send these plans in
+        one round trip (one atomic step per partition). Memory follows only accepted steps: if
+        the batch in flight was not accepted whole, these plans are made again (or everything
+        is re-read from Redis, `_guarded`)."""
         now_s = self.clock.now()
         pending: dict[int, _Part] = {}
         dead: list[engine.DeadLetter] = []
-        for partition, rows in polled.items():
+        for partition, decoded in polled.items():
             if not self.state.owns(partition) or partition not in self.source.applied:
                 continue  # revoked since it was polled: its next owner reads it again
-            records = [engine.Record(partition, offset, value) for offset, value in rows]
-            events, refused = engine.screen(records, now_s, self.settings.lateness_seconds)
-            pending[partition] = _Part(partition, events, refused, rows[-1][0])
+            events, refused, stamps = engine.check(decoded, now_s, self.settings.lateness_seconds)
+            pending[partition] = _Part(partition, events, stamps, refused, decoded[-1][0].offset)
             dead += refused
         if dead:
             await self.dead.send(self.source.topic, dead)
-        for attempt in range(GROUP_RETRIES):
+        ahead = self._inflight
+        steps = [await self._plan(part, now_s, ahead) for part in pending.values()]
+        if ahead is not None and not await self._land():
             steps = [await self._plan(part, now_s) for part in pending.values()]
-            outcomes = await self.store.apply(steps, now_s)
-            retry = self._settle(steps, outcomes, now_s)
-            pending = {p: pending[p] for p in retry}
-            if not pending:
-                break
-            if attempt == GROUP_RETRIES - 1:
-                raise GroupConflict(f"partitions {sorted(pending)}: groups kept changing")
-        return sum(len(rows) for rows in polled.values())
+        if steps:
+            sent = asyncio.create_task(self.store.apply(steps, now_s))
+            self._inflight = _InFlight(sent, steps, pending, now_s)
+        return sum(len(decoded) for decoded in polled.values())
 
-    async def _plan(self, part: _Part, now_s: float) -> Step:
-        """One partition's plan from the sheets in memory (and those read back after eviction)."""
+    async def _land(self) -> bool:
+        """Settle the batch in flight, applying its group retries now; False when any step
+        needed one (plans made on top of the batch are then stale)."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is None:
+            return True
+        outcomes = await inflight.task
+        retry = self._settle(inflight.steps, outcomes, inflight.now_s)
+        if not retry:
+            return True
+        pending = {p: inflight.parts[p] for p in retry}
+        for _ in range(GROUP_RETRIES - 1):
+            steps = [await self._plan(part, inflight.now_s) for part in pending.values()]
+            outcomes = await self.store.apply(steps, inflight.now_s)
+            pending = {p: pending[p] for p in self._settle(steps, outcomes, inflight.now_s)}
+            if not pending:
+                return False
+        raise GroupConflict(f"partitions {sorted(pending)}: groups kept changing")
+
+    async def _plan(self, part: _Part, now_s: float, ahead: _InFlight | None = None) -> Step:
+        """One partition's plan from the sheets in memory (and those read back after eviction),
+        as the batch in flight (`ahead`) leaves them when given."""
         partition, events = part.partition, part.events
-        facts, cold = self.state.facts(partition, engine.contacts_of(events), int(now_s * 1000))
+        contacts = engine.contacts_of(events)
+        facts, cold = self.state.facts(partition, contacts, int(now_s * 1000))
+        before = ahead.steps_by_partition.get(partition) if ahead is not None else None
+        if before is not None:
+            newer = before.plan.facts
+            facts.update({c: newer[c] for c in contacts if c in newer})
+            cold = [c for c in cold if c not in newer]
         if cold:
             values = await self.store.read_facts(partition, cold)
             for contact, value in zip(cold, values, strict=True):
@@ -234,11 +286,16 @@ class Runner:
         measured = self.settings.fcr_measured
         needed = engine.groups_needed(events, facts) if measured else set()
         groups, missing = self.groups.known(needed)
+        if ahead is not None and ahead.groups:
+            groups.update({g: ahead.groups[g] for g in needed if g in ahead.groups})
+            missing = [g for g in missing if g not in ahead.groups]
         if missing:
             read = await self.store.read_groups(missing)
             self.groups.put(read)
             groups.update(read)
         agents = self.state.agents(partition, engine.agents_of(events))
+        if before is not None:
+            agents.update({a: before.plan.agents[a] for a in agents if a in before.plan.agents})
         plan = engine.plan(
             events,
             facts,
@@ -247,9 +304,10 @@ class Runner:
             self.settings.fcr_window_seconds * 1000,
             self.settings.business_hours,
             measured,
+            part.stamps,
         )
         plan.dead = part.dead
-        expected = self.source.applied[partition]
+        expected = before.last if before is not None else self.source.applied[partition]
         return Step(self.source.topic, partition, expected, part.last, plan, groups)
 
     def _settle(self, steps: list[Step], outcomes: list[Outcome], now_s: float) -> list[int]:
@@ -307,10 +365,27 @@ class Runner:
 
 
 @dataclass(slots=True)
+class _InFlight:
+    """A batch's steps sent to Redis, with what is needed to settle or retry them."""
+
+    task: asyncio.Task[list[Outcome]]
+    steps: list[Step]
+    parts: dict[int, _Part]
+    now_s: float
+    steps_by_partition: dict[int, Step] = field(init=False)
+    groups: dict[str, GroupSheet] = field(init=False)  # the groups' versions it writes
+
+    def __post_init__(self) -> None:
+        self.steps_by_partition = {step.partition: step for step in self.steps}
+        self.groups = {g: s for step in self.steps for g, s in step.plan.groups.items()}
+
+
+@dataclass(slots=True)
 class _Part:
     """One partition's share of a polled batch."""
 
     partition: int
     events: list[ContactEvent]
+    stamps: list[int]  # the events' times in epoch ms
     dead: list[engine.DeadLetter]
     last: int
