@@ -67,6 +67,7 @@ lint: setup
 bench: setup
 	$(BIN)/python -m tests.tools.bench
 	$(BIN)/python -m tests.tools.bench_ingest
+	$(BIN)/python -m tests.tools.bench_erlang
 
 # The ingest alone (docs/capacity.md): webhooks per ingest process beside a bare FastAPI +
 # aiokafka app, driven by wrk (Debian: apt-get install -y wrk).
