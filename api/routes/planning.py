@@ -274,8 +274,13 @@ async def staffing(
     day_start = datetime.combine(target, datetime.min.time(), zone)
     # Erlang A for a large center costs tens of ms an interval: off the loop that serves the
     # websockets and /metrics (staffing's own cache makes a repeated request cheap).
-    rows = await asyncio.to_thread(
-        staffing_rows, days, len(used), day_start, width, target_sl, threshold, shrinkage
+    # No past week with history: no forecast, not a day of zeros (read as "0 agents needed").
+    rows = (
+        await asyncio.to_thread(
+            staffing_rows, days, len(used), day_start, width, target_sl, threshold, shrinkage
+        )
+        if used
+        else []
     )
     return {
         "date": target.isoformat(),
@@ -285,7 +290,9 @@ async def staffing(
         "threshold_seconds": threshold,
         "shrinkage": shrinkage,
         "forecast": {
-            "method": "mean of the same weekday and time over past weeks with history",
+            "method": "mean of the same weekday and time over past weeks with history"
+            if used
+            else f"no forecast: none of the last {n_weeks} weeks has history for this weekday",
             "weeks_used": [d.isoformat() for d in used],
         },
         "rows": rows,

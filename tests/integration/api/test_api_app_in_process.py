@@ -198,3 +198,21 @@ async def test_access_on_refuses_anonymous_and_keeps_planner_routes_from_viewers
     # what it answers beyond that is not this test's concern): the 403 is the role's, not the
     # route's.
     assert admin_volume.status_code not in (401, 403, 404), admin_volume.text
+
+
+async def test_staffing_without_history_is_no_forecast_not_zero_agents(
+    clean_redis: EmbeddedRedis, tmp_path: Path
+) -> None:
+    """A first run: no past week has history, so no rows (it answered 96 rows of 0 agents)."""
+    import asyncio
+
+    from services import database
+
+    settings = api_settings(clean_redis.url, tmp_path)
+    await asyncio.to_thread(database.upgrade, settings)  # Alembic runs its own loop
+    async with asgi_client(settings, clock) as api:
+        answer = await api.get("/api/v1/staffing", headers=bearer(ADMIN))
+    assert answer.status_code == 200, answer.text
+    doc = answer.json()
+    assert doc["rows"] == [] and doc["forecast"]["weeks_used"] == []
+    assert doc["forecast"]["method"].startswith("no forecast")
