@@ -34,7 +34,9 @@ from .live_reader import LiveReader, read_options, resolve_window
 from .snapshot import SCOPE_MEMORY_S
 
 AGENT_PREFIX = keys.agent_scope("")
-SCOPE = ["channel", "queue"]  # a channel's own series have queue="" (no queue label at all)
+# level="channel": a channel's own totals (queue="", no queue label at all); level="queue": its
+# queues. Both levels count the same contacts, so every sum() selects one level.
+SCOPE = ["level", "channel", "queue"]
 # Raw histogram fields per exposed histogram: (families of bucket fields, field of the ms sum).
 HISTOGRAMS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "ccpulse_answer_wait_today_seconds": (
@@ -97,6 +99,7 @@ class Reading:
     agent_cap: int
     busy_states: tuple[str, ...]
     idle_states: tuple[str, ...]
+    scope_cap: int = 200
 
 
 class LiveCollector(Collector):
@@ -109,8 +112,11 @@ class LiveCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         reading = self.reading
-        yield from _scope_families(reading.scopes)
-        yield from _histograms(reading.scopes)
+        scopes, dropped_queues = _cap_queues(reading.scopes, reading.scope_cap)
+        stages, dropped_stages = _cap_stages(scopes, reading.scope_cap)
+        yield from _scope_families(scopes, stages)
+        yield from _histograms(scopes)
+        yield _dropped(dropped_queues, dropped_stages)
         yield from _agent_families(reading)
         yield from _health(reading.stats, reading.lag)
         yield from self.extra
@@ -173,6 +179,7 @@ async def read(reader: LiveReader, now_s: float) -> Reading:
         agent_cap=settings.metrics_agent_cap,
         busy_states=tuple(settings.busy_states),
         idle_states=tuple(settings.idle_states),
+        scope_cap=settings.metrics_scope_cap,
     )
 
 
@@ -207,8 +214,51 @@ def _scope_readings(
     return channels + queues
 
 
-def _scope_families(scopes: list[ScopeReading]) -> list[Metric]:
-    """The wallboard's own figures per channel and queue, from the same formulas (kpis)."""
+def _level(r: ScopeReading) -> str:
+    return "queue" if r.queue else "channel"
+
+
+def _stage_counts(c: Mapping[str, int], family: str) -> dict[str, int]:
+    """`family:name` fields as {name: count}, zeros kept: a stage seen today whose count a
+    late correction brought back to 0 reads 0 instead of vanishing."""
+    return {k[len(family) :]: v for k, v in c.items() if k.startswith(family)}
+
+
+def _cap_queues(scopes: list[ScopeReading], cap: int) -> tuple[list[ScopeReading], int]:
+    """Channels, and the `cap` busiest queues (offered today, then name): queue names come
+    from event fields, so a bound on the series per scrape; returns how many were left out."""
+    queues = [r for r in scopes if r.queue]
+    ranked = sorted(queues, key=lambda r: (-r.counters.get(kpis.OFFERED, 0), r.queue, r.channel))
+    kept = {id(r) for r in ranked[:cap]}
+    return [r for r in scopes if not r.queue or id(r) in kept], max(0, len(queues) - cap)
+
+
+def _cap_stages(scopes: list[ScopeReading], cap: int) -> tuple[set[str], int]:
+    """The `cap` stage names with most contacts today (entered plus abandoned, over the
+    exposed scopes); "none" (no stage reached) is always kept and not counted."""
+    totals: Counter[str] = Counter()
+    for r in scopes:
+        for family in (kpis.STAGE_ENTERED, kpis.ABANDON_STAGE):
+            totals.update(_stage_counts(r.counters, family))
+    totals.pop("none", None)
+    ranked = sorted(totals, key=lambda stage: (-totals[stage], stage))
+    return {"none", *ranked[:cap]}, max(0, len(ranked) - cap)
+
+
+def _dropped(queues: int, stages: int) -> Metric:
+    family = GaugeMetricFamily(
+        "ccpulse_metrics_scopes_dropped",
+        "Distinct queue or stage label values left out of this scrape by CCPULSE_METRICS_SCOPE_CAP",
+        labels=["label"],
+    )
+    family.add_metric(["queue"], queues)
+    family.add_metric(["stage"], stages)
+    return family
+
+
+def _scope_families(scopes: list[ScopeReading], stages: set[str]) -> list[Metric]:
+    """The wallboard's own figures per channel and queue, from the same formulas (kpis); only
+    the stage names in `stages`."""
     counts = {
         figure: GaugeMetricFamily(f"ccpulse_contacts_{suffix}_today", text, labels=SCOPE)
         for suffix, figure, text in COUNTS
@@ -250,7 +300,7 @@ def _scope_families(scopes: list[ScopeReading]) -> list[Metric]:
         ),
     }
     for r in scopes:
-        labels = [r.channel, r.queue]
+        labels = [_level(r), r.channel, r.queue]
         c = r.counters
         values: dict[str, float | None] = {
             "offered": c.get(kpis.OFFERED, 0),
@@ -266,10 +316,14 @@ def _scope_families(scopes: list[ScopeReading]) -> list[Metric]:
             if (number := values.get(figure)) is not None:
                 family.add_metric(labels, number)
         # "none" always present: the day's abandon series exist from midnight, at zero.
-        for stage, n in {"none": 0, **kpis.suffixed(c, kpis.ABANDON_STAGE)}.items():
-            abandoned.add_metric([*labels, stage], n)
-        for row in kpis.ivr_funnel(c):
-            entered.add_metric([*labels, str(row["stage"])], int(row["entered"]))
+        for stage, n in {"none": 0, **_stage_counts(c, kpis.ABANDON_STAGE)}.items():
+            if stage in stages:
+                abandoned.add_metric([*labels, stage], n)
+        funnel = [str(row["stage"]) for row in kpis.ivr_funnel(c)]  # the funnel's order first
+        seen = _stage_counts(c, kpis.STAGE_ENTERED)
+        for stage in [*funnel, *sorted(set(seen) - set(funnel))]:
+            if stage in stages:
+                entered.add_metric([*labels, stage], seen[stage])
     return [*counts.values(), abandoned, entered, *now.values(), *ratios.values()]
 
 
@@ -280,7 +334,7 @@ def _histograms(scopes: list[ScopeReading]) -> list[Metric]:
         family = HistogramMetricFamily(name, text, labels=SCOPE)
         for r in scopes:
             family.add_metric(
-                [r.channel, r.queue],
+                [_level(r), r.channel, r.queue],
                 _buckets(r.counters, families),
                 r.counters.get(sum_field, 0) / 1000,
             )

@@ -175,6 +175,9 @@ class Settings(BaseSettings):
     # Per-agent series on /metrics: off by default (cardinality), at most `cap` agents when on.
     metrics_per_agent: bool = False
     metrics_agent_cap: int = Field(default=200, ge=0)
+    # Queue and stage names come from event fields: at most this many distinct values of each
+    # per scrape (busiest first), the rest counted in ccpulse_metrics_scopes_dropped.
+    metrics_scope_cap: int = Field(default=200, ge=0)
 
     # --- security (docs/security.md): sessions, cookies, what is exposed off loopback ---
     session_idle_seconds: int = Field(default=7 * 86400, ge=60)  # unused this long: signed out

@@ -111,14 +111,17 @@ def test_metrics_equal_the_recount(pipeline_factory: PipelineFactory, zone: str)
     queue_channel = {e["queue"]: e["channel"] for e in events if e.get("queue") and "channel" in e}
     assert expected["channels"] and expected["queues"]
     for channel, want in expected["channels"].items():
-        check_scope(samples, want, channel=channel, queue="")
+        check_scope(samples, want, level="channel", channel=channel, queue="")
     for queue, want in expected["queues"].items():
-        check_scope(samples, want, channel=queue_channel[queue], queue=queue)
+        check_scope(samples, want, level="queue", channel=queue_channel[queue], queue=queue)
     waits = waits_by_scope(events, start, end)
     for channel in expected["channels"]:
-        check_histogram(samples, waits[channel], channel=channel, queue="")
+        check_histogram(samples, waits[channel], level="channel", channel=channel, queue="")
     for queue in expected["queues"]:
-        check_histogram(samples, waits[queue], channel=queue_channel[queue], queue=queue)
+        check_histogram(
+            samples, waits[queue], level="queue", channel=queue_channel[queue], queue=queue
+        )
+    check_levels(samples, expected)
     check_waiting_now(samples, events)
     check_agents(samples, events, start, end)
     consumed = value(samples, "ccpulse_aggregator_events_applied_total") + value(
@@ -152,6 +155,18 @@ def check_scope(samples: Samples, want: dict[str, Any], **scope: str) -> None:
     assert short == want["short_abandoned"], where
 
 
+def check_levels(samples: Samples, expected: dict[str, Any]) -> None:
+    """Each level alone sums to the truth: level="channel" to every contact offered, and no
+    sum() counts a contact twice (queue series never carry level="channel")."""
+    offered = "ccpulse_contacts_offered_today"
+    channels = series(samples, offered, level="channel")
+    assert sum(channels.values()) == sum(w["offered"] for w in expected["channels"].values())
+    assert all(dict(labels).get("queue", "") == "" for labels in channels)
+    queues = series(samples, offered, level="queue")
+    assert sum(queues.values()) == sum(w["offered"] for w in expected["queues"].values())
+    assert len(channels) + len(queues) == len(series(samples, offered))
+
+
 def check_histogram(samples: Samples, waits_ms: list[int], **scope: str) -> None:
     """Cumulative buckets on the catalogue's edges; each one equals the recounted waits."""
     name = "ccpulse_answer_wait_today_seconds"
@@ -172,7 +187,7 @@ def check_histogram(samples: Samples, waits_ms: list[int], **scope: str) -> None
 
 def check_waiting_now(samples: Samples, events: list[dict[str, Any]]) -> None:
     waiting = oracle.waiting_now(events)
-    for labels, got in series(samples, "ccpulse_contacts_waiting", queue="").items():
+    for labels, got in series(samples, "ccpulse_contacts_waiting", level="channel").items():
         assert got == waiting.get(dict(labels)["channel"], 0), labels
     for labels, got in series(samples, "ccpulse_longest_wait_seconds").items():
         assert got >= 0, labels

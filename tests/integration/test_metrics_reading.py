@@ -118,7 +118,7 @@ def test_metrics_equal_the_live_documents_figures(clean_redis: EmbeddedRedis) ->
     }
     for channel, name, fig in scopes:
         queue = name.removesuffix(f" ({channel})")
-        label = {"channel": channel, "queue": queue}
+        label = {"level": "queue" if queue else "channel", "channel": channel, "queue": queue}
         for figure in ("offered", "queued", "answered", "timed_out"):
             assert got(f"ccpulse_contacts_{figure}_today", **label) == fig[figure], (label, figure)
         assert got("ccpulse_contacts_waiting", **label) == fig["in_queue"], label
@@ -152,3 +152,97 @@ def test_metrics_equal_the_live_documents_figures(clean_redis: EmbeddedRedis) ->
             state_s = got("ccpulse_agent_state_seconds", agent=name, state=agent["state"])
             assert state_s == agent["state_seconds"]
     assert got("ccpulse_metrics_agents_omitted") == len(ranked) - 2
+
+
+def test_a_sum_over_one_level_is_the_channel_total(clean_redis: EmbeddedRedis) -> None:
+    """Channel totals carry level="channel", queues level="queue": sum() over one level counts
+    each contact once (over both it would count the queued ones twice)."""
+    samples, doc = asyncio.run(_read(clean_redis.url, Settings(auth="off"), clock.now()))
+    by_level: dict[str, float] = {}
+    for (name, labels), n in samples.items():
+        if name == "ccpulse_contacts_offered_today":
+            level = dict(labels)["level"]
+            by_level[level] = by_level.get(level, 0) + n
+    assert set(by_level) == {"channel", "queue"}
+    assert by_level["channel"] == sum(fig["offered"] for fig in doc["channels"].values())
+    assert by_level["queue"] == sum(fig["offered"] for fig in doc["queues"].values())
+    every = [labels for (name, labels) in samples if name.startswith("ccpulse_contacts_")]
+    assert all(dict(labels)["level"] in ("channel", "queue") for labels in every)
+
+
+async def _stage_goes_to_zero(url: str, settings: Settings, now_s: float) -> list[Samples]:
+    """A stage counted once, then corrected away (the aggregator's -1 on the same fields):
+    the scrape before and the scrape after."""
+    redis = Redis.from_url(url)
+    try:
+        await _write_state(redis, now_s, settings)
+        reader = LiveReader(redis, settings)
+        today = resolve_window("today", now_s, settings)
+        minute = max(keys.bucket_start_s(now_s, "m") - 120, today.start_s)
+        cells = [keys.partition_counter_key(0, r, keys.bucket_start_s(minute, r)) for r in "mh"]
+        fields = [
+            keys.counter_field("ch|voice", f"{kpis.ABANDON_STAGE}transfer"),
+            keys.counter_field("ch|voice", f"{kpis.STAGE_ENTERED}transfer"),
+            keys.counter_field("ch|voice", f"{kpis.STAGE_RANK}transfer"),
+        ]
+        scrapes = []
+        for step in (1, -1):
+            for key in cells:
+                for field in fields:
+                    await redis.hincrby(key, field, step)
+            scrapes.append(_samples((await render(reader, now_s)).decode()))
+        return scrapes
+    finally:
+        await redis.aclose()
+
+
+def test_a_stage_corrected_to_zero_reads_zero(clean_redis: EmbeddedRedis) -> None:
+    before, after = asyncio.run(_stage_goes_to_zero(clean_redis.url, Settings(), clock.now()))
+    label = frozenset(
+        {"level": "channel", "channel": "voice", "queue": "", "stage": "transfer"}.items()
+    )
+    for name in ("ccpulse_contacts_abandoned_today", "ccpulse_ivr_stage_entered_today"):
+        assert before[(name, label)] == 1, name
+        assert after.get((name, label)) == 0, name  # present, at 0: not vanished
+
+
+def test_the_scope_cap_keeps_the_busiest_and_counts_the_rest(clean_redis: EmbeddedRedis) -> None:
+    """CCPULSE_METRICS_SCOPE_CAP=1: one queue (the most offered) and one stage name (the most
+    contacts) per scrape; the others are counted in ccpulse_metrics_scopes_dropped."""
+    cap = 1
+    settings = Settings(auth="off", metrics_scope_cap=cap)
+    samples, doc = asyncio.run(_read(clean_redis.url, settings, clock.now()))
+    queues = sorted(
+        (
+            {**fig, "queue": name.removesuffix(f" ({fig['channel']})")}
+            for name, fig in doc["queues"].items()
+        ),
+        key=lambda fig: -fig["offered"],
+    )
+    assert len(queues) > cap and queues[0]["offered"] > queues[cap]["offered"]
+    exposed = {
+        (dict(labels)["channel"], dict(labels)["queue"])
+        for (name, labels) in samples
+        if name == "ccpulse_contacts_offered_today" and dict(labels)["level"] == "queue"
+    }
+    assert exposed == {(queues[0]["channel"], queues[0]["queue"])}
+    assert samples[("ccpulse_metrics_scopes_dropped", frozenset({"label": "queue"}.items()))] == (
+        len(queues) - cap
+    )
+    kept = [*doc["channels"].values(), queues[0]]
+    totals: dict[str, int] = {}
+    for fig in kept:
+        for stage, n in fig["abandoned_by_stage"].items():
+            totals[stage] = totals.get(stage, 0) + n
+        for row in fig["ivr_funnel"]:
+            totals[str(row["stage"])] = totals.get(str(row["stage"]), 0) + int(row["entered"])
+    totals.pop("none", None)
+    assert len(totals) > cap
+    stages = {
+        dict(labels)["stage"]
+        for (name, labels) in samples
+        if name in ("ccpulse_contacts_abandoned_today", "ccpulse_ivr_stage_entered_today")
+    }
+    assert stages - {"none"} == {min(totals, key=lambda s: (-totals[s], s))}
+    dropped = samples[("ccpulse_metrics_scopes_dropped", frozenset({"label": "stage"}.items()))]
+    assert dropped == len(totals) - cap
