@@ -32,7 +32,7 @@ export function renderQueues(tbody: HTMLElement, doc: LiveDoc): void {
       { field: "queue", value: name, text: name, cls: "name" },
       { field: "channel", value: channel, text: title(channel), cls: "muted" },
       ...COLUMNS.slice(0, 2).map((col) => cell(col, fig, channel, name)),
-      { field: "agents_available", value: fig.agents?.available ?? null, text: count(fig.agents?.available), cls: "num", title: agentsTitle(fig) },
+      { field: "agents.available", value: fig.agents?.available ?? null, text: count(fig.agents?.available), cls: "num", title: agentsTitle(fig) },
       ...COLUMNS.slice(2).map((col) => cell(col, fig, channel, name)),
     ];
     return { key: name, attrs: { "data-scope": "queue", "data-queue": name, "data-window": doc.window }, cells };

@@ -84,7 +84,7 @@ function build(channel: string, window: string): Tile {
   const [todayAnswered, todayOffered] = [span("answered", "today"), span("offered", "today")];
   const extras = h("div", { class: "extras" });
   const agentsValue = h("b", {});
-  const agents = h("p", { class: "agents", ...attrs(channel, "agents_available", "now") }, "agents available ", agentsValue);
+  const agents = h("p", { class: "agents", ...attrs(channel, "agents.available", "now") }, "agents available ", agentsValue);
   const root = h("section", { class: "tile", "data-channel": channel },
     h("header", {}, h("h3", {}, title(channel)), h("span", { class: "tile-status" })),
     h("div", { class: "hero" }, ...METRICS.filter((m) => m.big).map(metric)),
