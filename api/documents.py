@@ -37,12 +37,27 @@ class Document(BaseModel):
 
 
 @STRICT
+class AgentsSummary(TypedDict):
+    """Agents of one channel or queue by current state (each agent in exactly one count);
+    the first figure a supervisor looks for is `available`."""
+
+    available: int
+    on_contact: int
+    after_contact_work: int
+    not_ready: int
+    not_ready_by_reason: dict[str, int]
+    offline: int
+    longest_available_seconds: float | None
+
+
+@STRICT
 class ChannelFigures(Figures):
     """A channel's figures (the catalogue, `services.kpis.Figures`) and its gauges now."""
 
     in_queue: int
     longest_wait_seconds: float
     active: int
+    agents: AgentsSummary
 
 
 class QueueFigures(ChannelFigures):

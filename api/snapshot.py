@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from services import keys, kpis
+from services import agentstates, keys, kpis
 
 from .live_reader import LiveReader, Window, iso, read_options, resolve_window
 
@@ -35,6 +35,7 @@ async def build(
     channels: dict[str, Any] = {}
     queues: dict[str, Any] = {}
     agents: dict[str, Any] = {}
+    queue_keys: dict[str, list[str]] = {}  # a queue's name -> its keys in `queues`
     for scope in scopes:
         parts = keys.parse_scope(scope)
         if parts[0] == "ch":
@@ -43,7 +44,9 @@ async def build(
         elif parts[0] == "q":
             opts = read_options(reader.settings, parts[1], parts[2], **_kw(over))
             entry = {"channel": parts[1], **kpis.figures(counters[scope], opts), **gauges[scope]}
-            queues[_queue_name(queues, parts[1], parts[2])] = entry
+            name = _queue_name(queues, parts[1], parts[2])
+            queues[name] = entry
+            queue_keys.setdefault(parts[2], []).append(name)
         elif parts[0] == "ag":
             agents[parts[1]] = _agent(counters[scope])
     for name, state in states.items():
@@ -59,6 +62,7 @@ async def build(
             ),
         )
     await _time_in_state(reader, agents, window, now_s)
+    _agents_by_scope(channels, queues, queue_keys, agents)
     return {
         "as_of": iso(now_s),
         "window": window.name,
@@ -88,6 +92,53 @@ async def _time_in_state(
         agents[name]["occupancy"] = kpis.occupancy(
             seconds, settings.busy_states, settings.idle_states
         )
+
+
+NO_REASON = "unspecified"
+
+
+def _agents_by_scope(
+    channels: dict[str, Any],
+    queues: dict[str, Any],
+    queue_keys: dict[str, list[str]],
+    agents: dict[str, Any],
+) -> None:
+    """Per channel and queue: its agents by current state (docs/metrics.md, agents by scope).
+    An agent counts for every listed queue of that name and for those queues' channels."""
+    for entry in (*channels.values(), *queues.values()):
+        entry["agents"] = _empty_summary()
+    for agent in agents.values():
+        if agent.get("state") is None:
+            continue
+        state, reason = agentstates.normalise(agent["state"])
+        names = {key for queue in agent.get("queues", ()) for key in queue_keys.get(queue, ())}
+        scoped = [queues[k] for k in names]
+        scoped += [channels[c] for c in {q["channel"] for q in scoped} if c in channels]
+        for entry in scoped:
+            _count(entry["agents"], state, agent.get("state_reason") or reason, agent)
+
+
+def _empty_summary() -> dict[str, Any]:
+    return {
+        "available": 0,
+        "on_contact": 0,
+        "after_contact_work": 0,
+        "not_ready": 0,
+        "not_ready_by_reason": {},
+        "offline": 0,
+        "longest_available_seconds": None,
+    }
+
+
+def _count(summary: dict[str, Any], state: str, reason: str | None, agent: dict[str, Any]) -> None:
+    bucket = "after_contact_work" if state == agentstates.WRAP_UP else state
+    summary[bucket] += 1
+    if state == agentstates.NOT_READY:
+        by_reason = summary["not_ready_by_reason"]
+        by_reason[reason or NO_REASON] = by_reason.get(reason or NO_REASON, 0) + 1
+    elif state == agentstates.AVAILABLE and "state_seconds" in agent:
+        longest = summary["longest_available_seconds"]
+        summary["longest_available_seconds"] = max(longest or 0.0, agent["state_seconds"])
 
 
 def _kw(over: Overrides) -> dict[str, Any]:

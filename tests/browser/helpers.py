@@ -57,6 +57,15 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
+def lookup(figures: dict[str, Any], field: str) -> Any:
+    """A figure by its data-field; a dotted one (`agents.available`) is read from nested
+    records."""
+    value: Any = figures
+    for part in field.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
 def mismatches(
     shown: list[dict[str, Any]],
     live: dict[str, Any],
@@ -69,11 +78,11 @@ def mismatches(
     for f in shown:
         doc = today if f["window"] == "today" else live
         if f["scope"] == "channel":
-            expected = doc["channels"].get(f["channel"], {}).get(f["field"])
+            expected = lookup(doc["channels"].get(f["channel"], {}), f["field"])
         elif f["scope"] == "queue":
             if f["field"] in ("queue", "channel"):
                 continue
-            expected = doc["queues"].get(f["queue"], {}).get(f["field"])
+            expected = lookup(doc["queues"].get(f["queue"], {}), f["field"])
         elif f["scope"] == "agent":
             if f["field"] == "agent":
                 continue

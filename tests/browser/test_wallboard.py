@@ -281,3 +281,59 @@ def test_alert_banner_from_the_socket_document(
     open_wallboard(page, live_api)
     assert page.is_hidden("#alerts")
     assert page.errors == []
+
+
+def test_agents_available_on_tiles_and_queues_and_sort_by_keyboard(
+    live_api: LiveApi, feed: Feed, page_factory: Any, artifacts: Path
+) -> None:
+    """Issue 16: each channel tile and queue row shows its agents available, equal to the api's;
+    agent headers are reached with Tab and sort with Enter and Space."""
+    floor.seed(feed)
+    page = page_factory(1600, 1000)
+    open_wallboard(page, live_api)
+    wait_for(lambda: agree(page, live_api), 15, "page figures equal to /api/v1/live")
+    live = live_api.get("/api/v1/live")
+    tile = '[data-scope="channel"][data-channel="{}"][data-field="agents.available"]'
+    for channel, fig in live["channels"].items():
+        available = fig["agents"]["available"]
+        # The floor's own count, independent of the api: agents available on a queue of it.
+        want = sum(
+            1
+            for state, _, queue in floor.AGENTS.values()
+            if state == "available" and (channel, queue) in floor.QUEUES
+        )
+        assert available == want, channel
+        el = page.locator(tile.format(channel))
+        assert el.get_attribute("data-value") == str(available), channel
+        assert el.inner_text() == f"agents available {available}", channel
+    assert live["channels"]["voice"]["agents"]["available"] > 0  # the check is not 0 == 0
+    for queue, fig in live["queues"].items():
+        cell = page.locator(f'#queues-body td[data-queue="{queue}"][data-field="agents.available"]')
+        assert cell.get_attribute("data-value") == str(fig["agents"]["available"]), queue
+        assert cell.inner_text() == str(fig["agents"]["available"]), queue
+    page.screenshot(path=str(artifacts / "wallboard-agents-available.png"))
+
+    rows = "#agents-table tbody tr:not([hidden])"
+    header = '#agents-table th[data-sort="answered"]'
+
+    def answered() -> list[Any]:
+        return page.eval_on_selector_all(
+            f'{rows} td[data-field="answered"]', "els => els.map(e => JSON.parse(e.dataset.value))"
+        )
+
+    # Tab from the agent search box (the last control before the table) reaches the headers.
+    page.focus('input[data-filter="text"]')
+    focused = ""
+    for _ in range(12):  # bounded: the controls, then the headers in order
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.closest('th')?.dataset.sort ?? ''")
+        if focused == "answered":
+            break
+    assert focused == "answered", "Tab never reached the Answered header"
+    assert page.get_attribute(header, "aria-sort") == "none"
+    page.keyboard.press("Enter")
+    wait_for(lambda: page.get_attribute(header, "aria-sort") == "descending", 5, "Enter sorts")
+    assert answered() == sorted(answered(), reverse=True)
+    page.keyboard.press("Space")
+    wait_for(lambda: page.get_attribute(header, "aria-sort") == "ascending", 5, "Space sorts")
+    assert answered() == sorted(answered())

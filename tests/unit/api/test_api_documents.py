@@ -58,7 +58,16 @@ def test_queue_figures_serialise_exactly_as_built(
 ) -> None:
     opts = kpis.ReadOptions(sl_threshold_s=threshold, sl_exclude_short=exclude_short)
     gauges = {"in_queue": counters.get(kpis.QUEUED, 0), "longest_wait_seconds": 12.5, "active": 3}
-    built = {"channel": "voice", **kpis.figures(counters, opts), **gauges}
+    agents = {
+        "available": 2,
+        "on_contact": 1,
+        "after_contact_work": 0,
+        "not_ready": 3,
+        "not_ready_by_reason": {"Lunch": 2, "unspecified": 1},
+        "offline": 0,
+        "longest_available_seconds": 41.5,
+    }
+    built = {"channel": "voice", **kpis.figures(counters, opts), **gauges, "agents": agents}
     assert strict(through(TypeAdapter(QueueFigures), built)) == strict(built)
 
 

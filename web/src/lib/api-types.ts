@@ -267,6 +267,29 @@ export interface components {
             occupancy: number | null;
         };
         /**
+         * AgentsSummary
+         * @description Agents of one channel or queue by current state (each agent in exactly one count);
+         *     the first figure a supervisor looks for is `available`.
+         */
+        AgentsSummary: {
+            /** Available */
+            available: number;
+            /** On Contact */
+            on_contact: number;
+            /** After Contact Work */
+            after_contact_work: number;
+            /** Not Ready */
+            not_ready: number;
+            /** Not Ready By Reason */
+            not_ready_by_reason: {
+                [key: string]: number;
+            };
+            /** Offline */
+            offline: number;
+            /** Longest Available Seconds */
+            longest_available_seconds: number | null;
+        };
+        /**
          * AlertRule
          * @description One rule; the defaults are the abandonment-spike rule of issue 5.
          *
@@ -504,6 +527,7 @@ export interface components {
             longest_wait_seconds: number;
             /** Active */
             active: number;
+            agents: components["schemas"]["AgentsSummary"];
         };
         /** ConfigDocument */
         ConfigDocument: {
@@ -943,6 +967,7 @@ export interface components {
             longest_wait_seconds: number;
             /** Active */
             active: number;
+            agents: components["schemas"]["AgentsSummary"];
             /** Channel */
             channel: string;
         };

@@ -56,7 +56,9 @@ export function mountAgents(table: HTMLTableElement, controls: HTMLElement, chan
   onChange = changed;
   tbody = table.tBodies[0]!;
   const head = h("tr", {}, ...COLUMNS.map((c) =>
-    h("th", { "data-sort": c.field, class: c.field === "agent" || c.field === "state" ? "" : "num", onclick: () => sortBy(c.field) }, c.label)));
+    h("th", { "data-sort": c.field, class: c.field === "agent" || c.field === "state" ? "" : "num", onclick: () => sortBy(c.field) },
+      // A button, so Tab reaches every header and Enter/Space sort (its click bubbles to the th).
+      h("button", { type: "button", class: "sort", "data-sort": c.field }, c.label))));
   table.tHead!.replaceChildren(head);
   const search = h("input", { type: "search", placeholder: "Find agent", "data-filter": "text", "aria-label": "Find agent" });
   search.addEventListener("input", () => set({ text: search.value.trim().toLowerCase() }));

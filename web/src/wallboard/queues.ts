@@ -4,7 +4,7 @@ import { count, duration, pct, title } from "../lib/format";
 import type { FigureName, Figures, LiveDoc } from "../lib/types";
 import { renderRows, type Cell, type Row } from "./table";
 import { describe, figureStatus } from "./thresholds";
-import { channelOrder } from "./tiles";
+import { agentsTitle, channelOrder } from "./tiles";
 
 type Col = [field: FigureName, format: (f: Figures) => string, rated?: boolean];
 
@@ -31,16 +31,22 @@ export function renderQueues(tbody: HTMLElement, doc: LiveDoc): void {
     const cells: Cell[] = [
       { field: "queue", value: name, text: name, cls: "name" },
       { field: "channel", value: channel, text: title(channel), cls: "muted" },
-      ...COLUMNS.map(([field, format, rated]): Cell => ({
-        field,
-        value: fig[field] ?? null,
-        text: format(fig),
-        status: rated ? figureStatus(fig, field, channel, name) : null,
-        cls: "num",
-        title: rated ? describe(field, channel, name, fig) : "",
-      })),
+      ...COLUMNS.slice(0, 2).map((col) => cell(col, fig, channel, name)),
+      { field: "agents.available", value: fig.agents?.available ?? null, text: count(fig.agents?.available), cls: "num", title: agentsTitle(fig) },
+      ...COLUMNS.slice(2).map((col) => cell(col, fig, channel, name)),
     ];
     return { key: name, attrs: { "data-scope": "queue", "data-queue": name, "data-window": doc.window }, cells };
   });
   renderRows(tbody, rows);
+}
+
+function cell([field, format, rated]: Col, fig: Figures, channel: string, name: string): Cell {
+  return {
+    field,
+    value: fig[field] ?? null,
+    text: format(fig),
+    status: rated ? figureStatus(fig, field, channel, name) : null,
+    cls: "num",
+    title: rated ? describe(field, channel, name, fig) : "",
+  };
 }

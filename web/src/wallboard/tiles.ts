@@ -57,6 +57,8 @@ interface Tile {
   todayAnswered: HTMLElement;
   todayOffered: HTMLElement;
   extras: HTMLElement;
+  agents: HTMLElement;
+  agentsValue: HTMLElement;
   fig: Figures | null;
   receivedAt: number;
 }
@@ -81,15 +83,18 @@ function build(channel: string, window: string): Tile {
   const [answered, offered] = [span("answered", window), span("offered", window)];
   const [todayAnswered, todayOffered] = [span("answered", "today"), span("offered", "today")];
   const extras = h("div", { class: "extras" });
+  const agentsValue = h("b", {});
+  const agents = h("p", { class: "agents", ...attrs(channel, "agents.available", "now") }, "agents available ", agentsValue);
   const root = h("section", { class: "tile", "data-channel": channel },
     h("header", {}, h("h3", {}, title(channel)), h("span", { class: "tile-status" })),
     h("div", { class: "hero" }, ...METRICS.filter((m) => m.big).map(metric)),
+    agents,
     h("div", { class: "grid" }, ...METRICS.filter((m) => !m.big).map(metric),
       h("div", { class: "metric volume", "data-status": "none" }, h("span", { class: "label", title: "answered / offered" }, "Answered / offered"),
         h("span", { class: "value" }, answered, h("span", { class: "of" }, " / "), offered),
         h("span", { class: "sub" }, "today ", todayAnswered, " / ", todayOffered))),
     extras);
-  return { root, cells, answered, offered, todayAnswered, todayOffered, extras, fig: null, receivedAt: 0 };
+  return { root, cells, answered, offered, todayAnswered, todayOffered, extras, agents, agentsValue, fig: null, receivedAt: 0 };
 }
 
 /** Today's totals per channel: from the same websocket message as `doc` (or a REST document
@@ -145,6 +150,9 @@ function update(tile: Tile, channel: string, fig: Figures, today: { answered: nu
     el.dataset.window = w;
     setText(el, count(v));
   }
+  setValue(tile.agents, fig.agents?.available ?? null);
+  setText(tile.agentsValue, count(fig.agents?.available));
+  tile.agents.title = agentsTitle(fig);
   renderExtras(tile, fig);
   setStatus(tile.root, worst(statuses));
   setText(tile.root.querySelector(".tile-status")!, worst(statuses) ?? "");
@@ -158,6 +166,15 @@ function renderExtras(tile: Tile, fig: Figures): void {
     tile.extras.dataset.key = key;
     tile.extras.replaceChildren(...parts);
   }
+}
+
+/** A scope's agents by state, for the tooltip of its "agents available" figure. */
+export function agentsTitle(fig: Figures): string {
+  const a = fig.agents;
+  if (!a) return "";
+  const reasons = Object.entries(a.not_ready_by_reason).map(([r, k]) => `${r} ${k}`).join(", ");
+  return `available ${a.available}, on contact ${a.on_contact}, after-contact work ${a.after_contact_work}, ` +
+    `not ready ${a.not_ready}${reasons ? ` (${reasons})` : ""}, offline ${a.offline}`;
 }
 
 /** Between updates, a caller still waiting keeps waiting: advance the longest wait each second. */
