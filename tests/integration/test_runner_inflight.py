@@ -68,6 +68,8 @@ async def run(url: str, polls: list[dict[int, engine.Decoded]], ahead: bool) -> 
         await runner._land()
         return await snapshot(redis)
     finally:
+        await runner.source.stop()  # never started, but built: close them (aiokafka warns)
+        await runner.dead.stop()
         await redis.aclose()
 
 
