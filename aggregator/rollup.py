@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services import intervals, keys, locks
+from services import intervals, keys, locks, lua
 from services.settings import Settings
 
 log = logging.getLogger("ccpulse.history")
@@ -43,28 +43,7 @@ end
 return n
 """
 
-# One partition's minute buckets of one interval (KEYS, one slot), summed field by field:
-# {field, total, ...}. Totals stay integers (below 2^53: exact as Lua numbers).
-SUM_MINUTES = """
-local total, order = {}, {}
-for _, key in ipairs(KEYS) do
-  local row = redis.call('HGETALL', key)
-  for i = 1, #row, 2 do
-    local field = row[i]
-    if total[field] == nil then
-      order[#order + 1] = field
-      total[field] = 0
-    end
-    total[field] = total[field] + tonumber(row[i + 1])
-  end
-end
-local out = {}
-for _, field in ipairs(order) do
-  out[#out + 1] = field
-  out[#out + 1] = string.format('%.0f', total[field])
-end
-return out
-"""
+SUM_MINUTES = lua.SUM_HASHES  # one partition's minute buckets of one interval (one slot)
 
 
 def closed_cells(

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from services import keys, kpis
+from services import keys, kpis, lua
 from services.settings import Settings
 
 WINDOWS_S = {"5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "24h": 86400}
@@ -24,28 +24,7 @@ MAX_RANGE_S = 8 * 86400
 MAX_EPOCH_S = 32_503_680_000  # the year 3000: later times cannot be written back as dates
 
 
-# Buckets (KEYS: one partition's on a cluster, all partitions' on a single Redis) summed field by
-# field, fields in the order first seen; integers printed whole (exact below 2^53).
-SUM_BUCKETS = """
-local total, order = {}, {}
-for _, key in ipairs(KEYS) do
-  local row = redis.call('HGETALL', key)
-  for i = 1, #row, 2 do
-    local field = row[i]
-    if total[field] == nil then
-      order[#order + 1] = field
-      total[field] = 0
-    end
-    total[field] = total[field] + tonumber(row[i + 1])
-  end
-end
-local out = {}
-for _, field in ipairs(order) do
-  out[#out + 1] = field
-  out[#out + 1] = string.format('%.0f', total[field])
-end
-return out
-"""
+SUM_BUCKETS = lua.SUM_HASHES  # a window's buckets: one partition's on a cluster, all on one Redis
 
 
 # One partition's gauges: KEYS are (waiting, active) pairs, one pair per scope. Per scope:
