@@ -14,7 +14,6 @@ import contextlib
 import logging
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -27,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from services import keys
-from services.clock import Clock
+from services.clock import Clock, iso_utc
 from services.imports import JOB_TTL_S, ImportJob, Part
 from services.settings import Settings
 
@@ -205,7 +204,7 @@ class ImportJobs:
     async def _save(self, job: ImportJob, state: str, **figures: object) -> None:
         update: dict[str, object] = {"state": state, **figures}
         if state in FINAL:
-            update["finished_at"] = _iso(self.clock.now())
+            update["finished_at"] = iso_utc(self.clock.now())
         job_now = job.model_copy(update=update)
         try:
             await self.redis.set(
@@ -223,7 +222,3 @@ def _named(problem: str, name: str) -> str:
         if problem.startswith(f"{part.value}:"):
             return name + problem[len(part.value) :]
     return problem
-
-
-def _iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 
 from services import keys, kpis, lua
+from services.clock import iso_utc
 from services.settings import Settings
 
 WINDOWS_S = {"5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "24h": 86400}
@@ -264,6 +265,9 @@ class LiveReader:
         }
 
 
+iso = iso_utc  # the api's modules import it from here
+
+
 def _merge_agent(into: dict[str, Any], part: dict[str, Any]) -> None:
     state = part.get("state")
     current = into.get("state")
@@ -320,7 +324,3 @@ def parse_changes(flat: Sequence[str | bytes]) -> list[kpis.StateChange]:
 
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")

@@ -17,7 +17,6 @@ import tempfile
 import uuid
 import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +26,7 @@ from redis.exceptions import RedisError
 
 from services import keys, problems
 from services.apikeys import Role
+from services.clock import iso_utc
 from services.contract import ContactEvent, parse_event
 from services.imports import CHUNK_BYTES, JOB_TTL_S, ImportFormat, ImportJob, Part
 
@@ -93,7 +93,7 @@ async def post_import(
         format=format,
         name=name,
         replace=replace,
-        received_at=_iso(state.clock.now()),
+        received_at=iso_utc(state.clock.now()),
         bytes=size,
         events=events,
     )
@@ -257,7 +257,3 @@ async def _forget(state: IngestState, status_key: str) -> None:
 def _record(part: Part, payload: bytes) -> bytes:
     """`part` name, a newline, the payload: the topic's records are self-describing."""
     return part.value.encode() + b"\n" + payload
-
-
-def _iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")

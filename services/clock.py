@@ -8,6 +8,7 @@ year end) while sleeping and timeouts stay real (`make test-clock`, docs/testing
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -39,3 +40,8 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self._now += seconds
+
+
+def iso_utc(epoch_s: float) -> str:
+    """An instant as documents and job states write it: ISO 8601 in UTC with `Z`."""
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")

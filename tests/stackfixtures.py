@@ -15,10 +15,12 @@ import shutil
 import signal
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
+from redis.asyncio import Redis, RedisCluster
 
 from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
 from services.keys import ALL_TOPICS
@@ -193,3 +195,19 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClu
 def clean_cluster(redis_cluster: LocalCluster) -> LocalCluster:
     redis_cluster.flushall()
     return redis_cluster
+
+
+@pytest.fixture(name="redis", params=["single", "cluster"])
+async def redis_single_and_cluster(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
+    """An async client on one Redis, then on a local Redis Cluster (three primaries): tests that
+    ask for `redis` after importing this run on both."""
+    if request.param == "single":
+        server: EmbeddedRedis = request.getfixturevalue("clean_redis")
+        client = Redis.from_url(server.url)
+    else:
+        cluster: LocalCluster = request.getfixturevalue("clean_cluster")
+        client = cast(Redis, RedisCluster.from_url(cluster.url))
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -112,20 +112,9 @@ def _aht(c: dict[str, int]) -> float | None:
     return kpis.mean_seconds(c.get(kpis.HANDLE_MS, 0), c.get(kpis.HANDLED, 0))
 
 
-def _agents(
-    rate: float,
-    aht: float | None,
-    patience: float | None,
-    target: float,
-    threshold: int,
-    shrinkage: float,
-) -> dict[str, Any]:
-    """A copy of the cached answer: the same forecast asks the same question every request."""
-    return dict(_agents_cached(rate, aht, patience, target, threshold, shrinkage))
-
-
+# Cached: a forecast asks the same question on every request. Callers only read the answer.
 @functools.lru_cache(maxsize=8192)
-def _agents_cached(
+def _agents(
     rate: float,
     aht: float | None,
     patience: float | None,

@@ -5,38 +5,21 @@ partition summed field by field here, for the cells asked and no others."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import cast
 
 import pytest
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import Redis
 
 from aggregator.rollup import HistoryWriter
-from ccpulse.stack import EmbeddedRedis
 from services import keys
 from services.database import make_engine
 from services.settings import Settings
-from tests.stackfixtures import LocalCluster
+from tests.stackfixtures import redis_single_and_cluster  # noqa: F401 (fixture `redis`)
 
 PARTITIONS = 4
 INTERVAL_START_S = 1_893_456_000  # 2030-01-01T00:00:00Z, an interval start
 SCOPES = ["ch:voice", "ch:voice|q:sales", "agent:a|b", "ch:chat"]
 NAMES = ["offered", "answered", "answer_wait_ms", "handle_ms", "stage_entered:ivr"]
-
-
-@pytest.fixture(params=["single", "cluster"])
-async def redis(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
-    if request.param == "single":
-        server: EmbeddedRedis = request.getfixturevalue("clean_redis")
-        client = Redis.from_url(server.url)
-    else:
-        cluster: LocalCluster = request.getfixturevalue("clean_cluster")
-        client = cast(Redis, RedisCluster.from_url(cluster.url))
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def fill(redis: Redis, rng: random.Random) -> dict[tuple[int, str], dict[str, int]]:

@@ -7,8 +7,7 @@ clock), so they pass at any wall-clock time.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis, RedisCluster
@@ -17,29 +16,13 @@ from aggregator import engine
 from aggregator.repeats import GroupSheet
 from aggregator.state import OwnedState, decode_facts
 from aggregator.store import APPLIED, GROUP_CONFLICT, OFFSET_CONFLICT, KeyList, Step, Store
-from ccpulse.stack import EmbeddedRedis
 from services import keys
 from simulator.scenario import iso
-from tests.stackfixtures import LocalCluster
+from tests.stackfixtures import redis_single_and_cluster  # noqa: F401 (fixture `redis`)
 
 NOW_S = 1_893_456_000.0  # 2030-01-01T00:00:00Z: the store must use this, not the wall clock
 TOPIC = keys.TOPIC_EVENTS
 FACTS_TTL_S = 3600
-
-
-@pytest.fixture(params=["single", "cluster"])
-async def redis(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
-    """The same tests on one Redis and on a local Redis Cluster (three primaries)."""
-    if request.param == "single":
-        server: EmbeddedRedis = request.getfixturevalue("clean_redis")
-        client = Redis.from_url(server.url)
-    else:
-        cluster: LocalCluster = request.getfixturevalue("clean_cluster")
-        client = cast(Redis, RedisCluster.from_url(cluster.url))
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def event(n: int, contact: str, kind: str, at_s: float, **extra: Any) -> dict[str, Any]:
