@@ -14,14 +14,14 @@ from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from sqlalchemy import delete
 
 from services import intervals, keys, kpis
 from services.database import make_engine
 from services.settings import Settings
 
-from . import engine
+from . import engine, topic_reading
 from .contributions import Contribution
 from .facts import AgentFacts, ContactFacts
 from .repeats import GroupSheet
@@ -83,8 +83,8 @@ async def from_export(path: Path) -> AsyncIterator[list[engine.Record]]:
 async def from_topic(settings: Settings) -> AsyncIterator[list[engine.Record]]:
     """Everything in ccpulse.events, read until caught up (no consumer group, commits nothing).
 
-    Reading stops at quiet, not at the end offsets alone: the embedded broker (Tansu) reports an
-    end offset below the last record of a busy partition.
+    Reading stops at quiet with every partition at its fetched high-water mark, not at the listed
+    end offsets alone (aggregator.topic_reading says why).
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap or "127.0.0.1:9092",
@@ -94,13 +94,10 @@ async def from_topic(settings: Settings) -> AsyncIterator[list[engine.Record]]:
     )
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(keys.TOPIC_EVENTS, p)
-            for p in sorted(consumer.partitions_for_topic(keys.TOPIC_EVENTS) or ())
-        ]
+        partitions = await topic_reading.partitions(consumer, keys.TOPIC_EVENTS)
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
+        await topic_reading.seek(consumer, partitions)
         idle = 0
         deadline = time.monotonic() + 3600
         while idle < 2 and time.monotonic() < deadline:
@@ -114,8 +111,8 @@ async def from_topic(settings: Settings) -> AsyncIterator[list[engine.Record]]:
             if batch:
                 idle = 0
                 yield batch
-            elif all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
-                idle += 1  # past the end offsets and nothing more: caught up
+            elif await topic_reading.caught_up(consumer, ends):
+                idle += 1  # at the log ends and nothing more
     finally:
         await consumer.stop()
 

@@ -16,6 +16,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -210,7 +211,7 @@ class Runner:
     async def _resume_pending(self) -> bool:
         try:
             await self.source.resume_from_store(sorted(self._pending))
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, KafkaError) as exc:  # KafkaError: a log end unconfirmed
             await self._back_off(exc)
             return False
         self._pending.clear()

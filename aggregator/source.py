@@ -16,6 +16,7 @@ from services import keys
 from services.settings import Settings
 
 from .engine import DeadLetter
+from .topic_reading import log_ends
 
 log = logging.getLogger("ccpulse.aggregator")
 
@@ -62,6 +63,7 @@ class Source:
         self.on_revoked = on_revoked
         self.applied: dict[int, int] = {}
         self.unresumed: set[int] = set()  # assigned, but Redis could not be read to seek them
+        self.bootstrap = settings.kafka_bootstrap or ""
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
             group_id=settings.consumer_group,
@@ -103,19 +105,25 @@ class Source:
 
     async def _forget_beyond_log(self, stored: dict[int, int]) -> dict[int, int]:
         """A stored offset past the log's end means the log was reset (an embedded broker
-        restarted with its memory log gone): start that partition again from its beginning."""
+        restarted with its memory log gone): start that partition again from its beginning.
+        Only a fetch's high-water mark decides it (topic_reading.py): a false reset would
+        apply the partition's records a second time."""
         tps = [TopicPartition(self.topic, p) for p, o in stored.items() if o >= 0]
         if not tps:
             return stored
-        ends = await self.consumer.end_offsets(tps)
+        listed = await self.consumer.end_offsets(tps)
+        suspects = {tp: stored[tp.partition] for tp in tps if stored[tp.partition] >= listed[tp]}
+        if not suspects:
+            return stored
+        ends = await log_ends(self.bootstrap, suspects)
         out = dict(stored)
-        for tp in tps:
-            if stored[tp.partition] >= ends[tp]:
+        for tp, end in ends.items():
+            if stored[tp.partition] >= end:
                 log.warning(
                     "partition %d: stored offset %d is past the log end %d; restarting it",
                     tp.partition,
                     stored[tp.partition],
-                    ends[tp],
+                    end,
                 )
                 await self.reset_offset(self.topic, tp.partition)
                 out[tp.partition] = -1

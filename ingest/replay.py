@@ -36,7 +36,10 @@ async def replay(settings: Settings, since_ms: int | None = None) -> tuple[int, 
     state = IngestState(settings, Publisher(settings))
     options = sources_of(settings)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest",  # what assign() starts from before the seek lands
     )
     await consumer.start()
     try:
@@ -66,21 +69,27 @@ async def _partitions(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
 async def _seek(
     consumer: AIOKafkaConsumer, parts: list[TopicPartition], since_ms: int | None
 ) -> None:
+    """Position every partition, resolved before the first fetch: assign() starts a reset of
+    its own, and one still in flight could land after seek_to_beginning and put a partition at
+    its end (seen as a replay that read 0 of 5 records)."""
     if since_ms is None:
         await consumer.seek_to_beginning(*parts)
-        return
-    found = await consumer.offsets_for_times({tp: since_ms for tp in parts})
+    else:
+        found = await consumer.offsets_for_times({tp: since_ms for tp in parts})
+        for tp in parts:
+            hit = found.get(tp)
+            if hit is None:
+                await consumer.seek_to_end(tp)
+            else:
+                consumer.seek(tp, hit.offset)
     for tp in parts:
-        hit = found.get(tp)
-        if hit is None:
-            await consumer.seek_to_end(tp)
-        else:
-            consumer.seek(tp, hit.offset)
+        await consumer.position(tp)
 
 
 async def _caught_up(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
     """Every partition is read to the end offset seen at the start and to the high-water mark
-    its last fetch reported (unknown until a fetch answered: not caught up)."""
+    its last fetch reported (unknown until a fetch answered: not caught up). Tansu 0.6 lists
+    ends short of a batch's last records; a fetch's mark is the log end."""
     for tp, offset in end.items():
         high = consumer.highwater(tp)
         if high is None or await consumer.position(tp) < max(offset, high):

@@ -16,8 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
+from aggregator import topic_reading
 from services import keys
 from tests.clock import clock
 from tests.conftest import PipelineFactory
@@ -99,20 +100,17 @@ def raw_topic_text(p: Pipeline) -> str:
         consumer = AIOKafkaConsumer(bootstrap_servers=p.bootstrap, enable_auto_commit=False)
         await consumer.start()
         try:
-            parts = [
-                TopicPartition(keys.TOPIC_HISTORY_IMPORT, n)
-                for n in consumer.partitions_for_topic(keys.TOPIC_HISTORY_IMPORT) or ()
-            ]
+            parts = await topic_reading.partitions(consumer, keys.TOPIC_HISTORY_IMPORT)
             consumer.assign(parts)
-            await consumer.seek_to_beginning(*parts)
             ends = await consumer.end_offsets(parts)
+            await topic_reading.seek(consumer, parts)
             chunks: list[bytes] = []
             for _ in range(200):  # bounded
-                positions = [await consumer.position(tp) for tp in parts]
-                if all(at >= ends[tp] for at, tp in zip(positions, parts, strict=True)):
-                    break
-                for records in (await consumer.getmany(timeout_ms=500)).values():
+                batches = await consumer.getmany(timeout_ms=500)
+                for records in batches.values():
                     chunks.extend(r.value or b"" for r in records)
+                if not batches and await topic_reading.caught_up(consumer, ends):
+                    break
             return b"\n".join(chunks).decode()
         finally:
             await consumer.stop()

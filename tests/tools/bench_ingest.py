@@ -33,10 +33,11 @@ from pathlib import Path
 
 import httpx
 import uvicorn
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from aggregator import topic_reading
 from ccpulse.stack import EmbeddedBroker
 from services import keys
 from services.keys import ALL_TOPICS
@@ -194,19 +195,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 def end_offsets(bootstrap: str, topic: str) -> int:
-    """Records written to a topic so far (the sum of its partitions' end offsets)."""
-
-    async def run() -> int:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-            offsets = await consumer.end_offsets(parts)
-            return sum(offsets.values())
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(run())
+    """Records written to a topic so far (the sum of its partitions' log ends, as a fetch
+    reports them: the embedded broker lists less, aggregator.topic_reading)."""
+    tps = {TopicPartition(topic, p): 0 for p in range(PARTITIONS)}
+    return sum(asyncio.run(topic_reading.log_ends(bootstrap, tps)).values())
 
 
 def settled_offsets(bootstrap: str, topic: str, timeout: float = 15) -> int:

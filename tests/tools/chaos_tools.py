@@ -17,8 +17,9 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
+from aggregator import topic_reading
 from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
 from tests import oracle
 from tests.clock import clock
@@ -172,19 +173,11 @@ def _states(report: Report, agent: str, got: dict[str, float], want: dict[str, f
 
 
 def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
-    """The log end of each partition (the next offset to be written)."""
-
-    async def read() -> dict[int, int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            tps = [TopicPartition(topic, p) for p in range(partitions)]
-            ends = await consumer.end_offsets(tps)
-            return {tp.partition: int(offset) for tp, offset in ends.items()}
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    """The log end of each partition (the next offset to be written), as a fetch reports it:
+    the embedded broker lists less (aggregator.topic_reading)."""
+    tps = {TopicPartition(topic, p): 0 for p in range(partitions)}
+    ends = asyncio.run(topic_reading.log_ends(bootstrap, tps))
+    return {tp.partition: offset for tp, offset in ends.items()}
 
 
 def rss_mb(pid: int) -> float | None:
