@@ -34,6 +34,7 @@ class SeekFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         for tp in revoked:
             self.source.applied.pop(tp.partition, None)
+            self.source.renew(tp.partition)
             self.source.on_revoked(tp.partition)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -62,6 +63,9 @@ class Source:
         self.reset_offset = reset_offset
         self.on_revoked = on_revoked
         self.applied: dict[int, int] = {}
+        # Bumped on every revoke and re-seek: records polled under an older epoch predate the
+        # state now held (they are read again from the new position), so they must not be used.
+        self.epochs: dict[int, int] = {}
         self.unresumed: set[int] = set()  # assigned, but Redis could not be read to seek them
         self.bootstrap = settings.kafka_bootstrap or ""
         self.consumer = AIOKafkaConsumer(
@@ -102,6 +106,10 @@ class Source:
             else:
                 self.consumer.seek(tp, offset + 1)
             self.applied[partition] = offset
+            self.renew(partition)
+
+    def renew(self, partition: int) -> None:
+        self.epochs[partition] = self.epochs.get(partition, 0) + 1
 
     async def _forget_beyond_log(self, stored: dict[int, int]) -> dict[int, int]:
         """A stored offset past the log's end means the log was reset (an embedded broker
