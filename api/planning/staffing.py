@@ -108,6 +108,80 @@ def staffing_rows(
     return rows_out
 
 
+# Figures that add up across channels, and figures that are means weighted by the forecast.
+SUMMED_STAFF = (
+    "forecast_offered",
+    "erlangs",
+    "agents_erlang_c",
+    "scheduled_erlang_c",
+    "agents_erlang_a",
+    "scheduled_erlang_a",
+)
+WEIGHTED_STAFF = (
+    "aht_seconds",
+    "patience_seconds",
+    "service_level_erlang_c",
+    "asa_seconds",
+    "service_level_erlang_a",
+    "abandon_rate_erlang_a",
+)
+
+
+def staffing_by_channel(
+    per_channel: dict[str, list[dict[int, dict[str, int]]]],
+    thresholds: dict[str, int],
+    weeks_used: int,
+    day_start: datetime,
+    interval_s: int,
+    target_sl: float,
+    shrinkage: float,
+) -> list[dict[str, Any]]:
+    """`staffing_rows` for each channel against its own threshold, then `combine`d."""
+    rows = {
+        channel: staffing_rows(
+            days, weeks_used, day_start, interval_s, target_sl, thresholds[channel], shrinkage
+        )
+        for channel, days in per_channel.items()
+    }
+    return combine(rows)
+
+
+def combine(per_channel: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each channel staffed apart (its own AHT, patience and service-level target; agents of
+    one channel do not answer another's queue), then the day's rows: agents added up, the
+    rates as means weighted by each channel's forecast, and the mix under `by_channel`."""
+    channels = sorted(c for c, rows in per_channel.items() if rows)
+    if not channels:
+        return []
+    out: list[dict[str, Any]] = []
+    for i, first in enumerate(per_channel[channels[0]]):
+        parts = {c: per_channel[c][i] for c in channels}
+        row: dict[str, Any] = {"start": first["start"], "end": first["end"]}
+        for name in SUMMED_STAFF:
+            row[name] = sum(p[name] for p in parts.values())
+        row["forecast_offered"] = round(row["forecast_offered"], 3)
+        row["erlangs"] = round(row["erlangs"], 4)
+        for name in WEIGHTED_STAFF:
+            row[name] = _weighted(parts.values(), name)
+        row["expected_sl"] = row["service_level_erlang_c"]
+        row["by_channel"] = {
+            c: {name: p[name] for name in (*SUMMED_STAFF, "service_level_erlang_c")}
+            for c, p in parts.items()
+        }
+        out.append(row)
+    return out
+
+
+def _weighted(rows: Iterable[dict[str, Any]], name: str) -> float | None:
+    pairs = [(float(r["forecast_offered"]), float(r[name])) for r in rows if r[name] is not None]
+    if len(pairs) == 1:
+        return pairs[0][1]  # one channel: its own figure, as computed
+    weight = sum(w for w, _ in pairs)
+    if weight <= 0:
+        return None
+    return round(sum(w * v for w, v in pairs) / weight, 4)
+
+
 def _aht(c: dict[str, int]) -> float | None:
     return kpis.mean_seconds(c.get(kpis.HANDLE_MS, 0), c.get(kpis.HANDLED, 0))
 

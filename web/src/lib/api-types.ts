@@ -529,6 +529,26 @@ export interface components {
             active: number;
             agents: components["schemas"]["AgentsSummary"];
         };
+        /**
+         * ChannelStaff
+         * @description One channel's share of an interval's staffing.
+         */
+        ChannelStaff: {
+            /** Forecast Offered */
+            forecast_offered: number;
+            /** Erlangs */
+            erlangs: number;
+            /** Agents Erlang C */
+            agents_erlang_c: number;
+            /** Scheduled Erlang C */
+            scheduled_erlang_c: number;
+            /** Agents Erlang A */
+            agents_erlang_a: number;
+            /** Scheduled Erlang A */
+            scheduled_erlang_a: number;
+            /** Service Level Erlang C */
+            service_level_erlang_c: number | null;
+        };
         /** ConfigDocument */
         ConfigDocument: {
             /** Timezone */
@@ -1036,6 +1056,10 @@ export interface components {
             abandon_rate_erlang_a: number | null;
             /** Expected Sl */
             expected_sl: number | null;
+            /** By Channel */
+            by_channel: {
+                [key: string]: components["schemas"]["ChannelStaff"];
+            };
         };
         /** StaffingDocument */
         StaffingDocument: {
@@ -1051,7 +1075,11 @@ export interface components {
             /** Target Sl */
             target_sl: number;
             /** Threshold Seconds */
-            threshold_seconds: number;
+            threshold_seconds: number | null;
+            /** Thresholds Seconds */
+            thresholds_seconds: {
+                [key: string]: number;
+            };
             /** Shrinkage */
             shrinkage: number;
             forecast: components["schemas"]["Forecast"];
@@ -1945,8 +1973,8 @@ export interface operations {
                 /** @description Only this queue */
                 queue?: string | null;
                 target_sl?: number;
-                /** @description Seconds */
-                threshold?: number;
+                /** @description Seconds, for every channel (default: each channel's service-level threshold, CCPULSE_SL_THRESHOLDS_SECONDS, or the queue's) */
+                threshold?: number | null;
                 shrinkage?: number;
                 interval?: "15m" | "30m" | "1h";
                 weeks?: number | null;
