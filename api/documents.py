@@ -224,6 +224,8 @@ class HeatCell(TypedDict):
     hour: int
     mean: float
     p90: int
+    weeks: int  # weeks this cell is over: the complete ones, plus the current when it counts
+    current_week: bool  # the current week so far is one of them (its hour is over)
 
 
 class HeatmapDocument(Document):
@@ -231,6 +233,7 @@ class HeatmapDocument(Document):
     timezone: str
     from_: str = Field(alias="from")
     to: str
+    current_week_to: str | None  # with current=true: the current week counts up to here
     cells: list[HeatCell]
 
 

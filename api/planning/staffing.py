@@ -13,31 +13,61 @@ from zoneinfo import ZoneInfo
 from services import erlang, intervals, kpis
 
 
-def heatmap(hourly: dict[int, int], weeks: list[datetime], zone: ZoneInfo) -> list[dict[str, Any]]:
+def heatmap(
+    hourly: dict[int, int],
+    weeks: list[datetime],
+    zone: ZoneInfo,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
     """Offered per weekday x local hour: mean and p90 (nearest rank) over the given weeks.
 
     Each stored hour goes to the cell of its own local time, so on a DST change the repeated
     hour adds both occurrences to its cell and the skipped hour counts 0 (never a neighbour's).
+    With `now`, the week after the last one (the current week) counts too, in the cells whose
+    hour is already over: a new installation sees its first days, each cell says how many
+    weeks it holds and whether the current week is one of them.
     """
     if not weeks:
         return []
-    ends = [(w.replace(tzinfo=None) + timedelta(weeks=1)).replace(tzinfo=zone) for w in weeks]
-    bounds = [int(w.timestamp()) for w in weeks] + [int(ends[-1].timestamp())]
-    grid = [[[0] * 24 for _ in range(7)] for _ in weeks]  # week -> weekday -> hour
+    span = [*weeks, _next_week(weeks[-1], zone)] if now is not None else weeks
+    ends = [_next_week(w, zone) for w in span]
+    bounds = [int(w.timestamp()) for w in span] + [int(ends[-1].timestamp())]
+    grid = [[[0] * 24 for _ in range(7)] for _ in span]  # week -> weekday -> hour
     for t, offered in hourly.items():
         week = bisect.bisect_right(bounds, t) - 1
-        if 0 <= week < len(weeks):
+        if 0 <= week < len(span):
             local = datetime.fromtimestamp(t, zone)
             grid[week][local.weekday()][local.hour] += offered
     names = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
     out = []
     for d in range(7):
         for h in range(24):
-            v = [g[d][h] for g in grid]
+            v = [g[d][h] for g in grid[: len(weeks)]]
+            partial = now is not None and _hour_over(span[-1], d, h, zone, now)
+            if partial:
+                v.append(grid[-1][d][h])
             out.append(
-                {"weekday": d, "day": names[d], "hour": h, "mean": sum(v) / len(v), "p90": p90(v)}
+                {
+                    "weekday": d,
+                    "day": names[d],
+                    "hour": h,
+                    "mean": sum(v) / len(v),
+                    "p90": p90(v),
+                    "weeks": len(v),
+                    "current_week": partial,
+                }
             )
     return out
+
+
+def _next_week(start: datetime, zone: ZoneInfo) -> datetime:
+    return (start.replace(tzinfo=None) + timedelta(weeks=1)).replace(tzinfo=zone)
+
+
+def _hour_over(week: datetime, weekday: int, hour: int, zone: ZoneInfo, now: datetime) -> bool:
+    """The local hour `hour` of day `weekday` of this week has ended by `now`."""
+    end = week.replace(tzinfo=None) + timedelta(days=weekday, hours=hour + 1)
+    return end.replace(tzinfo=zone) <= now
 
 
 def p90(values: Sequence[int]) -> int:

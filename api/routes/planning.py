@@ -211,19 +211,24 @@ async def volume_heatmap(
     tz: TzParam = None,
     channel: ChannelParam = None,
     queue: QueueParam = None,
+    current: Annotated[
+        bool,
+        Query(description="Also the current week so far, in the cells whose hour is over"),
+    ] = False,
 ) -> dict[str, Any]:
     zone = _zone(state, tz)
     reader = _history(state)
-    this_week = local_floor(datetime.fromtimestamp(state.clock.now(), zone), "1w")
+    now = datetime.fromtimestamp(state.clock.now(), zone)
+    this_week = local_floor(now, "1w")
     starts = [
         (this_week.replace(tzinfo=None) - timedelta(weeks=n)).replace(tzinfo=zone)
         for n in range(weeks, 0, -1)
     ]
     try:
         await _check_queue(reader, queue)
-        hourly = await reader.hourly_offered(
-            starts[0], this_week, zone, channel.value if channel else None, queue
-        )
+        until = now if current else this_week
+        only = channel.value if channel else None
+        hourly = await reader.hourly_offered(starts[0], until, zone, only, queue)
     except SQLAlchemyError as exc:
         raise HTTPException(503, detail="history database is unavailable") from exc
     return {
@@ -231,7 +236,8 @@ async def volume_heatmap(
         "timezone": str(zone),
         "from": starts[0].isoformat(),
         "to": this_week.isoformat(),
-        "cells": heatmap(hourly, starts, zone),
+        "current_week_to": now.isoformat() if current else None,
+        "cells": heatmap(hourly, starts, zone, now if current else None),
     }
 
 

@@ -107,7 +107,14 @@ def _heatmap() -> dict[str, Any]:
             daytime = max(0.0, math.sin((hr - 7) / 13 * math.pi)) if 7 <= hr <= 20 else 0.0
             mean = (4 + 130 * daytime) * (0.45 if wd >= 5 else 1.0 - 0.06 * wd)
             cells.append(
-                {"weekday": wd, "hour": hr, "mean": round(mean, 1), "p90": round(mean * 1.25, 1)}
+                {
+                    "weekday": wd,
+                    "hour": hr,
+                    "mean": round(mean, 1),
+                    "p90": round(mean * 1.25, 1),
+                    "weeks": 9 if wd == 0 else 8,  # Monday's hours are over this week
+                    "current_week": wd == 0,
+                }
             )
     return {"weeks": 8, "cells": cells}
 
@@ -194,6 +201,11 @@ def test_planning_page_renders_the_planning_endpoints(
         total
     )
     assert page.locator("table.heat td[data-hour]").count() == 7 * 24
+    # The current week so far counts where its hours are over, and says so (issue 16).
+    assert "current=true" in seen["heatmap"][-1]
+    assert page.locator("table.heat td.current").count() == 24
+    assert page.get_attribute('table.heat td[data-weekday="0"][data-hour="9"]', "data-weeks") == "9"
+    assert "this week so far" in (page.text_content("#heat-legend") or "")
     assert page.locator("#staffing-rows tbody tr").count() == 96
     # Each channel staffed against its own target, and the mix per interval (issue 16).
     targets = page.text_content("#staffing-targets") or ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -221,3 +221,25 @@ def test_each_channel_is_staffed_against_its_own_threshold_and_the_agents_add_up
     single = combine({"voice": alone})
     assert [{k: v for k, v in r.items() if k != "by_channel"} for r in single] == alone
     assert combine({}) == [] and combine({"voice": []}) == []
+
+
+def test_the_current_week_counts_in_the_heat_map_where_its_hour_is_over() -> None:
+    """A first run has days, not weeks, of history: the current week so far joins the cells
+    whose hour has ended, and each cell says how many weeks it holds (issue 16)."""
+    zone = ZoneInfo("Europe/Paris")
+    this_week = datetime(2030, 3, 25, tzinfo=zone)  # a Monday, DST began the day before
+    weeks = [datetime(2030, 3, 11, tzinfo=zone), datetime(2030, 3, 18, tzinfo=zone)]
+    now = datetime(2030, 3, 27, 10, 30, tzinfo=zone)  # Wednesday 10:30
+    tue_nine = [int(datetime(2030, 3, day, 9, tzinfo=zone).timestamp()) for day in (12, 19, 26)]
+    wed_ten = int(datetime(2030, 3, 27, 10, tzinfo=zone).timestamp())  # not over at 10:30
+    hourly = {tue_nine[0]: 4, tue_nine[1]: 6, tue_nine[2]: 11, wed_ten: 50}
+    cells = {(c["weekday"], c["hour"]): c for c in heatmap(hourly, weeks, zone, now)}
+    tue = cells[(1, 9)]
+    assert tue["weeks"] == 3 and tue["current_week"] and tue["mean"] == 7 and tue["p90"] == 11
+    wed = cells[(2, 10)]
+    assert wed["weeks"] == 2 and not wed["current_week"] and wed["mean"] == 0
+    assert cells[(2, 9)]["current_week"] and not cells[(6, 23)]["current_week"]
+    before = {(c["weekday"], c["hour"]): c for c in heatmap(hourly, weeks, zone)}
+    assert before[(1, 9)]["mean"] == 5 and before[(1, 9)]["weeks"] == 2
+    assert not any(c["current_week"] for c in before.values())
+    assert this_week == weeks[-1] + timedelta(weeks=1)

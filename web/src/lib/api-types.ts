@@ -663,6 +663,10 @@ export interface components {
             mean: number;
             /** P90 */
             p90: number;
+            /** Weeks */
+            weeks: number;
+            /** Current Week */
+            current_week: boolean;
         };
         /** HeatmapDocument */
         HeatmapDocument: {
@@ -674,6 +678,8 @@ export interface components {
             from: string;
             /** To */
             to: string;
+            /** Current Week To */
+            current_week_to: string | null;
             /** Cells */
             cells: components["schemas"]["HeatCell"][];
         };
@@ -1898,6 +1904,8 @@ export interface operations {
                 channel?: components["schemas"]["Channel"] | null;
                 /** @description Only this queue */
                 queue?: string | null;
+                /** @description Also the current week so far, in the cells whose hour is over */
+                current?: boolean;
             };
             header?: never;
             path?: never;
