@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     timezone: str = "UTC"
     log_level: str = "INFO"
+    # Every process's log lines: "text" for a terminal, "json" (one object a line, with the
+    # request id) for a log pipeline. Access logs: one line per HTTP request of ingest and api.
+    log_format: Literal["text", "json"] = "text"
+    access_log: bool = True
     # Shifts every process's clock by this many seconds: for running the suite at chosen instants
     # (`make test-clock`). Leave 0 in production. Never negative: Redis expiry times are absolute
     # on Redis's own clock, so a stack set in the past would see its buckets expire at once.
