@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     consumer_group: str = "ccpulse-aggregator"
     # How often each aggregator reports its consumer lag (and mirrors offsets into Kafka).
     lag_report_seconds: float = Field(default=5.0, gt=0, le=60)
+    # The aggregator's own /metrics (lag, batches, apply time, rebalances, process figures).
+    # Unset: off, except under `ccpulse up` (loopback port 8002); 0: off.
+    aggregator_metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    aggregator_metrics_host: str = "127.0.0.1"
 
     # --- aggregator v2: state owned by partition (issue 18, docs/aggregation.md) ---
     # Fact sheets kept in memory across the partitions one aggregator owns; colder ones are
