@@ -79,6 +79,8 @@ def test_json_access_logs_carry_request_ids_and_no_personal_data(
         generated = made.headers["x-request-id"]
         assert generated != PHONE and len(generated) == 32  # not well formed: replaced
     pipeline.wait_applied(3)
+    key = "k" * 40  # a secret in a query value: never logged
+    assert httpx.get(f"{pipeline.api_url}/login", params={"key": key}, timeout=10).status_code
     live = httpx.get(f"{pipeline.api_url}/api/v1/live", params={"window": "1h"}, timeout=10)
     assert live.status_code == 200 and live.headers["x-request-id"]
     for name in ("ingest", "api"):
@@ -103,7 +105,7 @@ def test_json_access_logs_carry_request_ids_and_no_personal_data(
 
     for child in pipeline.children.values():
         text = child.log_path.read_text()
-        for value in (PHONE, PHONE_DIGITS, "7946 0717", EMAIL, "rosalind"):
+        for value in (PHONE, PHONE_DIGITS, "7946 0717", EMAIL, "rosalind", key):
             assert value not in text, (child.name, value)
 
 
