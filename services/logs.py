@@ -68,7 +68,9 @@ class RequestIdFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request id, access fields."""
+    """One JSON object per line: time (UTC), level, logger, message, request id, access fields."""
+
+    converter = time.gmtime
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -91,7 +93,6 @@ def configure(level: str, log_format: LogFormat) -> None:
     handler.addFilter(RequestIdFilter())
     if log_format == "json":
         formatter: logging.Formatter = JsonFormatter()
-        formatter.converter = time.gmtime
     else:
         formatter = logging.Formatter(TEXT_FORMAT)
     handler.setFormatter(formatter)
