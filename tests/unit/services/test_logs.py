@@ -69,3 +69,5 @@ def test_json_line_carries_request_id_and_access_fields() -> None:
         1.5,
     )
     assert line["level"] == "INFO" and line["logger"] == "ccpulse.access"
+    record.created, record.msecs = 86_400.25, 250.0
+    assert json.loads(logs.JsonFormatter().format(record))["time"] == "1970-01-02T00:00:00.250Z"
