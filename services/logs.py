@@ -86,16 +86,21 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str, log_format: LogFormat) -> None:
-    """Replace the root handlers with one stderr handler in the chosen format (uvicorn's own
-    loggers propagate to it: `serve` passes no log config)."""
+    """One stderr handler on the root logger in the chosen format (uvicorn's own loggers
+    propagate to it: `serve` passes no log config). Like `logging.basicConfig`, it leaves a
+    root logger that already has someone else's handlers alone (a test runner's capture, an
+    embedding application); calling it again replaces only its own handler."""
+    root = logging.getLogger()
+    if any(not getattr(h, "ccpulse", False) for h in root.handlers):
+        return
     handler = logging.StreamHandler()
+    handler.ccpulse = True  # type: ignore[attr-defined]
     handler.addFilter(RequestIdFilter())
     if log_format == "json":
         formatter: logging.Formatter = JsonFormatter()
     else:
         formatter = logging.Formatter(TEXT_FORMAT)
     handler.setFormatter(formatter)
-    root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 
@@ -71,3 +73,33 @@ def test_json_line_carries_request_id_and_access_fields() -> None:
     assert line["level"] == "INFO" and line["logger"] == "ccpulse.access"
     record.created, record.msecs = 86_400.25, 250.0
     assert json.loads(logs.JsonFormatter().format(record))["time"] == "1970-01-02T00:00:00.250Z"
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_a_process_logs_in_the_chosen_format(log_format: str) -> None:
+    code = (
+        "import logging; from services import logs; "
+        f"logs.configure('info', {log_format!r}); logs.configure('info', {log_format!r}); "
+        "logging.getLogger('ccpulse.x').info('hello %s', 1); "
+        "logging.getLogger('uvicorn.error').info('hidden')"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1, run.stderr  # configured twice: still one handler; uvicorn INFO quiet
+    if log_format == "json":
+        line = json.loads(lines[0])
+        assert (line["logger"], line["message"], line["request_id"]) == (
+            "ccpulse.x",
+            "hello 1",
+            "-",
+        )
+    else:
+        assert lines[0].endswith("ccpulse.x INFO [-] hello 1"), lines[0]
+
+
+def test_leaves_someone_elses_root_handlers_alone() -> None:
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    assert before  # pytest's capture handler, while the test runs
+    logs.configure("DEBUG", "json")
+    assert root.handlers == before and root.level == level
