@@ -26,6 +26,7 @@ from services.contract import ContactEvent
 from services.settings import Settings
 
 from . import engine
+from .instance_metrics import InstanceMetrics
 from .repeats import GroupSheet
 from .source import DeadLetters, Source
 from .state import GroupCache, OwnedState, decode_facts
@@ -80,6 +81,7 @@ class Runner:
     redis: Redis
     clock: Clock = field(default_factory=SystemClock)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    metrics: InstanceMetrics = field(default_factory=InstanceMetrics)
 
     def __post_init__(self) -> None:
         facts_ttl = self.settings.lateness_seconds + 3600
@@ -87,7 +89,11 @@ class Runner:
         self.state = OwnedState(self.settings.state_max_sheets)
         self.groups = GroupCache(self.settings.state_max_groups)
         self.source = Source(
-            self.settings, self._load, self.store.reset_offset, on_revoked=self.state.drop
+            self.settings,
+            self._load,
+            self.store.reset_offset,
+            on_revoked=self.state.drop,
+            on_assigned=self._assigned,
         )
         self.dead = DeadLetters(self.settings)
         self._pending: set[int] = set()
@@ -152,8 +158,11 @@ class Runner:
         if handled is None:
             return 0
         self._failures = 0
-        self._apply_us += int((time.monotonic() - started) * 1e6)
+        elapsed = time.monotonic() - started
+        self._apply_us += int(elapsed * 1e6)
         self._applies += 1
+        self.metrics.batch.observe(handled)
+        self.metrics.apply.observe(elapsed)
         await self._monitor()
         return handled
 
@@ -383,7 +392,12 @@ class Runner:
             offsets[partition] = loaded.offset
         return offsets
 
+    def _assigned(self, count: int) -> None:
+        self.metrics.rebalances.inc()
+        self.metrics.assigned.set(count)
+
     async def _monitor(self) -> None:
+        self.metrics.lag.set(self.source.lag())  # cheap (one number per owned partition)
         now = time.monotonic()
         if now - self._last_commit < self.settings.lag_report_seconds:
             return
