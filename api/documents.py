@@ -215,6 +215,7 @@ class VolumeDocument(Document):
     group_by: list[Literal["channel", "queue"]]
     rows: list[VolumeRow]
     warnings: list[str] | None = None
+    demo: bool = False  # demo history (`ccpulse up --simulate`) lies in the range
 
 
 @STRICT
@@ -235,6 +236,7 @@ class HeatmapDocument(Document):
     to: str
     current_week_to: str | None  # with current=true: the current week counts up to here
     cells: list[HeatCell]
+    demo: bool = False  # demo history (`ccpulse up --simulate`) lies in the weeks
 
 
 @STRICT
@@ -285,6 +287,7 @@ class StaffingDocument(Document):
     forecast: Forecast
     rows: list[StaffRow]
     generated: str
+    demo: bool = False  # the forecast comes from demo history (`ccpulse up --simulate`)
 
 
 # --- access: tickets, keys, sessions ---

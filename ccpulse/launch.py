@@ -240,6 +240,7 @@ def serve(
     make_children: ChildFactory | None,
     shutdown: ShutdownSignal,
     from_env: frozenset[str],
+    demo_history: bool = False,
 ) -> None:
     """Run until a signal: children under a supervisor, or the infrastructure alone."""
     run_file = RunFile(settings.data_dir / RUN_FILE)
@@ -247,6 +248,8 @@ def serve(
     try:
         with infrastructure(settings, run_file) as wired:
             _print_infra(wired, reveal=make_children is None)
+            if demo_history:
+                _seed_demo(wired)
             if make_children is None:
                 shutdown.wait()
                 return
@@ -259,6 +262,19 @@ def serve(
                 sup.run(shutdown)
     finally:
         run_file.remove()
+
+
+def _seed_demo(settings: Settings) -> None:
+    from . import demo
+
+    written = demo.seed(settings)
+    if written is None:
+        typer.echo("history    has rows: no demo history seeded")
+    else:
+        typer.echo(
+            f"history    {written} demo interval rows over {demo.DEMO_WEEKS} weeks "
+            "(remove: ccpulse history remove-demo)"
+        )
 
 
 def beside_running_stack(settings: Settings) -> Settings:

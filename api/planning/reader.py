@@ -204,6 +204,21 @@ class HistoryReader:
             out.setdefault(str(r.channel), {})[int(r.start_s)] = intervals.counters_of(r._mapping)
         return out
 
+    async def has_demo(self, start: datetime, end: datetime) -> bool:
+        """Demo history (`ccpulse up --simulate`) lies in [start, end): the answer says so."""
+        t = intervals.interval_counters
+        stmt = (
+            select(t.c.start_s)
+            .where(
+                t.c.start_s >= int(start.timestamp()),
+                t.c.start_s < int(end.timestamp()),
+                t.c.extra.like(intervals.DEMO_MARK),
+            )
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            return (await conn.execute(stmt)).first() is not None
+
     async def has_rows(self, day: date, zone: ZoneInfo) -> bool:
         t = intervals.interval_counters
         start = int(datetime.combine(day, datetime.min.time(), zone).timestamp())

@@ -153,6 +153,7 @@ async def volume(
     try:
         await _check_queue(reader, queue)
         rows, live_ok = await reader.volume(query, now)
+        demo = await reader.has_demo(first, last)
     except SQLAlchemyError as exc:
         raise HTTPException(503, detail="history database is unavailable") from exc
     if fill == "zero":
@@ -166,6 +167,7 @@ async def volume(
         "to": last.isoformat(),
         "group_by": list(groups),
         "rows": rows,
+        "demo": demo,
     }
     if not live_ok:
         body["warnings"] = ["live state unavailable: the open interval is missing"]
@@ -229,6 +231,7 @@ async def volume_heatmap(
         until = now if current else this_week
         only = channel.value if channel else None
         hourly = await reader.hourly_offered(starts[0], until, zone, only, queue)
+        demo = await reader.has_demo(starts[0], until)
     except SQLAlchemyError as exc:
         raise HTTPException(503, detail="history database is unavailable") from exc
     return {
@@ -238,6 +241,7 @@ async def volume_heatmap(
         "to": this_week.isoformat(),
         "current_week_to": now.isoformat() if current else None,
         "cells": heatmap(hourly, starts, zone, now if current else None),
+        "demo": demo,
     }
 
 
@@ -279,6 +283,10 @@ async def staffing(
     try:
         await _check_queue(reader, queue)
         used = [d for d in past if await reader.has_rows(d, zone)]
+        demo = bool(used) and await reader.has_demo(
+            datetime.combine(min(used), datetime.min.time(), zone),
+            datetime.combine(max(used) + timedelta(days=1), datetime.min.time(), zone),
+        )
         for d in used:
             if channel is not None:
                 found = {channel.value: await reader.day_intervals(d, zone, channel.value, queue)}
@@ -327,4 +335,5 @@ async def staffing(
         },
         "rows": staff,
         "generated": iso(state.clock.now()),
+        "demo": demo,
     }

@@ -682,6 +682,11 @@ export interface components {
             current_week_to: string | null;
             /** Cells */
             cells: components["schemas"]["HeatCell"][];
+            /**
+             * Demo
+             * @default false
+             */
+            demo: boolean;
         };
         /**
          * ImportFormat
@@ -1093,6 +1098,11 @@ export interface components {
             rows: components["schemas"]["StaffRow"][];
             /** Generated */
             generated: string;
+            /**
+             * Demo
+             * @default false
+             */
+            demo: boolean;
         };
         /** Ticket */
         Ticket: {
@@ -1122,6 +1132,11 @@ export interface components {
             rows: components["schemas"]["VolumeRow"][];
             /** Warnings */
             warnings?: string[] | null;
+            /**
+             * Demo
+             * @default false
+             */
+            demo: boolean;
         };
         /** VolumeRow */
         VolumeRow: {

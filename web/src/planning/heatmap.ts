@@ -2,7 +2,7 @@
 
 import { getJson } from "../lib/api";
 import { h } from "../lib/dom";
-import { empty, query, setState, unavailable } from "./panel";
+import { empty, noteDemo, query, setState, unavailable } from "./panel";
 import type { Filters, Heatmap } from "./types";
 
 const DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -15,6 +15,7 @@ export async function loadHeatmap(panel: HTMLElement, body: HTMLElement, weeks: 
     return;
   }
   const cells = Array.isArray(answer.data.cells) ? answer.data.cells : [];
+  noteDemo("heatmap", answer.data.demo);
   if (!cells.some((c) => (c[measure] ?? 0) > 0)) {
     empty(panel, body, `No contacts in the last ${weeks} weeks or this week so far.`);
     return;

@@ -6,7 +6,7 @@ import { cssVar } from "../lib/barchart";
 import { h } from "../lib/dom";
 import { count, duration, pct } from "../lib/format";
 import { toCsv, download } from "./csv";
-import { empty, query, setState, unavailable } from "./panel";
+import { empty, noteDemo, query, setState, unavailable } from "./panel";
 import type { Filters, Staffing, StaffRow } from "./types";
 import { stamp, timeTicks } from "./volume";
 
@@ -31,6 +31,7 @@ export async function loadStaffing(panel: HTMLElement, body: HTMLElement, q: Sta
     return;
   }
   const rows = Array.isArray(answer.data.rows) ? answer.data.rows : [];
+  noteDemo("staffing", answer.data.demo);
   if (!rows.length) {
     empty(panel, body, "No forecast for this day (not enough history yet).");
     return;
