@@ -27,6 +27,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from services import keys
 from services.clock import Clock, iso_utc
+from services.connections import kafka_security
 from services.imports import JOB_TTL_S, ImportJob, Part
 from services.settings import Settings
 
@@ -97,6 +98,7 @@ class ImportJobs:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            **kafka_security(self.settings),
         )
         await consumer.start()
         try:

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import delete
 
 from services import intervals, keys, kpis
+from services.connections import kafka_security
 from services.database import make_engine
 from services.settings import Settings
 
@@ -91,6 +92,7 @@ async def from_topic(settings: Settings) -> AsyncIterator[list[engine.Record]]:
         enable_auto_commit=False,
         group_id=None,
         auto_offset_reset="earliest",
+        **kafka_security(settings),
     )
     await consumer.start()
     try:

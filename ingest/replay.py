@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services import keys
+from services.connections import kafka_security
 from services.contract import ContactEvent
 from services.settings import Settings
 from services.sources import SourceSettings, sources_of
@@ -40,6 +41,7 @@ async def replay(settings: Settings, since_ms: int | None = None) -> tuple[int, 
         enable_auto_commit=False,
         group_id=None,
         auto_offset_reset="earliest",  # what assign() starts from before the seek lands
+        **kafka_security(settings),
     )
     await consumer.start()
     try:
