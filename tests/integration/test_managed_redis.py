@@ -236,3 +236,18 @@ async def test_the_api_reads_live_figures_from_the_replica_url(tmp_path: Path) -
             state = api._transport.app.state.api  # type: ignore[attr-defined]
             assert await state.reader.partitions() == range(5)
             assert int(await state.redis.get(keys.PARTITIONS)) == 2  # writes: the primary
+
+
+def test_the_aggregator_probe_reaches_rediss_with_the_same_settings(
+    tls_server: tuple[int, Pki],
+) -> None:
+    """deploy/healthcheck.py (the aggregator's liveness probe) builds its client from the same
+    settings: reaching Redis it finds no lag report; failing, it names Redis."""
+    from tests.integration.test_container_healthcheck import load_script
+
+    probe = load_script()
+    port, pki = tls_server
+    reached = probe.check_aggregator(_tls_settings(port, pki), "managed-host")
+    assert reached == "no lag report from a consumer on managed-host yet"
+    refused = probe.check_aggregator(_tls_settings(port, pki, redis_ssl_cafile=None), "h")
+    assert refused.startswith("Redis: ") and "certificate verify failed" in refused

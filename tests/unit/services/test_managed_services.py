@@ -25,6 +25,7 @@ REDIS_SHELLS = {
     "aggregator/__main__.py",
     "ingest/admin_keys.py",
     "ccpulse/stack.py",
+    "deploy/healthcheck.py",  # the aggregator's liveness probe, synchronous
 }
 PASSWORD = "kafka-password-never-logged-0123456789"
 
@@ -35,7 +36,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 def _sources() -> list[Path]:
-    return sorted(p for pkg in PROCESS_PACKAGES for p in (ROOT / pkg).rglob("*.py"))
+    found = [p for pkg in PROCESS_PACKAGES for p in (ROOT / pkg).rglob("*.py")]
+    return sorted([*found, ROOT / "deploy" / "healthcheck.py"])
 
 
 def _name(func: ast.expr) -> str:
@@ -83,6 +85,7 @@ def test_every_kafka_client_of_every_process_takes_the_security_settings() -> No
 def test_every_redis_client_is_built_by_its_package_shell() -> None:
     """Redis(...), .from_url, Sentinel(...) anywhere else would skip password, TLS and Sentinel."""
     builders = {"Redis", "RedisCluster", "Sentinel", "Redis.from_url", "RedisCluster.from_url"}
+    builders |= {"StrictRedis", "from_url", "redis.from_url"}
     builders |= {f"redis.{b}" for b in builders}
     stray = [
         f"{path.relative_to(ROOT)}:{node.lineno}"
