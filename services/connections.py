@@ -12,6 +12,7 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NotRequired, TypedDict
+from urllib.parse import urlsplit
 
 from services.settings import Settings
 
@@ -104,6 +105,9 @@ def redis_target(settings: Settings, *, replica: bool = False) -> RedisTarget:
             options["ssl_certfile"] = str(settings.redis_ssl_certfile)
             options["ssl_keyfile"] = str(settings.redis_ssl_keyfile)
     if settings.redis_sentinels and not (replica and settings.redis_replica_url):
+        database = urlsplit(settings.redis_url or "").path.strip("/")
+        if database.isdigit():  # the URL's database number; its host is the sentinels' to say
+            options["db"] = int(database)
         sentinel_options: dict[str, object] = {}
         if settings.redis_sentinel_password is not None:
             sentinel_options["password"] = settings.redis_sentinel_password.get_secret_value()

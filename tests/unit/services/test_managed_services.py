@@ -202,7 +202,9 @@ def test_redis_targets_carry_password_tls_files_sentinels_and_the_replica(pki: P
     )
     primary = redis_target(sentinel)
     assert primary.sentinels == (("10.0.0.1", 26379), ("::1", 26380))
-    assert primary.service == "mymaster"
+    assert primary.service == "mymaster" and "db" not in primary.options
+    numbered = sentinel.model_copy(update={"redis_url": "redis://ignored/3"})
+    assert redis_target(numbered).options == {"db": 3}
     replica = redis_target(sentinel, replica=True)
     assert replica.url == "redis://replica:6379/0" and not replica.sentinels
     assert redis_target(Settings(), replica=True).url == redis_target(Settings()).url
