@@ -92,7 +92,7 @@ class ImportJobs:
 
     async def _consume(self, stopping: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(
-            keys.TOPIC_HISTORY_IMPORT,
+            self.settings.topic(keys.TOPIC_HISTORY_IMPORT),
             bootstrap_servers=self.settings.kafka_bootstrap,
             group_id=f"{self.settings.consumer_group}-history-import",
             enable_auto_commit=False,

@@ -96,7 +96,7 @@ async def from_topic(settings: Settings) -> AsyncIterator[list[engine.Record]]:
     )
     await consumer.start()
     try:
-        partitions = await topic_reading.partitions(consumer, keys.TOPIC_EVENTS)
+        partitions = await topic_reading.partitions(consumer, settings.topic(keys.TOPIC_EVENTS))
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         await topic_reading.seek(consumer, partitions)

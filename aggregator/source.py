@@ -62,7 +62,7 @@ class Source:
         on_revoked: Revoked = lambda partition: None,
         on_assigned: Assigned = lambda count: None,
     ) -> None:
-        self.topic = keys.TOPIC_EVENTS
+        self.topic = settings.topic(keys.TOPIC_EVENTS)
         self.load_offsets = load_offsets  # loads the partitions' state with their offsets
         self.reset_offset = reset_offset
         self.on_revoked = on_revoked
@@ -183,6 +183,7 @@ class DeadLetters:
     """Producer for ccpulse.events.dlq: the record, its position and the reason it was refused."""
 
     def __init__(self, settings: Settings) -> None:
+        self.topic = settings.topic(keys.TOPIC_DLQ)
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap,
             acks="all",
@@ -198,7 +199,7 @@ class DeadLetters:
         await self.producer.stop()
 
     async def send(self, topic: str, letters: list[DeadLetter]) -> None:
-        futures = [await self.producer.send(keys.TOPIC_DLQ, _letter(topic, d)) for d in letters]
+        futures = [await self.producer.send(self.topic, _letter(topic, d)) for d in letters]
         for future in futures:
             await future
 

@@ -167,7 +167,7 @@ def infrastructure(settings: Settings, run_file: RunFile) -> Iterator[Settings]:
         if settings.kafka_bootstrap is None:
             broker = stack.enter_context(EmbeddedBroker(data_dir / "logs"))
             broker.create_topics(
-                ALL_TOPICS,
+                [settings.topic(name) for name in ALL_TOPICS],
                 settings.kafka_partitions,
                 {"retention.ms": str(settings.kafka_retention_ms)},
             )

@@ -45,7 +45,7 @@ async def replay(settings: Settings, since_ms: int | None = None) -> tuple[int, 
     )
     await consumer.start()
     try:
-        parts = await _partitions(consumer)
+        parts = await _partitions(consumer, settings.topic(keys.TOPIC_RAW))
         consumer.assign(parts)
         end = await consumer.end_offsets(parts)
         log.info("raw topic: %d partitions, end offsets %s", len(parts), sorted(end.values()))
@@ -56,16 +56,16 @@ async def replay(settings: Settings, since_ms: int | None = None) -> tuple[int, 
         await state.publisher.close()
 
 
-async def _partitions(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
     """The raw topic's partitions from fresh metadata: the cache filled at start may predate the
     topic or miss it, and an empty list would end the replay at once, having read nothing."""
     for _ in range(METADATA_TRIES):
         await consumer.topics()  # asks the broker for every topic's metadata
-        found = consumer.partitions_for_topic(keys.TOPIC_RAW)
+        found = consumer.partitions_for_topic(topic)
         if found:
-            return [TopicPartition(keys.TOPIC_RAW, p) for p in sorted(found)]
+            return [TopicPartition(topic, p) for p in sorted(found)]
         await asyncio.sleep(0.5)
-    raise RuntimeError(f"topic {keys.TOPIC_RAW} has no partitions: nothing to replay from")
+    raise RuntimeError(f"topic {topic} has no partitions: nothing to replay from")
 
 
 async def _seek(

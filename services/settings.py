@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     kafka_retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)
     kafka_fetch_max_wait_ms: int = Field(default=500, ge=10)
     kafka_max_partition_fetch_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
+    # Put before every topic name ("site-b." -> site-b.ccpulse.events), so two installations can
+    # share one Kafka cluster; give each its own CCPULSE_CONSUMER_GROUP as well.
+    kafka_topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,100}$")
     redis_url: str | None = None
     database_url: str | None = None
 
@@ -281,6 +284,10 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def topic(self, name: str) -> str:
+        """This installation's name of one of services.keys' topics."""
+        return self.kafka_topic_prefix + name
 
     def idempotent_producer(self) -> bool:
         """Tansu (embedded) rejects idempotent producers; Apache Kafka should use them."""

@@ -237,3 +237,41 @@ def test_built_clients_carry_the_settings() -> None:
     for client in asyncio.run(build()):
         assert client._security_protocol == "SASL_PLAINTEXT"  # type: ignore[attr-defined]
         assert client._sasl_mechanism == "SCRAM-SHA-256"  # type: ignore[attr-defined]
+
+
+def test_every_topic_name_goes_through_the_installation_prefix() -> None:
+    """keys.TOPIC_* / ALL_TOPICS used in a process package only inside `settings.topic(...)`:
+    a bare name would read or write the other installation's topic on a shared cluster."""
+    bare = []
+    for path in _sources():
+        tree = ast.parse(path.read_text())
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+            if not (name.startswith("TOPIC_") or name == "ALL_TOPICS"):
+                continue
+            if isinstance(parents.get(node), ast.ImportFrom | ast.alias):
+                continue
+            if _within_topic_call(node, parents):
+                continue
+            bare.append(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')}")
+    assert bare == []
+
+
+def _within_topic_call(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    """An argument of `.topic(...)`, or the iterable of a comprehension whose element is one."""
+    parent = parents.get(node)
+    if isinstance(parent, ast.Call) and _name(parent.func).endswith("topic"):
+        return node in parent.args
+    if isinstance(parent, ast.comprehension):
+        outer = parents.get(parent)
+        element = getattr(outer, "elt", None)
+        return isinstance(element, ast.Call) and _name(element.func).endswith(".topic")
+    return False
+
+
+def test_the_topic_prefix_is_checked_and_applied() -> None:
+    assert Settings().topic("ccpulse.events") == "ccpulse.events"
+    assert Settings(kafka_topic_prefix="site-b.").topic("ccpulse.raw") == "site-b.ccpulse.raw"
+    with pytest.raises(ValidationError, match="kafka_topic_prefix"):
+        Settings(kafka_topic_prefix="site b/")
