@@ -34,10 +34,37 @@ def _openssl(*args: str | Path, cwd: Path) -> None:
 def _leaf(directory: Path, name: str, extensions: str) -> tuple[Path, Path]:
     key, csr, cert, ext = (directory / f"{name}.{s}" for s in ("key", "csr", "crt", "ext"))
     ext.write_text(extensions)
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
-             "-subj", f"/CN={name}", cwd=directory)  # fmt: skip
-    _openssl("x509", "-req", "-in", csr, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-             "-days", DAYS, "-out", cert, "-extfile", ext, cwd=directory)  # fmt: skip
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        csr,
+        "-subj",
+        f"/CN={name}",
+        cwd=directory,
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        DAYS,
+        "-out",
+        cert,
+        "-extfile",
+        ext,
+        cwd=directory,
+    )
     return cert, key
 
 
@@ -46,8 +73,22 @@ def make_pki(directory: Path) -> Pki:
     if shutil.which("openssl") is None:
         pytest.skip("no openssl command line tool")
     directory.mkdir(parents=True, exist_ok=True)
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-             "ca.crt", "-days", DAYS, "-subj", "/CN=ccpulse test CA", cwd=directory)  # fmt: skip
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        DAYS,
+        "-subj",
+        "/CN=ccpulse test CA",
+        cwd=directory,
+    )
     server = _leaf(
         directory,
         "server",
