@@ -83,7 +83,9 @@ class Publisher:
             return self._producer
 
     async def publish(self, events: list[ContactEvent]) -> None:
-        records = [(e.partition_key(), e.to_wire()) for e in events]
+        records: list[tuple[bytes | None, bytes]] = [
+            (e.partition_key(), e.to_wire()) for e in events
+        ]
         await self.send_all(self.settings.topic(keys.TOPIC_EVENTS), records)
 
     async def send_all(self, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
