@@ -158,7 +158,7 @@ def infrastructure(settings: Settings, run_file: RunFile) -> Iterator[Settings]:
     data_dir = settings.data_dir
     resolved: dict[str, object] = {}
     with contextlib.ExitStack() as stack:
-        if settings.redis_url is None:
+        if settings.redis_url is None and not settings.redis_sentinels:  # Sentinel: external
             redis = stack.enter_context(
                 EmbeddedRedis(data_dir / "redis", log_dir=data_dir / "logs")
             )
@@ -267,7 +267,7 @@ def beside_running_stack(settings: Settings) -> Settings:
     path = settings.data_dir / RUN_FILE
     running = RunFile.read(path) if path.exists() else {}
     update: dict[str, object] = {}
-    if settings.redis_url is None and running.get("redis_url"):
+    if settings.redis_url is None and not settings.redis_sentinels and running.get("redis_url"):
         update["redis_url"] = str(running["redis_url"])
     if settings.kafka_bootstrap is None and running.get("kafka_bootstrap"):
         update.update(kafka_bootstrap=str(running["kafka_bootstrap"]), kafka_idempotence=False)

@@ -359,8 +359,17 @@ def weak_secrets(settings: Settings) -> list[str]:
 
 def managed_problems(settings: Settings) -> list[str]:
     """Each inconsistent Kafka / Redis security setting by variable name (never a value)."""
+    return _kafka_problems(settings) + _tls_file_problems(settings) + _redis_problems(settings)
+
+
+def _kafka_problems(settings: Settings) -> list[str]:
     problems: list[str] = []
     protocol = settings.kafka_security_protocol
+    if protocol != "PLAINTEXT" and not settings.kafka_bootstrap:
+        problems.append(
+            f"CCPULSE_KAFKA_SECURITY_PROTOCOL={protocol} needs CCPULSE_KAFKA_BOOTSTRAP: the "
+            "embedded broker speaks PLAINTEXT only"
+        )
     sasl = protocol.startswith("SASL_")
     if sasl and not (
         settings.kafka_sasl_mechanism
@@ -376,28 +385,33 @@ def managed_problems(settings: Settings) -> list[str]:
             f"CCPULSE_KAFKA_SASL_MECHANISM is set but CCPULSE_KAFKA_SECURITY_PROTOCOL={protocol} "
             "does not use SASL (SASL_SSL or SASL_PLAINTEXT)"
         )
-    tls_files = {
-        "CCPULSE_KAFKA_SSL_CAFILE": settings.kafka_ssl_cafile,
-        "CCPULSE_KAFKA_SSL_CERTFILE": settings.kafka_ssl_certfile,
-        "CCPULSE_KAFKA_SSL_KEYFILE": settings.kafka_ssl_keyfile,
-    }
-    if not protocol.endswith("SSL") and any(tls_files.values()):
+    files = (settings.kafka_ssl_cafile, settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile)
+    if not protocol.endswith("SSL") and any(files):
         problems.append(
             f"Kafka TLS files are set but CCPULSE_KAFKA_SECURITY_PROTOCOL={protocol} is not TLS "
             "(SSL or SASL_SSL)"
         )
-    if (settings.kafka_ssl_certfile is None) != (settings.kafka_ssl_keyfile is None):
-        problems.append("CCPULSE_KAFKA_SSL_CERTFILE and CCPULSE_KAFKA_SSL_KEYFILE go together")
-    if (settings.redis_ssl_certfile is None) != (settings.redis_ssl_keyfile is None):
-        problems.append("CCPULSE_REDIS_SSL_CERTFILE and CCPULSE_REDIS_SSL_KEYFILE go together")
-    tls_files |= {
-        "CCPULSE_REDIS_SSL_CAFILE": settings.redis_ssl_cafile,
-        "CCPULSE_REDIS_SSL_CERTFILE": settings.redis_ssl_certfile,
-        "CCPULSE_REDIS_SSL_KEYFILE": settings.redis_ssl_keyfile,
-    }
-    for name, path in tls_files.items():
-        if path is not None and not path.is_file():
-            problems.append(f"{name} names no readable file ({path})")
+    return problems
+
+
+def _tls_file_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    for system in ("KAFKA", "REDIS"):
+        cert = getattr(settings, f"{system.lower()}_ssl_certfile")
+        key = getattr(settings, f"{system.lower()}_ssl_keyfile")
+        if (cert is None) != (key is None):
+            problems.append(
+                f"CCPULSE_{system}_SSL_CERTFILE and CCPULSE_{system}_SSL_KEYFILE go together"
+            )
+        for part in ("CAFILE", "CERTFILE", "KEYFILE"):
+            path = getattr(settings, f"{system.lower()}_ssl_{part.lower()}")
+            if path is not None and not path.is_file():
+                problems.append(f"CCPULSE_{system}_SSL_{part} names no readable file ({path})")
+    return problems
+
+
+def _redis_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
     if bool(settings.redis_sentinels) != bool(settings.redis_sentinel_service):
         problems.append("CCPULSE_REDIS_SENTINELS and CCPULSE_REDIS_SENTINEL_SERVICE go together")
     if settings.redis_sentinels and settings.redis_cluster:

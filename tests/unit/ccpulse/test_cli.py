@@ -116,6 +116,10 @@ def test_commands_beside_up_use_its_broker_and_redis(tmp_path: Path) -> None:
     assert running.kafka_idempotence is False  # the embedded broker has no idempotent producer
     configured = settings.model_copy(update={"redis_url": "redis://mine:3/0"})
     assert beside_running_stack(configured).redis_url == "redis://mine:3/0"
+    sentinel = settings.model_copy(
+        update={"redis_sentinels": ["127.0.0.1:26379"], "redis_sentinel_service": "m"}
+    )
+    assert beside_running_stack(sentinel).redis_url is None  # Sentinel names the Redis
 
 
 def test_keys_without_redis_says_where_it_looked(tmp_path: Path) -> None:

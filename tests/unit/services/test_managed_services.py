@@ -28,6 +28,7 @@ REDIS_SHELLS = {
     "deploy/healthcheck.py",  # the aggregator's liveness probe, synchronous
 }
 PASSWORD = "kafka-password-never-logged-0123456789"
+BROKER = "kafka.example:9093"
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +109,7 @@ def test_sasl_ssl_maps_to_aiokafka_keywords_with_a_verifying_context(
     pki: Pki, mechanism: str
 ) -> None:
     settings = Settings(
+        kafka_bootstrap=BROKER,
         kafka_security_protocol="SASL_SSL",
         kafka_sasl_mechanism=mechanism,  # type: ignore[arg-type]
         kafka_sasl_username="svc-ccpulse",
@@ -131,6 +133,7 @@ def test_sasl_ssl_maps_to_aiokafka_keywords_with_a_verifying_context(
 
 def test_client_certificates_are_loaded_and_a_wrong_key_is_refused(pki: Pki) -> None:
     good = Settings(
+        kafka_bootstrap=BROKER,
         kafka_security_protocol="SSL",
         kafka_ssl_cafile=pki.ca,
         kafka_ssl_certfile=pki.client_cert,
@@ -154,6 +157,7 @@ def test_client_certificates_are_loaded_and_a_wrong_key_is_refused(pki: Pki) -> 
         ({"redis_sentinels": ["127.0.0.1:26379"]}, "SENTINEL_SERVICE"),
         ({"redis_sentinels": ["nohost"], "redis_sentinel_service": "m"}, "host:port"),
         ({"kafka_security_protocol": "PLAINTEXT_TYPO"}, "kafka_security_protocol"),
+        ({"kafka_security_protocol": "SSL"}, "embedded broker speaks PLAINTEXT only"),
     ],
 )
 def test_half_a_security_setup_is_refused_at_start(fields: dict[str, object], named: str) -> None:
@@ -163,6 +167,7 @@ def test_half_a_security_setup_is_refused_at_start(fields: dict[str, object], na
 
 def test_passwords_never_show_in_reprs_or_refusals(pki: Pki) -> None:
     settings = Settings(
+        kafka_bootstrap=BROKER,
         kafka_security_protocol="SASL_SSL",
         kafka_sasl_mechanism="SCRAM-SHA-512",
         kafka_sasl_username="u",
