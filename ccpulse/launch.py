@@ -198,7 +198,12 @@ def masked_url(url: str | None) -> str | None:
 def _print_infra(settings: Settings, *, reveal: bool) -> None:
     """`ccpulse stack` prints the real Redis URL to export; `up` masks its password."""
     redis_url = settings.redis_url if reveal else masked_url(settings.redis_url)
-    typer.echo(f"kafka  {settings.kafka_bootstrap}")
+    kafka = settings.kafka_bootstrap
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        kafka = f"{kafka} ({settings.kafka_security_protocol})"
+    if settings.redis_sentinels:  # Sentinel names the primary; the URL's host is not used
+        redis_url = f"sentinel {settings.redis_sentinel_service} at {settings.redis_sentinels}"
+    typer.echo(f"kafka  {kafka}")
     typer.echo(f"redis  {redis_url}")
     typer.echo(f"sql    {settings.database_url}")
     if not reveal:
