@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from services import keys
+from services.connections import kafka_security
 from services.settings import Settings
 
 from .engine import DeadLetter
@@ -61,7 +62,7 @@ class Source:
         on_revoked: Revoked = lambda partition: None,
         on_assigned: Assigned = lambda count: None,
     ) -> None:
-        self.topic = keys.TOPIC_EVENTS
+        self.topic = settings.topic(keys.TOPIC_EVENTS)
         self.load_offsets = load_offsets  # loads the partitions' state with their offsets
         self.reset_offset = reset_offset
         self.on_revoked = on_revoked
@@ -72,6 +73,7 @@ class Source:
         self.epochs: dict[int, int] = {}
         self.unresumed: set[int] = set()  # assigned, but Redis could not be read to seek them
         self.bootstrap = settings.kafka_bootstrap or ""
+        self.settings = settings
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
             group_id=settings.consumer_group,
@@ -85,6 +87,7 @@ class Source:
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             max_partition_fetch_bytes=settings.kafka_max_partition_fetch_bytes,
             request_timeout_ms=max(settings.kafka_request_timeout_ms, 10_000),
+            **kafka_security(settings),
         )
 
     async def start(self) -> None:
@@ -127,7 +130,7 @@ class Source:
         suspects = {tp: stored[tp.partition] for tp in tps if stored[tp.partition] >= listed[tp]}
         if not suspects:
             return stored
-        ends = await log_ends(self.bootstrap, suspects)
+        ends = await log_ends(self.settings, suspects)
         out = dict(stored)
         for tp, end in ends.items():
             if stored[tp.partition] >= end:
@@ -180,11 +183,13 @@ class DeadLetters:
     """Producer for ccpulse.events.dlq: the record, its position and the reason it was refused."""
 
     def __init__(self, settings: Settings) -> None:
+        self.topic = settings.topic(keys.TOPIC_DLQ)
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap,
             acks="all",
             enable_idempotence=settings.idempotent_producer(),
             request_timeout_ms=settings.kafka_request_timeout_ms,
+            **kafka_security(settings),
         )
 
     async def start(self) -> None:
@@ -194,7 +199,7 @@ class DeadLetters:
         await self.producer.stop()
 
     async def send(self, topic: str, letters: list[DeadLetter]) -> None:
-        futures = [await self.producer.send(keys.TOPIC_DLQ, _letter(topic, d)) for d in letters]
+        futures = [await self.producer.send(self.topic, _letter(topic, d)) for d in letters]
         for future in futures:
             await future
 

@@ -158,7 +158,7 @@ def infrastructure(settings: Settings, run_file: RunFile) -> Iterator[Settings]:
     data_dir = settings.data_dir
     resolved: dict[str, object] = {}
     with contextlib.ExitStack() as stack:
-        if settings.redis_url is None:
+        if settings.redis_url is None and not settings.redis_sentinels:  # Sentinel: external
             redis = stack.enter_context(
                 EmbeddedRedis(data_dir / "redis", log_dir=data_dir / "logs")
             )
@@ -167,7 +167,7 @@ def infrastructure(settings: Settings, run_file: RunFile) -> Iterator[Settings]:
         if settings.kafka_bootstrap is None:
             broker = stack.enter_context(EmbeddedBroker(data_dir / "logs"))
             broker.create_topics(
-                ALL_TOPICS,
+                [settings.topic(name) for name in ALL_TOPICS],
                 settings.kafka_partitions,
                 {"retention.ms": str(settings.kafka_retention_ms)},
             )
@@ -198,7 +198,12 @@ def masked_url(url: str | None) -> str | None:
 def _print_infra(settings: Settings, *, reveal: bool) -> None:
     """`ccpulse stack` prints the real Redis URL to export; `up` masks its password."""
     redis_url = settings.redis_url if reveal else masked_url(settings.redis_url)
-    typer.echo(f"kafka  {settings.kafka_bootstrap}")
+    kafka = settings.kafka_bootstrap
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        kafka = f"{kafka} ({settings.kafka_security_protocol})"
+    if settings.redis_sentinels:  # Sentinel names the primary; the URL's host is not used
+        redis_url = f"sentinel {settings.redis_sentinel_service} at {settings.redis_sentinels}"
+    typer.echo(f"kafka  {kafka}")
     typer.echo(f"redis  {redis_url}")
     typer.echo(f"sql    {settings.database_url}")
     if not reveal:
@@ -283,7 +288,7 @@ def beside_running_stack(settings: Settings) -> Settings:
     path = settings.data_dir / RUN_FILE
     running = RunFile.read(path) if path.exists() else {}
     update: dict[str, object] = {}
-    if settings.redis_url is None and running.get("redis_url"):
+    if settings.redis_url is None and not settings.redis_sentinels and running.get("redis_url"):
         update["redis_url"] = str(running["redis_url"])
     if settings.kafka_bootstrap is None and running.get("kafka_bootstrap"):
         update.update(kafka_bootstrap=str(running["kafka_bootstrap"]), kafka_idempotence=False)

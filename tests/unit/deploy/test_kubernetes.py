@@ -33,9 +33,11 @@ KUBERNETES = kubernetes_validate.latest_version()
 SECRET_SETTINGS = {
     f"CCPULSE_{name.upper()}"
     for name, field in Settings.model_fields.items()
-    if "SecretStr" in str(field.annotation) or name in ("redis_url", "database_url", "sources")
+    if "SecretStr" in str(field.annotation)
+    or name in ("redis_url", "redis_replica_url", "database_url", "sources")
 }
 Obj = dict[str, Any]
+TLS_DIR = "/etc/ccpulse/tls"  # docs/managed-services.md names files under it
 
 pytestmark = pytest.mark.skipif(
     KUBECTL is None,
@@ -200,7 +202,19 @@ def test_pods_run_as_non_root_read_only_with_limits(rendered: list[Obj]) -> None
             assert security["capabilities"]["drop"] == ["ALL"], where
             resources = container["resources"]
             assert set(resources["requests"]) == set(resources["limits"]) == {"cpu", "memory"}
-            assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}, where
+            mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+            assert set(mounts) == {"/tmp", TLS_DIR}, where
+            assert mounts[TLS_DIR].get("readOnly") is True, where
+
+
+def test_every_pod_mounts_the_optional_tls_secret(rendered: list[Obj]) -> None:
+    """CA files and client certificates of managed Kafka / Redis: every process builds Settings,
+    which refuses a named file it cannot read, so the migration Job needs them as well."""
+    for where, spec in pod_specs(rendered).items():
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        (mount,) = [m for m in spec["containers"][0]["volumeMounts"] if m["mountPath"] == TLS_DIR]
+        secret = volumes[mount["name"]]["secret"]
+        assert secret["secretName"] == "ccpulse-tls" and secret["optional"] is True, where
 
 
 def test_the_image_is_pinned(rendered: list[Obj]) -> None:
