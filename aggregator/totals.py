@@ -22,17 +22,17 @@ Steps = dict[tuple[str, str], int]  # (scope, counter name) -> count, always > 0
 
 
 def counts(f: ContactFacts | None) -> dict[tuple[str, str], int]:
-    """(scope, name) -> 0 or 1 for one contact, as contributions counts it: offered once its
-    offer is known, answered (timed or not) once answered, abandoned per `is_abandoned`."""
-    if f is None:
+    """(scope, name) -> 1 for one contact, as contributions counts it: offered once its offer
+    is known, answered (timed or not) once answered, abandoned per `is_abandoned`."""
+    scopes = scopes_of(f) if f is not None else ()
+    if f is None or not scopes:
         return {}
-    values = (f.offered_ms is not None, f.answered_ms is not None, is_abandoned(f))
-    return {
-        (scope, name): int(value)
-        for scope in scopes_of(f)
-        for name, value in zip(COUNTS, values, strict=True)
-        if value
-    }
+    names = [k.OFFERED] if f.offered_ms is not None else []
+    if f.answered_ms is not None:
+        names.append(k.ANSWERED)
+    elif is_abandoned(f):
+        names.append(k.ABANDONED)
+    return {(scope, name): 1 for scope in scopes for name in names}
 
 
 def add_steps(into: Steps, old: ContactFacts | None, new: ContactFacts) -> None:
@@ -40,6 +40,8 @@ def add_steps(into: Steps, old: ContactFacts | None, new: ContactFacts) -> None:
     name with CORRECTED (a contact that moved queue is a decrease in one, an increase in the
     other)."""
     before, after = counts(old), counts(new)
+    if before == after:  # most events change no count (queued, completed, a duplicate...)
+        return
     for cell in before.keys() | after.keys():
         change = after.get(cell, 0) - before.get(cell, 0)
         if change:
