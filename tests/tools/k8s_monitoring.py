@@ -1,7 +1,8 @@
 """Write deploy/k8s/monitoring from deploy/prometheus and deploy/grafana: one source of truth.
 
-The Prometheus Operator's `ServiceMonitor`s come from prometheus.yml's scrape jobs (the job name
-is the Service name, so `up{job="ccpulse-api"}` in the alerts matches what the Operator scrapes),
+The Prometheus Operator's `ServiceMonitor`s (or `PodMonitor`s, for a job without a Service) come
+from prometheus.yml's scrape jobs (the job name is the Service's or pods' name label, so
+`up{job="ccpulse-api"}` in the alerts matches what the Operator scrapes),
 one `PrometheusRule` per file of prometheus/rules, and the Grafana dashboards as one ConfigMap
 with the sidecar's label. `make k8s-monitoring` runs it; `--check` exits 1 when the committed
 files differ (tests/unit/deploy/test_k8s_monitoring.py fails on the same drift).
@@ -57,8 +58,10 @@ def dump(obj: Obj, source: str) -> str:
     return HEADER.format(source=source) + body
 
 
-def service_monitor(job: Obj, interval: str) -> Obj:
-    """One scrape job as a ServiceMonitor on the Service of the same name, port `http`."""
+def service_monitor(job: Obj, interval: str, services: set[str]) -> Obj:
+    """One scrape job as a ServiceMonitor on the Service of the same name, port `http`; a job
+    without a Service (one target per pod, such as the aggregators) as a PodMonitor on the
+    pods' port named `metrics`. The job label is the pods' or Service's name label."""
     endpoint: Obj = {"port": "http", "path": job.get("metrics_path", "/metrics")}
     endpoint["interval"] = job.get("scrape_interval", interval)
     if "scrape_timeout" in job:
@@ -68,25 +71,38 @@ def service_monitor(job: Obj, interval: str) -> Obj:
             "type": job["authorization"].get("type", "Bearer"),
             "credentials": dict(SCRAPE_SECRET),
         }
+    name = job["job_name"]
+    spec: Obj = {
+        "jobLabel": "app.kubernetes.io/name",
+        "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+    }
+    if name in services:
+        kind, spec["endpoints"] = "ServiceMonitor", [endpoint]
+    else:
+        kind, spec["podMetricsEndpoints"] = "PodMonitor", [{**endpoint, "port": "metrics"}]
     return {
         "apiVersion": OPERATOR_API,
-        "kind": "ServiceMonitor",
-        "metadata": {
-            "name": job["job_name"],
-            "labels": {"app.kubernetes.io/name": job["job_name"]},
-        },
-        "spec": {
-            "jobLabel": "app.kubernetes.io/name",
-            "selector": {"matchLabels": {"app.kubernetes.io/name": job["job_name"]}},
-            "endpoints": [endpoint],
-        },
+        "kind": kind,
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": name}},
+        "spec": spec,
+    }
+
+
+def k8s_services() -> set[str]:
+    """Names of the Services in deploy/k8s/base."""
+    return {
+        obj["metadata"]["name"]
+        for path in sorted((ROOT / "deploy" / "k8s" / "base").glob("*.yaml"))
+        for obj in yaml.safe_load_all(path.read_text())
+        if obj and obj.get("kind") == "Service"
     }
 
 
 def service_monitors() -> list[Obj]:
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     interval = config.get("global", {}).get("scrape_interval", "30s")
-    return [service_monitor(job, interval) for job in config["scrape_configs"]]
+    services = k8s_services()
+    return [service_monitor(job, interval, services) for job in config["scrape_configs"]]
 
 
 def prometheus_rule(path: Path) -> Obj:

@@ -48,3 +48,18 @@ def test_the_objects_carry_the_sources_unchanged() -> None:
     for path in sources:
         assert dashboards["data"][path.name] == path.read_text()
         json.loads(dashboards["data"][path.name])
+
+
+def test_a_job_without_a_service_becomes_a_pod_monitor() -> None:
+    """One target per pod (the aggregators' own /metrics): PodMonitor on the port `metrics`."""
+    job = {"job_name": "ccpulse-aggregator", "metrics_path": "/metrics"}
+    monitor = k8s_monitoring.service_monitor(job, "15s", k8s_monitoring.k8s_services())
+    assert monitor["kind"] == "PodMonitor"
+    assert monitor["spec"]["podMetricsEndpoints"] == [
+        {"port": "metrics", "path": "/metrics", "interval": "15s"}
+    ]
+    assert monitor["spec"]["selector"] == {
+        "matchLabels": {"app.kubernetes.io/name": "ccpulse-aggregator"}
+    }
+    api = {"job_name": "ccpulse-api", "metrics_path": "/metrics"}
+    assert k8s_monitoring.service_monitor(api, "15s", {"ccpulse-api"})["kind"] == "ServiceMonitor"

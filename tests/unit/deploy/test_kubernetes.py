@@ -41,8 +41,8 @@ Obj = dict[str, Any]
 # Custom resources of the Prometheus Operator: kubernetes-validate has no schema for them, so they
 # are left out of its validation by name and their structure is checked below instead.
 OPERATOR_KINDS = {
-    (k8s_monitoring.OPERATOR_API, "ServiceMonitor"),
-    (k8s_monitoring.OPERATOR_API, "PrometheusRule"),
+    (k8s_monitoring.OPERATOR_API, kind)
+    for kind in ("ServiceMonitor", "PodMonitor", "PrometheusRule")
 }
 PROMTOOL = shutil.which("promtool")
 
@@ -125,31 +125,45 @@ def test_custom_resources_are_skipped_by_name_only(rendered: list[Obj]) -> None:
     monitor = the(rendered, "ServiceMonitor", "ccpulse-api")
     with pytest.raises(kubernetes_validate.SchemaNotFoundError):
         kubernetes_validate.validate(monitor, KUBERNETES, strict=True)
-    assert {(o["apiVersion"], o["kind"]) for o in rendered} >= OPERATOR_KINDS
+    kinds = {(o["apiVersion"], o["kind"]) for o in rendered}
+    assert kinds & OPERATOR_KINDS >= {
+        (k8s_monitoring.OPERATOR_API, "ServiceMonitor"),
+        (k8s_monitoring.OPERATOR_API, "PrometheusRule"),
+    }
 
 
 def test_service_monitors_scrape_what_prometheus_yml_scrapes(rendered: list[Obj]) -> None:
     """Each scrape job of deploy/prometheus/prometheus.yml: a ServiceMonitor selecting the
-    Service of that name on a port it has, so the `job` label the alert rules use
-    (`up{job="ccpulse-api"}`) is the one the Operator gives."""
+    Service of that name on a port it has (or a PodMonitor on the pods' port `metrics` when
+    there is no Service), so the `job` label the alert rules use (`up{job="ccpulse-api"}`) is
+    the one the Operator gives."""
     config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
     alerts = (ROOT / "deploy" / "prometheus" / "rules" / "ccpulse-alerts.yml").read_text()
-    monitors = [o for o in rendered if o["kind"] == "ServiceMonitor"]
-    assert len(monitors) == len(config["scrape_configs"]) == 2
+    monitors = [o for o in rendered if o["kind"] in ("ServiceMonitor", "PodMonitor")]
+    assert len(monitors) == len(config["scrape_configs"]) >= 2
     for job in config["scrape_configs"]:
         name = job["job_name"]
-        assert f'job="{name}"' in alerts
-        spec = the(rendered, "ServiceMonitor", name)["spec"]
-        service = the(rendered, "Service", name)
-        labels = service["metadata"]["labels"]
-        assert spec["selector"]["matchLabels"].items() <= labels.items()
+        (monitor,) = [o for o in monitors if o["metadata"]["name"] == name]
+        spec = monitor["spec"]
+        if monitor["kind"] == "ServiceMonitor":
+            target = the(rendered, "Service", name)
+            labels, ports = target["metadata"]["labels"], target["spec"]["ports"]
+            (endpoint,) = spec["endpoints"]
+        else:
+            pod = the(rendered, "Deployment", name)["spec"]["template"]
+            labels = pod["metadata"]["labels"]
+            ports = [p for c in pod["spec"]["containers"] for p in c.get("ports", [])]
+            (endpoint,) = spec["podMetricsEndpoints"]
+        assert spec["selector"]["matchLabels"].items() <= labels.items(), name
         assert labels[spec["jobLabel"]] == name
-        (endpoint,) = spec["endpoints"]
-        assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+        assert endpoint["port"] in {p["name"] for p in ports}, name
         assert endpoint["path"] == job["metrics_path"] == "/metrics"
         assert endpoint["interval"] == config["global"]["scrape_interval"]
-        # the api's /metrics needs a viewer key; the ingest's has none
+        # the api's /metrics needs a viewer key; the others have none
         assert ("authorization" in endpoint) == ("authorization" in job) == (name == "ccpulse-api")
+    for name in ("ccpulse-api", "ccpulse-ingest"):
+        assert f'job="{name}"' in alerts
+        assert the(rendered, "ServiceMonitor", name)
     key = the(rendered, "ServiceMonitor", "ccpulse-api")["spec"]["endpoints"][0]["authorization"]
     assert key == {
         "type": "Bearer",
