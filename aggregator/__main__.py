@@ -11,10 +11,12 @@ from typing import cast
 
 from redis.asyncio import Redis, RedisCluster
 
+from services import logs
 from services.database import make_engine
 from services.settings import Settings, load_settings
 
 from .import_jobs import ImportJobs
+from .instance_metrics import serve_metrics
 from .rollup import HistoryWriter
 from .runner import Runner
 
@@ -31,6 +33,9 @@ async def main(settings: Settings) -> None:
     tune_gc()  # here, not under __main__: `ccpulse aggregator` (the containers) comes in here
     redis = connect(settings)
     runner = Runner(settings, redis, clock=settings.clock())
+    server = serve_metrics(
+        runner.metrics, settings.aggregator_metrics_host, settings.aggregator_metrics_port
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stopping.set)
@@ -45,6 +50,8 @@ async def main(settings: Settings) -> None:
         await imports
         await engine.dispose()
         await redis.aclose()
+        if server is not None:
+            server.stop()
 
 
 # The aggregator keeps every hot fact sheet (dicts and registers) in memory and allocates a few
@@ -62,6 +69,6 @@ def tune_gc() -> None:
 
 if __name__ == "__main__":
     settings = load_settings()  # a refusal names the settings, never their values
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)  # group chatter on every rebalance
     asyncio.run(main(settings))

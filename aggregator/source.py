@@ -23,6 +23,7 @@ log = logging.getLogger("ccpulse.aggregator")
 OffsetLoader = Callable[[str, list[int]], Awaitable[dict[int, int]]]
 OffsetReset = Callable[[str, int], Awaitable[None]]
 Revoked = Callable[[int], None]
+Assigned = Callable[[int], None]
 
 
 class SeekFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -34,10 +35,12 @@ class SeekFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         for tp in revoked:
             self.source.applied.pop(tp.partition, None)
+            self.source.renew(tp.partition)
             self.source.on_revoked(tp.partition)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         partitions = sorted(tp.partition for tp in assigned)
+        self.source.on_assigned(len(partitions))
         try:
             await self.source.resume_from_store(partitions)
         except Exception as exc:  # Redis down mid-rebalance: aiokafka would only log it
@@ -56,12 +59,17 @@ class Source:
         load_offsets: OffsetLoader,
         reset_offset: OffsetReset,
         on_revoked: Revoked = lambda partition: None,
+        on_assigned: Assigned = lambda count: None,
     ) -> None:
         self.topic = keys.TOPIC_EVENTS
         self.load_offsets = load_offsets  # loads the partitions' state with their offsets
         self.reset_offset = reset_offset
         self.on_revoked = on_revoked
+        self.on_assigned = on_assigned  # each rebalance's new assignment (instance metrics)
         self.applied: dict[int, int] = {}
+        # Bumped on every revoke and re-seek: records polled under an older epoch predate the
+        # state now held (they are read again from the new position), so they must not be used.
+        self.epochs: dict[int, int] = {}
         self.unresumed: set[int] = set()  # assigned, but Redis could not be read to seek them
         self.bootstrap = settings.kafka_bootstrap or ""
         self.consumer = AIOKafkaConsumer(
@@ -102,6 +110,10 @@ class Source:
             else:
                 self.consumer.seek(tp, offset + 1)
             self.applied[partition] = offset
+            self.renew(partition)
+
+    def renew(self, partition: int) -> None:
+        self.epochs[partition] = self.epochs.get(partition, 0) + 1
 
     async def _forget_beyond_log(self, stored: dict[int, int]) -> dict[int, int]:
         """A stored offset past the log's end means the log was reset (an embedded broker

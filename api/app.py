@@ -10,6 +10,7 @@ from typing import cast
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import ProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
@@ -19,6 +20,7 @@ from services.apikeys import Role
 from services.clock import Clock
 from services.database import make_engine
 from services.keys import ALERTS_CHANNEL
+from services.logs import AccessLog
 from services.settings import Settings
 
 from . import metrics, openapi, security
@@ -82,6 +84,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     csp = security.content_security_policy(security.inline_script_hashes(WEB_ROOT / "basic.html"))
     app.add_middleware(security.SecurityHeaders, csp=csp)
     security.add_docs(app, settings)
+    app.add_middleware(AccessLog, enabled=settings.access_log)  # outermost: sees every request
     for router in (health.router, ws.router, session.router, sign_in.router):
         app.include_router(router)
     viewer = (live.router, config.router, live_intervals.router, alert_routes.router)
@@ -100,6 +103,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
 
 def _metrics_route(app: FastAPI, state: ApiState) -> None:
+    # process_* of this replica (RSS, CPU, open fds): registered nowhere, only read per scrape.
+    process = ProcessCollector(registry=None)
+
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require(Role.viewer))])
     async def prometheus() -> Response:
         assert state.broadcaster is not None
@@ -107,7 +113,8 @@ def _metrics_route(app: FastAPI, state: ApiState) -> None:
         clients.add_metric([], len(state.broadcaster.clients))
         shed = metrics.websocket_shed(state.broadcaster)
         try:
-            body = await metrics.render(state.reader, state.clock.now(), [clients, shed])
+            extra = [clients, shed, *process.collect()]
+            body = await metrics.render(state.reader, state.clock.now(), extra)
         except (RedisError, OSError):
             return Response("live state unavailable\n", status_code=503)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -224,6 +224,8 @@ class HeatCell(TypedDict):
     hour: int
     mean: float
     p90: int
+    weeks: int  # weeks this cell is over: the complete ones, plus the current when it counts
+    current_week: bool  # the current week so far is one of them (its hour is over)
 
 
 class HeatmapDocument(Document):
@@ -231,10 +233,23 @@ class HeatmapDocument(Document):
     timezone: str
     from_: str = Field(alias="from")
     to: str
+    current_week_to: str | None  # with current=true: the current week counts up to here
     cells: list[HeatCell]
 
 
 @STRICT
+class ChannelStaff(TypedDict):
+    """One channel's share of an interval's staffing."""
+
+    forecast_offered: float
+    erlangs: float
+    agents_erlang_c: int
+    scheduled_erlang_c: int
+    agents_erlang_a: int
+    scheduled_erlang_a: int
+    service_level_erlang_c: float | None
+
+
 class StaffRow(TypedDict):
     start: str
     end: str
@@ -251,6 +266,7 @@ class StaffRow(TypedDict):
     service_level_erlang_a: float | None
     abandon_rate_erlang_a: float | None
     expected_sl: float | None
+    by_channel: dict[str, ChannelStaff]  # the mix: each channel against its own threshold
 
 
 class Forecast(Document):
@@ -263,7 +279,8 @@ class StaffingDocument(Document):
     timezone: str
     interval: Literal["15m", "30m", "1h"]
     target_sl: float
-    threshold_seconds: int
+    threshold_seconds: int | None  # the one asked for every channel, else None
+    thresholds_seconds: dict[str, int]  # per channel, as used
     shrinkage: float
     forecast: Forecast
     rows: list[StaffRow]

@@ -25,7 +25,7 @@ from typing import Annotated, NoReturn
 import typer
 from redis.exceptions import RedisError
 
-from services import database
+from services import database, logs
 from services.apikeys import KeyAction, RoleName
 from services.imports import ImportFormat
 from services.settings import Settings, load_settings
@@ -64,9 +64,7 @@ def _load_settings() -> Settings:
     """The environment's settings (a bad one exits naming it), logging configured by them."""
     settings = load_settings()
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     return settings
 
 

@@ -27,6 +27,8 @@ from .processes import RunFile, write_private
 from .stack import EmbeddedBroker, EmbeddedRedis
 from .supervise import ChildSpec, ShutdownSignal, Supervisor
 
+# `ccpulse up`'s aggregator serves its own /metrics here unless the setting says otherwise.
+EMBEDDED_AGGREGATOR_METRICS_PORT = 8002
 DEFAULT_RATE = 1.0  # new contacts per second: about 10 events a second, a busy small center
 RUN_FILE = Path("run") / "ccpulse.json"
 SECRETS_FILE = "secrets.json"
@@ -61,6 +63,8 @@ def child_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
     }
     env.update({key: value for key, value in wiring.items() if value is not None})
     env.update(_access_env(settings))
+    if settings.aggregator_metrics_port is None:
+        env["CCPULSE_AGGREGATOR_METRICS_PORT"] = str(EMBEDDED_AGGREGATOR_METRICS_PORT)
     if settings.kafka_idempotence is not None:
         env["CCPULSE_KAFKA_IDEMPOTENCE"] = str(settings.kafka_idempotence).lower()
     return env

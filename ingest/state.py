@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, ProcessCollector
 from redis.asyncio import Redis
 
 from services import keys, problems
@@ -33,6 +33,7 @@ class IngestMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)  # process_* (RSS, CPU, open fds) of this process
         self.events = Counter(
             "ccpulse_ingest_events",
             "Events by outcome",

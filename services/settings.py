@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     timezone: str = "UTC"
     log_level: str = "INFO"
+    # Every process's log lines: "text" for a terminal, "json" (one object a line, with the
+    # request id) for a log pipeline. Access logs: one line per HTTP request of ingest and api.
+    log_format: Literal["text", "json"] = "text"
+    access_log: bool = True
     # Shifts every process's clock by this many seconds: for running the suite at chosen instants
     # (`make test-clock`). Leave 0 in production. Never negative: Redis expiry times are absolute
     # on Redis's own clock, so a stack set in the past would see its buckets expire at once.
@@ -100,6 +104,10 @@ class Settings(BaseSettings):
     consumer_group: str = "ccpulse-aggregator"
     # How often each aggregator reports its consumer lag (and mirrors offsets into Kafka).
     lag_report_seconds: float = Field(default=5.0, gt=0, le=60)
+    # The aggregator's own /metrics (lag, batches, apply time, rebalances, process figures).
+    # Unset: off, except under `ccpulse up` (loopback port 8002); 0: off.
+    aggregator_metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    aggregator_metrics_host: str = "127.0.0.1"
 
     # --- aggregator v2: state owned by partition (issue 18, docs/aggregation.md) ---
     # Fact sheets kept in memory across the partitions one aggregator owns; colder ones are
