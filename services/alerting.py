@@ -69,4 +69,6 @@ AlertRules = Annotated[list[AlertRule], AfterValidator(_unique_names)]
 
 
 def default_rules() -> list[AlertRule]:
-    return [AlertRule()]
+    """The spike per channel and per queue: a page names the queue the spike is on, and a
+    spike spread thin over a channel's queues still pages for the channel."""
+    return [AlertRule(), AlertRule(name="abandon_spike_queue", queue=ALL)]

@@ -111,6 +111,7 @@ def view(state: AlertState, rule: AlertRule | None) -> dict[str, Any]:
         "volume": state.volume,
         "window_seconds": rule.window_seconds if rule else None,
         "started_at": None if started is None else iso(started),
+        "breach_seen_at": None if state.pending_since is None else iso(state.pending_since),
         "fired_at": None if state.fired_at is None else iso(state.fired_at),
         "resolved_at": None if state.resolved_at is None else iso(state.resolved_at),
         "evaluated_at": None if state.evaluated_at is None else iso(state.evaluated_at),
