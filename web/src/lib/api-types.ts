@@ -400,6 +400,8 @@ export interface components {
             window_seconds: number | null;
             /** Started At */
             started_at: string | null;
+            /** Breach Seen At */
+            breach_seen_at?: string | null;
             /** Fired At */
             fired_at: string | null;
             /** Resolved At */
