@@ -103,12 +103,17 @@ def scope_text(channel: str, queue: str | None) -> str:
     return channel if queue is None else f"{channel}/{queue}"
 
 
+def window_of(n: Notice) -> int:
+    """The window the alert's figure is for: the short one when only it crossed."""
+    return n.alert.window_seconds or n.rule.window_seconds
+
+
 def summary(n: Notice) -> str:
     """One line a person on call understands without opening anything."""
     a, r = n.alert, n.rule
     scope = scope_text(a.channel, a.queue)
     figure = r.metric.replace("_", " ")
-    window = f"last {r.window_seconds // 60} min"
+    window = f"last {window_of(n) // 60} min"
     if n.kind != "firing":
         return (
             f"{r.name} on {scope} resolved: {figure} back to {describe(a.value, r.metric)} "
@@ -128,7 +133,7 @@ def description(n: Notice) -> str:
     side = "above" if r.comparison == "gt" else "below"
     parts = [
         f"The {figure} of {scope_text(a.channel, a.queue)} over the last "
-        f"{r.window_seconds // 60} minutes is {describe(a.value, r.metric)}, {side} the limit "
+        f"{window_of(n) // 60} minutes is {describe(a.value, r.metric)}, {side} the limit "
         f"{describe(a.limit, r.metric)} ({a.volume} contacts)."
     ]
     if r.baseline_factor is not None:
