@@ -363,6 +363,21 @@ export interface components {
              * @default 60
              */
             resolve_for_seconds: number;
+            /**
+             * Fast Window Seconds
+             * @default 120
+             */
+            fast_window_seconds: number | null;
+            /**
+             * Fast Min Volume
+             * @default 40
+             */
+            fast_min_volume: number;
+            /**
+             * Fast For Seconds
+             * @default 15
+             */
+            fast_for_seconds: number;
         };
         /**
          * AlertView
