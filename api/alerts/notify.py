@@ -127,26 +127,32 @@ def summary(n: Notice) -> str:
 
 
 def description(n: Notice) -> str:
-    """The few sentences under the summary: what was crossed, since when, what to open."""
+    """The few sentences under the summary: what was crossed, how the limit is made, since
+    when; a resolve says the figure is back inside, not still over."""
     a, r = n.alert, n.rule
     figure = r.metric.replace("_", " ")
     side = "above" if r.comparison == "gt" else "below"
+    now = "is" if n.kind == "firing" else "is back to"
+    where = f"{side} the limit" if n.kind == "firing" else "inside the limit"
     parts = [
         f"The {figure} of {scope_text(a.channel, a.queue)} over the last "
-        f"{window_of(n) // 60} minutes is {describe(a.value, r.metric)}, {side} the limit "
+        f"{window_of(n) // 60} minutes {now} {describe(a.value, r.metric)}, {where} "
         f"{describe(a.limit, r.metric)} ({a.volume} contacts)."
     ]
     if r.baseline_factor is not None:
         usual = "unknown" if a.baseline is None else describe(a.baseline, r.metric)
+        factor = f"{r.baseline_factor:g}x the usual rate for this hour of the week ({usual})"
         parts.append(
-            f"Limit: the threshold {describe(r.threshold, r.metric)} and {r.baseline_factor:g}x "
-            f"the usual rate for this hour of the week ({usual}), whichever is stricter."
+            f"Limit: {factor}."
+            if r.threshold is None
+            else f"Limit: the threshold {describe(r.threshold, r.metric)} and {factor}, "
+            "whichever is stricter."
         )
     seen = breach_seen_at(a)
     if seen is not None:
         parts.append(f"Breach first seen at {iso(seen)}.")
     if n.kind != "firing" and a.resolved_at is not None:
-        parts.append(f"Back inside the limit; resolved at {iso(a.resolved_at)}.")
+        parts.append(f"Resolved at {iso(a.resolved_at)}.")
     return " ".join(parts)
 
 

@@ -446,6 +446,9 @@ def test_the_resolved_summary_says_it_is_back_not_still_over() -> None:
         "(limit 15.0%, 42 contacts, last 5 min)"
     )
     assert ">" not in text
+    said = notify.description(notice("resolved").model_copy(update={"alert": state}))
+    assert "is back to 3.2%, inside the limit 15.0%" in said and "above" not in said
+    assert said.endswith("Resolved at 1970-01-01T00:05:00Z.")
 
 
 def test_slack_and_pagerduty_payloads() -> None:
