@@ -7,7 +7,7 @@ STAMP := $(VENV)/.setup-stamp
 LOCK := requirements/dev.lock
 UV_COMPILE := $(BIN)/uv pip compile -q pyproject.toml --generate-hashes --universal --python-version 3.11
 
-.PHONY: setup run test test-clock lint lock bench chaos clean system-deps api-types
+.PHONY: setup run test test-clock lint lock bench chaos clean system-deps api-types k8s-monitoring
 
 WEB_STAMP := web/dist/.build-stamp
 WEB_SOURCES := $(shell find web/src web/index.html web/planning web/package-lock.json web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
@@ -43,6 +43,11 @@ system-deps:
 api-types: setup
 	$(BIN)/python -m tests.tools.openapi_dump web/openapi.json
 	cd web && npm run --silent api-types
+
+# deploy/k8s/monitoring (ServiceMonitors, PrometheusRules, the dashboards ConfigMap) from
+# deploy/prometheus and deploy/grafana; tests/unit/deploy/test_k8s_monitoring.py fails when stale.
+k8s-monitoring: setup
+	$(BIN)/python -m tests.tools.k8s_monitoring
 
 run: setup
 	$(BIN)/ccpulse up --simulate

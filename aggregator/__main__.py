@@ -7,30 +7,51 @@ import asyncio
 import gc
 import logging
 import signal
-from typing import cast
+from typing import Any, cast
 
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.sentinel import Sentinel
 
+from services import logs
+from services.connections import redis_target
 from services.database import make_engine
 from services.settings import Settings, load_settings
 
 from .import_jobs import ImportJobs
+from .instance_metrics import serve_metrics
 from .rollup import HistoryWriter
 from .runner import Runner
 
 
-def connect(settings: Settings) -> Redis:
-    """One primary, or redis-py's cluster client (the same commands; typed as the former)."""
-    url = settings.redis_url or "redis://127.0.0.1:6379/0"
-    if settings.redis_cluster:
-        return cast(Redis, RedisCluster.from_url(url, socket_timeout=5, socket_connect_timeout=5))
-    return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+def connect(settings: Settings, **timeouts: float) -> Redis:
+    """The aggregator's Redis: one primary, or a cluster (typed as the former: same commands).
+
+    A URL (redis:// or rediss://), redis-py's cluster client, or Sentinel's current primary,
+    with the password and TLS files of services.connections (docs/managed-services.md).
+    """
+    target = redis_target(settings)
+    options: dict[str, Any] = {
+        **target.options,
+        **({"socket_timeout": 5.0, "socket_connect_timeout": 5.0} | timeouts),
+    }
+    if target.sentinels:
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            target.sentinels, sentinel_kwargs=target.sentinel_options, **options
+        )
+        return cast(Redis, sentinel.master_for(str(target.service)))
+    if target.cluster:
+        options.pop("health_check_interval", None)
+        return cast(Redis, RedisCluster.from_url(target.url, **options))
+    return Redis.from_url(target.url, **options)
 
 
 async def main(settings: Settings) -> None:
     tune_gc()  # here, not under __main__: `ccpulse aggregator` (the containers) comes in here
     redis = connect(settings)
     runner = Runner(settings, redis, clock=settings.clock())
+    server = serve_metrics(
+        runner.metrics, settings.aggregator_metrics_host, settings.aggregator_metrics_port
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stopping.set)
@@ -45,6 +66,8 @@ async def main(settings: Settings) -> None:
         await imports
         await engine.dispose()
         await redis.aclose()
+        if server is not None:
+            server.stop()
 
 
 # The aggregator keeps every hot fact sheet (dicts and registers) in memory and allocates a few
@@ -62,6 +85,6 @@ def tune_gc() -> None:
 
 if __name__ == "__main__":
     settings = load_settings()  # a refusal names the settings, never their values
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)  # group chatter on every rebalance
     asyncio.run(main(settings))

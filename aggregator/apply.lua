@@ -52,6 +52,11 @@ for _, g in ipairs(p.gauges) do
   end
 end
 redis.call('SET', KEYS[1], p.last)
+if p.totals_key > 0 then
+  local totals = KEYS[p.totals_key]
+  for j = 1, #p.totals, 2 do redis.call('HINCRBY', totals, p.totals[j], p.totals[j + 1]) end
+  for _, field in ipairs(p.totals_since) do redis.call('HSETNX', totals, field, p.now_ms) end
+end
 for j = 1, #p.stats, 2 do redis.call('HINCRBY', KEYS[5], p.stats[j], p.stats[j + 1]) end
 redis.call('HSET', KEYS[5], 'last_apply_epoch_ms', p.now_ms)
 redis.call('PUBLISH', p.channel, p.notice)

@@ -14,6 +14,7 @@ from services.contract import ContactEvent, EventType, decode_wire
 from . import contributions as contrib
 from . import repeats
 from .facts import AgentFacts, ContactFacts, agent_state, event_ms, fold, fold_agent
+from .totals import Steps, add_steps
 
 FUTURE_TOLERANCE_S = 3600
 FactsIn = Mapping[str, ContactFacts | None]
@@ -55,6 +56,8 @@ class Plan:
     events: int = 0
     # Events of this batch that counted partially or not at all, by reason (see `not_counted`).
     partial: dict[str, int] = field(default_factory=dict)
+    # Increases and corrections of the contact counts, for the monotonic totals (totals.py).
+    totals: Steps = field(default_factory=dict)
 
     def not_counted(self) -> dict[str, int]:
         """Reason -> events, for `keys.NOT_COUNTED_STAT` fields: the partial counts above and
@@ -162,6 +165,7 @@ def plan(
     for contact, facts in new_facts.items():
         old = old_facts.get(contact)
         contrib.add_delta(result.deltas, old, facts, calendars)
+        add_steps(result.totals, old, facts)
         old_gauges = contrib.gauges(old) if old is not None else contrib.Gauges((), None, None)
         new_gauges = contrib.gauges(facts)
         if old_gauges != new_gauges:

@@ -27,6 +27,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from services import keys
 from services.clock import Clock, iso_utc
+from services.connections import kafka_security
 from services.imports import JOB_TTL_S, ImportJob, Part
 from services.settings import Settings
 
@@ -91,12 +92,13 @@ class ImportJobs:
 
     async def _consume(self, stopping: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(
-            keys.TOPIC_HISTORY_IMPORT,
+            self.settings.topic(keys.TOPIC_HISTORY_IMPORT),
             bootstrap_servers=self.settings.kafka_bootstrap,
             group_id=f"{self.settings.consumer_group}-history-import",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            **kafka_security(self.settings),
         )
         await consumer.start()
         try:

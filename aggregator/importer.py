@@ -314,6 +314,28 @@ def _same(existing: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     return all(existing[c] == new[c] for c in _COMPARED)
 
 
+async def remove_demo(settings: Settings) -> int:
+    """Delete every demo row (`ccpulse up --simulate`'s history); returns how many."""
+    table = intervals.interval_counters
+    db = make_engine(settings)
+    try:
+        async with db.begin() as conn:
+            done = await conn.execute(delete(table).where(table.c.extra.like(intervals.DEMO_MARK)))
+        return int(done.rowcount or 0)
+    finally:
+        await db.dispose()
+
+
+async def has_history(settings: Settings) -> bool:
+    table = intervals.interval_counters
+    db = make_engine(settings)
+    try:
+        async with db.connect() as conn:
+            return (await conn.execute(select(table.c.start_s).limit(1))).first() is not None
+    finally:
+        await db.dispose()
+
+
 async def write(
     settings: Settings, rows: dict[tuple[int, str], dict[str, Any]], replace: bool
 ) -> Outcome:
@@ -360,12 +382,20 @@ def _chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 async def main(
-    settings: Settings, native: Sequence[Path], tables: Sequence[Path], replace: bool = False
+    settings: Settings,
+    native: Sequence[Path],
+    tables: Sequence[Path],
+    replace: bool = False,
+    demo: bool = False,
 ) -> Outcome:
-    """Read and check everything, then write in one transaction; raises ImportRefused."""
+    """Read and check everything, then write in one transaction; raises ImportRefused. `demo`
+    marks every row as demo history (intervals.DEMO_FIELD)."""
     reader = read_all(settings, native, tables)
     if reader.problems:
         raise ImportRefused(reader.problems[:MAX_ERRORS])
+    if demo:
+        for counters in reader.cells.values():
+            counters[intervals.DEMO_FIELD] = 1
     outcome = await write(settings, rows_of(reader.cells, int(reader.now_s)), replace)
     outcome.events, outcome.lines = reader.events, reader.lines
     return outcome

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import delete
 
 from services import intervals, keys, kpis
+from services.connections import kafka_security
 from services.database import make_engine
 from services.settings import Settings
 
@@ -91,10 +92,11 @@ async def from_topic(settings: Settings) -> AsyncIterator[list[engine.Record]]:
         enable_auto_commit=False,
         group_id=None,
         auto_offset_reset="earliest",
+        **kafka_security(settings),
     )
     await consumer.start()
     try:
-        partitions = await topic_reading.partitions(consumer, keys.TOPIC_EVENTS)
+        partitions = await topic_reading.partitions(consumer, settings.topic(keys.TOPIC_EVENTS))
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         await topic_reading.seek(consumer, partitions)

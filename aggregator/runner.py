@@ -26,6 +26,7 @@ from services.contract import ContactEvent
 from services.settings import Settings
 
 from . import engine
+from .instance_metrics import InstanceMetrics
 from .repeats import GroupSheet
 from .source import DeadLetters, Source
 from .state import GroupCache, OwnedState, decode_facts
@@ -70,6 +71,7 @@ class GroupConflict(Exception):
 MAX_BACKOFF_S = 5.0
 GROUP_RETRIES = 5
 Polled = dict[int, engine.Decoded]  # partition -> its records, decoded in the prefetch task
+Epochs = dict[int, int]  # partition -> Source.epochs when its records were polled
 T = TypeVar("T")
 
 
@@ -79,6 +81,7 @@ class Runner:
     redis: Redis
     clock: Clock = field(default_factory=SystemClock)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    metrics: InstanceMetrics = field(default_factory=InstanceMetrics)
 
     def __post_init__(self) -> None:
         facts_ttl = self.settings.lateness_seconds + 3600
@@ -86,11 +89,15 @@ class Runner:
         self.state = OwnedState(self.settings.state_max_sheets)
         self.groups = GroupCache(self.settings.state_max_groups)
         self.source = Source(
-            self.settings, self._load, self.store.reset_offset, on_revoked=self.state.drop
+            self.settings,
+            self._load,
+            self.store.reset_offset,
+            on_revoked=self.state.drop,
+            on_assigned=self._assigned,
         )
         self.dead = DeadLetters(self.settings)
         self._pending: set[int] = set()
-        self._next: asyncio.Task[Polled] | None = None
+        self._next: asyncio.Task[tuple[Polled, Epochs]] | None = None
         self._inflight: _InFlight | None = None  # the batch sent to Redis, not yet settled
         self._failures = 0
         self._last_commit = 0.0
@@ -138,7 +145,7 @@ class Runner:
             self.source.unresumed.clear()
         if self._pending and not await self._resume_pending():
             return 0
-        polled = await self._take_polled()
+        polled, epochs = await self._take_polled()
         if not polled:
             if self._inflight is not None:  # idle: settle the batch still in flight
                 await self._guarded(self._land(), [])
@@ -147,12 +154,15 @@ class Runner:
         # Fetch the next batch while this one is applied (the broker works meanwhile).
         self._next = asyncio.create_task(self._poll())
         started = time.monotonic()
-        handled = await self._guarded(self._apply(polled), list(polled))
+        handled = await self._guarded(self._apply(polled, epochs), list(polled))
         if handled is None:
             return 0
         self._failures = 0
-        self._apply_us += int((time.monotonic() - started) * 1e6)
+        elapsed = time.monotonic() - started
+        self._apply_us += int(elapsed * 1e6)
         self._applies += 1
+        self.metrics.batch.observe(handled)
+        self.metrics.apply.observe(elapsed)
         await self._monitor()
         return handled
 
@@ -172,16 +182,18 @@ class Runner:
             await self._back_off(exc)
             return None
 
-    async def _poll(self) -> Polled:
+    async def _poll(self) -> tuple[Polled, Epochs]:
         """The next records, decoded here: as this runs in the prefetch task, decoding overlaps
         the previous batch's round trip to Redis (it needs no clock and no state)."""
         polled = await self.source.poll(500, self.settings.max_poll_records)
-        return {
+        epochs = {partition: self.source.epochs.get(partition, 0) for partition in polled}
+        decoded = {
             partition: engine.decode([engine.Record(partition, o, v) for o, v in rows])
             for partition, rows in polled.items()
         }
+        return decoded, epochs
 
-    async def _take_polled(self) -> Polled:
+    async def _take_polled(self) -> tuple[Polled, Epochs]:
         task, self._next = self._next, None
         return await task if task is not None else await self._poll()
 
@@ -224,27 +236,34 @@ class Runner:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), timeout=delay)
 
-    async def _apply(self, polled: Polled) -> int:
+    async def _apply(self, polled: Polled, epochs: Epochs | None = None) -> int:
         """Plan each partition's records against the state in memory, as the batch in flight
         will leave it, while Redis applies that batch; then settle it and send these plans in
         one round trip (one atomic step per partition). Memory follows only accepted steps: if
         the batch in flight was not accepted whole, these plans are made again (or everything
-        is re-read from Redis, `_guarded`)."""
+        is re-read from Redis, `_guarded`). Records polled before their partition was revoked
+        or re-seeked (another epoch) are left: they are read again from the new position."""
         now_s = self.clock.now()
+        current = self.source.epochs
+        epochs = epochs if epochs is not None else {p: current.get(p, 0) for p in polled}
         pending: dict[int, _Part] = {}
         dead: list[engine.DeadLetter] = []
         for partition, decoded in polled.items():
-            if not self.state.owns(partition) or partition not in self.source.applied:
-                continue  # revoked since it was polled: its next owner reads it again
-            events, refused, stamps = engine.check(decoded, now_s, self.settings.lateness_seconds)
-            pending[partition] = _Part(partition, events, stamps, refused, decoded[-1][0].offset)
-            dead += refused
+            part = _Part(partition, [], [], [], decoded[-1][0].offset, epochs[partition])
+            if not self._current(part):
+                continue  # revoked or re-seeked since it was polled
+            part.events, part.dead, part.stamps = engine.check(
+                decoded, now_s, self.settings.lateness_seconds
+            )
+            pending[partition] = part
+            dead += part.dead
         if dead:
             await self.dead.send(self.source.topic, dead)
         ahead = self._inflight
-        steps = [await self._plan(part, now_s, ahead) for part in pending.values()]
+        steps = await self._plans(pending, now_s, ahead)
         if ahead is not None and not await self._land():
-            steps = [await self._plan(part, now_s) for part in pending.values()]
+            steps = await self._plans(pending, now_s)
+        steps = [step for step in steps if self._current(pending[step.partition])]
         if steps:
             sent = asyncio.create_task(self.store.apply(steps, now_s))
             self._inflight = _InFlight(sent, steps, pending, now_s)
@@ -257,17 +276,41 @@ class Runner:
         if inflight is None:
             return True
         outcomes = await inflight.task
-        retry = self._settle(inflight.steps, outcomes, inflight.now_s)
+        retry = self._settle(inflight.steps, outcomes, inflight.now_s, inflight.parts)
         if not retry:
             return True
         pending = {p: inflight.parts[p] for p in retry}
         for _ in range(GROUP_RETRIES - 1):
-            steps = [await self._plan(part, inflight.now_s) for part in pending.values()]
+            steps = await self._plans(pending, inflight.now_s)
             outcomes = await self.store.apply(steps, inflight.now_s)
-            pending = {p: pending[p] for p in self._settle(steps, outcomes, inflight.now_s)}
+            retry = self._settle(steps, outcomes, inflight.now_s, pending)
+            pending = {p: pending[p] for p in retry}
             if not pending:
                 return False
         raise GroupConflict(f"partitions {sorted(pending)}: groups kept changing")
+
+    def _current(self, part: _Part) -> bool:
+        """Still owned, positioned, and in the epoch its records were polled in."""
+        partition = part.partition
+        return (
+            self.state.owns(partition)
+            and partition in self.source.applied
+            and self.source.epochs.get(partition, 0) == part.epoch
+        )
+
+    async def _plans(
+        self, parts: dict[int, _Part], now_s: float, ahead: _InFlight | None = None
+    ) -> list[Step]:
+        """The parts' steps; a part whose partition moved meanwhile (a rebalance runs between
+        any two awaits) is dropped, its records read again by whoever holds it now."""
+        steps: list[Step] = []
+        for part in list(parts.values()):
+            step = await self._plan(part, now_s, ahead) if self._current(part) else None
+            if step is None or not self._current(part):
+                parts.pop(part.partition, None)
+                continue
+            steps.append(step)
+        return steps
 
     async def _plan(self, part: _Part, now_s: float, ahead: _InFlight | None = None) -> Step:
         """One partition's plan from the sheets in memory (and those read back after eviction),
@@ -276,6 +319,8 @@ class Runner:
         contacts = engine.contacts_of(events)
         facts, cold = self.state.facts(partition, contacts, int(now_s * 1000))
         before = ahead.steps_by_partition.get(partition) if ahead is not None else None
+        if before is not None and ahead is not None and ahead.parts[partition].epoch != part.epoch:
+            before = None  # planned before a re-seek: Redis's answer to it decides (`_settle`)
         if before is not None:
             newer = before.plan.facts
             facts.update({c: newer[c] for c in contacts if c in newer})
@@ -311,12 +356,20 @@ class Runner:
         expected = before.last if before is not None else self.source.applied[partition]
         return Step(self.source.topic, partition, expected, part.last, plan, groups)
 
-    def _settle(self, steps: list[Step], outcomes: list[Outcome], now_s: float) -> list[int]:
-        """Keep what Redis accepted; return the partitions whose groups changed meanwhile."""
+    def _settle(
+        self, steps: list[Step], outcomes: list[Outcome], now_s: float, parts: dict[int, _Part]
+    ) -> list[int]:
+        """Keep what Redis accepted; return the partitions whose groups changed meanwhile. A
+        partition re-seeked while its step ran holds state loaded maybe before that step
+        landed: it is re-read from Redis (which the offset check kept exact)."""
         expires = self.store.facts_expiry_ms(now_s)
         retry: list[int] = []
         refused: list[Outcome] = []
         for step, outcome in zip(steps, outcomes, strict=True):
+            if not self._current(parts[step.partition]):
+                if self.state.owns(step.partition):
+                    self._hold([step.partition])
+                continue
             if outcome.code == APPLIED:
                 self.state.commit(step.partition, step.plan.facts, expires, step.plan.agents)
                 self.groups.put(step.plan.groups)
@@ -339,7 +392,12 @@ class Runner:
             offsets[partition] = loaded.offset
         return offsets
 
+    def _assigned(self, count: int) -> None:
+        self.metrics.rebalances.inc()
+        self.metrics.assigned.set(count)
+
     async def _monitor(self) -> None:
+        self.metrics.lag.set(self.source.lag())  # cheap (one number per owned partition)
         now = time.monotonic()
         if now - self._last_commit < self.settings.lag_report_seconds:
             return
@@ -390,3 +448,4 @@ class _Part:
     stamps: list[int]  # the events' times in epoch ms
     dead: list[engine.DeadLetter]
     last: int
+    epoch: int  # Source.epochs[partition] when its records were polled

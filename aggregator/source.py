@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from services import keys
+from services.connections import kafka_security
 from services.settings import Settings
 
 from .engine import DeadLetter
@@ -23,6 +24,7 @@ log = logging.getLogger("ccpulse.aggregator")
 OffsetLoader = Callable[[str, list[int]], Awaitable[dict[int, int]]]
 OffsetReset = Callable[[str, int], Awaitable[None]]
 Revoked = Callable[[int], None]
+Assigned = Callable[[int], None]
 
 
 class SeekFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -34,10 +36,12 @@ class SeekFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         for tp in revoked:
             self.source.applied.pop(tp.partition, None)
+            self.source.renew(tp.partition)
             self.source.on_revoked(tp.partition)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         partitions = sorted(tp.partition for tp in assigned)
+        self.source.on_assigned(len(partitions))
         try:
             await self.source.resume_from_store(partitions)
         except Exception as exc:  # Redis down mid-rebalance: aiokafka would only log it
@@ -56,14 +60,20 @@ class Source:
         load_offsets: OffsetLoader,
         reset_offset: OffsetReset,
         on_revoked: Revoked = lambda partition: None,
+        on_assigned: Assigned = lambda count: None,
     ) -> None:
-        self.topic = keys.TOPIC_EVENTS
+        self.topic = settings.topic(keys.TOPIC_EVENTS)
         self.load_offsets = load_offsets  # loads the partitions' state with their offsets
         self.reset_offset = reset_offset
         self.on_revoked = on_revoked
+        self.on_assigned = on_assigned  # each rebalance's new assignment (instance metrics)
         self.applied: dict[int, int] = {}
+        # Bumped on every revoke and re-seek: records polled under an older epoch predate the
+        # state now held (they are read again from the new position), so they must not be used.
+        self.epochs: dict[int, int] = {}
         self.unresumed: set[int] = set()  # assigned, but Redis could not be read to seek them
         self.bootstrap = settings.kafka_bootstrap or ""
+        self.settings = settings
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
             group_id=settings.consumer_group,
@@ -77,6 +87,7 @@ class Source:
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             max_partition_fetch_bytes=settings.kafka_max_partition_fetch_bytes,
             request_timeout_ms=max(settings.kafka_request_timeout_ms, 10_000),
+            **kafka_security(settings),
         )
 
     async def start(self) -> None:
@@ -102,6 +113,10 @@ class Source:
             else:
                 self.consumer.seek(tp, offset + 1)
             self.applied[partition] = offset
+            self.renew(partition)
+
+    def renew(self, partition: int) -> None:
+        self.epochs[partition] = self.epochs.get(partition, 0) + 1
 
     async def _forget_beyond_log(self, stored: dict[int, int]) -> dict[int, int]:
         """A stored offset past the log's end means the log was reset (an embedded broker
@@ -115,7 +130,7 @@ class Source:
         suspects = {tp: stored[tp.partition] for tp in tps if stored[tp.partition] >= listed[tp]}
         if not suspects:
             return stored
-        ends = await log_ends(self.bootstrap, suspects)
+        ends = await log_ends(self.settings, suspects)
         out = dict(stored)
         for tp, end in ends.items():
             if stored[tp.partition] >= end:
@@ -168,11 +183,13 @@ class DeadLetters:
     """Producer for ccpulse.events.dlq: the record, its position and the reason it was refused."""
 
     def __init__(self, settings: Settings) -> None:
+        self.topic = settings.topic(keys.TOPIC_DLQ)
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap,
             acks="all",
             enable_idempotence=settings.idempotent_producer(),
             request_timeout_ms=settings.kafka_request_timeout_ms,
+            **kafka_security(settings),
         )
 
     async def start(self) -> None:
@@ -182,7 +199,7 @@ class DeadLetters:
         await self.producer.stop()
 
     async def send(self, topic: str, letters: list[DeadLetter]) -> None:
-        futures = [await self.producer.send(keys.TOPIC_DLQ, _letter(topic, d)) for d in letters]
+        futures = [await self.producer.send(self.topic, _letter(topic, d)) for d in letters]
         for future in futures:
             await future
 

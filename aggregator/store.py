@@ -68,6 +68,9 @@ class Payload:
     dirty: list[str]
     gauges: list[tuple[str, int, str, str]]  # add|rem, key, contact, since ms
     stats: list[str]  # name, increment, ...
+    totals_key: int  # 0 when the batch changed no total
+    totals: list[str]  # `scope|counter`, increment, ...
+    totals_since: list[str]  # `scope|since_ms` fields to create with now_ms when missing
     log_floor_ms: str
     log_ttl: str
     group_ttl: str
@@ -203,6 +206,7 @@ class Store:
             dirty=self._dirty(plan, now_s),
             gauges=gauge_ops(plan, key, step.partition),
             stats=_stats(plan),
+            **_totals(plan, key, step.partition),
             log_floor_ms=str(now_ms - AGENT_LOG_KEEP_S * 1000),
             log_ttl=str(AGENT_LOG_KEEP_S),
             group_ttl=str(self.group_ttl_s),
@@ -334,6 +338,21 @@ def _groups(step: Step, key: KeyList) -> list[tuple[int, str, str, str]]:
         )
         for group, sheet in step.plan.groups.items()
     ]
+
+
+def _totals(plan: Plan, key: KeyList, partition: int) -> dict[str, Any]:
+    """The monotonic totals' increments; each scope's creation time, set once."""
+    if not plan.totals:
+        return {"totals_key": 0, "totals": [], "totals_since": []}
+    flat: list[str] = []
+    for (scope, name), count in sorted(plan.totals.items()):
+        flat += (keys.counter_field(scope, name), str(count))
+    scopes = sorted({scope for scope, _ in plan.totals})
+    return {
+        "totals_key": key(keys.partition_totals_key(partition)),
+        "totals": flat,
+        "totals_since": [keys.counter_field(s, keys.TOTALS_SINCE) for s in scopes],
+    }
 
 
 def _stats(plan: Plan) -> list[str]:

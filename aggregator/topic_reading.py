@@ -14,6 +14,9 @@ import time
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 
+from services.connections import kafka_security
+from services.settings import Settings
+
 PROBE_WAIT_S = 10.0  # a bound on confirming log ends by fetch
 METADATA_TRIES = 20
 
@@ -59,16 +62,17 @@ async def caught_up(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) 
     return True
 
 
-async def log_ends(bootstrap: str, at: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+async def log_ends(settings: Settings, at: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
     """Each partition's log end as a fetch from offset `at[tp]` reports it (its high-water mark),
     by a throwaway consumer that leaves every group's positions alone. Raises KafkaTimeoutError
     when a partition's fetch never answers (the caller retries later)."""
     probe = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=settings.kafka_bootstrap,
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",  # Apache Kafka: out of range -> fetch from the start
         fetch_max_wait_ms=100,
+        **kafka_security(settings),
     )
     await probe.start()
     try:

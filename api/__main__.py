@@ -3,8 +3,7 @@ CCPULSE_API_PORT."""
 
 from __future__ import annotations
 
-import logging
-
+from services import logs
 from services.serving import serve
 from services.settings import Settings, load_settings
 
@@ -17,5 +16,5 @@ def main(settings: Settings) -> None:
 
 if __name__ == "__main__":
     settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     main(settings)

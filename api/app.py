@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import cast
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import ProcessCollector
 from prometheus_client.core import GaugeMetricFamily
-from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from services import problems
@@ -19,6 +18,7 @@ from services.apikeys import Role
 from services.clock import Clock
 from services.database import make_engine
 from services.keys import ALERTS_CHANNEL
+from services.logs import AccessLog
 from services.settings import Settings
 
 from . import metrics, openapi, security
@@ -28,6 +28,7 @@ from .broadcaster import Broadcaster
 from .deps import ApiState
 from .planning.baseline import HistoryBaseline
 from .planning.reader import HistoryReader
+from .redis_connect import connect, connect_replica
 from .routes import alerts as alert_routes
 from .routes import config, health, history_imports, live, live_intervals, session, sign_in, ws
 from .routes import planning as planning_routes
@@ -36,17 +37,10 @@ from .snapshot import wallboard_frame
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
 
-def _connect(settings: Settings) -> Redis:
-    """One primary, or redis-py's cluster client (CCPULSE_REDIS_CLUSTER, docs/aggregation.md)."""
-    url = settings.redis_url or "redis://127.0.0.1:6379/0"
-    if settings.redis_cluster:
-        return cast(Redis, RedisCluster.from_url(url, socket_timeout=5, socket_connect_timeout=3))
-    return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=15)
-
-
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
-    redis = _connect(settings)
-    state = ApiState(settings, redis, clock or settings.clock())
+    redis = connect(settings)
+    replica = connect_replica(settings)
+    state = ApiState(settings, redis, clock or settings.clock(), reads=replica)
 
     async def snapshot() -> dict[str, object]:
         return await wallboard_frame(state.reader, state.clock.now())
@@ -72,6 +66,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         await state.broadcaster.stop()
         await engine.dispose()
         await redis.aclose()
+        if replica is not None:
+            await replica.aclose()
 
     app = FastAPI(
         title="ccpulse api", version="0.1.0", lifespan=lifespan, **security.docs_urls(settings)
@@ -82,6 +78,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     csp = security.content_security_policy(security.inline_script_hashes(WEB_ROOT / "basic.html"))
     app.add_middleware(security.SecurityHeaders, csp=csp)
     security.add_docs(app, settings)
+    app.add_middleware(AccessLog, enabled=settings.access_log)  # outermost: sees every request
     for router in (health.router, ws.router, session.router, sign_in.router):
         app.include_router(router)
     viewer = (live.router, config.router, live_intervals.router, alert_routes.router)
@@ -100,6 +97,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
 
 def _metrics_route(app: FastAPI, state: ApiState) -> None:
+    # process_* of this replica (RSS, CPU, open fds): registered nowhere, only read per scrape.
+    process = ProcessCollector(registry=None)
+
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require(Role.viewer))])
     async def prometheus() -> Response:
         assert state.broadcaster is not None
@@ -107,7 +107,8 @@ def _metrics_route(app: FastAPI, state: ApiState) -> None:
         clients.add_metric([], len(state.broadcaster.clients))
         shed = metrics.websocket_shed(state.broadcaster)
         try:
-            body = await metrics.render(state.reader, state.clock.now(), [clients, shed])
+            extra = [clients, shed, *process.collect()]
+            body = await metrics.render(state.reader, state.clock.now(), extra)
         except (RedisError, OSError):
             return Response("live state unavailable\n", status_code=503)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -20,11 +20,15 @@ from .planning.reader import HistoryReader
 class ApiState:
     """Clients and services built once in create_app, shared by every request."""
 
-    def __init__(self, settings: Settings, redis: Redis, clock: Clock) -> None:
+    def __init__(
+        self, settings: Settings, redis: Redis, clock: Clock, reads: Redis | None = None
+    ) -> None:
         self.settings = settings
         self.redis = redis
         self.clock = clock
-        self.reader = LiveReader(redis, settings)
+        # Live figures are only read (legacy scripts that read run on a replica): a replica may
+        # serve them (CCPULSE_REDIS_REPLICA_URL); everything else writes, so uses the primary.
+        self.reader = LiveReader(reads or redis, settings)
         self.broadcaster: Broadcaster | None = None
         self.auth = Authenticator(redis, settings, clock)
         self.history: HistoryReader | None = None  # None: no SQL history configured

@@ -217,6 +217,7 @@ class VolumeDocument(Document):
     group_by: list[Literal["channel", "queue"]]
     rows: list[VolumeRow]
     warnings: list[str] | None = None
+    demo: bool = False  # demo history (`ccpulse up --simulate`) lies in the range
 
 
 @STRICT
@@ -226,6 +227,8 @@ class HeatCell(TypedDict):
     hour: int
     mean: float
     p90: int
+    weeks: int  # weeks this cell is over: the complete ones, plus the current when it counts
+    current_week: bool  # the current week so far is one of them (its hour is over)
 
 
 class HeatmapDocument(Document):
@@ -233,10 +236,24 @@ class HeatmapDocument(Document):
     timezone: str
     from_: str = Field(alias="from")
     to: str
+    current_week_to: str | None  # with current=true: the current week counts up to here
     cells: list[HeatCell]
+    demo: bool = False  # demo history (`ccpulse up --simulate`) lies in the weeks
 
 
 @STRICT
+class ChannelStaff(TypedDict):
+    """One channel's share of an interval's staffing."""
+
+    forecast_offered: float
+    erlangs: float
+    agents_erlang_c: int
+    scheduled_erlang_c: int
+    agents_erlang_a: int
+    scheduled_erlang_a: int
+    service_level_erlang_c: float | None
+
+
 class StaffRow(TypedDict):
     start: str
     end: str
@@ -253,6 +270,7 @@ class StaffRow(TypedDict):
     service_level_erlang_a: float | None
     abandon_rate_erlang_a: float | None
     expected_sl: float | None
+    by_channel: dict[str, ChannelStaff]  # the mix: each channel against its own threshold
 
 
 class Forecast(Document):
@@ -265,11 +283,13 @@ class StaffingDocument(Document):
     timezone: str
     interval: Literal["15m", "30m", "1h"]
     target_sl: float
-    threshold_seconds: int
+    threshold_seconds: int | None  # the one asked for every channel, else None
+    thresholds_seconds: dict[str, int]  # per channel, as used
     shrinkage: float
     forecast: Forecast
     rows: list[StaffRow]
     generated: str
+    demo: bool = False  # the forecast comes from demo history (`ccpulse up --simulate`)
 
 
 # --- access: tickets, keys, sessions ---

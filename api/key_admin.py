@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
-
 from services.apikeys import KeyAction, Role, RoleName
 from services.settings import Settings
 
 from .auth import Authenticator
+from .redis_connect import connect
 
 
 class UnknownKey(LookupError):
@@ -27,7 +26,7 @@ async def main(
     """The rows to show: the new key (its only appearance), the stored keys, or none (revoke)."""
     if action is KeyAction.revoke and not key_id:
         raise ValueError("revoke needs the key's id (--id)")
-    redis = Redis.from_url(settings.redis_url or "redis://127.0.0.1:6379/0")
+    redis = connect(settings)
     auth = Authenticator(redis, settings)
     try:
         if action is KeyAction.create:

@@ -235,6 +235,25 @@ class LiveReader:
                     out[name] = out.get(name, 0) + number
         return out
 
+    async def totals(self) -> dict[str, dict[str, int]]:
+        """scope -> the monotonic totals of its contact counts, summed over partitions, and
+        `keys.TOTALS_SINCE`: when the first partition counted for it (epoch ms)."""
+        partitions = await self.partitions()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition in partitions:
+                pipe.hgetall(keys.partition_totals_key(partition))
+            rows = await pipe.execute()
+        out: dict[str, dict[str, int]] = {}
+        for row in rows:
+            for field, value in row.items():
+                scope, name = keys.parse_counter_field(_text(field))
+                into, number = out.setdefault(scope, {}), int(value)
+                if name == keys.TOTALS_SINCE:
+                    into[name] = min(into.get(name, number), number)
+                else:
+                    into[name] = into.get(name, 0) + number
+        return out
+
     async def agent_states(self) -> dict[str, dict[str, Any]]:
         """Each agent's sheet, merged from the slices every partition wrote (an agent's state
         events and the contacts naming it live on different partitions): the latest state by

@@ -4,8 +4,10 @@ Every api replica reads the same Redis, so every replica exposes the same number
 the local day are gauges named `..._today`, not `_total` counters: they restart at local
 midnight and a late event may lower them (an answer wins over an abandon already counted), and a
 counter that goes down reads as a process restart to `rate()`. Histograms hold the day's
-observations the same way; docs/observability.md says how to query them. Only the service's own
-health (events applied, dead letters, batch apply time) is a true counter.
+observations the same way; docs/observability.md says how to query them. For `rate()` and
+`increase()`, offered, answered and abandoned also come as monotonic `_total` counters with
+their `_corrected_total` (aggregator/totals.py, docs/metrics.md), and the service's own health
+(events applied, dead letters, batch apply time) is counted the same way.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -55,6 +58,12 @@ HISTOGRAMS: dict[str, tuple[tuple[str, ...], str, str]] = {
         "Handle times (answer to completion) of contacts completed today",
     ),
 }
+TOTALS = (  # (counter in the totals hash, family, help), the `_corrected` ones after each
+    ("offered", "ccpulse_contacts_offered", "Contacts offered, every increase applied"),
+    ("answered", "ccpulse_contacts_answered", "Contacts answered, every increase applied"),
+    ("abandoned", "ccpulse_contacts_abandoned", "Contacts abandoned, every increase applied"),
+)
+CORRECTED = "_corrected"  # aggregator/totals.py: decreases are counted apart, never subtracted
 COUNTS = (  # (family suffix, figure in the live document, help)
     ("offered", "offered", "Contacts offered today (local day)"),
     ("queued", "queued", "Contacts that entered a queue today"),
@@ -100,6 +109,8 @@ class Reading:
     busy_states: tuple[str, ...]
     idle_states: tuple[str, ...]
     scope_cap: int = 200
+    # channel or queue scope -> its monotonic totals (LiveReader.totals), days without contacts too
+    totals: Mapping[str, Mapping[str, int]] = dataclass_field(default_factory=dict)
 
 
 class LiveCollector(Collector):
@@ -115,6 +126,7 @@ class LiveCollector(Collector):
         scopes, dropped_queues = _cap_queues(reading.scopes, reading.scope_cap)
         stages, dropped_stages = _cap_stages(scopes, reading.scope_cap)
         yield from _scope_families(scopes, stages)
+        yield from _totals(scopes, reading.totals, reading.scope_cap)
         yield from _histograms(scopes)
         yield _dropped(dropped_queues, dropped_stages)
         yield from _agent_families(reading)
@@ -146,12 +158,13 @@ async def read(reader: LiveReader, now_s: float) -> Reading:
         return states, await reader.agent_logs(names, start_ms, end_ms)
 
     # Independent reads run at once: Redis sums one request's buckets while Python parses another.
-    counters, gauges, (states, logs), stats, reports = await asyncio.gather(
+    counters, gauges, (states, logs), stats, reports, totals = await asyncio.gather(
         reader.counters(wanted, window),
         reader.gauges(exposed, now_s),
         agents_now(),
         reader.stats(),
         reader.redis.hgetall(keys.CONSUMER_LAG),
+        reader.totals(),
     )
     listed = {keys.parse_scope(s)[1] for s in agent_scopes}
     names = [keys.parse_scope(s)[1] for s in agent_scopes]  # the live document's order
@@ -180,6 +193,7 @@ async def read(reader: LiveReader, now_s: float) -> Reading:
         busy_states=tuple(settings.busy_states),
         idle_states=tuple(settings.idle_states),
         scope_cap=settings.metrics_scope_cap,
+        totals=totals,
     )
 
 
@@ -325,6 +339,38 @@ def _scope_families(scopes: list[ScopeReading], stages: set[str]) -> list[Metric
             if stage in stages:
                 entered.add_metric([*labels, stage], seen[stage])
     return [*counts.values(), abandoned, entered, *now.values(), *ratios.values()]
+
+
+def _totals(
+    scopes: list[ScopeReading], totals: Mapping[str, Mapping[str, int]], cap: int
+) -> list[Metric]:
+    """The monotonic counters, with `_created` (when the scope was first counted: a series
+    younger than a window counted all of it inside the window). Every channel; the queues kept
+    by the cap, then queues quiet today by name while the cap allows, so a queue's series does
+    not come and go with its activity (a new first sample hides an increase from `increase()`)."""
+    shown = {r.scope for r in scopes}
+    queues = sum(1 for r in scopes if r.queue)
+    quiet = sorted(s for s in totals if s not in shown and keys.parse_scope(s)[0] == "q")
+    chosen = [s for s in (r.scope for r in scopes) if s in totals]
+    chosen += sorted(s for s in totals if s not in shown and keys.parse_scope(s)[0] == "ch")
+    chosen += quiet[: max(0, cap - queues)]
+    families: list[Metric] = []
+    for name, family, text in TOTALS:
+        up = CounterMetricFamily(family, text, labels=SCOPE)
+        down = CounterMetricFamily(
+            f"{family}{CORRECTED}",
+            f"Decreases of the same count by later corrections ({family}_total less this: net)",
+            labels=SCOPE,
+        )
+        for scope in chosen:
+            parts, values = keys.parse_scope(scope), totals[scope]
+            labels = ["queue", parts[1], parts[2]] if parts[0] == "q" else ["channel", parts[1], ""]
+            since = values.get(keys.TOTALS_SINCE)
+            created = since / 1000 if since is not None else None
+            up.add_metric(labels, values.get(name, 0), created=created)
+            down.add_metric(labels, values.get(name + CORRECTED, 0), created=created)
+        families += [up, down]
+    return families
 
 
 def _histograms(scopes: list[ScopeReading]) -> list[Metric]:

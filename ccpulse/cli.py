@@ -25,7 +25,7 @@ from typing import Annotated, NoReturn
 import typer
 from redis.exceptions import RedisError
 
-from services import database
+from services import database, logs
 from services.apikeys import KeyAction, RoleName
 from services.imports import ImportFormat
 from services.settings import Settings, load_settings
@@ -64,9 +64,7 @@ def _load_settings() -> Settings:
     """The environment's settings (a bad one exits naming it), logging configured by them."""
     settings = load_settings()
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     return settings
 
 
@@ -116,10 +114,11 @@ def _run_or_exit(
     settings: Settings,
     make_children: ChildFactory | None,
     from_env: frozenset[str] = frozenset(),
+    demo_history: bool = False,
 ) -> None:
     with ShutdownSignal() as shutdown:
         try:
-            serve(settings, make_children, shutdown, from_env)
+            serve(settings, make_children, shutdown, from_env, demo_history)
         except StackError as exc:
             fail(str(exc))
     typer.echo("ccpulse stopped")
@@ -128,7 +127,12 @@ def _run_or_exit(
 @app.command()
 def up(
     simulate: Annotated[
-        bool, typer.Option("--simulate", help="Also post a simulated day.")
+        bool,
+        typer.Option(
+            "--simulate",
+            help="Also post simulated traffic, and seed 8 weeks of demo history when history "
+            "is empty (remove it with `ccpulse history remove-demo`).",
+        ),
     ] = False,
     rate: Annotated[float, typer.Option(help="Simulated contacts per second.")] = DEFAULT_RATE,
     only_infra: Annotated[
@@ -155,7 +159,7 @@ def up(
             commands=commands,
             base_env=dict(os.environ),
         )
-    _run_or_exit(settings, make_children, from_env)
+    _run_or_exit(settings, make_children, from_env, demo_history=simulate and not only_infra)
 
 
 @app.command()
@@ -351,3 +355,13 @@ def history_import(
         f"imported {outcome.rows} interval rows ({outcome.written} written, "
         f"{outcome.unchanged} already there) from {outcome.lines} lines, {outcome.events} events"
     )
+
+
+@history_app.command("remove-demo")
+def history_remove_demo() -> None:
+    """Delete the demo history `ccpulse up --simulate` seeded (and nothing else)."""
+    from . import demo
+
+    settings = load_settings()
+    database.upgrade(settings)
+    typer.echo(f"removed {demo.remove(settings)} demo interval rows")

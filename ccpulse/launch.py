@@ -27,6 +27,8 @@ from .processes import RunFile, write_private
 from .stack import EmbeddedBroker, EmbeddedRedis
 from .supervise import ChildSpec, ShutdownSignal, Supervisor
 
+# `ccpulse up`'s aggregator serves its own /metrics here unless the setting says otherwise.
+EMBEDDED_AGGREGATOR_METRICS_PORT = 8002
 DEFAULT_RATE = 1.0  # new contacts per second: about 10 events a second, a busy small center
 RUN_FILE = Path("run") / "ccpulse.json"
 SECRETS_FILE = "secrets.json"
@@ -61,6 +63,8 @@ def child_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
     }
     env.update({key: value for key, value in wiring.items() if value is not None})
     env.update(_access_env(settings))
+    if settings.aggregator_metrics_port is None:
+        env["CCPULSE_AGGREGATOR_METRICS_PORT"] = str(EMBEDDED_AGGREGATOR_METRICS_PORT)
     if settings.kafka_idempotence is not None:
         env["CCPULSE_KAFKA_IDEMPOTENCE"] = str(settings.kafka_idempotence).lower()
     return env
@@ -154,7 +158,7 @@ def infrastructure(settings: Settings, run_file: RunFile) -> Iterator[Settings]:
     data_dir = settings.data_dir
     resolved: dict[str, object] = {}
     with contextlib.ExitStack() as stack:
-        if settings.redis_url is None:
+        if settings.redis_url is None and not settings.redis_sentinels:  # Sentinel: external
             redis = stack.enter_context(
                 EmbeddedRedis(data_dir / "redis", log_dir=data_dir / "logs")
             )
@@ -163,7 +167,7 @@ def infrastructure(settings: Settings, run_file: RunFile) -> Iterator[Settings]:
         if settings.kafka_bootstrap is None:
             broker = stack.enter_context(EmbeddedBroker(data_dir / "logs"))
             broker.create_topics(
-                ALL_TOPICS,
+                [settings.topic(name) for name in ALL_TOPICS],
                 settings.kafka_partitions,
                 {"retention.ms": str(settings.kafka_retention_ms)},
             )
@@ -194,7 +198,12 @@ def masked_url(url: str | None) -> str | None:
 def _print_infra(settings: Settings, *, reveal: bool) -> None:
     """`ccpulse stack` prints the real Redis URL to export; `up` masks its password."""
     redis_url = settings.redis_url if reveal else masked_url(settings.redis_url)
-    typer.echo(f"kafka  {settings.kafka_bootstrap}")
+    kafka = settings.kafka_bootstrap
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        kafka = f"{kafka} ({settings.kafka_security_protocol})"
+    if settings.redis_sentinels:  # Sentinel names the primary; the URL's host is not used
+        redis_url = f"sentinel {settings.redis_sentinel_service} at {settings.redis_sentinels}"
+    typer.echo(f"kafka  {kafka}")
     typer.echo(f"redis  {redis_url}")
     typer.echo(f"sql    {settings.database_url}")
     if not reveal:
@@ -236,6 +245,7 @@ def serve(
     make_children: ChildFactory | None,
     shutdown: ShutdownSignal,
     from_env: frozenset[str],
+    demo_history: bool = False,
 ) -> None:
     """Run until a signal: children under a supervisor, or the infrastructure alone."""
     run_file = RunFile(settings.data_dir / RUN_FILE)
@@ -243,6 +253,8 @@ def serve(
     try:
         with infrastructure(settings, run_file) as wired:
             _print_infra(wired, reveal=make_children is None)
+            if demo_history:
+                _seed_demo(wired)
             if make_children is None:
                 shutdown.wait()
                 return
@@ -257,13 +269,26 @@ def serve(
         run_file.remove()
 
 
+def _seed_demo(settings: Settings) -> None:
+    from . import demo
+
+    written = demo.seed(settings)
+    if written is None:
+        typer.echo("history    has rows: no demo history seeded")
+    else:
+        typer.echo(
+            f"history    {written} demo interval rows over {demo.DEMO_WEEKS} weeks "
+            "(remove: ccpulse history remove-demo)"
+        )
+
+
 def beside_running_stack(settings: Settings) -> Settings:
     """Settings for a command run beside `ccpulse up` (same DATA_DIR): the broker and Redis it
     started, from its run file, where the settings name none."""
     path = settings.data_dir / RUN_FILE
     running = RunFile.read(path) if path.exists() else {}
     update: dict[str, object] = {}
-    if settings.redis_url is None and running.get("redis_url"):
+    if settings.redis_url is None and not settings.redis_sentinels and running.get("redis_url"):
         update["redis_url"] = str(running["redis_url"])
     if settings.kafka_bootstrap is None and running.get("kafka_bootstrap"):
         update.update(kafka_bootstrap=str(running["kafka_bootstrap"]), kafka_idempotence=False)

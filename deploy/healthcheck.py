@@ -17,9 +17,13 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from services import keys
-from services.clock import SystemClock
+from services.connections import redis_target
+from services.settings import Settings
 
 SERVICES = ("api", "ingest", "aggregator")
 HTTP_PORTS = {"api": ("CCPULSE_API_PORT", 8000), "ingest": ("CCPULSE_INGEST_PORT", 8001)}
@@ -54,25 +58,21 @@ def check_http(service: str, env: dict[str, str]) -> str | None:
         return f"{url}: {exc}"
 
 
-def check_aggregator(env: dict[str, str], host: str) -> str | None:
+def check_aggregator(settings: Settings, host: str) -> str | None:
     """None when a consumer of this host reported its lag lately; otherwise why not."""
-    from redis import Redis
-    from redis.cluster import RedisCluster
     from redis.exceptions import RedisError
 
-    url = env.get("CCPULSE_REDIS_URL")
-    if not url:
+    if not settings.redis_url and not settings.redis_sentinels:
         return "CCPULSE_REDIS_URL is not set"
-    clock = SystemClock(float(env.get("CCPULSE_CLOCK_OFFSET_SECONDS", "0") or 0))
-    kwargs = {"socket_timeout": TIMEOUT_S, "socket_connect_timeout": TIMEOUT_S}
-    cluster = env.get("CCPULSE_REDIS_CLUSTER", "").lower() in ("1", "true", "yes", "on")
-    client = RedisCluster.from_url(url, **kwargs) if cluster else Redis.from_url(url, **kwargs)
+    clock = settings.clock()
     try:
-        reports = client.hgetall(keys.CONSUMER_LAG)
+        client = redis_client(settings)
+        try:
+            reports = client.hgetall(keys.CONSUMER_LAG)
+        finally:
+            client.close()
     except (RedisError, OSError) as exc:
         return f"Redis: {exc}"
-    finally:
-        client.close()
     now_ms = int(clock.now() * 1000)
     ages = [
         now_ms - int(value.decode().rpartition(keys.SEP)[2])
@@ -86,21 +86,48 @@ def check_aggregator(env: dict[str, str], host: str) -> str | None:
     return None
 
 
+def redis_client(settings: Settings) -> Any:
+    """The aggregator's Redis as its own shell builds it (password, TLS files, Sentinel), but
+    synchronous: a probe is one short command."""
+    from redis import Redis
+    from redis.cluster import RedisCluster
+    from redis.sentinel import Sentinel
+
+    target = redis_target(settings)
+    options: dict[str, Any] = {
+        **target.options,
+        "socket_timeout": TIMEOUT_S,
+        "socket_connect_timeout": TIMEOUT_S,
+    }
+    if target.sentinels:
+        sentinel = Sentinel(target.sentinels, sentinel_kwargs=target.sentinel_options, **options)
+        return sentinel.master_for(str(target.service))
+    if target.cluster:
+        return RedisCluster.from_url(target.url, **options)
+    return Redis.from_url(target.url, **options)
+
+
 def main(argv: list[str]) -> int:
     env = dict(os.environ)
     service = service_of(argv, pid1_cmdline())
     if service in HTTP_PORTS:
         problem = check_http(service, env)
     elif service == "aggregator":
-        problem = check_aggregator(env, socket.gethostname())
+        try:
+            settings = Settings()
+        except ValidationError as exc:  # the reasons only: pydantic's text repeats the values
+            return _unhealthy("settings: " + "; ".join(str(e["msg"]) for e in exc.errors()))
+        problem = check_aggregator(settings, socket.gethostname())
     elif service is None and not argv:
         problem = None  # a one-shot command (db upgrade, keys): healthy while it runs
     else:
         problem = f"unknown service {service!r}: expected one of {', '.join(SERVICES)}"
-    if problem:
-        print(f"unhealthy: {problem}", file=sys.stderr)
-        return 1
-    return 0
+    return _unhealthy(problem) if problem else 0
+
+
+def _unhealthy(problem: str) -> int:
+    print(f"unhealthy: {problem}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

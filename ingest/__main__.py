@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from services import logs
 from services.serving import serve
 from services.settings import Settings, load_settings
 
@@ -18,7 +19,7 @@ def main(settings: Settings) -> None:
 
 if __name__ == "__main__":
     settings = load_settings()  # a refusal names the settings, never their values
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     try:
         main(settings)
     except ConfigError as exc:

@@ -8,20 +8,37 @@ role stored with its hash. Redis is reached only when an import is posted.
 from __future__ import annotations
 
 import json
-from typing import cast
+from typing import Any, cast
 
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.sentinel import Sentinel
 
 from services import keys
 from services.apikeys import Role, key_hash
+from services.connections import redis_target
 from services.settings import Settings
 
 
-def connect(settings: Settings) -> Redis:
-    url = settings.redis_url or "redis://127.0.0.1:6379/0"
-    if settings.redis_cluster:
-        return cast(Redis, RedisCluster.from_url(url, socket_timeout=5, socket_connect_timeout=3))
-    return Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3)
+def connect(settings: Settings, **timeouts: float) -> Redis:
+    """The ingest's Redis (admin keys only).
+
+    A URL (redis:// or rediss://), redis-py's cluster client, or Sentinel's current primary,
+    with the password and TLS files of services.connections (docs/managed-services.md).
+    """
+    target = redis_target(settings)
+    options: dict[str, Any] = {
+        **target.options,
+        **({"socket_timeout": 5.0, "socket_connect_timeout": 3.0} | timeouts),
+    }
+    if target.sentinels:
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            target.sentinels, sentinel_kwargs=target.sentinel_options, **options
+        )
+        return cast(Redis, sentinel.master_for(str(target.service)))
+    if target.cluster:
+        options.pop("health_check_interval", None)
+        return cast(Redis, RedisCluster.from_url(target.url, **options))
+    return Redis.from_url(target.url, **options)
 
 
 def bearer(authorization: str | None) -> str | None:

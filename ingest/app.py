@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services import problems
+from services.logs import AccessLog
 from services.settings import Settings
 
 from . import history_upload, openapi, routes, webhooks
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
         metrics=settings.ingest_metrics_mode(),
         authorised=state.authorised,
     )
+    app.add_middleware(AccessLog, enabled=settings.access_log)  # outermost: sees every request
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

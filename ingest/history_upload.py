@@ -235,7 +235,8 @@ async def _publish(
     except (RedisError, OSError):
         return problems.problem(503, "job store (Redis) unavailable; retry later")
     try:
-        await state.publisher.send_all(keys.TOPIC_HISTORY_IMPORT, records)
+        topic = state.settings.topic(keys.TOPIC_HISTORY_IMPORT)
+        await state.publisher.send_all(topic, records)
     except BrokerUnavailable as exc:
         state.metrics.refused.labels("broker_unavailable").inc()
         log.warning("history import %s refused: %s", job.id, exc)

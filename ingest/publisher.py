@@ -10,6 +10,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from services import keys
+from services.connections import kafka_failure, kafka_security
 from services.contract import ContactEvent
 from services.settings import Settings
 
@@ -64,6 +65,7 @@ class Publisher:
             max_batch_size=256 * 1024,
             max_request_size=4 * 1024 * 1024,
             partitioner=self._partitioner,
+            **kafka_security(self.settings),
         )
 
     async def _ready(self) -> AIOKafkaProducer:
@@ -76,12 +78,15 @@ class Publisher:
                     await asyncio.wait_for(producer.start(), self.timeout_s)
                 except (KafkaError, OSError, TimeoutError) as exc:
                     await _quiet_stop(producer)
-                    raise BrokerUnavailable(f"broker unreachable: {type(exc).__name__}") from exc
+                    raise BrokerUnavailable(kafka_failure(self.settings, exc)) from exc
                 self._producer = producer
             return self._producer
 
     async def publish(self, events: list[ContactEvent]) -> None:
-        await self.send_all(keys.TOPIC_EVENTS, [(e.partition_key(), e.to_wire()) for e in events])
+        records: list[tuple[bytes | None, bytes]] = [
+            (e.partition_key(), e.to_wire()) for e in events
+        ]
+        await self.send_all(self.settings.topic(keys.TOPIC_EVENTS), records)
 
     async def send_all(self, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
         """Send and wait for every acknowledgement; any failure refuses the whole call."""

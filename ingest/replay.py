@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services import keys
+from services.connections import kafka_security
 from services.contract import ContactEvent
 from services.settings import Settings
 from services.sources import SourceSettings, sources_of
@@ -40,10 +41,11 @@ async def replay(settings: Settings, since_ms: int | None = None) -> tuple[int, 
         enable_auto_commit=False,
         group_id=None,
         auto_offset_reset="earliest",  # what assign() starts from before the seek lands
+        **kafka_security(settings),
     )
     await consumer.start()
     try:
-        parts = await _partitions(consumer)
+        parts = await _partitions(consumer, settings.topic(keys.TOPIC_RAW))
         consumer.assign(parts)
         end = await consumer.end_offsets(parts)
         log.info("raw topic: %d partitions, end offsets %s", len(parts), sorted(end.values()))
@@ -54,16 +56,16 @@ async def replay(settings: Settings, since_ms: int | None = None) -> tuple[int, 
         await state.publisher.close()
 
 
-async def _partitions(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
     """The raw topic's partitions from fresh metadata: the cache filled at start may predate the
     topic or miss it, and an empty list would end the replay at once, having read nothing."""
     for _ in range(METADATA_TRIES):
         await consumer.topics()  # asks the broker for every topic's metadata
-        found = consumer.partitions_for_topic(keys.TOPIC_RAW)
+        found = consumer.partitions_for_topic(topic)
         if found:
-            return [TopicPartition(keys.TOPIC_RAW, p) for p in sorted(found)]
+            return [TopicPartition(topic, p) for p in sorted(found)]
         await asyncio.sleep(0.5)
-    raise RuntimeError(f"topic {keys.TOPIC_RAW} has no partitions: nothing to replay from")
+    raise RuntimeError(f"topic {topic} has no partitions: nothing to replay from")
 
 
 async def _seek(

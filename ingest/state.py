@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, ProcessCollector
 from redis.asyncio import Redis
 
 from services import keys, problems
@@ -33,6 +33,7 @@ class IngestMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)  # process_* (RSS, CPU, open fds) of this process
         self.events = Counter(
             "ccpulse_ingest_events",
             "Events by outcome",
@@ -142,11 +143,8 @@ class IngestState:
             await self.publisher.publish([e for i, e in enumerate(protected) if i not in aged])
             if aged:  # straight to the dead-letter topic: the live figures would never count them
                 await self.publisher.send_all(
-                    keys.TOPIC_DLQ,
-                    [
-                        (None, too_old_letter(protected[i], self.settings.lateness_seconds))
-                        for i in old
-                    ],
+                    self.settings.topic(keys.TOPIC_DLQ),
+                    [(None, too_old_letter(protected[i], self.settings)) for i in old],
                 )
         except BrokerUnavailable as exc:
             self.metrics.refused.labels("broker_unavailable").inc()
@@ -156,17 +154,18 @@ class IngestState:
         body: dict[str, Any] = {"accepted": len(events)}
         if old:
             self.metrics.events.labels(source, "too_old").inc(len(old))
-            body.update(too_old_answer(old, self.settings.lateness_seconds))
+            body.update(too_old_answer(old, self.settings))
         return JSONResponse(body, status_code=202)
 
 
-def too_old_answer(old: list[int], lateness_s: int) -> dict[str, Any]:
+def too_old_answer(old: list[int], settings: Settings) -> dict[str, Any]:
     """What a 202 says when some events are too old for live figures, and where they go."""
+    lateness_s, dlq = settings.lateness_seconds, settings.topic(keys.TOPIC_DLQ)
     return {
         "too_old": len(old),
         "too_old_detail": (
             f"{len(old)} event(s) older than the lateness window ({lateness_s / 3600:g} h) "
-            f"go to the dead-letter topic {keys.TOPIC_DLQ}, not into live figures; import past "
+            f"go to the dead-letter topic {dlq}, not into live figures; import past "
             "data with `ccpulse history import`"
         ),
     }
@@ -221,11 +220,12 @@ def time_errors(events: list[ContactEvent], now_s: float, first_index: int = 0) 
     return errors
 
 
-def too_old_letter(event: ContactEvent, lateness_s: int) -> bytes:
+def too_old_letter(event: ContactEvent, settings: Settings) -> bytes:
     """A dead letter in the aggregator's shape, written by the ingest (no partition or offset)."""
+    lateness_s, topic = settings.lateness_seconds, settings.topic(keys.TOPIC_EVENTS)
     reason = f"too_old: older than the lateness window ({lateness_s / 3600:g} h) at ingest"
     value = event.to_wire().decode()
-    body = {"reason": reason, "topic": keys.TOPIC_EVENTS, "partition": None, "offset": None}
+    body = {"reason": reason, "topic": topic, "partition": None, "offset": None}
     return json.dumps({**body, "value": value}).encode()
 
 

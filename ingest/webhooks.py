@@ -91,7 +91,8 @@ async def _deliver(request: Request, vendor: Vendor, decoded: Decoded) -> Mapped
     received_at = _now(request)
     record = reg.raw_record(source, decoded.payload, received_at, state.hash_key, decoded.query)
     try:
-        await state.publisher.send_all(keys.TOPIC_RAW, [(source.encode(), record)])
+        topic = state.settings.topic(keys.TOPIC_RAW)
+        await state.publisher.send_all(topic, [(source.encode(), record)])
     except BrokerUnavailable as exc:
         return _unavailable(state, exc)
     options = sources_of(state.settings)
@@ -112,7 +113,7 @@ async def _publish(request: Request, source: str, mapped: Mapped) -> Response:
         state.metrics.events.labels(source, "ignored").inc(mapped.ignored)
     body: dict[str, Any] = {"accepted": len(mapped.events), "ignored": mapped.ignored}
     if old := state.too_old(mapped.events):
-        body.update(too_old_answer(old, state.settings.lateness_seconds))
+        body.update(too_old_answer(old, state.settings))
     return JSONResponse(body, status_code=202 if mapped.events else 200)
 
 

@@ -88,6 +88,12 @@ def scope_columns(scope: str) -> dict[str, str]:
     return {"kind": kind, "channel": "", "queue": "", "agent": parts[1]}
 
 
+# Demo history (`ccpulse up --simulate`) carries this field in `extra`, so the planning answers
+# can say so and `ccpulse history remove-demo` can delete exactly it.
+DEMO_FIELD = "demo"
+DEMO_MARK = f'%"{DEMO_FIELD}":1%'  # a LIKE pattern over `extra` (sorted, compact JSON)
+
+
 def to_row(start_s: int, scope: str, counters: Mapping[str, int], now_s: int) -> dict[str, Any]:
     """One interval's summed counters as a row; unknown fields go to `extra`."""
     row: dict[str, Any] = {"start_s": start_s, "scope": scope, **scope_columns(scope)}

@@ -136,6 +136,16 @@ def partition_dirty_key(partition: int) -> str:
     return f"{PREFIX}:{partition_tag(partition)}:dirty"
 
 
+def partition_totals_key(partition: int) -> str:
+    """Hash, no expiry: `scope|counter` -> every increase this partition applied to a channel's
+    or queue's contact count, `scope|counter_corrected` -> every decrease (never lowered:
+    Prometheus counters), `scope|since_ms` -> epoch ms of the first (aggregator/totals.py)."""
+    return f"{PREFIX}:{partition_tag(partition)}:totals"
+
+
+TOTALS_SINCE = "since_ms"  # counter name of a totals hash's creation time, per scope
+
+
 def partition_stats_key(partition: int) -> str:
     """Hash: this partition's apply figures (events, batches, dead letters, last apply)."""
     return f"{PREFIX}:{partition_tag(partition)}:stats"

@@ -86,7 +86,8 @@ def serve(app: Any, settings: Settings, host: str, port: int) -> None:
         port=port,
         http=bounded_protocol(settings),
         log_level="warning",
-        access_log=False,
+        log_config=None,  # the process's own handlers (services/logs.py), text or JSON
+        access_log=False,  # services.logs.AccessLog writes them, without personal data
         timeout_keep_alive=int(max(1, settings.http_keep_alive_seconds)),
         limit_concurrency=settings.http_max_connections,
         h11_max_incomplete_event_size=settings.http_max_header_bytes,

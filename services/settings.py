@@ -23,6 +23,8 @@ from services.sources import SourceSettings
 SlVariant = Literal["abandons_ignored", "abandons_missed", "abandons_met_within"]
 AbandonDenominator = Literal["offered", "queued"]
 Access = Literal["open", "key", "off"]
+KafkaProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 MIN_SECRET_LENGTH = 32
 PLACEHOLDER_SECRETS = ("ccpulse-dev-key-change-me", "replace-with-a-generated-key")
 PLACEHOLDER_WORDS = ("change-me", "changeme", "replace")
@@ -54,8 +56,33 @@ class Settings(BaseSettings):
     kafka_retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)
     kafka_fetch_max_wait_ms: int = Field(default=500, ge=10)
     kafka_max_partition_fetch_bytes: int = Field(default=1024 * 1024, ge=64 * 1024)
+    # Put before every topic name ("site-b." -> site-b.ccpulse.events), so two installations can
+    # share one Kafka cluster; give each its own CCPULSE_CONSUMER_GROUP as well.
+    kafka_topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,100}$")
     redis_url: str | None = None
     database_url: str | None = None
+
+    # --- managed Kafka (docs/managed-services.md): every client of every process uses these ---
+    kafka_security_protocol: KafkaProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None  # required with SASL_PLAINTEXT / SASL_SSL
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None  # PEM bundle; unset: the system's trusted CAs
+    kafka_ssl_certfile: Path | None = None  # client certificate (mutual TLS, e.g. Amazon MSK)
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    # --- managed Redis: a password beside the URL, rediss:// with a CA, Sentinel, a replica ---
+    redis_password: SecretStr | None = None  # when CCPULSE_REDIS_URL carries none (that wins)
+    redis_username: str | None = None  # Redis 6 ACL user (ElastiCache RBAC, Azure Entra)
+    redis_ssl_cafile: Path | None = None  # for rediss://; unset: the system's trusted CAs
+    redis_ssl_certfile: Path | None = None  # client certificate, when the server asks for one
+    redis_ssl_keyfile: Path | None = None
+    # Sentinel: the primary is found by asking these host:port addresses for `service`.
+    redis_sentinels: list[str] = Field(default_factory=list)
+    redis_sentinel_service: str | None = None
+    redis_sentinel_password: SecretStr | None = None  # when the sentinels themselves need one
+    # A read replica for the api's reads (wallboard, REST); writes and sessions use the primary.
+    redis_replica_url: str | None = None
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -64,6 +91,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
     timezone: str = "UTC"
     log_level: str = "INFO"
+    # Every process's log lines: "text" for a terminal, "json" (one object a line, with the
+    # request id) for a log pipeline. Access logs: one line per HTTP request of ingest and api.
+    log_format: Literal["text", "json"] = "text"
+    access_log: bool = True
     # Shifts every process's clock by this many seconds: for running the suite at chosen instants
     # (`make test-clock`). Leave 0 in production. Never negative: Redis expiry times are absolute
     # on Redis's own clock, so a stack set in the past would see its buckets expire at once.
@@ -100,6 +131,10 @@ class Settings(BaseSettings):
     consumer_group: str = "ccpulse-aggregator"
     # How often each aggregator reports its consumer lag (and mirrors offsets into Kafka).
     lag_report_seconds: float = Field(default=5.0, gt=0, le=60)
+    # The aggregator's own /metrics (lag, batches, apply time, rebalances, process figures).
+    # Unset: off, except under `ccpulse up` (loopback port 8002); 0: off.
+    aggregator_metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    aggregator_metrics_host: str = "127.0.0.1"
 
     # --- aggregator v2: state owned by partition (issue 18, docs/aggregation.md) ---
     # Fact sheets kept in memory across the partitions one aggregator owns; colder ones are
@@ -219,6 +254,14 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _managed_services_consistent(self) -> Settings:
+        """Half a security setup fails late, inside a client's retry loop: refuse it at start."""
+        problems = managed_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
     def _no_public_default_secrets(self) -> Settings:
         """Off loopback a default or short secret is a public one: refuse to start at all."""
         if self.on_loopback():
@@ -251,6 +294,10 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def topic(self, name: str) -> str:
+        """This installation's name of one of services.keys' topics."""
+        return self.kafka_topic_prefix + name
 
     def idempotent_producer(self) -> bool:
         """Tansu (embedded) rejects idempotent producers; Apache Kafka should use them."""
@@ -323,7 +370,75 @@ def weak_secrets(settings: Settings) -> list[str]:
     password = redis_password(settings.redis_url)
     if password is not None:
         checks.append(("CCPULSE_REDIS_URL password", password))
+    elif settings.redis_password is not None:
+        checks.append(("CCPULSE_REDIS_PASSWORD", settings.redis_password.get_secret_value()))
     return [f"{name} {why}" for name, value in checks if (why := secret_problem(value))]
+
+
+def managed_problems(settings: Settings) -> list[str]:
+    """Each inconsistent Kafka / Redis security setting by variable name (never a value)."""
+    return _kafka_problems(settings) + _tls_file_problems(settings) + _redis_problems(settings)
+
+
+def _kafka_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    protocol = settings.kafka_security_protocol
+    if protocol != "PLAINTEXT" and not settings.kafka_bootstrap:
+        problems.append(
+            f"CCPULSE_KAFKA_SECURITY_PROTOCOL={protocol} needs CCPULSE_KAFKA_BOOTSTRAP: the "
+            "embedded broker speaks PLAINTEXT only"
+        )
+    sasl = protocol.startswith("SASL_")
+    if sasl and not (
+        settings.kafka_sasl_mechanism
+        and settings.kafka_sasl_username
+        and settings.kafka_sasl_password
+    ):
+        problems.append(
+            f"CCPULSE_KAFKA_SECURITY_PROTOCOL={protocol} needs CCPULSE_KAFKA_SASL_MECHANISM, "
+            "CCPULSE_KAFKA_SASL_USERNAME and CCPULSE_KAFKA_SASL_PASSWORD"
+        )
+    if not sasl and settings.kafka_sasl_mechanism is not None:
+        problems.append(
+            f"CCPULSE_KAFKA_SASL_MECHANISM is set but CCPULSE_KAFKA_SECURITY_PROTOCOL={protocol} "
+            "does not use SASL (SASL_SSL or SASL_PLAINTEXT)"
+        )
+    files = (settings.kafka_ssl_cafile, settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile)
+    if not protocol.endswith("SSL") and any(files):
+        problems.append(
+            f"Kafka TLS files are set but CCPULSE_KAFKA_SECURITY_PROTOCOL={protocol} is not TLS "
+            "(SSL or SASL_SSL)"
+        )
+    return problems
+
+
+def _tls_file_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    for system in ("KAFKA", "REDIS"):
+        cert = getattr(settings, f"{system.lower()}_ssl_certfile")
+        key = getattr(settings, f"{system.lower()}_ssl_keyfile")
+        if (cert is None) != (key is None):
+            problems.append(
+                f"CCPULSE_{system}_SSL_CERTFILE and CCPULSE_{system}_SSL_KEYFILE go together"
+            )
+        for part in ("CAFILE", "CERTFILE", "KEYFILE"):
+            path = getattr(settings, f"{system.lower()}_ssl_{part.lower()}")
+            if path is not None and not path.is_file():
+                problems.append(f"CCPULSE_{system}_SSL_{part} names no readable file ({path})")
+    return problems
+
+
+def _redis_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    if bool(settings.redis_sentinels) != bool(settings.redis_sentinel_service):
+        problems.append("CCPULSE_REDIS_SENTINELS and CCPULSE_REDIS_SENTINEL_SERVICE go together")
+    if settings.redis_sentinels and settings.redis_cluster:
+        problems.append("CCPULSE_REDIS_SENTINELS and CCPULSE_REDIS_CLUSTER exclude each other")
+    for address in settings.redis_sentinels:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            problems.append(f"CCPULSE_REDIS_SENTINELS: {address!r} is not host:port")
+    return problems
 
 
 def redis_password(url: str | None) -> str | None:

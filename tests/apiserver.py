@@ -54,6 +54,8 @@ async def asgi_client(
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         yield client
     await app.state.api.redis.aclose()
+    if app.state.api.reader.redis is not app.state.api.redis:  # CCPULSE_REDIS_REPLICA_URL
+        await app.state.api.reader.redis.aclose()
 
 
 def _free_port() -> int:

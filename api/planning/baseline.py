@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from api.alerts.baseline import WEEKS
+
 from .buckets import Segment, VolumeQuery, local_floor
 from .reader import HistoryReader
 from .sums import Cell, figures
@@ -12,7 +14,7 @@ from .sums import Cell, figures
 class HistoryBaseline:
     """The alerter's baseline: abandon rate of the same local hour of the week, 4 weeks back."""
 
-    def __init__(self, reader: HistoryReader, weeks: int = 4) -> None:
+    def __init__(self, reader: HistoryReader, weeks: int = WEEKS) -> None:
         self.reader = reader
         self.weeks = weeks
 

@@ -179,6 +179,46 @@ class HistoryReader:
             rows = (await conn.execute(stmt)).all()
         return {int(r.start_s): intervals.counters_of(r._mapping) for r in rows}
 
+    async def day_intervals_by_channel(
+        self, day: date, zone: ZoneInfo, queue: str | None
+    ) -> dict[str, dict[int, dict[str, int]]]:
+        """`day_intervals` for each channel apart: each is staffed against its own target."""
+        start = datetime.combine(day, datetime.min.time(), zone)
+        end = datetime.combine(day + timedelta(days=1), datetime.min.time(), zone)
+        q = VolumeQuery("15m", start, end, zone, None, queue)
+        t = intervals.interval_counters
+        names = [intervals.column_name(f) for f in (*SUMMED, kpis.ABANDON_WAIT_MS)]
+        stmt = (
+            select(t.c.channel, t.c.start_s, *[func.sum(t.c[n]).label(n) for n in names])
+            .where(
+                *self._filters(q),
+                t.c.start_s >= int(start.timestamp()),
+                t.c.start_s < int(end.timestamp()),
+            )
+            .group_by(t.c.channel, t.c.start_s)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        out: dict[str, dict[int, dict[str, int]]] = {}
+        for r in rows:
+            out.setdefault(str(r.channel), {})[int(r.start_s)] = intervals.counters_of(r._mapping)
+        return out
+
+    async def has_demo(self, start: datetime, end: datetime) -> bool:
+        """Demo history (`ccpulse up --simulate`) lies in [start, end): the answer says so."""
+        t = intervals.interval_counters
+        stmt = (
+            select(t.c.start_s)
+            .where(
+                t.c.start_s >= int(start.timestamp()),
+                t.c.start_s < int(end.timestamp()),
+                t.c.extra.like(intervals.DEMO_MARK),
+            )
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            return (await conn.execute(stmt)).first() is not None
+
     async def has_rows(self, day: date, zone: ZoneInfo) -> bool:
         t = intervals.interval_counters
         start = int(datetime.combine(day, datetime.min.time(), zone).timestamp())

@@ -25,7 +25,7 @@ from ..documents import HeatmapDocument, StaffingDocument, VolumeDocument
 from ..live_reader import iso
 from ..planning.buckets import GROUPS, RangeError, VolumeQuery, local_floor, plan_range
 from ..planning.reader import HistoryReader, with_empty_buckets
-from ..planning.staffing import heatmap, staffing_rows
+from ..planning.staffing import heatmap, staffing_by_channel
 from ..planning.sums import VOLUME_COLUMNS
 
 router = APIRouter(prefix="/api/v1", tags=["history"])
@@ -153,6 +153,7 @@ async def volume(
     try:
         await _check_queue(reader, queue)
         rows, live_ok = await reader.volume(query, now)
+        demo = await reader.has_demo(first, last)
     except SQLAlchemyError as exc:
         raise HTTPException(503, detail="history database is unavailable") from exc
     if fill == "zero":
@@ -166,6 +167,7 @@ async def volume(
         "to": last.isoformat(),
         "group_by": list(groups),
         "rows": rows,
+        "demo": demo,
     }
     if not live_ok:
         body["warnings"] = ["live state unavailable: the open interval is missing"]
@@ -211,19 +213,25 @@ async def volume_heatmap(
     tz: TzParam = None,
     channel: ChannelParam = None,
     queue: QueueParam = None,
+    current: Annotated[
+        bool,
+        Query(description="Also the current week so far, in the cells whose hour is over"),
+    ] = False,
 ) -> dict[str, Any]:
     zone = _zone(state, tz)
     reader = _history(state)
-    this_week = local_floor(datetime.fromtimestamp(state.clock.now(), zone), "1w")
+    now = datetime.fromtimestamp(state.clock.now(), zone)
+    this_week = local_floor(now, "1w")
     starts = [
         (this_week.replace(tzinfo=None) - timedelta(weeks=n)).replace(tzinfo=zone)
         for n in range(weeks, 0, -1)
     ]
     try:
         await _check_queue(reader, queue)
-        hourly = await reader.hourly_offered(
-            starts[0], this_week, zone, channel.value if channel else None, queue
-        )
+        until = now if current else this_week
+        only = channel.value if channel else None
+        hourly = await reader.hourly_offered(starts[0], until, zone, only, queue)
+        demo = await reader.has_demo(starts[0], until)
     except SQLAlchemyError as exc:
         raise HTTPException(503, detail="history database is unavailable") from exc
     return {
@@ -231,7 +239,9 @@ async def volume_heatmap(
         "timezone": str(zone),
         "from": starts[0].isoformat(),
         "to": this_week.isoformat(),
-        "cells": heatmap(hourly, starts, zone),
+        "current_week_to": now.isoformat() if current else None,
+        "cells": heatmap(hourly, starts, zone, now if current else None),
+        "demo": demo,
     }
 
 
@@ -250,7 +260,15 @@ async def staffing(
     channel: ChannelParam = None,
     queue: QueueParam = None,
     target_sl: Annotated[float, Query(gt=0, le=0.999)] = 0.8,
-    threshold: Annotated[int, Query(ge=1, le=86400, description="Seconds")] = 20,
+    threshold: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=86400,
+            description="Seconds, for every channel (default: each channel's service-level "
+            "threshold, CCPULSE_SL_THRESHOLDS_SECONDS, or the queue's)",
+        ),
+    ] = None,
     shrinkage: Annotated[float, Query(ge=0, lt=1)] = 0.3,
     interval: Literal["15m", "30m", "1h"] = "30m",
     weeks: Annotated[int | None, Query(ge=1, le=52)] = None,
@@ -261,23 +279,41 @@ async def staffing(
     _in_range("date", target)
     n_weeks = weeks or state.settings.staffing_weeks
     past = [target - timedelta(weeks=n) for n in range(1, n_weeks + 1)]
+    per_channel: dict[str, list[dict[int, dict[str, int]]]] = {}
     try:
         await _check_queue(reader, queue)
         used = [d for d in past if await reader.has_rows(d, zone)]
-        days = [
-            await reader.day_intervals(d, zone, channel.value if channel else None, queue)
-            for d in used
-        ]
+        demo = bool(used) and await reader.has_demo(
+            datetime.combine(min(used), datetime.min.time(), zone),
+            datetime.combine(max(used) + timedelta(days=1), datetime.min.time(), zone),
+        )
+        for d in used:
+            if channel is not None:
+                found = {channel.value: await reader.day_intervals(d, zone, channel.value, queue)}
+            else:
+                found = await reader.day_intervals_by_channel(d, zone, queue)
+            for name, day_rows in found.items():
+                per_channel.setdefault(name, []).append(day_rows)
     except SQLAlchemyError as exc:
         raise HTTPException(503, detail="history database is unavailable") from exc
+    thresholds = {
+        name: threshold or state.settings.sl_threshold_for(name, queue) for name in per_channel
+    }
     width = {"15m": 900, "30m": 1800, "1h": 3600}[interval]
     day_start = datetime.combine(target, datetime.min.time(), zone)
     # Erlang A for a large center costs tens of ms an interval: off the loop that serves the
     # websockets and /metrics (staffing's own cache makes a repeated request cheap).
     # No past week with history: no forecast, not a day of zeros (read as "0 agents needed").
-    rows = (
+    staff = (
         await asyncio.to_thread(
-            staffing_rows, days, len(used), day_start, width, target_sl, threshold, shrinkage
+            staffing_by_channel,
+            per_channel,
+            thresholds,
+            len(used),
+            day_start,
+            width,
+            target_sl,
+            shrinkage,
         )
         if used
         else []
@@ -288,13 +324,16 @@ async def staffing(
         "interval": interval,
         "target_sl": target_sl,
         "threshold_seconds": threshold,
+        "thresholds_seconds": thresholds,
         "shrinkage": shrinkage,
         "forecast": {
-            "method": "mean of the same weekday and time over past weeks with history"
+            "method": "mean of the same weekday and time over past weeks with history, "
+            "each channel staffed against its own threshold"
             if used
             else f"no forecast: none of the last {n_weeks} weeks has history for this weekday",
             "weeks_used": [d.isoformat() for d in used],
         },
-        "rows": rows,
+        "rows": staff,
         "generated": iso(state.clock.now()),
+        "demo": demo,
     }

@@ -107,7 +107,14 @@ def _heatmap() -> dict[str, Any]:
             daytime = max(0.0, math.sin((hr - 7) / 13 * math.pi)) if 7 <= hr <= 20 else 0.0
             mean = (4 + 130 * daytime) * (0.45 if wd >= 5 else 1.0 - 0.06 * wd)
             cells.append(
-                {"weekday": wd, "hour": hr, "mean": round(mean, 1), "p90": round(mean * 1.25, 1)}
+                {
+                    "weekday": wd,
+                    "hour": hr,
+                    "mean": round(mean, 1),
+                    "p90": round(mean * 1.25, 1),
+                    "weeks": 9 if wd == 0 else 8,  # Monday's hours are over this week
+                    "current_week": wd == 0,
+                }
             )
     return {"weeks": 8, "cells": cells}
 
@@ -120,18 +127,30 @@ def _staffing(day: str) -> dict[str, Any]:
         hr = t.hour + t.minute / 60
         daytime = max(0.0, math.sin((hr - 7) / 13 * math.pi)) if 7 <= hr <= 20 else 0.0
         forecast = round(1 + 38 * daytime, 1)
+        voice = max(1, math.ceil(forecast * 290 / 900 * 1.25 + 1))
         rows.append(
             {
                 "start": t.isoformat().replace("+00:00", "Z"),
                 "end": (t + timedelta(minutes=15)).isoformat().replace("+00:00", "Z"),
                 "forecast_offered": forecast,
                 "aht_seconds": 290,
-                "agents_erlang_c": max(1, math.ceil(forecast * 290 / 900 * 1.25 + 1)),
+                "agents_erlang_c": voice + 2,
                 "agents_erlang_a": max(1, math.ceil(forecast * 290 / 900 * 1.15 + 1)),
                 "expected_sl": 0.82,
+                "by_channel": {
+                    "email": {"agents_erlang_c": 2, "forecast_offered": 1.0},
+                    "voice": {"agents_erlang_c": voice, "forecast_offered": forecast - 1},
+                },
             }
         )
-    return {"date": day, "rows": rows}
+    thresholds = {"voice": 20, "email": 86400}
+    return {
+        "date": day,
+        "target_sl": 0.8,
+        "threshold_seconds": None,
+        "rows": rows,
+        "thresholds_seconds": thresholds,
+    }
 
 
 def test_planning_page_renders_the_planning_endpoints(
@@ -182,7 +201,18 @@ def test_planning_page_renders_the_planning_endpoints(
         total
     )
     assert page.locator("table.heat td[data-hour]").count() == 7 * 24
+    # The current week so far counts where its hours are over, and says so (issue 16).
+    assert "current=true" in seen["heatmap"][-1]
+    assert page.locator("table.heat td.current").count() == 24
+    assert page.get_attribute('table.heat td[data-weekday="0"][data-hour="9"]', "data-weeks") == "9"
+    assert "this week so far" in (page.text_content("#heat-legend") or "")
     assert page.locator("#staffing-rows tbody tr").count() == 96
+    # Each channel staffed against its own target, and the mix per interval (issue 16).
+    targets = page.text_content("#staffing-targets") or ""
+    assert "own target" in targets and "voice 0:20" in targets and "email 1d 00h" in targets
+    noon = _staffing("2030-01-01")["rows"][48]["by_channel"]["voice"]["agents_erlang_c"]
+    mix = page.locator('#staffing-rows tbody tr >> nth=48 >> td[data-field="mix"]').text_content()
+    assert mix == f"voice {noon} · email 2"
     assert "interval=1h" in seen["volume"][-1] and "tz=Europe%2FParis" in seen["volume"][-1]
     page.screenshot(path=str(artifacts / "planning-data.png"), full_page=True)
 

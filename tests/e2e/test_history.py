@@ -320,21 +320,37 @@ def test_staffing_from_four_weeks_loaded_by_rebuild(pipeline: Pipeline, tmp_path
     assert r.status_code == 200, r.text
     doc = r.json()
     assert len(doc["forecast"]["weeks_used"]) == 4
-    offered = handled = handle_ms = 0
+    # Each channel is staffed apart, against its own service-level threshold (issue 16).
+    hour: dict[str, list[int]] = {}  # channel -> [offered, handled, handle ms] at 09:00, 4 weeks
+    whole: dict[str, list[int]] = {}  # the same over the whole days (the AHT when 09:00 has none)
     for week in range(1, 5):
-        nine = datetime.combine(target - timedelta(weeks=week), datetime.min.time(), zone)
-        lo = int(nine.timestamp()) + 9 * 3600
-        figures = oracle.recount(events, lo, lo + 3600, DEFAULT_SL_THRESHOLDS_SECONDS)["channels"]
-        offered += sum(f["offered"] for f in figures.values())
-        for f in figures.values():
-            handled += f["handled"]
-            handle_ms += round((f["aht_seconds"] or 0) * 1000 * f["handled"])
+        midnight = datetime.combine(target - timedelta(weeks=week), datetime.min.time(), zone)
+        lo = int(midnight.timestamp())
+        for into, (a, b) in ((hour, (lo + 9 * 3600, lo + 10 * 3600)), (whole, (lo, lo + 86400))):
+            got = oracle.recount(events, a, b, DEFAULT_SL_THRESHOLDS_SECONDS)["channels"]
+            for channel, f in got.items():
+                sums = into.setdefault(channel, [0, 0, 0])
+                sums[0] += f["offered"]
+                sums[1] += f["handled"]
+                sums[2] += round((f["aht_seconds"] or 0) * 1000 * f["handled"])
     row = doc["rows"][9]
-    assert row["forecast_offered"] == pytest.approx(offered / 4)
-    assert row["aht_seconds"] == pytest.approx(handle_ms / handled / 1000, rel=1e-6)
-    want = erlang.agents_erlang_c(offered / 4 / 3600, row["aht_seconds"], 0.8, 20)
-    assert row["agents_erlang_c"] == want.agents
-    assert row["scheduled_erlang_c"] == math.ceil(want.agents / 0.7 - 1e-9)
+    assert doc["threshold_seconds"] is None
+    assert doc["thresholds_seconds"] == {c: DEFAULT_SL_THRESHOLDS_SECONDS[c] for c in whole}
+    assert row["forecast_offered"] == pytest.approx(sum(o for o, _, _ in hour.values()) / 4)
+    agents = 0
+    for channel, (offered, handled, handle_ms) in hour.items():
+        part = row["by_channel"][channel]
+        assert part["forecast_offered"] == pytest.approx(offered / 4)
+        if not offered:
+            continue
+        _, day_handled, day_ms = whole[channel]
+        aht = handle_ms / handled / 1000 if handled else day_ms / day_handled / 1000
+        threshold = DEFAULT_SL_THRESHOLDS_SECONDS[channel]
+        want = erlang.agents_erlang_c(offered / 4 / 3600, aht, 0.8, threshold)
+        assert part["agents_erlang_c"] == want.agents, channel
+        assert part["scheduled_erlang_c"] == math.ceil(want.agents / 0.7 - 1e-9)
+        agents += want.agents
+    assert row["agents_erlang_c"] == agents and agents > 0
     assert row["agents_erlang_a"] <= row["agents_erlang_c"]
     assert doc["rows"][3]["forecast_offered"] == 0
     # the loaded weeks also answer the volume API and the heat map

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
 from simulator.scenario import Day, generate, iso, shuffle_within_contacts
@@ -176,6 +177,28 @@ def test_aggregator_sigkill_mid_stream_loses_and_doubles_nothing(pipeline: Pipel
     pipeline.wait_applied(len(delivered), timeout=180)
     doc = pipeline.live(**{"from": clock.now() - 4 * 3600, "to": clock.now()})
     assert_matches(doc, events)
+    # The monotonic totals are written in the same atomic step: no restart doubles them either
+    # (every event is inside the 4 hours, so increases less corrections are the window's).
+    totals = totals_by_channel(pipeline.api_url)
+    for channel, got in doc["channels"].items():
+        for figure in ("offered", "answered", "abandoned"):
+            assert totals[(channel, figure)] == got[figure], (channel, figure)
+
+
+def totals_by_channel(api_url: str) -> dict[tuple[str, str], float]:
+    """(channel, figure) -> `_total` less `_corrected_total`, channel level, from /metrics."""
+    out: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(httpx.get(f"{api_url}/metrics").text):
+        for s in family.samples:
+            name = s.name.removeprefix("ccpulse_contacts_")
+            if s.labels.get("level") != "channel" or not name.endswith("_total"):
+                continue
+            figure, sign = name.removesuffix("_total"), 1
+            if figure.endswith("_corrected"):
+                figure, sign = figure.removesuffix("_corrected"), -1
+            key = (s.labels["channel"], figure)
+            out[key] = out.get(key, 0.0) + sign * s.value
+    return out
 
 
 def test_bad_input_is_refused_with_the_field_named(pipeline: Pipeline) -> None:

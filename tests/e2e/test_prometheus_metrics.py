@@ -153,6 +153,12 @@ def check_scope(samples: Samples, want: dict[str, Any], **scope: str) -> None:
     assert abandons == want["abandoned"], where
     short = value(samples, "ccpulse_abandon_wait_today_seconds_bucket", le="5.0", **scope)
     assert short == want["short_abandoned"], where
+    # The monotonic counters (every event today here, delivered shuffled with duplicates):
+    # increases less corrections are the recount's figures.
+    for figure in ("offered", "answered", "abandoned"):
+        up = value(samples, f"ccpulse_contacts_{figure}_total", **scope)
+        down = value(samples, f"ccpulse_contacts_{figure}_corrected_total", **scope)
+        assert up - down == want[figure] and down >= 0, (where, figure, up, down)
 
 
 def check_levels(samples: Samples, expected: dict[str, Any]) -> None:

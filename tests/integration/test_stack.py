@@ -264,6 +264,7 @@ def test_build_children_orders_and_wires(tmp_path: Path) -> None:
         "CCPULSE_DATA_DIR": str(tmp_path),
         "CCPULSE_HASH_KEY": "h" * 32,
         "CCPULSE_ADMIN_KEY": "a" * 32,
+        "CCPULSE_AGGREGATOR_METRICS_PORT": "8002",  # the embedded stack's default
     }
     assert [c.name for c in build_children(settings, python="py")] == [
         "api",

@@ -39,9 +39,10 @@ def test_log_ends_are_the_fetched_high_water_marks(broker: EmbeddedBroker) -> No
 
     async def run() -> None:
         count = await _fill(broker.bootstrap, tp)
-        assert await topic_reading.log_ends(broker.bootstrap, {tp: count - 1}) == {tp: count}
-        assert await topic_reading.log_ends(broker.bootstrap, {tp: count + 50}) == {tp: count}
-        assert await topic_reading.log_ends(broker.bootstrap, {tp: 0}) == {tp: count}
+        settings = Settings(kafka_bootstrap=broker.bootstrap)
+        assert await topic_reading.log_ends(settings, {tp: count - 1}) == {tp: count}
+        assert await topic_reading.log_ends(settings, {tp: count + 50}) == {tp: count}
+        assert await topic_reading.log_ends(settings, {tp: 0}) == {tp: count}
 
     asyncio.run(run())
 

@@ -41,6 +41,7 @@ from aggregator import topic_reading
 from ccpulse.stack import EmbeddedBroker
 from services import keys
 from services.keys import ALL_TOPICS
+from services.settings import Settings
 from tests.clock import clock
 from tests.harness import Child, free_port, wait_until
 
@@ -198,7 +199,9 @@ def end_offsets(bootstrap: str, topic: str) -> int:
     """Records written to a topic so far (the sum of its partitions' log ends, as a fetch
     reports them: the embedded broker lists less, aggregator.topic_reading)."""
     tps = {TopicPartition(topic, p): 0 for p in range(PARTITIONS)}
-    return sum(asyncio.run(topic_reading.log_ends(bootstrap, tps)).values())
+    return sum(
+        asyncio.run(topic_reading.log_ends(Settings(kafka_bootstrap=bootstrap), tps)).values()
+    )
 
 
 def settled_offsets(bootstrap: str, topic: str, timeout: float = 15) -> int:

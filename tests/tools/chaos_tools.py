@@ -20,7 +20,7 @@ import httpx
 from aiokafka import TopicPartition
 
 from aggregator import topic_reading
-from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
+from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS, Settings
 from tests import oracle
 from tests.clock import clock
 from tests.e2e.test_pipeline import FIGURES
@@ -176,7 +176,7 @@ def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
     """The log end of each partition (the next offset to be written), as a fetch reports it:
     the embedded broker lists less (aggregator.topic_reading)."""
     tps = {TopicPartition(topic, p): 0 for p in range(partitions)}
-    ends = asyncio.run(topic_reading.log_ends(bootstrap, tps))
+    ends = asyncio.run(topic_reading.log_ends(Settings(kafka_bootstrap=bootstrap), tps))
     return {tp.partition: offset for tp, offset in ends.items()}
 
 

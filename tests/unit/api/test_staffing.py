@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from api.live_reader import read_options
 from api.planning.buckets import bucket_bounds, bucket_spans, local_floor, offset_segments
-from api.planning.staffing import heatmap, p90, staffing_rows
+from api.planning.staffing import combine, heatmap, p90, staffing_by_channel, staffing_rows
 from api.planning.sums import Cell, figures, options_for, reduce_live
 from services import erlang, kpis
 from services.settings import Settings
@@ -189,3 +189,57 @@ def test_bucket_spans_tile_the_range_in_local_buckets_across_dst() -> None:
     for lo, _ in hours + days + quarters:  # every span starts where local_floor puts a bucket
         start = dt.fromtimestamp(lo, paris)
         assert any(local_floor(start, i) == start for i in ("1h", "1d", "15m"))
+
+
+def test_each_channel_is_staffed_against_its_own_threshold_and_the_agents_add_up() -> None:
+    """E-mail answered within a day needs far fewer agents than the same load within 20 s; the
+    day's rows add the channels' agents and weigh their rates by forecast (issue 16)."""
+    start = datetime(2030, 1, 7, tzinfo=UTC)
+    busy = {
+        int(start.timestamp()) + 9 * 3600 + i * 900: {
+            kpis.OFFERED: 100,
+            kpis.HANDLED: 100,
+            kpis.HANDLE_MS: 100 * 300_000,
+        }
+        for i in range(4)
+    }
+    days = {"voice": [busy], "email": [busy]}
+    own = staffing_by_channel(days, {"voice": 20, "email": 86400}, 1, start, 3600, 0.8, 0.3)
+    same = staffing_by_channel(days, {"voice": 20, "email": 20}, 1, start, 3600, 0.8, 0.3)
+    nine_own, nine_same = own[9], same[9]
+    voice, email = nine_own["by_channel"]["voice"], nine_own["by_channel"]["email"]
+    assert voice["agents_erlang_c"] == nine_same["by_channel"]["email"]["agents_erlang_c"]
+    assert email["agents_erlang_c"] < voice["agents_erlang_c"]
+    assert nine_own["agents_erlang_c"] == voice["agents_erlang_c"] + email["agents_erlang_c"]
+    assert nine_own["agents_erlang_c"] < nine_same["agents_erlang_c"]
+    assert nine_own["forecast_offered"] == 800
+    assert nine_own["aht_seconds"] == 300
+    want_sl = (voice["service_level_erlang_c"] + email["service_level_erlang_c"]) / 2
+    assert nine_own["service_level_erlang_c"] == pytest.approx(want_sl, abs=1e-4)
+    # One channel: its own rows unchanged, with the mix of one.
+    alone = staffing_rows([busy], 1, start, 3600, 0.8, 20, 0.3)
+    single = combine({"voice": alone})
+    assert [{k: v for k, v in r.items() if k != "by_channel"} for r in single] == alone
+    assert combine({}) == [] and combine({"voice": []}) == []
+
+
+def test_the_current_week_counts_in_the_heat_map_where_its_hour_is_over() -> None:
+    """A first run has days, not weeks, of history: the current week so far joins the cells
+    whose hour has ended, and each cell says how many weeks it holds (issue 16)."""
+    zone = ZoneInfo("Europe/Paris")
+    this_week = datetime(2030, 3, 25, tzinfo=zone)  # a Monday, DST began the day before
+    weeks = [datetime(2030, 3, 11, tzinfo=zone), datetime(2030, 3, 18, tzinfo=zone)]
+    now = datetime(2030, 3, 27, 10, 30, tzinfo=zone)  # Wednesday 10:30
+    tue_nine = [int(datetime(2030, 3, day, 9, tzinfo=zone).timestamp()) for day in (12, 19, 26)]
+    wed_ten = int(datetime(2030, 3, 27, 10, tzinfo=zone).timestamp())  # not over at 10:30
+    hourly = {tue_nine[0]: 4, tue_nine[1]: 6, tue_nine[2]: 11, wed_ten: 50}
+    cells = {(c["weekday"], c["hour"]): c for c in heatmap(hourly, weeks, zone, now)}
+    tue = cells[(1, 9)]
+    assert tue["weeks"] == 3 and tue["current_week"] and tue["mean"] == 7 and tue["p90"] == 11
+    wed = cells[(2, 10)]
+    assert wed["weeks"] == 2 and not wed["current_week"] and wed["mean"] == 0
+    assert cells[(2, 9)]["current_week"] and not cells[(6, 23)]["current_week"]
+    before = {(c["weekday"], c["hour"]): c for c in heatmap(hourly, weeks, zone)}
+    assert before[(1, 9)]["mean"] == 5 and before[(1, 9)]["weeks"] == 2
+    assert not any(c["current_week"] for c in before.values())
+    assert this_week == weeks[-1] + timedelta(weeks=1)

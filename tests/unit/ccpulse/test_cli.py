@@ -116,6 +116,10 @@ def test_commands_beside_up_use_its_broker_and_redis(tmp_path: Path) -> None:
     assert running.kafka_idempotence is False  # the embedded broker has no idempotent producer
     configured = settings.model_copy(update={"redis_url": "redis://mine:3/0"})
     assert beside_running_stack(configured).redis_url == "redis://mine:3/0"
+    sentinel = settings.model_copy(
+        update={"redis_sentinels": ["127.0.0.1:26379"], "redis_sentinel_service": "m"}
+    )
+    assert beside_running_stack(sentinel).redis_url is None  # Sentinel names the Redis
 
 
 def test_keys_without_redis_says_where_it_looked(tmp_path: Path) -> None:
@@ -125,3 +129,28 @@ def test_keys_without_redis_says_where_it_looked(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     assert "cannot reach Redis at redis://:***@127.0.0.1:" in result.stderr, result.output
     assert "p" * 32 not in result.output
+
+
+def test_the_start_banner_names_the_kafka_protocol_and_sentinel_without_secrets(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pydantic import SecretStr
+
+    from ccpulse.launch import _print_infra
+
+    secret = "sasl-secret-0123456789-0123456789"
+    settings = Settings(
+        kafka_bootstrap="kafka.example:9093",
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="svc",
+        kafka_sasl_password=SecretStr(secret),
+        redis_password=SecretStr(secret),
+        redis_sentinels=["10.0.0.1:26379"],
+        redis_sentinel_service="main",
+    )
+    _print_infra(settings, reveal=False)
+    out = capsys.readouterr().out
+    assert "kafka  kafka.example:9093 (SASL_PLAINTEXT)" in out
+    assert "redis  sentinel main at ['10.0.0.1:26379']" in out
+    assert secret not in out

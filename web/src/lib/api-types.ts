@@ -546,6 +546,26 @@ export interface components {
             active: number;
             agents: components["schemas"]["AgentsSummary"];
         };
+        /**
+         * ChannelStaff
+         * @description One channel's share of an interval's staffing.
+         */
+        ChannelStaff: {
+            /** Forecast Offered */
+            forecast_offered: number;
+            /** Erlangs */
+            erlangs: number;
+            /** Agents Erlang C */
+            agents_erlang_c: number;
+            /** Scheduled Erlang C */
+            scheduled_erlang_c: number;
+            /** Agents Erlang A */
+            agents_erlang_a: number;
+            /** Scheduled Erlang A */
+            scheduled_erlang_a: number;
+            /** Service Level Erlang C */
+            service_level_erlang_c: number | null;
+        };
         /** ConfigDocument */
         ConfigDocument: {
             /** Timezone */
@@ -660,6 +680,10 @@ export interface components {
             mean: number;
             /** P90 */
             p90: number;
+            /** Weeks */
+            weeks: number;
+            /** Current Week */
+            current_week: boolean;
         };
         /** HeatmapDocument */
         HeatmapDocument: {
@@ -671,8 +695,15 @@ export interface components {
             from: string;
             /** To */
             to: string;
+            /** Current Week To */
+            current_week_to: string | null;
             /** Cells */
             cells: components["schemas"]["HeatCell"][];
+            /**
+             * Demo
+             * @default false
+             */
+            demo: boolean;
         };
         /**
          * ImportFormat
@@ -1053,6 +1084,10 @@ export interface components {
             abandon_rate_erlang_a: number | null;
             /** Expected Sl */
             expected_sl: number | null;
+            /** By Channel */
+            by_channel: {
+                [key: string]: components["schemas"]["ChannelStaff"];
+            };
         };
         /** StaffingDocument */
         StaffingDocument: {
@@ -1068,7 +1103,11 @@ export interface components {
             /** Target Sl */
             target_sl: number;
             /** Threshold Seconds */
-            threshold_seconds: number;
+            threshold_seconds: number | null;
+            /** Thresholds Seconds */
+            thresholds_seconds: {
+                [key: string]: number;
+            };
             /** Shrinkage */
             shrinkage: number;
             forecast: components["schemas"]["Forecast"];
@@ -1076,6 +1115,11 @@ export interface components {
             rows: components["schemas"]["StaffRow"][];
             /** Generated */
             generated: string;
+            /**
+             * Demo
+             * @default false
+             */
+            demo: boolean;
         };
         /** Ticket */
         Ticket: {
@@ -1105,6 +1149,11 @@ export interface components {
             rows: components["schemas"]["VolumeRow"][];
             /** Warnings */
             warnings?: string[] | null;
+            /**
+             * Demo
+             * @default false
+             */
+            demo: boolean;
         };
         /** VolumeRow */
         VolumeRow: {
@@ -1887,6 +1936,8 @@ export interface operations {
                 channel?: components["schemas"]["Channel"] | null;
                 /** @description Only this queue */
                 queue?: string | null;
+                /** @description Also the current week so far, in the cells whose hour is over */
+                current?: boolean;
             };
             header?: never;
             path?: never;
@@ -1962,8 +2013,8 @@ export interface operations {
                 /** @description Only this queue */
                 queue?: string | null;
                 target_sl?: number;
-                /** @description Seconds */
-                threshold?: number;
+                /** @description Seconds, for every channel (default: each channel's service-level threshold, CCPULSE_SL_THRESHOLDS_SECONDS, or the queue's) */
+                threshold?: number | null;
                 shrinkage?: number;
                 interval?: "15m" | "30m" | "1h";
                 weeks?: number | null;

@@ -27,3 +27,13 @@ export function query(params: Record<string, string | number | undefined | null>
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") q.set(k, String(v));
   return q.toString();
 }
+
+const demoSources = new Set<string>();
+
+/** The demo-history note shows while any panel's answer says it holds demo rows. */
+export function noteDemo(source: string, demo: boolean | undefined): void {
+  if (demo) demoSources.add(source);
+  else demoSources.delete(source);
+  const note = document.getElementById("demo-note");
+  if (note) note.hidden = demoSources.size === 0;
+}

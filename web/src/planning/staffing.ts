@@ -6,7 +6,7 @@ import { cssVar } from "../lib/barchart";
 import { h } from "../lib/dom";
 import { count, duration, pct } from "../lib/format";
 import { toCsv, download } from "./csv";
-import { empty, query, setState, unavailable } from "./panel";
+import { empty, noteDemo, query, setState, unavailable } from "./panel";
 import type { Filters, Staffing, StaffRow } from "./types";
 import { stamp, timeTicks } from "./volume";
 
@@ -31,6 +31,7 @@ export async function loadStaffing(panel: HTMLElement, body: HTMLElement, q: Sta
     return;
   }
   const rows = Array.isArray(answer.data.rows) ? answer.data.rows : [];
+  noteDemo("staffing", answer.data.demo);
   if (!rows.length) {
     empty(panel, body, "No forecast for this day (not enough history yet).");
     return;
@@ -40,8 +41,9 @@ export async function loadStaffing(panel: HTMLElement, body: HTMLElement, q: Sta
   const peak = rows.reduce((a, r) => ((r.agents_erlang_c ?? 0) > (a.agents_erlang_c ?? 0) ? r : a), rows[0]!);
   const csv = h("button", { type: "button", class: "link-button" }, "CSV");
   csv.addEventListener("click", () => download(`ccpulse-staffing-${q.date}.csv`,
-    new Blob([toCsv(rows as Record<string, unknown>[])], { type: "text/csv;charset=utf-8" })));
+    new Blob([toCsv(rows.map(flat))], { type: "text/csv;charset=utf-8" })));
   body.replaceChildren(
+    targets(answer.data),
     h("div", { class: "totals" },
       h("div", { class: "stat" }, h("span", { class: "label" }, "Forecast contacts"), h("b", {}, count(rows.reduce((a, r) => a + (r.forecast_offered ?? 0), 0)))),
       h("div", { class: "stat" }, h("span", { class: "label" }, "Peak agents (Erlang C)"),
@@ -75,15 +77,42 @@ function options(box: HTMLElement, timeZone: string | undefined): uPlot.Options 
   };
 }
 
+/** Which answer-time target each channel was staffed against (each its own, unless one was asked). */
+function targets(doc: Staffing): HTMLElement {
+  const pairs = Object.entries(doc.thresholds_seconds ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  const text = pairs.map(([channel, s]) => `${channel} ${duration(s)}`).join(" · ");
+  const lead = doc.threshold_seconds == null ? "Each channel against its own target" : "Every channel within the same time";
+  return h("p", { class: "note", id: "staffing-targets" }, `${lead}: ${Math.round(doc.target_sl * 100)} % within ${text}`);
+}
+
+/** A row for CSV: the mix as one column per channel and figure (voice_agents_erlang_c, ...). */
+function flat(r: StaffRow): Record<string, unknown> {
+  const { by_channel: byChannel, ...rest } = r;
+  const out: Record<string, unknown> = { ...rest };
+  for (const [channel, part] of Object.entries(byChannel ?? {}))
+    for (const [name, value] of Object.entries(part)) out[`${channel}_${name}`] = value;
+  return out;
+}
+
+/** The interval's agents by channel, largest first: "voice 12 · chat 3". */
+function mix(r: StaffRow): string {
+  return Object.entries(r.by_channel ?? {})
+    .filter(([, part]) => part.agents_erlang_c > 0)
+    .sort(([, a], [, b]) => b.agents_erlang_c - a.agents_erlang_c)
+    .map(([channel, part]) => `${channel} ${count(part.agents_erlang_c)}`)
+    .join(" · ");
+}
+
 function table(rows: StaffRow[], timeZone: string | undefined): HTMLElement {
   const time = (iso: string | undefined) => (iso ? stamp(Date.parse(iso) / 1000, timeZone).split(" ").pop() : "");
   return h("div", { class: "table-wrap scroll" }, h("table", { class: "data", id: "staffing-rows" },
-    h("thead", {}, h("tr", {}, h("th", {}, "Interval"), ...["Forecast", "AHT", "Erlang C", "Erlang A", "Expected SL"].map((t) => h("th", { class: "num" }, t)))),
+    h("thead", {}, h("tr", {}, h("th", {}, "Interval"), ...["Forecast", "AHT", "Erlang C", "Erlang A", "Expected SL"].map((t) => h("th", { class: "num" }, t)), h("th", {}, "Mix (Erlang C)"))),
     h("tbody", {}, ...rows.map((r) => h("tr", { "data-start": r.start },
       h("td", {}, `${time(r.start)}–${time(r.end)}`),
       h("td", { class: "num" }, typeof r.forecast_offered === "number" ? r.forecast_offered.toFixed(1) : "–"),
       h("td", { class: "num" }, duration(r.aht_seconds)),
       h("td", { class: "num strong", "data-field": "agents_erlang_c" }, count(r.agents_erlang_c)),
       h("td", { class: "num", "data-field": "agents_erlang_a" }, count(r.agents_erlang_a)),
-      h("td", { class: "num" }, pct(r.expected_sl)))))));
+      h("td", { class: "num" }, pct(r.expected_sl)),
+      h("td", { "data-field": "mix" }, mix(r)))))));
 }

@@ -7,7 +7,7 @@ import { compact, cssVar } from "../lib/barchart";
 import { h } from "../lib/dom";
 import { count, duration, pct } from "../lib/format";
 import { download, fetchCsv, toCsv } from "./csv";
-import { empty, query, setState, unavailable } from "./panel";
+import { empty, noteDemo, query, setState, unavailable } from "./panel";
 import type { Filters, Volume, VolumeRow } from "./types";
 
 export interface VolumeQuery extends Filters {
@@ -48,6 +48,7 @@ export async function loadVolume(panel: HTMLElement, body: HTMLElement, q: Volum
     return;
   }
   lastRows = Array.isArray(answer.data.rows) ? answer.data.rows : [];
+  noteDemo("volume", answer.data.demo);
   if (!lastRows.length) {
     empty(panel, body, "No contacts in this range for these filters.");
     return;

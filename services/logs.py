@@ -1,0 +1,161 @@
+"""Logging for every process: text or JSON lines (CCPULSE_LOG_FORMAT), each carrying the request
+id of the request it was written for, and an access log of one line per HTTP request.
+
+Only the stdlib: a small Formatter and a Filter, and a pure ASGI middleware, so the ingest, the
+api and the aggregator configure their logs one way. A path or query value may hold personal
+data (a phone number in a webhook's query, an agent's name), so the access line names the route
+template when one matched, redacts path segments that look like a phone number or an e-mail
+address otherwise, and keeps only the names of query parameters, never their values.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LogFormat = Literal["text", "json"]
+
+REQUEST_ID_HEADER = "x-request-id"
+ACCESS_LOGGER = "ccpulse.access"
+TEXT_FORMAT = "%(asctime)s %(name)s %(levelname)s [%(request_id)s] %(message)s"
+# A client's id is kept only in this shape: short, no spaces or quotes, not a bare number (a
+# phone number sent as a request id would otherwise land in every line of that request).
+_WELL_FORMED_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{7,127}")
+_PERSONAL_SEGMENT = re.compile(r"@|%40|\d[\d ()+.%-]{6,}\d", re.IGNORECASE)
+# What a record carries besides the message, copied into JSON lines when set.
+ACCESS_FIELDS = ("method", "path", "status", "duration_ms")
+_NO_REQUEST = "-"
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "ccpulse_request_id", default=_NO_REQUEST
+)
+
+
+def accepted_request_id(incoming: str | None) -> str:
+    """The client's X-Request-ID when well formed (so traces join across services), else a new
+    random one: the id ends up in log lines, so nothing else a client sends is trusted there."""
+    if incoming and _WELL_FORMED_ID.fullmatch(incoming) and not incoming.isdigit():
+        return incoming
+    return uuid.uuid4().hex
+
+
+def loggable_path(path: str, route: str | None, query: bytes) -> str:
+    """The path as logged: the route template if one matched, else the path with personal-
+    looking segments redacted; query parameter names only (`?window&from`), never values."""
+    shown = route or "/".join(
+        ":redacted" if _PERSONAL_SEGMENT.search(segment) else segment for segment in path.split("/")
+    )
+    names = [part.split("=", 1)[0] for part in query.decode("latin-1").split("&") if part]
+    safe = [n for n in names if n and not _PERSONAL_SEGMENT.search(n)]
+    return f"{shown}?{'&'.join(dict.fromkeys(safe))}" if safe else shown
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamps every record with the current request's id (`-` outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC), level, logger, message, request id, access fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", _NO_REQUEST),
+        }
+        line.update({k: getattr(record, k) for k in ACCESS_FIELDS if hasattr(record, k)})
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure(level: str, log_format: LogFormat) -> None:
+    """One stderr handler on the root logger in the chosen format (uvicorn's own loggers
+    propagate to it: `serve` passes no log config). Like `logging.basicConfig`, it leaves a
+    root logger that already has someone else's handlers alone (a test runner's capture, an
+    embedding application); calling it again replaces only its own handler."""
+    root = logging.getLogger()
+    if any(not getattr(h, "ccpulse", False) for h in root.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.ccpulse = True  # type: ignore[attr-defined]
+    handler.addFilter(RequestIdFilter())
+    if log_format == "json":
+        formatter: logging.Formatter = JsonFormatter()
+    else:
+        formatter = logging.Formatter(TEXT_FORMAT)
+    handler.setFormatter(formatter)
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for noisy in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class AccessLog:
+    """ASGI middleware: binds the request id for the request's log lines, echoes it in the
+    response's X-Request-ID, and writes one access line when `enabled` (websockets: ids only)."""
+
+    def __init__(self, app: ASGIApp, enabled: bool = True) -> None:
+        self.app = app
+        self.enabled = enabled
+        self.log = logging.getLogger(ACCESS_LOGGER)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = accepted_request_id(_header(scope, REQUEST_ID_HEADER))
+        token = request_id_var.set(request_id)
+        status = 500  # what the client sees if the app raises before answering
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if self.enabled and scope["type"] == "http":
+                self._write(scope, status, (time.perf_counter() - started) * 1000)
+            request_id_var.reset(token)
+
+    def _write(self, scope: Scope, status: int, duration_ms: float) -> None:
+        route = getattr(scope.get("route"), "path", None)
+        path = loggable_path(scope.get("path", ""), route, scope.get("query_string", b""))
+        fields = {
+            "method": scope.get("method", ""),
+            "path": path,
+            "status": status,
+            "duration_ms": round(duration_ms, 2),
+        }
+        self.log.info("%s %s %d %.1fms", fields["method"], path, status, duration_ms, extra=fields)
+
+
+def _header(scope: Scope, name: str) -> str | None:
+    headers: Mapping[bytes, bytes] = dict(scope.get("headers", []))
+    value = headers.get(name.encode())
+    return value.decode("latin-1") if value is not None else None

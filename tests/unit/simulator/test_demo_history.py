@@ -1,0 +1,43 @@
+"""Demo history rows: one per quarter hour, channel and queue, across DST nights; a working
+week's shape; the same seed gives the same file."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from simulator.history import demo_intervals
+from simulator.scenario import QUEUES
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_a_spring_forward_week_has_each_quarter_hour_once() -> None:
+    end = datetime(2030, 4, 1, tzinfo=PARIS)  # the Monday after the night of 31 March 2030
+    got = rows(demo_intervals(end, 1, PARIS))
+    keys = Counter((r["start"], r["channel"], r["queue"]) for r in got)
+    assert max(keys.values()) == 1  # a skipped local hour never maps twice
+    starts = {datetime.fromisoformat(r["start"]) for r in got}
+    assert all(s.minute % 15 == 0 and s.second == 0 for s in starts)
+    assert len(starts) <= 7 * 96 - 4  # 23-hour Sunday
+    assert {r["queue"] for r in got} == {q for qs in QUEUES.values() for q in qs}
+    for r in got:
+        assert int(r["answered"]) + int(r["abandoned"]) == int(r["offered"]) > 0
+        assert int(r["answered_within_sl"]) <= int(r["answered"])
+
+
+def test_weekdays_are_busier_than_weekends_and_the_seed_decides() -> None:
+    end = datetime(2030, 6, 3, tzinfo=PARIS)  # a Monday: the week before is Monday to Sunday
+    text = demo_intervals(end, 2, PARIS, seed=7)
+    assert text == demo_intervals(end, 2, PARIS, seed=7)
+    per_day: Counter[int] = Counter()
+    for r in rows(text):
+        per_day[datetime.fromisoformat(r["start"]).astimezone(PARIS).weekday()] += int(r["offered"])
+    assert min(per_day[d] for d in range(5)) > max(per_day[5], per_day[6])
