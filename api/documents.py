@@ -172,6 +172,8 @@ class AlertView(TypedDict):
     volume: int
     window_seconds: int | None
     started_at: str | None
+    # The first evaluation that saw this breach (pending from then); absent in old history.
+    breach_seen_at: NotRequired[str | None]
     fired_at: str | None
     resolved_at: str | None
     evaluated_at: str | None

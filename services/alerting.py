@@ -15,6 +15,7 @@ Comparison = Literal["gt", "lt"]
 Severity = Literal["critical", "error", "warning", "info"]  # PagerDuty's four levels
 
 ALL = "*"
+RATE_METRICS: frozenset[str] = frozenset({"abandon_rate", "service_level"})
 
 
 class AlertRule(BaseModel):
@@ -44,6 +45,12 @@ class AlertRule(BaseModel):
     resolve_hysteresis: float = Field(default=0.03, ge=0)
     # ... and has stayed there this long: a spike that flickers does not page twice.
     resolve_for_seconds: float = Field(default=60.0, ge=0)
+    # Beside the main window, a short one (rates only): crossing the same limit there with at
+    # least `fast_min_volume` contacts for `fast_for_seconds` fires too, so a real spike pages
+    # within 60 s while the floor keeps a handful of contacts from paging. None: off.
+    fast_window_seconds: int | None = Field(default=120, ge=60)
+    fast_min_volume: int = Field(default=40, ge=0)
+    fast_for_seconds: float = Field(default=15.0, ge=0)
 
     @model_validator(mode="after")
     def _has_a_limit(self) -> AlertRule:
@@ -53,7 +60,18 @@ class AlertRule(BaseModel):
             raise ValueError(f"rule {self.name!r}: a baseline exists only for abandon_rate")
         if self.window_seconds % 60:
             raise ValueError(f"rule {self.name!r}: window_seconds must be whole minutes")
+        fast = self.fast_window_seconds
+        if fast is not None and (fast % 60 or fast >= self.window_seconds):
+            raise ValueError(
+                f"rule {self.name!r}: fast_window_seconds must be whole minutes, under "
+                "window_seconds (or null)"
+            )
         return self
+
+    @property
+    def fast_window(self) -> int | None:
+        """The short window in force: rates only (a gauge reads the same in any window)."""
+        return self.fast_window_seconds if self.metric in RATE_METRICS else None
 
 
 def _unique_names(rules: list[AlertRule]) -> list[AlertRule]:
@@ -69,4 +87,6 @@ AlertRules = Annotated[list[AlertRule], AfterValidator(_unique_names)]
 
 
 def default_rules() -> list[AlertRule]:
-    return [AlertRule()]
+    """The spike per channel and per queue: a page names the queue the spike is on, and a
+    spike spread thin over a channel's queues still pages for the channel."""
+    return [AlertRule(), AlertRule(name="abandon_spike_queue", queue=ALL)]

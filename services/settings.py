@@ -192,6 +192,16 @@ class Settings(BaseSettings):
     alert_pagerduty_routing_key: SecretStr | None = None  # Events API v2 integration key
     alert_pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
     alert_notify_attempts: int = Field(default=5, ge=1)  # per delivery round, with backoff
+    # Alertmanager base URLs (http://alertmanager:9093): alerts are POSTed to /api/v2/alerts,
+    # re-sent every `alertmanager_resend_seconds` while firing, sent with endsAt on resolve.
+    alertmanager_urls: list[str] = Field(default_factory=list)
+    alertmanager_resend_seconds: float = Field(default=60.0, gt=0, le=600)
+    # Where people open the wallboard (https://wallboard.example.com): alert links point there.
+    # Unset: the api's own address (loopback for a wildcard bind).
+    public_url: str | None = None
+    # Where your team publishes docs/runbook.md (a wiki or the repository's page); the alerts'
+    # runbook_url annotation is this plus the rule's section. Unset: docs/runbook.md#section.
+    alert_runbook_url: str | None = None
 
     # --- ingest hardening (issue 13): the public URL vendors call, header and connection bounds ---
     # The URL Twilio signs (https://cc.example.com). Required off loopback when a Twilio auth
@@ -294,6 +304,14 @@ class Settings(BaseSettings):
         if self.kafka_idempotence is not None:
             return self.kafka_idempotence
         return self.kafka_bootstrap is not None
+
+    def public_base_url(self) -> str:
+        """The wallboard's address for links people click (never a wildcard bind address)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.api_host in ("", "0.0.0.0", "::") else self.api_host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.api_port}"
 
     def sl_threshold_for(self, channel: str, queue: str | None = None) -> int:
         if queue is not None and queue in self.queue_sl_thresholds_seconds:

@@ -109,8 +109,10 @@ def view(state: AlertState, rule: AlertRule | None) -> dict[str, Any]:
         "threshold": state.limit,
         "baseline": state.baseline,
         "volume": state.volume,
-        "window_seconds": rule.window_seconds if rule else None,
+        # The window `value` is for: the short one while only it is breached.
+        "window_seconds": state.window_seconds or (rule.window_seconds if rule else None),
         "started_at": None if started is None else iso(started),
+        "breach_seen_at": None if state.pending_since is None else iso(state.pending_since),
         "fired_at": None if state.fired_at is None else iso(state.fired_at),
         "resolved_at": None if state.resolved_at is None else iso(state.resolved_at),
         "evaluated_at": None if state.evaluated_at is None else iso(state.evaluated_at),

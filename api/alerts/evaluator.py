@@ -31,7 +31,7 @@ from ..live_reader import LiveReader
 from ..snapshot import SCOPE_MEMORY_S
 from .alert_state import AlertStore, Change, LeaderLock, Notice, view
 from .baseline import BaselineSource, NoBaseline
-from .notify import Receiver, Sender, receivers
+from .notify import Links, Receiver, Sender, receivers
 from .observe import Observer, covered
 from .rules import AlertState, Transition, step
 
@@ -57,7 +57,9 @@ class AlertService:
         self.observer = Observer(reader, baseline or NoBaseline())
         self.receivers: dict[str, Receiver] = {r.name: r for r in receivers(settings)}
         self.attempts = settings.alert_notify_attempts
-        self.external_url = f"http://{settings.api_host}:{settings.api_port}"
+        self.links = Links.of(settings)
+        self.resend_s = settings.alertmanager_resend_seconds
+        self._resent_at = 0.0  # monotonic: the last re-send of firing alerts to Alertmanager
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._client: httpx.AsyncClient | None = None
@@ -68,7 +70,7 @@ class AlertService:
         if not self.rules:
             return
         self._client = httpx.AsyncClient(follow_redirects=False)
-        self.sender = Sender(self._client, self.attempts, self.external_url)
+        self.sender = Sender(self._client, self.attempts, self.links, self.clock.now)
         self._tasks = [
             asyncio.create_task(self._evaluate_loop()),
             asyncio.create_task(self._deliver_loop()),
@@ -154,6 +156,8 @@ class AlertService:
                 continue
             try:
                 await self.deliver()
+                if time.monotonic() - self._resent_at >= self.resend_s:
+                    await self.resend()  # after deliver(): never overtakes a queued resolve
             except (RedisError, OSError) as exc:
                 log.warning("alert delivery postponed: %s", exc)
             except Exception:
@@ -165,6 +169,20 @@ class AlertService:
         for field, target, notice in await self.store.outbox():
             queued.setdefault(target, []).append((field, notice))
         await asyncio.gather(*(self._deliver_to(t, items) for t, items in queued.items()))
+
+    async def resend(self) -> None:
+        """Every firing alert to every Alertmanager again, or it would resolve it on its own."""
+        managers = [r for r in self.receivers.values() if r.kind == "alertmanager"]
+        if not managers:
+            return
+        assert self.sender is not None, "resend() runs after start()"
+        firing = [
+            Notice(kind="firing", at=s.fired_at, alert=s, rule=self.rules[s.rule])
+            for s in (await self.store.states()).values()
+            if s.phase == "firing" and s.fired_at is not None and s.rule in self.rules
+        ]
+        self._resent_at = time.monotonic()
+        await asyncio.gather(*(self.sender.resend(m, firing) for m in managers))
 
     async def _deliver_to(self, target: str, items: list[tuple[str, Notice]]) -> None:
         receiver = self.receivers.get(target)

@@ -98,6 +98,8 @@ class Observer:
     ) -> dict[Scope, Observation]:
         names = [scope_key(ch, q) for ch, q in scopes]
         counters = await self.reader.counters(names, trailing_window(now_s, rule.window_seconds))
+        fast = rule.fast_window
+        short = await self.reader.counters(names, trailing_window(now_s, fast)) if fast else {}
         waits = rule.metric in ("waiting", "longest_wait_seconds")
         gauges = await self.reader.gauges(names, now_s) if waits else {}
         out: dict[Scope, Observation] = {}
@@ -105,7 +107,16 @@ class Observer:
             opts = read_options(self.reader.settings, channel, queue)
             value, volume = figure(rule, counters[name], gauges.get(name, {}), opts)
             base = await self._baseline(channel, queue, now_s) if rule.baseline_factor else None
-            out[(channel, queue)] = Observation(value=value, volume=volume, baseline=base)
+            fast_value, fast_volume = (
+                figure(rule, short[name], gauges.get(name, {}), opts) if fast else (None, 0)
+            )
+            out[(channel, queue)] = Observation(
+                value=value,
+                volume=volume,
+                baseline=base,
+                fast_value=fast_value,
+                fast_volume=fast_volume,
+            )
         return out
 
     async def _baseline(self, channel: str, queue: str | None, now_s: float) -> float | None:

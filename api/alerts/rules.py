@@ -5,6 +5,7 @@ tested in milliseconds, and a replica that takes over evaluation continues from 
 exactly where the previous leader stopped.
 
     inactive --breach--> pending --breach held for_seconds--> firing
+    (a breach: the main window, or the short one with its volume floor, held fast_for_seconds)
     pending --no breach--> inactive (cleared, never notified)
     firing --clear (limit minus hysteresis) held resolve_for_seconds--> resolved
     resolved behaves as inactive: a new breach starts a new pending period.
@@ -34,6 +35,8 @@ class Observation(BaseModel):
     value: float | None  # None: no figure (e.g. nothing offered in the window)
     volume: int  # contacts behind the figure, compared with the rule's min_volume
     baseline: float | None = None  # same hour-of-week rate; None: unknown
+    fast_value: float | None = None  # the same figure over the rule's short window, if any
+    fast_volume: int = 0
 
 
 class AlertState(BaseModel):
@@ -53,6 +56,7 @@ class AlertState(BaseModel):
     limit: float | None = None
     baseline: float | None = None
     volume: int = 0
+    window_seconds: int | None = None  # the window `value` is for (None: the rule's main one)
     evaluated_at: float | None = None
 
     @property
@@ -88,21 +92,60 @@ def limit_of(rule: AlertRule, baseline: float | None) -> float | None:
     return max(candidates) if rule.comparison == "gt" else min(candidates)
 
 
+def _beyond(rule: AlertRule, value: float, limit: float, margin: float = 0.0) -> bool:
+    """Worse than `limit`, or not yet `margin` back inside it (the hysteresis)."""
+    return value > limit - margin if rule.comparison == "gt" else value < limit + margin
+
+
 def breached(rule: AlertRule, obs: Observation) -> bool:
+    """The main window crosses the limit with at least `min_volume` contacts."""
     limit = limit_of(rule, obs.baseline)
     if obs.value is None or limit is None or obs.volume < rule.min_volume:
         return False
-    return obs.value > limit if rule.comparison == "gt" else obs.value < limit
+    return _beyond(rule, obs.value, limit)
+
+
+def fast_breached(rule: AlertRule, obs: Observation) -> bool:
+    """The short window crosses the same limit with at least `fast_min_volume` contacts."""
+    limit = limit_of(rule, obs.baseline)
+    if rule.fast_window is None or obs.fast_value is None or limit is None:
+        return False
+    return obs.fast_volume >= rule.fast_min_volume and _beyond(rule, obs.fast_value, limit)
 
 
 def cleared(rule: AlertRule, obs: Observation) -> bool:
-    """Back inside the limit by the hysteresis margin, or no longer meaningful (too few
-    contacts, no figure): a night with no traffic must not keep a page open."""
+    """Back inside the limit by the hysteresis margin in both windows, or no longer meaningful
+    there (too few contacts, no figure): a night with no traffic must not keep a page open."""
     limit = limit_of(rule, obs.baseline)
-    if obs.value is None or limit is None or obs.volume < rule.min_volume:
+    if limit is None:
         return True
     margin = rule.resolve_hysteresis
-    return obs.value <= limit - margin if rule.comparison == "gt" else obs.value >= limit + margin
+    main = obs.value is not None and obs.volume >= rule.min_volume
+    if main and obs.value is not None and _beyond(rule, obs.value, limit, margin):
+        return False
+    fast = rule.fast_window is not None and obs.fast_volume >= rule.fast_min_volume
+    if fast and obs.fast_value is not None:
+        return not _beyond(rule, obs.fast_value, limit, margin)
+    return True
+
+
+def shown(rule: AlertRule, obs: Observation) -> tuple[float | None, int, int]:
+    """(value, volume, window) to report: the short window's while only it is breached, so
+    a page never reads "12% > 15%"; the main window's otherwise."""
+    if fast_breached(rule, obs) and not breached(rule, obs) and rule.fast_window is not None:
+        return obs.fast_value, obs.fast_volume, rule.fast_window
+    return obs.value, obs.volume, rule.window_seconds
+
+
+def in_breach(rule: AlertRule, obs: Observation) -> bool:
+    return breached(rule, obs) or fast_breached(rule, obs)
+
+
+def held_long_enough(rule: AlertRule, obs: Observation, held_s: float) -> bool:
+    """The main window for `for_seconds`, or the short one for `fast_for_seconds`."""
+    if breached(rule, obs) and held_s >= rule.for_seconds:
+        return True
+    return fast_breached(rule, obs) and held_s >= rule.fast_for_seconds
 
 
 def step(
@@ -116,12 +159,14 @@ def step(
 ) -> tuple[AlertState, list[Transition]]:
     """Advance one alert by one evaluation. `channel`/`queue` name it when `previous` is None."""
     state = previous or AlertState(rule=rule.name, channel=channel, queue=queue)
+    value, volume, window = shown(rule, obs)
     state = state.model_copy(
         update={
-            "value": obs.value,
+            "value": value,
             "limit": limit_of(rule, obs.baseline),
             "baseline": obs.baseline,
-            "volume": obs.volume,
+            "volume": volume,
+            "window_seconds": window,
             "evaluated_at": now,
         }
     )
@@ -135,7 +180,7 @@ def step(
 def _idle(
     rule: AlertRule, state: AlertState, obs: Observation, now: float
 ) -> tuple[AlertState, list[Transition]]:
-    if not breached(rule, obs):
+    if not in_breach(rule, obs):
         return state, []
     pending = state.model_copy(
         update={
@@ -154,11 +199,11 @@ def _idle(
 def _pending(
     rule: AlertRule, state: AlertState, obs: Observation, now: float
 ) -> tuple[AlertState, list[Transition]]:
-    if not breached(rule, obs):
+    if not in_breach(rule, obs):
         idle = state.model_copy(update={"phase": "inactive", "pending_since": None})
         return idle, [Transition(kind="cleared", at=now, state=idle)]
     assert state.pending_since is not None
-    if now - state.pending_since < rule.for_seconds:
+    if not held_long_enough(rule, obs, now - state.pending_since):
         return state, []
     firing = state.model_copy(update={"phase": "firing", "fired_at": now})
     return firing, [Transition(kind="firing", at=now, state=firing)]

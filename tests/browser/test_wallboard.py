@@ -337,3 +337,17 @@ def test_agents_available_on_tiles_and_queues_and_sort_by_keyboard(
     page.keyboard.press("Space")
     wait_for(lambda: page.get_attribute(header, "aria-sort") == "ascending", 5, "Space sorts")
     assert answered() == sorted(answered())
+
+
+def test_an_alert_link_marks_its_queue(live_api: LiveApi, feed: Feed, page_factory: Any) -> None:
+    """An alert's generatorURL (/?channel=voice&queue=sales) opens the wallboard with that
+    queue's row marked, and only that one."""
+    floor.seed(feed)
+    page = page_factory(1600, 1000)
+    open_wallboard(page, live_api, "?channel=voice&queue=sales")
+    marked = '#queues-body td[data-focus="true"]'
+    wait_for(lambda: page.locator(marked).count() > 0, 15, "the alert's queue marked")
+    rows = page.eval_on_selector_all(marked, "tds => [...new Set(tds.map(td => td.dataset.queue))]")
+    assert rows == ["sales"]
+    assert page.locator('#queues-body td[data-focus="false"]').count() > 0  # the others not
+    assert page.errors == []

@@ -9,37 +9,30 @@ routes, grouping and timings are the shipped ones. Alertmanager runs with gossip
 
 from __future__ import annotations
 
-import json
-import queue
-import shutil
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import timedelta
-from email.utils import parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from subprocess import Popen
 from typing import Any
 
 import httpx
 import pytest
 import yaml
 
-from ccpulse.processes import free_port, spawn, terminate
+from tests.alertmanager import (
+    BINARY,
+    DEPLOY,
+    MISSING,
+    Webhook,
+    alerts,
+    running_alertmanager,
+    running_webhook,
+    silence,
+)
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 SPIKE = "CcpulseAbandonRateSpike"
 WAIT_S = 45.0  # the page route's group_wait is 10 s
 
-pytestmark = pytest.mark.skipif(
-    BINARY is None,
-    reason="alertmanager not found: install Debian's prometheus-alertmanager (make system-deps)",
-)
-
-Notification = dict[str, Any]
+pytestmark = pytest.mark.skipif(BINARY is None, reason=MISSING)
 
 
 def spike_rule() -> dict[str, Any]:
@@ -50,87 +43,16 @@ def spike_rule() -> dict[str, Any]:
     return rule
 
 
-@dataclass
-class Webhook:
-    url: str
-    received: queue.Queue[tuple[str, Notification]]
-    seen: list[tuple[str, Notification]]
-
-    def next_for(self, wanted: dict[str, str], deadline: float) -> tuple[str, Notification]:
-        """The first notification whose groupLabels include `wanted` (bounded wait)."""
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no notification for {wanted}; got {self.seen}")
-            try:
-                path, body = self.received.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            self.seen.append((path, body))
-            if wanted.items() <= body["groupLabels"].items():
-                return path, body
-
-
 @pytest.fixture
 def webhook() -> Iterator[Webhook]:
-    received: queue.Queue[tuple[str, Notification]] = queue.Queue()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            received.put((self.path, json.loads(body)))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Webhook(f"http://127.0.0.1:{server.server_address[1]}", received, [])
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with running_webhook() as hook:
+        yield hook
 
 
 @pytest.fixture
 def alertmanager(tmp_path: Path, webhook: Webhook) -> Iterator[str]:
-    config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
-    for receiver in config["receivers"]:
-        for hook in receiver.get("webhook_configs", []):
-            hook["url"] = f"{webhook.url}/{receiver['name']}"
-    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    assert BINARY is not None
-    proc: Popen[bytes] = spawn(
-        [
-            BINARY,
-            f"--config.file={tmp_path / 'alertmanager.yml'}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        tmp_path / "alertmanager.log",
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (tmp_path / "alertmanager.log").read_text()
-            try:
-                if httpx.get(f"{base}/-/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "Alertmanager not ready within 30 s"
-            time.sleep(0.2)
+    with running_alertmanager(tmp_path, webhook) as base:
         yield base
-    finally:
-        terminate(proc)
 
 
 def post_alert(base: str, channel: str, queue_name: str) -> None:
@@ -160,32 +82,18 @@ def test_a_spike_is_routed_grouped_and_silenced(alertmanager: str, webhook: Webh
     _, chat = webhook.next_for({"channel": "chat"}, deadline)
     assert chat["groupKey"] != voice["groupKey"]
 
-    # A silence on voice, timed by Alertmanager's own clock (its Date header).
-    now = parsedate_to_datetime(httpx.get(f"{alertmanager}/-/ready", timeout=5).headers["Date"])
-    silence = {
-        "matchers": [
-            {"name": "alertname", "value": SPIKE, "isRegex": False, "isEqual": True},
-            {"name": "channel", "value": "voice", "isRegex": False, "isEqual": True},
-        ],
-        "startsAt": (now - timedelta(minutes=1)).isoformat(),
-        "endsAt": (now + timedelta(hours=1)).isoformat(),
-        "createdBy": "ccpulse tests",
-        "comment": "maintenance on the voice queues",
-    }
-    created = httpx.post(f"{alertmanager}/api/v2/silences", json=silence, timeout=10)
-    assert created.status_code == 200, created.text
-    silence_id = created.json()["silenceID"]
+    silence_id = silence(
+        alertmanager,
+        {"alertname": SPIKE, "channel": "voice"},
+        "maintenance on the voice queues",
+    )
 
     post_alert(alertmanager, "voice", "billing")  # silenced
     post_alert(alertmanager, "email", "backoffice")  # the control: same route, not silenced
     _, email = webhook.next_for({"channel": "email"}, time.monotonic() + WAIT_S)
     assert email["groupLabels"]["queue"] == "backoffice"
-    while not webhook.received.empty():
-        webhook.seen.append(webhook.received.get_nowait())
-    billing = [b for _, b in webhook.seen if b["groupLabels"].get("queue") == "billing"]
+    billing = [b for _, b in webhook.drain() if b["groupLabels"].get("queue") == "billing"]
     assert billing == []
-    state = httpx.get(
-        f"{alertmanager}/api/v2/alerts", params={"filter": 'queue="billing"'}, timeout=10
-    ).json()
+    state = alerts(alertmanager, 'queue="billing"')
     assert [a["status"]["state"] for a in state] == ["suppressed"]
     assert state[0]["status"]["silencedBy"] == [silence_id]

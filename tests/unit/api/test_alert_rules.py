@@ -38,8 +38,18 @@ def test_default_rule_is_the_abandonment_spike_of_issue_5() -> None:
 def test_defaults_keep_the_page_within_60_seconds() -> None:
     """Seen up to one interval late, fired for_seconds later: 10 s left for pipeline, retries."""
     s = Settings()
-    assert [r.name for r in s.alert_rules] == ["abandon_spike"]
-    assert s.alert_rules[0].for_seconds + s.alert_eval_interval_seconds <= 50
+    assert [r.name for r in s.alert_rules] == ["abandon_spike", "abandon_spike_queue"]
+    assert all(r.for_seconds + s.alert_eval_interval_seconds <= 50 for r in s.alert_rules)
+
+
+def test_the_default_rules_page_per_channel_and_per_queue() -> None:
+    """A spike on one queue pages with that queue's name, not only the channel's."""
+    channel, per_queue = Settings().alert_rules
+    assert (channel.queue, per_queue.queue) == (None, "*")
+    assert per_queue.model_dump(exclude={"name", "queue"}) == channel.model_dump(
+        exclude={"name", "queue"}
+    )
+    assert matches(per_queue, "voice", "sales") and not matches(per_queue, "voice", None)
 
 
 def test_rules_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -349,8 +359,11 @@ def notice(kind: str) -> Notice:
     return Notice(kind=kind, at=at, alert=state, rule=DEFAULT)
 
 
+LINKS = notify.Links("https://wallboard.example.com", None, hold_s=180.0)
+
+
 def test_alertmanager_v4_payload() -> None:
-    body = notify.alertmanager(notice("firing"), "http://api:8000")
+    body = notify.alertmanager(notice("firing"), LINKS)
     assert body["version"] == "4" and body["status"] == "firing" and body["truncatedAlerts"] == 0
     alert = body["alerts"][0]
     assert alert["labels"] == {
@@ -361,10 +374,81 @@ def test_alertmanager_v4_payload() -> None:
         "queue": "sales",
         "service": "ccpulse",
     }
-    assert alert["startsAt"] == "1970-01-01T00:02:25Z" and alert["endsAt"].startswith("0001-")
-    resolved = notify.alertmanager(notice("resolved"), "http://api:8000")["alerts"][0]
+    # startsAt is when the breach was first seen (pending), not when it fired 45 s later.
+    assert alert["startsAt"] == "1970-01-01T00:01:40Z" and alert["endsAt"].startswith("0001-")
+    assert alert["generatorURL"] == "https://wallboard.example.com/?channel=voice&queue=sales"
+    resolved = notify.alertmanager(notice("resolved"), LINKS)["alerts"][0]
     assert resolved["status"] == "resolved" and resolved["endsAt"] == "1970-01-01T00:05:00Z"
     assert resolved["fingerprint"] == alert["fingerprint"]
+
+
+def test_webhook_groups_are_per_alert_channel_and_queue() -> None:
+    """Two channels' (or two queues') incidents never share a groupKey."""
+    body = notify.alertmanager(notice("firing"), LINKS)
+    assert body["groupLabels"] == {
+        "alertname": "abandon_spike",
+        "channel": "voice",
+        "queue": "sales",
+    }
+    assert body["groupKey"] == '{}:{alertname="abandon_spike", channel="voice", queue="sales"}'
+    other = notice("firing")
+    keys_ = set()
+    for channel, queue in (
+        ("voice", "sales"),
+        ("chat", "sales"),
+        ("voice", "billing"),
+        ("voice", None),
+    ):
+        state = other.alert.model_copy(update={"channel": channel, "queue": queue})
+        keys_.add(notify.alertmanager(other.model_copy(update={"alert": state}), LINKS)["groupKey"])
+    assert len(keys_) == 4
+
+
+def test_alertmanager_api_v2_alerts() -> None:
+    """As `POST /api/v2/alerts` takes them: a firing alert ends `hold_s` after it is sent
+    unless re-sent; the resolve ends when the alert resolved."""
+    firing = notify.api_alert(notice("firing"), LINKS, now=200.0)
+    assert set(firing) == {"labels", "annotations", "startsAt", "endsAt", "generatorURL"}
+    assert firing["labels"]["alertname"] == "abandon_spike"
+    assert (firing["labels"]["channel"], firing["labels"]["queue"]) == ("voice", "sales")
+    assert firing["startsAt"] == "1970-01-01T00:01:40Z"
+    assert firing["endsAt"] == "1970-01-01T00:06:20Z"  # 200 + 180
+    assert firing["generatorURL"] == "https://wallboard.example.com/?channel=voice&queue=sales"
+    notes = firing["annotations"]
+    assert notes["summary"].startswith("abandon_spike on voice/sales: abandon rate 31.0% > 15.0%")
+    assert "first seen at 1970-01-01T00:01:40Z" in notes["description"]
+    assert notes["runbook_url"] == "docs/runbook.md#abandon-rate"
+    published = notify.Links("https://x.example", "https://wiki.example/runbook", 60.0)
+    url = notify.api_alert(notice("firing"), published, 0.0)["annotations"]["runbook_url"]
+    assert url == "https://wiki.example/runbook#abandon-rate"
+    resolved = notify.api_alert(notice("resolved"), LINKS, now=400.0)
+    assert resolved["endsAt"] == "1970-01-01T00:05:00Z" and resolved["labels"] == firing["labels"]
+
+
+def test_links_come_from_the_settings_never_a_wildcard_bind() -> None:
+    secrets_ = {"hash_key": "h" * 40, "admin_key": "a" * 40}
+    wildcard = Settings(
+        api_host="0.0.0.0", api_port=8000, alertmanager_resend_seconds=30, **secrets_
+    )
+    assert notify.Links.of(wildcard) == notify.Links("http://127.0.0.1:8000", None, 90.0)
+    public = Settings(public_url="https://wb.example.com/", alertmanager_urls=["http://am:9093"])
+    assert notify.Links.of(public).public_url == "https://wb.example.com"
+    assert [(r.name, r.kind, r.url) for r in notify.receivers(public)] == [
+        ("alertmanager:0", "alertmanager", "http://am:9093/api/v2/alerts")
+    ]
+
+
+def test_the_resolved_summary_says_it_is_back_not_still_over() -> None:
+    state = notice("resolved").alert.model_copy(update={"value": 0.032, "resolved_at": 300.0})
+    text = notify.summary(notice("resolved").model_copy(update={"alert": state}))
+    assert text == (
+        "abandon_spike on voice/sales resolved: abandon rate back to 3.2% "
+        "(limit 15.0%, 42 contacts, last 5 min)"
+    )
+    assert ">" not in text
+    said = notify.description(notice("resolved").model_copy(update={"alert": state}))
+    assert "is back to 3.2%, inside the limit 15.0%" in said and "above" not in said
+    assert said.endswith("Resolved at 1970-01-01T00:05:00Z.")
 
 
 def test_slack_and_pagerduty_payloads() -> None:

@@ -363,6 +363,21 @@ export interface components {
              * @default 60
              */
             resolve_for_seconds: number;
+            /**
+             * Fast Window Seconds
+             * @default 120
+             */
+            fast_window_seconds: number | null;
+            /**
+             * Fast Min Volume
+             * @default 40
+             */
+            fast_min_volume: number;
+            /**
+             * Fast For Seconds
+             * @default 15
+             */
+            fast_for_seconds: number;
         };
         /**
          * AlertView
@@ -400,6 +415,8 @@ export interface components {
             window_seconds: number | null;
             /** Started At */
             started_at: string | null;
+            /** Breach Seen At */
+            breach_seen_at?: string | null;
             /** Fired At */
             fired_at: string | null;
             /** Resolved At */

@@ -25,6 +25,8 @@ const WINDOW_EVERY_MS = 2_000;
 const query = params();
 const tv = query.get("tv") === "1" || query.get("tv") === "true";
 const chosen = WINDOWS.includes(query.get("window") ?? "") ? query.get("window")! : LIVE_WINDOW;
+const focusQueue = query.get("queue"); // an alert's link: /?channel=voice&queue=sales
+let focusShown = false;
 
 let doc: LiveDoc | null = null;
 let today: Today | null = null;
@@ -42,7 +44,8 @@ function render(next: LiveDoc): void {
   document.body.dataset.asOf = next.as_of;
   setText(byId("window-label"), windowLabel(next.window));
   renderTiles(byId("tiles"), next, next.window === "today" ? next : today);
-  renderQueues(byId("queues-body"), next);
+  renderQueues(byId("queues-body"), next, focusQueue);
+  showFocus();
   renderFunnels(byId("funnels"), next);
   renderAnswerCharts(byId("answer-charts"), next);
   renderFirstResponse(byId("fr-charts"), next);
@@ -51,6 +54,15 @@ function render(next: LiveDoc): void {
   markEmpty();
   rotator?.refresh();
   tick();
+}
+
+/** Once, when the alert's queue first has a row: bring it into view. */
+function showFocus(): void {
+  if (focusShown || !focusQueue) return;
+  const row = document.querySelector(`#queues-body tr[data-key="${CSS.escape(focusQueue)}"]`);
+  if (!row) return;
+  focusShown = true;
+  row.scrollIntoView({ block: "center" });
 }
 
 /** Views with nothing to show step aside (on a TV they would waste a whole screen). */

@@ -20,7 +20,8 @@ const COLUMNS: Col[] = [
   ["aht_seconds", (f) => duration(f.aht_seconds)],
 ];
 
-export function renderQueues(tbody: HTMLElement, doc: LiveDoc): void {
+/** `focus`: the queue an alert link named (`/?channel=…&queue=…`), marked on its row. */
+export function renderQueues(tbody: HTMLElement, doc: LiveDoc, focus: string | null = null): void {
   const names = Object.keys(doc.queues).sort((a, b) => {
     const [fa, fb] = [doc.queues[a]!, doc.queues[b]!];
     return channelOrder(fa.channel ?? "", fb.channel ?? "") || a.localeCompare(b);
@@ -35,7 +36,8 @@ export function renderQueues(tbody: HTMLElement, doc: LiveDoc): void {
       { field: "agents.available", value: fig.agents?.available ?? null, text: count(fig.agents?.available), cls: "num", title: agentsTitle(fig) },
       ...COLUMNS.slice(2).map((col) => cell(col, fig, channel, name)),
     ];
-    return { key: name, attrs: { "data-scope": "queue", "data-queue": name, "data-window": doc.window }, cells };
+    const focused = name === focus ? "true" : "false";
+    return { key: name, attrs: { "data-scope": "queue", "data-queue": name, "data-window": doc.window, "data-focus": focused }, cells };
   });
   renderRows(tbody, rows);
 }
