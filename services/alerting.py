@@ -41,6 +41,10 @@ class AlertRule(BaseModel):
     min_volume: int = Field(default=20, ge=0)  # contacts in the rate's denominator
     for_seconds: float = Field(default=45.0, ge=0)
     severity: Severity = "critical"
+    # With a baseline_factor and no baseline yet (a new install, a new queue), the rule falls
+    # back to its bare threshold, which pages on ordinary days: it is sent as a warning then,
+    # unless this says the bare threshold may page (docs/observability.md#baseline).
+    page_without_baseline: bool = False
     # Resolve only once the value is this far back inside the limit (metric's unit) ...
     resolve_hysteresis: float = Field(default=0.03, ge=0)
     # ... and has stayed there this long: a spike that flickers does not page twice.
@@ -90,3 +94,12 @@ def default_rules() -> list[AlertRule]:
     """The spike per channel and per queue: a page names the queue the spike is on, and a
     spike spread thin over a channel's queues still pages for the channel."""
     return [AlertRule(), AlertRule(name="abandon_spike_queue", queue=ALL)]
+
+
+def severity_of(rule: AlertRule, baseline: float | None) -> Severity:
+    """The severity an alert is sent with: the rule's, or `warning` while a rule that expects a
+    baseline has none (the Prometheus rules do the same: CcpulseAbandonRateSpikeNoBaseline)."""
+    waiting = rule.baseline_factor is not None and baseline is None
+    if waiting and not rule.page_without_baseline and rule.severity in ("critical", "error"):
+        return "warning"
+    return rule.severity

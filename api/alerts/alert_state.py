@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
 from services import keys, locks
-from services.alerting import AlertRule
+from services.alerting import AlertRule, severity_of
 
 from ..live_reader import iso
 from .rules import AlertState, Transition
@@ -100,7 +100,7 @@ def view(state: AlertState, rule: AlertRule | None) -> dict[str, Any]:
         "id": state.id,
         "rule": state.rule,
         "name": state.rule,
-        "severity": rule.severity if rule else None,
+        "severity": severity_of(rule, state.baseline) if rule else None,
         "metric": rule.metric if rule else None,
         "state": state.phase,
         "channel": state.channel,

@@ -24,6 +24,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from services.alerting import severity_of
 from services.settings import Settings
 
 from ..live_reader import iso
@@ -184,7 +185,7 @@ def alert_annotations(n: Notice, links: Links) -> dict[str, str]:
 def labels(n: Notice) -> dict[str, str]:
     out = {
         "alertname": n.rule.name,
-        "severity": n.rule.severity,
+        "severity": severity_of(n.rule, n.alert.baseline),
         "metric": n.rule.metric,
         "channel": n.alert.channel,
         "service": "ccpulse",
@@ -252,7 +253,8 @@ def api_alert(n: Notice, links: Links, now: float) -> dict[str, Any]:
 
 
 def slack(n: Notice) -> dict[str, Any]:
-    head = f"[FIRING] {n.rule.severity.upper()}" if n.kind == "firing" else "[RESOLVED]"
+    severity = severity_of(n.rule, n.alert.baseline).upper()
+    head = f"[FIRING] {severity}" if n.kind == "firing" else "[RESOLVED]"
     return {"text": f"{head} {summary(n)}"}
 
 
@@ -271,7 +273,7 @@ def pagerduty(n: Notice, routing_key: str) -> dict[str, Any]:
         "payload": {
             "summary": summary(n)[:1024],
             "source": "ccpulse",
-            "severity": n.rule.severity,
+            "severity": severity_of(n.rule, n.alert.baseline),
             "timestamp": iso(n.at),
             "component": n.alert.channel,
             "group": n.alert.queue or n.alert.channel,

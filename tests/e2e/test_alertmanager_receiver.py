@@ -95,6 +95,7 @@ def test_a_spike_reaches_alertmanager_grouped_per_queue_and_a_silence_holds(
         alertmanager, {"alertname": RULE, "channel": "voice", "queue": "billing"}, "billing works"
     )
     rule = {"name": RULE, "queue": "*", "for_seconds": 2, "resolve_for_seconds": 1}
+    rule["page_without_baseline"] = True  # no 4-week baseline here: a page only when asked
     pipeline = pipeline_factory(
         {
             "CCPULSE_ALERT_RULES": json.dumps([rule]),

@@ -343,7 +343,7 @@ def test_scopes_a_rule_covers() -> None:
 # --- notification formats ---
 
 
-def notice(kind: str) -> Notice:
+def notice(kind: str, baseline: float | None = 0.04, rule: AlertRule = DEFAULT) -> Notice:
     state = AlertState(
         rule="abandon_spike",
         channel="voice",
@@ -353,10 +353,23 @@ def notice(kind: str) -> Notice:
         fired_at=145.0,
         value=0.31,
         limit=0.15,
+        baseline=baseline,
         volume=42,
     )
     at = 145.0 if kind == "firing" else 300.0
-    return Notice(kind=kind, at=at, alert=state, rule=DEFAULT)
+    return Notice(kind=kind, at=at, alert=state, rule=rule)
+
+
+def test_no_page_without_a_baseline_unless_the_rule_asks() -> None:
+    """Without its 4-week baseline the rule falls back to the bare 15 %, which pages on
+    ordinary days: it is sent as a warning, as the Prometheus rules do (issue 19)."""
+    assert notify.labels(notice("firing"))["severity"] == "critical"
+    assert notify.labels(notice("firing", baseline=None))["severity"] == "warning"
+    assert notify.slack(notice("firing", baseline=None))["text"].startswith("[FIRING] WARNING")
+    asked = DEFAULT.model_copy(update={"page_without_baseline": True})
+    assert notify.labels(notice("firing", baseline=None, rule=asked))["severity"] == "critical"
+    bare = DEFAULT.model_copy(update={"baseline_factor": None})  # no baseline expected
+    assert notify.labels(notice("firing", baseline=None, rule=bare))["severity"] == "critical"
 
 
 LINKS = notify.Links("https://wallboard.example.com", None, hold_s=180.0)

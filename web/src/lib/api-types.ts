@@ -354,6 +354,11 @@ export interface components {
              */
             severity: "critical" | "error" | "warning" | "info";
             /**
+             * Page Without Baseline
+             * @default false
+             */
+            page_without_baseline: boolean;
+            /**
              * Resolve Hysteresis
              * @default 0.03
              */
