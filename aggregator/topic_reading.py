@@ -37,7 +37,11 @@ async def seek(
     consumer: AIOKafkaConsumer, parts: list[TopicPartition], since_ms: int | None = None
 ) -> None:
     """Position every partition at its first record written at or after `since_ms` (its
-    beginning when None; its end when nothing is that recent), resolved before any fetch."""
+    beginning when None; its end when nothing is that recent), resolved before any fetch.
+
+    Build the consumer with `auto_offset_reset="earliest"`: assign() starts a reset with that
+    strategy, and one still in flight can land after this seek (with "latest", a partition
+    whose records came in one batch was read from its second record: seen in CI)."""
     if since_ms is None:
         await consumer.seek_to_beginning(*parts)
     else:

@@ -97,7 +97,11 @@ def raw_topic_text(p: Pipeline) -> str:
     import asyncio
 
     async def read() -> str:
-        consumer = AIOKafkaConsumer(bootstrap_servers=p.bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=p.bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",  # assign()'s own reset must not land at the end
+        )
         await consumer.start()
         try:
             parts = await topic_reading.partitions(consumer, keys.TOPIC_HISTORY_IMPORT)
