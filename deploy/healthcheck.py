@@ -3,10 +3,11 @@
 Docker (HEALTHCHECK, compose `healthcheck:`) and Kubernetes (exec probe for the aggregator) run
 it inside the container. Which check applies follows from the command being run: an argument
 (`api`, `ingest`, `aggregator`), else PID 1's command line, so the image's one HEALTHCHECK fits
-every service. ingest and api: their own `/readyz` on loopback. The aggregator serves no HTTP:
-healthy while this container's consumer has written its lag report to Redis within the freshness
-window the api uses (services.keys.LAG_FRESH_MS). A one-shot command (`ccpulse db upgrade`) is
-healthy while it runs. Exit 0 healthy, 1 not (with the reason on stderr).
+every service. ingest and api: their own `/readyz` on loopback. The aggregator (whose only HTTP
+is its optional /metrics, which says nothing of its consumer) is healthy while this container's
+consumer has written its lag report to Redis within the freshness window the api uses
+(services.keys.LAG_FRESH_MS). A one-shot command (`ccpulse db upgrade`) is healthy while it runs.
+Exit 0 healthy, 1 not (with the reason on stderr).
 """
 
 from __future__ import annotations
