@@ -38,8 +38,9 @@ log = logging.getLogger("ccpulse.aggregator")
 MISMATCH = (
     "Redis holds live state built from {stored} partitions of {t}, which now has {count}: "
     "contacts moved between partitions. Re-partition as docs/aggregation.md#re-partitioning "
-    "says: stop every aggregator, delete the live keys (redis-cli --scan --pattern 'ccp:*'), "
-    "start them again to replay the topic, then `ccpulse history rebuild` for SQL history."
+    "says: stop every aggregator, delete the live keys (redis-cli --scan --pattern "
+    f"'{keys.all_keys_pattern()}'), start them again to replay the topic, then "
+    "`ccpulse history rebuild` for SQL history."
 )
 LEGACY_STATE = (
     "Redis holds live state written by an aggregator before v2 (per-contact keys, no recorded "

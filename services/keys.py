@@ -6,6 +6,8 @@ are epoch seconds of the bucket start; the unit is in the helper's name.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping
 
 TOPIC_EVENTS = "ccpulse.events"
@@ -15,7 +17,23 @@ TOPIC_RAW = "ccpulse.raw"
 TOPIC_HISTORY_IMPORT = "ccpulse.history-import"
 ALL_TOPICS = (TOPIC_EVENTS, TOPIC_DLQ, TOPIC_RAW, TOPIC_HISTORY_IMPORT)
 
-PREFIX = "ccp"
+# Before every Redis key, so two installations can share one Redis (each its own prefix, as
+# each its own CCPULSE_KAFKA_TOPIC_PREFIX). Read once from the environment when a process starts,
+# like every setting: key names are constants of the process (Settings.redis_key_prefix checks it).
+KEY_PREFIX_ENV = "CCPULSE_REDIS_KEY_PREFIX"
+KEY_PREFIX_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+DEFAULT_KEY_PREFIX = "ccp"
+
+
+def key_prefix(environ: Mapping[str, str] = os.environ) -> str:
+    """The installation's key prefix; a value Redis patterns or hash tags would misread fails."""
+    value = environ.get(KEY_PREFIX_ENV) or DEFAULT_KEY_PREFIX
+    if not re.fullmatch(KEY_PREFIX_PATTERN, value):
+        raise ValueError(f"{KEY_PREFIX_ENV}={value!r}: letters, digits, '.', '_', '-' (1-64)")
+    return value
+
+
+PREFIX = key_prefix()
 CHANGES_CHANNEL = f"{PREFIX}:changes"
 STATS = f"{PREFIX}:stats"
 # Field prefix in STATS: `not_counted:<reason>` -> events that counted partially or not at all.
@@ -68,6 +86,11 @@ def offsets_key(topic: str) -> str:
 # on Redis Cluster the whole step lands in one slot. PARTITIONS records the events topic's
 # partition count the state was built with: another count would move contacts between owners.
 PARTITIONS = f"{PREFIX}:partitions"
+
+
+def all_keys_pattern() -> str:
+    """A SCAN/--pattern glob over this installation's keys, and no other's."""
+    return f"{PREFIX}:*"
 
 
 def legacy_offset_key(topic: str, partition: int) -> str:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services import keys
 from services.alerting import AlertRules, default_rules
 from services.apikeys import is_loopback
 from services.calendar import BusinessHours
@@ -60,6 +61,9 @@ class Settings(BaseSettings):
     # share one Kafka cluster; give each its own CCPULSE_CONSUMER_GROUP as well.
     kafka_topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]{0,100}$")
     redis_url: str | None = None
+    # Before every Redis key ("site-b" -> site-b:stats), so installations can share one Redis
+    # (Redis Cluster included, which has one database). Read by services.keys at process start.
+    redis_key_prefix: str = Field(default=keys.DEFAULT_KEY_PREFIX, pattern=keys.KEY_PREFIX_PATTERN)
     database_url: str | None = None
 
     # --- managed Kafka (docs/managed-services.md): every client of every process uses these ---
@@ -232,6 +236,18 @@ class Settings(BaseSettings):
     # of the viewer role, or an ingest token) or "off"; default: open on loopback, key off it.
     docs_access: Access | None = None
     ingest_metrics_access: Access | None = None
+
+    @field_validator("redis_key_prefix")
+    @classmethod
+    def _prefix_is_the_processes(cls, value: str) -> str:
+        """Key names are fixed when services.keys loads: a prefix given only here would leave
+        this process writing another installation's keys."""
+        if value != keys.PREFIX:
+            raise ValueError(
+                f"is {value!r} but this process names its keys with {keys.PREFIX!r}: set "
+                f"{keys.KEY_PREFIX_ENV} in the environment before the process starts"
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -1,8 +1,13 @@
-"""Consumer lag reports: each aggregator reports its own partitions; stopped ones drop out."""
+"""Consumer lag reports (each aggregator reports its own partitions; stopped ones drop out), and
+the installation's key prefix."""
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
 from services import keys
+from services.settings import Settings
 
 NOW_MS = 1_790_000_000_000
 
@@ -25,3 +30,21 @@ def test_reports_of_long_stopped_consumers_are_pruned() -> None:
         "gone": keys.lag_report(7, NOW_MS - 10 * keys.LAG_FRESH_MS - 1),
     }
     assert keys.gone_consumers(reports, NOW_MS) == ["gone"]
+
+
+def test_the_key_prefix_comes_from_the_environment_and_is_checked() -> None:
+    assert keys.key_prefix({}) == keys.DEFAULT_KEY_PREFIX == "ccp"
+    assert keys.key_prefix({keys.KEY_PREFIX_ENV: "site-b"}) == "site-b"
+    for bad in ("a b", "x{p1}", "a*", "a:b", "x" * 65):
+        with pytest.raises(ValueError, match=keys.KEY_PREFIX_ENV):
+            keys.key_prefix({keys.KEY_PREFIX_ENV: bad})
+    # Every key of this process starts with its prefix: none is spelled with another.
+    assert keys.STATS.startswith(keys.PREFIX + ":")
+    assert keys.partition_facts_key(3).startswith(keys.PREFIX + ":{p3}")
+    assert keys.all_keys_pattern() == keys.PREFIX + ":*"
+
+
+def test_settings_refuse_a_prefix_the_process_does_not_name_its_keys_with() -> None:
+    assert Settings().redis_key_prefix == keys.PREFIX
+    with pytest.raises(ValidationError, match=keys.KEY_PREFIX_ENV):
+        Settings(redis_key_prefix="another")

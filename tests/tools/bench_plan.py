@@ -1,0 +1,110 @@
+"""The aggregator's per-event cost without the broker: the runner's own apply path, in process.
+
+Feeds a simulated backlog (tests/tools/bench_backlog.py's, keyed by contact) to a `Runner` on
+a real, private redis-server, batch by batch as polls would deliver it, and prints the CPU
+seconds per 100,000 events split into decoding, planning and Redis's apply. Side by side: the
+same records decoded only (the consumer ceiling's per-record work). `--profile` prints the
+hottest functions. Asserts nothing: timings are not test material.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import time
+import zlib
+from collections import defaultdict
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import orjson
+from redis.asyncio import Redis
+
+from aggregator import engine
+from aggregator.runner import Runner
+from ccpulse.stack import EmbeddedRedis
+from services.clock import ManualClock
+from services.settings import Settings
+from tests.clock import clock
+from tests.tools.bench_backlog import backlog
+
+
+def partitioned(
+    pairs: list[tuple[bytes, bytes]], partitions: int, batch: int
+) -> list[dict[int, list[tuple[int, bytes]]]]:
+    """Polls of up to `batch` records per partition, in produce order within a partition."""
+    rows: dict[int, list[tuple[int, bytes]]] = defaultdict(list)
+    for key, value in pairs:
+        part = zlib.crc32(key) % partitions
+        rows[part].append((len(rows[part]), value))
+    polls = []
+    for start in range(0, max(len(r) for r in rows.values()), batch):
+        polls.append({p: r[start : start + batch] for p, r in rows.items() if r[start:]})
+    return polls
+
+
+async def drive(
+    url: str, polls: list[dict[int, list[tuple[int, bytes]]]], partitions: int
+) -> dict[str, float]:
+    redis = Redis.from_url(url)
+    await redis.flushall()
+    settings = Settings(redis_url=url)
+    runner = Runner(settings, redis, clock=ManualClock(clock.now()))
+    await runner._load(runner.source.topic, list(range(partitions)))
+    for p in range(partitions):
+        runner.source.applied[p] = -1
+    decode_s = apply_s = 0.0
+    started = time.process_time()
+    for poll in polls:
+        t0 = time.process_time()
+        decoded = {
+            p: engine.decode([engine.Record(p, o, v) for o, v in rows]) for p, rows in poll.items()
+        }
+        t1 = time.process_time()
+        decode_s += t1 - t0
+        await runner._apply(decoded)
+        apply_s += time.process_time() - t1
+    await runner._land()
+    total = time.process_time() - started
+    await redis.aclose()
+    return {"decode": decode_s, "plan+apply": apply_s, "total": total}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=90_000)
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--batch", type=int, default=170)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="tottime")
+    parser.add_argument("--top", type=int, default=30)
+    args = parser.parse_args(argv)
+    pairs = backlog(args.events)
+    polls = partitioned(pairs, args.partitions, args.batch)
+    t0 = time.process_time()
+    for _, value in pairs:
+        orjson.loads(value)
+    ceiling = time.process_time() - t0
+    with (
+        TemporaryDirectory() as folder,
+        EmbeddedRedis(Path(folder), persistent=False).start() as server,
+    ):
+        profiler = cProfile.Profile() if args.profile else None
+        if profiler:
+            profiler.enable()
+        figures = asyncio.run(drive(server.url, polls, args.partitions))
+        if profiler:
+            profiler.disable()
+    n = len(pairs)
+    print(f"{n:,} events, {args.partitions} partitions, polls of {args.batch} per partition")
+    print(f"{'orjson.loads only (ceiling work)':<34} {ceiling / n * 1e6:7.1f} us/event CPU")
+    for name in ("decode", "plan+apply", "total"):
+        print(f"{'aggregator ' + name:<34} {figures[name] / n * 1e6:7.1f} us/event CPU")
+    if profiler:
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()
