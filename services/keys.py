@@ -34,6 +34,17 @@ def key_prefix(environ: Mapping[str, str] = os.environ) -> str:
 
 
 PREFIX = key_prefix()
+
+
+def check_prefix(value: str) -> str:
+    """Key names are fixed when this module loads: a prefix given only in settings would leave
+    the process writing another installation's keys."""
+    if value != PREFIX:
+        raise ValueError(
+            f"is {value!r} but this process names its keys with {PREFIX!r}: set "
+            f"{KEY_PREFIX_ENV} in the environment before the process starts"
+        )
+    return value
 CHANGES_CHANNEL = f"{PREFIX}:changes"
 STATS = f"{PREFIX}:stats"
 # Field prefix in STATS: `not_counted:<reason>` -> events that counted partially or not at all.

@@ -240,14 +240,7 @@ class Settings(BaseSettings):
     @field_validator("redis_key_prefix")
     @classmethod
     def _prefix_is_the_processes(cls, value: str) -> str:
-        """Key names are fixed when services.keys loads: a prefix given only here would leave
-        this process writing another installation's keys."""
-        if value != keys.PREFIX:
-            raise ValueError(
-                f"is {value!r} but this process names its keys with {keys.PREFIX!r}: set "
-                f"{keys.KEY_PREFIX_ENV} in the environment before the process starts"
-            )
-        return value
+        return keys.check_prefix(value)
 
     @field_validator("timezone")
     @classmethod
