@@ -45,6 +45,8 @@ def check_prefix(value: str) -> str:
             f"{KEY_PREFIX_ENV} in the environment before the process starts"
         )
     return value
+
+
 CHANGES_CHANNEL = f"{PREFIX}:changes"
 STATS = f"{PREFIX}:stats"
 # Field prefix in STATS: `not_counted:<reason>` -> events that counted partially or not at all.
