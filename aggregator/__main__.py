@@ -12,7 +12,7 @@ from typing import Any, cast
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
-from services import logs
+from services import logs, tracing
 from services.connections import redis_target
 from services.database import make_engine
 from services.settings import Settings, load_settings
@@ -49,6 +49,7 @@ async def main(settings: Settings) -> None:
     tune_gc()  # here, not under __main__: `ccpulse aggregator` (the containers) comes in here
     redis = connect(settings)
     runner = Runner(settings, redis, clock=settings.clock())
+    tracing.configure("aggregator", settings.otel_endpoint, instance=runner.instance)
     server = serve_metrics(
         runner.metrics, settings.aggregator_metrics_host, settings.aggregator_metrics_port
     )
@@ -68,6 +69,7 @@ async def main(settings: Settings) -> None:
         await redis.aclose()
         if server is not None:
             server.stop()
+        tracing.shutdown()
 
 
 # The aggregator keeps every hot fact sheet (dicts and registers) in memory and allocates a few

@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services import keys
+from services import keys, tracing
 from services.clock import Clock, SystemClock
 from services.contract import ContactEvent
 from services.settings import Settings
@@ -33,6 +33,7 @@ from .state import GroupCache, OwnedState, decode_facts
 from .store import APPLIED, GROUP_CONFLICT, Outcome, Step, Store
 
 log = logging.getLogger("ccpulse.aggregator")
+TRACER = tracing.tracer("ccpulse.aggregator")
 
 
 MISMATCH = (
@@ -98,7 +99,7 @@ class Runner:
         )
         self.dead = DeadLetters(self.settings)
         self._pending: set[int] = set()
-        self._next: asyncio.Task[tuple[Polled, Epochs]] | None = None
+        self._next: asyncio.Task[tuple[Polled, Epochs, list[str]]] | None = None
         self._inflight: _InFlight | None = None  # the batch sent to Redis, not yet settled
         self._failures = 0
         self._last_commit = 0.0
@@ -146,7 +147,7 @@ class Runner:
             self.source.unresumed.clear()
         if self._pending and not await self._resume_pending():
             return 0
-        polled, epochs = await self._take_polled()
+        polled, epochs, parents = await self._take_polled()
         if not polled:
             if self._inflight is not None:  # idle: settle the batch still in flight
                 await self._guarded(self._land(), [])
@@ -155,7 +156,12 @@ class Runner:
         # Fetch the next batch while this one is applied (the broker works meanwhile).
         self._next = asyncio.create_task(self._poll())
         started = time.monotonic()
-        handled = await self._guarded(self._apply(polled, epochs), list(polled))
+        with TRACER.start_as_current_span(  # its Redis step's notice carries it to the api
+            f"{self.source.topic} process",
+            kind=tracing.SpanKind.CONSUMER,
+            links=tracing.links(parents) if parents else None,
+        ):
+            handled = await self._guarded(self._apply(polled, epochs), list(polled))
         if handled is None:
             return 0
         self._failures = 0
@@ -183,7 +189,7 @@ class Runner:
             await self._back_off(exc)
             return None
 
-    async def _poll(self) -> tuple[Polled, Epochs]:
+    async def _poll(self) -> tuple[Polled, Epochs, list[str]]:
         """The next records, decoded here: as this runs in the prefetch task, decoding overlaps
         the previous batch's round trip to Redis (it needs no clock and no state)."""
         polled = await self.source.poll(500, self.settings.max_poll_records)
@@ -192,9 +198,9 @@ class Runner:
             partition: engine.decode([engine.Record(partition, o, v) for o, v in rows])
             for partition, rows in polled.items()
         }
-        return decoded, epochs
+        return decoded, epochs, self.source.take_traceparents()
 
-    async def _take_polled(self) -> tuple[Polled, Epochs]:
+    async def _take_polled(self) -> tuple[Polled, Epochs, list[str]]:
         task, self._next = self._next, None
         return await task if task is not None else await self._poll()
 

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
-from services import keys
+from services import keys, tracing
 from services.connections import kafka_security
 from services.settings import Settings
 
@@ -71,6 +71,7 @@ class Source:
         # Bumped on every revoke and re-seek: records polled under an older epoch predate the
         # state now held (they are read again from the new position), so they must not be used.
         self.epochs: dict[int, int] = {}
+        self.traceparents: list[str] = []
         self.unresumed: set[int] = set()  # assigned, but Redis could not be read to seek them
         self.bootstrap = settings.kafka_bootstrap or ""
         self.settings = settings
@@ -148,6 +149,7 @@ class Source:
         """Records of partitions we own, past what was applied, as (offset, value) lists."""
         batches = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         out: dict[int, list[tuple[int, bytes]]] = {}
+        traced = tracing.enabled()
         for tp, records in batches.items():
             floor = self.applied.get(tp.partition)
             if floor is None:
@@ -155,7 +157,17 @@ class Source:
             fresh = [(r.offset, r.value or b"") for r in records if r.offset > floor]
             if fresh:
                 out[tp.partition] = fresh
+            if traced:  # the webhooks' traces these records carry (services/tracing.py)
+                for record in records:
+                    parent = tracing.traceparent_of(record.headers)
+                    if parent is not None and len(self.traceparents) < tracing.MAX_LINKS:
+                        self.traceparents.append(parent)
         return out
+
+    def take_traceparents(self) -> list[str]:
+        """The `traceparent`s polled since the last call (the next batch's span links to them)."""
+        taken, self.traceparents = self.traceparents, []
+        return taken
 
     def lag(self) -> int:
         """Records behind the partitions' high-water marks, as far as this consumer knows."""

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from services import keys
+from services import keys, tracing
 
 from .engine import Plan
 from .repeats import GroupSheet
@@ -211,7 +211,8 @@ class Store:
             log_ttl=str(AGENT_LOG_KEEP_S),
             group_ttl=str(self.group_ttl_s),
             channel=keys.CHANGES_CHANNEL,
-            notice=str(step.last),
+            # The change notice: the step's trace (the api's push links to it), else its offset.
+            notice=tracing.current_traceparent() or str(step.last),
         )
         return key.names, payload
 

@@ -3,7 +3,7 @@ CCPULSE_API_PORT."""
 
 from __future__ import annotations
 
-from services import logs
+from services import logs, tracing
 from services.serving import serve
 from services.settings import Settings, load_settings
 
@@ -11,7 +11,11 @@ from .app import create_app
 
 
 def main(settings: Settings) -> None:
-    serve(create_app(settings), settings, settings.api_host, settings.api_port)
+    tracing.configure("api", settings.otel_endpoint)
+    try:
+        serve(create_app(settings), settings, settings.api_host, settings.api_port)
+    finally:
+        tracing.shutdown()
 
 
 if __name__ == "__main__":

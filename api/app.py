@@ -13,7 +13,7 @@ from prometheus_client import ProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
 
-from services import problems
+from services import problems, tracing
 from services.apikeys import Role
 from services.clock import Clock
 from services.database import make_engine
@@ -79,6 +79,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.add_middleware(security.SecurityHeaders, csp=csp)
     security.add_docs(app, settings)
     app.add_middleware(AccessLog, enabled=settings.access_log)  # outermost: sees every request
+    tracing.instrument(app)
     for router in (health.router, ws.router, session.router, sign_in.router):
         app.include_router(router)
     viewer = (live.router, config.router, live_intervals.router, alert_routes.router)

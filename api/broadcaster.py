@@ -16,9 +16,10 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from services import keys
+from services import keys, tracing
 
 log = logging.getLogger("ccpulse.api")
+TRACER = tracing.tracer("ccpulse.api")
 
 Builder = Callable[[], Awaitable[dict[str, Any]]]
 REFRESH_S = 5.0  # waits grow while nothing happens: refresh the gauges anyway
@@ -60,6 +61,7 @@ class Broadcaster:
         self._tasks: list[asyncio.Task[None]] = []
         self.last_message: str | None = None
         self.shed_total = 0
+        self._traces: list[str] = []  # steps' traceparents since the last push (tracing on)
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._publish())]
@@ -103,6 +105,9 @@ class Broadcaster:
             channel = channel.decode()
         if self.alerts_channel is None or channel != self.alerts_channel:
             self._dirty.set()
+            notice = message.get("data")  # the aggregator step's traceparent when tracing is on
+            if isinstance(notice, bytes) and notice.startswith(b"00-") and tracing.enabled():
+                self._traces = [*self._traces, notice.decode()][-tracing.MAX_LINKS :]
             return
         data = message.get("data")
         text = data.decode() if isinstance(data, bytes) else str(data)
@@ -119,6 +124,14 @@ class Broadcaster:
             await asyncio.sleep(self.min_interval_s)
 
     async def _send_update(self) -> None:
+        traces, self._traces = self._traces, []
+        with TRACER.start_as_current_span(
+            "wallboard push", kind=tracing.SpanKind.PRODUCER, links=tracing.links(traces)
+        ) as span:
+            span.set_attribute("ccpulse.websocket.clients", len(self.clients))
+            await self._build_and_send()
+
+    async def _build_and_send(self) -> None:
         try:
             data = await self.build()
         except (RedisError, OSError) as exc:

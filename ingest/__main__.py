@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from services import logs
+from services import logs, tracing
 from services.serving import serve
 from services.settings import Settings, load_settings
 
@@ -14,7 +14,11 @@ from .webhooks import ConfigError
 
 def main(settings: Settings) -> None:
     """Serve until SIGTERM; raises ConfigError when a source's settings cannot work."""
-    serve(create_app(settings), settings, settings.ingest_host, settings.ingest_port)
+    tracing.configure("ingest", settings.otel_endpoint)
+    try:
+        serve(create_app(settings), settings, settings.ingest_host, settings.ingest_port)
+    finally:
+        tracing.shutdown()
 
 
 if __name__ == "__main__":

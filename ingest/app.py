@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services import problems
+from services import problems, tracing
 from services.logs import AccessLog
 from services.settings import Settings
 
@@ -70,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
         authorised=state.authorised,
     )
     app.add_middleware(AccessLog, enabled=settings.access_log)  # outermost: sees every request
+    tracing.instrument(app)  # server spans continuing the caller's traceparent, when tracing is on
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -9,12 +9,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
-from services import keys
+from services import keys, tracing
 from services.connections import kafka_failure, kafka_security
 from services.contract import ContactEvent
 from services.settings import Settings
 
 log = logging.getLogger("ccpulse.ingest")
+TRACER = tracing.tracer("ccpulse.ingest")
 
 
 class BrokerUnavailable(Exception):
@@ -92,13 +93,17 @@ class Publisher:
         """Send and wait for every acknowledgement; any failure refuses the whole call."""
         producer = await self._ready()
         try:
-            async with asyncio.timeout(self.timeout_s):
-                stamp = int(self.clock.now() * 1000)
-                futures = [
-                    await producer.send(topic, value=v, key=k, timestamp_ms=stamp)
-                    for k, v in records
-                ]
-                await asyncio.gather(*futures)
+            with TRACER.start_as_current_span(f"{topic} publish", kind=tracing.SpanKind.PRODUCER):
+                headers = tracing.kafka_headers()  # the trace goes on with each record
+                async with asyncio.timeout(self.timeout_s):
+                    stamp = int(self.clock.now() * 1000)
+                    futures = [
+                        await producer.send(
+                            topic, value=v, key=k, timestamp_ms=stamp, headers=headers
+                        )
+                        for k, v in records
+                    ]
+                    await asyncio.gather(*futures)
         except (KafkaError, OSError, TimeoutError) as exc:
             await self._reset()
             raise BrokerUnavailable(f"broker did not acknowledge: {type(exc).__name__}") from exc

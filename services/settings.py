@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     # request id) for a log pipeline. Access logs: one line per HTTP request of ingest and api.
     log_format: Literal["text", "json"] = "text"
     access_log: bool = True
+    # OTLP/HTTP collector for traces (e.g. http://otel-collector:4318); unset: no traces at all.
+    otel_endpoint: str | None = None
     # Shifts every process's clock by this many seconds: for running the suite at chosen instants
     # (`make test-clock`). Leave 0 in production. Never negative: Redis expiry times are absolute
     # on Redis's own clock, so a stack set in the past would see its buckets expire at once.
