@@ -10,6 +10,7 @@ linking to the aggregator's span (through the Redis change notice).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import threading
 import time
@@ -74,7 +75,7 @@ class Receiver(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", "0")))
         assert isinstance(self.server, Receiver)
         ok = self.path == "/v1/traces"
@@ -136,10 +137,8 @@ async def _watch_until(pipeline: Pipeline, receiver: Receiver, trace_id: str) ->
             chain = _chain(receiver.snapshot(), trace_id)
             if chain is not None:
                 return chain
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ws.recv(), 1)
-            except TimeoutError:
-                pass
     raise AssertionError(f"no whole chain for trace {trace_id}: {receiver.snapshot()}")
 
 
@@ -164,4 +163,3 @@ def test_a_webhooks_trace_reaches_the_push_that_showed_it(
     assert chain["process"].links and chain["push"].links
     # No span carries personal data in its name: only routes and topic names.
     assert all("@" not in s.name and "+" not in s.name for s in receiver.snapshot())
-
