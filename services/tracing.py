@@ -68,7 +68,24 @@ def instrument(app: Any) -> None:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="healthz,readyz,metrics", server_request_hook=_without_query
+    )
+
+
+QUERY_ATTRIBUTES = ("http.url", "url.full", "http.target", "url.query")
+
+
+def _without_query(span: Any, scope: dict[str, Any]) -> None:
+    """Query values can hold keys or personal data (as in access logs: routes only): the
+    instrumentation records them whole, so every URL attribute is cut at its '?'."""
+    if not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for name in QUERY_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str):
+            span.set_attribute(name, "" if name == "url.query" else value.split("?", 1)[0])
 
 
 def current_traceparent() -> str | None:

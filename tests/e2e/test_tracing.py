@@ -37,6 +37,7 @@ class Span:
     span_id: str
     parent_id: str
     links: tuple[tuple[str, str], ...]  # (trace id, span id)
+    values: str  # every attribute's value, for the personal-data check
 
 
 class Receiver(ThreadingHTTPServer):
@@ -65,6 +66,7 @@ class Receiver(ThreadingHTTPServer):
                         s.span_id.hex(),
                         s.parent_span_id.hex(),
                         tuple((link.trace_id.hex(), link.span_id.hex()) for link in s.links),
+                        " ".join(str(a.value) for a in s.attributes),
                     )
                     with self.lock:
                         self.spans.append(span)
@@ -149,7 +151,7 @@ def test_a_webhooks_trace_reaches_the_push_that_showed_it(
     trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
     events = corpus(contacts=5, seed=41, hours=1)
     response = httpx.post(
-        f"{pipeline.ingest_url}/v1/events",
+        f"{pipeline.ingest_url}/v1/events?caller=alice%40example.com",
         json=events,
         headers={"traceparent": f"00-{trace_id}-{caller_span}-01"},
         timeout=30,
@@ -161,5 +163,8 @@ def test_a_webhooks_trace_reaches_the_push_that_showed_it(
     assert chain["server"].trace_id == trace_id
     assert chain["publish"].trace_id == trace_id
     assert chain["process"].links and chain["push"].links
-    # No span carries personal data in its name: only routes and topic names.
-    assert all("@" not in s.name and "+" not in s.name for s in receiver.snapshot())
+    # No span carries personal data: names are routes and topics, URLs lose their query.
+    spans = receiver.snapshot()
+    assert all("@" not in s.name and "+" not in s.name for s in spans)
+    assert [s for s in spans if "alice" in s.values] == []
+    assert any("/v1/events" in s.values for s in spans)
