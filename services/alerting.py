@@ -10,12 +10,30 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-Metric = Literal["abandon_rate", "service_level", "longest_wait_seconds", "waiting"]
+Metric = Literal[
+    "abandon_rate", "service_level", "longest_wait_seconds", "waiting", "staffing_shortfall"
+]
 Comparison = Literal["gt", "lt"]
 Severity = Literal["critical", "error", "warning", "info"]  # PagerDuty's four levels
 
 ALL = "*"
 RATE_METRICS: frozenset[str] = frozenset({"abandon_rate", "service_level"})
+SHORTFALL = "staffing_shortfall"
+# A shortfall rule's defaults where the abandon-spike ones make no sense: staffed agents more
+# than 20 % short of the agents needed for the last 15 minutes' arrivals, held 2 minutes. A
+# floor staffed exactly to its forecast is one or two agents short half the day (arrivals run
+# above the forecast as often as below): an absolute threshold pages on that, a share does not
+# (tests/unit/api/test_staffing_alert.py has the trade-off).
+SHORTFALL_DEFAULTS = {
+    "threshold": 0.2,
+    "baseline_factor": None,
+    "window_seconds": 900,
+    "min_volume": 10,
+    "for_seconds": 120.0,
+    "resolve_hysteresis": 0.1,
+    "fast_window_seconds": None,
+    "severity": "error",
+}
 
 
 class AlertRule(BaseModel):
@@ -55,6 +73,18 @@ class AlertRule(BaseModel):
     fast_window_seconds: int | None = Field(default=120, ge=60)
     fast_min_volume: int = Field(default=40, ge=0)
     fast_for_seconds: float = Field(default=15.0, ge=0)
+    # staffing_shortfall: the service level the agents needed must reach (Erlang C, at the
+    # scope's own threshold, CCPULSE_SL_THRESHOLDS_SECONDS), as the planning page staffs.
+    target_service_level: float = Field(default=0.8, gt=0, lt=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shortfall_defaults(cls, data: object) -> object:
+        """A shortfall rule written as `{"metric": "staffing_shortfall"}` gets its own
+        defaults, not the abandon spike's (a 15 % threshold, a baseline)."""
+        if isinstance(data, dict) and data.get("metric") == SHORTFALL:
+            return {**SHORTFALL_DEFAULTS, **data}
+        return data
 
     @model_validator(mode="after")
     def _has_a_limit(self) -> AlertRule:

@@ -24,7 +24,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from services.alerting import severity_of
+from services.alerting import SHORTFALL, severity_of
 from services.settings import Settings
 
 from ..live_reader import iso
@@ -45,6 +45,7 @@ RUNBOOK_SECTIONS = {
     "service_level": "service-level",
     "longest_wait_seconds": "longest-wait",
     "waiting": "contacts-waiting",
+    "staffing_shortfall": "staffing-shortfall",
 }
 
 
@@ -97,6 +98,8 @@ def describe(value: float | None, metric: str) -> str:
         return f"{value * 100:.1f}%"
     if metric == "longest_wait_seconds":
         return f"{value:.0f}s"
+    if metric == SHORTFALL:
+        return f"{value * 100:.0f}% short"
     return f"{value:.0f}"
 
 
@@ -119,6 +122,11 @@ def summary(n: Notice) -> str:
         return (
             f"{r.name} on {scope} resolved: {figure} back to {describe(a.value, r.metric)} "
             f"(limit {describe(a.limit, r.metric)}, {a.volume} contacts, {window})"
+        )
+    if r.metric == SHORTFALL and a.value is not None:
+        return (
+            f"{r.name} on {scope}: agents staffed {a.value * 100:.0f}% short of those needed "
+            f"for the last {window_of(n) // 60} min of arrivals ({a.volume} contacts)"
         )
     sign = ">" if r.comparison == "gt" else "<"
     return (

@@ -308,7 +308,7 @@ export interface components {
              * @default abandon_rate
              * @enum {string}
              */
-            metric: "abandon_rate" | "service_level" | "longest_wait_seconds" | "waiting";
+            metric: "abandon_rate" | "service_level" | "longest_wait_seconds" | "waiting" | "staffing_shortfall";
             /**
              * Channel
              * @default *
@@ -383,6 +383,11 @@ export interface components {
              * @default 15
              */
             fast_for_seconds: number;
+            /**
+             * Target Service Level
+             * @default 0.8
+             */
+            target_service_level: number;
         };
         /**
          * AlertView
