@@ -290,7 +290,7 @@ def _drive(
                 child.start()
         drained = drain(pipeline, config.drain_timeout)
         ws_bytes = sockets.received()
-        shed = pipeline.metric("ccpulse_websocket_updates_shed_total")
+        shed = _shed(pipeline)
     sampler.stop()
     report = compare(pipeline, poster.accepted, started_s - 8 * 3600, not config.cluster)
     report.shed = shed
@@ -307,6 +307,18 @@ def _drive(
         *sampler.lines(),
     ]
     return report
+
+
+def _shed(pipeline: Pipeline) -> int | None:
+    """Updates shed for stalled clients, from /metrics; None when the api cannot answer in
+    three tries (a slow scrape must not throw away a finished run's recount)."""
+    for _ in range(3):
+        try:
+            return pipeline.metric("ccpulse_websocket_updates_shed_total")
+        except httpx.HTTPError as exc:
+            print(f"/metrics did not answer ({type(exc).__name__}); retrying", flush=True)
+            time.sleep(5)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
