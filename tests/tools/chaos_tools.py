@@ -41,7 +41,7 @@ class Report:
     compared: int = 0
     mismatches: list[str] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
-    shed: int | None = 0  # websocket updates replaced for stalled clients (/metrics; None: no answer)
+    shed: int | None = 0  # updates replaced for stalled clients (/metrics; None: no answer)
 
     @property
     def ok(self) -> bool:
