@@ -8,6 +8,7 @@ by the seconds between the page's document and the api's)."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from tests.clock import clock
 from tests.harness import Pipeline
 from tests.integration.api.test_agents_by_scope import AGENTS, BUCKETS, QUEUES, events, recount
 
+from . import floor
+from .conftest import Feed, LiveApi
 from .helpers import LIVE, agree, wait_for
 from .test_pipeline_browser import Api
 
@@ -127,3 +130,29 @@ def test_basic_page_and_agents_panel_show_agents_per_scope(
     board.locator('[data-view="agents"]').screenshot(
         path=str(artifacts / "wallboard-agents-by-scope-1920x1080.png")
     )
+
+
+def test_basic_page_signs_in_first_and_shows_agents(
+    live_api: LiveApi, feed: Feed, page_factory: Any
+) -> None:
+    """With access control on, the plain page without a session goes to the sign-in page, and
+    back to itself once signed in."""
+    floor.seed(feed)
+    page = page_factory(1366, 768)
+    page.goto(f"{live_api.url}/basic", wait_until="domcontentloaded")
+    page.wait_for_url(re.compile(r"/login\?next=%2Fbasic"), timeout=15_000)
+    page.fill("input[name=key]", live_api.viewer_key)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/basic$"), timeout=15_000)
+    page.wait_for_selector("#agents:not([hidden]) #agents-body tr", timeout=15_000)
+    live = live_api.get("/api/v1/live")
+    checked = 0
+    for channel, fig in live["channels"].items():
+        cell = page.locator(
+            f'#agents-body tr.channel td[data-channel="{channel}"][data-field="agents.available"]'
+        )
+        if any(fig["agents"][b] for b in BUCKETS):
+            assert cell.get_attribute("data-value") == str(fig["agents"]["available"]), channel
+            checked += 1
+    assert checked >= 2
+    assert page.errors == []
