@@ -118,6 +118,12 @@ def _metrics_route(app: FastAPI, state: ApiState) -> None:
 def _web(app: FastAPI) -> None:
     """Serve the built wallboard (web/dist) when present, else the plain first page."""
     dist = WEB_ROOT / "dist"
+
+    @app.get("/basic", include_in_schema=False)
+    async def basic() -> FileResponse:
+        """The dependency-free wallboard, for screens too old or small for the built one."""
+        return FileResponse(WEB_ROOT / "basic.html")
+
     if (dist / "index.html").exists():
         app.mount("/", StaticFiles(directory=dist, html=True), name="web")
         return

@@ -37,6 +37,23 @@ class Document(BaseModel):
 
 
 @STRICT
+class StateTime(TypedDict):
+    """Time in current state of a scope's agents in one state (docs/metrics.md)."""
+
+    longest_seconds: float | None  # null when no agent of the scope is in this state
+    total_seconds: float
+
+
+@STRICT
+class CurrentStateSeconds(TypedDict):
+    available: StateTime
+    on_contact: StateTime
+    after_contact_work: StateTime
+    not_ready: StateTime
+    offline: StateTime
+
+
+@STRICT
 class AgentsSummary(TypedDict):
     """Agents of one channel or queue by current state (each agent in exactly one count);
     the first figure a supervisor looks for is `available`."""
@@ -48,6 +65,7 @@ class AgentsSummary(TypedDict):
     not_ready_by_reason: dict[str, int]
     offline: int
     longest_available_seconds: float | None
+    current_state_seconds: CurrentStateSeconds
 
 
 @STRICT

@@ -118,15 +118,17 @@ def _agents_by_scope(
             _count(entry["agents"], state, agent.get("state_reason") or reason, agent)
 
 
+BUCKETS = ("available", "on_contact", "after_contact_work", "not_ready", "offline")
+
+
 def _empty_summary() -> dict[str, Any]:
     return {
-        "available": 0,
-        "on_contact": 0,
-        "after_contact_work": 0,
-        "not_ready": 0,
+        **dict.fromkeys(BUCKETS, 0),
         "not_ready_by_reason": {},
-        "offline": 0,
         "longest_available_seconds": None,
+        "current_state_seconds": {
+            b: {"longest_seconds": None, "total_seconds": 0.0} for b in BUCKETS
+        },
     }
 
 
@@ -136,9 +138,14 @@ def _count(summary: dict[str, Any], state: str, reason: str | None, agent: dict[
     if state == agentstates.NOT_READY:
         by_reason = summary["not_ready_by_reason"]
         by_reason[reason or NO_REASON] = by_reason.get(reason or NO_REASON, 0) + 1
-    elif state == agentstates.AVAILABLE and "state_seconds" in agent:
-        longest = summary["longest_available_seconds"]
-        summary["longest_available_seconds"] = max(longest or 0.0, agent["state_seconds"])
+    if "state_seconds" not in agent:
+        return
+    seconds = agent["state_seconds"]
+    timing = summary["current_state_seconds"][bucket]
+    timing["longest_seconds"] = max(timing["longest_seconds"] or 0.0, seconds)
+    timing["total_seconds"] = round(timing["total_seconds"] + seconds, 3)
+    if state == agentstates.AVAILABLE:
+        summary["longest_available_seconds"] = timing["longest_seconds"]
 
 
 def _kw(over: Overrides) -> dict[str, Any]:

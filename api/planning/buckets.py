@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 WIDTH_S = {"15m": 900, "30m": 1800, "1h": 3600, "1d": 86400, "1w": 7 * 86400}
 
 
-MAX_DAYS = {"15m": 31, "30m": 31, "1h": 93, "1d": 400, "1w": 400}
+MAX_DAYS = {"15m": 31, "30m": 31, "1h": 93, "1d": 800, "1w": 1100}  # 1w: three years
 
 
 WEEK_SHIFT_S = 3 * 86400  # 1970-01-01 was a Thursday: shift so weeks start on Monday
@@ -110,7 +110,7 @@ def plan_range(
     if days > MAX_DAYS[interval]:
         raise RangeError(
             f"from/to: {days:.0f} days is over the {MAX_DAYS[interval]}-day limit for "
-            f"interval={interval} (15m and 30m: 31 days, 1h: 93, 1d and 1w: 400)"
+            f"interval={interval} (15m and 30m: 31 days, 1h: 93, 1d: 800, 1w: 1100)"
         )
     return first, last
 

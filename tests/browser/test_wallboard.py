@@ -293,7 +293,7 @@ def test_agents_available_on_tiles_and_queues_and_sort_by_keyboard(
     open_wallboard(page, live_api)
     wait_for(lambda: agree(page, live_api), 15, "page figures equal to /api/v1/live")
     live = live_api.get("/api/v1/live")
-    tile = '[data-scope="channel"][data-channel="{}"][data-field="agents.available"]'
+    tile = '#tiles [data-scope="channel"][data-channel="{}"][data-field="agents.available"]'
     for channel, fig in live["channels"].items():
         available = fig["agents"]["available"]
         # The floor's own count, independent of the api: agents available on a queue of it.

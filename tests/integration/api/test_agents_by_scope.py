@@ -6,6 +6,7 @@ from the table below (each agent's expected bucket written by hand, not by servi
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,33 +65,45 @@ def events(now: float) -> list[dict[str, Any]]:
     return out
 
 
-def recount(members: list[str]) -> dict[str, Any]:
-    """The summary a scope with these agents must show, from the table above."""
+def recount(members: list[str], late: float = 0.0) -> dict[str, Any]:
+    """The summary a scope with these agents must show, from the table above; `late` is how long
+    after the events' `now` the api read its document (its `as_of`)."""
     counts: dict[str, Any] = {bucket: 0 for bucket in BUCKETS}
     reasons: dict[str, int] = {}
-    available_ages: list[float] = []
+    ages: dict[str, list[float]] = {bucket: [] for bucket in BUCKETS}
     for name in members:
         _, bucket, reason, age, _ = AGENTS[name]
         counts[bucket] += 1
         if reason is not None:
             reasons[reason] = reasons.get(reason, 0) + 1
-        if bucket == "available":
-            available_ages.append(age)
+        ages[bucket].append(age + late)
     counts["not_ready_by_reason"] = reasons
-    counts["longest_available_seconds"] = max(available_ages) if available_ages else None
+    counts["longest_available_seconds"] = max(ages["available"], default=None)
+    counts["current_state_seconds"] = {
+        bucket: {"longest_seconds": max(found, default=None), "total_seconds": sum(found)}
+        for bucket, found in ages.items()
+    }
     return counts
 
 
 def assert_summary(got: dict[str, Any], want: dict[str, Any]) -> None:
-    """Counts exactly; the longest time in state within a few seconds (the api reads its own
-    clock a moment after the test's)."""
+    """Counts exactly; times in state to the millisecond the events carry (per agent summed)."""
     longest = got.pop("longest_available_seconds")
     want_longest = want.pop("longest_available_seconds")
+    timing = got.pop("current_state_seconds")
+    want_timing = want.pop("current_state_seconds")
     assert got == want
-    if want_longest is None:
-        assert longest is None
-    else:
-        assert longest == pytest.approx(want_longest, abs=10)
+    assert (longest is None) == (want_longest is None)
+    if want_longest is not None:
+        assert longest == pytest.approx(want_longest, abs=0.01)
+        assert longest == timing["available"]["longest_seconds"]
+    assert set(timing) == set(want_timing)
+    for bucket, figures in want_timing.items():
+        found = timing[bucket]
+        assert (found["longest_seconds"] is None) == (figures["longest_seconds"] is None), bucket
+        if figures["longest_seconds"] is not None:
+            assert found["longest_seconds"] == pytest.approx(figures["longest_seconds"], abs=0.01)
+        assert found["total_seconds"] == pytest.approx(figures["total_seconds"], abs=0.03)
 
 
 async def test_agents_per_channel_and_queue_equal_a_recount(
@@ -104,15 +117,17 @@ async def test_agents_per_channel_and_queue_equal_a_recount(
     assert live.status_code == 200, live.text
     LiveDocument.model_validate(live.json())
     raw = live.json()
+    late = datetime.fromisoformat(raw["as_of"].replace("Z", "+00:00")).timestamp() - now
+    assert 0 <= late < 30
     assert set(raw["queues"]) == set(QUEUES)
     for queue in QUEUES:
         members = [name for name, spec in AGENTS.items() if queue in spec[4]]
-        assert_summary(raw["queues"][queue]["agents"], recount(members))
+        assert_summary(raw["queues"][queue]["agents"], recount(members, late))
     for channel in set(QUEUES.values()):
         members = [
             name for name, spec in AGENTS.items() if any(QUEUES[q] == channel for q in spec[4])
         ]
-        assert_summary(raw["channels"][channel]["agents"], recount(members))
+        assert_summary(raw["channels"][channel]["agents"], recount(members, late))
     # Every agent with a queue is in exactly one bucket of each scope it belongs to: over the
     # channels, the buckets add up to the agents seen on each (dov twice: voice and chat).
     per_channel = sum(

@@ -66,6 +66,13 @@ def test_queue_figures_serialise_exactly_as_built(
         "not_ready_by_reason": {"Lunch": 2, "unspecified": 1},
         "offline": 0,
         "longest_available_seconds": 41.5,
+        "current_state_seconds": {
+            "available": {"longest_seconds": 41.5, "total_seconds": 50.25},
+            "on_contact": {"longest_seconds": 7.0, "total_seconds": 7.0},
+            "after_contact_work": {"longest_seconds": None, "total_seconds": 0.0},
+            "not_ready": {"longest_seconds": 600.0, "total_seconds": 900.5},
+            "offline": {"longest_seconds": None, "total_seconds": 0.0},
+        },
     }
     built = {"channel": "voice", **kpis.figures(counters, opts), **gauges, "agents": agents}
     assert strict(through(TypeAdapter(QueueFigures), built)) == strict(built)

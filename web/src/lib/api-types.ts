@@ -288,6 +288,7 @@ export interface components {
             offline: number;
             /** Longest Available Seconds */
             longest_available_seconds: number | null;
+            current_state_seconds: components["schemas"]["CurrentStateSeconds"];
         };
         /**
          * AlertRule
@@ -638,6 +639,14 @@ export interface components {
             role: "viewer" | "planner" | "admin";
             /** Key */
             key: string;
+        };
+        /** CurrentStateSeconds */
+        CurrentStateSeconds: {
+            available: components["schemas"]["StateTime"];
+            on_contact: components["schemas"]["StateTime"];
+            after_contact_work: components["schemas"]["StateTime"];
+            not_ready: components["schemas"]["StateTime"];
+            offline: components["schemas"]["StateTime"];
         };
         /**
          * FieldProblem
@@ -1130,6 +1139,16 @@ export interface components {
              * @default false
              */
             demo: boolean;
+        };
+        /**
+         * StateTime
+         * @description Time in current state of a scope's agents in one state (docs/metrics.md).
+         */
+        StateTime: {
+            /** Longest Seconds */
+            longest_seconds: number | null;
+            /** Total Seconds */
+            total_seconds: number;
         };
         /** Ticket */
         Ticket: {

@@ -8,6 +8,7 @@ import { h } from "../lib/dom";
 import { count, duration, pct } from "../lib/format";
 import { download, fetchCsv, toCsv } from "./csv";
 import { empty, noteDemo, query, setState, unavailable } from "./panel";
+import { recordBars, timeAxis, withHoles } from "./timeaxis";
 import type { Filters, Volume, VolumeRow } from "./types";
 
 export interface VolumeQuery extends Filters {
@@ -19,6 +20,7 @@ export interface VolumeQuery extends Filters {
 
 const COLUMNS = ["start", "end", "channel", "queue", "offered", "answered", "abandoned", "abandon_rate",
   "service_level", "asa_seconds", "aht_seconds", "partial"];
+const WIDTH_S: Record<string, number> = { "15m": 900, "30m": 1800, "1h": 3600, "1d": 86400, "1w": 7 * 86400 };
 const PALETTE = ["#38bdf8", "#a78bfa", "#f0b429", "#3fb950", "#ff7b72", "#79c0ff", "#d2a8ff", "#ffa657"];
 
 let plot: uPlot | null = null;
@@ -56,7 +58,10 @@ export async function loadVolume(panel: HTMLElement, body: HTMLElement, q: Volum
   setState(panel, "ready");
   const chart = h("div", { class: "plot", id: "volume-chart" });
   body.replaceChildren(totals(lastRows, q), chart, rowsTable(lastRows, q));
-  plot = new uPlot(options(chart, q, lastRows), data(lastRows, q.groupBy), chart);
+  // The x scale is the range asked (as the api aligned it), not the rows': empty days at either
+  // end stay empty instead of the bars stretching to fill the width.
+  const range: [number, number] = [Date.parse(answer.data.from) / 1000, Date.parse(answer.data.to) / 1000];
+  plot = new uPlot(options(chart, q, lastRows, range), data(lastRows, q.groupBy, WIDTH_S[q.interval] ?? 3600), chart);
 }
 
 /** The row's channel or queue, as grouped by (the api's rows have the grouped fields only). */
@@ -69,8 +74,8 @@ function groups(rows: VolumeRow[], groupBy: string): string[] {
   return [...new Set(rows.map((r) => groupValue(r, groupBy)))].sort();
 }
 
-function data(rows: VolumeRow[], groupBy: string): uPlot.AlignedData {
-  const xs = [...new Set(rows.map((r) => Date.parse(r.start) / 1000))].sort((a, b) => a - b);
+function data(rows: VolumeRow[], groupBy: string, widthS: number): uPlot.AlignedData {
+  const xs = withHoles([...new Set(rows.map((r) => Date.parse(r.start) / 1000))].sort((a, b) => a - b), widthS);
   const at = new Map(xs.map((x, i) => [x, i]));
   const column = (pick: (r: VolumeRow) => number | null | undefined, keep: (r: VolumeRow) => boolean = () => true) => {
     const out: (number | null)[] = xs.map(() => null);
@@ -87,11 +92,12 @@ function data(rows: VolumeRow[], groupBy: string): uPlot.AlignedData {
     column((r) => (typeof r.service_level === "number" ? 100 * r.service_level : null))];
 }
 
-function options(box: HTMLElement, q: VolumeQuery, rows: VolumeRow[]): uPlot.Options {
+function options(box: HTMLElement, q: VolumeQuery, rows: VolumeRow[], range: [number, number]): uPlot.Options {
   const fg = cssVar(box, "--muted", "#8da2b5");
   const grid = { stroke: cssVar(box, "--grid", "rgba(128,128,128,.15)"), width: 1 };
   const accent = cssVar(box, "--accent", "#38bdf8");
-  const bars = uPlot.paths.bars!({ size: [0.7, 60] });
+  // Each bar stands on its interval's start and reaches towards its end.
+  const bars = uPlot.paths.bars!({ size: [0.7, 60], align: 1 });
   const series: uPlot.Series[] = [{ value: (_u, v) => (v == null ? "" : stamp(v, q.timeZone)) }];
   if (q.groupBy) {
     groups(rows, q.groupBy).forEach((g, i) => series.push({ label: g, stroke: PALETTE[i % PALETTE.length], width: 2, points: { show: false } }));
@@ -109,13 +115,14 @@ function options(box: HTMLElement, q: VolumeQuery, rows: VolumeRow[]): uPlot.Opt
     tzDate: q.timeZone ? (ts) => uPlot.tzDate(new Date(ts * 1000), q.timeZone!) : undefined,
     cursor: { points: { show: false } },
     legend: { live: false },
-    scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.08)] }, "%": { range: [0, 100] } },
+    scales: { x: { time: true, range: () => range }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.08)] }, "%": { range: [0, 100] } },
     axes: [
-      { stroke: fg, grid: { show: false }, values: (_u, splits) => timeTicks(splits, q.timeZone) },
+      timeAxis(box, fg, q.timeZone),
       { stroke: fg, grid, values: (_u, s) => s.map(compact), size: 50 },
       ...(q.groupBy ? [] : [{ scale: "%", side: 1, stroke: fg, grid: { show: false }, values: (_u: uPlot, s: number[]) => s.map((v) => `${v}%`), size: 50 } as uPlot.Axis]),
     ],
     series,
+    hooks: { draw: [recordBars(box)] },
   };
 }
 

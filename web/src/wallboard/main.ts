@@ -13,6 +13,7 @@ import { renderAnswerCharts, renderFirstResponse } from "./charts";
 import { Connection, STALE_MS, type Link } from "./connection";
 import { renderFunnels } from "./funnel";
 import { renderQueues } from "./queues";
+import { renderScopeAgents, tickScopeAgents } from "./scopeagents";
 import { useConfig } from "./thresholds";
 import { renderTiles, tickTiles, type Today } from "./tiles";
 import { Rotator } from "./tv";
@@ -50,6 +51,7 @@ function render(next: LiveDoc): void {
   renderAnswerCharts(byId("answer-charts"), next);
   renderFirstResponse(byId("fr-charts"), next);
   renderAgents(next);
+  renderScopeAgents(byId("agent-scopes"), next);
   renderStateSummary(byId("agent-summary"), next);
   markEmpty();
   rotator?.refresh();
@@ -150,6 +152,7 @@ function tick(): void {
   setText(byId("as-of"), asOf ? `data as of ${clock(asOf, timeZone)}` : "waiting for data");
   tickTiles(stale);
   tickAgents(stale);
+  tickScopeAgents(byId("agent-scopes"), stale);
 }
 
 function linkText(state: string): string {
