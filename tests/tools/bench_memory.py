@@ -1,0 +1,111 @@
+"""The aggregator's memory with many open contacts: RSS of the runner's process and Redis's
+memory after N contacts were offered and queued and none has ended (the open-contact state the
+issue sizes: 1,000,000). Runs the runner's own apply path in process on a private redis-server,
+as tests/tools/bench_plan.py does; `--max-sheets` is CCPULSE_STATE_MAX_SHEETS (the hot sheets
+kept in memory; the others stay in Redis). Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import resource
+import time
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from redis.asyncio import Redis
+
+from aggregator import engine
+from aggregator.runner import Runner
+from ccpulse.stack import EmbeddedRedis
+from services.clock import ManualClock
+from services.settings import Settings
+from simulator.scenario import iso
+from tests.clock import clock
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def open_contacts(
+    count: int, partitions: int, now_s: float
+) -> list[dict[int, list[tuple[int, bytes]]]]:
+    """Polls of 2,000 records per partition: each contact offered then queued, in the last hour."""
+    offsets = [0] * partitions
+    poll: dict[int, list[tuple[int, bytes]]] = {}
+    for n in range(count):
+        at = now_s - 3600 + 3600 * n / count
+        contact, part = f"open-{n}", n % partitions
+        base = {"contact": contact, "channel": "voice", "queue": f"q{n % 20}"}
+        for kind, offset_s in (("contact.offered", 0.0), ("contact.queued", 2.0)):
+            event = {"id": f"{contact}-{kind}", "type": kind, "time": iso(at + offset_s), **base}
+            poll.setdefault(part, []).append((offsets[part], json.dumps(event).encode()))
+            offsets[part] += 1
+        if len(poll.get(part, ())) >= 2000:
+            yield poll
+            poll = {}
+    if poll:
+        yield poll
+
+
+async def drive(
+    url: str, polls: list[dict[int, list[tuple[int, bytes]]]], partitions: int, max_sheets: int
+) -> tuple[float, float, int]:
+    redis = Redis.from_url(url)
+    await redis.flushall()
+    settings = Settings(redis_url=url, state_max_sheets=max_sheets)
+    runner = Runner(settings, redis, clock=ManualClock(clock.now()))
+    await runner._load(runner.source.topic, list(range(partitions)))
+    for p in range(partitions):
+        runner.source.applied[p] = -1
+    started = time.monotonic()
+    for poll in polls:
+        decoded = {
+            p: engine.decode([engine.Record(p, o, v) for o, v in rows]) for p, rows in poll.items()
+        }
+        await runner._apply(decoded)
+    await runner._land()
+    elapsed = time.monotonic() - started
+    gc.collect()
+    used = int((await redis.info("memory"))["used_memory"])
+    hot = runner.state.size
+    await redis.aclose()
+    return elapsed, used / 2**20, hot
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--max-sheets", type=int, default=Settings().state_max_sheets)
+    args = parser.parse_args(argv)
+    polls = open_contacts(args.contacts, args.partitions, clock.now())
+    with (
+        TemporaryDirectory() as folder,
+        EmbeddedRedis(Path(folder), persistent=False).start() as server,
+    ):
+        before = _rss_mb()
+        elapsed, redis_mb, hot = asyncio.run(
+            drive(server.url, polls, args.partitions, args.max_sheets)
+        )
+        gc.collect()
+        after = _rss_mb()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"{args.contacts:,} open contacts ({2 * args.contacts:,} events, {args.partitions} "
+        f"partitions), applied in {elapsed:.0f} s; hot sheets in memory {hot:,} "
+        f"(CCPULSE_STATE_MAX_SHEETS={args.max_sheets:,})"
+    )
+    print(f"process RSS {before:.0f} MB before, {after:.0f} MB after; peak {peak:.0f} MB")
+    print(f"Redis used_memory {redis_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
