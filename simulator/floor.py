@@ -15,20 +15,24 @@ import heapq
 import itertools
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from . import center
+from .agents import (
+    AVAILABLE,
+    NOT_READY,
+    OFFLINE,
+    ROUTABLE,
+    Agent,
+    break_kind,
+    can_take,
+    roster,
+    state_of,
+)
 from .center import CHANNELS, ROLES, CenterConfig
 
-AVAILABLE, ON_CONTACT, WRAP_UP, NOT_READY, OFFLINE = (
-    "available",
-    "on_contact",
-    "wrap_up",
-    "not_ready",
-    "offline",
-)
 STAFF_EVERY_S = 60.0
 
 
@@ -51,44 +55,12 @@ class Contact:
     done: bool = False
 
 
-@dataclass
-class Agent:
-    name: str
-    role: str
-    queues: frozenset[str]
-    state: str = OFFLINE
-    reason: str | None = None
-    reserved: dict[str, str] = field(default_factory=dict)  # contact -> channel, ringing
-    held: dict[str, str] = field(default_factory=dict)  # contact -> channel, answered
-    wrap_until: float = 0.0
-    break_due: float = float("inf")  # a not-ready period is wanted from then on
-    break_until: float = 0.0
-    logged_in: bool = False
-    leaving: bool = False
-    ready_since: float = 0.0
-
-    def load(self) -> dict[str, str]:
-        return {**self.held, **self.reserved}
-
-
-def can_take(agent: Agent, channel: str, queue: str) -> bool:
-    """Free capacity for one more contact of this channel on a queue the agent serves, in a
-    state that allows it: a voice call alone, written contacts up to their limits."""
-    if queue not in agent.queues or agent.state not in (AVAILABLE, ON_CONTACT):
-        return False
-    load = list(agent.load().values())
-    if channel == "voice" or "voice" in load:
-        return not load and agent.state == AVAILABLE
-    same = sum(c == channel for c in load)
-    return same < center.CAPACITY[channel] and len(load) < center.MAX_WRITTEN
-
-
 class Floor:
     """The simulated center from `start`; events are dicts in the contract's shape."""
 
     def __init__(self, config: CenterConfig, seed: int, start: float, prefix: str) -> None:
         self.config, self.rng, self.now, self.prefix = config, random.Random(seed), start, prefix
-        self.agents = _roster(center.peak_team(config))
+        self.agents = roster(center.peak_team(config))
         self.waiting: dict[str, Contact] = {}  # in arrival order
         self.contacts: dict[str, Contact] = {}
         self.events: list[dict[str, Any]] = []
@@ -226,7 +198,7 @@ class Floor:
         ready = [
             a
             for a in self.agents.values()
-            if a.state in (AVAILABLE, ON_CONTACT) and len(a.load()) < center.MAX_WRITTEN
+            if a.state in ROUTABLE and len(a.load()) < center.MAX_WRITTEN
         ]
         for contact in list(self.waiting.values()) if ready else []:
             agent = self._pick(contact, ready)
@@ -287,7 +259,7 @@ class Floor:
 
     def _settle(self, agent: Agent, queue: str | None = None) -> None:
         """The agent's state from what it holds and its schedule; an event when it changes."""
-        state, reason = self._state_of(agent)
+        state, reason = state_of(agent, self.now, self._may_break())
         if state == NOT_READY:
             self._start_break(agent)
             reason = agent.reason
@@ -301,21 +273,6 @@ class Floor:
             agent.ready_since = self.now
         self.emit("agent.state", agent=agent.name, state=state, reason=reason, queue=queue)
 
-    def _state_of(self, agent: Agent) -> tuple[str, str | None]:
-        if agent.held:
-            return ON_CONTACT, None
-        if agent.wrap_until > self.now:
-            return WRAP_UP, None
-        if agent.reserved:  # ringing: the agent is still available until it answers
-            return AVAILABLE, None
-        if agent.leaving or not agent.logged_in:
-            return OFFLINE, None
-        if agent.break_until > self.now:
-            return NOT_READY, agent.reason
-        if agent.break_due <= self.now and self._may_break():
-            return NOT_READY, None
-        return AVAILABLE, None
-
     def _may_break(self) -> bool:
         on = [a for a in self.agents.values() if a.logged_in]
         out = sum(a.state == NOT_READY for a in on)
@@ -324,19 +281,11 @@ class Floor:
     def _start_break(self, agent: Agent) -> None:
         if agent.break_until > self.now:
             return
-        reason, minutes = self._break_kind()
+        reason, minutes = break_kind(self.rng, self.now, self.config.zone)
         agent.reason = reason
         agent.break_until = self.now + self.rng.uniform(0.6, 1.4) * minutes * 60
         agent.break_due = agent.break_until + self.rng.uniform(*center.BREAK_EVERY_S)
         self.at(agent.break_until, lambda: self._settle(agent))
-
-    def _break_kind(self) -> tuple[str, float]:
-        hour = datetime.fromtimestamp(self.now, self.config.zone).hour
-        if 11 <= hour < 14 and self.rng.random() < 0.5:
-            return center.LUNCH
-        weights = [w for _, w, _ in center.BREAKS]
-        reason, _, minutes = self.rng.choices(center.BREAKS, weights=weights)[0]
-        return reason, minutes
 
     # --- the schedule ---
 
@@ -363,12 +312,3 @@ class Floor:
         for queue in sorted(agent.queues):  # the wallboard learns the queues it serves
             agent.state = OFFLINE
             self._settle(agent, queue)
-
-
-def _roster(team: dict[str, int]) -> dict[str, Agent]:
-    agents: dict[str, Agent] = {}
-    for role in ROLES:
-        for _ in range(team[role.name]):
-            name = f"agent-{len(agents) + 1:03d}"
-            agents[name] = Agent(name, role.name, frozenset(role.queues))
-    return agents
