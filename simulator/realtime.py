@@ -17,6 +17,9 @@ from .floor import Floor
 
 log = logging.getLogger("ccpulse.simulator")
 TICK_S = 0.5
+# The floor starts this long before now and its first post carries that past (inside the
+# wallboard's 15-minute window), so the first screen shows a working floor, not an empty one.
+WARM_UP_S = 600.0
 BATCH = 1000  # events per request, well under the ingest's limit
 RETRIES = 5
 
@@ -29,12 +32,14 @@ def run(
     token: str = "",
     clock: Clock | None = None,
     zone: ZoneInfo | None = None,
+    warm_up_s: float = WARM_UP_S,
 ) -> int:
     """Post until `duration_s` has passed (0: until stopped); returns the events accepted.
     `rate` is the arrival rate (contacts a second) at the busiest hour of the day in `zone`."""
     clock = clock or SystemClock()
     config = CenterConfig(peak_rate_per_s=rate, zone=zone or ZoneInfo("UTC"))
-    floor = Floor(config, seed, clock.now(), prefix=f"sim{int(clock.now())}")
+    now = clock.now()
+    floor = Floor(config, seed, now - warm_up_s, prefix=f"sim{int(now)}")
     headers = {"authorization": f"Bearer {token}"} if token else {}
     return asyncio.run(_run(url, headers, floor, clock, duration_s))
 
