@@ -61,6 +61,7 @@ class Floor:
     def __init__(self, config: CenterConfig, seed: int, start: float, prefix: str) -> None:
         self.config, self.rng, self.now, self.prefix = config, random.Random(seed), start, prefix
         self.agents = roster(center.peak_team(config))
+        self.on_floor: dict[str, Agent] = {}  # logged in (or logging out), by name
         self.waiting: dict[str, Contact] = {}  # in arrival order
         self.contacts: dict[str, Contact] = {}
         self.events: list[dict[str, Any]] = []
@@ -197,7 +198,7 @@ class Floor:
         """Oldest contact first, to the eligible agent ready the longest."""
         ready = [
             a
-            for a in self.agents.values()
+            for a in self.on_floor.values()
             if a.state in ROUTABLE and len(a.load()) < center.MAX_WRITTEN
         ]
         for contact in list(self.waiting.values()) if ready else []:
@@ -265,6 +266,7 @@ class Floor:
             reason = agent.reason
         if state == OFFLINE:  # logging out ends a break too
             agent.logged_in = agent.leaving = False
+            self.on_floor.pop(agent.name, None)
             agent.break_until = 0.0
         if state == agent.state and (state != NOT_READY or reason == agent.reason):
             return
@@ -274,7 +276,7 @@ class Floor:
         self.emit("agent.state", agent=agent.name, state=state, reason=reason, queue=queue)
 
     def _may_break(self) -> bool:
-        on = [a for a in self.agents.values() if a.logged_in]
+        on = self.on_floor.values()
         out = sum(a.state == NOT_READY for a in on)
         return out + 1 <= center.MAX_NOT_READY_SHARE * len(on)
 
@@ -300,13 +302,14 @@ class Floor:
             for agent in on[wanted[role.name] :]:
                 agent.leaving = True
                 self._settle(agent)
-        for agent in self.agents.values():  # breaks that waited for a free moment
+        for agent in list(self.on_floor.values()):  # breaks that waited for a free moment
             if agent.state == AVAILABLE and not agent.reserved:
                 self._settle(agent)
         self.at(self.now + STAFF_EVERY_S, self._staff)
 
     def _log_in(self, agent: Agent) -> None:
         agent.logged_in, agent.leaving = True, False
+        self.on_floor[agent.name] = agent
         if self.config.breaks:
             agent.break_due = self.now + self.rng.uniform(0, center.BREAK_EVERY_S[1])
         for queue in sorted(agent.queues):  # the wallboard learns the queues it serves
