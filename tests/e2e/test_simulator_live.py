@@ -49,6 +49,7 @@ def test_the_simulated_floor_gives_a_consistent_wallboard(pipeline: Pipeline) ->
     assert held == sum(c["answered"] - c["handled"] for c in channels.values())
     voice = channels.get("voice")
     if voice and voice["answered"]:
-        assert voice["asa_seconds"] < 30 and voice["abandoned_queue"] <= 2
+        assert voice["asa_seconds"] < 30  # staffed for its traffic: waits are short
+        assert voice["abandoned_queue"] <= 0.1 * voice["queued"]
     on_contact = live["agent_states"].get("on_contact", 0)
     assert on_contact < len(agents)  # a team sized for its traffic has agents available
