@@ -47,7 +47,6 @@ class Contact:
     channel: str
     queue: str
     issue: str
-    offered_at: float
     patience_at: float = float("inf")  # when the customer gives up waiting (inf: never)
     agent: str | None = None  # reserved for, then held by
     queued: bool = False
@@ -63,7 +62,6 @@ class Floor:
         self.agents = roster(center.peak_team(config))
         self.on_floor: dict[str, Agent] = {}  # logged in (or logging out), by name
         self.waiting: dict[str, Contact] = {}  # in arrival order
-        self.contacts: dict[str, Contact] = {}
         self.events: list[dict[str, Any]] = []
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
@@ -124,9 +122,7 @@ class Floor:
             channel,
             rng.choice(model.queues),
             rng.choice(("billing", "technical", "account", "order", "cancel")),
-            self.now,
         )
-        self.contacts[contact.id] = contact
         customer = (
             f"+4420{rng.randrange(10**7):07d}"
             if channel == "voice"
@@ -186,7 +182,6 @@ class Floor:
     def _drop(self, contact: Contact) -> None:
         contact.done = True
         self.waiting.pop(contact.id, None)
-        self.contacts.pop(contact.id, None)
         if contact.agent is not None:
             agent = self.agents[contact.agent]
             agent.reserved.pop(contact.id, None)
@@ -233,7 +228,6 @@ class Floor:
         agent = self.agents[str(contact.agent)]
         del agent.held[contact.id]
         contact.done = True
-        self.contacts.pop(contact.id, None)
         self.emit("contact.completed", contact.id, agent=agent.name)
         self._outcome(contact)
         if not agent.held and not agent.reserved:  # a chat ringing in: no wrap-up before it
