@@ -134,7 +134,9 @@ def up(
             "is empty (remove it with `ccpulse history remove-demo`).",
         ),
     ] = False,
-    rate: Annotated[float, typer.Option(help="Simulated contacts per second.")] = DEFAULT_RATE,
+    rate: Annotated[
+        float, typer.Option(help="Simulated contacts per second at the day's busiest hour.")
+    ] = DEFAULT_RATE,
     only_infra: Annotated[
         bool, typer.Option("--only-infra", help="Broker and Redis only.")
     ] = False,
@@ -206,7 +208,10 @@ def api_command() -> None:
 
 @app.command()
 def simulate(
-    rate: Annotated[float, typer.Option(help="New contacts per second.")] = DEFAULT_RATE,
+    rate: Annotated[
+        float,
+        typer.Option(help="New contacts per second at the day's busiest hour (local time)."),
+    ] = DEFAULT_RATE,
     duration: Annotated[float, typer.Option(help="Seconds to run; 0 runs until stopped.")] = 0.0,
     url: Annotated[str | None, typer.Option(help="Ingest base URL (default: settings).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the simulated day.")] = 1,
@@ -215,7 +220,8 @@ def simulate(
         typer.Option(envvar="CCPULSE_INGEST_TOKEN", help="Bearer token (default: settings)."),
     ] = None,
 ) -> None:
-    """Post a simulated contact-center day to a running ingest."""
+    """Post a simulated contact center to a running ingest, live: agents with capacity and
+    states, queues, abandons and the daily arrival curve in CCPULSE_TIMEZONE."""
     from simulator.realtime import run as simulate_day
 
     settings = _load_settings()
@@ -224,7 +230,7 @@ def simulate(
         tokens = [t.get_secret_value() for t in settings.ingest_tokens]
         token = tokens[0] if tokens else ""
     target = url or ingest_url(settings)
-    accepted = simulate_day(target, rate, duration, seed, token, settings.clock())
+    accepted = simulate_day(target, rate, duration, seed, token, settings.clock(), settings.zone)
     typer.echo(f"accepted {accepted} events")
 
 

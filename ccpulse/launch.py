@@ -29,7 +29,9 @@ from .supervise import ChildSpec, ShutdownSignal, Supervisor
 
 # `ccpulse up`'s aggregator serves its own /metrics here unless the setting says otherwise.
 EMBEDDED_AGGREGATOR_METRICS_PORT = 8002
-DEFAULT_RATE = 1.0  # new contacts per second: about 10 events a second, a busy small center
+# New contacts a second at the busiest hour of the day (simulator/center.py sizes the team for it:
+# about 115 agents at the peak, a dozen in the evening, a handful at night).
+DEFAULT_RATE = 0.3
 RUN_FILE = Path("run") / "ccpulse.json"
 SECRETS_FILE = "secrets.json"
 DEFAULT_HASH_KEY = Settings.model_fields["hash_key"].get_default().get_secret_value()
