@@ -114,11 +114,11 @@ def _run_or_exit(
     settings: Settings,
     make_children: ChildFactory | None,
     from_env: frozenset[str] = frozenset(),
-    demo_history: bool = False,
+    demo_peak_per_hour: float | None = None,
 ) -> None:
     with ShutdownSignal() as shutdown:
         try:
-            serve(settings, make_children, shutdown, from_env, demo_history)
+            serve(settings, make_children, shutdown, from_env, demo_peak_per_hour)
         except StackError as exc:
             fail(str(exc))
     typer.echo("ccpulse stopped")
@@ -161,7 +161,8 @@ def up(
             commands=commands,
             base_env=dict(os.environ),
         )
-    _run_or_exit(settings, make_children, from_env, demo_history=simulate and not only_infra)
+    demo_peak = rate * 3600 if simulate and not only_infra else None  # the simulator's peak hour
+    _run_or_exit(settings, make_children, from_env, demo_peak_per_hour=demo_peak)
 
 
 @app.command()

@@ -14,12 +14,14 @@ from pathlib import Path
 
 from aggregator import importer
 from services.settings import Settings
-from simulator.history import demo_intervals
+from simulator.history import PEAK_PER_HOUR, demo_intervals
 
 DEMO_WEEKS = 8
 
 
-def seed(settings: Settings, weeks: int = DEMO_WEEKS) -> int | None:
+def seed(
+    settings: Settings, weeks: int = DEMO_WEEKS, peak_per_hour: float = PEAK_PER_HOUR
+) -> int | None:
     """Rows written up to today's local midnight; None when history already holds rows."""
     if asyncio.run(importer.has_history(settings)):
         return None
@@ -28,7 +30,7 @@ def seed(settings: Settings, weeks: int = DEMO_WEEKS) -> int | None:
     midnight = datetime(now.year, now.month, now.day, tzinfo=zone)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "demo-history.csv"
-        path.write_text(demo_intervals(midnight, weeks, zone))
+        path.write_text(demo_intervals(midnight, weeks, zone, peak_per_hour=peak_per_hour))
         outcome = asyncio.run(importer.main(settings, [], [path], demo=True))
     return outcome.written
 

@@ -247,7 +247,7 @@ def serve(
     make_children: ChildFactory | None,
     shutdown: ShutdownSignal,
     from_env: frozenset[str],
-    demo_history: bool = False,
+    demo_peak_per_hour: float | None = None,
 ) -> None:
     """Run until a signal: children under a supervisor, or the infrastructure alone."""
     run_file = RunFile(settings.data_dir / RUN_FILE)
@@ -255,8 +255,8 @@ def serve(
     try:
         with infrastructure(settings, run_file) as wired:
             _print_infra(wired, reveal=make_children is None)
-            if demo_history:
-                _seed_demo(wired)
+            if demo_peak_per_hour is not None:  # `up --simulate`: a past at the simulator's rate
+                _seed_demo(wired, demo_peak_per_hour)
             if make_children is None:
                 shutdown.wait()
                 return
@@ -271,10 +271,10 @@ def serve(
         run_file.remove()
 
 
-def _seed_demo(settings: Settings) -> None:
+def _seed_demo(settings: Settings, peak_per_hour: float) -> None:
     from . import demo
 
-    written = demo.seed(settings)
+    written = demo.seed(settings, peak_per_hour=peak_per_hour)
     if written is None:
         typer.echo("history    has rows: no demo history seeded")
     else:

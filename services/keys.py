@@ -6,9 +6,9 @@ are epoch seconds of the bucket start; the unit is in the helper's name.
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping
+
+from services.settings import redis_key_prefix
 
 TOPIC_EVENTS = "ccpulse.events"
 TOPIC_DLQ = "ccpulse.events.dlq"
@@ -17,34 +17,9 @@ TOPIC_RAW = "ccpulse.raw"
 TOPIC_HISTORY_IMPORT = "ccpulse.history-import"
 ALL_TOPICS = (TOPIC_EVENTS, TOPIC_DLQ, TOPIC_RAW, TOPIC_HISTORY_IMPORT)
 
-# Before every Redis key, so two installations can share one Redis (each its own prefix, as
-# each its own CCPULSE_KAFKA_TOPIC_PREFIX). Read once from the environment when a process starts,
-# like every setting: key names are constants of the process (Settings.redis_key_prefix checks it).
-KEY_PREFIX_ENV = "CCPULSE_REDIS_KEY_PREFIX"
-KEY_PREFIX_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
-DEFAULT_KEY_PREFIX = "ccp"
-
-
-def key_prefix(environ: Mapping[str, str] = os.environ) -> str:
-    """The installation's key prefix; a value Redis patterns or hash tags would misread fails."""
-    value = environ.get(KEY_PREFIX_ENV) or DEFAULT_KEY_PREFIX
-    if not re.fullmatch(KEY_PREFIX_PATTERN, value):
-        raise ValueError(f"{KEY_PREFIX_ENV}={value!r}: letters, digits, '.', '_', '-' (1-64)")
-    return value
-
-
-PREFIX = key_prefix()
-
-
-def check_prefix(value: str) -> str:
-    """Key names are fixed when this module loads: a prefix given only in settings would leave
-    the process writing another installation's keys."""
-    if value != PREFIX:
-        raise ValueError(
-            f"is {value!r} but this process names its keys with {PREFIX!r}: set "
-            f"{KEY_PREFIX_ENV} in the environment before the process starts"
-        )
-    return value
+# Before every Redis key (CCPULSE_REDIS_KEY_PREFIX), so two installations can share one Redis.
+# Fixed when a process starts, like every setting: key names are constants of the process.
+PREFIX = redis_key_prefix()
 
 
 CHANGES_CHANNEL = f"{PREFIX}:changes"

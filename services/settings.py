@@ -6,6 +6,9 @@ hand any module the exact configuration they want.
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -14,7 +17,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services import keys
 from services.alerting import AlertRules, default_rules
 from services.apikeys import is_loopback
 from services.calendar import BusinessHours
@@ -37,6 +39,20 @@ DEFAULT_SL_THRESHOLDS_SECONDS: dict[str, int] = {
     "social": 3600,
     "email": 86400,
 }
+
+
+KEY_PREFIX_ENV = "CCPULSE_REDIS_KEY_PREFIX"
+KEY_PREFIX_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+DEFAULT_KEY_PREFIX = "ccp"
+
+
+def redis_key_prefix(environ: Mapping[str, str] = os.environ) -> str:
+    """The installation's Redis key prefix (services/keys.py reads it once, at import); a value
+    Redis patterns or cluster hash tags would misread is refused."""
+    value = environ.get(KEY_PREFIX_ENV) or DEFAULT_KEY_PREFIX
+    if not re.fullmatch(KEY_PREFIX_PATTERN, value):
+        raise ValueError(f"{KEY_PREFIX_ENV}={value!r}: letters, digits, '.', '_', '-' (1-64)")
+    return value
 
 
 class Settings(BaseSettings):
@@ -63,7 +79,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # Before every Redis key ("site-b" -> site-b:stats), so installations can share one Redis
     # (Redis Cluster included, which has one database). Read by services.keys at process start.
-    redis_key_prefix: str = Field(default=keys.DEFAULT_KEY_PREFIX, pattern=keys.KEY_PREFIX_PATTERN)
+    redis_key_prefix: str = Field(default=DEFAULT_KEY_PREFIX, pattern=KEY_PREFIX_PATTERN)
     database_url: str | None = None
 
     # --- managed Kafka (docs/managed-services.md): every client of every process uses these ---
@@ -242,7 +258,15 @@ class Settings(BaseSettings):
     @field_validator("redis_key_prefix")
     @classmethod
     def _prefix_is_the_processes(cls, value: str) -> str:
-        return keys.check_prefix(value)
+        """services.keys names every key with the prefix the environment held when it loaded: a
+        prefix given only here would leave this process writing another installation's keys."""
+        named = redis_key_prefix()
+        if value != named:
+            raise ValueError(
+                f"is {value!r} but this process names its keys with {named!r}: set "
+                f"{KEY_PREFIX_ENV} in the environment before the process starts"
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod

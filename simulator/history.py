@@ -55,9 +55,16 @@ def _poisson(rng: random.Random, mean: float) -> int:
         k += 1
 
 
-def demo_intervals(end: datetime, weeks: int, zone: ZoneInfo, seed: int = 1) -> str:
+def demo_intervals(
+    end: datetime,
+    weeks: int,
+    zone: ZoneInfo,
+    seed: int = 1,
+    peak_per_hour: float = PEAK_PER_HOUR,
+) -> str:
     """CSV of every 15-minute interval, channel and queue with contacts, over `weeks` weeks up
-    to `end` (an aware time on a 15-minute boundary, excluded)."""
+    to `end` (an aware time on a 15-minute boundary, excluded). `peak_per_hour`: the live
+    simulator's peak (its --rate x 3600), so the planner's past matches today's traffic."""
     rng = random.Random(seed)
     total = sum(CHANNEL_WEIGHTS.values())
     out = io.StringIO()
@@ -68,11 +75,11 @@ def demo_intervals(end: datetime, weeks: int, zone: ZoneInfo, seed: int = 1) -> 
     while t < stop:  # in UTC steps: a DST night has 92 or 100 quarter hours, each once
         local = datetime.fromtimestamp(t, zone)
         start = datetime.fromtimestamp(t, UTC).isoformat()
-        per_hour = PEAK_PER_HOUR * arrival_share(local)
+        per_hour = peak_per_hour * arrival_share(local)
         for channel, weight in CHANNEL_WEIGHTS.items():
             for queue in QUEUES[channel]:
                 mean = per_hour / 4 * weight / total / len(QUEUES[channel])
-                row = _interval(rng, channel, _poisson(rng, mean), per_hour / PEAK_PER_HOUR)
+                row = _interval(rng, channel, _poisson(rng, mean), per_hour / peak_per_hour)
                 if row is not None:
                     writer.writerow([start, channel, queue, *row])
         t += STEP_S

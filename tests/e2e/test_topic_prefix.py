@@ -17,7 +17,7 @@ from aiokafka import TopicPartition
 from aggregator import topic_reading
 from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
 from services import keys
-from services.settings import Settings
+from services.settings import DEFAULT_KEY_PREFIX, Settings
 from tests.clock import clock
 from tests.conftest import PARTITIONS, PipelineFactory
 from tests.e2e.test_pipeline import assert_matches, corpus
@@ -76,11 +76,11 @@ def test_two_installations_share_one_broker_and_one_redis(
     assert_matches(site_b.live(**span), events_b)
     names = [name.decode() for name in redis_server.client().scan_iter(count=1000)]
     ours = [n for n in names if n.startswith(KEY_PREFIX + ":")]
-    theirs = [n for n in names if n.startswith(keys.DEFAULT_KEY_PREFIX + ":")]
+    theirs = [n for n in names if n.startswith(DEFAULT_KEY_PREFIX + ":")]
     assert ours and theirs
     assert sorted(set(names) - set(ours) - set(theirs)) == []
     # Each installation's state is whole under its prefix: the same partition count recorded,
     # each with its own offsets, fact sheets and counters.
-    for prefix in (KEY_PREFIX, keys.DEFAULT_KEY_PREFIX):
+    for prefix in (KEY_PREFIX, DEFAULT_KEY_PREFIX):
         assert f"{prefix}:partitions" in names
         assert any(n.startswith(f"{prefix}:{keys.partition_tag(0)}:c:m:") for n in names)

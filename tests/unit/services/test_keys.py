@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services import keys
+from services import keys, settings
 from services.settings import Settings
 
 NOW_MS = 1_790_000_000_000
@@ -33,11 +33,11 @@ def test_reports_of_long_stopped_consumers_are_pruned() -> None:
 
 
 def test_the_key_prefix_comes_from_the_environment_and_is_checked() -> None:
-    assert keys.key_prefix({}) == keys.DEFAULT_KEY_PREFIX == "ccp"
-    assert keys.key_prefix({keys.KEY_PREFIX_ENV: "site-b"}) == "site-b"
+    assert settings.redis_key_prefix({}) == settings.DEFAULT_KEY_PREFIX == "ccp"
+    assert settings.redis_key_prefix({settings.KEY_PREFIX_ENV: "site-b"}) == "site-b"
     for bad in ("a b", "x{p1}", "a*", "a:b", "x" * 65):
-        with pytest.raises(ValueError, match=keys.KEY_PREFIX_ENV):
-            keys.key_prefix({keys.KEY_PREFIX_ENV: bad})
+        with pytest.raises(ValueError, match=settings.KEY_PREFIX_ENV):
+            settings.redis_key_prefix({settings.KEY_PREFIX_ENV: bad})
     # Every key of this process starts with its prefix: none is spelled with another.
     assert keys.STATS.startswith(keys.PREFIX + ":")
     assert keys.partition_facts_key(3).startswith(keys.PREFIX + ":{p3}")
@@ -46,5 +46,5 @@ def test_the_key_prefix_comes_from_the_environment_and_is_checked() -> None:
 
 def test_settings_refuse_a_prefix_the_process_does_not_name_its_keys_with() -> None:
     assert Settings().redis_key_prefix == keys.PREFIX
-    with pytest.raises(ValidationError, match=keys.KEY_PREFIX_ENV):
+    with pytest.raises(ValidationError, match=settings.KEY_PREFIX_ENV):
         Settings(redis_key_prefix="another")

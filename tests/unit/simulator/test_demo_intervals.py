@@ -41,3 +41,17 @@ def test_weekdays_are_busier_than_weekends_and_the_seed_decides() -> None:
     for r in rows(text):
         per_day[datetime.fromisoformat(r["start"]).astimezone(PARIS).weekday()] += int(r["offered"])
     assert min(per_day[d] for d in range(5)) > max(per_day[5], per_day[6])
+
+
+def test_the_past_runs_at_the_live_simulators_peak() -> None:
+    """`up --simulate --rate R` seeds a past whose busiest weekday hour holds about R x 3600
+    contacts, as the live floor then offers (simulator/center.py uses the same curve)."""
+    end = datetime(2030, 6, 3, tzinfo=PARIS)
+    for peak in (120.0, 1080.0):
+        at_peak: Counter[str] = Counter()
+        for r in rows(demo_intervals(end, 2, PARIS, seed=3, peak_per_hour=peak)):
+            local = datetime.fromisoformat(r["start"]).astimezone(PARIS)
+            if local.weekday() < 5 and local.hour == 10:  # the morning hump, 10:00 to 11:00
+                at_peak[local.date().isoformat()] += int(r["offered"])
+        mean = sum(at_peak.values()) / len(at_peak)
+        assert 0.85 * peak <= mean <= 1.05 * peak, (peak, mean)
