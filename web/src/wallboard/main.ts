@@ -171,9 +171,13 @@ function staleText(): string {
   return `No update for ${ago}s — figures from ${when} are NOT current (${what}).`;
 }
 
-const conn = new Connection({ onDoc: (d, _kind, t) => void onDoc(d, t), onAlerts: (a) => renderAlerts(byId("alerts"), a, timeZone), onLink, onNeverOpened: () => void onNeverOpened() });
+const conn = new Connection({ onDoc: (d, _kind, t) => {
+  document.body.dataset.seq = String(conn.seq);
+  void onDoc(d, t);
+}, onAlerts: (a) => renderAlerts(byId("alerts"), a, timeZone), onLink, onNeverOpened: () => void onNeverOpened() });
 
 async function main(): Promise<void> {
+  Object.assign(window, { ccpulseState: () => conn.state() }); // for tests: the state we rebuilt
   document.body.classList.toggle("tv", tv);
   document.body.dataset.staleAfter = String(STALE_MS);
   const select = byId<HTMLSelectElement>("window");
