@@ -34,18 +34,8 @@ async def wallboard(websocket: WebSocket) -> None:
     broadcaster = state.broadcaster
     box = broadcaster.join()
     whole = websocket.query_params.get("updates") == "full"
-    held: tuple[int, dict[str, Any]] | None = None  # the state this client has: (seq, state)
     try:
-        try:
-            frame = await wallboard_frame(state.reader, state.clock.now())
-            seq = broadcaster.number()
-            await websocket.send_text(full_message("snapshot", seq, frame))
-            held = (seq, frame)
-            alerts = state.alerts  # the alerter: firing alerts, when there are any
-            if alerts is not None and (message := await alerts.current_message()):
-                await websocket.send_text(message)
-        except (RedisError, OSError):
-            await websocket.send_text(json.dumps({"type": "unavailable"}))
+        held = await _first_messages(websocket, state)
         checked = time.monotonic()
         while True:
             message = await box.take()
@@ -65,7 +55,26 @@ async def wallboard(websocket: WebSocket) -> None:
         broadcaster.leave(box)
 
 
-def _encode(frame: Frame, held: tuple[int, dict[str, Any]] | None, whole: bool) -> str:
+Held = tuple[int, dict[str, Any]]  # the state a client has: (seq, state)
+
+
+async def _first_messages(websocket: WebSocket, state: Any) -> Held | None:
+    """The snapshot (numbered), then the firing alerts; "unavailable" when Redis cannot say."""
+    held: Held | None = None
+    try:
+        frame = await wallboard_frame(state.reader, state.clock.now())
+        seq = state.broadcaster.number()
+        await websocket.send_text(full_message("snapshot", seq, frame))
+        held = (seq, frame)
+        alerts = state.alerts  # the alerter: firing alerts, when there are any
+        if alerts is not None and (message := await alerts.current_message()):
+            await websocket.send_text(message)
+    except (RedisError, OSError):
+        await websocket.send_text(json.dumps({"type": "unavailable"}))
+    return held
+
+
+def _encode(frame: Frame, held: Held | None, whole: bool) -> str:
     """The message that brings this client from the state it holds to `frame`."""
     if whole:
         return frame.full
