@@ -86,11 +86,25 @@ def busy_floor(feed: Feed) -> None:
     feed.publish()
 
 
-@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (1366, 768)])
+@pytest.mark.parametrize(
+    ("width", "height", "busy"),
+    [(1920, 1080, True), (1366, 768, True), (1920, 1080, False), (1366, 768, False)],
+)
 def test_tv_shows_channels_and_queues_on_one_readable_screen(
-    live_api: LiveApi, feed: Feed, page_factory: Any, artifacts: Path, width: int, height: int
+    live_api: LiveApi,
+    feed: Feed,
+    page_factory: Any,
+    artifacts: Path,
+    width: int,
+    height: int,
+    busy: bool,
 ) -> None:
-    busy_floor(feed)
+    """Busy: five channels and ten queues fill the screen. Not busy (three channels, five
+    queues): the queues leave room for the side panel, which must be as readable."""
+    if busy:
+        busy_floor(feed)
+    else:
+        floor.seed(feed)
     page = page_factory(width, height)
     page.emulate_media(color_scheme="dark")
     open_wallboard(page, live_api, "?tv=1")
@@ -99,9 +113,12 @@ def test_tv_shows_channels_and_queues_on_one_readable_screen(
     wait_for(
         lambda: page.locator("#queues-body tr").count() == len(live["queues"]), 10, "queue rows"
     )
-    assert page.locator("#tiles .tile").count() == len(live["channels"]) == 5
+    assert page.locator("#tiles .tile").count() == len(live["channels"]) == (5 if busy else 3)
     page.wait_for_timeout(500)  # one fitting pass after the last update
-    page.screenshot(path=str(artifacts / f"tv-{width}x{height}.png"))
+    name = f"tv-{width}x{height}" + ("" if busy else "-side-panel")
+    page.screenshot(path=str(artifacts / f"{name}.png"))
+    if not busy:
+        assert page.get_attribute("#views", "data-secondary") != "none"
 
     assert page.evaluate("document.documentElement.scrollHeight <= innerHeight + 1")
     off_screen = page.evaluate(VISIBLE_AT_ONCE_JS)
