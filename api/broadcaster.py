@@ -1,22 +1,28 @@
 """One Redis subscription per process fans change notices out to every websocket client.
 
 Each client has a one-slot mailbox holding only the latest state: a slow client skips states,
-it never accumulates a backlog. Snapshots are rebuilt at most once per interval.
+it never accumulates a backlog. Snapshots are rebuilt at most once per interval. Each state is a
+numbered `Frame` carrying, encoded once for all clients, both the whole document and the patch
+from the state before it (`api.deltas`): a client that holds the state before gets the patch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services import keys, tracing
+
+from .deltas import diff
 
 log = logging.getLogger("ccpulse.api")
 TRACER = tracing.tracer("ccpulse.api")
@@ -25,22 +31,45 @@ Builder = Callable[[], Awaitable[dict[str, Any]]]
 REFRESH_S = 5.0  # waits grow while nothing happens: refresh the gauges anyway
 
 
+@dataclass(frozen=True)
+class Frame:
+    """One state of the wallboard, numbered; `patch` turns state `base` into this one."""
+
+    seq: int
+    state: dict[str, Any]  # {"data": the 15-minute document, "today": today's totals}
+    full: str  # the `update` message
+    base: int | None = None
+    patch: str | None = None  # the `patch` message from `base`
+
+
+def full_message(kind: str, seq: int, state: dict[str, Any]) -> str:
+    return json.dumps({"type": kind, "seq": seq, **state})
+
+
+def patch_message(seq: int, base: int, old: dict[str, Any], new: dict[str, Any]) -> str:
+    changes, removed = diff(old, new)
+    message: dict[str, Any] = {"type": "patch", "seq": seq, "base": base, "set": changes}
+    if removed:
+        message["unset"] = removed
+    return json.dumps(message)
+
+
 class Mailbox:
     """The latest message of each kind for one client, not yet sent. Kinds have their own
     slot, so an alerts message is never overwritten by the next figures update."""
 
     def __init__(self) -> None:
-        self._latest: dict[str, str] = {}  # kind -> message, oldest kind first
+        self._latest: dict[str, str | Frame] = {}  # kind -> message, oldest kind first
         self._ready = asyncio.Event()
         self.replaced = 0  # messages overwritten before the client took them (shed load)
 
-    def put(self, message: str, kind: str = "update") -> None:
+    def put(self, message: str | Frame, kind: str = "update") -> None:
         if kind in self._latest:
             self.replaced += 1
         self._latest[kind] = message
         self._ready.set()
 
-    async def take(self) -> str:
+    async def take(self) -> str | Frame:
         await self._ready.wait()
         message = self._latest.pop(next(iter(self._latest)))
         if not self._latest:
@@ -59,7 +88,8 @@ class Broadcaster:
         self.clients: set[Mailbox] = set()
         self._dirty = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self.last_message: str | None = None
+        self.latest: Frame | None = None
+        self._numbers = itertools.count(1)
         self.shed_total = 0
         self._traces: list[str] = []  # steps' traceparents since the last push (tracing on)
 
@@ -72,6 +102,10 @@ class Broadcaster:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    def number(self) -> int:
+        """The next state number (a connection's own first snapshot takes one too)."""
+        return next(self._numbers)
 
     def join(self) -> Mailbox:
         box = Mailbox()
@@ -137,7 +171,14 @@ class Broadcaster:
         except (RedisError, OSError) as exc:
             log.warning("snapshot failed: %s", exc)
             return
-        message = json.dumps({"type": "update", **data})
-        self.last_message = message
+        self.latest = frame = self._frame(data, self.latest)
         for box in list(self.clients):
-            box.put(message)
+            box.put(frame)
+
+    def _frame(self, state: dict[str, Any], before: Frame | None) -> Frame:
+        seq = self.number()
+        full = full_message("update", seq, state)
+        if before is None:
+            return Frame(seq, state, full)
+        patch = patch_message(seq, before.seq, before.state, state)
+        return Frame(seq, state, full, before.seq, patch)

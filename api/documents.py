@@ -14,7 +14,7 @@ dropping what the websocket sends.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import BaseModel, ConfigDict, Field, with_config
 from typing_extensions import TypedDict
@@ -368,17 +368,35 @@ class TodayTotals(Document):
 
 
 class SnapshotMessage(Document):
-    """The first message: the 15-minute live document and today's totals."""
+    """The first message: the 15-minute live document and today's totals. `seq` numbers the
+    state; each later patch names the state it applies to (`base`)."""
 
     type: Literal["snapshot"]
+    seq: int
     data: LiveDocument
     today: TodayTotals
 
 
 class UpdateMessage(Document):
+    """A later state whole (only with `?updates=full`)."""
+
     type: Literal["update"]
+    seq: int
     data: LiveDocument
     today: TodayTotals
+
+
+class PatchMessage(Document):
+    """What changed from state `base` to state `seq`, in the frame `{data, today}`: `set` holds,
+    where old and new are both objects, the changes inside them, elsewhere the new value whole
+    (null included); `unset` the paths no longer there. A client whose state is not `base`
+    reconnects for a new snapshot."""
+
+    type: Literal["patch"]
+    seq: int
+    base: int
+    set: dict[str, Any]
+    unset: list[list[str]] = Field(default_factory=list)
 
 
 class AlertsMessage(Document):
@@ -395,6 +413,6 @@ class UnavailableMessage(Document):
 
 
 WallboardMessage = Annotated[
-    SnapshotMessage | UpdateMessage | AlertsMessage | UnavailableMessage,
+    SnapshotMessage | UpdateMessage | PatchMessage | AlertsMessage | UnavailableMessage,
     Field(discriminator="type"),
 ]

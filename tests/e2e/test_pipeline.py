@@ -17,6 +17,7 @@ from simulator.scenario import Day, generate, iso, shuffle_within_contacts
 from tests import oracle
 from tests.clock import clock
 from tests.harness import Pipeline, epoch_of, same, wait_until
+from tests.wallboard_feed import Feed
 
 pytestmark = pytest.mark.e2e
 
@@ -125,12 +126,15 @@ async def ws_updates_after_post(
 ) -> list[dict[str, Any]]:
     url = pipeline.api_url.replace("http", "ws") + "/ws/wallboard"
     async with websockets.connect(url) as ws:
-        first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        feed = Feed(ws)
+        first = await feed.next()
         await asyncio.to_thread(pipeline.post, events)
         messages = [first]
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            message = await feed.next(30)
+            if message["type"] not in ("snapshot", "update"):
+                continue
             messages.append(message)
             voice = message["data"]["channels"].get("voice", {})
             if voice.get("offered") == 3:

@@ -30,6 +30,7 @@ from tests.clock import clock
 from tests.harness import Pipeline, wait_until
 from tests.kafka_tools import produce_raw
 from tests.tools.bench_backlog import applied
+from tests.wallboard_feed import Feed
 
 INGEST_EVENTS = 100_000
 AGGREGATOR_EVENTS = 200_000
@@ -85,7 +86,8 @@ async def bench_latency(pipeline: Pipeline) -> list[float]:
     url = pipeline.api_url.replace("http", "ws") + "/ws/wallboard"
     latencies: list[float] = []
     async with websockets.connect(url, max_size=None) as ws, httpx.AsyncClient() as client:
-        await ws.recv()
+        feed = Feed(ws)
+        await feed.next()
         for n in range(LATENCY_SAMPLES):
             event = {
                 "id": f"lat{n}",
@@ -98,7 +100,7 @@ async def bench_latency(pipeline: Pipeline) -> list[float]:
             await client.post(f"{pipeline.ingest_url}/v1/events", json=event)
             deadline = sent + 10
             while time.perf_counter() < deadline:
-                msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                msg = await feed.next(10)
                 if _social_offered(msg) > n:
                     latencies.append(time.perf_counter() - sent)
                     break

@@ -27,6 +27,7 @@ from services import keys
 from simulator.scenario import iso
 from tests.apiserver import ADMIN, VIEWER, api_settings, asgi_client, bearer, served
 from tests.clock import clock
+from tests.wallboard_feed import Feed
 
 PROBLEM = "application/problem+json"
 PARTITION = 0
@@ -164,12 +165,13 @@ def test_wallboard_socket_gets_a_snapshot_then_an_update_with_the_new_contact(
 
 async def _watch(url: str, redis_url: str, last: int) -> tuple[dict[str, Any], dict[str, Any]]:
     async with websockets.connect(url) as ws:
-        snapshot = json.loads(await asyncio.wait_for(ws.recv(), UPDATE_WAIT_S))
+        feed = Feed(ws)
+        snapshot = await feed.next(UPDATE_WAIT_S)
         now = clock.now()
         await apply_events(redis_url, contact("d", now - 30, "answered", 5.0, "chat"), last, now)
         async with asyncio.timeout(UPDATE_WAIT_S):
             while True:
-                message = json.loads(await ws.recv())
+                message = await feed.next(UPDATE_WAIT_S)
                 if message["type"] == "update" and "chat" in message["data"]["channels"]:
                     break
     # The server's handler notices a closed socket only when it next sends: one more notice

@@ -1225,8 +1225,33 @@ export interface components {
             data: components["schemas"]["AlertView"][];
         };
         /**
+         * PatchMessage
+         * @description What changed from state `base` to state `seq`, in the frame `{data, today}`: `set` holds,
+         *     where old and new are both objects, the changes inside them, elsewhere the new value whole
+         *     (null included); `unset` the paths no longer there. A client whose state is not `base`
+         *     reconnects for a new snapshot.
+         */
+        PatchMessage: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "patch";
+            /** Seq */
+            seq: number;
+            /** Base */
+            base: number;
+            /** Set */
+            set: {
+                [key: string]: unknown;
+            };
+            /** Unset */
+            unset?: string[][];
+        };
+        /**
          * SnapshotMessage
-         * @description The first message: the 15-minute live document and today's totals.
+         * @description The first message: the 15-minute live document and today's totals. `seq` numbers the
+         *     state; each later patch names the state it applies to (`base`).
          */
         SnapshotMessage: {
             /**
@@ -1234,6 +1259,8 @@ export interface components {
              * @enum {string}
              */
             type: "snapshot";
+            /** Seq */
+            seq: number;
             data: components["schemas"]["LiveDocument"];
             today: components["schemas"]["TodayTotals"];
         };
@@ -1274,17 +1301,22 @@ export interface components {
              */
             type: "unavailable";
         };
-        /** UpdateMessage */
+        /**
+         * UpdateMessage
+         * @description A later state whole (only with `?updates=full`).
+         */
         UpdateMessage: {
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
             type: "update";
+            /** Seq */
+            seq: number;
             data: components["schemas"]["LiveDocument"];
             today: components["schemas"]["TodayTotals"];
         };
-        WallboardMessage: components["schemas"]["SnapshotMessage"] | components["schemas"]["UpdateMessage"] | components["schemas"]["AlertsMessage"] | components["schemas"]["UnavailableMessage"];
+        WallboardMessage: components["schemas"]["SnapshotMessage"] | components["schemas"]["UpdateMessage"] | components["schemas"]["PatchMessage"] | components["schemas"]["AlertsMessage"] | components["schemas"]["UnavailableMessage"];
     };
     responses: never;
     parameters: never;

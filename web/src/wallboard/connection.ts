@@ -1,7 +1,16 @@
 // The websocket to /ws/wallboard: reconnects with capped, jittered backoff forever (a TV must
-// never need a reload) and says when data is stale (no message for STALE_MS).
+// never need a reload) and says when data is stale (no message for STALE_MS). After the snapshot
+// the api sends patches (what changed since the numbered state this page holds); a patch for
+// another state than ours means we missed one: dial again at once for a new snapshot.
 
 import type { Alert, LiveDoc, TodayTotals, WallboardMessage } from "../lib/types";
+import { applyPatch } from "./patches";
+
+/** The state the api's messages build: the 15-minute document and today's totals. */
+export interface Frame {
+  data: LiveDoc;
+  today: TodayTotals;
+}
 
 export const STALE_MS = 10_000;
 const FIRST_DELAY_MS = 500;
@@ -24,6 +33,9 @@ export class Connection {
   private opened = false;
   private openedAt = 0;
   private dialedAt = 0;
+  private frame: Frame | null = null; // our copy: the handlers get clones they may keep
+  seq: number | null = null;
+  private resyncedAt = 0;
 
   constructor(private readonly handlers: Handlers, private readonly path = "/ws/wallboard") {}
 
@@ -59,16 +71,43 @@ export class Connection {
     } catch {
       return;
     }
-    if (msg.type === "snapshot" || msg.type === "update") {
+    if (msg.type === "snapshot" || msg.type === "update" || msg.type === "patch") {
+      if (msg.type === "patch") {
+        if (!this.frame || msg.base !== this.seq) return this.resync();
+        applyPatch(this.frame, msg.set, msg.unset);
+      } else this.frame = { data: msg.data, today: msg.today };
+      this.seq = msg.seq;
       this.lastMessageAt = Date.now();
       this.delay = FIRST_DELAY_MS;
       this.handlers.onLink("live");
-      this.handlers.onDoc(msg.data, msg.type, msg.today);
+      const copy = structuredClone(this.frame);
+      this.handlers.onDoc(copy.data, msg.type === "snapshot" ? "snapshot" : "update", copy.today);
     } else if (msg.type === "alerts" && Array.isArray(msg.data)) {
       this.handlers.onAlerts(msg.data);
     } else if (msg.type === "unavailable") {
       this.handlers.onLink("unavailable");
     }
+  }
+
+  /** The state we hold as text, for tests that compare it with a full document. */
+  state(): string {
+    return JSON.stringify({ seq: this.seq, frame: this.frame });
+  }
+
+  private resync(): void {
+    const socket = this.socket;
+    this.frame = null;
+    this.seq = null;
+    if (!socket) return;
+    socket.onmessage = null;
+    socket.onclose = null;
+    socket.close();
+    // At once (the link is fine, only our copy fell behind), unless it keeps happening.
+    if (Date.now() - this.resyncedAt > MAX_DELAY_MS) {
+      this.resyncedAt = Date.now();
+      this.socket = null;
+      this.connect();
+    } else this.closed(socket);
   }
 
   private closed(socket: WebSocket): void {

@@ -16,7 +16,7 @@ import { renderQueues } from "./queues";
 import { renderScopeAgents, tickScopeAgents } from "./scopeagents";
 import { useConfig } from "./thresholds";
 import { renderTiles, tickTiles, type Today } from "./tiles";
-import { Rotator } from "./tv";
+import { TvScreen } from "./tv";
 
 const WINDOWS = ["5m", "15m", "30m", "1h", "4h", "24h", "today"];
 const LIVE_WINDOW = "15m"; // what the websocket carries
@@ -34,7 +34,7 @@ let today: Today | null = null;
 let link: Link = "connecting";
 let retryAt = 0;
 let timeZone: string | undefined;
-let rotator: Rotator | null = null;
+let rotator: TvScreen | null = null;
 const lastFetch: Record<string, number> = {};
 const inFlight = new Set<string>();
 
@@ -67,7 +67,7 @@ function showFocus(): void {
   row.scrollIntoView({ block: "center" });
 }
 
-/** Views with nothing to show step aside (on a TV they would waste a whole screen). */
+/** Views with nothing to show step aside (on a TV they would waste the secondary panel). */
 function markEmpty(): void {
   const empty: Record<string, boolean> = {
     queues: !Object.keys(doc?.queues ?? {}).length,
@@ -174,9 +174,13 @@ function staleText(): string {
   return `No update for ${ago}s — figures from ${when} are NOT current (${what}).`;
 }
 
-const conn = new Connection({ onDoc: (d, _kind, t) => void onDoc(d, t), onAlerts: (a) => renderAlerts(byId("alerts"), a, timeZone), onLink, onNeverOpened: () => void onNeverOpened() });
+const conn = new Connection({ onDoc: (d, _kind, t) => {
+  document.body.dataset.seq = String(conn.seq);
+  void onDoc(d, t);
+}, onAlerts: (a) => renderAlerts(byId("alerts"), a, timeZone), onLink, onNeverOpened: () => void onNeverOpened() });
 
 async function main(): Promise<void> {
+  Object.assign(window, { ccpulseState: () => conn.state() }); // for tests: the state we rebuilt
   document.body.classList.toggle("tv", tv);
   document.body.dataset.staleAfter = String(STALE_MS);
   const select = byId<HTMLSelectElement>("window");
@@ -190,7 +194,7 @@ async function main(): Promise<void> {
   mountAgents(byId<HTMLTableElement>("agents-table"), byId("agent-controls"), () => rotator?.refresh());
   if (tv) {
     const seconds = Math.max(3, Number(query.get("rotate") ?? 15) || 15);
-    rotator = new Rotator(byId("views"), byId("dots"), seconds);
+    rotator = new TvScreen(byId("views"), byId("dots"), seconds);
     rotator.start();
     document.addEventListener("dblclick", () => void document.documentElement.requestFullscreen?.().catch(() => {}));
   }
