@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,10 @@ CARD_TIMES = """() => Array.from(document.querySelectorAll('#agent-scopes .scope
     state: s.dataset.stateTime, count: Number(s.dataset.count),
     longest: JSON.parse(s.dataset.longest), total: Number(s.dataset.total),
     text: s.textContent })))"""
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds")
 
 
 def _epoch(iso: str) -> float:
@@ -130,6 +134,23 @@ def test_basic_page_and_agents_panel_show_agents_per_scope(
     board.locator('[data-view="agents"]').screenshot(
         path=str(artifacts / "wallboard-agents-by-scope-1920x1080.png")
     )
+
+    # A change after the page loaded reaches it: the plain page asks for whole documents
+    # (`?updates=full`), as it applies no patches.
+    agent = next(a for a in AGENTS if live["agents"].get(a, {}).get("state") != "offline")
+    queue = AGENTS[agent][4][0]
+
+    def offline_on_page() -> int:
+        return next(
+            c["value"]
+            for c in basic.evaluate(BASIC_CELLS)
+            if (c["scope"], c["name"], c["field"]) == ("queue", queue, "agents.offline")
+        )
+
+    before = offline_on_page()
+    change = {"id": "abs-later", "type": "agent.state", "time": _iso(clock.now()), "agent": agent}
+    pipeline.post([{**change, "state": "offline"}])
+    wait_for(lambda: offline_on_page() == before + 1, 30, "the plain page's next update")
 
 
 def test_basic_page_signs_in_first_and_shows_agents(
