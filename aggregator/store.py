@@ -9,6 +9,7 @@ and passed in KEYS; the script computes none. The clock is the caller's: nothing
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -62,8 +63,10 @@ class Payload:
     expiry: list[str]  # expiry ms, contact, ...
     agents: list[str]  # agent, slice, ...
     groups: list[tuple[int, str, str, str]]  # key, version read, new version, members
-    counters: list[tuple[int, str, list[str]]]  # key, expire-at s, [field, delta, ...]
-    agent_log: list[tuple[int, str, str]]  # key, `event id|state`, ms
+    counters: list[
+        tuple[int, str, list[str], int]
+    ]  # key, expire-at s, [field, delta, ...], its version key
+    agent_log: list[tuple[int, str, str, int]]  # key, `event id|state`, ms, its version key
     scopes: list[str]  # minute, scope, ...
     dirty: list[str]
     gauges: list[tuple[str, int, str, str]]  # add|rem, key, contact, since ms
@@ -76,6 +79,8 @@ class Payload:
     group_ttl: str
     channel: str
     notice: str
+    epoch_key: int  # the partition's epoch (keys.partition_epoch_key)
+    epoch: str  # this store's token, kept as the epoch when the partition has none yet
 
 
 class KeyList:
@@ -111,6 +116,7 @@ class Store:
         self.group_ttl_s = group_ttl_s
         self.facts_ttl_s = facts_ttl_s
         self.bucket_ttl_s = bucket_ttl_s
+        self.epoch = secrets.token_hex(8)  # becomes a partition's epoch if it has none yet
 
     async def load_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
         """Last applied offset per partition, -1 where nothing was applied yet."""
@@ -199,6 +205,7 @@ class Store:
                     key(keys.partition_agent_log_key(step.partition, agent)),
                     f"{event_id}|{state}",
                     str(ms),
+                    key(keys.partition_agent_log_version_key(step.partition, agent)),
                 )
                 for agent, event_id, state, ms in plan.agent_log
             ],
@@ -212,6 +219,8 @@ class Store:
             group_ttl=str(self.group_ttl_s),
             channel=keys.CHANGES_CHANNEL,
             notice=str(step.last),
+            epoch_key=key(keys.partition_epoch_key(step.partition)),
+            epoch=self.epoch,
         )
         return key.names, payload
 
@@ -231,8 +240,9 @@ class Store:
 
     def _counters(
         self, plan: Plan, now_s: float, key: KeyList, partition: int
-    ) -> tuple[list[tuple[int, str, list[str]]], dict[str, int]]:
-        """One hash per bucket for this partition, `scope|counter` fields; the active scopes."""
+    ) -> tuple[list[tuple[int, str, list[str], int]], dict[str, int]]:
+        """One hash per bucket for this partition, `scope|counter` fields, and its version key;
+        the active scopes."""
         buckets, scopes = bucket_fields(plan.deltas, now_s, self.bucket_ttl_s)
         counters = []
         for (res, start), fields in buckets.items():
@@ -241,7 +251,12 @@ class Store:
                 flat += (name, str(value))
             expire_at = str(start + keys.RESOLUTIONS[res] + self.bucket_ttl_s)
             counters.append(
-                (key(keys.partition_counter_key(partition, res, start)), expire_at, flat)
+                (
+                    key(keys.partition_counter_key(partition, res, start)),
+                    expire_at,
+                    flat,
+                    key(keys.partition_counter_version_key(partition, res, start)),
+                )
             )
         return counters, scopes
 

@@ -19,6 +19,11 @@ from services import keys, kpis, lua
 from services.clock import iso_utc
 from services.settings import Settings
 
+from .log_cache import LogCache
+from .log_cache import parse_changes as parse_changes  # tests read it here
+from .shared_reads import SharedReads
+from .window_sums import WindowSums
+
 WINDOWS_S = {"5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "24h": 86400}
 WINDOW_NAMES = (*WINDOWS_S, "today")
 MAX_RANGE_S = 8 * 86400
@@ -40,20 +45,6 @@ for i = 1, #KEYS, 2 do
 end
 return out
 """
-
-# One partition's agent state logs (KEYS), ARGV: window start ms, end ms (exclusive). Per key:
-# {the last change before the window (member, score), if any}, {changes inside (member, score)}.
-AGENT_LOGS = """
-local out = {}
-for i, key in ipairs(KEYS) do
-  out[i] = {
-    redis.call('ZREVRANGEBYSCORE', key, '(' .. ARGV[1], '-inf', 'WITHSCORES', 'LIMIT', 0, 1),
-    redis.call('ZRANGEBYSCORE', key, ARGV[1], '(' .. ARGV[2], 'WITHSCORES'),
-  }
-end
-return out
-"""
-
 
 # Keys one summing script reads at most on a single Redis: partitions' buckets are read together
 # up to this (`today` at 24 partitions is about 950), so a long range never makes one script run
@@ -138,6 +129,9 @@ class LiveReader:
         self.redis = redis
         self.settings = settings
         self.agent_partitions: dict[str, list[int]] = {}  # from the last agent_states()
+        self.window_sums = WindowSums(redis)  # named windows' counters, kept summed
+        self.log_cache = LogCache(redis)  # agents' state logs since a window's start, parsed
+        self.shared = SharedReads(redis)  # documents shared by requests of the same state
 
     async def partitions(self) -> range:
         """The partitions state was written for (recorded by the first aggregator)."""
@@ -156,6 +150,8 @@ class LiveReader:
         hash); on a cluster by one script per partition (its keys in one slot), summed here."""
         cells = buckets(window.start_s, window.end_s)
         partitions = await self.partitions()
+        if window.name in WINDOW_NAMES:  # read often: only the buckets that changed
+            return by_scope(await self.window_sums.read(window.name, cells, partitions), scopes)
         groups = [[keys.partition_counter_key(p, res, s) for res, s in cells] for p in partitions]
         if not self.settings.redis_cluster:
             groups = batched_keys(groups, SCRIPT_KEYS)
@@ -196,22 +192,18 @@ class LiveReader:
     ) -> dict[str, list[kpis.StateChange]]:
         """Each agent's changes inside the window, plus the last one before it (its state then),
         read from the partitions that applied its state events (see agent_states): one script
-        per partition for all its agents."""
+        per partition for all its agents, which reads only the logs that changed since the last
+        read from the same start (api/log_cache.py)."""
         by_partition: dict[int, list[str]] = {}
         for agent in agents:
             for partition in self.agent_partitions.get(agent, ()):
                 by_partition.setdefault(partition, []).append(agent)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for partition, names in by_partition.items():
-                logs = [keys.partition_agent_log_key(partition, agent) for agent in names]
-                pipe.eval(AGENT_LOGS, len(logs), *logs, start_ms, end_ms)
-            rows = await pipe.execute()
+        logs = await self.log_cache.read(by_partition, start_ms)
         out: dict[str, list[kpis.StateChange]] = {agent: [] for agent in agents}
         before: dict[str, list[kpis.StateChange]] = {agent: [] for agent in agents}
-        for names, row in zip(by_partition.values(), rows, strict=True):
-            for agent, (last, inside) in zip(names, row, strict=True):
-                before[agent] += parse_changes(last)
-                out[agent] += parse_changes(inside)
+        for (_, agent), (last, since) in logs.items():
+            before[agent] += last
+            out[agent] += [change for change in since if change[0] < end_ms]
         for agent, changes in out.items():
             last = sorted(before[agent])[-1:]  # the state at the window's start, over partitions
             changes[:] = last + sorted(changes)
@@ -321,23 +313,23 @@ def sum_fields(rows: Iterable[Sequence[str | bytes]]) -> dict[str | bytes, int]:
     return total
 
 
+_SPLIT: dict[str | bytes, tuple[str, str]] = {}  # field -> (scope, counter), split once
+
+
 def by_scope(summed: dict[str | bytes, int], scopes: Iterable[str]) -> dict[str, dict[str, int]]:
     """`scope|counter` sums split per scope, for the scopes asked (others are dropped)."""
     out: dict[str, dict[str, int]] = {scope: {} for scope in scopes}
+    split = _SPLIT
+    if len(split) > 200_000:  # field names are open-ended (agents, stages): stay bounded
+        split.clear()
     for field, value in summed.items():
-        scope, name = keys.parse_counter_field(_text(field))
+        parts = split.get(field)
+        if parts is None:
+            parts = split[field] = keys.parse_counter_field(_text(field))
+        scope, name = parts
         counters = out.get(scope)
         if counters is not None:
             counters[name] = counters.get(name, 0) + value
-    return out
-
-
-def parse_changes(flat: Sequence[str | bytes]) -> list[kpis.StateChange]:
-    """`member, score, ...` of an agent's state log: (ms, event id, state) each."""
-    out = []
-    for i in range(0, len(flat), 2):
-        event_id, _, state = _text(flat[i]).rpartition("|")
-        out.append((int(float(flat[i + 1])), event_id, state))
     return out
 
 

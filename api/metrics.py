@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from typing import Any
 
@@ -137,8 +137,16 @@ class LiveCollector(Collector):
 async def render(reader: LiveReader, now_s: float, extra: Iterable[Metric] = ()) -> bytes:
     """The exposition text; `extra` carries the per-process families (websocket clients)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(LiveCollector(await read(reader, now_s), extra))
+    registry.register(LiveCollector(await shared_read(reader, now_s), extra))
     return generate_latest(registry)
+
+
+async def shared_read(reader: LiveReader, now_s: float) -> Reading:
+    """`read`, computed once for every scrape of the same state and tick (api/shared_reads.py);
+    the aggregator's loop figures and lag, written outside its steps, are read each time."""
+    reading = await reader.shared.get(("metrics",), now_s, lambda: read(reader, now_s))
+    stats, reports = await asyncio.gather(reader.stats(), reader.redis.hgetall(keys.CONSUMER_LAG))
+    return replace(reading, stats=stats, lag=keys.fresh_lag(reports, int(now_s * 1000)))
 
 
 async def read(reader: LiveReader, now_s: float) -> Reading:

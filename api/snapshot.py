@@ -79,6 +79,17 @@ async def build(
     }
 
 
+async def shared_build(
+    reader: LiveReader, window: Window, now_s: float, overrides: Overrides | None = None
+) -> dict[str, Any]:
+    """`build`'s document, computed once for every request of the same query, state and tick
+    (api/shared_reads.py). Shared: callers must not change it."""
+    over = overrides or Overrides()
+    return await reader.shared.get(
+        ("live", window, over), now_s, lambda: build(reader, window, now_s, over)
+    )
+
+
 async def _time_in_state(
     reader: LiveReader, agents: dict[str, Any], window: Window, now_s: float
 ) -> None:
@@ -193,5 +204,6 @@ async def today_totals(reader: LiveReader, now_s: float) -> dict[str, Any]:
 
 async def wallboard_frame(reader: LiveReader, now_s: float) -> dict[str, Any]:
     """What one websocket message carries: the 15-minute document and today's totals."""
-    data = await build(reader, resolve_window("15m", now_s, reader.settings), now_s)
-    return {"data": data, "today": await today_totals(reader, now_s)}
+    data = await shared_build(reader, resolve_window("15m", now_s, reader.settings), now_s)
+    today = await reader.shared.get(("today-totals",), now_s, lambda: today_totals(reader, now_s))
+    return {"data": data, "today": today}

@@ -12,7 +12,7 @@ from services import kpis, problems
 from ..deps import State
 from ..documents import LiveDocument
 from ..live_reader import WINDOW_NAMES, range_window, resolve_window
-from ..snapshot import Overrides, build
+from ..snapshot import Overrides, shared_build
 
 router = APIRouter(prefix="/api/v1", tags=["live"])
 
@@ -46,6 +46,6 @@ async def live(
         raise HTTPException(422, detail=f"{field}: {exc}") from exc
     overrides = Overrides(sl_variant, sl_threshold, sl_exclude_short, abandon_denominator)
     try:
-        return await build(state.reader, span, now, overrides)
+        return await shared_build(state.reader, span, now, overrides)
     except (RedisError, OSError) as exc:
         raise HTTPException(503, detail="live state (Redis) is unavailable") from exc
