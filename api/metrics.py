@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
@@ -122,6 +122,12 @@ class LiveCollector(Collector):
         self.extra = list(extra)
 
     def collect(self) -> Iterator[Metric]:
+        yield from self.figures()
+        yield from _health(self.reading.stats, self.reading.lag)
+        yield from self.extra
+
+    def figures(self) -> Iterator[Metric]:
+        """The families of the live state (all but the aggregator's health and the extras)."""
         reading = self.reading
         scopes, dropped_queues = _cap_queues(reading.scopes, reading.scope_cap)
         stages, dropped_stages = _cap_stages(scopes, reading.scope_cap)
@@ -130,23 +136,38 @@ class LiveCollector(Collector):
         yield from _histograms(scopes)
         yield _dropped(dropped_queues, dropped_stages)
         yield from _agent_families(reading)
-        yield from _health(reading.stats, reading.lag)
-        yield from self.extra
 
 
 async def render(reader: LiveReader, now_s: float, extra: Iterable[Metric] = ()) -> bytes:
-    """The exposition text; `extra` carries the per-process families (websocket clients)."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(LiveCollector(await shared_read(reader, now_s), extra))
-    return generate_latest(registry)
+    """The exposition text; `extra` carries the per-process families (websocket clients).
 
-
-async def shared_read(reader: LiveReader, now_s: float) -> Reading:
-    """`read`, computed once for every scrape of the same state and tick (api/shared_reads.py);
-    the aggregator's loop figures and lag, written outside its steps, are read each time."""
-    reading = await reader.shared.get(("metrics",), now_s, lambda: read(reader, now_s))
+    The live state's families are rendered once for every scrape of the same state and tick
+    (api/shared_reads.py); the aggregator's health (its loop's figures and lag are written
+    outside its steps) and the extras are read and rendered for each scrape, after them."""
+    figures = await reader.shared.get(("metrics",), now_s, lambda: _figures(reader, now_s))
     stats, reports = await asyncio.gather(reader.stats(), reader.redis.hgetall(keys.CONSUMER_LAG))
-    return replace(reading, stats=stats, lag=keys.fresh_lag(reports, int(now_s * 1000)))
+    health = _health(stats, keys.fresh_lag(reports, int(now_s * 1000)))
+    return figures + _exposition([*health, *extra])
+
+
+async def _figures(reader: LiveReader, now_s: float) -> bytes:
+    collector = LiveCollector(await read(reader, now_s))
+    # Rendered in a worker thread: the event loop keeps answering other requests meanwhile.
+    return await asyncio.to_thread(lambda: _exposition(collector.figures()))
+
+
+class _Families(Collector):
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+def _exposition(families: Iterable[Metric]) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
+    return generate_latest(registry)
 
 
 async def read(reader: LiveReader, now_s: float) -> Reading:
