@@ -132,6 +132,8 @@ class LiveReader:
         self.window_sums = WindowSums(redis)  # named windows' counters, kept summed
         self.log_cache = LogCache(redis)  # agents' state logs since a window's start, parsed
         self.shared = SharedReads(redis)  # documents shared by requests of the same state
+        # partition -> (its version when read, its agent slices decoded)
+        self._slices: dict[int, tuple[tuple[Any, Any] | None, dict[str, dict[str, Any]]]] = {}
 
     async def partitions(self) -> range:
         """The partitions state was written for (recorded by the first aggregator)."""
@@ -251,18 +253,14 @@ class LiveReader:
         events and the contacts naming it live on different partitions): the latest state by
         (event time, event id), and every queue with the last time it was seen."""
         partitions = await self.partitions()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for partition in partitions:
-                pipe.hgetall(keys.partition_agents_key(partition))
-            rows = await pipe.execute()
+        slices = await self._agent_slices(partitions)
         merged: dict[str, dict[str, Any]] = {}
         holders: dict[str, list[int]] = {}
-        for partition, row in zip(partitions, rows, strict=True):
-            for name, value in row.items():
-                part = orjson.loads(value)
-                _merge_agent(merged.setdefault(_text(name), {"queues": {}}), part)
+        for partition in partitions:
+            for name, part in slices[partition].items():
+                _merge_agent(merged.setdefault(name, {"queues": {}}), part)
                 if part.get("state"):
-                    holders.setdefault(_text(name), []).append(partition)
+                    holders.setdefault(name, []).append(partition)
         self.agent_partitions = holders
         return {
             name: {
@@ -274,6 +272,26 @@ class LiveReader:
             for name, m in merged.items()
             if m.get("state")
         }
+
+    async def _agent_slices(self, partitions: range) -> dict[int, dict[str, dict[str, Any]]]:
+        """Each partition's agent slices, decoded; read again only from the partitions whose
+        version (epoch, offset) changed since they were read: a step is what writes them."""
+        versions = await self.shared.partition_versions(partitions)
+        stale = [
+            p
+            for p in partitions
+            if versions[p] is None or self._slices.get(p, (None,))[0] != versions[p]
+        ]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition in stale:
+                pipe.hgetall(keys.partition_agents_key(partition))
+            rows = await pipe.execute()
+        for partition, row in zip(stale, rows, strict=True):
+            decoded = {_text(name): orjson.loads(value) for name, value in row.items()}
+            self._slices[partition] = (versions[partition], decoded)
+        for partition in [p for p in self._slices if p not in partitions]:
+            del self._slices[partition]
+        return {partition: self._slices[partition][1] for partition in partitions}
 
 
 iso = iso_utc  # the api's modules import it from here

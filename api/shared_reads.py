@@ -50,14 +50,21 @@ class SharedReads:
     async def version(self) -> Version | None:
         """Every partition's (epoch, offset), or None when some partition has no epoch."""
         count = int(await self.redis.get(keys.PARTITIONS) or 0)
+        versions = await self.partition_versions(range(count))
+        if not count or any(version is None for version in versions):
+            return None
+        return tuple(versions)
+
+    async def partition_versions(self, partitions: range) -> list[tuple[Any, Any] | None]:
+        """Per partition: (epoch, offset), None when it has no epoch (nothing is known to
+        change only with its offset)."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for partition in range(count):
+            for partition in partitions:
                 pipe.get(keys.partition_epoch_key(partition))
                 pipe.get(keys.partition_offset_key(self.topic, partition))
             values = await pipe.execute()
-        if not count or any(epoch is None for epoch in values[0::2]):
-            return None
-        return tuple(values)
+        pairs = zip(values[0::2], values[1::2], strict=True)
+        return [None if epoch is None else (epoch, offset) for epoch, offset in pairs]
 
     async def get(self, query: Hashable, now_s: float, compute: Callable[[], Awaitable[T]]) -> T:
         """`compute()`'s document for `query`, computed as of an instant at most a tick before

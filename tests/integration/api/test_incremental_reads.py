@@ -113,7 +113,7 @@ async def test_named_windows_equal_their_buckets_summed_anew_after_every_step(
     assert await cold.counters(scopes, today) == await reader.counters(scopes, today)
 
 
-async def test_agent_logs_equal_a_cold_read_after_every_step(redis: Redis) -> None:
+async def test_agent_states_and_logs_equal_a_cold_read_after_every_step(redis: Redis) -> None:
     now = clock.now()
     writer = await fill(redis, now)
     reader = LiveReader(redis, SETTINGS)
@@ -123,9 +123,10 @@ async def test_agent_logs_equal_a_cold_read_after_every_step(redis: Redis) -> No
         start, end = window.start_s * 1000, int(now * 1000)
         for at in (now - 10, now - 8):
             await writer.apply(0, writer.offered(at, agent="a0"))
-            logs = await reader.agent_logs(sorted(states), start, end)
             cold = LiveReader(redis, SETTINGS)
-            await cold.agent_states()
+            assert await reader.agent_states() == await cold.agent_states()
+            assert reader.agent_partitions == cold.agent_partitions
+            logs = await reader.agent_logs(sorted(states), start, end)
             assert logs == await cold.agent_logs(sorted(states), start, end)
             assert int((at + 5) * 1000) in [ms for ms, _, _ in logs["a0"]]
 
