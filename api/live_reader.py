@@ -118,6 +118,11 @@ def read_options(
     return kpis.ReadOptions(**values)
 
 
+PartitionVersion = tuple[Any, Any]  # (epoch, offset): what a partition's step last changed
+# (every partition's version, merged states, agent -> partitions holding its state events)
+AgentStates = tuple[list[PartitionVersion | None], dict[str, dict[str, Any]], dict[str, list[int]]]
+
+
 class LiveReader:
     """Reads Redis for one window; every figure from the same snapshot of counters.
 
@@ -133,7 +138,8 @@ class LiveReader:
         self.log_cache = LogCache(redis)  # agents' state logs since a window's start, parsed
         self.shared = SharedReads(redis)  # documents shared by requests of the same state
         # partition -> (its version when read, its agent slices decoded)
-        self._slices: dict[int, tuple[tuple[Any, Any] | None, dict[str, dict[str, Any]]]] = {}
+        self._slices: dict[int, tuple[PartitionVersion | None, dict[str, dict[str, Any]]]] = {}
+        self._states: AgentStates | None = None  # the last merge, with the versions it merged
 
     async def partitions(self) -> range:
         """The partitions state was written for (recorded by the first aggregator)."""
@@ -253,7 +259,10 @@ class LiveReader:
         events and the contacts naming it live on different partitions): the latest state by
         (event time, event id), and every queue with the last time it was seen."""
         partitions = await self.partitions()
-        slices = await self._agent_slices(partitions)
+        slices, versions = await self._agent_slices(partitions)
+        if self._states is not None and None not in versions and self._states[0] == versions:
+            self.agent_partitions = self._states[2]
+            return self._states[1]  # no step since: the same sheets (callers only read them)
         merged: dict[str, dict[str, Any]] = {}
         holders: dict[str, list[int]] = {}
         for partition in partitions:
@@ -262,7 +271,7 @@ class LiveReader:
                 if part.get("state"):
                     holders.setdefault(name, []).append(partition)
         self.agent_partitions = holders
-        return {
+        states = {
             name: {
                 "state": m["state"]["value"],
                 "since_ms": m["state"]["ms"],
@@ -272,8 +281,12 @@ class LiveReader:
             for name, m in merged.items()
             if m.get("state")
         }
+        self._states = (versions, states, holders)
+        return states
 
-    async def _agent_slices(self, partitions: range) -> dict[int, dict[str, dict[str, Any]]]:
+    async def _agent_slices(
+        self, partitions: range
+    ) -> tuple[dict[int, dict[str, dict[str, Any]]], list[PartitionVersion | None]]:
         """Each partition's agent slices, decoded; read again only from the partitions whose
         version (epoch, offset) changed since they were read: a step is what writes them."""
         versions = await self.shared.partition_versions(partitions)
@@ -291,7 +304,7 @@ class LiveReader:
             self._slices[partition] = (versions[partition], decoded)
         for partition in [p for p in self._slices if p not in partitions]:
             del self._slices[partition]
-        return {partition: self._slices[partition][1] for partition in partitions}
+        return {p: self._slices[p][1] for p in partitions}, versions
 
 
 iso = iso_utc  # the api's modules import it from here

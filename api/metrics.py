@@ -195,6 +195,34 @@ async def read(reader: LiveReader, now_s: float) -> Reading:
         reader.redis.hgetall(keys.CONSUMER_LAG),
         reader.totals(),
     )
+    # Time in state of hundreds of agents: worked out in a worker thread, the loop keeps serving.
+    agents = await asyncio.to_thread(
+        _agent_readings, agent_scopes, counters, states, logs, now_s, start_ms, end_ms
+    )
+    return Reading(
+        scopes=_scope_readings(exposed, counters, gauges, settings),
+        agents=agents,
+        agent_states=dict(Counter(s["state"] for s in states.values())),
+        stats=stats,
+        lag=keys.fresh_lag(reports, int(now_s * 1000)),
+        per_agent=settings.metrics_per_agent,
+        agent_cap=settings.metrics_agent_cap,
+        busy_states=tuple(settings.busy_states),
+        idle_states=tuple(settings.idle_states),
+        scope_cap=settings.metrics_scope_cap,
+        totals=totals,
+    )
+
+
+def _agent_readings(
+    agent_scopes: list[str],
+    counters: dict[str, dict[str, int]],
+    states: dict[str, dict[str, Any]],
+    logs: dict[str, list[kpis.StateChange]],
+    now_s: float,
+    start_ms: int,
+    end_ms: int,
+) -> list[AgentReading]:
     listed = {keys.parse_scope(s)[1] for s in agent_scopes}
     names = [keys.parse_scope(s)[1] for s in agent_scopes]  # the live document's order
     names += [name for name in states if name not in listed]
@@ -211,19 +239,7 @@ async def read(reader: LiveReader, now_s: float) -> Reading:
                 {s: round(v, 3) for s, v in seconds.items()},
             )
         )
-    return Reading(
-        scopes=_scope_readings(exposed, counters, gauges, settings),
-        agents=agents,
-        agent_states=dict(Counter(s["state"] for s in states.values())),
-        stats=stats,
-        lag=keys.fresh_lag(reports, int(now_s * 1000)),
-        per_agent=settings.metrics_per_agent,
-        agent_cap=settings.metrics_agent_cap,
-        busy_states=tuple(settings.busy_states),
-        idle_states=tuple(settings.idle_states),
-        scope_cap=settings.metrics_scope_cap,
-        totals=totals,
-    )
+    return agents
 
 
 def _scope_readings(
