@@ -134,9 +134,12 @@ class LiveReader:
         self.redis = redis
         self.settings = settings
         self.agent_partitions: dict[str, list[int]] = {}  # from the last agent_states()
-        self.window_sums = WindowSums(redis)  # named windows' counters, kept summed
-        self.log_cache = LogCache(redis)  # agents' state logs since a window's start, parsed
         self.shared = SharedReads(redis)  # documents shared by requests of the same state
+        # named windows' counters, kept summed
+        self.window_sums = WindowSums(
+            redis, self.shared.partition_versions, settings.bucket_ttl_seconds
+        )
+        self.log_cache = LogCache(redis)  # agents' state logs since a window's start, parsed
         # partition -> (its version when read, its agent slices decoded)
         self._slices: dict[int, tuple[PartitionVersion | None, dict[str, dict[str, Any]]]] = {}
         self._states: AgentStates | None = None  # the last merge, with the versions it merged
@@ -159,7 +162,8 @@ class LiveReader:
         cells = buckets(window.start_s, window.end_s)
         partitions = await self.partitions()
         if window.name in WINDOW_NAMES:  # read often: only the buckets that changed
-            return by_scope(await self.window_sums.read(window.name, cells, partitions), scopes)
+            summed = await self.window_sums.read(window.name, cells, partitions, window.end_s)
+            return by_scope(summed, scopes)
         groups = [[keys.partition_counter_key(p, res, s) for res, s in cells] for p in partitions]
         if not self.settings.redis_cluster:
             groups = batched_keys(groups, SCRIPT_KEYS)
