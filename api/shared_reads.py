@@ -66,16 +66,26 @@ class SharedReads:
         pairs = zip(values[0::2], values[1::2], strict=True)
         return [None if epoch is None else (epoch, offset) for epoch, offset in pairs]
 
-    async def get(self, query: Hashable, now_s: float, compute: Callable[[], Awaitable[T]]) -> T:
+    async def get(
+        self,
+        query: Hashable,
+        now_s: float,
+        compute: Callable[[], Awaitable[T]],
+        fresh: bool = False,
+    ) -> T:
         """`compute()`'s document for `query`, computed as of an instant at most a tick before
-        `now_s` on the state of this version; computed anew (once for all) otherwise."""
+        `now_s` on the state of this version; computed anew (once for all) otherwise. `fresh`:
+        at most half a tick old, never the one before (for a document made from this one)."""
         version = await self.version()
         if version is None:
             self.computed += 1
             return await compute()
         entry = self._entries.get(query)
-        if entry is None or not self._serves(entry, version, now_s):
+        age = self.tick_s / 2 if fresh else self.tick_s
+        if entry is None or not self._serves(entry, version, now_s, age):
             entry = self._start(query, Entry(version, now_s, asyncio.ensure_future(compute())))
+        elif fresh:
+            pass  # this entry, computed or being computed
         elif entry.task.done() and now_s - entry.now_s > self.tick_s / 2:
             # Same state, half a tick old: the next document is computed in the background
             # while this one is still served, so a steady stream of requests never waits.
@@ -87,9 +97,9 @@ class SharedReads:
         result: T = await asyncio.shield(entry.task)
         return result
 
-    def _serves(self, entry: Entry, version: Version, now_s: float) -> bool:
-        """Same state, at most a tick old (or younger: a clock set back), and not failed."""
-        fresh = abs(now_s - entry.now_s) <= self.tick_s
+    def _serves(self, entry: Entry, version: Version, now_s: float, age: float) -> bool:
+        """Same state, at most `age` old (or younger: a clock set back), and not failed."""
+        fresh = abs(now_s - entry.now_s) <= age
         return entry.version == version and fresh and not _failed(entry.task)
 
     def _start(self, query: Hashable, entry: Entry) -> Entry:
@@ -103,7 +113,11 @@ class SharedReads:
 
 
 def _done(entry: Entry | None, shared: SharedReads, version: Version, now_s: float) -> bool:
-    return entry is not None and entry.task.done() and shared._serves(entry, version, now_s)
+    return (
+        entry is not None
+        and entry.task.done()
+        and shared._serves(entry, version, now_s, shared.tick_s)
+    )
 
 
 def _failed(task: asyncio.Task[Any]) -> bool:

@@ -106,13 +106,17 @@ def _assemble(
 
 
 async def shared_build(
-    reader: LiveReader, window: Window, now_s: float, overrides: Overrides | None = None
+    reader: LiveReader,
+    window: Window,
+    now_s: float,
+    overrides: Overrides | None = None,
+    fresh: bool = False,
 ) -> dict[str, Any]:
     """`build`'s document, computed once for every request of the same query, state and tick
     (api/shared_reads.py). Shared: callers must not change it."""
     over = overrides or Overrides()
     return await reader.shared.get(
-        ("live", window, over), now_s, lambda: build(reader, window, now_s, over)
+        ("live", window, over), now_s, lambda: build(reader, window, now_s, over), fresh
     )
 
 

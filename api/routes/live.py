@@ -64,7 +64,7 @@ DOCUMENT = TypeAdapter(LiveDocument)
 async def _json(reader: LiveReader, span: Window, now: float, overrides: Overrides) -> bytes:
     """The document as FastAPI would answer it (validated by its response model, serialized by
     JSONResponse), rendered once for every request sharing it (api/shared_reads.py)."""
-    doc = await shared_build(reader, span, now, overrides)
+    doc = await shared_build(reader, span, now, overrides, fresh=True)
     return await asyncio.to_thread(_encode, doc)  # the event loop keeps answering meanwhile
 
 
