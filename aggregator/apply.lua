@@ -33,8 +33,9 @@ if #gone > 0 then
 end
 chunks(p.agents, 1000, function(...) redis.call('HSET', KEYS[4], ...) end)
 -- Each counter hash and agent log changed gets a version (`epoch:offset`, expiring with it):
--- readers keep what they read of it until its version changes. The epoch is set once (NX).
-redis.call('SET', KEYS[p.epoch_key], p.epoch, 'NX')
+-- readers keep what they read of it until its version changes. The epoch, set once (NX), is
+-- the time of the partition's first step: state deleted and built again gets another.
+redis.call('SET', KEYS[p.epoch_key], p.now_ms, 'NX')
 local version = redis.call('GET', KEYS[p.epoch_key]) .. ':' .. p.last
 for _, c in ipairs(p.counters) do
   local key, fields = KEYS[c[1]], c[3]

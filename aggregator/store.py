@@ -9,7 +9,6 @@ and passed in KEYS; the script computes none. The clock is the caller's: nothing
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -79,8 +78,7 @@ class Payload:
     group_ttl: str
     channel: str
     notice: str
-    epoch_key: int  # the partition's epoch (keys.partition_epoch_key)
-    epoch: str  # this store's token, kept as the epoch when the partition has none yet
+    epoch_key: int  # the partition's epoch (keys.partition_epoch_key), now_ms if it has none
 
 
 class KeyList:
@@ -116,7 +114,6 @@ class Store:
         self.group_ttl_s = group_ttl_s
         self.facts_ttl_s = facts_ttl_s
         self.bucket_ttl_s = bucket_ttl_s
-        self.epoch = secrets.token_hex(8)  # becomes a partition's epoch if it has none yet
 
     async def load_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
         """Last applied offset per partition, -1 where nothing was applied yet."""
@@ -220,7 +217,6 @@ class Store:
             channel=keys.CHANGES_CHANNEL,
             notice=str(step.last),
             epoch_key=key(keys.partition_epoch_key(step.partition)),
-            epoch=self.epoch,
         )
         return key.names, payload
 

@@ -107,8 +107,8 @@ def partition_counter_key(partition: int, resolution: str, bucket_start_s: int) 
 
 
 def partition_epoch_key(partition: int) -> str:
-    """String: a random token the partition's first step sets (NX). Deleting the live state
-    deletes it, so the next state gets another: with the offset it versions what readers cache."""
+    """String: epoch ms of the partition's first step (set NX). Deleting the live state deletes
+    it, so the next state gets another: with the offset it versions what readers keep."""
     return f"{PREFIX}:{partition_tag(partition)}:epoch"
 
 
