@@ -35,6 +35,7 @@ from services.settings import Settings
 from .broadcaster import Broadcaster
 from .live_reader import LiveReader, read_options, resolve_window
 from .snapshot import SCOPE_MEMORY_S
+from .time_in_state import time_in_state
 
 AGENT_PREFIX = keys.agent_scope("")
 # level="channel": a channel's own totals (queue="", no queue label at all); level="queue": its
@@ -229,7 +230,7 @@ def _agent_readings(
     agents = []
     for name in names:
         state = states.get(name)
-        seconds = kpis.time_in_state(logs.get(name, ()), start_ms, end_ms)
+        seconds = time_in_state(logs.get(name, ()), start_ms, end_ms)
         agents.append(
             AgentReading(
                 name,

@@ -11,6 +11,7 @@ from services import agentstates, keys, kpis
 from services.settings import Settings
 
 from .live_reader import LiveReader, Window, iso, read_options, resolve_window
+from .time_in_state import time_in_state
 
 SCOPE_MEMORY_S = 24 * 3600  # channels, queues and agents seen this long ago stay listed
 
@@ -130,7 +131,7 @@ def _time_in_state(
     """Per agent: seconds in each state within the window (up to now), and occupancy."""
     start_ms, end_ms = window.start_s * 1000, int(min(window.end_s, now_s) * 1000)
     for name, changes in logs.items():
-        seconds = kpis.time_in_state(changes, start_ms, end_ms)
+        seconds = time_in_state(changes, start_ms, end_ms)
         agents[name]["time_in_state_seconds"] = {s: round(v, 3) for s, v in seconds.items()}
         agents[name]["occupancy"] = kpis.occupancy(
             seconds, settings.busy_states, settings.idle_states

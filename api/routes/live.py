@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -62,14 +61,12 @@ DOCUMENT = TypeAdapter(LiveDocument)
 
 
 async def _json(reader: LiveReader, span: Window, now: float, overrides: Overrides) -> bytes:
-    """The document as FastAPI would answer it (validated by its response model, serialized by
-    JSONResponse), rendered once for every request sharing it (api/shared_reads.py)."""
+    """The document as FastAPI answered it (validated by its response model; pydantic's JSON,
+    the same bytes as JSONResponse's on the bench state), once for every request sharing it
+    (api/shared_reads.py)."""
     doc = await shared_build(reader, span, now, overrides, fresh=True)
     return await asyncio.to_thread(_encode, doc)  # the event loop keeps answering meanwhile
 
 
 def _encode(doc: dict[str, Any]) -> bytes:
-    content = DOCUMENT.dump_python(DOCUMENT.validate_python(doc), mode="json", by_alias=True)
-    return json.dumps(
-        content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-    ).encode("utf-8")
+    return DOCUMENT.dump_json(DOCUMENT.validate_python(doc), by_alias=True)
