@@ -134,7 +134,8 @@ class LiveReader:
         self.redis = redis
         self.settings = settings
         self.agent_partitions: dict[str, list[int]] = {}  # from the last agent_states()
-        self.shared = SharedReads(redis)  # documents shared by requests of the same state
+        # documents shared by requests of the same state (versioned by the events' offsets)
+        self.shared = SharedReads(redis, settings.topic(keys.TOPIC_EVENTS))
         # named windows' counters, kept summed
         self.window_sums = WindowSums(
             redis, self.shared.partition_versions, settings.bucket_ttl_seconds

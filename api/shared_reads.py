@@ -40,9 +40,9 @@ class Entry:
 
 
 class SharedReads:
-    def __init__(self, redis: Redis, topic: str = keys.TOPIC_EVENTS, tick_s: float = TICK_S):
+    def __init__(self, redis: Redis, topic: str, tick_s: float = TICK_S):
         self.redis = redis
-        self.topic = topic
+        self.topic = topic  # the events topic's name in this installation (its offsets' keys)
         self.tick_s = tick_s
         self._entries: OrderedDict[Hashable, Entry] = OrderedDict()  # query -> latest entry
         self.computed = 0  # documents computed (the others were served from one of these)
@@ -56,15 +56,15 @@ class SharedReads:
         return tuple(versions)
 
     async def partition_versions(self, partitions: range) -> list[tuple[Any, Any] | None]:
-        """Per partition: (epoch, offset), None when it has no epoch (nothing is known to
-        change only with its offset)."""
+        """Per partition: (epoch, offset), None without both (nothing is known to change only
+        with its offset)."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for partition in partitions:
                 pipe.get(keys.partition_epoch_key(partition))
                 pipe.get(keys.partition_offset_key(self.topic, partition))
             values = await pipe.execute()
         pairs = zip(values[0::2], values[1::2], strict=True)
-        return [None if epoch is None else (epoch, offset) for epoch, offset in pairs]
+        return [None if None in (epoch, offset) else (epoch, offset) for epoch, offset in pairs]
 
     async def get(
         self,
@@ -106,6 +106,8 @@ class SharedReads:
         self.computed += 1
         if entry.previous is not None:
             entry.previous.previous = None  # keep one document behind, not a chain
+        for old in [q for q, e in self._entries.items() if entry.now_s - e.now_s > 2 * self.tick_s]:
+            del self._entries[old]  # never served again (e.g. last minute's windows): let it go
         self._entries[query] = entry
         while len(self._entries) > MAX_QUERIES:
             self._entries.popitem(last=False)

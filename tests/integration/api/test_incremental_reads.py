@@ -12,6 +12,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from aggregator import engine
@@ -32,9 +33,10 @@ SETTINGS = Settings(auth="off")
 class Writer:
     """Steps as the aggregator applies them, one partition's offsets after another."""
 
-    def __init__(self, redis: Redis, now_s: float) -> None:
+    def __init__(self, redis: Redis, now_s: float, topic: str = keys.TOPIC_EVENTS) -> None:
         self.store = Store(redis, 3600, 48 * 3600)
         self.now_s = now_s
+        self.topic = topic
         self.offsets = {p: -1 for p in range(PARTITIONS)}
         self.n = 0
 
@@ -47,7 +49,7 @@ class Writer:
         plan = engine.plan(parsed, {}, {})
         expected = self.offsets[partition]
         last = expected + len(events)
-        step = Step(keys.TOPIC_EVENTS, partition, expected, last, plan)
+        step = Step(self.topic, partition, expected, last, plan)
         assert (await self.store.apply([step], self.now_s))[0].code == APPLIED
         self.offsets[partition] = last
 
@@ -72,9 +74,9 @@ def instants(now_s: float) -> list[float]:
     return sorted({first + span * f for f in (0.0, 0.3, 0.7, 1.0)})
 
 
-async def fill(redis: Redis, now_s: float) -> Writer:
+async def fill(redis: Redis, now_s: float, topic: str = keys.TOPIC_EVENTS) -> Writer:
     await redis.set(keys.PARTITIONS, PARTITIONS)
-    writer = Writer(redis, now_s)
+    writer = Writer(redis, now_s, topic)
     for p in range(PARTITIONS):
         for at in instants(now_s):
             await writer.apply(p, writer.offered(at, agent=f"a{p % 2}"))
@@ -186,10 +188,14 @@ def test_a_read_reads_only_the_buckets_and_logs_steps_changed(clean_redis: Embed
     asyncio.run(_reads_per_change(clean_redis.url))
 
 
-async def test_concurrent_reads_of_one_state_share_one_document(redis: Redis) -> None:
+@pytest.mark.parametrize("prefix", ["", "site2."])
+async def test_concurrent_reads_of_one_state_share_one_document(redis: Redis, prefix: str) -> None:
+    """Shared while no step was applied, with or without an installation's topic prefix (the
+    offsets' keys name the topic)."""
     now = clock.now()
-    writer = await fill(redis, now)
-    reader = LiveReader(redis, SETTINGS)
+    settings = Settings(auth="off", kafka_topic_prefix=prefix)
+    writer = await fill(redis, now, settings.topic(keys.TOPIC_EVENTS))
+    reader = LiveReader(redis, settings)
     window = resolve_window("15m", now, SETTINGS)
     docs = await asyncio.gather(*(shared_build(reader, window, now) for _ in range(5)))
     assert reader.shared.computed == 1 and all(doc is docs[0] for doc in docs)
