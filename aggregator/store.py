@@ -62,8 +62,10 @@ class Payload:
     expiry: list[str]  # expiry ms, contact, ...
     agents: list[str]  # agent, slice, ...
     groups: list[tuple[int, str, str, str]]  # key, version read, new version, members
-    counters: list[tuple[int, str, list[str]]]  # key, expire-at s, [field, delta, ...]
-    agent_log: list[tuple[int, str, str]]  # key, `event id|state`, ms
+    counters: list[
+        tuple[int, str, list[str], int]
+    ]  # key, expire-at s, [field, delta, ...], its version key
+    agent_log: list[tuple[int, str, str, int]]  # key, `event id|state`, ms, its version key
     scopes: list[str]  # minute, scope, ...
     dirty: list[str]
     gauges: list[tuple[str, int, str, str]]  # add|rem, key, contact, since ms
@@ -76,6 +78,7 @@ class Payload:
     group_ttl: str
     channel: str
     notice: str
+    epoch_key: int  # the partition's epoch (keys.partition_epoch_key), now_ms if it has none
 
 
 class KeyList:
@@ -199,6 +202,7 @@ class Store:
                     key(keys.partition_agent_log_key(step.partition, agent)),
                     f"{event_id}|{state}",
                     str(ms),
+                    key(keys.partition_agent_log_version_key(step.partition, agent)),
                 )
                 for agent, event_id, state, ms in plan.agent_log
             ],
@@ -213,6 +217,7 @@ class Store:
             channel=keys.CHANGES_CHANNEL,
             # The change notice: the step's trace (the api's push links to it), else its offset.
             notice=tracing.current_traceparent() or str(step.last),
+            epoch_key=key(keys.partition_epoch_key(step.partition)),
         )
         return key.names, payload
 
@@ -232,8 +237,9 @@ class Store:
 
     def _counters(
         self, plan: Plan, now_s: float, key: KeyList, partition: int
-    ) -> tuple[list[tuple[int, str, list[str]]], dict[str, int]]:
-        """One hash per bucket for this partition, `scope|counter` fields; the active scopes."""
+    ) -> tuple[list[tuple[int, str, list[str], int]], dict[str, int]]:
+        """One hash per bucket for this partition, `scope|counter` fields, and its version key;
+        the active scopes."""
         buckets, scopes = bucket_fields(plan.deltas, now_s, self.bucket_ttl_s)
         counters = []
         for (res, start), fields in buckets.items():
@@ -242,7 +248,12 @@ class Store:
                 flat += (name, str(value))
             expire_at = str(start + keys.RESOLUTIONS[res] + self.bucket_ttl_s)
             counters.append(
-                (key(keys.partition_counter_key(partition, res, start)), expire_at, flat)
+                (
+                    key(keys.partition_counter_key(partition, res, start)),
+                    expire_at,
+                    flat,
+                    key(keys.partition_counter_version_key(partition, res, start)),
+                )
             )
         return counters, scopes
 

@@ -19,6 +19,11 @@ from services import keys, kpis, lua
 from services.clock import iso_utc
 from services.settings import Settings
 
+from .log_cache import LogCache
+from .log_cache import parse_changes as parse_changes  # tests read it here
+from .shared_reads import SharedReads
+from .window_sums import WindowSums
+
 WINDOWS_S = {"5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "24h": 86400}
 WINDOW_NAMES = (*WINDOWS_S, "today")
 MAX_RANGE_S = 8 * 86400
@@ -40,20 +45,6 @@ for i = 1, #KEYS, 2 do
 end
 return out
 """
-
-# One partition's agent state logs (KEYS), ARGV: window start ms, end ms (exclusive). Per key:
-# {the last change before the window (member, score), if any}, {changes inside (member, score)}.
-AGENT_LOGS = """
-local out = {}
-for i, key in ipairs(KEYS) do
-  out[i] = {
-    redis.call('ZREVRANGEBYSCORE', key, '(' .. ARGV[1], '-inf', 'WITHSCORES', 'LIMIT', 0, 1),
-    redis.call('ZRANGEBYSCORE', key, ARGV[1], '(' .. ARGV[2], 'WITHSCORES'),
-  }
-end
-return out
-"""
-
 
 # Keys one summing script reads at most on a single Redis: partitions' buckets are read together
 # up to this (`today` at 24 partitions is about 950), so a long range never makes one script run
@@ -127,6 +118,11 @@ def read_options(
     return kpis.ReadOptions(**values)
 
 
+PartitionVersion = tuple[Any, Any]  # (epoch, offset): what a partition's step last changed
+# (every partition's version, merged states, agent -> partitions holding its state events)
+AgentStates = tuple[list[PartitionVersion | None], dict[str, dict[str, Any]], dict[str, list[int]]]
+
+
 class LiveReader:
     """Reads Redis for one window; every figure from the same snapshot of counters.
 
@@ -138,6 +134,16 @@ class LiveReader:
         self.redis = redis
         self.settings = settings
         self.agent_partitions: dict[str, list[int]] = {}  # from the last agent_states()
+        # documents shared by requests of the same state (versioned by the events' offsets)
+        self.shared = SharedReads(redis, settings.topic(keys.TOPIC_EVENTS))
+        # named windows' counters, kept summed
+        self.window_sums = WindowSums(
+            redis, self.shared.partition_versions, settings.bucket_ttl_seconds
+        )
+        self.log_cache = LogCache(redis)  # agents' state logs since a window's start, parsed
+        # partition -> (its version when read, its agent slices decoded)
+        self._slices: dict[int, tuple[PartitionVersion | None, dict[str, dict[str, Any]]]] = {}
+        self._states: AgentStates | None = None  # the last merge, with the versions it merged
 
     async def partitions(self) -> range:
         """The partitions state was written for (recorded by the first aggregator)."""
@@ -156,6 +162,9 @@ class LiveReader:
         hash); on a cluster by one script per partition (its keys in one slot), summed here."""
         cells = buckets(window.start_s, window.end_s)
         partitions = await self.partitions()
+        if window.name in WINDOW_NAMES:  # read often: only the buckets that changed
+            summed = await self.window_sums.read(window.name, cells, partitions, window.end_s)
+            return by_scope(summed, scopes)
         groups = [[keys.partition_counter_key(p, res, s) for res, s in cells] for p in partitions]
         if not self.settings.redis_cluster:
             groups = batched_keys(groups, SCRIPT_KEYS)
@@ -196,22 +205,18 @@ class LiveReader:
     ) -> dict[str, list[kpis.StateChange]]:
         """Each agent's changes inside the window, plus the last one before it (its state then),
         read from the partitions that applied its state events (see agent_states): one script
-        per partition for all its agents."""
+        per partition for all its agents, which reads only the logs that changed since the last
+        read from the same start (api/log_cache.py)."""
         by_partition: dict[int, list[str]] = {}
         for agent in agents:
             for partition in self.agent_partitions.get(agent, ()):
                 by_partition.setdefault(partition, []).append(agent)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for partition, names in by_partition.items():
-                logs = [keys.partition_agent_log_key(partition, agent) for agent in names]
-                pipe.eval(AGENT_LOGS, len(logs), *logs, start_ms, end_ms)
-            rows = await pipe.execute()
+        logs = await self.log_cache.read(by_partition, start_ms)
         out: dict[str, list[kpis.StateChange]] = {agent: [] for agent in agents}
         before: dict[str, list[kpis.StateChange]] = {agent: [] for agent in agents}
-        for names, row in zip(by_partition.values(), rows, strict=True):
-            for agent, (last, inside) in zip(names, row, strict=True):
-                before[agent] += parse_changes(last)
-                out[agent] += parse_changes(inside)
+        for (_, agent), (last, since) in logs.items():
+            before[agent] += last
+            out[agent] += [change for change in since if change[0] < end_ms]
         for agent, changes in out.items():
             last = sorted(before[agent])[-1:]  # the state at the window's start, over partitions
             changes[:] = last + sorted(changes)
@@ -259,20 +264,19 @@ class LiveReader:
         events and the contacts naming it live on different partitions): the latest state by
         (event time, event id), and every queue with the last time it was seen."""
         partitions = await self.partitions()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for partition in partitions:
-                pipe.hgetall(keys.partition_agents_key(partition))
-            rows = await pipe.execute()
+        slices, versions = await self._agent_slices(partitions)
+        if self._states is not None and None not in versions and self._states[0] == versions:
+            self.agent_partitions = self._states[2]
+            return self._states[1]  # no step since: the same sheets (callers only read them)
         merged: dict[str, dict[str, Any]] = {}
         holders: dict[str, list[int]] = {}
-        for partition, row in zip(partitions, rows, strict=True):
-            for name, value in row.items():
-                part = orjson.loads(value)
-                _merge_agent(merged.setdefault(_text(name), {"queues": {}}), part)
+        for partition in partitions:
+            for name, part in slices[partition].items():
+                _merge_agent(merged.setdefault(name, {"queues": {}}), part)
                 if part.get("state"):
-                    holders.setdefault(_text(name), []).append(partition)
+                    holders.setdefault(name, []).append(partition)
         self.agent_partitions = holders
-        return {
+        states = {
             name: {
                 "state": m["state"]["value"],
                 "since_ms": m["state"]["ms"],
@@ -282,6 +286,30 @@ class LiveReader:
             for name, m in merged.items()
             if m.get("state")
         }
+        self._states = (versions, states, holders)
+        return states
+
+    async def _agent_slices(
+        self, partitions: range
+    ) -> tuple[dict[int, dict[str, dict[str, Any]]], list[PartitionVersion | None]]:
+        """Each partition's agent slices, decoded; read again only from the partitions whose
+        version (epoch, offset) changed since they were read: a step is what writes them."""
+        versions = await self.shared.partition_versions(partitions)
+        stale = [
+            p
+            for p in partitions
+            if versions[p] is None or self._slices.get(p, (None,))[0] != versions[p]
+        ]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition in stale:
+                pipe.hgetall(keys.partition_agents_key(partition))
+            rows = await pipe.execute()
+        for partition, row in zip(stale, rows, strict=True):
+            decoded = {_text(name): orjson.loads(value) for name, value in row.items()}
+            self._slices[partition] = (versions[partition], decoded)
+        for partition in [p for p in self._slices if p not in partitions]:
+            del self._slices[partition]
+        return {p: self._slices[p][1] for p in partitions}, versions
 
 
 iso = iso_utc  # the api's modules import it from here
@@ -321,23 +349,23 @@ def sum_fields(rows: Iterable[Sequence[str | bytes]]) -> dict[str | bytes, int]:
     return total
 
 
+_SPLIT: dict[str | bytes, tuple[str, str]] = {}  # field -> (scope, counter), split once
+
+
 def by_scope(summed: dict[str | bytes, int], scopes: Iterable[str]) -> dict[str, dict[str, int]]:
     """`scope|counter` sums split per scope, for the scopes asked (others are dropped)."""
     out: dict[str, dict[str, int]] = {scope: {} for scope in scopes}
+    split = _SPLIT
+    if len(split) > 200_000:  # field names are open-ended (agents, stages): stay bounded
+        split.clear()
     for field, value in summed.items():
-        scope, name = keys.parse_counter_field(_text(field))
+        parts = split.get(field)
+        if parts is None:
+            parts = split[field] = keys.parse_counter_field(_text(field))
+        scope, name = parts
         counters = out.get(scope)
         if counters is not None:
             counters[name] = counters.get(name, 0) + value
-    return out
-
-
-def parse_changes(flat: Sequence[str | bytes]) -> list[kpis.StateChange]:
-    """`member, score, ...` of an agent's state log: (ms, event id, state) each."""
-    out = []
-    for i in range(0, len(flat), 2):
-        event_id, _, state = _text(flat[i]).rpartition("|")
-        out.append((int(float(flat[i + 1])), event_id, state))
     return out
 
 

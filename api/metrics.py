@@ -35,6 +35,7 @@ from services.settings import Settings
 from .broadcaster import Broadcaster
 from .live_reader import LiveReader, read_options, resolve_window
 from .snapshot import SCOPE_MEMORY_S
+from .time_in_state import time_in_state
 
 AGENT_PREFIX = keys.agent_scope("")
 # level="channel": a channel's own totals (queue="", no queue label at all); level="queue": its
@@ -122,6 +123,12 @@ class LiveCollector(Collector):
         self.extra = list(extra)
 
     def collect(self) -> Iterator[Metric]:
+        yield from self.figures()
+        yield from _health(self.reading.stats, self.reading.lag)
+        yield from self.extra
+
+    def figures(self) -> Iterator[Metric]:
+        """The families of the live state (all but the aggregator's health and the extras)."""
         reading = self.reading
         scopes, dropped_queues = _cap_queues(reading.scopes, reading.scope_cap)
         stages, dropped_stages = _cap_stages(scopes, reading.scope_cap)
@@ -130,14 +137,37 @@ class LiveCollector(Collector):
         yield from _histograms(scopes)
         yield _dropped(dropped_queues, dropped_stages)
         yield from _agent_families(reading)
-        yield from _health(reading.stats, reading.lag)
-        yield from self.extra
 
 
 async def render(reader: LiveReader, now_s: float, extra: Iterable[Metric] = ()) -> bytes:
-    """The exposition text; `extra` carries the per-process families (websocket clients)."""
+    """The exposition text; `extra` carries the per-process families (websocket clients).
+
+    The live state's families are rendered once for every scrape of the same state and tick
+    (api/shared_reads.py); the aggregator's health (its loop's figures and lag are written
+    outside its steps) and the extras are read and rendered for each scrape, after them."""
+    figures = await reader.shared.get(("metrics",), now_s, lambda: _figures(reader, now_s))
+    stats, reports = await asyncio.gather(reader.stats(), reader.redis.hgetall(keys.CONSUMER_LAG))
+    health = _health(stats, keys.fresh_lag(reports, int(now_s * 1000)))
+    return figures + _exposition([*health, *extra])
+
+
+async def _figures(reader: LiveReader, now_s: float) -> bytes:
+    collector = LiveCollector(await read(reader, now_s))
+    # Rendered in a worker thread: the event loop keeps answering other requests meanwhile.
+    return await asyncio.to_thread(lambda: _exposition(collector.figures()))
+
+
+class _Families(Collector):
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+def _exposition(families: Iterable[Metric]) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(LiveCollector(await read(reader, now_s), extra))
+    registry.register(_Families(families))
     return generate_latest(registry)
 
 
@@ -166,22 +196,10 @@ async def read(reader: LiveReader, now_s: float) -> Reading:
         reader.redis.hgetall(keys.CONSUMER_LAG),
         reader.totals(),
     )
-    listed = {keys.parse_scope(s)[1] for s in agent_scopes}
-    names = [keys.parse_scope(s)[1] for s in agent_scopes]  # the live document's order
-    names += [name for name in states if name not in listed]
-    agents = []
-    for name in names:
-        state = states.get(name)
-        seconds = kpis.time_in_state(logs.get(name, ()), start_ms, end_ms)
-        agents.append(
-            AgentReading(
-                name,
-                counters.get(keys.agent_scope(name), {}),
-                state["state"] if state else None,
-                round(max(0.0, now_s - state["since_ms"] / 1000), 3) if state else 0.0,
-                {s: round(v, 3) for s, v in seconds.items()},
-            )
-        )
+    # Time in state of hundreds of agents: worked out in a worker thread, the loop keeps serving.
+    agents = await asyncio.to_thread(
+        _agent_readings, agent_scopes, counters, states, logs, now_s, start_ms, end_ms
+    )
     return Reading(
         scopes=_scope_readings(exposed, counters, gauges, settings),
         agents=agents,
@@ -195,6 +213,34 @@ async def read(reader: LiveReader, now_s: float) -> Reading:
         scope_cap=settings.metrics_scope_cap,
         totals=totals,
     )
+
+
+def _agent_readings(
+    agent_scopes: list[str],
+    counters: dict[str, dict[str, int]],
+    states: dict[str, dict[str, Any]],
+    logs: dict[str, list[kpis.StateChange]],
+    now_s: float,
+    start_ms: int,
+    end_ms: int,
+) -> list[AgentReading]:
+    listed = {keys.parse_scope(s)[1] for s in agent_scopes}
+    names = [keys.parse_scope(s)[1] for s in agent_scopes]  # the live document's order
+    names += [name for name in states if name not in listed]
+    agents = []
+    for name in names:
+        state = states.get(name)
+        seconds = time_in_state(logs.get(name, ()), start_ms, end_ms)
+        agents.append(
+            AgentReading(
+                name,
+                counters.get(keys.agent_scope(name), {}),
+                state["state"] if state else None,
+                round(max(0.0, now_s - state["since_ms"] / 1000), 3) if state else 0.0,
+                {s: round(v, 3) for s, v in seconds.items()},
+            )
+        )
+    return agents
 
 
 def _scope_readings(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from services import agentstates, keys, kpis
+from services.settings import Settings
 
 from .live_reader import LiveReader, Window, iso, read_options, resolve_window
+from .time_in_state import time_in_state
 
 SCOPE_MEMORY_S = 24 * 3600  # channels, queues and agents seen this long ago stay listed
 
@@ -32,6 +35,30 @@ async def build(
     counters = await reader.counters(scopes, window)
     gauges = await reader.gauges(waiting_scopes, now_s)
     states = await reader.agent_states()
+    listed = {keys.parse_scope(s)[1] for s in scopes if keys.parse_scope(s)[0] == "ag"}
+    start_ms, end_ms = window.start_s * 1000, int(min(window.end_s, now_s) * 1000)
+    logs = await reader.agent_logs(sorted(listed | set(states)), start_ms, end_ms)
+    # Assembled in a worker thread from what was read: hundreds of scopes and agents are tens of
+    # ms of Python, during which the event loop keeps answering other requests.
+    parts = Read(scopes, counters, gauges, states, logs)
+    return await asyncio.to_thread(_assemble, reader.settings, window, now_s, over, parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """What one document is made of, as read from Redis."""
+
+    scopes: list[str]
+    counters: dict[str, dict[str, int]]
+    gauges: dict[str, dict[str, Any]]
+    states: dict[str, dict[str, Any]]
+    logs: dict[str, list[kpis.StateChange]]
+
+
+def _assemble(
+    settings: Settings, window: Window, now_s: float, over: Overrides, read: Read
+) -> dict[str, Any]:
+    scopes, counters, gauges, states = read.scopes, read.counters, read.gauges, read.states
     channels: dict[str, Any] = {}
     queues: dict[str, Any] = {}
     agents: dict[str, Any] = {}
@@ -39,10 +66,10 @@ async def build(
     for scope in scopes:
         parts = keys.parse_scope(scope)
         if parts[0] == "ch":
-            opts = read_options(reader.settings, parts[1], None, **_kw(over))
+            opts = read_options(settings, parts[1], None, **_kw(over))
             channels[parts[1]] = {**kpis.figures(counters[scope], opts), **gauges[scope]}
         elif parts[0] == "q":
-            opts = read_options(reader.settings, parts[1], parts[2], **_kw(over))
+            opts = read_options(settings, parts[1], parts[2], **_kw(over))
             entry = {"channel": parts[1], **kpis.figures(counters[scope], opts), **gauges[scope]}
             name = _queue_name(queues, parts[1], parts[2])
             queues[name] = entry
@@ -61,17 +88,17 @@ async def build(
                 q for q, ms in state["queues"].items() if ms / 1000 > now_s - SCOPE_MEMORY_S
             ),
         )
-    await _time_in_state(reader, agents, window, now_s)
+    _time_in_state(settings, agents, read.logs, window, now_s)
     _agents_by_scope(channels, queues, queue_keys, agents)
     return {
         "as_of": iso(now_s),
         "window": window.name,
         "from": iso(window.start_s),
         "to": iso(window.end_s),
-        "timezone": reader.settings.timezone,
+        "timezone": settings.timezone,
         # Measured FCR is provisional for resolutions after this time: a repeat may still come.
-        "fcr_measured_final_before": iso(now_s - reader.settings.fcr_window_seconds),
-        "fcr_measured_provisional": window.end_s > now_s - reader.settings.fcr_window_seconds,
+        "fcr_measured_final_before": iso(now_s - settings.fcr_window_seconds),
+        "fcr_measured_provisional": window.end_s > now_s - settings.fcr_window_seconds,
         "channels": channels,
         "queues": queues,
         "agents": agents,
@@ -79,15 +106,32 @@ async def build(
     }
 
 
-async def _time_in_state(
-    reader: LiveReader, agents: dict[str, Any], window: Window, now_s: float
+async def shared_build(
+    reader: LiveReader,
+    window: Window,
+    now_s: float,
+    overrides: Overrides | None = None,
+    fresh: bool = False,
+) -> dict[str, Any]:
+    """`build`'s document, computed once for every request of the same query, state and tick
+    (api/shared_reads.py). Shared: callers must not change it."""
+    over = overrides or Overrides()
+    return await reader.shared.get(
+        ("live", window, over), now_s, lambda: build(reader, window, now_s, over), fresh
+    )
+
+
+def _time_in_state(
+    settings: Settings,
+    agents: dict[str, Any],
+    logs: dict[str, list[kpis.StateChange]],
+    window: Window,
+    now_s: float,
 ) -> None:
     """Per agent: seconds in each state within the window (up to now), and occupancy."""
     start_ms, end_ms = window.start_s * 1000, int(min(window.end_s, now_s) * 1000)
-    logs = await reader.agent_logs(sorted(agents), start_ms, end_ms)
-    settings = reader.settings
     for name, changes in logs.items():
-        seconds = kpis.time_in_state(changes, start_ms, end_ms)
+        seconds = time_in_state(changes, start_ms, end_ms)
         agents[name]["time_in_state_seconds"] = {s: round(v, 3) for s, v in seconds.items()}
         agents[name]["occupancy"] = kpis.occupancy(
             seconds, settings.busy_states, settings.idle_states
@@ -200,5 +244,6 @@ async def today_totals(reader: LiveReader, now_s: float) -> dict[str, Any]:
 
 async def wallboard_frame(reader: LiveReader, now_s: float) -> dict[str, Any]:
     """What one websocket message carries: the 15-minute document and today's totals."""
-    data = await build(reader, resolve_window("15m", now_s, reader.settings), now_s)
-    return {"data": data, "today": await today_totals(reader, now_s)}
+    data = await shared_build(reader, resolve_window("15m", now_s, reader.settings), now_s)
+    today = await reader.shared.get(("today-totals",), now_s, lambda: today_totals(reader, now_s))
+    return {"data": data, "today": today}

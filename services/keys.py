@@ -117,6 +117,18 @@ def partition_counter_key(partition: int, resolution: str, bucket_start_s: int) 
     return f"{PREFIX}:{partition_tag(partition)}:c:{resolution}:{bucket_start_s}"
 
 
+def partition_epoch_key(partition: int) -> str:
+    """String: epoch ms of the partition's first step (set NX). Deleting the live state deletes
+    it, so the next state gets another: with the offset it versions what readers keep."""
+    return f"{PREFIX}:{partition_tag(partition)}:epoch"
+
+
+def partition_counter_version_key(partition: int, resolution: str, bucket_start_s: int) -> str:
+    """String `epoch:offset`: the step that last changed this bucket's counter hash (it expires
+    with the hash). Readers keep a bucket's sums while its version stays the same."""
+    return f"{PREFIX}:{partition_tag(partition)}:cv:{resolution}:{bucket_start_s}"
+
+
 def counter_field(scope: str, name: str) -> str:
     return f"{scope}{SEP}{name}"
 
@@ -165,6 +177,12 @@ def partition_stats_key(partition: int) -> str:
 def partition_agent_log_key(partition: int, agent: str) -> str:
     """Sorted set `event id|state` -> ms, for state events this partition applied."""
     return f"{PREFIX}:{partition_tag(partition)}:alog:{agent}"
+
+
+def partition_agent_log_version_key(partition: int, agent: str) -> str:
+    """String `epoch:offset`: the step that last changed this partition's log of the agent (it
+    expires with the log). Readers keep the log's parsed changes while it stays the same."""
+    return f"{PREFIX}:{partition_tag(partition)}:alogv:{agent}"
 
 
 def dirty_member(interval_start: int, scope: str) -> str:

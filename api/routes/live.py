@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
+from pydantic import TypeAdapter
 from redis.exceptions import RedisError
 
 from services import kpis, problems
 
 from ..deps import State
 from ..documents import LiveDocument
-from ..live_reader import WINDOW_NAMES, range_window, resolve_window
-from ..snapshot import Overrides, build
+from ..live_reader import WINDOW_NAMES, LiveReader, Window, range_window, resolve_window
+from ..snapshot import Overrides, shared_build
 
 router = APIRouter(prefix="/api/v1", tags=["live"])
 
@@ -32,7 +35,7 @@ async def live(
     sl_threshold: Annotated[int | None, Query(description="seconds, a histogram edge")] = None,
     sl_exclude_short: bool | None = None,
     abandon_denominator: kpis.AbandonDenominator | None = None,
-) -> dict[str, Any]:
+) -> Response:
     now = state.clock.now()
     try:
         if sl_threshold is not None:
@@ -46,6 +49,24 @@ async def live(
         raise HTTPException(422, detail=f"{field}: {exc}") from exc
     overrides = Overrides(sl_variant, sl_threshold, sl_exclude_short, abandon_denominator)
     try:
-        return await build(state.reader, span, now, overrides)
+        body = await state.reader.shared.get(
+            ("live-json", span, overrides), now, lambda: _json(state.reader, span, now, overrides)
+        )
+        return Response(body, media_type="application/json")
     except (RedisError, OSError) as exc:
         raise HTTPException(503, detail="live state (Redis) is unavailable") from exc
+
+
+DOCUMENT = TypeAdapter(LiveDocument)
+
+
+async def _json(reader: LiveReader, span: Window, now: float, overrides: Overrides) -> bytes:
+    """The document as FastAPI answered it (validated by its response model; pydantic's JSON,
+    the same bytes as JSONResponse's on the bench state), once for every request sharing it
+    (api/shared_reads.py)."""
+    doc = await shared_build(reader, span, now, overrides, fresh=True)
+    return await asyncio.to_thread(_encode, doc)  # the event loop keeps answering meanwhile
+
+
+def _encode(doc: dict[str, Any]) -> bytes:
+    return DOCUMENT.dump_json(DOCUMENT.validate_python(doc), by_alias=True)

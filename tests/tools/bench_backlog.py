@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -132,13 +133,20 @@ def _proc_rss_mb(pid: int) -> float:
 
 
 def aggregators(
-    name: str, env: dict[str, str], cwd: Path, count: int, expect: int, url: str, logs: Path
+    name: str,
+    env: dict[str, str],
+    cwd: Path,
+    count: int,
+    expect: int,
+    url: str,
+    logs: Path,
+    group: str | None = None,
 ) -> Figure:
     """Start `count` aggregator processes on an empty Redis; time them through the backlog."""
     client = _client(url, env)
     client.flushall()
     client.config_resetstat()
-    group = f"bench-agg-{time.monotonic_ns()}"
+    group = group or f"bench-agg-{time.monotonic_ns()}"
     env = {**env, "CCPULSE_CONSUMER_GROUP": group}
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -205,6 +213,55 @@ def _wait_applied(client: Any, target: int, timeout: float) -> int:
             return value
         time.sleep(0.02)
     raise AssertionError(f"aggregators applied {applied(client)} of {target} in {timeout}s")
+
+
+@contextmanager
+def trickle(
+    env: dict[str, str], group: str, bootstrap: str, held: list[tuple[bytes, bytes]], rate: int
+) -> Iterator[None]:
+    """While the reads are timed: an aggregator of the same group applies `held` (the backlog's
+    latest events, kept back) produced at `rate` events/s, so every read finds the state changed
+    since the one before (as under live traffic) instead of a still state."""
+    log = (Path(env["CCPULSE_DATA_DIR"]) / "trickle-aggregator.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator"],
+        cwd=ROOT,
+        env={**env, "CCPULSE_CONSUMER_GROUP": group},
+        stdout=log,
+        stderr=log,
+    )
+    log.close()
+    stop = threading.Event()
+
+    def produce_slowly() -> None:
+        async def go() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+            await producer.start()
+            try:
+                for start in range(0, len(held), max(1, rate // 10)):
+                    if stop.is_set():
+                        break
+                    for key, value in held[start : start + max(1, rate // 10)]:
+                        await producer.send(keys.TOPIC_EVENTS, value, key=key)
+                    await asyncio.sleep(0.1)
+            finally:
+                await producer.stop()
+
+        asyncio.run(go())
+
+    thread = threading.Thread(target=produce_slowly, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def read_latency(
@@ -299,6 +356,7 @@ def run(
     agents: int = 40,
     reads_only: bool = False,
     baseline_python: str = sys.executable,
+    trickle_rate: int = 0,
 ) -> None:
     print(
         f"backlog: {events:,} events (simulator/scenario.py, keyed by contact), "
@@ -310,12 +368,19 @@ def run(
         server = stack.enter_context(EmbeddedRedis(work / "redis", persistent=False))
         broker.create_topics(keys.ALL_TOPICS, partitions, {"retention.ms": str(86400 * 1000)})
         pairs = backlog(events, agents=agents)
+        held: list[tuple[bytes, bytes]] = []
+        if reads_only and trickle_rate:  # the latest events wait for the reads (`trickle`)
+            pairs, held = pairs[: -trickle_rate * 150], pairs[-trickle_rate * 150 :]
         asyncio.run(produce(broker.bootstrap, pairs))
         env = base_env(broker.bootstrap, server.url, work)
         migrate(env, work)
         n = len(pairs)
         if reads_only:  # one aggregator builds the state, then only the reads are timed
-            aggregators("aggregator, 1 process", env, ROOT, 1, n, server.url, work)
+            group = f"bench-agg-{time.monotonic_ns()}"
+            aggregators("aggregator, 1 process", env, ROOT, 1, n, server.url, work, group)
+            if held:
+                print(f"reads while {len(held):,} more events arrive at {trickle_rate}/s")
+                stack.enter_context(trickle(env, group, broker.bootstrap, held, trickle_rate))
             if baseline:  # the api of another revision first, on the same state
                 code = stack.enter_context(revision(baseline, API_PARTS))
                 print(f"api @{baseline} ({baseline_python}):")
@@ -372,6 +437,12 @@ def main(argv: list[str] | None = None) -> None:
         default=sys.executable,
         help="the Python that runs the --baseline api (e.g. a venv with that revision's lock)",
     )
+    parser.add_argument(
+        "--trickle",
+        type=int,
+        default=0,
+        help="with --reads-only: events/s applied while reading (the backlog's latest ones)",
+    )
     args = parser.parse_args(argv)
     run(
         args.events,
@@ -381,6 +452,7 @@ def main(argv: list[str] | None = None) -> None:
         args.agents,
         args.reads_only,
         args.baseline_python,
+        args.trickle,
     )
 
 
