@@ -75,6 +75,8 @@ function textWidth(text: string): number {
   return measurer.measureText(text).width;
 }
 
+const EDGE_PX = 24; // how far past the plot's ends a label may reach (into the chart's margin)
+
 export interface Tick {
   t: number;
   label: string;
@@ -82,16 +84,21 @@ export interface Tick {
   right: number;
 }
 
-/** Blank the labels that would touch the one before (kept labels only). */
+/** Blank the labels that would touch the one before (kept labels only), and those that would
+ * stick out past the plot's ends (over the y axis, or clipped at the edge): a label that carries
+ * its year ("1 Jan 2027") is wide, and the first or last tick of a range can sit at an end. */
 export function thin(u: uPlot, splits: number[], labels: string[]): { labels: string[]; kept: Tick[] } {
-  const left0 = u.bbox.left / (devicePixelRatio || 1);
+  const dpr = devicePixelRatio || 1;
+  const left0 = u.bbox.left / dpr;
+  const right0 = left0 + u.bbox.width / dpr;
   const kept: Tick[] = [];
   const out = labels.map((label, i) => {
     const x = left0 + u.valToPos(splits[i]!, "x");
     const w = textWidth(label);
     const tick = { t: splits[i]!, label, left: x - w / 2, right: x + w / 2 };
     const prev = kept[kept.length - 1];
-    if (!label || (prev && tick.left < prev.right + GAP_PX)) return "";
+    const outside = tick.left < left0 - EDGE_PX || tick.right > right0 + EDGE_PX;
+    if (!label || outside || (prev && tick.left < prev.right + GAP_PX)) return "";
     kept.push(tick);
     return label;
   });
