@@ -8,6 +8,7 @@ Cluster (three primaries) for the tests that must also pass on one.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import random
@@ -24,7 +25,7 @@ from redis.asyncio import Redis, RedisCluster
 
 from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
 from services.keys import ALL_TOPICS
-from tests.harness import wait_until
+from tests.harness import Pipeline, wait_until
 
 TEST_PARTITIONS = 6
 TEST_RETENTION_MS = 7 * 24 * 3600 * 1000
@@ -211,3 +212,20 @@ async def redis_single_and_cluster(request: pytest.FixtureRequest) -> AsyncItera
         yield client
     finally:
         await client.aclose()
+
+
+@contextlib.contextmanager
+def embedded_pipeline(work: Path, env: dict[str, str]) -> Iterator[tuple[Pipeline, str]]:
+    """The benchmarks' stack: a broker with the topics, a Redis (no persistence) and the three
+    processes with `env`; yields the pipeline and the Redis URL, stops everything after."""
+    with (
+        EmbeddedBroker(work / "broker") as broker,
+        EmbeddedRedis(work / "redis", persistent=False) as redis_server,
+    ):
+        broker.create_topics(ALL_TOPICS, 6, {"retention.ms": str(86400 * 1000)})
+        pipeline = Pipeline(broker.bootstrap, redis_server.url, work, extra_env=env)
+        pipeline.start()
+        try:
+            yield pipeline, redis_server.url
+        finally:
+            pipeline.stop()

@@ -22,13 +22,12 @@ import httpx
 import redis
 import websockets
 
-from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
-from services.keys import ALL_TOPICS
 from simulator.scenario import Day, generate, iso
-from tests import bench_backlog
 from tests.clock import clock
 from tests.harness import Pipeline, wait_until
 from tests.kafka_tools import produce_raw
+from tests.stackfixtures import embedded_pipeline
+from tests.tools import bench_backlog
 from tests.tools.bench_backlog import applied
 from tests.wallboard_feed import Feed
 
@@ -123,38 +122,30 @@ def main() -> None:
         f"command: make bench  (python -m tests.tools.bench)\nmachine: {platform.platform()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        with (
-            EmbeddedBroker(work / "broker") as broker,
-            EmbeddedRedis(work / "redis", persistent=False) as redis_server,
-        ):
-            broker.create_topics(ALL_TOPICS, 6, {"retention.ms": str(86400 * 1000)})
-            env = {"CCPULSE_WS_MIN_INTERVAL_SECONDS": "0.1"}
-            pipeline = Pipeline(broker.bootstrap, redis_server.url, work, extra_env=env)
-            pipeline.start()
-            try:
-                r = redis.Redis.from_url(redis_server.url)
-                rate = bench_ingest(pipeline)
-                print(
-                    f"ingest:     {rate:10,.0f} events/s  "
-                    f"({INGEST_EVENTS:,} events, batches of 1000, 4 clients)"
-                )
-                rate = bench_aggregator(pipeline, r)
-                print(
-                    f"aggregator: {rate:10,.0f} events/s  ({AGGREGATOR_EVENTS:,} events "
-                    "pre-loaded, one atomic Redis script call per batch)"
-                )
-                lat = sorted(asyncio.run(bench_latency(pipeline)))
-                p50 = statistics.median(lat) * 1000
-                p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
-                print(
-                    f"event -> websocket: p50 {p50:.0f} ms, p99 {p99:.0f} ms  "
-                    f"({len(lat)} events at {LATENCY_RATE_PER_S}/s, updates coalesced every 0.1 s)"
-                )
-                r.close()
-            finally:
-                pipeline.stop()
+    env = {"CCPULSE_WS_MIN_INTERVAL_SECONDS": "0.1"}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        embedded_pipeline(Path(tmp), env) as (pipeline, redis_url),
+    ):
+        r = redis.Redis.from_url(redis_url)
+        rate = bench_ingest(pipeline)
+        print(
+            f"ingest:     {rate:10,.0f} events/s  "
+            f"({INGEST_EVENTS:,} events, batches of 1000, 4 clients)"
+        )
+        rate = bench_aggregator(pipeline, r)
+        print(
+            f"aggregator: {rate:10,.0f} events/s  ({AGGREGATOR_EVENTS:,} events "
+            "pre-loaded, one atomic Redis script call per batch)"
+        )
+        lat = sorted(asyncio.run(bench_latency(pipeline)))
+        p50 = statistics.median(lat) * 1000
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+        print(
+            f"event -> websocket: p50 {p50:.0f} ms, p99 {p99:.0f} ms  "
+            f"({len(lat)} events at {LATENCY_RATE_PER_S}/s, updates coalesced every 0.1 s)"
+        )
+        r.close()
     # Side by side on one backlog: consumer ceiling, one aggregator, two, two on a local cluster.
     bench_backlog.run(200_000, 6, None, cluster=True)
     bench_history()
@@ -163,7 +154,7 @@ def main() -> None:
 def bench_history() -> None:
     """The history benchmark, when the history module is there."""
     try:
-        from tests import bench_history as history
+        from tests.tools import bench_history as history
     except ImportError:
         return
     history.main()

@@ -32,6 +32,7 @@ import orjson
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from ccpulse.processes import terminate
 from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
 from services import keys
 from simulator.scenario import Day, generate, iso
@@ -169,13 +170,7 @@ def aggregators(
         return Figure(name, last - base, elapsed, cpu, rss, calls, usec / 1e6)
     finally:
         for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+            terminate(p, 15)
         client.close()
 
 
@@ -256,12 +251,7 @@ def trickle(
     finally:
         stop.set()
         thread.join(30)
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        terminate(proc, 15)
 
 
 def read_latency(
@@ -300,12 +290,7 @@ def read_latency(
                 count = len(times)
                 lines.append(f"GET {path:<28} p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  ({count})")
     finally:
-        api.terminate()
-        try:
-            api.wait(15)
-        except subprocess.TimeoutExpired:
-            api.kill()
-            api.wait(5)
+        terminate(api, 15)
     return lines
 
 

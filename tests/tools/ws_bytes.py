@@ -31,12 +31,11 @@ from pathlib import Path
 
 import websockets
 
-from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
-from services.keys import ALL_TOPICS
 from simulator import realtime
 from simulator.scenario import Day, generate, iso
 from tests.clock import clock
 from tests.harness import Pipeline
+from tests.stackfixtures import embedded_pipeline
 from tests.wallboard_feed import Feed
 
 
@@ -102,20 +101,12 @@ def _preload(pipeline: Pipeline, rate: float) -> int:
 
 
 def measure(minutes: float, warmup: float, rate: float) -> list[Screen]:
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        with (
-            EmbeddedBroker(work / "broker") as broker,
-            EmbeddedRedis(work / "redis", persistent=False) as redis_server,
-        ):
-            broker.create_topics(ALL_TOPICS, 6, {"retention.ms": str(86400 * 1000)})
-            env = {"CCPULSE_WS_MIN_INTERVAL_SECONDS": "1.0"}
-            pipeline = Pipeline(broker.bootstrap, redis_server.url, work, extra_env=env)
-            pipeline.start()
-            try:
-                return _run(pipeline, minutes, warmup, rate)
-            finally:
-                pipeline.stop()
+    env = {"CCPULSE_WS_MIN_INTERVAL_SECONDS": "1.0"}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        embedded_pipeline(Path(tmp), env) as (pipeline, _),
+    ):
+        return _run(pipeline, minutes, warmup, rate)
 
 
 def _run(pipeline: Pipeline, minutes: float, warmup: float, rate: float) -> list[Screen]:
