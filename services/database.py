@@ -47,7 +47,10 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
     """Bring the schema to `revision`; safe to run on every start (a no-op when current)."""
-    url = database_url(settings)
+    upgrade_url(database_url(settings), revision)
+
+
+def upgrade_url(url: str, revision: str = "head") -> None:
     if url.startswith("sqlite"):
         Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), revision)

@@ -76,6 +76,22 @@ interval_counters = Table(
 )
 Index("ix_interval_kind_start", interval_counters.c.kind, interval_counters.c.start_s)
 
+# Each agent's milliseconds per state per interval, rolled from the agent state logs (which Redis
+# keeps 8 days): logged-in time is every state but offline. Cost per case and contacts per
+# logged-in hour are read from here (docs/metrics.md).
+AGENT_STATE_COLUMNS: tuple[str, ...] = ("available", "on_contact", "wrap_up", "not_ready")
+agent_intervals = Table(
+    "agent_intervals",
+    metadata,
+    Column("start_s", BigInteger, primary_key=True, comment="UTC epoch seconds, 15-min aligned"),
+    Column("agent", String(128), primary_key=True),
+    Column("logged_in_ms", BigInteger, nullable=False, default=0),
+    *(Column(f"{state}_ms", BigInteger, nullable=False, default=0) for state in AGENT_STATE_COLUMNS),
+    Column("extra", Text, nullable=False, default="{}"),
+    Column("updated_s", BigInteger, nullable=False),
+)
+Index("ix_agent_intervals_start", agent_intervals.c.start_s)
+
 
 def scope_columns(scope: str) -> dict[str, str]:
     """The scope's kind and labels as separate columns, so queries can filter and group."""
