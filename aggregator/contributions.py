@@ -50,6 +50,10 @@ def agent_of(facts: ContactFacts) -> str | None:
     return None if facts.agent is None else str(facts.agent.value)
 
 
+def _queue_of(f: ContactFacts) -> str | None:
+    return None if f.queue is None else str(f.queue.value)
+
+
 def contribution(facts: ContactFacts, calendars: Calendars | None = None) -> Contribution:
     """Every (minute, scope, field) count this contact adds, per docs/metrics.md."""
     out: Contribution = defaultdict(dict)
@@ -86,6 +90,9 @@ def _sums(f: ContactFacts, calendars: Calendars) -> tuple[Sums, Sums]:
             if _is_agent_field(name):
                 key = (minute, name)
                 agent[key] = agent.get(key, 0) + value
+                if name == k.HANDLE_MS and f.channel is not None:
+                    by_queue = (minute, k.queue_handle_field(str(f.channel.value), _queue_of(f)))
+                    agent[by_queue] = agent.get(by_queue, 0) + value
     hours = hours_for(f, calendars)
     if hours is not None:
         items += _business_items(f, hours)

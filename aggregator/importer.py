@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -315,15 +316,47 @@ def _same(existing: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 
 
 async def remove_demo(settings: Settings) -> int:
-    """Delete every demo row (`ccpulse up --simulate`'s history); returns how many."""
+    """Delete every demo row (`ccpulse up --simulate`'s history); returns how many interval
+    rows went (the demo agents' time goes with them)."""
     table = intervals.interval_counters
+    agents = intervals.agent_intervals
     db = make_engine(settings)
     try:
         async with db.begin() as conn:
             done = await conn.execute(delete(table).where(table.c.extra.like(intervals.DEMO_MARK)))
+            await conn.execute(delete(agents).where(agents.c.extra.like(intervals.DEMO_MARK)))
         return int(done.rowcount or 0)
     finally:
         await db.dispose()
+
+
+async def write_demo_agents(
+    settings: Settings,
+    times: Mapping[tuple[int, str], Mapping[str, int]],
+    counters: Mapping[tuple[int, str], Mapping[str, int]],
+) -> int:
+    """The demo agents' time per state and their interval rows, marked as demo like the rest
+    (simulator.history.demo_agents); returns the interval rows written (agents' rows)."""
+    now_s = int(settings.clock().now())
+    mark = json.dumps({intervals.DEMO_FIELD: 1}, sort_keys=True, separators=(",", ":"))
+    time_rows = [
+        {"start_s": start, "agent": agent, **ms, "extra": mark, "updated_s": now_s}
+        for (start, agent), ms in sorted(times.items())
+    ]
+    counter_rows = [
+        intervals.to_row(start, keys.agent_scope(agent), {**c, intervals.DEMO_FIELD: 1}, now_s)
+        for (start, agent), c in sorted(counters.items())
+    ]
+    db = make_engine(settings)
+    try:
+        async with db.begin() as conn:
+            for chunk in _chunked(time_rows, 500):
+                await conn.execute(intervals.agent_intervals.insert(), chunk)
+            for chunk in _chunked(counter_rows, 500):
+                await conn.execute(intervals.interval_counters.insert(), chunk)
+    finally:
+        await db.dispose()
+    return len(counter_rows)
 
 
 async def has_history(settings: Settings) -> bool:

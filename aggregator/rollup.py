@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services import intervals, keys, locks, lua
 from services.settings import Settings
 
+from .agent_time import AgentTimeRoller
+
 log = logging.getLogger("ccpulse.history")
 
 MAX_CELLS_PER_CYCLE = 2000
@@ -72,6 +74,7 @@ class HistoryWriter:
         self._forget = redis.register_script(_FORGET)
         self._last_prune = 0.0
         self.rows_written = 0
+        self.agent_time = AgentTimeRoller(redis, engine)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Roll every few seconds until stopped; an outage only delays history, marks persist."""
@@ -110,6 +113,13 @@ class HistoryWriter:
         if cells:
             counters = await self._read(cells, partitions)
             await self._write([(s, scope, 0.0) for s, scope in cells], counters, int(now_s))
+        agents = [
+            (s, parts[1])
+            for s, parts in ((s, keys.parse_scope(c)) for s, c in cells)
+            if parts[0] == "ag"
+        ]
+        await self.agent_time.cycle(now_s, agents)
+        if cells:
             await self._unmark(cells, marks)
             self.rows_written += len(cells)
         if now_s - self._last_prune > 3600:
@@ -185,8 +195,10 @@ class HistoryWriter:
     async def _prune(self, now_s: float) -> None:
         table = intervals.interval_counters
         floor = int(now_s) - self.settings.history_retention_days * 86400
+        agents = intervals.agent_intervals
         async with self.engine.begin() as conn:
             await conn.execute(delete(table).where(table.c.start_s < floor))
+            await conn.execute(delete(agents).where(agents.c.start_s < floor))
         self._last_prune = now_s
 
 

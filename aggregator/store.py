@@ -227,13 +227,19 @@ class Store:
 
     def _dirty(self, plan: Plan, now_s: float) -> list[str]:
         oldest = now_s - self.bucket_ttl_s  # older intervals' minute buckets are gone
-        return sorted(
-            {
-                keys.dirty_member(keys.interval_start_s(minute), scope)
-                for minute, scope in plan.deltas
-                if minute + 60 > oldest
-            }
-        )
+        marks = {
+            keys.dirty_member(keys.interval_start_s(minute), scope)
+            for minute, scope in plan.deltas
+            if minute + 60 > oldest
+        }
+        # A state change moves the agent's time per state from its interval on: the history
+        # writer re-rolls that agent's time (aggregator/agent_time.py) from there.
+        for agent, _, _, ms in plan.agent_log:
+            if ms / 1000 + 60 > oldest:
+                marks.add(
+                    keys.dirty_member(keys.interval_start_s(ms / 1000), keys.agent_scope(agent))
+                )
+        return sorted(marks)
 
     def _counters(
         self, plan: Plan, now_s: float, key: KeyList, partition: int

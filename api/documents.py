@@ -224,7 +224,19 @@ class VolumeRow(TypedDict):
     service_level: float | None
     asa_seconds: float | None
     aht_seconds: float | None
+    handled: int
+    # Cost per case (docs/metrics.md#cost): logged-in time shared by handle time, priced per hour
+    logged_in_hours: NotRequired[float | None]
+    labour_cost: NotRequired[float | None]
+    cost_per_handled: NotRequired[float | None]
+    handled_per_logged_in_hour: NotRequired[float | None]
     partial: bool
+
+
+@STRICT
+class CostSettings(TypedDict):
+    currency: str
+    configured: bool  # an hourly cost is set: without one, cost columns are null
 
 
 class VolumeDocument(Document):
@@ -234,8 +246,31 @@ class VolumeDocument(Document):
     to: str
     group_by: list[Literal["channel", "queue"]]
     rows: list[VolumeRow]
+    cost: CostSettings
     warnings: list[str] | None = None
     demo: bool = False  # demo history (`ccpulse up --simulate`) lies in the range
+
+
+@STRICT
+class ProductivityRow(TypedDict):
+    start: str
+    end: str
+    agent: str
+    handled: int
+    aht_seconds: float | None
+    logged_in_hours: float | None
+    labour_cost: float | None
+    cost_per_handled: float | None
+    handled_per_logged_in_hour: float | None
+
+
+class ProductivityDocument(Document):
+    interval: Literal["1d", "1w"]
+    timezone: str
+    from_: str = Field(alias="from")
+    to: str
+    rows: list[ProductivityRow]
+    cost: CostSettings
 
 
 @STRICT

@@ -132,6 +132,30 @@ def default_commands(
     return commands
 
 
+# `up --simulate` prices the demo's agent hours when no hourly cost is set, so the planning page
+# shows cost per case on a first run (the page marks demo history as such).
+DEMO_COST_PER_HOUR = 26.0
+DEMO_CHANNEL_COST_PER_HOUR = {
+    "voice": 32.0,
+    "chat": 28.0,
+    "email": 26.0,
+    "sms": 26.0,
+    "social": 26.0,
+}
+
+
+def demo_cost_env(settings: Settings) -> dict[str, str]:
+    """The demo's hourly costs, unless the installation set any of its own."""
+    if settings.cost_per_hour is not None or settings.channel_cost_per_hour:
+        return {}
+    if settings.queue_cost_per_hour:
+        return {}
+    return {
+        "CCPULSE_CHANNEL_COST_PER_HOUR": json.dumps(DEMO_CHANNEL_COST_PER_HOUR),
+        "CCPULSE_COST_PER_HOUR": str(DEMO_COST_PER_HOUR),  # idle time is priced too
+    }
+
+
 def build_children(
     settings: Settings,
     *,
@@ -146,6 +170,8 @@ def build_children(
     if commands is None:
         commands = default_commands(settings, simulate=simulate, rate=rate, python=python)
     env = child_env(settings, base_env or {})
+    if simulate:
+        env = {**env, **demo_cost_env(settings)}
     rank = {name: i for i, name in enumerate(START_ORDER)}
     names = sorted(commands, key=lambda name: rank.get(name, len(rank)))
     return [ChildSpec(name, tuple(commands[name]), env) for name in names]
@@ -275,6 +301,11 @@ def _seed_demo(settings: Settings, peak_per_hour: float) -> None:
     from . import demo
 
     written = demo.seed(settings, peak_per_hour=peak_per_hour)
+    if demo_cost_env(settings):
+        typer.echo(
+            "cost       demo hourly cost per agent: voice 32, chat 28, written 26 "
+            f"{settings.cost_currency} (set CCPULSE_COST_PER_HOUR for your own)"
+        )
     if written is None:
         typer.echo("history    has rows: no demo history seeded")
     else:

@@ -86,7 +86,10 @@ agent_intervals = Table(
     Column("start_s", BigInteger, primary_key=True, comment="UTC epoch seconds, 15-min aligned"),
     Column("agent", String(128), primary_key=True),
     Column("logged_in_ms", BigInteger, nullable=False, default=0),
-    *(Column(f"{state}_ms", BigInteger, nullable=False, default=0) for state in AGENT_STATE_COLUMNS),
+    *(
+        Column(f"{state}_ms", BigInteger, nullable=False, default=0)
+        for state in AGENT_STATE_COLUMNS
+    ),
     Column("extra", Text, nullable=False, default="{}"),
     Column("updated_s", BigInteger, nullable=False),
 )

@@ -30,6 +30,8 @@ NOT_COUNTED_STAT = "not_counted:"
 CONSUMER_LAG = f"{PREFIX}:consumer_lag"
 LAG_FRESH_MS = 60_000  # a report older than this is from a consumer that stopped
 HISTORY_LOCK = f"{PREFIX}:history:lock"  # string: the history writer's token (services.locks)
+# string: the start of the first 15-minute interval whose agent time is not rolled to SQL yet
+AGENT_TIME_ROLLED = f"{PREFIX}:history:agent_time"
 INTERVAL_SECONDS = 900
 
 MINUTE_SECONDS = 60

@@ -90,6 +90,23 @@ STAGE_RANK = "strk:"  # sum of the stage's position in each path (to order the f
 ESCALATION_REASON = "esc:"  # escalated, by reason
 ISSUE_RESOLVED = "isr:"  # resolved, by issue type
 ISSUE_RESOLUTION_MS = "isms:"  # resolution time sum, by issue type
+# Agent scopes only: handle time by the contact's channel and queue (`hqm:voice:sales`), which
+# shares each agent's logged-in time among queues for cost per case (docs/metrics.md#cost).
+QUEUE_HANDLE_MS = "hqm:"
+
+
+def queue_handle_field(channel: str, queue: str | None) -> str:
+    """Channels never hold `:`, so the first one after the prefix splits channel from queue."""
+    return f"{QUEUE_HANDLE_MS}{channel}:{queue or ''}"
+
+
+def parse_queue_handle_field(name: str) -> tuple[str, str] | None:
+    """(channel, queue) of a `queue_handle_field`, `""` for no queue; None for other names."""
+    if not name.startswith(QUEUE_HANDLE_MS):
+        return None
+    channel, _, queue = name[len(QUEUE_HANDLE_MS) :].partition(":")
+    return channel, queue
+
 
 SlVariant = Literal["abandons_ignored", "abandons_missed", "abandons_met_within"]
 AbandonDenominator = Literal["offered", "queued"]
@@ -412,6 +429,18 @@ def time_in_state(changes: Iterable[StateChange], start_ms: int, end_ms: int) ->
         overlap = min(until, end_ms) - max(at, start_ms)
         if overlap > 0:
             out[state] = out.get(state, 0.0) + overlap / 1000
+    return out
+
+
+def state_ms(changes: Iterable[StateChange], start_ms: int, end_ms: int) -> dict[str, int]:
+    """`time_in_state` in whole milliseconds: what history stores, so sums stay exact."""
+    ordered = sorted(set(changes))
+    out: dict[str, int] = {}
+    for i, (at, _, state) in enumerate(ordered):
+        until = ordered[i + 1][0] if i + 1 < len(ordered) else end_ms
+        overlap = min(until, end_ms) - max(at, start_ms)
+        if overlap > 0:
+            out[state] = out.get(state, 0) + overlap
     return out
 
 

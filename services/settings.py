@@ -176,6 +176,12 @@ class Settings(BaseSettings):
     # The largest upload `POST /v1/history/imports` takes (as sent: gzip counts compressed).
     history_import_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     staffing_weeks: int = Field(default=4, ge=1, le=52)  # forecast: same weekday, last N weeks
+    # Cost per case: the loaded hourly cost of an agent (pay, taxes, seat), by queue, else by
+    # channel, else the default; no cost figures unless one is set (docs/metrics.md#cost).
+    cost_per_hour: float | None = Field(default=None, ge=0)
+    channel_cost_per_hour: dict[str, float] = Field(default_factory=dict)
+    queue_cost_per_hour: dict[str, float] = Field(default_factory=dict)
+    cost_currency: str = Field(default="EUR", min_length=1, max_length=8)
 
     # --- metric definitions, applied at read time ---
     short_abandon_seconds: int = 5

@@ -15,6 +15,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from services import kpis
+
 from .scenario import ANSWER_MEAN_S, CHANNEL_WEIGHTS, HANDLE_MEAN_S, QUEUES
 
 COLUMNS = (
@@ -96,3 +98,57 @@ def _interval(rng: random.Random, channel: str, offered: int, load: float) -> li
     wait = round(answered * ANSWER_MEAN_S[channel] * (0.5 + load))
     handle = round(answered * HANDLE_MEAN_S[channel] * rng.uniform(0.85, 1.15))
     return [offered, answered, abandoned, within, answered, handle, wait]
+
+
+AGENT_OCCUPANCY = 0.75  # demo teams are sized so agents spend this share of an interval handling
+INTERVAL_MS = STEP_S * 1000
+
+
+def demo_agents(
+    csv_text: str,
+) -> tuple[dict[tuple[int, str], dict[str, int]], dict[tuple[int, str], dict[str, int]]]:
+    """Agents behind `demo_intervals`' rows, so cost per case has a past too: per interval and
+    channel, a team just large enough for the handle time at AGENT_OCCUPANCY, logged in for the
+    whole interval, sharing the channel's handled contacts and handle time evenly.
+
+    Returns (interval start, agent) -> ms per state (`agent_intervals` columns), and (interval
+    start, agent) -> counters of the agent's row (handled, handle_ms, `hqm:` per queue)."""
+    work: dict[tuple[int, str], list[tuple[str, int, int]]] = {}
+    for row in csv.DictReader(io.StringIO(csv_text)):
+        start = int(datetime.fromisoformat(row["start"]).timestamp())
+        handled, handle_ms = int(row["handled"]), int(row["handle_seconds"]) * 1000
+        if handled > 0:
+            work.setdefault((start, row["channel"]), []).append((row["queue"], handled, handle_ms))
+    times: dict[tuple[int, str], dict[str, int]] = {}
+    counters: dict[tuple[int, str], dict[str, int]] = {}
+    for (start, channel), queues in sorted(work.items()):
+        total_ms = sum(ms for _, _, ms in queues)
+        contacts = sum(n for _, n, _ in queues)
+        team = max(1, min(contacts, math.ceil(total_ms / (INTERVAL_MS * AGENT_OCCUPANCY))))
+        agents = [f"demo-{channel}-{i + 1:02d}" for i in range(team)]
+        first = 0  # contacts go round the team, on from where the last queue stopped
+        for queue, handled, handle_ms in queues:
+            shares = [0] * team
+            for k in range(handled):
+                shares[(first + k) % team] += 1
+            first = (first + handled) % team
+            given = [handle_ms * n // handled for n in shares]
+            given[shares.index(max(shares))] += handle_ms - sum(given)  # the rounding remainder
+            for agent, n, ms in zip(agents, shares, given, strict=True):
+                if n == 0:
+                    continue
+                c = counters.setdefault((start, agent), {"handled": 0, "handle_ms": 0})
+                c["handled"] += n
+                c["handle_ms"] += ms
+                field = kpis.queue_handle_field(channel, queue)
+                c[field] = c.get(field, 0) + ms
+        for agent in agents:
+            busy = min(INTERVAL_MS, counters.get((start, agent), {}).get("handle_ms", 0))
+            times[(start, agent)] = {
+                "logged_in_ms": INTERVAL_MS,
+                "on_contact_ms": busy,
+                "available_ms": INTERVAL_MS - busy,
+                "wrap_up_ms": 0,
+                "not_ready_ms": 0,
+            }
+    return times, counters

@@ -356,3 +356,50 @@ def fcr_measured(
             out[channel_of[contact]][0] += 1
             out[channel_of[contact]][1] += not repeated
     return {ch: (n, ok) for ch, (n, ok) in out.items()}
+
+
+def labour(
+    events: list[dict[str, Any]],
+    start_s: int,
+    end_s: int,
+    days: list[tuple[int, int]],
+    now_ms: int,
+) -> dict[tuple[str, str, str], float]:
+    """Logged-in ms in [start, end) per (agent, channel, queue), by docs/metrics.md#cost: each
+    agent's logged-in time (any state but offline) on a local day (`days`: [lo, hi) in epoch
+    seconds) is shared by the agent's handle time per channel and queue of the contacts it
+    completed that day; a day with none leaves it unshared, as (agent, "", "")."""
+    mix: dict[tuple[str, int], dict[tuple[str, str], int]] = defaultdict(dict)
+    for c in contacts(events).values():
+        o = outcome(c)
+        if o.agent is None or o.channel is None or o.handle_ms is None or o.completed is None:
+            continue
+        for lo, hi in days:
+            if lo * 1000 <= o.completed < hi * 1000 and o.handle_ms > 0:
+                shares = mix[(o.agent, lo)]
+                group = (o.channel, o.queue or "")
+                shares[group] = shares.get(group, 0) + o.handle_ms
+    unique = {e["id"]: e for e in events if e["type"] == "agent.state"}
+    changes: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+    for e in unique.values():
+        changes[e["agent"]].append((ms(e), e["id"], e["state"]))
+    out: dict[tuple[str, str, str], float] = defaultdict(float)
+    for agent, rows in changes.items():
+        rows.sort()
+        for lo, hi in days:
+            a, b = max(lo, start_s) * 1000, min(hi, end_s) * 1000
+            logged = 0
+            for i, (at, _, state) in enumerate(rows):
+                nxt = rows[i + 1][0] if i + 1 < len(rows) else now_ms
+                if state != "offline":
+                    logged += max(0, min(nxt, b, now_ms) - max(at, a))
+            if logged <= 0:
+                continue
+            shares = mix.get((agent, lo), {})
+            total = sum(shares.values())
+            if total <= 0:
+                out[(agent, "", "")] += logged
+                continue
+            for (channel, queue), part in shares.items():
+                out[(agent, channel, queue)] += logged * part / total
+    return dict(out)

@@ -25,6 +25,7 @@ from .buckets import (
     bucket_spans,
     offset_segments,
 )
+from .costs import CostReader
 from .sums import SUMMED, Cell, Options, Sums, figures, options_for, reduce_live, volume_sums
 
 
@@ -35,6 +36,7 @@ class HistoryReader:
         self.live = live
         self.sums = volume_sums(settings)
         self.options = options_for(settings)
+        self.costs = CostReader(engine, settings)
 
     async def known_queue(self, queue: str) -> bool:
         t = intervals.interval_counters

@@ -30,6 +30,11 @@ VOLUME_COLUMNS = (
     "service_level",
     "asa_seconds",
     "aht_seconds",
+    "handled",
+    "logged_in_hours",
+    "labour_cost",
+    "cost_per_handled",
+    "handled_per_logged_in_hour",
     "partial",
 )
 
@@ -159,4 +164,5 @@ def figures(cell: Cell, options: Options) -> dict[str, Any]:
             total.get(kpis.ANSWER_WAIT_MS, 0), total.get(kpis.ANSWERED, 0)
         ),
         "aht_seconds": kpis.mean_seconds(total.get(kpis.HANDLE_MS, 0), total.get(kpis.HANDLED, 0)),
+        "handled": total.get(kpis.HANDLED, 0),
     }

@@ -21,9 +21,21 @@ from services import problems
 from services.contract import Channel
 
 from ..deps import ApiState, State
-from ..documents import HeatmapDocument, StaffingDocument, VolumeDocument
+from ..documents import (
+    HeatmapDocument,
+    ProductivityDocument,
+    StaffingDocument,
+    VolumeDocument,
+)
 from ..live_reader import iso
-from ..planning.buckets import GROUPS, RangeError, VolumeQuery, local_floor, plan_range
+from ..planning.buckets import (
+    GROUPS,
+    RangeError,
+    VolumeQuery,
+    bucket_spans,
+    local_floor,
+    plan_range,
+)
 from ..planning.reader import HistoryReader, with_empty_buckets
 from ..planning.staffing import heatmap, staffing_by_channel
 from ..planning.sums import VOLUME_COLUMNS
@@ -57,9 +69,15 @@ VOLUME_EXAMPLE = {
             "service_level": 0.81,
             "asa_seconds": 14.2,
             "aht_seconds": 251.0,
+            "handled": 108,
+            "logged_in_hours": 9.5,
+            "labour_cost": 308.75,
+            "cost_per_handled": 2.86,
+            "handled_per_logged_in_hour": 11.37,
             "partial": False,
         }
     ],
+    "cost": {"currency": "EUR", "configured": True},
 }
 
 
@@ -158,6 +176,12 @@ async def volume(
         raise HTTPException(503, detail="history database is unavailable") from exc
     if fill == "zero":
         rows = with_empty_buckets(rows, query, now, reader.options)
+    try:
+        cost_warnings = await reader.costs.add_to_rows(
+            rows, int(first.timestamp()), int(last.timestamp()), query.channel, queue, groups
+        )
+    except SQLAlchemyError as exc:
+        raise HTTPException(503, detail="history database is unavailable") from exc
     if "text/csv" in request.headers.get("accept", ""):
         return _csv(rows, groups)
     body: dict[str, Any] = {
@@ -167,10 +191,17 @@ async def volume(
         "to": last.isoformat(),
         "group_by": list(groups),
         "rows": rows,
+        "cost": {
+            "currency": state.settings.cost_currency,
+            "configured": reader.costs.rates.configured(),
+        },
         "demo": demo,
     }
+    warnings = cost_warnings
     if not live_ok:
-        body["warnings"] = ["live state unavailable: the open interval is missing"]
+        warnings = ["live state unavailable: the open interval is missing", *warnings]
+    if warnings:
+        body["warnings"] = warnings
     return body
 
 
@@ -336,4 +367,46 @@ async def staffing(
         "rows": staff,
         "generated": iso(state.clock.now()),
         "demo": demo,
+    }
+
+
+@router.get(
+    "/productivity",
+    summary="Per agent and day (or week): handled, logged-in hours, handled per hour, cost",
+    response_model=ProductivityDocument,
+    responses=problems.responses(422, 503),
+)
+async def productivity(
+    state: State,
+    interval: Literal["1d", "1w"] = "1d",
+    start: Annotated[str | None, Query(alias="from", examples=["2026-11-23"])] = None,
+    end: Annotated[str | None, Query(alias="to", examples=["2026-11-30"])] = None,
+    tz: TzParam = None,
+    agent: Annotated[str | None, Query(description="Only this agent", max_length=128)] = None,
+) -> Any:
+    """Contacts handled per logged-in hour and cost per handled contact, per agent
+    (docs/metrics.md#cost): logged-in time is every state but offline."""
+    zone = _zone(state, tz)
+    now = state.clock.now()
+    try:
+        first, last = plan_range(
+            interval, _when("from", start, zone), _when("to", end, zone), zone, now
+        )
+    except RangeError as exc:
+        raise HTTPException(422, detail=str(exc)) from exc
+    reader = _history(state)
+    try:
+        rows = await reader.costs.productivity(bucket_spans(interval, first, last), agent)
+    except SQLAlchemyError as exc:
+        raise HTTPException(503, detail="history database is unavailable") from exc
+    return {
+        "interval": interval,
+        "timezone": str(zone),
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "rows": rows,
+        "cost": {
+            "currency": state.settings.cost_currency,
+            "configured": reader.costs.rates.configured(),
+        },
     }

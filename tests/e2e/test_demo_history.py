@@ -50,6 +50,14 @@ def test_demo_history_fills_the_planning_page_and_goes_away(pipeline: Pipeline) 
     assert staff["demo"] and len(staff["forecast"]["weeks_used"]) == 4
     assert max(r["agents_erlang_c"] for r in staff["rows"]) > 0
     assert set(staff["thresholds_seconds"]) == {"voice", "chat", "email", "sms", "social"}
+    # the demo agents' logged-in time: productivity and (once priced) cost per case have a past
+    days = [r for r in vol["rows"] if r["handled"]]
+    assert days and all(r["logged_in_hours"] and r["handled_per_logged_in_hour"] for r in days)
+    assert all(r["labour_cost"] is None for r in days)  # this stack sets no hourly cost
+    prod = get(pipeline, "/api/v1/productivity", interval="1w", tz="UTC", **{"from": weeks_ago})
+    agents = {r["agent"] for r in prod["rows"]}
+    assert {"demo-voice-01", "demo-chat-01", "demo-email-01"} <= agents
+    assert sum(r["handled"] for r in prod["rows"]) == sum(r["handled"] for r in vol["rows"])
 
     done = subprocess.run(
         [sys.executable, "-m", "ccpulse", "history", "remove-demo"],
@@ -63,3 +71,5 @@ def test_demo_history_fills_the_planning_page_and_goes_away(pipeline: Pipeline) 
     after = get(pipeline, "/api/v1/volume", interval="1d", tz="UTC", **{"from": weeks_ago})
     assert not after["demo"] and not any(r["offered"] for r in after["rows"])
     assert get(pipeline, "/api/v1/staffing", tz="UTC")["rows"] == []
+    gone = get(pipeline, "/api/v1/productivity", interval="1w", tz="UTC", **{"from": weeks_ago})
+    assert gone["rows"] == []  # the demo agents' time went with the demo

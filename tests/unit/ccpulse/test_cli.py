@@ -154,3 +154,16 @@ def test_the_start_banner_names_the_kafka_protocol_and_sentinel_without_secrets(
     assert "kafka  kafka.example:9093 (SASL_PLAINTEXT)" in out
     assert "redis  sentinel main at ['10.0.0.1:26379']" in out
     assert secret not in out
+
+
+def test_simulate_prices_the_demo_unless_costs_are_set() -> None:
+    """`up --simulate` shows cost per case on a first run, never over an installation's costs."""
+    import json as _json
+
+    from ccpulse.launch import demo_cost_env
+    from services.settings import Settings as _Settings
+
+    env = demo_cost_env(_Settings(_env_file=None))
+    assert _json.loads(env["CCPULSE_CHANNEL_COST_PER_HOUR"])["voice"] > 0
+    assert demo_cost_env(_Settings(_env_file=None, cost_per_hour=40.0)) == {}
+    assert demo_cost_env(_Settings(_env_file=None, queue_cost_per_hour={"vip": 50.0})) == {}

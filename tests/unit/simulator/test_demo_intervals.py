@@ -55,3 +55,46 @@ def test_the_past_runs_at_the_live_simulators_peak() -> None:
                 at_peak[local.date().isoformat()] += int(r["offered"])
         mean = sum(at_peak.values()) / len(at_peak)
         assert 0.85 * peak <= mean <= 1.05 * peak, (peak, mean)
+
+
+def test_demo_agents_carry_exactly_the_handled_work_of_the_rows() -> None:
+    """Cost per case on a first run rests on these: every handled contact and handle second
+    of the demo rows belongs to one demo agent, and each agent's busy time fits its interval."""
+    import csv as _csv
+    import io as _io
+    from datetime import datetime as _dt
+    from zoneinfo import ZoneInfo as _Zone
+
+    from services import kpis
+    from simulator.history import INTERVAL_MS, demo_agents, demo_intervals
+
+    zone = _Zone("Europe/Paris")
+    text = demo_intervals(_dt(2026, 3, 30, tzinfo=zone), 1, zone, seed=4)
+    times, counters = demo_agents(text)
+    want: dict[tuple[int, str, str], tuple[int, int]] = {}
+    for row in _csv.DictReader(_io.StringIO(text)):
+        start = int(_dt.fromisoformat(row["start"]).timestamp())
+        h, ms = want.get((start, row["channel"], row["queue"]), (0, 0))
+        want[(start, row["channel"], row["queue"])] = (
+            h + int(row["handled"]),
+            ms + int(row["handle_seconds"]) * 1000,
+        )
+    got: dict[tuple[int, str, str], tuple[int, int]] = {}
+    for (start, agent), c in counters.items():
+        channel = agent.split("-")[1]
+        for name, value in c.items():
+            group = kpis.parse_queue_handle_field(name)
+            if group is not None:
+                assert group[0] == channel
+                h, ms = got.get((start, *group), (0, 0))
+                got[(start, *group)] = (h, ms + value)
+        assert (start, agent) in times
+    for c in counters.values():
+        share = [k for k in c if k.startswith(kpis.QUEUE_HANDLE_MS)]
+        assert sum(c[k] for k in share) == c["handle_ms"]
+    assert {k: v[1] for k, v in got.items() if v[1]} == {k: v[1] for k, v in want.items() if v[1]}
+    handled = sum(c["handled"] for c in counters.values())
+    assert handled == sum(v[0] for v in want.values()) > 100
+    for row in times.values():
+        assert row["logged_in_ms"] == INTERVAL_MS
+        assert row["on_contact_ms"] + row["available_ms"] == INTERVAL_MS

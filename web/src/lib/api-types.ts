@@ -209,6 +209,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/productivity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Per agent and day (or week): handled, logged-in hours, handled per hour, cost
+         * @description Contacts handled per logged-in hour and cost per handled contact, per agent
+         *     (docs/metrics.md#cost): logged-in time is every state but offline.
+         */
+        get: operations["productivity_api_v1_productivity_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/history/imports/{job_id}": {
         parameters: {
             query?: never;
@@ -623,6 +644,13 @@ export interface components {
             /** Fcr Window Seconds */
             fcr_window_seconds: number;
         };
+        /** CostSettings */
+        CostSettings: {
+            /** Currency */
+            currency: string;
+            /** Configured */
+            configured: boolean;
+        };
         /**
          * CreatedKey
          * @description The new key, shown once: only its hash is stored.
@@ -940,6 +968,44 @@ export interface components {
             /** Errors */
             errors?: components["schemas"]["FieldProblem"][];
         };
+        /** ProductivityDocument */
+        ProductivityDocument: {
+            /**
+             * Interval
+             * @enum {string}
+             */
+            interval: "1d" | "1w";
+            /** Timezone */
+            timezone: string;
+            /** From */
+            from: string;
+            /** To */
+            to: string;
+            /** Rows */
+            rows: components["schemas"]["ProductivityRow"][];
+            cost: components["schemas"]["CostSettings"];
+        };
+        /** ProductivityRow */
+        ProductivityRow: {
+            /** Start */
+            start: string;
+            /** End */
+            end: string;
+            /** Agent */
+            agent: string;
+            /** Handled */
+            handled: number;
+            /** Aht Seconds */
+            aht_seconds: number | null;
+            /** Logged In Hours */
+            logged_in_hours: number | null;
+            /** Labour Cost */
+            labour_cost: number | null;
+            /** Cost Per Handled */
+            cost_per_handled: number | null;
+            /** Handled Per Logged In Hour */
+            handled_per_logged_in_hour: number | null;
+        };
         /** QueueFigures */
         QueueFigures: {
             /** Offered */
@@ -1176,6 +1242,7 @@ export interface components {
             group_by: ("channel" | "queue")[];
             /** Rows */
             rows: components["schemas"]["VolumeRow"][];
+            cost: components["schemas"]["CostSettings"];
             /** Warnings */
             warnings?: string[] | null;
             /**
@@ -1208,6 +1275,16 @@ export interface components {
             asa_seconds: number | null;
             /** Aht Seconds */
             aht_seconds: number | null;
+            /** Handled */
+            handled: number;
+            /** Logged In Hours */
+            logged_in_hours?: number | null;
+            /** Labour Cost */
+            labour_cost?: number | null;
+            /** Cost Per Handled */
+            cost_per_handled?: number | null;
+            /** Handled Per Logged In Hour */
+            handled_per_logged_in_hour?: number | null;
             /** Partial */
             partial: boolean;
         };
@@ -1929,9 +2006,18 @@ export interface operations {
                      *           "service_level": 0.81,
                      *           "asa_seconds": 14.2,
                      *           "aht_seconds": 251,
+                     *           "handled": 108,
+                     *           "logged_in_hours": 9.5,
+                     *           "labour_cost": 308.75,
+                     *           "cost_per_handled": 2.86,
+                     *           "handled_per_logged_in_hour": 11.37,
                      *           "partial": false
                      *         }
-                     *       ]
+                     *       ],
+                     *       "cost": {
+                     *         "currency": "EUR",
+                     *         "configured": true
+                     *       }
                      *     }
                      */
                     "application/json": components["schemas"]["VolumeDocument"];
@@ -2115,6 +2201,70 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    productivity_api_v1_productivity_get: {
+        parameters: {
+            query?: {
+                interval?: "1d" | "1w";
+                from?: string | null;
+                to?: string | null;
+                /** @description IANA time zone (default: the setting) */
+                tz?: string | null;
+                /** @description Only this agent */
+                agent?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProductivityDocument"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

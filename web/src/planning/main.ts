@@ -10,6 +10,7 @@ import type { LiveDoc } from "../lib/types";
 import { loadHeatmap } from "./heatmap";
 import { loadStaffing } from "./staffing";
 import type { Filters } from "./types";
+import { loadProductivity } from "./productivity";
 import { downloadVolume, loadVolume, resizeVolume, type VolumeQuery } from "./volume";
 
 const input = (id: string) => byId<HTMLInputElement | HTMLSelectElement>(id);
@@ -45,7 +46,10 @@ function remember(): void {
 
 async function refreshVolume(): Promise<void> {
   remember();
-  await loadVolume(byId("volume"), byId("volume-body"), volumeQuery());
+  await Promise.all([
+    loadVolume(byId("volume"), byId("volume-body"), volumeQuery()),
+    loadProductivity(byId("productivity"), byId("productivity-body"), volumeQuery()),
+  ]);
 }
 
 async function refreshHeatmap(): Promise<void> {

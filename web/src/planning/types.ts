@@ -10,6 +10,8 @@ export type HeatCell = Schemas["HeatCell"];
 export type Heatmap = Schemas["HeatmapDocument"];
 export type StaffRow = Schemas["StaffRow"];
 export type Staffing = Schemas["StaffingDocument"];
+export type ProductivityRow = Schemas["ProductivityRow"];
+export type Productivity = Schemas["ProductivityDocument"];
 
 export interface Filters {
   channel: string;

@@ -19,7 +19,8 @@ export interface VolumeQuery extends Filters {
 }
 
 const COLUMNS = ["start", "end", "channel", "queue", "offered", "answered", "abandoned", "abandon_rate",
-  "service_level", "asa_seconds", "aht_seconds", "partial"];
+  "service_level", "asa_seconds", "aht_seconds", "handled", "logged_in_hours", "labour_cost", "cost_per_handled",
+  "handled_per_logged_in_hour", "partial"];
 const WIDTH_S: Record<string, number> = { "15m": 900, "30m": 1800, "1h": 3600, "1d": 86400, "1w": 7 * 86400 };
 const PALETTE = ["#38bdf8", "#a78bfa", "#f0b429", "#3fb950", "#ff7b72", "#79c0ff", "#d2a8ff", "#ffa657"];
 
@@ -57,7 +58,8 @@ export async function loadVolume(panel: HTMLElement, body: HTMLElement, q: Volum
   }
   setState(panel, "ready");
   const chart = h("div", { class: "plot", id: "volume-chart" });
-  body.replaceChildren(totals(lastRows, q), chart, rowsTable(lastRows, q));
+  const cost = answer.data.cost ?? { currency: "EUR", configured: false }; // older servers send none
+  body.replaceChildren(totals(lastRows, q), costLine(lastRows, cost), chart, rowsTable(lastRows, q, cost.currency));
   // The x scale is the range asked (as the api aligned it), not the rows': empty days at either
   // end stay empty instead of the bars stretching to fill the width.
   const range: [number, number] = [Date.parse(answer.data.from) / 1000, Date.parse(answer.data.to) / 1000];
@@ -143,10 +145,36 @@ function totals(rows: VolumeRow[], q: VolumeQuery): HTMLElement {
     rows.some((r) => r.partial) ? h("span", { class: "muted partial-note" }, "The latest interval is still open (partial).") : null as never);
 }
 
-function rowsTable(rows: VolumeRow[], q: VolumeQuery): HTMLElement {
+/** Cost per case over the range (docs/metrics.md#cost): sums of the rows, then the ratios. */
+export function costLine(rows: VolumeRow[], cost: Volume["cost"]): HTMLElement {
+  const handled = rows.reduce((a, r) => a + (r.handled ?? 0), 0);
+  const hours = rows.reduce((a, r) => a + (r.logged_in_hours ?? 0), 0);
+  const priced = rows.every((r) => r.labour_cost !== null && r.labour_cost !== undefined);
+  const spent = rows.reduce((a, r) => a + (r.labour_cost ?? 0), 0);
+  const stat = (label: string, value: string, field: string, raw: number | null) =>
+    h("div", { class: "stat", "data-field": field, "data-value": raw === null ? "" : String(raw) }, h("span", { class: "label" }, label), h("b", {}, value));
+  const perCase = cost.configured && priced && handled ? spent / handled : null;
+  return h("div", { class: "totals cost", id: "volume-cost" },
+    stat("Handled", count(handled), "handled", handled),
+    stat("Logged-in hours", hours.toFixed(1), "logged_in_hours", hours),
+    stat("Handled per logged-in hour", hours ? (handled / hours).toFixed(2) : "—", "handled_per_logged_in_hour", hours ? handled / hours : null),
+    cost.configured
+      ? stat("Cost per handled contact", perCase === null ? "—" : money(perCase, cost.currency), "cost_per_handled", perCase)
+      : h("span", { class: "muted", "data-field": "cost_per_handled" }, "Cost per case: set an hourly cost (CCPULSE_COST_PER_HOUR) to see it."));
+}
+
+export function money(v: number, currency: string): string {
+  try {
+    return new Intl.NumberFormat(undefined, { style: "currency", currency, maximumFractionDigits: 2 }).format(v);
+  } catch {
+    return `${v.toFixed(2)} ${currency}`;
+  }
+}
+
+function rowsTable(rows: VolumeRow[], q: VolumeQuery, currency: string): HTMLElement {
   const grouped = q.groupBy ? [q.groupBy] : [];
   const head = h("tr", {}, h("th", {}, "Interval"), ...grouped.map((g) => h("th", {}, g)),
-    ...["Offered", "Answered", "Abandoned", "Abandon rate", "SL", "ASA", "AHT"].map((t) => h("th", { class: "num" }, t)));
+    ...["Offered", "Answered", "Abandoned", "Abandon rate", "SL", "ASA", "AHT", "Cost / case"].map((t) => h("th", { class: "num" }, t)));
   const body = rows.map((r) => h("tr", { "data-start": r.start, class: r.partial ? "partial" : "" },
     h("td", {}, stamp(Date.parse(r.start) / 1000, q.timeZone), r.partial ? h("span", { class: "tag" }, "partial") : null),
     ...grouped.map((g) => h("td", {}, groupValue(r, g))),
@@ -156,7 +184,8 @@ function rowsTable(rows: VolumeRow[], q: VolumeQuery): HTMLElement {
     h("td", { class: "num" }, pct(r.abandon_rate)),
     h("td", { class: "num" }, pct(r.service_level)),
     h("td", { class: "num" }, duration(r.asa_seconds)),
-    h("td", { class: "num" }, duration(r.aht_seconds))));
+    h("td", { class: "num" }, duration(r.aht_seconds)),
+    h("td", { class: "num", "data-field": "cost_per_handled" }, r.cost_per_handled === null || r.cost_per_handled === undefined ? "—" : money(r.cost_per_handled, currency))));
   return h("details", { class: "rows" }, h("summary", {}, `${rows.length} rows`),
     h("div", { class: "table-wrap" }, h("table", { class: "data", id: "volume-rows" }, h("thead", {}, head), h("tbody", {}, ...body))));
 }
