@@ -19,7 +19,12 @@ import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from ccpulse.launch import RUN_FILE, build_children
+from ccpulse.launch import (
+    DEMO_CHANNEL_COST_PER_HOUR,
+    DEMO_COST_PER_HOUR,
+    RUN_FILE,
+    build_children,
+)
 from ccpulse.processes import RunFile, pid_alive
 from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
 from ccpulse.supervise import ChildSpec, Supervisor
@@ -265,7 +270,12 @@ def test_build_children_orders_and_wires(tmp_path: Path) -> None:
         "CCPULSE_HASH_KEY": "h" * 32,
         "CCPULSE_ADMIN_KEY": "a" * 32,
         "CCPULSE_AGGREGATOR_METRICS_PORT": "8002",  # the embedded stack's default
+        # the demo prices agent hours (cost per case) when the installation sets no cost
+        "CCPULSE_CHANNEL_COST_PER_HOUR": json.dumps(DEMO_CHANNEL_COST_PER_HOUR),
+        "CCPULSE_COST_PER_HOUR": str(DEMO_COST_PER_HOUR),
     }
+    priced = settings.model_copy(update={"cost_per_hour": 40.0})
+    assert "CCPULSE_COST_PER_HOUR" not in build_children(priced, simulate=True)[0].env
     assert [c.name for c in build_children(settings, python="py")] == [
         "api",
         "aggregator",
