@@ -333,7 +333,7 @@ class Runner:
             facts.update({c: newer[c] for c in contacts if c in newer})
             cold = [c for c in cold if c not in newer]
         if cold:
-            values = await self.store.read_facts(partition, cold)
+            values = await self.store.read_facts(partition, cold, int(now_s * 1000))
             for contact, value in zip(cold, values, strict=True):
                 facts[contact] = decode_facts(value) if value else None
         measured = self.settings.fcr_measured

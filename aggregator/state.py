@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import orjson
+from rbloom import Bloom
 
 from .facts import AgentFacts, ContactFacts
 from .repeats import GroupSheet
@@ -20,13 +21,50 @@ from .repeats import GroupSheet
 Raw = bytes | str
 
 
+GENERATION = 1 << 18  # contacts per Bloom filter: ~310 kB each at 1 % false positives
+FALSE_POSITIVES = 0.01
+
+
+class ColdIndex:
+    """Which contacts may have a sheet in Redis that is not in memory: Bloom filters, ~10 bits a
+    contact where a dict entry cost ~130 bytes (a million open contacts).
+
+    Never a false negative, so no sheet is taken for a new contact; a false positive (1 %) only
+    costs a read that finds nothing or an expired sheet. A filter is dropped once every contact
+    added to it has expired, so the index stays as large as the open contacts."""
+
+    __slots__ = ("count", "generations")
+
+    def __init__(self) -> None:
+        self.generations: list[tuple[Bloom, list[int]]] = []  # filter, [latest expiry ms]
+        self.count = 0  # contacts in the newest filter
+
+    def add(self, contact: str, expires_ms: int) -> None:
+        if not self.generations or self.count >= GENERATION:
+            self.generations.append((Bloom(GENERATION, FALSE_POSITIVES), [expires_ms]))
+            self.count = 0
+        bloom, latest = self.generations[-1]
+        bloom.add(contact)
+        latest[0] = max(latest[0], expires_ms)
+        self.count += 1
+
+    def may_hold(self, contact: str, now_ms: int) -> bool:
+        live = [g for g in self.generations if g[1][0] > now_ms]
+        if len(live) != len(self.generations):  # every sheet of the older ones has expired
+            newest = self.generations[-1]
+            self.generations = live
+            if newest not in live:
+                self.count = 0
+        return any(contact in bloom for bloom, _ in self.generations)
+
+
 @dataclass(slots=True)
 class PartitionState:
     """One partition: hot sheets with their expiry (dict order = least recently used first),
-    the contacts whose sheets are only in Redis, and this partition's slices of agent sheets."""
+    the contacts whose sheets may be only in Redis, and this partition's slices of agent sheets."""
 
     hot: dict[str, tuple[ContactFacts, int]] = field(default_factory=dict)
-    cold: dict[str, int] = field(default_factory=dict)  # contact -> expiry epoch ms
+    cold: ColdIndex = field(default_factory=ColdIndex)
     agents: dict[str, AgentFacts] = field(default_factory=dict)
 
 
@@ -59,7 +97,7 @@ class OwnedState:
         room = max(0, self.max_sheets - self.size)
         split = max(0, len(loaded.expiry) - room)
         for member, score in loaded.expiry[:split]:
-            state.cold[_text(member)] = int(score)
+            state.cold.add(_text(member), int(score))
         for member, score in loaded.expiry[split:]:
             raw = loaded.facts.get(member)
             if raw is not None:
@@ -85,9 +123,8 @@ class OwnedState:
             if entry is not None:
                 out[contact] = entry[0] if entry[1] > now_ms else None
                 continue
-            expires = state.cold.get(contact)
-            if expires is not None and expires > now_ms:
-                cold.append(contact)
+            if state.cold.may_hold(contact, now_ms):
+                cold.append(contact)  # read back, with its expiry (Store.read_facts)
             else:
                 out[contact] = None
         return out, cold
@@ -111,7 +148,6 @@ class OwnedState:
         for contact, sheet in facts.items():
             if hot.pop(contact, None) is None:
                 self.size += 1
-                state.cold.pop(contact, None)
             hot[contact] = (sheet, expires_ms)
         state.agents.update(agents)
         self._evict()
@@ -121,7 +157,7 @@ class OwnedState:
             largest = max(self.partitions.values(), key=lambda s: len(s.hot))
             contact = next(iter(largest.hot))
             _, expires = largest.hot.pop(contact)
-            largest.cold[contact] = expires
+            largest.cold.add(contact, expires)
             self.size -= 1
 
 

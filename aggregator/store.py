@@ -142,12 +142,19 @@ class Store:
             agents=dict(zip(agents[0::2], agents[1::2], strict=True)),
         )
 
-    async def read_facts(self, partition: int, contacts: list[str]) -> list[bytes | str | None]:
-        """Sheets evicted from memory, read back on their next event."""
-        values: list[bytes | str | None] = await self.redis.hmget(
-            keys.partition_facts_key(partition), contacts
-        )
-        return values
+    async def read_facts(
+        self, partition: int, contacts: list[str], now_ms: int
+    ) -> list[bytes | str | None]:
+        """Sheets evicted from memory, read back on their next event; None for a contact with
+        no sheet or an expired one (not pruned yet), as if it had never been seen."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(keys.partition_facts_key(partition), contacts)
+            pipe.zmscore(keys.partition_facts_expiry_key(partition), contacts)
+            values, expiry = await pipe.execute()
+        return [
+            value if value is not None and score is not None and score > now_ms else None
+            for value, score in zip(values, expiry, strict=True)
+        ]
 
     async def read_groups(self, groups: list[str]) -> dict[str, GroupSheet | None]:
         if not groups:

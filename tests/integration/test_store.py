@@ -148,12 +148,19 @@ async def test_evicted_sheets_stay_in_redis_and_are_read_back(redis: Redis) -> N
     assert state.size == 2
     found, cold = state.facts(3, ["a", "b", "c", "d"], int(NOW_S * 1000))
     assert cold == ["a"] and set(found) == {"b", "c", "d"} and found["d"] is None
-    (value,) = await store.read_facts(3, cold)
+    (value,) = await store.read_facts(3, cold, int(NOW_S * 1000))
     assert value is not None and decode_facts(value).contact == "a"
+    expired = int(NOW_S * 1000) + FACTS_TTL_S * 1000 + 1
+    assert await store.read_facts(3, ["a", "zz"], expired) == [None, None]  # as if never seen
     reloaded = OwnedState(max_sheets=2)
     reloaded.load(3, await store.load_partition(TOPIC, 3))
     assert list(reloaded.partitions[3].hot) == ["b", "c"]
-    assert list(reloaded.partitions[3].cold) == ["a"]
+    never = [f"never-{n}" for n in range(400)]
+    _, cold = reloaded.facts(3, ["a", "b", *never], int(NOW_S * 1000))
+    assert cold[0] == "a" and "b" not in cold
+    assert len(cold) < 1 + 40  # contacts never seen are not read back (1 % false positives)
+    _, cold = reloaded.facts(3, ["a"], int(NOW_S * 1000) + FACTS_TTL_S * 1000 + 1)
+    assert cold == []  # once every sheet of the index has expired, nothing is read back
 
 
 def _text(value: bytes | str) -> str:
