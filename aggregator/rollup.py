@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services import intervals, keys, locks, lua
 from services.settings import Settings
 
+from . import contact_rows
+
 log = logging.getLogger("ccpulse.history")
 
 MAX_CELLS_PER_CYCLE = 2000
@@ -72,12 +74,17 @@ class HistoryWriter:
         self._forget = redis.register_script(_FORGET)
         self._last_prune = 0.0
         self.rows_written = 0
+        self.contacts = contact_rows.ContactRoller(redis, engine, self._forget)
+        self.contact_rows_written = 0
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Roll every few seconds until stopped; an outage only delays history, marks persist."""
         while not stopping.is_set():
             try:
-                while await self.cycle(self.clock.now()) >= MAX_CELLS_PER_CYCLE:
+                while (
+                    await self.cycle(self.clock.now()) >= MAX_CELLS_PER_CYCLE
+                    or self.contacts.behind
+                ):
                     pass  # a backlog: keep rolling without waiting
             except (RedisError, SQLAlchemyError, OSError) as exc:
                 log.warning("history rollup failed, will retry: %s", exc)
@@ -86,6 +93,7 @@ class HistoryWriter:
 
     async def cycle(self, now_s: float) -> int:
         """One pass: returns how many cells were rolled (0 when another instance holds the lock)."""
+        self.contacts.behind = False  # set again by this pass's roll, never left from an old one
         if not int(await self._lock(keys=[keys.HISTORY_LOCK], args=[self.token, LOCK_MS])):
             return 0
         partitions = range(int(await self.redis.get(keys.PARTITIONS) or 0))
@@ -112,6 +120,8 @@ class HistoryWriter:
             await self._write([(s, scope, 0.0) for s, scope in cells], counters, int(now_s))
             await self._unmark(cells, marks)
             self.rows_written += len(cells)
+        contacts = await self.contacts.roll(partitions, int(now_s))
+        self.contact_rows_written += contacts
         if now_s - self._last_prune > 3600:
             await self._prune(now_s)
         return len(cells)
@@ -187,6 +197,8 @@ class HistoryWriter:
         floor = int(now_s) - self.settings.history_retention_days * 86400
         async with self.engine.begin() as conn:
             await conn.execute(delete(table).where(table.c.start_s < floor))
+        retention = self.settings.history_contacts_retention_days
+        await contact_rows.prune(self.engine, now_s, retention)
         self._last_prune = now_s
 
 
