@@ -112,7 +112,10 @@ class ContactRoller:
     async def roll(self, partitions: range, now_s: int, limit: int = MAX_CONTACTS_PER_CYCLE) -> int:
         """Rows upserted (at most `limit`); marks read first, sheets after, so a sheet written
         between the two reads leaves its newer mark in place."""
-        marks = await self._marks(partitions, limit)
+        return await self.write(await self.marks(partitions, limit), now_s)
+
+    async def write(self, marks: dict[int, list[tuple[str, float]]], now_s: int) -> int:
+        """Upsert the marked contacts' rows, then remove the marks whose score did not move."""
         if not marks:
             return 0
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -134,7 +137,7 @@ class ContactRoller:
             await self.forget(keys=[keys.partition_contacts_dirty_key(partition)], args=args)
         return sum(len(pairs) for pairs in marks.values())
 
-    async def _marks(self, partitions: range, limit: int) -> dict[int, list[tuple[str, float]]]:
+    async def marks(self, partitions: range, limit: int) -> dict[int, list[tuple[str, float]]]:
         """Up to `limit` marks in all, an equal share per partition (a busy partition cannot
         starve the others), lowest scores (oldest steps) first."""
         share = max(1, limit // max(1, len(partitions)))
