@@ -58,12 +58,12 @@ def contact(cid: str, t: float, answered: bool) -> list[dict[str, Any]]:
     end = (
         {"type": "contact.answered", "agent": "ann"} if answered else {"type": "contact.abandoned"}
     )
+    offer = {"type": "contact.offered", "channel": "voice", "queue": "sales"}
     return [
-        {"id": f"{cid}-1", "type": "contact.offered", "time": iso(t), "channel": "voice",
-         "queue": "sales", **base},
+        {"id": f"{cid}-1", "time": iso(t), **offer, **base},
         {"id": f"{cid}-2", "type": "contact.queued", "time": iso(t + 2), **base},
         {"id": f"{cid}-3", "time": iso(t + 32), **end, **base},
-    ]  # fmt: skip
+    ]
 
 
 async def rows(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -103,8 +103,8 @@ async def test_rolled_rows_follow_the_latest_sheet(
         # a sheet changed while a pass is between its reads keeps its mark: the next pass rolls it
         marks = await writer.contacts.marks(range(PARTITIONS), 100)
         assert marks == {}
-        await applier.apply(0, [{"id": "a-4", "type": "contact.completed", "time": iso(now - 300),
-                                 "contact": "a"}], now)  # fmt: skip
+        done = {"id": "a-4", "type": "contact.completed", "time": iso(now - 300), "contact": "a"}
+        await applier.apply(0, [done], now)
         marks = await writer.contacts.marks(range(PARTITIONS), 100)
         late = [{"id": "a-5", "type": "contact.completed", "time": iso(now - 200), "contact": "a"}]
         await applier.apply(0, late, now)
