@@ -69,6 +69,7 @@ def start_ms(f: ContactFacts) -> int | None:
         return f.offered_ms
     times = [getattr(f, name) for name in intervals.CONTACT_TIMES]
     times += list(f.stages.values()) + list(f.transfers.values())
+    times += [r.ms for r in f.escalations.values()]
     times += [r.ms for r in (f.channel, f.queue, f.agent, f.customer, f.csat, f.nps) if r]
     known = [ms for ms in times if ms is not None]
     return min(known) if known else None
