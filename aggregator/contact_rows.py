@@ -123,16 +123,16 @@ class ContactRoller:
             for partition, pairs in marks.items():
                 pipe.hmget(keys.partition_facts_key(partition), [c for c, _ in pairs])
             sheets = await pipe.execute()
-        rows = [
-            row
-            for raws in sheets
-            for raw in raws
-            if raw is not None
-            and (row := contact_row(ContactFacts.from_json(orjson.loads(raw)), now_s)) is not None
-        ]
+        rows: dict[str, dict[str, Any]] = {}  # one per contact: PostgreSQL refuses a statement
+        for raws in sheets:  # that updates a row twice (a contact in two partitions' marks)
+            for raw in raws:
+                if raw is not None:
+                    row = contact_row(ContactFacts.from_json(orjson.loads(raw)), now_s)
+                    if row is not None:
+                        rows[row["contact"]] = row
         if rows:
             async with self.engine.begin() as conn:
-                await conn.execute(_upsert(conn.dialect.name), rows)
+                await conn.execute(upsert_statement(conn.dialect.name), list(rows.values()))
         for partition, pairs in marks.items():
             args = [item for contact, score in pairs for item in (contact, repr(score))]
             await self.forget(keys=[keys.partition_contacts_dirty_key(partition)], args=args)
@@ -163,7 +163,7 @@ async def prune(engine: AsyncEngine, now_s: float, retention_days: int) -> None:
         await conn.execute(delete(table).where(table.c.start_ms < floor_ms))
 
 
-def _upsert(dialect: str) -> Any:
+def upsert_statement(dialect: str) -> Any:
     """INSERT ... ON CONFLICT (contact) DO UPDATE: the row becomes the latest sheet's."""
     table = intervals.contacts
     stmt: Any = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from aggregator.contact_rows import _upsert, contact_row
+from aggregator.contact_rows import contact_row, upsert_statement
 from aggregator.facts import ContactFacts, Register
 from api.contacts_export import ExportQuery, export_lines, statement
 from services import database, intervals
@@ -95,7 +95,7 @@ async def upsert_rate(engine: AsyncEngine, end_ms: int, count: int = 40_000) -> 
     for chunk in chunks:
         for part in range(0, len(chunk), 5000):  # the writer's batch per pass
             async with engine.begin() as conn:
-                await conn.execute(_upsert(conn.dialect.name), chunk[part : part + 5000])
+                await conn.execute(upsert_statement(conn.dialect.name), chunk[part : part + 5000])
     return count / (time.perf_counter() - started)
 
 
