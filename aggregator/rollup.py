@@ -74,7 +74,10 @@ class HistoryWriter:
         self._forget = redis.register_script(_FORGET)
         self._last_prune = 0.0
         self.rows_written = 0
-        self.contacts = contact_rows.ContactRoller(redis, engine, self._forget)
+        topic = settings.topic(keys.TOPIC_EVENTS)
+        self.contacts = contact_rows.ContactRoller(
+            redis, engine, self._forget, lambda p: keys.partition_offset_key(topic, p)
+        )
         self.contact_rows_written = 0
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -120,7 +123,7 @@ class HistoryWriter:
             await self._write([(s, scope, 0.0) for s, scope in cells], counters, int(now_s))
             await self._unmark(cells, marks)
             self.rows_written += len(cells)
-        contacts = await self.contacts.roll(partitions, int(now_s))
+        contacts = await self.contacts.roll(partitions, now_s)
         self.contact_rows_written += contacts
         if now_s - self._last_prune > 3600:
             await self._prune(now_s)
