@@ -51,6 +51,9 @@ for _, l in ipairs(p.agent_log) do
 end
 chunks(p.scopes, 1000, function(...) redis.call('ZADD', KEYS[6], 'GT', ...) end)
 for _, d in ipairs(p.dirty) do redis.call('ZINCRBY', KEYS[7], 1, d) end
+-- Each contact whose sheet this step wrote, scored by the step's offset (it only grows): the
+-- history writer rolls the sheet into SQL and unmarks it only if the score has not moved.
+chunks(p.contacts, 1000, function(...) redis.call('ZADD', KEYS[p.contacts_key], ...) end)
 for _, g in ipairs(p.gauges) do
   if g[1] == 'add' then
     redis.call('ZADD', KEYS[g[2]], g[4], g[3])

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services import intervals, keys, locks, lua
 from services.settings import Settings
 
+from . import contact_rows
 from .agent_time import AgentTimeRoller
 
 log = logging.getLogger("ccpulse.history")
@@ -75,12 +76,20 @@ class HistoryWriter:
         self._last_prune = 0.0
         self.rows_written = 0
         self.agent_time = AgentTimeRoller(redis, engine)
+        topic = settings.topic(keys.TOPIC_EVENTS)
+        self.contacts = contact_rows.ContactRoller(
+            redis, engine, self._forget, lambda p: keys.partition_offset_key(topic, p)
+        )
+        self.contact_rows_written = 0
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Roll every few seconds until stopped; an outage only delays history, marks persist."""
         while not stopping.is_set():
             try:
-                while await self.cycle(self.clock.now()) >= MAX_CELLS_PER_CYCLE:
+                while (
+                    await self.cycle(self.clock.now()) >= MAX_CELLS_PER_CYCLE
+                    or self.contacts.behind
+                ):
                     pass  # a backlog: keep rolling without waiting
             except (RedisError, SQLAlchemyError, OSError) as exc:
                 log.warning("history rollup failed, will retry: %s", exc)
@@ -89,6 +98,7 @@ class HistoryWriter:
 
     async def cycle(self, now_s: float) -> int:
         """One pass: returns how many cells were rolled (0 when another instance holds the lock)."""
+        self.contacts.behind = False  # set again by this pass's roll, never left from an old one
         if not int(await self._lock(keys=[keys.HISTORY_LOCK], args=[self.token, LOCK_MS])):
             return 0
         partitions = range(int(await self.redis.get(keys.PARTITIONS) or 0))
@@ -122,6 +132,8 @@ class HistoryWriter:
         if cells:
             await self._unmark(cells, marks)
             self.rows_written += len(cells)
+        contacts = await self.contacts.roll(partitions, now_s)
+        self.contact_rows_written += contacts
         if now_s - self._last_prune > 3600:
             await self._prune(now_s)
         return len(cells)
@@ -199,6 +211,8 @@ class HistoryWriter:
         async with self.engine.begin() as conn:
             await conn.execute(delete(table).where(table.c.start_s < floor))
             await conn.execute(delete(agents).where(agents.c.start_s < floor))
+        retention = self.settings.history_contacts_retention_days
+        await contact_rows.prune(self.engine, now_s, retention)
         self._last_prune = now_s
 
 

@@ -79,6 +79,8 @@ class Payload:
     channel: str
     notice: str
     epoch_key: int  # the partition's epoch (keys.partition_epoch_key), now_ms if it has none
+    contacts_key: int  # the partition's changed contacts (keys.partition_contacts_dirty_key)
+    contacts: list[str]  # offset, contact, ...: each sheet written, for the SQL contacts table
 
 
 class KeyList:
@@ -188,9 +190,12 @@ class Store:
         expires = str(now_ms + self.facts_ttl_s * 1000)
         facts: list[str] = []
         expiry: list[str] = []
+        marks: list[str] = []
+        last = str(step.last)
         for contact, sheet in plan.facts.items():
             facts += (contact, orjson.dumps(sheet.to_json()).decode())
             expiry += (expires, contact)
+            marks += (last, contact)
         agents: list[str] = []
         for agent, slice_ in plan.agents.items():
             agents += (agent, orjson.dumps(slice_.to_json()).decode())
@@ -225,6 +230,8 @@ class Store:
             # The change notice: the step's trace (the api's push links to it), else its offset.
             notice=tracing.current_traceparent() or str(step.last),
             epoch_key=key(keys.partition_epoch_key(step.partition)),
+            contacts_key=key(keys.partition_contacts_dirty_key(step.partition)),
+            contacts=marks,
         )
         return key.names, payload
 

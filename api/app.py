@@ -31,6 +31,7 @@ from .planning.reader import HistoryReader
 from .redis_connect import connect, connect_replica
 from .routes import alerts as alert_routes
 from .routes import config, health, history_imports, live, live_intervals, session, sign_in, ws
+from .routes import contacts as contact_routes
 from .routes import planning as planning_routes
 from .snapshot import wallboard_frame
 
@@ -86,6 +87,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     for router, role in [(r, Role.viewer) for r in viewer] + [
         (planning_routes.router, Role.planner),
         (history_imports.router, Role.planner),
+        (contact_routes.router, Role.planner),
     ]:
         app.include_router(
             router,

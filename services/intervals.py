@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
 
 from services import keys, kpis
 
@@ -94,6 +94,42 @@ agent_intervals = Table(
     Column("updated_s", BigInteger, nullable=False),
 )
 Index("ix_agent_intervals_start", agent_intervals.c.start_s)
+
+# One row per contact, rolled from its fact sheet (aggregator/contact_rows.py): the contacts
+# behind the figures, for the drill-down and the per-contact export (docs/contacts.md). Contact
+# and customer are as stored: keyed hashes wherever they were personal data at ingest.
+CONTACT_TIMES: tuple[str, ...] = (
+    "offered_ms",
+    "queued_ms",
+    "answered_ms",
+    "abandoned_ms",
+    "timed_out_ms",
+    "completed_ms",
+    "resolved_ms",
+)
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("contact", String(256), primary_key=True),
+    Column("start_ms", BigInteger, nullable=False, comment="offered, else first known, epoch ms"),
+    Column("channel", String(64), nullable=False, default=""),
+    Column("queue", String(128), nullable=False, default=""),
+    Column("agent", String(128), nullable=False, default=""),
+    Column("customer", String(256), nullable=False, default=""),
+    *(Column(name, BigInteger, nullable=True) for name in CONTACT_TIMES),
+    Column("abandon_stage", String(128), nullable=True),
+    Column("wait_ms", BigInteger, nullable=True),
+    Column("handle_ms", BigInteger, nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Column("first_contact", Boolean, nullable=True),
+    Column("csat", Integer, nullable=True),
+    Column("nps", Integer, nullable=True),
+    Column("updated_s", BigInteger, nullable=False),
+)
+Index("ix_contacts_start", contacts.c.start_ms)
+Index("ix_contacts_channel_start", contacts.c.channel, contacts.c.start_ms)
+Index("ix_contacts_queue_start", contacts.c.queue, contacts.c.start_ms)
+Index("ix_contacts_customer_start", contacts.c.customer, contacts.c.start_ms)
 
 
 def scope_columns(scope: str) -> dict[str, str]:

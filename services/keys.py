@@ -161,6 +161,12 @@ def partition_dirty_key(partition: int) -> str:
     return f"{PREFIX}:{partition_tag(partition)}:dirty"
 
 
+def partition_contacts_dirty_key(partition: int) -> str:
+    """Sorted set: contact -> offset of the last step that wrote its sheet, until the history
+    writer has rolled the sheet into the SQL `contacts` table (aggregator/contact_rows.py)."""
+    return f"{PREFIX}:{partition_tag(partition)}:contacts:dirty"
+
+
 def partition_totals_key(partition: int) -> str:
     """Hash, no expiry: `scope|counter` -> every increase this partition applied to a channel's
     or queue's contact count, `scope|counter_corrected` -> every decrease (never lowered:

@@ -173,6 +173,8 @@ class Settings(BaseSettings):
     # --- history (SQL): closed 15-minute intervals, rolled up by the aggregator ---
     history_interval_seconds: float = Field(default=5.0, gt=0)  # how often dirty intervals roll
     history_retention_days: int = Field(default=400, ge=1)
+    # One row per contact (the export's and drill-down's source) is kept this long, by start.
+    history_contacts_retention_days: int = Field(default=90, ge=1)
     # The largest upload `POST /v1/history/imports` takes (as sent: gzip counts compressed).
     history_import_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     staffing_weeks: int = Field(default=4, ge=1, le=52)  # forecast: same weekday, last N weeks
