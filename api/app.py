@@ -32,6 +32,7 @@ from .redis_connect import connect, connect_replica
 from .routes import alerts as alert_routes
 from .routes import config, health, history_imports, live, live_intervals, session, sign_in, ws
 from .routes import contacts as contact_routes
+from .routes import drilldown as drilldown_routes
 from .routes import planning as planning_routes
 from .snapshot import wallboard_frame
 
@@ -88,6 +89,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         (planning_routes.router, Role.planner),
         (history_imports.router, Role.planner),
         (contact_routes.router, Role.planner),
+        (drilldown_routes.router, Role[settings.contact_lists_role.value]),
     ]:
         app.include_router(
             router,

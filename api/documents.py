@@ -102,6 +102,46 @@ class AgentFigures(TypedDict):
     occupancy: float | None
 
 
+@STRICT
+class TimelineEntry(TypedDict):
+    event: str  # offered, queued, answered, abandoned, timed_out, completed, resolved
+    at_ms: int
+    agent: NotRequired[str | None]  # who answered
+
+
+@STRICT
+class ContactItem(TypedDict):
+    """One contact behind a figure: the keyed hash of its customer, never personal data."""
+
+    contact: str  # the vendor's id (Connect ContactId, Twilio CallSid...), or its keyed hash
+    channel: str
+    queue: str | None
+    agent: str | None
+    customer: str | None
+    outcome: str
+    at_ms: int  # the time that places it in the figure
+    wait_seconds: float | None
+    handle_seconds: float | None
+    abandon_stage: str | None
+    timeline: list[TimelineEntry]
+
+
+class ContactList(Document):
+    """`GET /api/v1/contacts`: `count` equals the figure over the same window and filters."""
+
+    figure: str
+    window: str
+    from_: str = Field(alias="from")
+    to: str
+    channel: str | None
+    queue: str | None
+    stage: str | None
+    count: int
+    contacts: list[ContactItem]
+    next_cursor: str | None
+    rolled_until: str | None  # contacts changed after this are not in the list yet
+
+
 class LiveDocument(Document):
     """Every live figure for one window, by channel, queue and agent."""
 

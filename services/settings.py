@@ -18,7 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.alerting import AlertRules, default_rules
-from services.apikeys import is_loopback
+from services.apikeys import RoleName, is_loopback
 from services.calendar import BusinessHours
 from services.clock import SystemClock
 from services.sources import SourceSettings
@@ -161,7 +161,7 @@ class Settings(BaseSettings):
     # --- aggregator v2: state owned by partition (issue 18, docs/aggregation.md) ---
     # Fact sheets kept in memory across the partitions one aggregator owns; colder ones are
     # evicted (least recently used) and read back from Redis, their durable copy, on a miss.
-    state_max_sheets: int = Field(default=200_000, ge=1)
+    state_max_sheets: int = Field(default=80_000, ge=1)  # ~1.2 kB each: 1M open contacts < 200 MB
     # Measured-FCR group sheets cached with their versions (the apply step checks each version).
     state_max_groups: int = Field(default=100_000, ge=1)
     # Redis Cluster: aggregator and api use redis-py's cluster client (CCPULSE_REDIS_URL names
@@ -184,6 +184,9 @@ class Settings(BaseSettings):
     channel_cost_per_hour: dict[str, float] = Field(default_factory=dict)
     queue_cost_per_hour: dict[str, float] = Field(default_factory=dict)
     cost_currency: str = Field(default="EUR", min_length=1, max_length=8)
+    # Who may open the contacts behind a figure (`/api/v1/contacts`, the worklist): supervisors and
+    # planners by default; `viewer` opens them to wallboard screens too.
+    contact_lists_role: RoleName = RoleName.planner
 
     # --- metric definitions, applied at read time ---
     short_abandon_seconds: int = 5
