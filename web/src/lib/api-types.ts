@@ -264,6 +264,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/contacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The contacts behind a live figure (same window and filters), newest first */
+        get: operations["contacts_api_v1_contacts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -660,6 +677,62 @@ export interface components {
             abandon_denominator: "offered" | "queued";
             /** Fcr Window Seconds */
             fcr_window_seconds: number;
+        };
+        /**
+         * ContactItem
+         * @description One contact behind a figure: the keyed hash of its customer, never personal data.
+         */
+        ContactItem: {
+            /** Contact */
+            contact: string;
+            /** Channel */
+            channel: string;
+            /** Queue */
+            queue: string | null;
+            /** Agent */
+            agent: string | null;
+            /** Customer */
+            customer: string | null;
+            /** Outcome */
+            outcome: string;
+            /** At Ms */
+            at_ms: number;
+            /** Wait Seconds */
+            wait_seconds: number | null;
+            /** Handle Seconds */
+            handle_seconds: number | null;
+            /** Abandon Stage */
+            abandon_stage: string | null;
+            /** Timeline */
+            timeline: components["schemas"]["TimelineEntry"][];
+        };
+        /**
+         * ContactList
+         * @description `GET /api/v1/contacts`: `count` equals the figure over the same window and filters.
+         */
+        ContactList: {
+            /** Figure */
+            figure: string;
+            /** Window */
+            window: string;
+            /** From */
+            from: string;
+            /** To */
+            to: string;
+            /** Channel */
+            channel: string | null;
+            /** Queue */
+            queue: string | null;
+            /** Stage */
+            stage: string | null;
+            /** Count */
+            count: number;
+            /** Contacts */
+            contacts: components["schemas"]["ContactItem"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+            /** Rolled Until */
+            rolled_until: string | null;
         };
         /** CostSettings */
         CostSettings: {
@@ -1241,6 +1314,15 @@ export interface components {
             expires_in: number;
             /** Url */
             url: string;
+        };
+        /** TimelineEntry */
+        TimelineEntry: {
+            /** Event */
+            event: string;
+            /** At Ms */
+            at_ms: number;
+            /** Agent */
+            agent?: string | null;
         };
         /** VolumeDocument */
         VolumeDocument: {
@@ -2406,6 +2488,82 @@ export interface operations {
                     /** @example contact,start_ms,channel,queue,agent,customer,offered_ms,queued_ms,answered_ms,abandoned_ms,timed_out_ms,completed_ms,resolved_ms,abandon_stage,wait_ms,handle_ms,outcome,first_contact,csat,nps */
                     "text/csv": string;
                     "application/x-ndjson": string;
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    contacts_api_v1_contacts_get: {
+        parameters: {
+            query: {
+                /** @description the live figure to open */
+                figure: "offered" | "queued" | "answered" | "abandoned" | "abandoned_queue" | "abandoned_ivr" | "timed_out" | "handled" | "resolved";
+                /** @description one of 5m, 15m, 30m, 1h, 4h, 24h, today */
+                window?: string;
+                /** @description epoch seconds */
+                from?: number | null;
+                /** @description epoch seconds */
+                to?: number | null;
+                /** @description Only this channel */
+                channel?: components["schemas"]["Channel"] | null;
+                /** @description Only this queue */
+                queue?: string | null;
+                /** @description abandoned figures: only this stage */
+                stage?: string | null;
+                /** @description time (newest first) or wait */
+                sort?: "time" | "wait";
+                /** @description next_cursor of the page before */
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContactList"];
                 };
             };
             /** @description Unauthorized */
