@@ -15,6 +15,7 @@ import { renderFunnels } from "./funnel";
 import { renderQueues } from "./queues";
 import { renderScopeAgents, tickScopeAgents } from "./scopeagents";
 import { useConfig } from "./thresholds";
+import { enableDrillDown } from "./drill";
 import { renderTiles, tickTiles, type Today } from "./tiles";
 import { TvScreen } from "./tv";
 
@@ -192,6 +193,7 @@ async function main(): Promise<void> {
   });
   byId<HTMLAnchorElement>("tv-link").href = `/?tv=1${chosen !== LIVE_WINDOW ? `&window=${chosen}` : ""}`;
   mountAgents(byId<HTMLTableElement>("agents-table"), byId("agent-controls"), () => rotator?.refresh());
+  if (!tv) enableDrillDown(byId("tiles"), () => timeZone);
   if (tv) {
     const seconds = Math.max(3, Number(query.get("rotate") ?? 15) || 15);
     rotator = new TvScreen(byId("views"), byId("dots"), seconds);

@@ -4,6 +4,7 @@
 import { h, setStatus, setText, setValue } from "../lib/dom";
 import { count, duration, pct, shortSeconds, title } from "../lib/format";
 import type { FigureName, Figures, LiveDoc } from "../lib/types";
+import { markDrill } from "./drill";
 import { describe, figureStatus, statusOf, pairFor, worst, type Status } from "./thresholds";
 
 interface Metric {
@@ -77,10 +78,13 @@ function build(channel: string, window: string): Tile {
     const el = h("div", { class: m.big ? "metric big" : "metric", ...attrs(channel, m.field, m.big ? "now" : window) },
       h("span", { class: "label" }, m.label), value, sub);
     cells.set(m.field, { el, value, sub });
+    if (!m.big) markDrill(el, m.field);
     return el;
   };
   const span = (field: string, w: string) => h("span", attrs(channel, field, w));
   const [answered, offered] = [span("answered", window), span("offered", window)];
+  markDrill(answered, "answered");
+  markDrill(offered, "offered");
   const [todayAnswered, todayOffered] = [span("answered", "today"), span("offered", "today")];
   const extras = h("div", { class: "extras" });
   const agentsValue = h("b", {});
