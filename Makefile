@@ -73,6 +73,8 @@ bench: setup
 	$(BIN)/python -m tests.tools.bench
 	$(BIN)/python -m tests.tools.bench_ingest
 	$(BIN)/python -m tests.tools.bench_erlang
+	$(BIN)/python -m tests.tools.bench_contacts --rows 1000000
+	$(BIN)/python -m tests.tools.bench_memory --contacts 1000000
 
 # The ingest alone (docs/capacity.md): webhooks per ingest process beside a bare FastAPI +
 # aiokafka app, driven by wrk (Debian: apt-get install -y wrk).

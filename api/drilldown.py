@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
 
 from services import intervals
 
@@ -29,6 +29,7 @@ Figure = Literal[
     "timed_out",
     "handled",
     "resolved",
+    "sl_missed",
 ]
 FIGURES: tuple[str, ...] = Figure.__args__  # type: ignore[attr-defined]
 Sort = Literal["time", "wait"]
@@ -49,12 +50,39 @@ def time_column(figure: str) -> Any:
         "timed_out": _t.c.timed_out_ms,
         "handled": _t.c.completed_ms,
         "resolved": _t.c.resolved_ms,
+        "sl_missed": func.coalesce(_t.c.answered_ms, _t.c.abandoned_ms),
     }[figure]
 
 
-def condition(figure: str) -> ColumnElement[bool] | None:
+@dataclass(frozen=True)
+class SlRule:
+    """The service-level definition in force (settings): thresholds by channel and queue."""
+
+    channel_s: dict[str, int]
+    queue_s: dict[str, int]
+    default_s: int = 20
+    variant: str = "abandons_missed"
+    exclude_short: bool = True
+    short_s: int = 5
+
+
+def threshold_ms(rule: SlRule, per_queue: bool) -> ColumnElement[Any]:
+    """Each row's threshold, as the figure's scope has it (`Settings.sl_threshold_for`): a
+    queue's figures use its own, else its channel's; a channel's figures its channel's."""
+    queues = sorted(rule.queue_s.items()) if per_queue else []
+    by_queue = [(_t.c.queue == q, s * 1000) for q, s in queues]
+    by_channel = [(_t.c.channel == c, s * 1000) for c, s in sorted(rule.channel_s.items())]
+    whens = by_queue + by_channel
+    return case(*whens, else_=rule.default_s * 1000) if whens else literal(rule.default_s * 1000)
+
+
+def condition(
+    figure: str, rule: SlRule | None = None, per_queue: bool = False
+) -> ColumnElement[bool] | None:
     """What beyond the time the figure asks of a contact (None: the time alone)."""
     in_queue = and_(_t.c.queued_ms.is_not(None), _t.c.queued_ms <= _t.c.abandoned_ms)
+    if figure == "sl_missed":
+        return sl_missed(rule or SlRule({}, {}), in_queue, per_queue)
     return {
         "abandoned": _t.c.outcome == "abandoned",
         "abandoned_queue": and_(_t.c.outcome == "abandoned", in_queue),
@@ -62,6 +90,23 @@ def condition(figure: str) -> ColumnElement[bool] | None:
         "timed_out": _t.c.outcome == "timed_out",
         "handled": _t.c.handle_ms.is_not(None),
     }.get(figure)
+
+
+def sl_missed(rule: SlRule, in_queue: ColumnElement[bool], per_queue: bool) -> ColumnElement[bool]:
+    """The service level's denominator less those met (docs/metrics.md#waits-and-service-level):
+    answers with a known wait over the threshold, and, unless abandons are ignored, queue
+    abandons (less short ones when excluded; within the threshold count as met in the
+    `abandons_met_within` variant)."""
+    limit = threshold_ms(rule, per_queue)
+    late = and_(_t.c.outcome == "answered", _t.c.wait_ms.is_not(None), _t.c.wait_ms > limit)
+    if rule.variant == "abandons_ignored":
+        return late
+    abandon = and_(_t.c.outcome == "abandoned", in_queue)
+    if rule.variant == "abandons_met_within":
+        abandon = and_(abandon, _t.c.wait_ms > limit)
+    elif rule.exclude_short:
+        abandon = and_(abandon, _t.c.wait_ms > rule.short_s * 1000)
+    return or_(late, abandon)
 
 
 @dataclass(frozen=True)
@@ -72,6 +117,7 @@ class DrillQuery:
     channel: str | None = None
     queue: str | None = None
     stage: str | None = None  # abandoned figures: only this stage (abandoned_by_stage)
+    sl: SlRule | None = None
 
 
 def where(q: DrillQuery) -> list[ColumnElement[bool]]:
@@ -79,7 +125,7 @@ def where(q: DrillQuery) -> list[ColumnElement[bool]]:
     nowhere, as the counters do."""
     at = time_column(q.figure)
     out: list[ColumnElement[bool]] = [_t.c.channel != "", at >= q.start_ms, at < q.end_ms]
-    extra = condition(q.figure)
+    extra = condition(q.figure, q.sl, per_queue=q.queue is not None)
     if extra is not None:
         out.append(extra)
     if q.channel is not None:
@@ -94,14 +140,20 @@ def where(q: DrillQuery) -> list[ColumnElement[bool]]:
 def page(q: DrillQuery, sort: str, after: tuple[int, str] | None, limit: int) -> Select[Any]:
     """One page, newest (or longest wait) first, then by contact: keyset pagination, so a page
     stays right while rows are added (no offset that shifts)."""
-    key = time_column(q.figure) if sort == "time" else _t.c.wait_ms
+    at = time_column(q.figure)
+    key = at if sort == "time" else _t.c.wait_ms
     conditions = where(q)
     if sort == "wait":
         conditions.append(_t.c.wait_ms.is_not(None))
     if after is not None:
         value, contact = after
         conditions.append(or_(key < value, and_(key == value, _t.c.contact > contact)))
-    return select(_t).where(*conditions).order_by(key.desc(), _t.c.contact).limit(limit)
+    return (
+        select(_t, at.label("at_ms"))
+        .where(*conditions)
+        .order_by(key.desc(), _t.c.contact)
+        .limit(limit)
+    )
 
 
 def encode_cursor(value: int, contact: str) -> str:
@@ -146,7 +198,7 @@ def contact_item(row: Any, figure: str, sort: str) -> dict[str, Any]:
         "agent": m["agent"] or None,
         "customer": m["customer"] or None,
         "outcome": m["outcome"],
-        "at_ms": m[time_column(figure).name],
+        "at_ms": m["at_ms"],
         "wait_seconds": None if m["wait_ms"] is None else m["wait_ms"] / 1000,
         "handle_seconds": None if m["handle_ms"] is None else m["handle_ms"] / 1000,
         "abandon_stage": m["abandon_stage"],
@@ -161,5 +213,5 @@ def next_cursor(rows: Sequence[Any], figure: str, sort: str, limit: int) -> str 
     if len(rows) < limit:
         return None
     last = rows[-1]._mapping
-    value = last[time_column(figure).name] if sort == "time" else last["wait_ms"]
+    value = last["at_ms"] if sort == "time" else last["wait_ms"]
     return encode_cursor(int(value), str(last["contact"]))

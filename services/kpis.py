@@ -157,6 +157,7 @@ class Figures(TypedDict):
     aht_seconds: float | None
     abandon_rate: float | None
     service_level: float | None
+    sl_missed: int  # contacts that missed the service level: its denominator less those met
     service_level_threshold_seconds: int
     answered_within: dict[str, int]
     abandoned_within: dict[str, int]
@@ -259,6 +260,11 @@ def service_level_parts(
 ) -> tuple[int, int]:
     """(met, denominator): summed across scopes with different thresholds, they stay exact."""
     return sl_from_counts(within_counts(c, opts, family), opts)
+
+
+def _sl_missed(c: Mapping[str, int], opts: ReadOptions) -> int:
+    met, denominator = service_level_parts(c, opts)
+    return denominator - met
 
 
 def abandon_parts(c: Mapping[str, int], opts: ReadOptions) -> tuple[int, int]:
@@ -380,6 +386,7 @@ def figures(c: Mapping[str, int], opts: ReadOptions) -> Figures:
         "aht_seconds": mean_seconds(c.get(HANDLE_MS, 0), c.get(HANDLED, 0)),
         "abandon_rate": abandon_rate(c, opts),
         "service_level": service_level(c, opts),
+        "sl_missed": _sl_missed(c, opts),
         "service_level_threshold_seconds": opts.sl_threshold_s,
         "answered_within": _hist_dict(c, ANSWER_HIST),
         "abandoned_within": _merged_abandon_hist(c),

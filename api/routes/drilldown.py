@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services import intervals, problems
 from services.contract import Channel
+from services.settings import Settings
 
 from .. import drilldown
 from ..deps import State
@@ -24,6 +25,17 @@ from ..documents import ContactList
 from ..live_reader import WINDOW_NAMES, iso, range_window, resolve_window
 
 router = APIRouter(prefix="/api/v1", tags=["live"])
+
+
+def sl_rule(settings: Settings) -> drilldown.SlRule:
+    return drilldown.SlRule(
+        dict(settings.sl_thresholds_seconds),
+        dict(settings.queue_sl_thresholds_seconds),
+        20,
+        settings.sl_variant,
+        settings.sl_exclude_short_abandons,
+        settings.short_abandon_seconds,
+    )
 
 
 @router.get(
@@ -70,6 +82,7 @@ async def contacts(
         channel.value if channel else None,
         queue,
         stage,
+        sl_rule(state.settings),
     )
     try:
         async with state.history.engine.connect() as conn:

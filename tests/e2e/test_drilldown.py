@@ -13,6 +13,7 @@ import pytest
 
 from simulator.scenario import Day, generate, iso
 from tests.clock import clock
+from tests.conftest import PipelineFactory
 from tests.harness import Pipeline, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -27,6 +28,7 @@ FIGURES = (
     "timed_out",
     "handled",
     "resolved",
+    "sl_missed",
 )
 
 
@@ -67,7 +69,20 @@ def mismatches(p: Pipeline, window: str) -> list[str]:
     return problems
 
 
-def test_every_drill_down_count_equals_its_figure(pipeline: Pipeline) -> None:
+VARIANTS = [
+    {},  # abandons count as missed, short ones excluded; thresholds per channel
+    {  # abandons within the threshold count as met; a queue with its own threshold
+        "CCPULSE_SL_VARIANT": "abandons_met_within",
+        "CCPULSE_QUEUE_SL_THRESHOLDS_SECONDS": '{"sales": 30, "chat-sales": 10}',
+    },
+]
+
+
+@pytest.mark.parametrize("env", VARIANTS, ids=["default", "met-within"])
+def test_every_drill_down_count_equals_its_figure(
+    pipeline_factory: PipelineFactory, env: dict[str, str]
+) -> None:
+    pipeline = pipeline_factory(env)
     now = clock.now()
     events = [
         e

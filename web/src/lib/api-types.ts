@@ -550,6 +550,8 @@ export interface components {
             abandon_rate: number | null;
             /** Service Level */
             service_level: number | null;
+            /** Sl Missed */
+            sl_missed: number;
             /** Service Level Threshold Seconds */
             service_level_threshold_seconds: number;
             /** Answered Within */
@@ -1130,6 +1132,8 @@ export interface components {
             abandon_rate: number | null;
             /** Service Level */
             service_level: number | null;
+            /** Sl Missed */
+            sl_missed: number;
             /** Service Level Threshold Seconds */
             service_level_threshold_seconds: number;
             /** Answered Within */
@@ -2532,7 +2536,7 @@ export interface operations {
         parameters: {
             query: {
                 /** @description the live figure to open */
-                figure: "offered" | "queued" | "answered" | "abandoned" | "abandoned_queue" | "abandoned_ivr" | "timed_out" | "handled" | "resolved";
+                figure: "offered" | "queued" | "answered" | "abandoned" | "abandoned_queue" | "abandoned_ivr" | "timed_out" | "handled" | "resolved" | "sl_missed";
                 /** @description one of 5m, 15m, 30m, 1h, 4h, 24h, today */
                 window?: string;
                 /** @description epoch seconds */

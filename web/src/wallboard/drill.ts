@@ -15,7 +15,10 @@ const FIGURE_OF: Record<string, string> = {
   offered: "offered",
   answered: "answered",
   abandon_rate: "abandoned",
+  service_level: "sl_missed",
 };
+
+const LABELS: Record<string, string> = { sl_missed: "Missed service level" };
 
 let dialog: HTMLDialogElement | null = null;
 
@@ -71,7 +74,7 @@ async function show(figure: string, channel: string, window: string, timeZone: s
   body.replaceChildren();
   d.dataset.figure = figure;
   d.dataset.channel = channel;
-  setText(d.querySelector("#drill-title")!, `${title(figure)} · ${title(channel)} · ${windowLabel(window)}`);
+  setText(d.querySelector("#drill-title")!, `${LABELS[figure] ?? title(figure)} · ${title(channel)} · ${windowLabel(window)}`);
   setText(d.querySelector("#drill-note")!, "Loading…");
   if (!d.open) d.showModal();
   const base = `/api/v1/contacts?figure=${encodeURIComponent(figure)}&channel=${encodeURIComponent(channel)}&window=${encodeURIComponent(window)}&limit=50`;
