@@ -251,9 +251,7 @@ class Store:
         buckets, scopes = bucket_fields(plan.deltas, now_s, self.bucket_ttl_s)
         counters = []
         for (res, start), fields in buckets.items():
-            flat: list[str] = []
-            for name, value in fields.items():
-                flat += (name, str(value))
+            flat = [item for name, value in fields.items() for item in (name, str(value))]
             expire_at = str(start + keys.RESOLUTIONS[res] + self.bucket_ttl_s)
             counters.append(
                 (
