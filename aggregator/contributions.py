@@ -158,10 +158,13 @@ def _spread(into: Contribution, scopes: Sequence[str], items: list[Item]) -> Non
     if not items:
         return
     for scope in scopes:
+        at = -1  # a contact's items come in runs of one minute: look its cell up once per run
+        cell: dict[str, int] = {}
         for minute, name, value in items:
-            cell = into.get((minute, scope))
-            if cell is None:
-                cell = into[(minute, scope)] = {}
+            if minute != at:
+                at = minute
+                found = into.get((minute, scope))
+                cell = into[(minute, scope)] = {} if found is None else found
             cell[name] = cell.get(name, 0) + value
 
 

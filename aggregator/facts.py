@@ -299,9 +299,19 @@ class AgentFacts:
 def agent_state(event: ContactEvent) -> tuple[str, str | None]:
     """The event's state as one of the five (services/agentstates.py), and its not-ready reason:
     the event's own `reason`, else the name it came with when that was not one of the five."""
-    state, derived = agentstates.normalise(event.state or "")
+    name = event.state or ""
+    found = _NORMALISED.get(name)
+    if found is None:
+        if len(_NORMALISED) > 10_000:  # state names are the vendors' few: stay bounded anyway
+            _NORMALISED.clear()
+        found = _NORMALISED[name] = agentstates.normalise(name)
+    state, derived = found
     reason = event.reason if event.reason and state == agentstates.NOT_READY else derived
     return state, reason
+
+
+# State name -> `agentstates.normalise(name)` (pure without overrides): a few names recur.
+_NORMALISED: dict[str, tuple[str, str | None]] = {}
 
 
 def fold_agent(facts: AgentFacts, event: ContactEvent, ms: int | None = None) -> None:

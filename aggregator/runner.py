@@ -311,17 +311,27 @@ class Runner:
         """The parts' steps; a part whose partition moved meanwhile (a rebalance runs between
         any two awaits) is dropped, its records read again by whoever holds it now."""
         steps: list[Step] = []
+        written: dict[str, GroupSheet] = {}  # groups the steps before this one write
         for part in list(parts.values()):
-            step = await self._plan(part, now_s, ahead) if self._current(part) else None
+            step = await self._plan(part, now_s, ahead, written) if self._current(part) else None
             if step is None or not self._current(part):
                 parts.pop(part.partition, None)
                 continue
             steps.append(step)
+            written.update(step.plan.groups)
         return steps
 
-    async def _plan(self, part: _Part, now_s: float, ahead: _InFlight | None = None) -> Step:
+    async def _plan(
+        self,
+        part: _Part,
+        now_s: float,
+        ahead: _InFlight | None = None,
+        written: dict[str, GroupSheet] | None = None,
+    ) -> Step:
         """One partition's plan from the sheets in memory (and those read back after eviction),
-        as the batch in flight (`ahead`) leaves them when given."""
+        as the batch in flight (`ahead`) leaves them when given, and with the groups that the
+        steps sent before it in the same round trip write (`written`): Redis runs the steps in
+        order, so planning on their versions spares a group conflict and its re-plan."""
         partition, events = part.partition, part.events
         contacts = engine.contacts_of(events)
         facts, cold = self.state.facts(partition, contacts, int(now_s * 1000))
@@ -342,6 +352,9 @@ class Runner:
         if ahead is not None and ahead.groups:
             groups.update({g: ahead.groups[g] for g in needed if g in ahead.groups})
             missing = [g for g in missing if g not in ahead.groups]
+        if written:
+            groups.update({g: written[g] for g in needed if g in written})
+            missing = [g for g in missing if g not in written]
         if missing:
             read = await self.store.read_groups(missing)
             self.groups.put(read)

@@ -241,8 +241,10 @@ class Store:
 
     def _dirty(self, plan: Plan, now_s: float) -> list[str]:
         oldest = now_s - self.bucket_ttl_s  # older intervals' minute buckets are gone
-        marks = {
-            keys.dirty_member(keys.interval_start_s(minute), scope)
+        width = keys.INTERVAL_SECONDS
+        # Each (interval, scope) once before formatting: a batch has ~15 minute cells for each.
+        cells = {
+            (minute - minute % width, scope)
             for minute, scope in plan.deltas
             if minute + 60 > oldest
         }
@@ -250,10 +252,10 @@ class Store:
         # writer re-rolls that agent's time (aggregator/agent_time.py) from there.
         for agent, _, _, ms in plan.agent_log:
             if ms / 1000 + 60 > oldest:
-                marks.add(
-                    keys.dirty_member(keys.interval_start_s(ms / 1000), keys.agent_scope(agent))
-                )
-        return sorted(marks)
+                cells.add((keys.interval_start_s(ms / 1000), keys.agent_scope(agent)))
+        return sorted(
+            keys.dirty_member(keys.interval_start_s(start), scope) for start, scope in cells
+        )
 
     def _counters(
         self, plan: Plan, now_s: float, key: KeyList, partition: int
@@ -263,9 +265,7 @@ class Store:
         buckets, scopes = bucket_fields(plan.deltas, now_s, self.bucket_ttl_s)
         counters = []
         for (res, start), fields in buckets.items():
-            flat: list[str] = []
-            for name, value in fields.items():
-                flat += (name, str(value))
+            flat = [item for name, value in fields.items() for item in (name, str(value))]
             expire_at = str(start + keys.RESOLUTIONS[res] + self.bucket_ttl_s)
             counters.append(
                 (
@@ -396,20 +396,38 @@ def _stats(plan: Plan) -> list[str]:
     return stats
 
 
+_GAUGE_KEYS: dict[tuple[int, str], tuple[str, str]] = {}  # (partition, scope) -> its two keys
+
+
+def gauge_keys(partition: int, scope: str) -> tuple[str, str]:
+    """The scope's waiting and open sets in this partition, formatted once (they recur)."""
+    found = _GAUGE_KEYS.get((partition, scope))
+    if found is None:
+        if len(_GAUGE_KEYS) > 50_000:  # scopes are open-ended (queues): stay bounded
+            _GAUGE_KEYS.clear()
+        found = _GAUGE_KEYS[(partition, scope)] = (
+            keys.partition_waiting_key(partition, scope),
+            keys.partition_active_key(partition, scope),
+        )
+    return found
+
+
 def gauge_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[str, int, str, str]]:
     """Sorted-set moves for contacts waiting and open now, in the order they must run."""
     ops: list[tuple[str, int, str, str]] = []
     for move in plan.gauges:
+        contact = move.contact
         for scope in move.old.scopes:
-            ops.append(("rem", key(keys.partition_waiting_key(partition, scope)), move.contact, ""))
-            ops.append(("rem", key(keys.partition_active_key(partition, scope)), move.contact, ""))
-        for scope in move.new.scopes:
-            for name, since in (
-                (keys.partition_waiting_key(partition, scope), move.new.waiting_since_ms),
-                (keys.partition_active_key(partition, scope), move.new.active_since_ms),
-            ):
-                if since is not None:
-                    ops.append(("add", key(name), move.contact, str(since)))
+            waiting, active = gauge_keys(partition, scope)
+            ops.append(("rem", key(waiting), contact, ""))
+            ops.append(("rem", key(active), contact, ""))
+        new = move.new
+        for scope in new.scopes:
+            waiting, active = gauge_keys(partition, scope)
+            if new.waiting_since_ms is not None:
+                ops.append(("add", key(waiting), contact, str(new.waiting_since_ms)))
+            if new.active_since_ms is not None:
+                ops.append(("add", key(active), contact, str(new.active_since_ms)))
     return ops
 
 

@@ -152,3 +152,38 @@ async def test_records_polled_before_a_re_seek_are_never_applied(
         await runner.source.stop()
         await runner.dead.stop()
         await redis.aclose()
+
+
+async def test_partitions_of_one_batch_sharing_a_group_apply_without_a_retry(
+    clean_redis: EmbeddedRedis,
+) -> None:
+    """Steps of one round trip run in order: a partition's plan takes the measured-FCR groups
+    the steps before it write, so two partitions with contacts of one customer x issue do not
+    conflict on the group (a conflict re-plans the batch and every plan made ahead of it)."""
+    settings = Settings(redis_url=clean_redis.url, fcr_measured=True, auth="off")
+    redis = Redis.from_url(clean_redis.url)
+    await redis.flushall()
+    runner = Runner(settings, redis, clock=ManualClock(NOW_S))
+    poll: dict[int, engine.Decoded] = {}
+    for p in range(PARTITIONS):
+        event = {
+            "id": f"shared-{p}",
+            "type": "contact.offered",
+            "time": "2030-01-01T14:00:00Z",  # NOW_S - 1 h
+            "contact": f"shared-c{p}",
+            "channel": "voice",
+            "customer": "one-customer",
+            "issue": "billing",
+        }
+        poll[p] = engine.decode([engine.Record(p, 0, json.dumps(event).encode())])
+    try:
+        runner.source.applied.update(await runner._load(keys.TOPIC_EVENTS, list(range(PARTITIONS))))
+        await runner._apply(poll)
+        assert await runner._land()  # False: some step needed a group retry
+        group = await redis.hgetall(keys.group_key(f"one-customer{keys.SEP}billing"))
+        assert group[b"v"] == str(PARTITIONS).encode()  # one version per partition's step
+        assert len(json.loads(group[b"m"])) == PARTITIONS
+    finally:
+        await runner.source.stop()
+        await runner.dead.stop()
+        await redis.aclose()
