@@ -101,6 +101,7 @@ def contact_row(f: ContactFacts, now_s: int) -> dict[str, Any] | None:
         "csat": None if f.csat is None else int(f.csat.value),
         "nps": None if f.nps is None else int(f.nps.value),
         "updated_s": now_s,
+        "issue": None if f.issue is None else str(f.issue.value),
     }
 
 

@@ -30,6 +30,8 @@ Figure = Literal[
     "handled",
     "resolved",
     "sl_missed",
+    "fcr_measured_resolved",
+    "fcr_repeated",
 ]
 FIGURES: tuple[str, ...] = Figure.__args__  # type: ignore[attr-defined]
 Sort = Literal["time", "wait"]
@@ -51,6 +53,8 @@ def time_column(figure: str) -> Any:
         "handled": _t.c.completed_ms,
         "resolved": _t.c.resolved_ms,
         "sl_missed": func.coalesce(_t.c.answered_ms, _t.c.abandoned_ms),
+        "fcr_measured_resolved": _t.c.resolved_ms,
+        "fcr_repeated": _t.c.resolved_ms,
     }[figure]
 
 
@@ -64,6 +68,7 @@ class SlRule:
     variant: str = "abandons_missed"
     exclude_short: bool = True
     short_s: int = 5
+    fcr_window_ms: int = 7 * 86_400_000  # measured FCR's repeat window
 
 
 def threshold_ms(rule: SlRule, per_queue: bool) -> ColumnElement[Any]:
@@ -83,6 +88,10 @@ def condition(
     in_queue = and_(_t.c.queued_ms.is_not(None), _t.c.queued_ms <= _t.c.abandoned_ms)
     if figure == "sl_missed":
         return sl_missed(rule or SlRule({}, {}), in_queue, per_queue)
+    if figure == "fcr_measured_resolved":
+        return fcr_eligible()
+    if figure == "fcr_repeated":
+        return and_(fcr_eligible(), repeated(rule.fcr_window_ms if rule else 7 * 86_400_000))
     return {
         "abandoned": _t.c.outcome == "abandoned",
         "abandoned_queue": and_(_t.c.outcome == "abandoned", in_queue),
@@ -90,6 +99,29 @@ def condition(
         "timed_out": _t.c.outcome == "timed_out",
         "handled": _t.c.handle_ms.is_not(None),
     }.get(figure)
+
+
+def fcr_eligible() -> ColumnElement[bool]:
+    """Measured FCR's resolved contacts: customer and issue type known (docs/metrics.md)."""
+    return and_(_t.c.customer != "", _t.c.issue.is_not(None))
+
+
+def repeated(window_ms: int) -> ColumnElement[bool]:
+    """Another contact of the same customer about the same issue (with a channel) was offered
+    after the resolution, within the FCR window: the resolution was not first-contact."""
+    other = _t.alias("other")
+    return (
+        select(other.c.contact)
+        .where(
+            other.c.customer == _t.c.customer,
+            other.c.issue == _t.c.issue,
+            other.c.contact != _t.c.contact,
+            other.c.channel != "",
+            other.c.offered_ms > _t.c.resolved_ms,
+            other.c.offered_ms <= _t.c.resolved_ms + window_ms,
+        )
+        .exists()
+    )
 
 
 def sl_missed(rule: SlRule, in_queue: ColumnElement[bool], per_queue: bool) -> ColumnElement[bool]:

@@ -35,6 +35,7 @@ def sl_rule(settings: Settings) -> drilldown.SlRule:
         settings.sl_variant,
         settings.sl_exclude_short_abandons,
         settings.short_abandon_seconds,
+        settings.fcr_window_seconds * 1000,
     )
 
 

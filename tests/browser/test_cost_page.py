@@ -27,10 +27,10 @@ pytestmark = pytest.mark.browser
 def priced_api(clean_redis: EmbeddedRedis, tmp_path: Path) -> Iterator[LiveApi]:
     api = LiveApi(clean_redis.url, tmp_path, demo_cost_env(Settings(_env_file=None)))
     api.start()
-    settings = Settings(_env_file=None, database_url=api.child.env["CCPULSE_DATABASE_URL"])
-    with ThreadPoolExecutor(1) as thread:  # Playwright's loop runs in this one
-        assert thread.submit(demo.seed, settings).result(timeout=120) is not None
     try:
+        settings = Settings(_env_file=None, database_url=api.child.env["CCPULSE_DATABASE_URL"])
+        with ThreadPoolExecutor(1) as thread:  # Playwright's loop runs in this one
+            assert thread.submit(demo.seed, settings).result(timeout=120) is not None
         yield api
     finally:
         api.stop()

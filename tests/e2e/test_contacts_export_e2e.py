@@ -96,6 +96,7 @@ def recount(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "first_contact": c.last_value("first_contact", ("contact.resolved",)),
             "csat": None if o.csat is None else o.csat[1],
             "nps": None if o.nps is None else o.nps[1],
+            "issue": c.last_value("issue"),
         }
     return out
 

@@ -62,6 +62,12 @@ def mismatches(p: Pipeline, window: str) -> list[str]:
                 got = drill(p, figure=figure, window=window, limit=1, **scope)["count"]
                 if got != figures[figure]:
                     problems.append(f"{window} {scope} {figure}: {got} != {figures[figure]}")
+            eligible, rate = figures["fcr_measured_resolved"], figures["fcr_measured_rate"]
+            repeats = 0 if rate is None else eligible - round(rate * eligible)
+            for figure, want in (("fcr_measured_resolved", eligible), ("fcr_repeated", repeats)):
+                got = drill(p, figure=figure, window=window, limit=1, **scope)["count"]
+                if got != want:
+                    problems.append(f"{window} {scope} {figure}: {got} != {want}")
             for stage, n in figures["abandoned_by_stage"].items():
                 got = drill(p, figure="abandoned", stage=stage, window=window, limit=1, **scope)
                 if got["count"] != n:
@@ -106,6 +112,9 @@ def test_every_drill_down_count_equals_its_figure(
         raise AssertionError(seen[:20]) from exc
     live = pipeline.live(window="1h")
     assert sum(c["abandoned"] for c in live["channels"].values()) > 5  # not a trivial sample
+    eligible = sum(c["fcr_measured_resolved"] for c in live["channels"].values())
+    repeats = drill(pipeline, figure="fcr_repeated", window="1h")["count"]
+    assert eligible > 5 and repeats > 0, (eligible, repeats)  # repeats happen in this sample
     # pages: as many distinct contacts as the count, newest first, each meeting the definition
     doc = drill(pipeline, figure="abandoned_queue", window="1h")
     listed = every_page(pipeline, figure="abandoned_queue", window="1h")
