@@ -34,6 +34,7 @@ from .routes import config, health, history_imports, live, live_intervals, sessi
 from .routes import contacts as contact_routes
 from .routes import drilldown as drilldown_routes
 from .routes import planning as planning_routes
+from .routes import worklist as worklist_routes
 from .snapshot import wallboard_frame
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
@@ -96,6 +97,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             dependencies=[Depends(require(role))],
             responses=problems.responses(401, 403, 503),  # no key, too low a role, no key store
         )
+    app.include_router(worklist_routes.router)  # its own role check (a setting opens it to viewers)
     _metrics_route(app, state)
     _web(app)
     return app
