@@ -29,7 +29,7 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Reached(Model):
+class WorklistReach(Model):
     """The customer's first later contact (any channel, made or received)."""
 
     contact: str
@@ -48,7 +48,7 @@ class AbandonedContact(Model):
     abandoned_ms: int  # the abandon (or timeout) time, epoch ms
     wait_ms: int | None
     abandon_stage: str | None
-    reached: Reached | None
+    reached: WorklistReach | None
 
 
 class WorklistFigures(Model):
@@ -58,7 +58,7 @@ class WorklistFigures(Model):
     median_seconds_to_reach: float | None
 
 
-class QueueFigures(WorklistFigures):
+class WorklistQueueFigures(WorklistFigures):
     channel: str
     queue: str
 
@@ -69,7 +69,7 @@ class WorklistDocument(Model):
     end_s: int
     callback_window_seconds: int
     total: WorklistFigures
-    queues: list[QueueFigures]
+    queues: list[WorklistQueueFigures]
     contacts: list[AbandonedContact]  # by abandon time, then contact id
 
 
