@@ -30,7 +30,9 @@ class WorklistQuery:
     queue: str | None = None
 
 
-async def worklist(engine: AsyncEngine, q: WorklistQuery, window_ms: int) -> list[Item]:
+async def worklist(
+    engine: AsyncEngine, q: WorklistQuery, window_ms: int, chunk: int = CUSTOMER_CHUNK
+) -> list[Item]:
     async with engine.connect() as conn:
         abandons = [_abandon(r) for r in (await conn.execute(_abandons(q))).all()]
         customers = sorted({a.customer for a in abandons if a.customer})
@@ -38,8 +40,8 @@ async def worklist(engine: AsyncEngine, q: WorklistQuery, window_ms: int) -> lis
         if customers:
             lo = min(a.at_ms for a in abandons if a.customer)
             hi = max(a.at_ms for a in abandons if a.customer) + window_ms
-            for i in range(0, len(customers), CUSTOMER_CHUNK):
-                rows = await conn.execute(_later(customers[i : i + CUSTOMER_CHUNK], lo, hi))
+            for i in range(0, len(customers), chunk):
+                rows = await conn.execute(_later(customers[i : i + chunk], lo, hi))
                 later += [Later(*r) for r in rows.all()]
     return match(abandons, later, window_ms)
 
