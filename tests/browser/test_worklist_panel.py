@@ -14,6 +14,7 @@ from tests.e2e.test_worklist_e2e import ENV, all_rolled, scenario
 from tests.harness import Pipeline
 
 from .helpers import LIVE, wait_for
+from .test_contrast import low_contrast
 from .test_pipeline_browser import Api
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -51,8 +52,9 @@ def test_worklist_panel_shows_the_api_figures(
     api = Api(pipeline)
     doc = api.get("/api/v1/contacts/abandoned", window="24h")
     assert doc["total"]["abandoned"] == 5 and doc["total"]["not_reached"] == 2
-    for width, height in ((1920, 1080), (1366, 768)):
+    for width, height, scheme in ((1920, 1080, "light"), (1366, 768, "dark")):
         page = page_factory(width, height)
+        page.emulate_media(color_scheme=scheme)
         page.goto(f"{pipeline.api_url}/?window=24h", wait_until="domcontentloaded")
         page.wait_for_selector(LIVE, timeout=15_000)
         page.wait_for_selector(f"{PANEL}:not([data-empty]) #worklist-body tr", timeout=20_000)
@@ -65,6 +67,7 @@ def test_worklist_panel_shows_the_api_figures(
             == "10:00"
         )
         assert page.errors == []
+        assert low_contrast(page) == []  # WCAG AA, as tests/browser/test_contrast.py
         page.locator(PANEL).screenshot(
             path=str(artifacts / f"wallboard-worklist-{width}x{height}.png")
         )
