@@ -91,13 +91,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         (history_imports.router, Role.planner),
         (contact_routes.router, Role.planner),
         (drilldown_routes.router, Role[settings.contact_lists_role.value]),
+        (worklist_routes.router, Role[settings.contact_lists_role.value]),
     ]:
         app.include_router(
             router,
             dependencies=[Depends(require(role))],
             responses=problems.responses(401, 403, 503),  # no key, too low a role, no key store
         )
-    app.include_router(worklist_routes.router)  # its own role check (a setting opens it to viewers)
     _metrics_route(app, state)
     _web(app)
     return app

@@ -1,6 +1,6 @@
 """The worklist's SQL shell and role, in process against real SQLite and Redis: the two reads
 (chunked by customer) give what the pure matching gives over every row of the table, and only a
-planner (or a viewer when CCPULSE_WORKLIST_VIEWERS allows) may read it."""
+planner (or a viewer when CCPULSE_CONTACT_LISTS_ROLE=viewer) may read it."""
 
 from __future__ import annotations
 
@@ -98,6 +98,6 @@ async def test_planner_role_or_viewers_when_allowed(
         assert ok.status_code == 200 and ok.json()["contacts"] == []
         bad = await api.get(url, params={"window": "2d"}, headers=bearer(ADMIN))
         assert bad.status_code == 422
-    opened = api_settings(clean_redis.url, tmp_path, worklist_viewers=True)
+    opened = api_settings(clean_redis.url, tmp_path, contact_lists_role="viewer")
     async with asgi_client(opened) as api:
         assert (await api.get(url, headers=bearer(VIEWER))).status_code == 200
