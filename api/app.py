@@ -34,6 +34,7 @@ from .routes import config, health, history_imports, live, live_intervals, sessi
 from .routes import contacts as contact_routes
 from .routes import drilldown as drilldown_routes
 from .routes import planning as planning_routes
+from .routes import worklist as worklist_routes
 from .snapshot import wallboard_frame
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
@@ -90,6 +91,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         (history_imports.router, Role.planner),
         (contact_routes.router, Role.planner),
         (drilldown_routes.router, Role[settings.contact_lists_role.value]),
+        (worklist_routes.router, Role[settings.contact_lists_role.value]),
     ]:
         app.include_router(
             router,

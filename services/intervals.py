@@ -131,6 +131,8 @@ Index("ix_contacts_start", contacts.c.start_ms)
 Index("ix_contacts_channel_start", contacts.c.channel, contacts.c.start_ms)
 Index("ix_contacts_queue_start", contacts.c.queue, contacts.c.start_ms)
 Index("ix_contacts_customer_start", contacts.c.customer, contacts.c.start_ms)
+Index("ix_contacts_abandoned", contacts.c.abandoned_ms)  # the worklist's window (0005)
+Index("ix_contacts_timed_out", contacts.c.timed_out_ms)
 
 
 def scope_columns(scope: str) -> dict[str, str]:

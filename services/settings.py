@@ -175,6 +175,9 @@ class Settings(BaseSettings):
     history_retention_days: int = Field(default=400, ge=1)
     # One row per contact (the export's and drill-down's source) is kept this long, by start.
     history_contacts_retention_days: int = Field(default=90, ge=1)
+    # Abandoned-contacts worklist: a later contact of the same customer this soon after an
+    # abandon marks it reached (docs/contacts.md); its role is contact_lists_role.
+    callback_window_seconds: int = Field(default=86400, ge=60)
     # The largest upload `POST /v1/history/imports` takes (as sent: gzip counts compressed).
     history_import_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     staffing_weeks: int = Field(default=4, ge=1, le=52)  # forecast: same weekday, last N weeks

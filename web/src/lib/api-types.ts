@@ -281,10 +281,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/contacts/abandoned": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Abandoned and timed-out contacts of a window, and whether each customer was reached */
+        get: operations["abandoned_api_v1_contacts_abandoned_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AbandonedContact */
+        AbandonedContact: {
+            /** Contact */
+            contact: string;
+            /** Channel */
+            channel: string;
+            /** Queue */
+            queue: string;
+            /** Customer */
+            customer: string | null;
+            /** Customer Known */
+            customer_known: boolean;
+            /** Outcome */
+            outcome: string;
+            /** Abandoned Ms */
+            abandoned_ms: number;
+            /** Wait Ms */
+            wait_ms: number | null;
+            /** Abandon Stage */
+            abandon_stage: string | null;
+            reached: components["schemas"]["WorklistReach"] | null;
+        };
         /**
          * AgentFigures
          * @description An agent's figures in the window; the state fields once a state event was seen.
@@ -1390,6 +1429,62 @@ export interface components {
             handled_per_logged_in_hour?: number | null;
             /** Partial */
             partial: boolean;
+        };
+        /** WorklistDocument */
+        WorklistDocument: {
+            /** Window */
+            window: string;
+            /** Start S */
+            start_s: number;
+            /** End S */
+            end_s: number;
+            /** Callback Window Seconds */
+            callback_window_seconds: number;
+            total: components["schemas"]["WorklistFigures"];
+            /** Queues */
+            queues: components["schemas"]["WorklistQueueFigures"][];
+            /** Contacts */
+            contacts: components["schemas"]["AbandonedContact"][];
+        };
+        /** WorklistFigures */
+        WorklistFigures: {
+            /** Abandoned */
+            abandoned: number;
+            /** Reached */
+            reached: number;
+            /** Not Reached */
+            not_reached: number;
+            /** Median Seconds To Reach */
+            median_seconds_to_reach: number | null;
+        };
+        /** WorklistQueueFigures */
+        WorklistQueueFigures: {
+            /** Abandoned */
+            abandoned: number;
+            /** Reached */
+            reached: number;
+            /** Not Reached */
+            not_reached: number;
+            /** Median Seconds To Reach */
+            median_seconds_to_reach: number | null;
+            /** Channel */
+            channel: string;
+            /** Queue */
+            queue: string;
+        };
+        /**
+         * WorklistReach
+         * @description The customer's first later contact (any channel, made or received).
+         */
+        WorklistReach: {
+            /** Contact */
+            contact: string;
+            /** Channel */
+            channel: string;
+            /** At Ms */
+            at_ms: number;
+            /** Delay Seconds */
+            delay_seconds: number;
         };
         /**
          * AlertsMessage
@@ -2568,6 +2663,69 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ContactList"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    abandoned_api_v1_contacts_abandoned_get: {
+        parameters: {
+            query?: {
+                /** @description one of 5m, 15m, 30m, 1h, 4h, 24h, today */
+                window?: string;
+                /** @description Only this channel */
+                channel?: components["schemas"]["Channel"] | null;
+                /** @description Only this queue */
+                queue?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorklistDocument"];
                 };
             };
             /** @description Unauthorized */

@@ -20,6 +20,8 @@ export type Alert = Schemas["AlertView"];
 export type Config = Schemas["ConfigDocument"];
 export type WallboardMessage = Schemas["WallboardMessage"];
 export type TodayTotals = Schemas["TodayTotals"];
+export type Worklist = Schemas["WorklistDocument"];
+export type WorklistContact = Schemas["AbandonedContact"];
 
 export interface ThresholdPair {
   warning: number;

@@ -18,6 +18,7 @@ import { useConfig } from "./thresholds";
 import { enableDrillDown } from "./drill";
 import { renderTiles, tickTiles, type Today } from "./tiles";
 import { TvScreen } from "./tv";
+import { startWorklist } from "./worklist";
 
 const WINDOWS = ["5m", "15m", "30m", "1h", "4h", "24h", "today"];
 const LIVE_WINDOW = "15m"; // what the websocket carries
@@ -206,6 +207,7 @@ async function main(): Promise<void> {
     timeZone = config.data.timezone ?? timeZone;
   }
   void loadAlerts(byId("alerts"), () => timeZone);
+  startWorklist(byId("views").querySelector<HTMLElement>('[data-view="worklist"]')!, chosen, () => timeZone, () => rotator?.refresh());
   conn.start();
   window.setInterval(tick, 1000);
   tick();
