@@ -1,7 +1,7 @@
 """Worklist benchmark: `GET /api/v1/contacts/abandoned`'s reads and matching on 1,000,000 rows.
 
 The rows are bench_contacts' (90 days, 15% abandoned). The abandons of a window are read through
-the abandon- and timeout-time indexes (migration 0005), their customers' later contacts through
+the abandon- and timeout-time indexes (migration 0006), their customers' later contacts through
 (customer, start_ms). Printed beside it, the reference: the export's read of the contacts that
 began in the same window (the start index). Run alone:
 `python -m tests.tools.bench_worklist [--rows N]`.

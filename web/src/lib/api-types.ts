@@ -2584,7 +2584,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /** @example contact,start_ms,channel,queue,agent,customer,offered_ms,queued_ms,answered_ms,abandoned_ms,timed_out_ms,completed_ms,resolved_ms,abandon_stage,wait_ms,handle_ms,outcome,first_contact,csat,nps */
+                    /** @example contact,start_ms,channel,queue,agent,customer,offered_ms,queued_ms,answered_ms,abandoned_ms,timed_out_ms,completed_ms,resolved_ms,abandon_stage,wait_ms,handle_ms,outcome,first_contact,csat,nps,issue */
                     "text/csv": string;
                     "application/x-ndjson": string;
                 };
@@ -2631,7 +2631,7 @@ export interface operations {
         parameters: {
             query: {
                 /** @description the live figure to open */
-                figure: "offered" | "queued" | "answered" | "abandoned" | "abandoned_queue" | "abandoned_ivr" | "timed_out" | "handled" | "resolved" | "sl_missed";
+                figure: "offered" | "queued" | "answered" | "abandoned" | "abandoned_queue" | "abandoned_ivr" | "timed_out" | "handled" | "resolved" | "sl_missed" | "fcr_measured_resolved" | "fcr_repeated";
                 /** @description one of 5m, 15m, 30m, 1h, 4h, 24h, today */
                 window?: string;
                 /** @description epoch seconds */

@@ -3,16 +3,16 @@
 The worklist selects the contacts abandoned (or timed out) in a window; without these it scanned
 every row that began before the window's end (about 2 s on 1,000,000 rows, SQLite).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
