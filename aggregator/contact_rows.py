@@ -9,6 +9,7 @@ contact's latest sheet, never a partial sum.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -79,6 +80,14 @@ def start_ms(f: ContactFacts) -> int | None:
     return min(known) if known else None
 
 
+def stages_json(f: ContactFacts) -> str | None:
+    """The stages in the order entered (time, then name), as compact JSON; None without any."""
+    if not f.stages:
+        return None
+    path = sorted(f.stages.items(), key=lambda item: (item[1], item[0]))
+    return json.dumps(dict(path), separators=(",", ":"))
+
+
 def contact_row(f: ContactFacts, now_s: int) -> dict[str, Any] | None:
     """The contact's row, a pure function of its sheet (None for a sheet that holds no time)."""
     start = start_ms(f)
@@ -102,6 +111,7 @@ def contact_row(f: ContactFacts, now_s: int) -> dict[str, Any] | None:
         "nps": None if f.nps is None else int(f.nps.value),
         "updated_s": now_s,
         "issue": None if f.issue is None else str(f.issue.value),
+        "stages": stages_json(f),
     }
 
 

@@ -104,8 +104,9 @@ class AgentFigures(TypedDict):
 
 @STRICT
 class TimelineEntry(TypedDict):
-    event: str  # offered, queued, answered, abandoned, timed_out, completed, resolved
+    event: str  # offered, stage, queued, answered, abandoned, timed_out, completed, resolved
     at_ms: int
+    stage: NotRequired[str]  # an IVR or bot stage entered (event "stage"), the queue's too
     agent: NotRequired[str | None]  # who answered
 
 
@@ -123,6 +124,8 @@ class ContactItem(TypedDict):
     wait_seconds: float | None
     handle_seconds: float | None
     abandon_stage: str | None
+    csat: int | None  # the latest survey answers, when any
+    nps: int | None
     timeline: list[TimelineEntry]
 
 

@@ -223,6 +223,11 @@ def contact_item(row: Any, figure: str, sort: str) -> dict[str, Any]:
             if m[f"{name}_ms"] is not None
         ),
     )
+    stages = json.loads(m["stages"]) if m["stages"] else {}
+    entries = [
+        *((at, 0, name, {}) for at, name in timeline),
+        *((at, 1, "stage", {"stage": stage}) for stage, at in stages.items()),
+    ]
     return {
         "contact": m["contact"],
         "channel": m["channel"],
@@ -234,9 +239,16 @@ def contact_item(row: Any, figure: str, sort: str) -> dict[str, Any]:
         "wait_seconds": None if m["wait_ms"] is None else m["wait_ms"] / 1000,
         "handle_seconds": None if m["handle_ms"] is None else m["handle_ms"] / 1000,
         "abandon_stage": m["abandon_stage"],
+        "csat": m["csat"],
+        "nps": m["nps"],
         "timeline": [
-            {"event": name, "at_ms": at, **({"agent": m["agent"]} if name == "answered" else {})}
-            for at, name in timeline
+            {
+                "event": name,
+                "at_ms": at,
+                **extra,
+                **({"agent": m["agent"] or None} if name == "answered" else {}),
+            }
+            for at, _, name, extra in sorted(entries, key=lambda e: (e[0], e[1]))
         ],
     }
 

@@ -126,6 +126,7 @@ contacts = Table(
     Column("nps", Integer, nullable=True),
     Column("updated_s", BigInteger, nullable=False),
     Column("issue", String(128), nullable=True, comment="issue type (measured FCR's groups)"),
+    Column("stages", Text, nullable=True, comment='{"stage": first entry ms}, in entry order'),
 )
 Index("ix_contacts_start", contacts.c.start_ms)
 Index("ix_contacts_channel_start", contacts.c.channel, contacts.c.start_ms)

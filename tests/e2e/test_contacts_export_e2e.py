@@ -97,6 +97,9 @@ def recount(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "csat": None if o.csat is None else o.csat[1],
             "nps": None if o.nps is None else o.nps[1],
             "issue": c.last_value("issue"),
+            "stages": json.dumps({s: t for t, s in o.stages}, separators=(",", ":"))
+            if o.stages
+            else None,
         }
     return out
 

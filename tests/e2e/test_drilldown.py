@@ -124,7 +124,12 @@ def test_every_drill_down_count_equals_its_figure(
         assert c["outcome"] == "abandoned"
         steps = [t["event"] for t in c["timeline"]]
         assert "queued" in steps and steps.index("queued") < steps.index("abandoned")
-    waits = every_page(pipeline, figure="answered", window="1h", sort="wait")
+    ivr = every_page(pipeline, figure="abandoned_ivr", window="1h")
+    assert ivr
+    for c in ivr:  # where the caller went before hanging up: the stage it left from is there
+        stages = [t["stage"] for t in c["timeline"] if t["event"] == "stage"]
+        assert c["abandon_stage"] in stages, c
+        waits = every_page(pipeline, figure="answered", window="1h", sort="wait")
     values = [c["wait_seconds"] for c in waits]
     assert values == sorted(values, reverse=True) and len(values) > 10
     # refusals name the parameter

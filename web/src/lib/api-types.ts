@@ -744,6 +744,10 @@ export interface components {
             handle_seconds: number | null;
             /** Abandon Stage */
             abandon_stage: string | null;
+            /** Csat */
+            csat: number | null;
+            /** Nps */
+            nps: number | null;
             /** Timeline */
             timeline: components["schemas"]["TimelineEntry"][];
         };
@@ -1364,6 +1368,8 @@ export interface components {
             event: string;
             /** At Ms */
             at_ms: number;
+            /** Stage */
+            stage?: string;
             /** Agent */
             agent?: string | null;
         };
@@ -2584,7 +2590,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /** @example contact,start_ms,channel,queue,agent,customer,offered_ms,queued_ms,answered_ms,abandoned_ms,timed_out_ms,completed_ms,resolved_ms,abandon_stage,wait_ms,handle_ms,outcome,first_contact,csat,nps,issue */
+                    /** @example contact,start_ms,channel,queue,agent,customer,offered_ms,queued_ms,answered_ms,abandoned_ms,timed_out_ms,completed_ms,resolved_ms,abandon_stage,wait_ms,handle_ms,outcome,first_contact,csat,nps,issue,stages */
                     "text/csv": string;
                     "application/x-ndjson": string;
                 };

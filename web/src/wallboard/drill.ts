@@ -59,7 +59,7 @@ function ensureDialog(): HTMLDialogElement {
     h("header", {}, h("h2", { id: "drill-title" }), h("button", { type: "button", class: "close", "aria-label": "Close" }, "×")),
     h("p", { id: "drill-note", class: "muted" }),
     h("div", { class: "table-wrap" }, h("table", { class: "data", id: "drill-rows" },
-      h("thead", {}, h("tr", {}, ...["Time", "Contact", "Queue", "Agent", "Wait", "Handle", "Outcome"].map((t) => h("th", { scope: "col" }, t)))),
+      h("thead", {}, h("tr", {}, ...["Time", "Contact", "Path", "Queue", "Agent", "Wait", "Handle", "Outcome"].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}))),
     h("button", { type: "button", id: "drill-more", class: "primary", hidden: "" }, "Load more")) as HTMLDialogElement;
   dialog.querySelector(".close")!.addEventListener("click", () => dialog?.close());
@@ -72,6 +72,8 @@ async function show(figure: string, channel: string, window: string, timeZone: s
   const body = d.querySelector("tbody")!;
   const more = d.querySelector<HTMLButtonElement>("#drill-more")!;
   body.replaceChildren();
+  d.dataset.state = "loading"; // never "ready" with the previous list's count
+  delete d.dataset.count;
   d.dataset.figure = figure;
   d.dataset.channel = channel;
   setText(d.querySelector("#drill-title")!, `${LABELS[figure] ?? title(figure)} · ${title(channel)} · ${windowLabel(window)}`);
@@ -105,6 +107,7 @@ function row(c: ContactItem, timeZone: string | undefined): HTMLElement {
   return h("tr", { "data-contact": c.contact },
     h("td", {}, clock(new Date(c.at_ms), timeZone)),
     h("td", { class: "mono", title: "the vendor's id, or its keyed hash" }, c.contact),
+    h("td", { "data-field": "path" }, c.timeline.filter((t) => t.event === "stage").map((t) => t.stage).join(" › ") || "—"),
     h("td", {}, c.queue ?? "—"),
     h("td", {}, c.agent ?? "—"),
     h("td", { class: "num" }, duration(c.wait_seconds)),
