@@ -10,7 +10,6 @@ computed again from that interval to the watermark. A row is a pure function of 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -169,8 +168,3 @@ def _upsert(dialect: str) -> Any:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def demo_extra() -> str:
-    """`extra` of simulated history rows, as `interval_counters` marks them."""
-    return json.dumps({intervals.DEMO_FIELD: 1}, sort_keys=True, separators=(",", ":"))

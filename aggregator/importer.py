@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -338,9 +337,8 @@ async def write_demo_agents(
     """The demo agents' time per state and their interval rows, marked as demo like the rest
     (simulator.history.demo_agents); returns the interval rows written (agents' rows)."""
     now_s = int(settings.clock().now())
-    mark = json.dumps({intervals.DEMO_FIELD: 1}, sort_keys=True, separators=(",", ":"))
     time_rows = [
-        {"start_s": start, "agent": agent, **ms, "extra": mark, "updated_s": now_s}
+        {"start_s": start, "agent": agent, **ms, "extra": intervals.DEMO_EXTRA, "updated_s": now_s}
         for (start, agent), ms in sorted(times.items())
     ]
     counter_rows = [

@@ -134,6 +134,8 @@ class HistoryWriter:
             self.rows_written += len(cells)
         contacts = await self.contacts.roll(partitions, now_s)
         self.contact_rows_written += contacts
+        if not self.contacts.behind:  # every settled change rolled: the drill-down says so
+            await self.redis.set(keys.CONTACTS_ROLLED, int(now_s - self.contacts.settle_s))
         if now_s - self._last_prune > 3600:
             await self._prune(now_s)
         return len(cells)

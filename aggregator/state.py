@@ -49,11 +49,10 @@ class ColdIndex:
         self.count += 1
 
     def may_hold(self, contact: str, now_ms: int) -> bool:
-        live = [g for g in self.generations if g[1][0] > now_ms]
-        if len(live) != len(self.generations):  # every sheet of the older ones has expired
-            newest = self.generations[-1]
-            self.generations = live
-            if newest not in live:
+        if self.generations and min(g[1][0] for g in self.generations) <= now_ms:
+            newest = self.generations[-1]  # every sheet of some filter has expired: drop it
+            self.generations = [g for g in self.generations if g[1][0] > now_ms]
+            if not self.generations or self.generations[-1] is not newest:
                 self.count = 0
         return any(contact in bloom for bloom, _ in self.generations)
 

@@ -205,7 +205,7 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     return value, contact
 
 
-def contact_item(row: Any, figure: str, sort: str) -> dict[str, Any]:
+def contact_item(row: Any) -> dict[str, Any]:
     """One contact as the list shows it: its timeline in order, waits in seconds."""
     m = row._mapping
     timeline = sorted(

@@ -151,6 +151,7 @@ def scope_columns(scope: str) -> dict[str, str]:
 # can say so and `ccpulse history remove-demo` can delete exactly it.
 DEMO_FIELD = "demo"
 DEMO_MARK = f'%"{DEMO_FIELD}":1%'  # a LIKE pattern over `extra` (sorted, compact JSON)
+DEMO_EXTRA = json.dumps({DEMO_FIELD: 1}, separators=(",", ":"))  # `extra` of demo agent time
 
 
 def to_row(start_s: int, scope: str, counters: Mapping[str, int], now_s: int) -> dict[str, Any]:

@@ -32,6 +32,8 @@ LAG_FRESH_MS = 60_000  # a report older than this is from a consumer that stoppe
 HISTORY_LOCK = f"{PREFIX}:history:lock"  # string: the history writer's token (services.locks)
 # string: the start of the first 15-minute interval whose agent time is not rolled to SQL yet
 AGENT_TIME_ROLLED = f"{PREFIX}:history:agent_time"
+# string: epoch seconds before which every contact change is in the contacts table
+CONTACTS_ROLLED = f"{PREFIX}:history:contacts_rolled"
 INTERVAL_SECONDS = 900
 
 MINUTE_SECONDS = 60

@@ -6,9 +6,8 @@ refusal (bad range, no database) is decided first; a failure mid-stream cuts the
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import StreamingResponse
@@ -17,29 +16,17 @@ from services import problems
 from services.contract import Channel
 
 from ..contacts_export import EXPORT_COLUMNS, MEDIA_TYPES, ExportQuery, Format, export_lines
-from ..deps import ApiState, State
+from ..deps import State
+from .params import when, zone_of
 
 router = APIRouter(prefix="/api/v1", tags=["history"])
 
 CSV_EXAMPLE = ",".join(EXPORT_COLUMNS) + "\n"
 
 
-def _zone(state: ApiState, tz: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(tz) if tz else state.settings.zone
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise HTTPException(422, detail=f"tz: unknown time zone {tz!r}") from exc
-
-
 def _epoch_ms(name: str, value: str, zone: ZoneInfo) -> int:
-    """ISO date or date-time; without an offset it is local time in `tz`."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise HTTPException(422, detail=f"{name}: not an ISO 8601 date or time: {value!r}") from exc
-    if not 1970 <= parsed.year <= 2100:
-        raise HTTPException(422, detail=f"{name}: {value} is outside 1970 .. 2100")
-    parsed = parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed
+    parsed = when(name, value, zone)
+    assert parsed is not None
     return int(parsed.timestamp() * 1000)
 
 
@@ -73,7 +60,7 @@ async def export_contacts(
         str | None, Query(description="IANA time zone of from/to without an offset")
     ] = None,
 ) -> Any:
-    zone = _zone(state, tz)
+    zone = zone_of(state, tz)
     query = ExportQuery(
         _epoch_ms("from", start, zone),
         _epoch_ms("to", end, zone),

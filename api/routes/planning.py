@@ -11,7 +11,6 @@ import csv
 import io
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -39,11 +38,11 @@ from ..planning.buckets import (
 from ..planning.reader import HistoryReader, with_empty_buckets
 from ..planning.staffing import heatmap, staffing_by_channel
 from ..planning.sums import VOLUME_COLUMNS
+from .params import in_range, when, zone_of
 
 router = APIRouter(prefix="/api/v1", tags=["history"])
 
 Interval = Literal["15m", "30m", "1h", "1d", "1w"]
-FIRST_DAY, LAST_DAY = date(1970, 1, 2), date(2100, 12, 31)
 TzParam = Annotated[
     str | None,
     Query(description="IANA time zone (default: the setting)", examples=["Europe/Paris"]),
@@ -81,30 +80,9 @@ VOLUME_EXAMPLE = {
 }
 
 
-def _zone(state: ApiState, tz: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(tz) if tz else state.settings.zone
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise HTTPException(422, detail=f"tz: unknown time zone {tz!r}") from exc
-
-
-def _when(name: str, value: str | None, zone: ZoneInfo) -> datetime | None:
-    """ISO date or date-time; without an offset it is local time in `tz`."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise HTTPException(422, detail=f"{name}: not an ISO 8601 date or time: {value!r}") from exc
-    parsed = parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed.astimezone(zone)
-    _in_range(name, parsed.date())
-    return parsed
-
-
-def _in_range(name: str, day: date) -> None:
-    """History starts at the epoch; far dates would only overflow the calendar arithmetic."""
-    if not FIRST_DAY <= day <= LAST_DAY:
-        raise HTTPException(422, detail=f"{name}: {day} is outside {FIRST_DAY} .. {LAST_DAY}")
+def _cost(state: ApiState, reader: HistoryReader) -> dict[str, Any]:
+    """The answer's cost settings: which currency, and whether any hourly cost is set."""
+    return {"currency": state.settings.cost_currency, "configured": reader.costs.rates.configured()}
 
 
 def _history(state: ApiState) -> HistoryReader:
@@ -152,7 +130,7 @@ async def volume(
         Query(description="zero: a row for every bucket of the range, empty ones with zeros"),
     ] = "none",
 ) -> Any:
-    zone = _zone(state, tz)
+    zone = zone_of(state, tz)
     groups = tuple(g for g in (x.strip() for x in group_by.split(",")) if g)
     unknown = [g for g in groups if g not in GROUPS]
     if unknown:
@@ -160,7 +138,7 @@ async def volume(
     now = state.clock.now()
     try:
         first, last = plan_range(
-            interval, _when("from", start, zone), _when("to", end, zone), zone, now
+            interval, when("from", start, zone), when("to", end, zone), zone, now
         )
     except RangeError as exc:
         raise HTTPException(422, detail=str(exc)) from exc
@@ -191,10 +169,7 @@ async def volume(
         "to": last.isoformat(),
         "group_by": list(groups),
         "rows": rows,
-        "cost": {
-            "currency": state.settings.cost_currency,
-            "configured": reader.costs.rates.configured(),
-        },
+        "cost": _cost(state, reader),
         "demo": demo,
     }
     warnings = cost_warnings
@@ -249,7 +224,7 @@ async def volume_heatmap(
         Query(description="Also the current week so far, in the cells whose hour is over"),
     ] = False,
 ) -> dict[str, Any]:
-    zone = _zone(state, tz)
+    zone = zone_of(state, tz)
     reader = _history(state)
     now = datetime.fromtimestamp(state.clock.now(), zone)
     this_week = local_floor(now, "1w")
@@ -304,10 +279,10 @@ async def staffing(
     interval: Literal["15m", "30m", "1h"] = "30m",
     weeks: Annotated[int | None, Query(ge=1, le=52)] = None,
 ) -> dict[str, Any]:
-    zone = _zone(state, tz)
+    zone = zone_of(state, tz)
     reader = _history(state)
     target = day or (datetime.fromtimestamp(state.clock.now(), zone).date() + timedelta(days=1))
-    _in_range("date", target)
+    in_range("date", target)
     n_weeks = weeks or state.settings.staffing_weeks
     past = [target - timedelta(weeks=n) for n in range(1, n_weeks + 1)]
     per_channel: dict[str, list[dict[int, dict[str, int]]]] = {}
@@ -386,11 +361,11 @@ async def productivity(
 ) -> Any:
     """Contacts handled per logged-in hour and cost per handled contact, per agent
     (docs/metrics.md#cost): logged-in time is every state but offline."""
-    zone = _zone(state, tz)
+    zone = zone_of(state, tz)
     now = state.clock.now()
     try:
         first, last = plan_range(
-            interval, _when("from", start, zone), _when("to", end, zone), zone, now
+            interval, when("from", start, zone), when("to", end, zone), zone, now
         )
     except RangeError as exc:
         raise HTTPException(422, detail=str(exc)) from exc
@@ -405,8 +380,5 @@ async def productivity(
         "from": first.isoformat(),
         "to": last.isoformat(),
         "rows": rows,
-        "cost": {
-            "currency": state.settings.cost_currency,
-            "configured": reader.costs.rates.configured(),
-        },
+        "cost": _cost(state, reader),
     }

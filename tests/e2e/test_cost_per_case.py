@@ -27,7 +27,9 @@ from tests.harness import Pipeline, wait_until
 pytestmark = pytest.mark.e2e
 
 ZONE = "Asia/Kolkata"
-AGENTS = {  # each agent's queues: Ana one, Ben and Cho blended, Dev logs in but handles none
+AGENTS: dict[
+    str, list[tuple[str, str | None]]
+] = {  # each agent's queues: Ana one, Ben and Cho blended, Dev logs in but handles none
     "cp-ana": [("voice", "sales")],
     "cp-ben": [("voice", "sales"), ("voice", "vip"), ("chat", "support")],
     "cp-cho": [("chat", "support"), ("email", None)],
@@ -93,7 +95,7 @@ def shifts(now: float, seed: int = 11) -> tuple[list[dict[str, Any]], int, int]:
 def local_days(start: int, end: int) -> list[tuple[int, int]]:
     zone = ZoneInfo(ZONE)
     day = datetime.fromtimestamp(start, zone).date()
-    out = []
+    out: list[tuple[int, int]] = []
     while True:
         lo = int(datetime.combine(day, datetime.min.time(), zone).timestamp())
         if lo >= end:
@@ -123,8 +125,19 @@ def get(p: Pipeline, path: str, **params: Any) -> dict[str, Any]:
 
 def close(got: Any, want: float | None) -> bool:
     if want is None or got is None:
-        return got == want
-    return abs(float(got) - want) <= 2e-6 + 1e-9 * abs(want)
+        return bool(got == want)
+    return bool(abs(float(got) - want) <= 2e-6 + 1e-9 * abs(want))
+
+
+def expected(count: int, ms: float, cost: float) -> dict[str, float | None]:
+    """A row's cost columns by docs/metrics.md#cost, from its handled, logged-in ms and cost."""
+    return {
+        "handled": count,
+        "logged_in_hours": ms / 3_600_000,
+        "labour_cost": cost,
+        "cost_per_handled": cost / count if count else None,
+        "handled_per_logged_in_hour": count / (ms / 3_600_000) if ms else None,
+    }
 
 
 def volume_problems(
@@ -153,13 +166,7 @@ def volume_problems(
             if group != "channel" or channel == row["channel"]
             if group != "queue" or queue == row["queue"]
         )
-        want = {
-            "handled": count,
-            "logged_in_hours": ms / 3_600_000,
-            "labour_cost": cost,
-            "cost_per_handled": cost / count if count else None,
-            "handled_per_logged_in_hour": count / (ms / 3_600_000) if ms else None,
-        }
+        want = expected(count, ms, cost)
         problems += [
             f"{q} {row['start']} {row.get(group)} {name}: {row[name]} != {value}"
             for name, value in want.items()
@@ -187,13 +194,7 @@ def productivity_problems(
             if row is None:
                 problems.append(f"{agent} {iso_z(lo)}: no row")
                 continue
-            want = {
-                "handled": count,
-                "logged_in_hours": ms / 3_600_000,
-                "labour_cost": cost,
-                "cost_per_handled": cost / count if count else None,
-                "handled_per_logged_in_hour": count / (ms / 3_600_000) if ms else None,
-            }
+            want = expected(count, ms, cost)
             problems += [
                 f"{agent} {iso_z(lo)} {name}: {row[name]} != {value}"
                 for name, value in want.items()

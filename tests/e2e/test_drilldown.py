@@ -6,6 +6,7 @@ each of which meets the figure's definition. Events arrive shuffled, some twice.
 from __future__ import annotations
 
 import random
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -117,6 +118,8 @@ def test_every_drill_down_count_equals_its_figure(
     assert eligible > 5 and repeats > 0, (eligible, repeats)  # repeats happen in this sample
     # pages: as many distinct contacts as the count, newest first, each meeting the definition
     doc = drill(pipeline, figure="abandoned_queue", window="1h")
+    rolled = datetime.fromisoformat(doc["rolled_until"].replace("Z", "+00:00")).timestamp()
+    assert now - 5 < rolled <= clock.now()  # every change up to then is in the list
     listed = every_page(pipeline, figure="abandoned_queue", window="1h")
     assert len(listed) == len({c["contact"] for c in listed}) == doc["count"] > 0
     assert [c["at_ms"] for c in listed] == sorted((c["at_ms"] for c in listed), reverse=True)
