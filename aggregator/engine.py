@@ -51,7 +51,9 @@ class Plan:
     agents: dict[str, AgentFacts] = field(default_factory=dict)
     agent_log: list[tuple[str, str, str, int]] = field(default_factory=list)  # agent, id, state, ms
     groups: dict[str, repeats.GroupSheet] = field(default_factory=dict)
-    deltas: contrib.Contribution = field(default_factory=dict)
+    deltas: contrib.Contribution = field(default_factory=dict)  # the partition's own counters
+    # What each changed group adds (measured FCR): written by the group's shard, not here.
+    group_deltas: dict[str, contrib.Contribution] = field(default_factory=dict)
     gauges: list[GaugeMove] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     events: int = 0
@@ -59,6 +61,13 @@ class Plan:
     partial: dict[str, int] = field(default_factory=dict)
     # Increases and corrections of the contact counts, for the monotonic totals (totals.py).
     totals: Steps = field(default_factory=dict)
+
+    def all_deltas(self) -> contrib.Contribution:
+        """Every counter change of the batch, its groups' included (rebuilds, recounts)."""
+        out = {cell: dict(fields) for cell, fields in self.deltas.items()}
+        for delta in self.group_deltas.values():
+            _merge_deltas(out, delta)
+        return out
 
     def not_counted(self) -> dict[str, int]:
         """Reason -> events, for `keys.NOT_COUNTED_STAT` fields: the partial counts above and
@@ -175,8 +184,7 @@ def plan(
     result.partial = partial_counts(events, new_facts)
     if measured_fcr:
         result.groups = repeats.regroup(new_facts, old_facts, old_groups or {})
-        for delta in repeats.deltas(old_groups or {}, result.groups, fcr_window_ms):
-            _merge_deltas(result.deltas, delta)
+        result.group_deltas = repeats.deltas(old_groups or {}, result.groups, fcr_window_ms)
     result.agents = _fold_agents(events, stamps, old_agents)
     result.agent_log = [
         (e.agent, e.id, agent_state(e)[0], ms)

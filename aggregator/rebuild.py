@@ -58,7 +58,7 @@ class Totals:
         self.facts.update(plan.facts)
         self.agents.update(plan.agents)
         self.groups.update(plan.groups)
-        self._add(plan.deltas)
+        self._add(plan.all_deltas())
         self.events += len(events)
 
     def _add(self, deltas: Contribution) -> None:

@@ -23,18 +23,31 @@ Member = tuple[int | None, int | None, str, str | None]  # offered ms, resolved 
 
 @dataclass(slots=True)
 class GroupSheet:
-    """The contacts of one customer about one issue; `version` guards concurrent writers."""
+    """The contacts of one customer about one issue; `version` guards concurrent writers, and
+    `seen` (source partition -> last offset of the batch that last changed it) makes a batch's
+    group change apply once: it is written before that batch's own step, so a replay of the
+    batch (the step failed or its consumer lost the partition) finds it applied."""
 
     version: int = 0
     members: dict[str, Member] = field(default_factory=dict)
+    seen: dict[int, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"v": self.version, "m": {c: list(m) for c, m in self.members.items()}}
+        return {
+            "v": self.version,
+            "m": {c: list(m) for c, m in self.members.items()},
+            "s": {str(p): o for p, o in self.seen.items()},
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GroupSheet:
         members = {c: (m[0], m[1], m[2], m[3]) for c, m in data.get("m", {}).items()}
-        return cls(version=int(data.get("v", 0)), members=members)
+        seen = {int(p): int(o) for p, o in (data.get("s") or {}).items()}
+        return cls(version=int(data.get("v", 0)), members=members, seen=seen)
+
+    def applied(self, partition: int, last: int) -> bool:
+        """Whether a batch of `partition` up to offset `last` (or a later one) changed it."""
+        return self.seen.get(partition, -1) >= last
 
 
 def group_of(facts: ContactFacts | None) -> str | None:
@@ -85,16 +98,53 @@ def regroup(
             changed[key] = GroupSheet(old.version + 1, dict(old.members))
         return changed[key]
 
+    holders = _holders(old_groups, new_facts)
     for contact, facts in new_facts.items():
         old = old_facts.get(contact)
         before, after = (group_of(old), member_of(old)), (group_of(facts), member_of(facts))
-        if before == after:
-            continue
-        if before[0] is not None:
-            sheet(before[0]).members.pop(contact, None)
-        if after[0] is not None and after[1] is not None:
-            sheet(after[0]).members[contact] = after[1]
+        if before != after:
+            if before[0] is not None:
+                sheet(before[0]).members.pop(contact, None)
+            if after[0] is not None and after[1] is not None:
+                sheet(after[0]).members[contact] = after[1]
+        # A group may hold the contact as a consumer that lost its partition left it (written
+        # before its step was refused, docs/aggregation.md): the contact's facts decide.
+        for key in holders.get(contact, ()):
+            if key not in (before[0], after[0]):
+                current = changed[key] if key in changed else old_groups[key]
+                if current is not None and contact in current.members:
+                    sheet(key).members.pop(contact, None)
     return changed
+
+
+def _holders(
+    groups: Mapping[str, GroupSheet | None], contacts: Mapping[str, object]
+) -> dict[str, list[str]]:
+    """Contact of the batch -> the groups read that hold it."""
+    out: dict[str, list[str]] = {}
+    for key, group in groups.items():
+        for contact in group.members if group is not None else ():
+            if contact in contacts:
+                out.setdefault(contact, []).append(key)
+    return out
+
+
+def unapplied(
+    groups: Mapping[str, GroupSheet],
+    old_groups: Mapping[str, GroupSheet | None],
+    partition: int,
+    last: int,
+) -> dict[str, GroupSheet]:
+    """The changed groups a batch of `partition` up to `last` still has to write, each marked
+    as written by it; a group that batch (or a later one) already changed is left as it is."""
+    out: dict[str, GroupSheet] = {}
+    for key, sheet in groups.items():
+        old = old_groups.get(key)
+        if old is not None and old.applied(partition, last):
+            continue
+        sheet.seen = {**(old.seen if old is not None else {}), partition: last}
+        out[key] = sheet
+    return out
 
 
 def contribution(sheet: GroupSheet | None, window_ms: int) -> Contribution:
@@ -126,8 +176,9 @@ def deltas(
     old_groups: Mapping[str, GroupSheet | None],
     new_groups: Mapping[str, GroupSheet],
     window_ms: int,
-) -> list[Contribution]:
-    return [
-        diff(contribution(old_groups.get(key), window_ms), contribution(sheet, window_ms))
+) -> dict[str, Contribution]:
+    """Per changed group: what it adds to the counters (its shard's step writes it)."""
+    return {
+        key: diff(contribution(old_groups.get(key), window_ms), contribution(sheet, window_ms))
         for key, sheet in new_groups.items()
-    ]
+    }

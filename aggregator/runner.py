@@ -25,7 +25,7 @@ from services.clock import Clock, SystemClock
 from services.contract import ContactEvent
 from services.settings import Settings
 
-from . import engine
+from . import engine, repeats
 from .instance_metrics import InstanceMetrics
 from .repeats import GroupSheet
 from .source import DeadLetters, Source
@@ -47,14 +47,6 @@ LEGACY_STATE = (
     "Redis holds live state written by an aggregator before v2 (per-contact keys, no recorded "
     "partition count). Follow docs/aggregation.md#re-partitioning: delete the live keys, "
     "restart to replay the topic, then `ccpulse history rebuild`."
-)
-
-
-CLUSTER_FCR = (
-    "CCPULSE_REDIS_CLUSTER=true needs CCPULSE_FCR_MEASURED=false: measured FCR keeps customer x "
-    "issue groups that cross partitions, which a cluster cannot write in one partition's atomic "
-    "step (docs/aggregation.md#measured-fcr-groups-customer--issue). Use a single Redis primary "
-    "for measured FCR, or switch it off."
 )
 
 
@@ -87,7 +79,12 @@ class Runner:
 
     def __post_init__(self) -> None:
         facts_ttl = self.settings.lateness_seconds + 3600
-        self.store = Store(self.redis, facts_ttl, self.settings.bucket_ttl_seconds)
+        self.store = Store(
+            self.redis,
+            facts_ttl,
+            self.settings.bucket_ttl_seconds,
+            cluster=self.settings.redis_cluster,
+        )
         self.state = OwnedState(self.settings.state_max_sheets)
         self.groups = GroupCache(self.settings.state_max_groups)
         self.source = Source(
@@ -126,8 +123,6 @@ class Runner:
     async def check_partitions(self) -> None:
         """Refuse to start on state built with another partition count (contacts would move
         to other owners, and two owners could hold two sheets of one contact)."""
-        if self.settings.redis_cluster and self.settings.fcr_measured:
-            raise PartitionCountMismatch(CLUSTER_FCR)
         topic = self.source.topic
         count = len(await self.dead.producer.partitions_for(topic))
         stored = await self.redis.get(keys.PARTITIONS)
@@ -139,6 +134,7 @@ class Runner:
         recorded = int(stored or 0)
         if recorded != count:
             raise PartitionCountMismatch(MISMATCH.format(stored=recorded, count=count, t=topic))
+        self.store.partitions = count  # measured-FCR groups are sharded over the partitions
 
     async def step(self) -> int:
         """One poll and apply; returns the number of records handled."""
@@ -373,6 +369,10 @@ class Runner:
             part.stamps,
         )
         plan.dead = part.dead
+        # Groups this batch already changed (its step failed after its groups applied, or a
+        # consumer that lost the partition applied them) stay as they are: once per batch.
+        plan.groups = repeats.unapplied(plan.groups, groups, partition, part.last)
+        plan.group_deltas = {g: d for g, d in plan.group_deltas.items() if g in plan.groups}
         expected = before.last if before is not None else self.source.applied[partition]
         return Step(self.source.topic, partition, expected, part.last, plan, groups)
 

@@ -1,5 +1,7 @@
 """One atomic Redis step per partition and batch: fact sheets, agent slices, counter deltas,
-gauges and the partition's offset, written by apply.lua whole or not at all.
+gauges and the partition's offset, written by apply.lua whole or not at all. The batch's
+measured-FCR groups go first, one atomic step per group shard (groups.lua): only when all of
+them applied is the partition's own step sent (docs/aggregation.md, "Measured-FCR groups").
 
 The script first compares the partition's stored offset with the one this consumer planned
 from, and refuses the step when they differ: a consumer that lost its partition in a rebalance,
@@ -19,6 +21,7 @@ from redis.asyncio import Redis
 
 from services import keys, tracing
 
+from .contributions import Contribution
 from .engine import Plan
 from .repeats import GroupSheet
 from .state import Loaded
@@ -26,6 +29,7 @@ from .state import Loaded
 AGENT_LOG_KEEP_S = 8 * 86400  # state changes kept for time-in-state reads (today, 24h, a week)
 APPLY_SCRIPT = resources.files(__package__).joinpath("apply.lua").read_text()
 LOAD_SCRIPT = resources.files(__package__).joinpath("load.lua").read_text()
+GROUPS_SCRIPT = resources.files(__package__).joinpath("groups.lua").read_text()
 APPLIED, OFFSET_CONFLICT, GROUP_CONFLICT = 1, 0, 2
 
 
@@ -61,7 +65,6 @@ class Payload:
     facts: list[str]  # contact, sheet, contact, sheet, ...
     expiry: list[str]  # expiry ms, contact, ...
     agents: list[str]  # agent, slice, ...
-    groups: list[tuple[int, str, str, str]]  # key, version read, new version, members
     counters: list[
         tuple[int, str, list[str], int]
     ]  # key, expire-at s, [field, delta, ...], its version key
@@ -75,7 +78,6 @@ class Payload:
     totals_since: list[str]  # `scope|since_ms` fields to create with now_ms when missing
     log_floor_ms: str
     log_ttl: str
-    group_ttl: str
     channel: str
     notice: str
     epoch_key: int  # the partition's epoch (keys.partition_epoch_key), now_ms if it has none
@@ -83,19 +85,34 @@ class Payload:
     contacts: list[str]  # offset, contact, ...: each sheet written, for the SQL contacts table
 
 
-class KeyList:
-    """KEYS of one step: the fixed seven first, then each other key once, by index (1-based)."""
+@dataclass(slots=True)
+class ShardWrites:
+    """What a shard's counters get from the groups of one step (see groups.lua)."""
 
-    def __init__(self, topic: str, partition: int) -> None:
-        self.names = [
-            keys.partition_offset_key(topic, partition),
-            keys.partition_facts_key(partition),
-            keys.partition_facts_expiry_key(partition),
-            keys.partition_agents_key(partition),
-            keys.partition_stats_key(partition),
-            keys.partition_scopes_key(partition),
-            keys.partition_dirty_key(partition),
-        ]
+    epoch_key: int
+    gv_key: int
+    scopes_key: int
+    dirty_key: int
+    counters: list[tuple[int, str, list[str], int]]  # as Payload.counters
+    scopes: list[str]  # minute, scope, ...
+    dirty: list[str]
+
+
+@dataclass(slots=True)
+class GroupPayload:
+    """ARGV[1] of groups.lua; keys are indexes into KEYS."""
+
+    groups: list[tuple[int, str, str, str, str]]  # key, version read, new, members, seen
+    shards: list[ShardWrites]
+    now_ms: str
+    group_ttl: str
+
+
+class KeyNames:
+    """KEYS of a script, each once, by index (1-based)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
         self.index: dict[str, int] = {}
 
     def __call__(self, name: str) -> int:
@@ -106,16 +123,39 @@ class KeyList:
         return found
 
 
+class KeyList(KeyNames):
+    """KEYS of one step: the fixed seven first, then each other key once, by index (1-based)."""
+
+    def __init__(self, topic: str, partition: int) -> None:
+        super().__init__()
+        self.names = [
+            keys.partition_offset_key(topic, partition),
+            keys.partition_facts_key(partition),
+            keys.partition_facts_expiry_key(partition),
+            keys.partition_agents_key(partition),
+            keys.partition_stats_key(partition),
+            keys.partition_scopes_key(partition),
+            keys.partition_dirty_key(partition),
+        ]
+
+
 class Store:
     """The aggregator's only writer to Redis."""
 
     def __init__(
-        self, redis: Redis, facts_ttl_s: int, bucket_ttl_s: int, group_ttl_s: int = 9 * 86400
+        self,
+        redis: Redis,
+        facts_ttl_s: int,
+        bucket_ttl_s: int,
+        group_ttl_s: int = 9 * 86400,
+        cluster: bool = False,
     ) -> None:
         self.redis = redis
         self.group_ttl_s = group_ttl_s
         self.facts_ttl_s = facts_ttl_s
         self.bucket_ttl_s = bucket_ttl_s
+        self.cluster = cluster  # one group step per shard (slot), else one per batch
+        self.partitions = 1  # the recorded count (Runner.check_partitions): groups' shards
 
     async def load_offsets(self, topic: str, partitions: list[int]) -> dict[int, int]:
         """Last applied offset per partition, -1 where nothing was applied yet."""
@@ -163,25 +203,113 @@ class Store:
             return {}
         async with self.redis.pipeline(transaction=False) as pipe:
             for group in groups:
-                pipe.hmget(keys.group_key(group), ["v", "m"])
+                pipe.hmget(keys.group_key(group, self.partitions), ["v", "m", "s"])
             rows = await pipe.execute()
         out: dict[str, GroupSheet | None] = {}
-        for group, (version, members) in zip(groups, rows, strict=True):
+        for group, (version, members, seen) in zip(groups, rows, strict=True):
             out[group] = (
                 None
                 if version is None
-                else GroupSheet.from_json({"v": int(version), "m": orjson.loads(members or b"{}")})
+                else GroupSheet.from_json(
+                    {
+                        "v": int(version),
+                        "m": orjson.loads(members or b"{}"),
+                        "s": orjson.loads(seen or b"{}"),
+                    }
+                )
             )
         return out
 
     async def apply(self, steps: Sequence[Step], now_s: float) -> list[Outcome]:
-        """Run every step's script in one round trip; each is atomic on its own."""
+        """The steps' groups in one round trip, then the steps whose groups all applied in
+        another; each script is atomic on its own. A step whose groups changed since they were
+        read is not sent: its outcome is that conflict, and the planner retries it."""
+        refused = await self.apply_groups(steps, now_s)
+        ready = [step for step in steps if step.partition not in refused]
+        outcomes: dict[int, Outcome] = {}
+        if ready:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for step in ready:  # EVAL, not EVALSHA: no script cache to lose on a restart
+                    names, payload = self.payload(step, now_s)
+                    pipe.eval(APPLY_SCRIPT, len(names), *names, orjson.dumps(payload))
+                replies = await pipe.execute(raise_on_error=False)
+            for step, reply in zip(ready, replies, strict=True):
+                outcomes[step.partition] = _outcome(step.partition, reply)
+        return [refused.get(step.partition) or outcomes[step.partition] for step in steps]
+
+    async def apply_groups(self, steps: Sequence[Step], now_s: float) -> dict[int, Outcome]:
+        """Run the steps' group scripts in one round trip; partition -> the conflict of each
+        step that had one (its other shards' scripts may have applied: a replay skips them)."""
+        calls = [(step, call) for step in steps for call in self.group_payloads(step, now_s)]
+        refused: dict[int, Outcome] = {}
+        if not calls:
+            return refused
         async with self.redis.pipeline(transaction=False) as pipe:
-            for step in steps:  # EVAL, not EVALSHA: no script cache to lose on a node restart
-                names, payload = self.payload(step, now_s)
-                pipe.eval(APPLY_SCRIPT, len(names), *names, orjson.dumps(payload))
+            for _, (names, group_payload) in calls:
+                pipe.eval(GROUPS_SCRIPT, len(names), *names, orjson.dumps(group_payload))
             replies = await pipe.execute(raise_on_error=False)
-        return [_outcome(step.partition, reply) for step, reply in zip(steps, replies, strict=True)]
+        for (step, _), reply in zip(calls, replies, strict=True):
+            outcome = _outcome(step.partition, reply)
+            if outcome.code != APPLIED:
+                refused.setdefault(step.partition, outcome)
+        return refused
+
+    def group_payloads(self, step: Step, now_s: float) -> list[tuple[list[str], GroupPayload]]:
+        """KEYS and ARGV[1] of the step's group scripts: one per shard on a cluster (its keys
+        in one slot), one for all of them on a single Redis."""
+        plan = step.plan
+        if not plan.groups:
+            return []
+        by_shard: dict[int, list[str]] = {}
+        for group in plan.groups:
+            by_shard.setdefault(keys.group_shard(group, self.partitions), []).append(group)
+        calls = list(by_shard.items())
+        batches = [dict([c]) for c in calls] if self.cluster else [dict(calls)]
+        return [self._group_payload(step, batch, now_s) for batch in batches]
+
+    def _group_payload(
+        self, step: Step, shards: dict[int, list[str]], now_s: float
+    ) -> tuple[list[str], GroupPayload]:
+        plan, names = step.plan, KeyNames()
+        groups: list[tuple[int, str, str, str, str]] = []
+        writes: list[ShardWrites] = []
+        for shard, members in shards.items():
+            deltas: Contribution = {}
+            for group in members:
+                sheet = plan.groups[group]
+                data = sheet.to_json()
+                groups.append(
+                    (
+                        names(keys.group_key(group, self.partitions)),
+                        str(_version(step.old_groups.get(group))),
+                        str(sheet.version),
+                        orjson.dumps(data["m"]).decode(),
+                        orjson.dumps(data["s"]).decode(),
+                    )
+                )
+                for cell, fields in plan.group_deltas.get(group, {}).items():
+                    target = deltas.setdefault(cell, {})
+                    for name, value in fields.items():
+                        target[name] = target.get(name, 0) + value
+            counters, scopes = self._bucket_writes(deltas, now_s, names, shard)
+            writes.append(
+                ShardWrites(
+                    epoch_key=names(keys.partition_epoch_key(shard)),
+                    gv_key=names(keys.partition_group_version_key(shard)),
+                    scopes_key=names(keys.partition_scopes_key(shard)),
+                    dirty_key=names(keys.partition_dirty_key(shard)),
+                    counters=counters,
+                    scopes=[v for scope, minute in scopes.items() for v in (str(minute), scope)],
+                    dirty=dirty_members(deltas, [], now_s, self.bucket_ttl_s),
+                )
+            )
+        payload = GroupPayload(
+            groups=groups,
+            shards=writes,
+            now_ms=str(int(now_s * 1000)),
+            group_ttl=str(self.group_ttl_s),
+        )
+        return names.names, payload
 
     def payload(self, step: Step, now_s: float) -> tuple[list[str], Payload]:
         """KEYS and ARGV[1] of one step."""
@@ -207,7 +335,6 @@ class Store:
             facts=facts,
             expiry=expiry,
             agents=agents,
-            groups=_groups(step, key),
             counters=counters,
             agent_log=[
                 (
@@ -225,7 +352,6 @@ class Store:
             **_totals(plan, key, step.partition),
             log_floor_ms=str(now_ms - AGENT_LOG_KEEP_S * 1000),
             log_ttl=str(AGENT_LOG_KEEP_S),
-            group_ttl=str(self.group_ttl_s),
             channel=keys.CHANGES_CHANNEL,
             # The change notice: the step's trace (the api's push links to it), else its offset.
             notice=tracing.current_traceparent() or str(step.last),
@@ -240,29 +366,19 @@ class Store:
         return int(now_s * 1000) + self.facts_ttl_s * 1000
 
     def _dirty(self, plan: Plan, now_s: float) -> list[str]:
-        oldest = now_s - self.bucket_ttl_s  # older intervals' minute buckets are gone
-        width = keys.INTERVAL_SECONDS
-        # Each (interval, scope) once before formatting: a batch has ~15 minute cells for each.
-        cells = {
-            (minute - minute % width, scope)
-            for minute, scope in plan.deltas
-            if minute + 60 > oldest
-        }
-        # A state change moves the agent's time per state from its interval on: the history
-        # writer re-rolls that agent's time (aggregator/agent_time.py) from there.
-        for agent, _, _, ms in plan.agent_log:
-            if ms / 1000 + 60 > oldest:
-                cells.add((keys.interval_start_s(ms / 1000), keys.agent_scope(agent)))
-        return sorted(
-            keys.dirty_member(keys.interval_start_s(start), scope) for start, scope in cells
-        )
+        return dirty_members(plan.deltas, plan.agent_log, now_s, self.bucket_ttl_s)
 
     def _counters(
         self, plan: Plan, now_s: float, key: KeyList, partition: int
     ) -> tuple[list[tuple[int, str, list[str], int]], dict[str, int]]:
+        return self._bucket_writes(plan.deltas, now_s, key, partition)
+
+    def _bucket_writes(
+        self, deltas: Contribution, now_s: float, key: KeyNames, partition: int
+    ) -> tuple[list[tuple[int, str, list[str], int]], dict[str, int]]:
         """One hash per bucket for this partition, `scope|counter` fields, and its version key;
         the active scopes."""
-        buckets, scopes = bucket_fields(plan.deltas, now_s, self.bucket_ttl_s)
+        buckets, scopes = bucket_fields(deltas, now_s, self.bucket_ttl_s)
         counters = []
         for (res, start), fields in buckets.items():
             flat = [item for name, value in fields.items() for item in (name, str(value))]
@@ -276,6 +392,25 @@ class Store:
                 )
             )
         return counters, scopes
+
+
+def dirty_members(
+    deltas: Contribution,
+    agent_log: Sequence[tuple[str, str, str, int]],
+    now_s: float,
+    bucket_ttl_s: int,
+) -> list[str]:
+    """The (interval, scope) cells the history writer must roll again."""
+    oldest = now_s - bucket_ttl_s  # older intervals' minute buckets are gone
+    width = keys.INTERVAL_SECONDS
+    # Each (interval, scope) once before formatting: a batch has ~15 minute cells for each.
+    cells = {(minute - minute % width, scope) for minute, scope in deltas if minute + 60 > oldest}
+    # A state change moves the agent's time per state from its interval on: the history
+    # writer re-rolls that agent's time (aggregator/agent_time.py) from there.
+    for agent, _, _, ms in agent_log:
+        if ms / 1000 + 60 > oldest:
+            cells.add((keys.interval_start_s(ms / 1000), keys.agent_scope(agent)))
+    return sorted(keys.dirty_member(keys.interval_start_s(start), scope) for start, scope in cells)
 
 
 _FIELD_NAMES: dict[str, dict[str, str]] = {}  # scope -> counter -> `scope|counter`
@@ -358,18 +493,6 @@ def _bucket_fields_by_rollup(
         if res == "m":
             scopes[scope] = max(scopes.get(scope, 0), start)
     return out, scopes
-
-
-def _groups(step: Step, key: KeyList) -> list[tuple[int, str, str, str]]:
-    return [
-        (
-            key(keys.group_key(group)),
-            str(_version(step.old_groups.get(group))),
-            str(sheet.version),
-            orjson.dumps(sheet.to_json()["m"]).decode(),
-        )
-        for group, sheet in step.plan.groups.items()
-    ]
 
 
 def _totals(plan: Plan, key: KeyList, partition: int) -> dict[str, Any]:

@@ -118,7 +118,7 @@ def read_options(
     return kpis.ReadOptions(**values)
 
 
-PartitionVersion = tuple[Any, Any]  # (epoch, offset): what a partition's step last changed
+PartitionVersion = tuple[Any, Any, Any]  # (epoch, offset, group steps): what last changed it
 # (every partition's version, merged states, agent -> partitions holding its state events)
 AgentStates = tuple[list[PartitionVersion | None], dict[str, dict[str, Any]], dict[str, list[int]]]
 

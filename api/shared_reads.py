@@ -48,23 +48,29 @@ class SharedReads:
         self.computed = 0  # documents computed (the others were served from one of these)
 
     async def version(self) -> Version | None:
-        """Every partition's (epoch, offset), or None when some partition has no epoch."""
+        """Every partition's (epoch, offset, group steps), or None when some partition has no
+        epoch."""
         count = int(await self.redis.get(keys.PARTITIONS) or 0)
         versions = await self.partition_versions(range(count))
         if not count or any(version is None for version in versions):
             return None
         return tuple(versions)
 
-    async def partition_versions(self, partitions: range) -> list[tuple[Any, Any] | None]:
-        """Per partition: (epoch, offset), None without both (nothing is known to change only
-        with its offset)."""
+    async def partition_versions(self, partitions: range) -> list[tuple[Any, Any, Any] | None]:
+        """Per partition: (epoch, offset, group steps), None without epoch and offset (nothing
+        is known to change only with them). Group steps (measured FCR, aggregator/groups.lua)
+        change a partition's counters without its offset: their count is in the version."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for partition in partitions:
                 pipe.get(keys.partition_epoch_key(partition))
                 pipe.get(keys.partition_offset_key(self.topic, partition))
+                pipe.get(keys.partition_group_version_key(partition))
             values = await pipe.execute()
-        pairs = zip(values[0::2], values[1::2], strict=True)
-        return [None if None in (epoch, offset) else (epoch, offset) for epoch, offset in pairs]
+        triples = zip(values[0::3], values[1::3], values[2::3], strict=True)
+        return [
+            None if None in (epoch, offset) else (epoch, offset, groups)
+            for epoch, offset, groups in triples
+        ]
 
     async def get(
         self,

@@ -43,7 +43,7 @@ return out
 
 Cell = tuple[int, str, int]  # partition, resolution, bucket start
 Fields = dict[bytes, int]
-Versions = Callable[[range], Awaitable[list[Any]]]  # partitions -> (epoch, offset) or None each
+Versions = Callable[[range], Awaitable[list[Any]]]  # partitions -> their version or None each
 
 
 class RunningSum:
@@ -101,8 +101,9 @@ class RunningSum:
 class WindowSums:
     """One running sum per named window (`15m`, `today`, ...), brought up to date per read.
 
-    A partition whose version (epoch, offset) is the one it had at the last read, and whose
-    buckets in the window are all held, is not asked at all: only its step writes its buckets.
+    A partition whose version (epoch, offset, group steps) is the one it had at the last read,
+    and whose buckets in the window are all held, is not asked at all: only its steps and the
+    group steps counted in its version write its buckets.
     Unless a held bucket may have expired since (`bucket_ttl_s`, the aggregator's setting)."""
 
     def __init__(self, redis: Redis, versions: Versions, bucket_ttl_s: int) -> None:

@@ -6,6 +6,7 @@ are epoch seconds of the bucket start; the unit is in the helper's name.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 
 from services.settings import redis_key_prefix
@@ -59,9 +60,22 @@ def parse_scope(scope: str) -> tuple[str, ...]:
     return tuple(scope.split(SEP))
 
 
-def group_key(group: str) -> str:
-    """Hash {v: version, m: members JSON}: one customer's contacts about one issue."""
-    return f"{PREFIX}:g:{group}"
+def group_shard(group: str, partitions: int) -> int:
+    """The partition whose slot holds a measured-FCR group and the counters it changes: a
+    stable hash of `customer|issue` (CRC-32), so every aggregator agrees on it."""
+    return zlib.crc32(group.encode()) % max(1, partitions)
+
+
+def group_key(group: str, partitions: int) -> str:
+    """Hash {v: version, m: members JSON, s: source partition -> last offset applied}: one
+    customer's contacts about one issue, in its shard's slot (`group_shard`)."""
+    return f"{PREFIX}:{partition_tag(group_shard(group, partitions))}:g:{group}"
+
+
+def partition_group_version_key(partition: int) -> str:
+    """Counter: group steps that changed this partition's counter hashes (INCR). Readers add it
+    to the partition's (epoch, offset): those steps change its hashes without its offset."""
+    return f"{PREFIX}:{partition_tag(partition)}:gv"
 
 
 def history_import_key(job_id: str) -> str:

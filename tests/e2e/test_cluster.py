@@ -1,9 +1,7 @@
 """The exactness e2e on a local Redis Cluster (three primaries) with three aggregators sharing the
 consumer group: reordered and duplicated deliveries, an aggregator killed mid-stream, and the
-live figures, gauges and agents' states must equal the recount.
-
-Measured FCR is off on a cluster (its customer x issue groups cross partitions; the aggregator
-refuses the combination, docs/aggregation.md), so its figures are not compared here.
+live figures, gauges and agents' states must equal the recount, measured FCR included (its
+customer x issue groups live in their shards' slots, docs/aggregation.md).
 """
 
 from __future__ import annotations
@@ -24,11 +22,7 @@ from tests.tools.chaos_tools import last_states
 
 pytestmark = [pytest.mark.e2e]
 
-CLUSTER_ENV = {
-    "CCPULSE_REDIS_CLUSTER": "true",
-    "CCPULSE_FCR_MEASURED": "false",
-    "CCPULSE_ALERT_RULES": "[]",
-}
+CLUSTER_ENV = {"CCPULSE_REDIS_CLUSTER": "true", "CCPULSE_ALERT_RULES": "[]"}
 FIGURES = (
     "offered",
     "answered",
@@ -78,6 +72,12 @@ def test_three_aggregators_on_a_cluster_are_exact(cluster_pipeline: Pipeline) ->
         for name, want in expected[kind].items():
             for figure in FIGURES:
                 same(doc[kind][name][figure], want[figure], f"{kind}/{name}/{figure}")
+    measured = oracle.fcr_measured(events, start, end)
+    assert sum(eligible for eligible, _ in measured.values()) > 0
+    for channel, (eligible, met) in measured.items():
+        got = doc["channels"][channel]
+        assert got["fcr_measured_resolved"] == eligible, channel
+        same(got["fcr_measured_rate"], met / eligible if eligible else None, f"fcr/{channel}")
     for channel, figures in doc["channels"].items():
         assert figures["in_queue"] == oracle.waiting_now(events).get(channel, 0), channel
     for agent, (state, since) in last_states(events).items():

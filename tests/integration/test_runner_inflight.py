@@ -180,7 +180,9 @@ async def test_partitions_of_one_batch_sharing_a_group_apply_without_a_retry(
         runner.source.applied.update(await runner._load(keys.TOPIC_EVENTS, list(range(PARTITIONS))))
         await runner._apply(poll)
         assert await runner._land()  # False: some step needed a group retry
-        group = await redis.hgetall(keys.group_key(f"one-customer{keys.SEP}billing"))
+        group = await redis.hgetall(
+            keys.group_key(f"one-customer{keys.SEP}billing", runner.store.partitions)
+        )
         assert group[b"v"] == str(PARTITIONS).encode()  # one version per partition's step
         assert len(json.loads(group[b"m"])) == PARTITIONS
     finally:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from redis.asyncio import Redis, RedisCluster
 
-from aggregator import engine
+from aggregator import engine, repeats
 from aggregator.repeats import GroupSheet
 from aggregator.state import OwnedState, decode_facts
 from aggregator.store import APPLIED, GROUP_CONFLICT, OFFSET_CONFLICT, KeyList, Step, Store
-from services import keys
+from services import keys, kpis
 from simulator.scenario import iso
 from tests.stackfixtures import redis_single_and_cluster  # noqa: F401 (fixture `redis`)
 
@@ -44,7 +43,9 @@ def step(
         old, cold = state.facts(partition, engine.contacts_of(parsed), int(NOW_S * 1000))
         assert not cold
     plan = engine.plan(parsed, old, {}, groups or {})
-    return Step(TOPIC, partition, expected, expected + len(events), plan, groups or {})
+    last = expected + len(events)
+    plan.groups = repeats.unapplied(plan.groups, groups or {}, partition, last)  # as the runner
+    return Step(TOPIC, partition, expected, last, plan, groups or {})
 
 
 def offered(n: int, contact: str, at_s: float = NOW_S - 120) -> dict[str, Any]:
@@ -82,18 +83,91 @@ async def test_a_step_planned_from_a_stale_offset_is_refused_whole(redis: Redis)
     assert after == before
 
 
+def group_store(redis: Redis) -> Store:
+    """A store sharding groups over 8 partitions, one group script per shard on a cluster."""
+    store = Store(redis, FACTS_TTL_S, 48 * 3600, cluster=isinstance(redis, RedisCluster))
+    store.partitions = 8
+    return store
+
+
+def resolved_about(n: int, contact: str, customer: str, issue: str) -> dict[str, Any]:
+    return event(n, contact, "contact.resolved", NOW_S - 60, customer=customer, issue=issue)
+
+
 async def test_a_group_changed_since_it_was_read_refuses_the_step(redis: Redis) -> None:
-    if isinstance(redis, RedisCluster):
-        pytest.skip("measured-FCR groups cross slots: single Redis only (docs/aggregation.md)")
-    store = Store(redis, FACTS_TTL_S, 48 * 3600)
+    store = group_store(redis)
     group = f"cust{keys.SEP}billing"
-    await redis.hset(keys.group_key(group), mapping={"v": "4", "m": "{}"})
-    resolved = event(2, "c1", "contact.resolved", NOW_S - 60, customer="cust", issue="billing")
+    await redis.hset(keys.group_key(group, 8), mapping={"v": "4", "m": "{}"})
+    resolved = resolved_about(2, "c1", "cust", "billing")
     stale = step([offered(1, "c1", NOW_S - 90), resolved], -1, groups={group: GroupSheet(3)})
     (outcome,) = await store.apply([stale], NOW_S)
     assert outcome.code == GROUP_CONFLICT and outcome.stored == "4"
     assert await store.load_offsets(TOPIC, [3]) == {3: -1}
     assert not await redis.exists(keys.partition_facts_key(3))
+
+
+async def test_groups_apply_in_their_shards_before_the_step(redis: Redis) -> None:
+    """Each group and the FCR counters it changes live in its shard's slot (not the step's
+    partition), with the shard's version moved; one script per shard on a cluster; then the
+    partition's own step. A group of another shard that conflicts keeps the step unsent."""
+    store = group_store(redis)
+    customers = [f"cust{n}" for n in range(12)]
+    shards = {keys.group_shard(f"{c}{keys.SEP}billing", 8) for c in customers}
+    assert len(shards) > 2  # the batch spans several shards
+    events = []
+    for n, customer in enumerate(customers):
+        events += [
+            offered(2 * n, f"c{n}", NOW_S - 90),
+            resolved_about(2 * n + 1, f"c{n}", customer, "billing"),
+        ]
+    batch = step(events, -1, groups={})
+    assert len(batch.plan.groups) == 12
+    calls = store.group_payloads(batch, NOW_S)
+    assert len(calls) == (len(shards) if isinstance(redis, RedisCluster) else 1)
+    (outcome,) = await store.apply([batch], NOW_S)
+    assert outcome.code == APPLIED
+    minute = keys.bucket_start_s(NOW_S - 60, "m")
+    met = keys.counter_field(keys.channel_scope("chat"), kpis.FCR_MET)
+    total = 0
+    for shard in range(8):
+        counter = await redis.hgetall(keys.partition_counter_key(shard, "m", minute))
+        total += int(counter.get(met.encode(), 0))
+        if shard in shards:
+            assert await redis.get(keys.partition_group_version_key(shard)) == b"1"
+            assert counter[met.encode()]  # the shard's own hash holds its groups' counts
+    assert total == 12
+    sheet = await redis.hgetall(keys.group_key(f"cust0{keys.SEP}billing", 8))
+    assert json.loads(sheet[b"s"]) == {"3": batch.last}  # written by this batch of partition 3
+    assert await store.load_offsets(TOPIC, [3]) == {3: batch.last}
+
+
+async def test_a_conflict_in_one_shard_sends_no_step_and_a_retry_finds_the_rest_applied(
+    redis: Redis,
+) -> None:
+    store = group_store(redis)
+    a, b = f"ann{keys.SEP}billing", ""
+    for n in range(100):  # a customer whose group is in another shard than ann's
+        b = f"bob{n}{keys.SEP}billing"
+        if keys.group_shard(b, 8) != keys.group_shard(a, 8):
+            break
+    await redis.hset(keys.group_key(b, 8), mapping={"v": "7", "m": "{}"})
+    events = [
+        offered(1, "c1", NOW_S - 90),
+        resolved_about(2, "c1", "ann", "billing"),
+        offered(3, "c2", NOW_S - 90),
+        resolved_about(4, "c2", b.split(keys.SEP)[0], "billing"),
+    ]
+    batch = step(events, -1, groups={a: None, b: GroupSheet(6)})
+    (outcome,) = await store.apply([batch], NOW_S)
+    assert outcome.code == GROUP_CONFLICT
+    assert await store.load_offsets(TOPIC, [3]) == {3: -1}  # the step was not sent
+    applied = await store.read_groups([a, b])
+    if isinstance(redis, RedisCluster):  # ann's shard applied in its own script
+        sheet = applied[a]
+        assert sheet is not None and sheet.applied(3, batch.last)
+    else:  # one script for the batch: nothing of it applied
+        assert applied[a] is None
+    assert applied[b] is not None and applied[b].version == 7
 
 
 async def test_every_key_a_step_writes_is_declared_in_keys(redis: Redis) -> None:
@@ -116,7 +190,7 @@ async def test_every_key_a_step_writes_is_declared_in_keys(redis: Redis) -> None
     assert (await store.apply([batch], NOW_S))[0].code == APPLIED
     written = {_text(k) for k in await redis.keys("*")}
     assert written and written <= set(names)
-    assert all(keys.partition_tag(3) in name for name in names if not name.startswith("ccp:g:"))
+    assert all(keys.partition_tag(3) in name for name in names)
     assert KeyList(TOPIC, 3).names[4:] == [
         keys.partition_stats_key(3),
         keys.partition_scopes_key(3),

@@ -393,7 +393,6 @@ def run(
                 **env,
                 "CCPULSE_REDIS_URL": cluster_url,
                 "CCPULSE_REDIS_CLUSTER": "true",
-                "CCPULSE_FCR_MEASURED": "false",
             }
             figures.append(
                 aggregators("aggregator, 2 processes, cluster", cenv, ROOT, 2, n, cluster_url, work)

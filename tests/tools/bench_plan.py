@@ -2,7 +2,8 @@
 
 Feeds a simulated backlog (tests/tools/bench_backlog.py's, keyed by contact) to a `Runner` on
 a real, private redis-server, batch by batch as polls would deliver it, and prints the CPU
-seconds per 100,000 events split into decoding, planning and Redis's apply. Side by side: the
+seconds per 100,000 events split into decoding, planning and Redis's apply, and Redis's own
+time in the steps' scripts. Side by side: the
 same records decoded only (the consumer ceiling's per-record work). `--profile` prints the
 hottest functions. The collector is tuned as `python -m aggregator` tunes it (`tune_gc`;
 `--default-gc` keeps CPython's thresholds, about a third more CPU per event on this path).
@@ -71,8 +72,17 @@ async def drive(
         apply_s += time.process_time() - t1
     await runner._land()
     total = time.process_time() - started
+    stats = await redis.info("commandstats")
     await redis.aclose()
-    return {"decode": decode_s, "plan+apply": apply_s, "total": total}
+    scripts = sum(s["usec"] for name, s in stats.items() if name.startswith("cmdstat_eval"))
+    calls = sum(s["calls"] for name, s in stats.items() if not name.startswith("cmdstat_eval"))
+    return {
+        "decode": decode_s,
+        "plan+apply": apply_s,
+        "total": total,
+        "redis scripts": scripts / 1e6,
+        "redis commands": calls,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,6 +119,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'orjson.loads only (ceiling work)':<34} {ceiling / n * 1e6:7.1f} us/event CPU")
     for name in ("decode", "plan+apply", "total"):
         print(f"{'aggregator ' + name:<34} {figures[name] / n * 1e6:7.1f} us/event CPU")
+    # Redis's side of the same steps, from INFO commandstats: the scripts' time (what they
+    # run inside included), and the commands they ran per event.
+    print(f"{'redis scripts':<34} {figures['redis scripts'] / n * 1e6:7.1f} us/event")
+    print(f"{'redis commands in scripts':<34} {figures['redis commands'] / n:7.1f} per event")
     if profiler:
         pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
 

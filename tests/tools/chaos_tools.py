@@ -115,7 +115,7 @@ def compare(
                     want.get(figure, default),
                     counts=kind == "channels",
                 )
-    fcr = oracle.fcr_measured(events, start, end) if measured_fcr else {}  # off on a cluster
+    fcr = oracle.fcr_measured(events, start, end) if measured_fcr else {}
     for channel, (eligible, met) in fcr.items():
         got = doc["channels"].get(channel, {})
         report.check(f"fcr/{channel}/resolved", got.get("fcr_measured_resolved"), eligible)

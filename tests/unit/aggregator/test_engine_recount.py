@@ -41,7 +41,7 @@ class MemoryState:
         self.facts.update(plan.facts)
         self.groups.update(plan.groups)
         self.agents.update(plan.agents)
-        for cell, fields in plan.deltas.items():
+        for cell, fields in plan.all_deltas().items():
             target = self.counters.setdefault(cell, {})
             for name, value in fields.items():
                 target[name] = target.get(name, 0) + value
