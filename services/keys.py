@@ -272,10 +272,12 @@ def ticket_key(ticket: str) -> str:
 
 # --- Alerts: state in Redis, so the replica that takes over the evaluation (after the leader's
 # lock expires) knows what is already firing and does not page again --------------------------
-ALERTS_LEADER_LOCK = f"{PREFIX}:alerts:leader"  # string: the evaluating replica's token
-ALERT_STATES = f"{PREFIX}:alerts:state"  # hash: alert id -> JSON state (pending and firing only)
-ALERT_OUTBOX = f"{PREFIX}:alerts:outbox"  # hash: outbox field -> JSON notice, until sent
-ALERT_HISTORY = f"{PREFIX}:alerts:history"  # list, newest first: JSON of each firing and resolve
+# One hash tag: the evaluation's save (a script over the lock, states, outbox and history) runs
+# in one slot, on Redis Cluster too.
+ALERTS_LEADER_LOCK = f"{PREFIX}:{{alerts}}:leader"  # string: the evaluating replica's token
+ALERT_STATES = f"{PREFIX}:{{alerts}}:state"  # hash: alert id -> JSON state (pending, firing)
+ALERT_OUTBOX = f"{PREFIX}:{{alerts}}:outbox"  # hash: outbox field -> JSON notice, until sent
+ALERT_HISTORY = f"{PREFIX}:{{alerts}}:history"  # list, newest first: each firing and resolve
 ALERTS_CHANNEL = f"{PREFIX}:alerts:changes"  # pub/sub: firing alerts, for every replica's sockets
 
 

@@ -24,7 +24,8 @@ from ..live_reader import iso
 from .rules import AlertState, Transition
 
 HISTORY_LENGTH = 200  # alert transitions kept in keys.ALERT_HISTORY
-# KEYS: lock, states, outbox, history, channel. ARGV: token, change (JSON), history length.
+# KEYS: lock, states, outbox, history (one slot). ARGV: token, change (JSON), history length,
+# the channel to publish on (a channel, not a key: on a cluster it reaches every node).
 SAVE = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
 local change = cjson.decode(ARGV[2])
@@ -33,7 +34,7 @@ for _, id in ipairs(change.drop) do redis.call('hdel', KEYS[2], id) end
 for id, notice in pairs(change.outbox) do redis.call('hset', KEYS[3], id, notice) end
 for _, item in ipairs(change.history) do redis.call('lpush', KEYS[4], item) end
 redis.call('ltrim', KEYS[4], 0, tonumber(ARGV[3]) - 1)
-if change.publish ~= '' then redis.call('publish', KEYS[5], change.publish) end
+if change.publish ~= '' then redis.call('publish', ARGV[4], change.publish) end
 return 1
 """
 
@@ -148,9 +149,8 @@ class AlertStore:
             keys.ALERT_STATES,
             keys.ALERT_OUTBOX,
             keys.ALERT_HISTORY,
-            keys.ALERTS_CHANNEL,
         )
-        args = (lock.token, json.dumps(body), HISTORY_LENGTH)
+        args = (lock.token, json.dumps(body), HISTORY_LENGTH, keys.ALERTS_CHANNEL)
         return bool(await self.redis.eval(SAVE, len(keys_), *keys_, *args))
 
     async def outbox(self) -> list[tuple[str, str, Notice]]:

@@ -6,9 +6,11 @@ customer x issue groups live in their shards' slots, docs/aggregation.md).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from ccpulse.stack import EmbeddedBroker
@@ -16,13 +18,15 @@ from services.settings import DEFAULT_SL_THRESHOLDS_SECONDS
 from simulator.scenario import Day, generate, iso, shuffle_within_contacts
 from tests import oracle
 from tests.clock import clock
-from tests.harness import Pipeline, epoch_of, same
+from tests.e2e.test_alerts import alert_env, contacts, receiver, spread
+from tests.harness import Pipeline, epoch_of, same, wait_until
 from tests.stackfixtures import LocalCluster
 from tests.tools.chaos_tools import last_states
 
 pytestmark = [pytest.mark.e2e]
+__all__ = ["receiver"]  # a fixture of test_alerts.py, used here
 
-CLUSTER_ENV = {"CCPULSE_REDIS_CLUSTER": "true", "CCPULSE_ALERT_RULES": "[]"}
+CLUSTER_ENV = {"CCPULSE_REDIS_CLUSTER": "true"}
 FIGURES = (
     "offered",
     "answered",
@@ -83,3 +87,28 @@ def test_three_aggregators_on_a_cluster_are_exact(cluster_pipeline: Pipeline) ->
     for agent, (state, since) in last_states(events).items():
         got = doc["agents"][agent]
         assert (got["state"], got["state_since"]) == (state, since), agent
+
+
+def test_the_alerter_pages_once_on_a_cluster(
+    broker: EmbeddedBroker, clean_cluster: LocalCluster, tmp_path: Path, receiver: Any
+) -> None:
+    """The alerter's state, outbox and history share one slot (`{alerts}`): an abandonment
+    spike pages the webhook once on a cluster too, after a failed delivery is retried."""
+    record, url = receiver
+    record.fail_first = 1
+    env = {
+        "CCPULSE_REDIS_CLUSTER": "true",
+        **alert_env(url, {"for_seconds": 1, "resolve_for_seconds": 1}, interval=0.5),
+    }
+    pipeline = Pipeline(broker.bootstrap, clean_cluster.url, tmp_path, env)
+    pipeline.start()
+    try:
+        now = clock.now()
+        pipeline.post(contacts("k", "voice", spread(25, now - 60, now - 21), abandoned=10))
+        wait_until(lambda: record.got("/webhook"), 60, "a page from the cluster's alerter")
+        time.sleep(3)  # several evaluations and delivery rounds later: still one page
+        assert record.attempts["/webhook"] == 2 and len(record.got("/webhook")) == 1
+        firing = httpx.get(f"{pipeline.api_url}/api/v1/alerts", timeout=10).json()["firing"]
+        assert [a["channel"] for a in firing] == ["voice"]
+    finally:
+        pipeline.stop()

@@ -38,10 +38,7 @@ from tests.stackfixtures import LocalCluster
 from tests.tools.chaos_tools import Report, RssSampler, Sockets, compare, end_offsets
 
 PARTITIONS = 6
-CLUSTER_ENV = {  # the built-in alerter is single-Redis only (docs/aggregation.md)
-    "CCPULSE_REDIS_CLUSTER": "true",
-    "CCPULSE_ALERT_RULES": "[]",
-}
+CLUSTER_ENV = {"CCPULSE_REDIS_CLUSTER": "true"}
 PAUSE_S = 7.0  # past the 5 s Redis socket timeout of the api and aggregators
 
 
