@@ -145,7 +145,8 @@ async def _post_events(request: Request) -> JSONResponse:
         return refusal(
             401, _unauthorised(authorization), [{"index": None, "field": "authorization"}]
         )
-    wait = state.limits.admit(source_of(request.url.path, authorization, client))
+    # the scope's path: `request.url` builds a whole URL for the one prefix test in source_of
+    wait = state.limits.admit(source_of(request.scope["path"], authorization, client))
     if wait > 0:
         return state.too_many(wait, "this token")
     try:
