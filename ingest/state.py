@@ -187,16 +187,21 @@ def protect(event: ContactEvent, key: bytes) -> ContactEvent:
     and addresses inside it hashed, and personal attributes (`customer_name`) whole.
     """
     changes: dict[str, Any] = {"id": scrub_text(event.id, key, IDENT_MAX)}
-    if event.customer is not None:
-        changes["customer"] = pseudonymise(event.customer, key)
-    for name in ("contact", "agent"):
-        value = getattr(event, name)
-        if value is not None:
-            changes[name] = pseudonymise_id(value, key)
-    for name in ("queue", "stage", "issue", "state"):
-        value = getattr(event, name)
-        if value is not None:
-            changes[name] = scrub_text(value, key, NAME_MAX).strip()
+    # field by field, not by name lists and getattr: this runs for every event accepted
+    if (customer := event.customer) is not None:
+        changes["customer"] = pseudonymise(customer, key)
+    if (contact := event.contact) is not None:
+        changes["contact"] = pseudonymise_id(contact, key)
+    if (agent := event.agent) is not None:
+        changes["agent"] = pseudonymise_id(agent, key)
+    if (queue := event.queue) is not None:
+        changes["queue"] = scrub_text(queue, key, NAME_MAX).strip()
+    if (stage := event.stage) is not None:
+        changes["stage"] = scrub_text(stage, key, NAME_MAX).strip()
+    if (issue := event.issue) is not None:
+        changes["issue"] = scrub_text(issue, key, NAME_MAX).strip()
+    if (state := event.state) is not None:
+        changes["state"] = scrub_text(state, key, NAME_MAX).strip()
     if event.reason is not None:
         changes["reason"] = scrub_text(event.reason, key, TEXT_MAX)
     if event.attributes:
