@@ -90,10 +90,11 @@ class Batcher:
                 await self._producer.send_batch(batch, topic, partition=partition)
                 for batch in self._batches(pending.records)
             ]
+        except asyncio.CancelledError:  # `close`: these records' callers hear it at once
+            _fail(pending.acked, ProducerClosed())
+            raise
         except Exception as exc:  # whatever stopped the hand-over, the callers hear it
             _fail(pending.acked, exc)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
             return
         # The broker answers later: the next batch of this partition need not wait for it.
         for answer in answers:
@@ -126,9 +127,9 @@ class Batcher:
         self._pending.clear()
 
 
-def _fail(acked: asyncio.Future[None], exc: BaseException) -> None:
+def _fail(acked: asyncio.Future[None], exc: Exception) -> None:
     if not acked.done():
-        acked.set_exception(ProducerClosed() if isinstance(exc, asyncio.CancelledError) else exc)
+        acked.set_exception(exc)
 
 
 def _settle(acked: asyncio.Future[None], gathered: asyncio.Future[list[object]]) -> None:

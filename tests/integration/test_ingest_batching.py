@@ -12,10 +12,11 @@ import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from ccpulse.stack import EmbeddedBroker
+from ingest.batching import Batcher, Record
 from ingest.publisher import BrokerUnavailable, Publisher
 from services import keys
 from services.settings import Settings
@@ -127,3 +128,30 @@ async def test_a_broker_that_cannot_answer_refuses_the_call_and_a_new_producer_r
         await publisher.send_all(TOPIC, numbered(9, 5))  # a new producer, the broker back
         values = [json.loads(r.value or b"") for r in await read_all(broker.bootstrap, 6)]
         assert {v["n"] for v in values if v.get("call") == 9} == set(range(5))
+
+
+async def test_closing_fails_records_still_waiting_for_their_turn_at_once(
+    broker: EmbeddedBroker,
+) -> None:
+    """One batch of partition 0 in flight, one queued behind it, a third being handed over:
+    closing refuses the third's callers there and then (they would otherwise wait out their
+    timeout), and leaves the first two to the producer."""
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    await producer.start()
+    batcher = Batcher(producer)
+    record: list[Record] = [(b"k", b"{}", 0, [])]
+    try:
+        with stopped(broker):
+            in_flight = batcher.add(TOPIC, 0, record)
+            await asyncio.sleep(0.5)
+            queued = batcher.add(TOPIC, 0, record)
+            await asyncio.sleep(0.5)
+            waiting = batcher.add(TOPIC, 0, record)
+            await asyncio.sleep(0.5)
+            await batcher.close()
+            assert waiting.done() and waiting.exception() is not None
+            assert not in_flight.done() and not queued.done()
+        await asyncio.wait([in_flight, queued], timeout=30)
+        assert in_flight.exception() is None and queued.exception() is None
+    finally:
+        await producer.stop()
