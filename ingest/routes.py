@@ -14,7 +14,7 @@ from services.contract import ContactEvent, FieldError
 from . import jsonsafe
 from .edge import BodyError, read_body
 from .limits import source_of
-from .state import IngestState, refusal, time_errors
+from .state import IngestState, future_errors, refusal, time_errors
 
 router = APIRouter()
 EVENTS_PATH = "/v1/events"
@@ -104,10 +104,12 @@ def validate(items: list[Any], now_s: float) -> tuple[list[ContactEvent], list[F
     events: list[ContactEvent] = []
     errors: list[FieldError] = []
     valid = contract.parse_valid(items)  # one call for a clean batch; per event otherwise
+    if valid is not None:  # the loop below in one pass: only times can be wrong here
+        errors = future_errors([e.time.timestamp() for e in valid], now_s)
+        late = {e.index for e in errors}
+        return [e for i, e in enumerate(valid) if i not in late] if late else valid, errors
     for index, item in enumerate(items):
-        event, problems = (
-            (valid[index], []) if valid is not None else contract.parse_event(item, index)
-        )
+        event, problems = contract.parse_event(item, index)
         if event is not None:
             problems = time_errors([event], now_s, first_index=index)
         if problems:
@@ -143,7 +145,8 @@ async def _post_events(request: Request) -> JSONResponse:
         return refusal(
             401, _unauthorised(authorization), [{"index": None, "field": "authorization"}]
         )
-    wait = state.limits.admit(source_of(request.url.path, authorization, client))
+    # the scope's path: `request.url` builds a whole URL for the one prefix test in source_of
+    wait = state.limits.admit(source_of(request.scope["path"], authorization, client))
     if wait > 0:
         return state.too_many(wait, "this token")
     try:

@@ -10,7 +10,6 @@ backtracking, so a hostile 1 MB value costs linear time.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
 
@@ -84,6 +83,8 @@ def is_personal_field(name: str) -> bool:
 
 
 def _strip_scheme(text: str) -> str:
+    if ":" not in text[:10]:  # every scheme ends in `:` within its first 9 characters
+        return text
     lowered = text[:10].lower()
     for scheme in SCHEMES:
         if lowered.startswith(scheme):
@@ -107,8 +108,35 @@ def pseudonymise(value: str, key: bytes) -> str:
     bare = _strip_scheme(value.strip())
     if bare.startswith(HASH_PREFIX):
         return bare
-    digest = hmac.new(key, normalise_identity(value).encode(), hashlib.sha256).hexdigest()
-    return HASH_PREFIX + digest[:32]
+    return HASH_PREFIX + keyed_sha256(key, normalise_identity(value).encode())[:32]
+
+
+_BLOCK = 64  # SHA-256's block size, in bytes
+_PREPARED: dict[bytes, tuple[hashlib._Hash, hashlib._Hash]] = {}
+
+
+def keyed_sha256(key: bytes, message: bytes) -> str:
+    """HMAC-SHA256 of `message` in hex, as `hmac.new(key, message, sha256).hexdigest()`.
+
+    The keyed inner and outer states (RFC 2104) are computed once per key and copied per call:
+    `hmac.new` derives them again every time, which cost more than the hashing of a short value.
+    """
+    prepared = _PREPARED.get(key)
+    if prepared is None:
+        prepared = _PREPARED[key] = _prepare(key)
+    inner, outer = prepared[0].copy(), prepared[1].copy()
+    inner.update(message)
+    outer.update(inner.digest())
+    return outer.hexdigest()
+
+
+def _prepare(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    if len(_PREPARED) >= 16:  # a process holds one key, tests a few: never grows without bound
+        _PREPARED.clear()
+    block = (hashlib.sha256(key).digest() if len(key) > _BLOCK else key).ljust(_BLOCK, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+    return inner, outer
 
 
 # --- the scanner: spans of e-mail addresses and phone numbers inside any text ---
@@ -255,8 +283,30 @@ def _looks_like_date(value: str) -> bool:
     )
 
 
+MIN_PHONE_DIGITS = 7  # the fewest digits `_is_phone` takes (a formatted number)
+_SEVEN_DIGITS = re.compile(r"(?:[^0-9]*[0-9]){7}")  # anchored by `match`: linear, no retries
+
+
+def may_hold_personal(text: str) -> bool:
+    """False when `text` can hold neither an address (no `@`) nor a number (fewer than 7 ASCII
+    digits): most names and ids, decided without scanning them."""
+    if "@" in text:
+        return True
+    if text.isascii():  # deleting bytes is the cheapest way to count them
+        raw = text.encode()
+        return len(raw) - len(raw.translate(None, b"0123456789")) >= MIN_PHONE_DIGITS
+    return _SEVEN_DIGITS.match(text) is not None
+
+
 def personal_spans(text: str) -> list[tuple[int, int]]:
     """Where phone numbers and e-mail addresses sit in `text`, sorted, overlaps merged."""
+    if not may_hold_personal(text):
+        return []
+    return scanned_spans(text)
+
+
+def scanned_spans(text: str) -> list[tuple[int, int]]:
+    """`personal_spans` without the shortcut: every character scanned."""
     merged: list[tuple[int, int]] = []
     for start, end in sorted(_email_spans(text) + _phone_spans(text)):
         if merged and start <= merged[-1][1]:
@@ -301,8 +351,11 @@ def pseudonymise_id(value: str, key: bytes) -> str:
     Hashed over its scrubbed form, so an id whose number the raw topic already hashed (a
     replay) gets the same hash as the original did.
     """
-    if _strip_scheme(value.strip()).startswith(HASH_PREFIX):
-        return _strip_scheme(value.strip())
+    if HASH_PREFIX not in value and not may_hold_personal(value):
+        return value  # what the steps below decide for it, without them
+    bare = _strip_scheme(value.strip())
+    if bare.startswith(HASH_PREFIX):
+        return bare
     if looks_personal(value):
         return pseudonymise(value, key)
     scrubbed = scrub_text(value, key)
