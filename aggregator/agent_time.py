@@ -5,11 +5,13 @@ logged-in time for as long as history is kept. Every closed interval is rolled o
 agent (a watermark in Redis moves past it), and the open one is written as it grows, so "today"
 has it too. A state change that arrives late marks its agent's interval dirty in the
 aggregator's atomic step; the history writer hands those marks here and the agent's rows are
-computed again from that interval to the watermark. A row is a pure function of the log.
+computed again from that interval up to the agent's next change (`reroll_starts`). A row is a
+pure function of the log.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -57,6 +59,23 @@ def rows_for(
     return upsert, empty
 
 
+def reroll_starts(late: Iterable[int], change_ms: Sequence[int], until_s: int) -> set[int]:
+    """The rolled intervals (before `until_s`, the watermark) whose rows a late change in each
+    `late` interval can move: that interval, and the next ones up to the interval of the
+    agent's first change at or after its end, from which on the state is that change's.
+    `change_ms` sorted. Re-rolling every interval up to the watermark instead made a replay
+    of a day's backlog rewrite each agent's day once per pass (docs/capacity.md)."""
+    out: set[int] = set()
+    width = keys.INTERVAL_SECONDS
+    for start in late:
+        stop = until_s
+        after = bisect.bisect_left(change_ms, (start + width) * 1000)
+        if after < len(change_ms):
+            stop = min(stop, keys.interval_start_s(change_ms[after] / 1000) + width)
+        out.update(range(start, stop, width))
+    return out
+
+
 class AgentTimeRoller:
     """The history writer's helper for agent time; runs under the writer's lock."""
 
@@ -81,12 +100,18 @@ class AgentTimeRoller:
         wanted: dict[str, list[int]] = {
             agent: list(range(first, last + 1, keys.INTERVAL_SECONDS)) for agent in agents
         }
-        for start, agent in dirty:  # late changes: from their interval up to what is rolled
+        late: dict[str, list[int]] = {}  # agent -> intervals already rolled that a change hit
+        for start, agent in dirty:
             if start < first:
-                spans = range(start, first, keys.INTERVAL_SECONDS)
+                late.setdefault(agent, []).append(start)
+        reads = {agent: min([*wanted.get(agent, []), *late.get(agent, [])]) for agent in wanted}
+        reads.update({agent: min(starts) for agent, starts in late.items() if agent not in reads})
+        if reads:
+            logs = await self._logs(partitions, agents, reads)
+            for agent, starts in late.items():
+                changes = sorted({ms for ms, _, _ in logs.get(agent, [])})
+                spans = reroll_starts(starts, changes, first)
                 wanted[agent] = sorted({*wanted.get(agent, []), *spans})
-        if wanted:
-            logs = await self._logs(partitions, agents, wanted)
             await self._write(wanted, logs, now)
         # Closed intervals are done; the open one is written again next time, as it grows.
         await self.redis.set(keys.AGENT_TIME_ROLLED, min(last + keys.INTERVAL_SECONDS, open_start))
@@ -117,13 +142,12 @@ class AgentTimeRoller:
         return out
 
     async def _logs(
-        self, partitions: range, agents: Mapping[str, list[int]], wanted: Mapping[str, list[int]]
+        self, partitions: range, agents: Mapping[str, list[int]], reads: Mapping[str, int]
     ) -> dict[str, list[kpis.StateChange]]:
-        """Each wanted agent's changes from the last one before its first interval on."""
+        """Each agent's changes from the last one before `reads[agent]` (an interval) on."""
         cells = [
-            (agent, partition, min(starts))
-            for agent, starts in wanted.items()
-            if starts
+            (agent, partition, start)
+            for agent, start in reads.items()
             for partition in agents.get(agent, partitions)
         ]
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -132,7 +156,7 @@ class AgentTimeRoller:
                 pipe.zrevrangebyscore(key, f"({start * 1000}", "-inf", 0, 1, withscores=True)
                 pipe.zrangebyscore(key, start * 1000, "+inf", withscores=True)
             replies = await pipe.execute()
-        out: dict[str, list[kpis.StateChange]] = {agent: [] for agent in wanted}
+        out: dict[str, list[kpis.StateChange]] = {agent: [] for agent in reads}
         for n, (agent, _, _) in enumerate(cells):
             for member, score in [*replies[2 * n], *replies[2 * n + 1]]:
                 event_id, _, state = _text(member).rpartition(keys.SEP)
