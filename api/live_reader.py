@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from redis.asyncio import Redis
 
 from services import keys, kpis, lua
 from services.clock import iso_utc
 from services.settings import Settings
 
+from .agent_sheets import AgentSheets
 from .log_cache import LogCache
 from .log_cache import parse_changes as parse_changes  # tests read it here
 from .shared_reads import SharedReads
@@ -118,11 +118,6 @@ def read_options(
     return kpis.ReadOptions(**values)
 
 
-PartitionVersion = tuple[Any, Any]  # (epoch, offset): what a partition's step last changed
-# (every partition's version, merged states, agent -> partitions holding its state events)
-AgentStates = tuple[list[PartitionVersion | None], dict[str, dict[str, Any]], dict[str, list[int]]]
-
-
 class LiveReader:
     """Reads Redis for one window; every figure from the same snapshot of counters.
 
@@ -141,9 +136,7 @@ class LiveReader:
             redis, self.shared.partition_versions, settings.bucket_ttl_seconds
         )
         self.log_cache = LogCache(redis)  # agents' state logs since a window's start, parsed
-        # partition -> (its version when read, its agent slices decoded)
-        self._slices: dict[int, tuple[PartitionVersion | None, dict[str, dict[str, Any]]]] = {}
-        self._states: AgentStates | None = None  # the last merge, with the versions it merged
+        self.sheets = AgentSheets(redis, self.shared.partition_versions)  # merged agent slices
 
     async def partitions(self) -> range:
         """The partitions state was written for (recorded by the first aggregator)."""
@@ -262,68 +255,13 @@ class LiveReader:
     async def agent_states(self) -> dict[str, dict[str, Any]]:
         """Each agent's sheet, merged from the slices every partition wrote (an agent's state
         events and the contacts naming it live on different partitions): the latest state by
-        (event time, event id), and every queue with the last time it was seen."""
-        partitions = await self.partitions()
-        slices, versions = await self._agent_slices(partitions)
-        if self._states is not None and None not in versions and self._states[0] == versions:
-            self.agent_partitions = self._states[2]
-            return self._states[1]  # no step since: the same sheets (callers only read them)
-        merged: dict[str, dict[str, Any]] = {}
-        holders: dict[str, list[int]] = {}
-        for partition in partitions:
-            for name, part in slices[partition].items():
-                _merge_agent(merged.setdefault(name, {"queues": {}}), part)
-                if part.get("state"):
-                    holders.setdefault(name, []).append(partition)
-        self.agent_partitions = holders
-        states = {
-            name: {
-                "state": m["state"]["value"],
-                "since_ms": m["state"]["ms"],
-                "queues": m["queues"],
-                "reason": m.get("reason"),
-            }
-            for name, m in merged.items()
-            if m.get("state")
-        }
-        self._states = (versions, states, holders)
+        (event time, event id), and every queue with the last time it was seen. Merged again
+        only where a step changed a slice (api/agent_sheets.py); callers only read them."""
+        states, self.agent_partitions = await self.sheets.read(await self.partitions())
         return states
-
-    async def _agent_slices(
-        self, partitions: range
-    ) -> tuple[dict[int, dict[str, dict[str, Any]]], list[PartitionVersion | None]]:
-        """Each partition's agent slices, decoded; read again only from the partitions whose
-        version (epoch, offset) changed since they were read: a step is what writes them."""
-        versions = await self.shared.partition_versions(partitions)
-        stale = [
-            p
-            for p in partitions
-            if versions[p] is None or self._slices.get(p, (None,))[0] != versions[p]
-        ]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for partition in stale:
-                pipe.hgetall(keys.partition_agents_key(partition))
-            rows = await pipe.execute()
-        for partition, row in zip(stale, rows, strict=True):
-            decoded = {_text(name): orjson.loads(value) for name, value in row.items()}
-            self._slices[partition] = (versions[partition], decoded)
-        for partition in [p for p in self._slices if p not in partitions]:
-            del self._slices[partition]
-        return {p: self._slices[p][1] for p in partitions}, versions
 
 
 iso = iso_utc  # the api's modules import it from here
-
-
-def _merge_agent(into: dict[str, Any], part: dict[str, Any]) -> None:
-    state = part.get("state")
-    current = into.get("state")
-    if state and (current is None or (state["ms"], state["id"]) > (current["ms"], current["id"])):
-        into["state"] = state
-        into["reason"] = part.get("reason")  # the not-ready reason of the winning state event
-    queues = into["queues"]
-    for queue, ms in (part.get("queues") or {}).items():
-        queues[queue] = max(ms, queues.get(queue, ms))
 
 
 def batched_keys(groups: list[list[str]], limit: int) -> list[list[str]]:
