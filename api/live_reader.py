@@ -131,6 +131,8 @@ class LiveReader:
         self.agent_partitions: dict[str, list[int]] = {}  # from the last agent_states()
         # documents shared by requests of the same state (versioned by the events' offsets)
         self.shared = SharedReads(redis, settings.topic(keys.TOPIC_EVENTS))
+        # what documents are made of (api/snapshot.py, `shared_read`), shared the same way
+        self.readings = SharedReads(redis, settings.topic(keys.TOPIC_EVENTS))
         # named windows' counters, kept summed
         self.window_sums = WindowSums(
             redis, self.shared.partition_versions, settings.bucket_ttl_seconds

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from services import keys
 
@@ -44,6 +44,9 @@ class SharedReads:
         self.redis = redis
         self.topic = topic  # the events topic's name in this installation (its offsets' keys)
         self.tick_s = tick_s
+        # a cluster's MGET reads one slot: there, one GET per key in a pipeline
+        self.cluster = isinstance(redis, RedisCluster)
+        self._names: tuple[range, list[str]] = (range(0), [])  # version keys, formatted once
         self._entries: OrderedDict[Hashable, Entry] = OrderedDict()  # query -> latest entry
         self.computed = 0  # documents computed (the others were served from one of these)
 
@@ -57,12 +60,28 @@ class SharedReads:
 
     async def partition_versions(self, partitions: range) -> list[tuple[Any, Any] | None]:
         """Per partition: (epoch, offset), None without both (nothing is known to change only
-        with its offset)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for partition in partitions:
-                pipe.get(keys.partition_epoch_key(partition))
-                pipe.get(keys.partition_offset_key(self.topic, partition))
-            values = await pipe.execute()
+        with its offset). On a single Redis one MGET (one command, not two per partition: each
+        command costs redis-py more than its keys do)."""
+        if self._names[0] != partitions:
+            names = [
+                name
+                for partition in partitions
+                for name in (
+                    keys.partition_epoch_key(partition),
+                    keys.partition_offset_key(self.topic, partition),
+                )
+            ]
+            self._names = (partitions, names)
+        names = self._names[1]
+        if not names:
+            return []
+        if self.cluster:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.get(name)
+                values = await pipe.execute()
+        else:
+            values = await self.redis.mget(names)
         pairs = zip(values[0::2], values[1::2], strict=True)
         return [None if None in (epoch, offset) else (epoch, offset) for epoch, offset in pairs]
 

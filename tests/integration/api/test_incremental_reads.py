@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from aggregator import engine
 from aggregator.store import APPLIED, Step, Store
 from api.live_reader import LiveReader, Window, buckets, by_scope, resolve_window, sum_fields
+from api.metrics import render
 from api.snapshot import shared_build
 from ccpulse.stack import EmbeddedRedis
 from services import keys
@@ -224,3 +225,25 @@ async def test_state_without_epochs_is_never_shared(redis: Redis) -> None:
         doc = await shared_build(reader, window, now)
         assert doc["channels"]["voice"]["offered"] == n
     assert reader.shared.computed == 2
+
+
+async def test_metrics_share_the_today_documents_reading(redis: Redis) -> None:
+    """`/metrics` is made from the reading the `today` document was made from (one read of the
+    state for both), as of that reading's instant: the same exposition a reader of its own
+    renders at that instant; a step applied makes both read again."""
+    now = clock.now()
+    writer = await fill(redis, now)
+    reader = LiveReader(redis, SETTINGS)
+    today = resolve_window("today", now, SETTINGS)
+    doc = await shared_build(reader, today, now)
+    exposition = await render(reader, now + 0.3)
+    assert reader.readings.computed == 1  # one reading for the document and the scrape
+    assert exposition == await render(LiveReader(redis, SETTINGS), now)  # as of its instant
+    await writer.apply(1, writer.offered(now - 20))
+    after = await render(reader, now + 0.4)
+    assert reader.readings.computed == 2
+    assert after == await render(LiveReader(redis, SETTINGS), now + 0.4)
+    assert (await shared_build(reader, today, now + 0.45))["channels"]["voice"]["offered"] == (
+        doc["channels"]["voice"]["offered"] + 1
+    )
+    assert reader.readings.computed == 2  # the document made from the scrape's reading
