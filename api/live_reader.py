@@ -149,7 +149,8 @@ class LiveReader:
             for partition in await self.partitions():
                 pipe.zrangebyscore(keys.partition_scopes_key(partition), since_s, "+inf")
             rows = await pipe.execute()
-        return sorted({_text(s) for row in rows for s in row})
+        # every partition lists nearly every scope: decode each distinct one once
+        return sorted({_text(s) for s in set[str | bytes]().union(*rows)})
 
     async def counters(self, scopes: Iterable[str], window: Window) -> dict[str, dict[str, int]]:
         """Summed raw counters per scope over the window, over every partition, summed inside
@@ -158,8 +159,7 @@ class LiveReader:
         cells = buckets(window.start_s, window.end_s)
         partitions = await self.partitions()
         if window.name in WINDOW_NAMES:  # read often: only the buckets that changed
-            summed = await self.window_sums.read(window.name, cells, partitions, window.end_s)
-            return by_scope(summed, scopes)
+            return await self.window_sums.read(window.name, cells, partitions, window.end_s, scopes)
         groups = [[keys.partition_counter_key(p, res, s) for res, s in cells] for p in partitions]
         if not self.settings.redis_cluster:
             groups = batched_keys(groups, SCRIPT_KEYS)

@@ -179,8 +179,13 @@ def _agents_by_scope(
         names = {key for queue in agent.get("queues", ()) for key in queue_keys.get(queue, ())}
         scoped = [queues[k] for k in names]
         scoped += [channels[c] for c in {q["channel"] for q in scoped} if c in channels]
-        for entry in scoped:
-            _count(entry["agents"], state, agent.get("state_reason") or reason, agent)
+        if scoped:
+            _count(
+                [entry["agents"] for entry in scoped],
+                state,
+                agent.get("state_reason") or reason,
+                agent,
+            )
 
 
 BUCKETS = ("available", "on_contact", "after_contact_work", "not_ready", "offline")
@@ -197,20 +202,27 @@ def _empty_summary() -> dict[str, Any]:
     }
 
 
-def _count(summary: dict[str, Any], state: str, reason: str | None, agent: dict[str, Any]) -> None:
+def _count(
+    summaries: list[dict[str, Any]], state: str, reason: str | None, agent: dict[str, Any]
+) -> None:
+    """One agent counted in each of these summaries (hundreds of agents, each in several:
+    what does not depend on the summary is worked out once)."""
     bucket = "after_contact_work" if state == agentstates.WRAP_UP else state
-    summary[bucket] += 1
-    if state == agentstates.NOT_READY:
-        by_reason = summary["not_ready_by_reason"]
-        by_reason[reason or NO_REASON] = by_reason.get(reason or NO_REASON, 0) + 1
-    if "state_seconds" not in agent:
-        return
-    seconds = agent["state_seconds"]
-    timing = summary["current_state_seconds"][bucket]
-    timing["longest_seconds"] = max(timing["longest_seconds"] or 0.0, seconds)
-    timing["total_seconds"] = round(timing["total_seconds"] + seconds, 3)
-    if state == agentstates.AVAILABLE:
-        summary["longest_available_seconds"] = timing["longest_seconds"]
+    why = reason or NO_REASON if state == agentstates.NOT_READY else None
+    seconds = agent.get("state_seconds")  # there for every agent with a state
+    available = state == agentstates.AVAILABLE
+    for summary in summaries:
+        summary[bucket] += 1
+        if why is not None:
+            by_reason = summary["not_ready_by_reason"]
+            by_reason[why] = by_reason.get(why, 0) + 1
+        if seconds is None:
+            continue
+        timing = summary["current_state_seconds"][bucket]
+        timing["longest_seconds"] = longest = max(timing["longest_seconds"] or 0.0, seconds)
+        timing["total_seconds"] = round(timing["total_seconds"] + seconds, 3)
+        if available:
+            summary["longest_available_seconds"] = longest
 
 
 def _kw(over: Overrides) -> dict[str, Any]:
