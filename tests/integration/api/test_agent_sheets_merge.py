@@ -89,4 +89,10 @@ async def test_sheets_merged_where_changed_equal_a_merge_from_scratch(redis: Red
     await check(range(3))
     await write(3, 1, bob=slice_(500, "on_contact", {"vip": 500}))
     await check(range(4))  # one more partition: bob back, last
+    short = orjson.dumps({"state": {"value": "idle", "ms": 7, "id": "e7"}})  # a listpack hash:
+    await write(4, 1, eve=short, fay=short)  # kept in the order fields were added
+    await check(range(5))
+    await write(4, 2, eve=None)
+    await write(4, 3, eve=short)  # the same slice, now after fay
+    await check(range(5))  # in the hash's order again
     await check(range(2))  # fewer
