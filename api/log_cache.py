@@ -50,6 +50,24 @@ class LogCache:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._by_start: OrderedDict[int, Held] = OrderedDict()
+        # partition -> (its agents at the last read, their (version, log) key names): the same
+        # agents read after read, so the names are formatted once
+        self._names: dict[int, tuple[list[str], list[str]]] = {}
+
+    def _key_names(self, partition: int, agents: list[str]) -> list[str]:
+        known = self._names.get(partition)
+        if known is not None and known[0] == agents:
+            return known[1]
+        names = [
+            name
+            for agent in agents
+            for name in (
+                keys.partition_agent_log_version_key(partition, agent),
+                keys.partition_agent_log_key(partition, agent),
+            )
+        ]
+        self._names[partition] = (list(agents), names)
+        return names
 
     async def read(
         self, by_partition: dict[int, list[str]], start_ms: int
@@ -62,15 +80,11 @@ class LogCache:
         wanted = [(p, agent) for p, agents in by_partition.items() for agent in agents]
         async with self.redis.pipeline(transaction=False) as pipe:
             for partition, agents in by_partition.items():
-                names: list[str] = []
-                versions: list[bytes | str] = []
-                for agent in agents:
-                    names += (
-                        keys.partition_agent_log_version_key(partition, agent),
-                        keys.partition_agent_log_key(partition, agent),
-                    )
-                    known = held.get((partition, agent))
-                    versions.append(known[0] or "" if known else "")
+                versions = [
+                    (known[0] or "") if (known := held.get((partition, agent))) else ""
+                    for agent in agents
+                ]
+                names = self._key_names(partition, agents)
                 pipe.eval(CHANGED_LOGS, len(names), *names, start_ms, *versions)
             rows = await pipe.execute()
         replies = [reply for row in rows for reply in row]
