@@ -7,6 +7,7 @@ midnight in the configured time zone.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,7 @@ from services.settings import Settings
 from .agent_sheets import AgentSheets
 from .log_cache import LogCache
 from .log_cache import parse_changes as parse_changes  # tests read it here
+from .partition_cache import PartitionCache
 from .shared_reads import SharedReads
 from .window_sums import WindowSums
 
@@ -139,18 +141,37 @@ class LiveReader:
         )
         self.log_cache = LogCache(redis)  # agents' state logs since a window's start, parsed
         self.sheets = AgentSheets(redis, self.shared.partition_versions)  # merged agent slices
+        # per partition, while its version holds: (the start asked, scores, scopes) and gauges
+        self._scopes: PartitionCache[tuple[int, list[float], list[bytes]]] = PartitionCache()
+        self._gauges: PartitionCache[list[Any]] = PartitionCache()
 
     async def partitions(self) -> range:
         """The partitions state was written for (recorded by the first aggregator)."""
         return range(int(await self.redis.get(keys.PARTITIONS) or 0))
 
     async def active_scopes(self, since_s: int) -> list[str]:
+        """Scopes with a contact since `since_s`, over partitions. A partition is asked again
+        only when its version changed or an earlier start is asked (api/partition_cache.py);
+        its scopes come in order of last activity, so those since a start are a suffix."""
+        partitions = await self.partitions()
+        versions = await self.shared.partition_versions(partitions)
+        held = self._scopes
+        changed = set(held.stale(partitions, versions, None))
+        stale = [p for p in partitions if p in changed or held.value(p)[0] > since_s]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for partition in await self.partitions():
-                pipe.zrangebyscore(keys.partition_scopes_key(partition), since_s, "+inf")
+            for partition in stale:
+                key = keys.partition_scopes_key(partition)
+                pipe.zrangebyscore(key, since_s, "+inf", withscores=True)
             rows = await pipe.execute()
+        for partition, row in zip(stale, rows, strict=True):
+            members = [member for member, _ in row]
+            held.put(partition, versions[partition], None, (since_s, [s for _, s in row], members))
+        suffixes = []
+        for partition in partitions:
+            _, scores, members = held.value(partition)
+            suffixes.append(members[bisect_left(scores, since_s) :])
         # every partition lists nearly every scope: decode each distinct one once
-        return sorted({_text(s) for s in set[str | bytes]().union(*rows)})
+        return sorted({_text(s) for s in set[str | bytes]().union(*suffixes)})
 
     async def counters(self, scopes: Iterable[str], window: Window) -> dict[str, dict[str, int]]:
         """Summed raw counters per scope over the window, over every partition, summed inside
@@ -171,10 +192,14 @@ class LiveReader:
 
     async def gauges(self, scopes: list[str], now_s: float) -> dict[str, dict[str, Any]]:
         """Contacts waiting now, the longest wait, open contacts: per scope, over partitions
-        (one script per partition reads its waiting and open sets of every scope)."""
+        (one script per partition reads its waiting and open sets of every scope; only from the
+        partitions whose version changed, api/partition_cache.py)."""
         partitions = await self.partitions()
+        versions = await self.shared.partition_versions(partitions)
+        asked = tuple(scopes)
+        stale = self._gauges.stale(partitions, versions, asked)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for p in partitions:
+            for p in stale:
                 names: list[str] = []
                 for scope in scopes:
                     names += (
@@ -182,7 +207,10 @@ class LiveReader:
                         keys.partition_active_key(p, scope),
                     )
                 pipe.eval(GAUGES, len(names), *names)
-            rows = await pipe.execute()
+            replies = await pipe.execute()
+        for p, reply in zip(stale, replies, strict=True):
+            self._gauges.put(p, versions[p], asked, reply)
+        rows = [self._gauges.value(p) for p in partitions]
         out = {}
         for i, scope in enumerate(scopes):
             part = [row[3 * i : 3 * i + 3] for row in rows]

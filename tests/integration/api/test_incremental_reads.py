@@ -247,3 +247,47 @@ async def test_metrics_share_the_today_documents_reading(redis: Redis) -> None:
         doc["channels"]["voice"]["offered"] + 1
     )
     assert reader.readings.computed == 2  # the document made from the scrape's reading
+
+
+def waiting(writer: Writer, at_s: float, queue: str) -> list[dict[str, Any]]:
+    """A contact offered and queued, not answered: waiting, and open."""
+    writer.n += 1
+    contact, n = f"w{writer.n}", writer.n * 10
+    base = {"contact": contact, "channel": "voice", "queue": queue}
+    return [
+        {"id": f"e{n}", "type": "contact.offered", "time": iso(at_s), **base},
+        {"id": f"e{n + 1}", "type": "contact.queued", "time": iso(at_s + 1), **base},
+    ]
+
+
+async def test_scopes_and_gauges_read_where_changed_equal_a_cold_read(redis: Redis) -> None:
+    """Active scopes and gauges are asked again only of partitions whose version changed (or
+    for an earlier start): after every step, the same as a reader that never read before."""
+    now = clock.now()
+    writer = await fill(redis, now)
+    reader = LiveReader(redis, SETTINGS)
+
+    async def same(since: int) -> None:
+        cold = LiveReader(redis, SETTINGS)
+        scopes = await reader.active_scopes(since)
+        assert scopes == await cold.active_scopes(since)
+        waiting_scopes = [s for s in scopes if not s.startswith("ag")]
+        assert await reader.gauges(waiting_scopes, now) == await cold.gauges(waiting_scopes, now)
+
+    first = int(instants(now)[0])
+    await writer.apply(3, waiting(writer, first, "early"))  # a scope seen only at midnight
+    later = first + 120
+    await same(later)
+    assert "q|voice|early" not in await reader.active_scopes(later) or later > now
+    await same(int(now) - 86400)  # an earlier start: asked again
+    assert "q|voice|early" in await reader.active_scopes(int(now) - 86400)
+    await same(later)  # a later one: fewer scopes, from what is held
+    steps = [(2, waiting(writer, now - 30, "support")), (0, waiting(writer, now - 25, "sales"))]
+    steps += [(2, writer.offered(now - 20)), (1, waiting(writer, now - 15, "billing"))]
+    for partition, events in steps:
+        await writer.apply(partition, events)
+        await same(int(now) - 86400)
+        await same(keys.bucket_start_s(now - 30, "m"))  # the scopes of the latest contacts
+    assert "q|voice|billing" in await reader.active_scopes(keys.bucket_start_s(now - 15, "m"))
+    gauges = await reader.gauges(["q|voice|support", "q|voice|billing"], now)
+    assert gauges["q|voice|support"]["in_queue"] == 1 and gauges["q|voice|billing"]["active"] == 1
