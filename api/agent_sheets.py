@@ -36,7 +36,7 @@ class Held:
     def __init__(self, version: Any) -> None:
         self.version = version
         self.raw: dict[bytes, bytes] = {}
-        self.decoded: dict[str, Slice] = {}
+        self.decoded: dict[bytes, Slice] = {}  # by the agent's name as the hash holds it
 
 
 class AgentSheets:
@@ -45,8 +45,10 @@ class AgentSheets:
         self.versions = versions
         self._held: dict[int, Held] = {}
         self._partitions = range(0)
-        self._sheets: dict[str, Sheet | None] = {}  # agent -> merged sheet (None: no state)
-        self._holders: dict[str, list[int]] = {}  # agent -> partitions whose slice has a state
+        # by the agent's name as the hashes hold it: decoded for the answer only
+        self._sheets: dict[bytes, Sheet | None] = {}  # agent -> merged sheet (None: no state)
+        self._holders: dict[bytes, list[int]] = {}  # agent -> partitions whose slice has a state
+        self._names: dict[bytes, str] = {}
         self._merged: tuple[list[Any], dict[str, Sheet], dict[str, list[int]]] | None = None
 
     async def read(self, partitions: range) -> tuple[dict[str, Sheet], dict[str, list[int]]]:
@@ -66,12 +68,17 @@ class AgentSheets:
         order = dict.fromkeys(chain.from_iterable(self._held[p].decoded for p in partitions))
         for name in [n for n in self._sheets if n not in order]:
             del self._sheets[name], self._holders[name]  # no partition holds a slice any more
-        sheets = {n: sheet for n in order if (sheet := self._sheets[n]) is not None}
-        holders = {n: self._holders[n] for n in order if self._holders[n]}
+        names = self._names
+        if len(names) > 2 * len(order) + 1000:  # agents come and go: stay bounded
+            names.clear()
+        for name in order.keys() - names.keys():
+            names[name] = name.decode()
+        sheets = {names[n]: sheet for n in order if (sheet := self._sheets[n]) is not None}
+        holders = {names[n]: self._holders[n] for n in order if self._holders[n]}
         self._merged = (versions, sheets, holders)
         return sheets, holders
 
-    async def _refresh(self, partitions: range, versions: list[Any]) -> set[str]:
+    async def _refresh(self, partitions: range, versions: list[Any]) -> set[bytes]:
         """Read again the partitions whose version changed (or has none); the agents whose slice
         changed, appeared or went (every agent when the partitions read are not the same)."""
         stale = [
@@ -83,7 +90,7 @@ class AgentSheets:
             for partition in stale:
                 pipe.hgetall(keys.partition_agents_key(partition))
             rows = await pipe.execute()
-        changed: set[str] = set()
+        changed: set[bytes] = set()
         for partition, row in zip(stale, rows, strict=True):
             changed |= self._update(partition, versions[partition], row)
         if partitions != self._partitions:
@@ -93,7 +100,7 @@ class AgentSheets:
             self._partitions = partitions
         return changed
 
-    def _update(self, partition: int, version: Any, row: dict[bytes, bytes]) -> set[str]:
+    def _update(self, partition: int, version: Any, row: dict[bytes, bytes]) -> set[bytes]:
         """The partition's slices now, in its hash's order; the agents whose slice changed,
         appeared or went (500 slices a partition, a few changed by a step: only those are
         decoded)."""
@@ -105,17 +112,16 @@ class AgentSheets:
         if list(row) == list(before):  # the same agents in the same order: values replaced
             new.decoded = old.decoded.copy()
             for raw in changed:
-                new.decoded[_text(raw)] = orjson.loads(row[raw])
+                new.decoded[raw] = orjson.loads(row[raw])
         else:  # agents added, gone, or the hash's order changed: in the hash's order again
             fresh = {raw: orjson.loads(row[raw]) for raw in changed}
-            new.decoded = {
-                _text(raw): fresh[raw] if raw in fresh else old.decoded[_text(raw)] for raw in row
-            }
+            old_decoded = old.decoded
+            new.decoded = {raw: fresh[raw] if raw in fresh else old_decoded[raw] for raw in row}
             changed += [raw for raw in before if raw not in row]
         self._held[partition] = new
-        return {_text(raw) for raw in changed}
+        return set(changed)
 
-    def _merge(self, name: str, partitions: Iterable[int]) -> None:
+    def _merge(self, name: bytes, partitions: Iterable[int]) -> None:
         """One agent merged from every partition's slice, in partition order."""
         into: dict[str, Any] = {"queues": {}}
         holders: list[int] = []
@@ -149,7 +155,3 @@ def merge_slice(into: dict[str, Any], part: Slice) -> None:
     queues = into["queues"]
     for queue, ms in (part.get("queues") or {}).items():
         queues[queue] = max(ms, queues.get(queue, ms))
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -48,6 +48,11 @@ end
 return out
 """
 
+# One partition's scopes active since ARGV[1], in order of last activity, with that time: a
+# script, so the reply is flat strings whatever the protocol (redis-py's RESP3 conversion of
+# scores cost more than the read).
+SCOPES_SINCE = "return redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf', 'WITHSCORES')"
+
 # Keys one summing script reads at most on a single Redis: partitions' buckets are read together
 # up to this (`today` at 24 partitions is about 950), so a long range never makes one script run
 # for seconds (Redis answers BUSY to every other client while a script runs too long).
@@ -160,12 +165,11 @@ class LiveReader:
         stale = [p for p in partitions if p in changed or held.value(p)[0] > since_s]
         async with self.redis.pipeline(transaction=False) as pipe:
             for partition in stale:
-                key = keys.partition_scopes_key(partition)
-                pipe.zrangebyscore(key, since_s, "+inf", withscores=True)
+                pipe.eval(SCOPES_SINCE, 1, keys.partition_scopes_key(partition), since_s)
             rows = await pipe.execute()
         for partition, row in zip(stale, rows, strict=True):
-            members = [member for member, _ in row]
-            held.put(partition, versions[partition], None, (since_s, [s for _, s in row], members))
+            scores = [float(score) for score in row[1::2]]
+            held.put(partition, versions[partition], None, (since_s, scores, row[0::2]))
         suffixes = []
         for partition in partitions:
             _, scores, members = held.value(partition)
