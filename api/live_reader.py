@@ -144,7 +144,8 @@ class LiveReader:
         self.window_sums = WindowSums(
             redis, self.shared.partition_versions, settings.bucket_ttl_seconds
         )
-        self.log_cache = LogCache(redis)  # agents' state logs since a window's start, parsed
+        # agents' state logs since a window's start, parsed
+        self.log_cache = LogCache(redis, self.shared.partition_versions)
         self.sheets = AgentSheets(redis, self.shared.partition_versions)  # merged agent slices
         # per partition, while its version holds: (the start asked, scores, scopes) and gauges
         self._scopes: PartitionCache[tuple[int, list[float], list[bytes]]] = PartitionCache()
@@ -228,17 +229,18 @@ class LiveReader:
         return out
 
     async def agent_logs(
-        self, agents: list[str], start_ms: int, end_ms: int
+        self, agents: list[str], start_ms: int, end_ms: int, now_ms: int | None = None
     ) -> dict[str, list[kpis.StateChange]]:
         """Each agent's changes inside the window, plus the last one before it (its state then),
         read from the partitions that applied its state events (see agent_states): one script
         per partition for all its agents, which reads only the logs that changed since the last
-        read from the same start (api/log_cache.py)."""
+        read from the same start (api/log_cache.py); with `now_ms` (the current time), only of
+        the partitions whose version changed."""
         by_partition: dict[int, list[str]] = {}
         for agent in agents:
             for partition in self.agent_partitions.get(agent, ()):
                 by_partition.setdefault(partition, []).append(agent)
-        logs = await self.log_cache.read(by_partition, start_ms)
+        logs = await self.log_cache.read(by_partition, start_ms, now_ms)
         out: dict[str, list[kpis.StateChange]] = {agent: [] for agent in agents}
         before: dict[str, list[kpis.StateChange]] = {agent: [] for agent in agents}
         for (_, agent), (last, since) in logs.items():

@@ -49,7 +49,8 @@ async def read(reader: LiveReader, window: Window, now_s: float) -> Read:
 
     async def agents() -> tuple[dict[str, dict[str, Any]], dict[str, list[kpis.StateChange]]]:
         states = await reader.agent_states()  # also tells agent_logs where each agent's log is
-        return states, await reader.agent_logs(sorted(listed | set(states)), start_ms, end_ms)
+        names = sorted(listed | set(states))
+        return states, await reader.agent_logs(names, start_ms, end_ms, int(now_s * 1000))
 
     counters, gauges, (states, logs) = await asyncio.gather(
         reader.counters(scopes, window), reader.gauges(waiting_scopes, now_s), agents()

@@ -291,3 +291,34 @@ async def test_scopes_and_gauges_read_where_changed_equal_a_cold_read(redis: Red
     assert "q|voice|billing" in await reader.active_scopes(keys.bucket_start_s(now - 15, "m"))
     gauges = await reader.gauges(["q|voice|support", "q|voice|billing"], now)
     assert gauges["q|voice|support"]["in_queue"] == 1 and gauges["q|voice|billing"]["active"] == 1
+
+
+async def test_logs_are_asked_only_of_partitions_a_step_changed(redis: Redis) -> None:
+    """With the current time given, a partition without a step since its logs were read is not
+    asked; its logs are as a cold read gives them after every step; a log that may have expired
+    (its latest change older than the logs are kept, less a day) has its partition asked."""
+    now = clock.now()
+    writer = await fill(redis, now)
+    reader = LiveReader(redis, SETTINGS)
+    today = resolve_window("today", now, SETTINGS)
+    start, end, now_ms = today.start_s * 1000, int(now * 1000), int(now * 1000)
+
+    async def cold_logs() -> dict[str, Any]:
+        cold = LiveReader(redis, SETTINGS)
+        return await cold.agent_logs(sorted(await cold.agent_states()), start, end)
+
+    async def logs(at_ms: int) -> dict[str, Any]:
+        return await reader.agent_logs(sorted(await reader.agent_states()), start, end, at_ms)
+
+    assert await logs(now_ms) == await cold_logs()
+    for partition, agent in ((0, "a0"), (3, "a1"), (0, "a2")):
+        await writer.apply(partition, writer.offered(now - 12, agent=agent))
+        assert await logs(now_ms) == await cold_logs()
+    held = await logs(now_ms)
+    for p in range(PARTITIONS):  # as if every log had expired, without a step
+        for agent in ("a0", "a1", "a2"):
+            await redis.delete(keys.partition_agent_log_key(p, agent))
+            await redis.delete(keys.partition_agent_log_version_key(p, agent))
+    assert await logs(now_ms) == held  # no step: not asked (cannot have expired in a week)
+    week = keys.AGENT_LOG_KEEP_S * 1000
+    assert await logs(now_ms + week) == await cold_logs() != held  # may have: asked
