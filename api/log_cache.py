@@ -11,8 +11,8 @@ version (written by something other than the aggregator's step) is read every ti
 A partition whose version (epoch, offset) is the one it had when its logs were last read from
 this start, all of whose agents asked for are held, is not asked at all: only its step writes
 its logs. Unless one of its logs may have expired since: a log expires `keys.AGENT_LOG_KEEP_S`
-after the step that last wrote it, and no step writes a change more than a few minutes before
-the change's own time (the aggregator refuses events further ahead), so a log holding a change
+after the step that last wrote it, and no step writes a change more than an hour before the
+change's own time (the aggregator refuses events further ahead), so a log holding a change
 of the last `keys.AGENT_LOG_KEEP_S` less a day is still there.
 """
 
