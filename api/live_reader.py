@@ -164,16 +164,18 @@ class LiveReader:
         held = self._scopes
         changed = set(held.stale(partitions, versions, None))
         stale = [p for p in partitions if p in changed or held.value(p)[0] > since_s]
+        # what this read uses, whatever a concurrent read puts meanwhile
+        read = {p: held.value(p) for p in partitions if p not in stale}
         async with self.redis.pipeline(transaction=False) as pipe:
             for partition in stale:
                 pipe.eval(SCOPES_SINCE, 1, keys.partition_scopes_key(partition), since_s)
             rows = await pipe.execute()
         for partition, row in zip(stale, rows, strict=True):
-            scores = [float(score) for score in row[1::2]]
-            held.put(partition, versions[partition], None, (since_s, scores, row[0::2]))
+            read[partition] = (since_s, [float(score) for score in row[1::2]], row[0::2])
+            held.put(partition, versions[partition], None, read[partition])
         suffixes = []
         for partition in partitions:
-            _, scores, members = held.value(partition)
+            _, scores, members = read[partition]
             suffixes.append(members[bisect_left(scores, since_s) :])
         # every partition lists nearly every scope: decode each distinct one once
         return sorted({_text(s) for s in set[str | bytes]().union(*suffixes)})
@@ -203,6 +205,8 @@ class LiveReader:
         versions = await self.shared.partition_versions(partitions)
         asked = tuple(scopes)
         stale = self._gauges.stale(partitions, versions, asked)
+        # taken now: a concurrent read of other scopes may replace them while this one waits
+        read = {p: self._gauges.value(p) for p in partitions if p not in stale}
         async with self.redis.pipeline(transaction=False) as pipe:
             for p in stale:
                 names: list[str] = []
@@ -215,7 +219,8 @@ class LiveReader:
             replies = await pipe.execute()
         for p, reply in zip(stale, replies, strict=True):
             self._gauges.put(p, versions[p], asked, reply)
-        rows = [self._gauges.value(p) for p in partitions]
+            read[p] = reply
+        rows = [read[p] for p in partitions]
         out = {}
         for i, scope in enumerate(scopes):
             part = [row[3 * i : 3 * i + 3] for row in rows]

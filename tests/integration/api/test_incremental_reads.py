@@ -322,3 +322,21 @@ async def test_logs_are_asked_only_of_partitions_a_step_changed(redis: Redis) ->
     assert await logs(now_ms) == held  # no step: not asked (cannot have expired in a week)
     week = keys.AGENT_LOG_KEEP_S * 1000
     assert await logs(now_ms + week) == await cold_logs() != held  # may have: asked
+
+
+async def test_concurrent_gauges_of_other_scopes_keep_to_their_own(redis: Redis) -> None:
+    """Reads of different scopes at once (the alerts' and a document's) each get their own
+    scopes' gauges, whichever of them replaces the partitions' held replies first."""
+    now = clock.now()
+    writer = await fill(redis, now)
+    for partition, queue in ((0, "support"), (1, "billing"), (2, "support")):
+        await writer.apply(partition, waiting(writer, now - 30, queue))
+    reader = LiveReader(redis, SETTINGS)
+    some = ["q|voice|support", "ch|voice"]
+    other = ["q|voice|billing", "q|voice|sales", "q|voice|support"]
+    for first, second in ((some, other), (other, some), (some, other)):
+        await reader.gauges(first, now)
+        await writer.apply(1, waiting(writer, now - 20, "billing"))
+        got = await asyncio.gather(reader.gauges(first, now), reader.gauges(second, now))
+        cold = LiveReader(redis, SETTINGS)
+        assert got == [await cold.gauges(first, now), await cold.gauges(second, now)]
