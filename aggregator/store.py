@@ -26,7 +26,7 @@ from .engine import Plan
 from .repeats import GroupSheet
 from .state import Loaded
 
-AGENT_LOG_KEEP_S = 8 * 86400  # state changes kept for time-in-state reads (today, 24h, a week)
+AGENT_LOG_KEEP_S = keys.AGENT_LOG_KEEP_S  # state changes kept for time in state (today, a week)
 APPLY_SCRIPT = resources.files(__package__).joinpath("apply.lua").read_text()
 LOAD_SCRIPT = resources.files(__package__).joinpath("load.lua").read_text()
 GROUPS_SCRIPT = resources.files(__package__).joinpath("groups.lua").read_text()

@@ -7,20 +7,22 @@ midnight in the configured time zone.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from redis.asyncio import Redis
 
 from services import keys, kpis, lua
 from services.clock import iso_utc
 from services.settings import Settings
 
+from .agent_sheets import AgentSheets
 from .log_cache import LogCache
 from .log_cache import parse_changes as parse_changes  # tests read it here
+from .partition_cache import PartitionCache
 from .shared_reads import SharedReads
 from .window_sums import WindowSums
 
@@ -45,6 +47,11 @@ for i = 1, #KEYS, 2 do
 end
 return out
 """
+
+# One partition's scopes active since ARGV[1], in order of last activity, with that time: a
+# script, so the reply is flat strings whatever the protocol (redis-py's RESP3 conversion of
+# scores cost more than the read).
+SCOPES_SINCE = "return redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf', 'WITHSCORES')"
 
 # Keys one summing script reads at most on a single Redis: partitions' buckets are read together
 # up to this (`today` at 24 partitions is about 950), so a long range never makes one script run
@@ -118,11 +125,6 @@ def read_options(
     return kpis.ReadOptions(**values)
 
 
-PartitionVersion = tuple[Any, Any, Any]  # (epoch, offset, group steps): what last changed it
-# (every partition's version, merged states, agent -> partitions holding its state events)
-AgentStates = tuple[list[PartitionVersion | None], dict[str, dict[str, Any]], dict[str, list[int]]]
-
-
 class LiveReader:
     """Reads Redis for one window; every figure from the same snapshot of counters.
 
@@ -136,25 +138,47 @@ class LiveReader:
         self.agent_partitions: dict[str, list[int]] = {}  # from the last agent_states()
         # documents shared by requests of the same state (versioned by the events' offsets)
         self.shared = SharedReads(redis, settings.topic(keys.TOPIC_EVENTS))
+        # what documents are made of (api/snapshot.py, `shared_read`), shared the same way
+        self.readings = SharedReads(redis, settings.topic(keys.TOPIC_EVENTS))
         # named windows' counters, kept summed
         self.window_sums = WindowSums(
             redis, self.shared.partition_versions, settings.bucket_ttl_seconds
         )
-        self.log_cache = LogCache(redis)  # agents' state logs since a window's start, parsed
-        # partition -> (its version when read, its agent slices decoded)
-        self._slices: dict[int, tuple[PartitionVersion | None, dict[str, dict[str, Any]]]] = {}
-        self._states: AgentStates | None = None  # the last merge, with the versions it merged
+        # agents' state logs since a window's start, parsed
+        self.log_cache = LogCache(redis, self.shared.partition_versions)
+        self.sheets = AgentSheets(redis, self.shared.partition_versions)  # merged agent slices
+        # per partition, while its version holds: (the start asked, scores, scopes) and gauges
+        self._scopes: PartitionCache[tuple[int, list[float], list[bytes]]] = PartitionCache()
+        self._gauges: PartitionCache[list[Any]] = PartitionCache()
 
     async def partitions(self) -> range:
         """The partitions state was written for (recorded by the first aggregator)."""
         return range(int(await self.redis.get(keys.PARTITIONS) or 0))
 
     async def active_scopes(self, since_s: int) -> list[str]:
+        """Scopes with a contact since `since_s`, over partitions. A partition is asked again
+        only when its version changed or an earlier start is asked (api/partition_cache.py);
+        its scopes come in order of last activity, so those since a start are a suffix."""
+        partitions = await self.partitions()
+        versions = await self.shared.partition_versions(partitions)
+        held = self._scopes
+        changed = set(held.stale(partitions, versions, None))
+        stale = [p for p in partitions if p in changed or held.value(p)[0] > since_s]
+        # what this read uses, whatever a concurrent read puts meanwhile
+        read = {p: held.value(p) for p in partitions if p not in stale}
         async with self.redis.pipeline(transaction=False) as pipe:
-            for partition in await self.partitions():
-                pipe.zrangebyscore(keys.partition_scopes_key(partition), since_s, "+inf")
+            for partition in stale:
+                pipe.eval(SCOPES_SINCE, 1, keys.partition_scopes_key(partition), since_s)
             rows = await pipe.execute()
-        return sorted({_text(s) for row in rows for s in row})
+        for partition, row in zip(stale, rows, strict=True):
+            read[partition] = (since_s, [float(score) for score in row[1::2]], row[0::2])
+            held.put(partition, versions[partition], None, read[partition])
+        suffixes = []
+        for partition in partitions:
+            _, scores, members = read[partition]
+            suffixes.append(members[bisect_left(scores, since_s) :])
+        # every partition lists nearly every scope: decode each distinct one once
+        return sorted({_text(s) for s in set[str | bytes]().union(*suffixes)})
 
     async def counters(self, scopes: Iterable[str], window: Window) -> dict[str, dict[str, int]]:
         """Summed raw counters per scope over the window, over every partition, summed inside
@@ -163,8 +187,7 @@ class LiveReader:
         cells = buckets(window.start_s, window.end_s)
         partitions = await self.partitions()
         if window.name in WINDOW_NAMES:  # read often: only the buckets that changed
-            summed = await self.window_sums.read(window.name, cells, partitions, window.end_s)
-            return by_scope(summed, scopes)
+            return await self.window_sums.read(window.name, cells, partitions, window.end_s, scopes)
         groups = [[keys.partition_counter_key(p, res, s) for res, s in cells] for p in partitions]
         if not self.settings.redis_cluster:
             groups = batched_keys(groups, SCRIPT_KEYS)
@@ -176,10 +199,16 @@ class LiveReader:
 
     async def gauges(self, scopes: list[str], now_s: float) -> dict[str, dict[str, Any]]:
         """Contacts waiting now, the longest wait, open contacts: per scope, over partitions
-        (one script per partition reads its waiting and open sets of every scope)."""
+        (one script per partition reads its waiting and open sets of every scope; only from the
+        partitions whose version changed, api/partition_cache.py)."""
         partitions = await self.partitions()
+        versions = await self.shared.partition_versions(partitions)
+        asked = tuple(scopes)
+        stale = self._gauges.stale(partitions, versions, asked)
+        # taken now: a concurrent read of other scopes may replace them while this one waits
+        read = {p: self._gauges.value(p) for p in partitions if p not in stale}
         async with self.redis.pipeline(transaction=False) as pipe:
-            for p in partitions:
+            for p in stale:
                 names: list[str] = []
                 for scope in scopes:
                     names += (
@@ -187,7 +216,11 @@ class LiveReader:
                         keys.partition_active_key(p, scope),
                     )
                 pipe.eval(GAUGES, len(names), *names)
-            rows = await pipe.execute()
+            replies = await pipe.execute()
+        for p, reply in zip(stale, replies, strict=True):
+            self._gauges.put(p, versions[p], asked, reply)
+            read[p] = reply
+        rows = [read[p] for p in partitions]
         out = {}
         for i, scope in enumerate(scopes):
             part = [row[3 * i : 3 * i + 3] for row in rows]
@@ -201,17 +234,18 @@ class LiveReader:
         return out
 
     async def agent_logs(
-        self, agents: list[str], start_ms: int, end_ms: int
+        self, agents: list[str], start_ms: int, end_ms: int, now_ms: int | None = None
     ) -> dict[str, list[kpis.StateChange]]:
         """Each agent's changes inside the window, plus the last one before it (its state then),
         read from the partitions that applied its state events (see agent_states): one script
         per partition for all its agents, which reads only the logs that changed since the last
-        read from the same start (api/log_cache.py)."""
+        read from the same start (api/log_cache.py); with `now_ms` (the current time), only of
+        the partitions whose version changed."""
         by_partition: dict[int, list[str]] = {}
         for agent in agents:
             for partition in self.agent_partitions.get(agent, ()):
                 by_partition.setdefault(partition, []).append(agent)
-        logs = await self.log_cache.read(by_partition, start_ms)
+        logs = await self.log_cache.read(by_partition, start_ms, now_ms)
         out: dict[str, list[kpis.StateChange]] = {agent: [] for agent in agents}
         before: dict[str, list[kpis.StateChange]] = {agent: [] for agent in agents}
         for (_, agent), (last, since) in logs.items():
@@ -262,68 +296,13 @@ class LiveReader:
     async def agent_states(self) -> dict[str, dict[str, Any]]:
         """Each agent's sheet, merged from the slices every partition wrote (an agent's state
         events and the contacts naming it live on different partitions): the latest state by
-        (event time, event id), and every queue with the last time it was seen."""
-        partitions = await self.partitions()
-        slices, versions = await self._agent_slices(partitions)
-        if self._states is not None and None not in versions and self._states[0] == versions:
-            self.agent_partitions = self._states[2]
-            return self._states[1]  # no step since: the same sheets (callers only read them)
-        merged: dict[str, dict[str, Any]] = {}
-        holders: dict[str, list[int]] = {}
-        for partition in partitions:
-            for name, part in slices[partition].items():
-                _merge_agent(merged.setdefault(name, {"queues": {}}), part)
-                if part.get("state"):
-                    holders.setdefault(name, []).append(partition)
-        self.agent_partitions = holders
-        states = {
-            name: {
-                "state": m["state"]["value"],
-                "since_ms": m["state"]["ms"],
-                "queues": m["queues"],
-                "reason": m.get("reason"),
-            }
-            for name, m in merged.items()
-            if m.get("state")
-        }
-        self._states = (versions, states, holders)
+        (event time, event id), and every queue with the last time it was seen. Merged again
+        only where a step changed a slice (api/agent_sheets.py); callers only read them."""
+        states, self.agent_partitions = await self.sheets.read(await self.partitions())
         return states
-
-    async def _agent_slices(
-        self, partitions: range
-    ) -> tuple[dict[int, dict[str, dict[str, Any]]], list[PartitionVersion | None]]:
-        """Each partition's agent slices, decoded; read again only from the partitions whose
-        version (epoch, offset) changed since they were read: a step is what writes them."""
-        versions = await self.shared.partition_versions(partitions)
-        stale = [
-            p
-            for p in partitions
-            if versions[p] is None or self._slices.get(p, (None,))[0] != versions[p]
-        ]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for partition in stale:
-                pipe.hgetall(keys.partition_agents_key(partition))
-            rows = await pipe.execute()
-        for partition, row in zip(stale, rows, strict=True):
-            decoded = {_text(name): orjson.loads(value) for name, value in row.items()}
-            self._slices[partition] = (versions[partition], decoded)
-        for partition in [p for p in self._slices if p not in partitions]:
-            del self._slices[partition]
-        return {p: self._slices[p][1] for p in partitions}, versions
 
 
 iso = iso_utc  # the api's modules import it from here
-
-
-def _merge_agent(into: dict[str, Any], part: dict[str, Any]) -> None:
-    state = part.get("state")
-    current = into.get("state")
-    if state and (current is None or (state["ms"], state["id"]) > (current["ms"], current["id"])):
-        into["state"] = state
-        into["reason"] = part.get("reason")  # the not-ready reason of the winning state event
-    queues = into["queues"]
-    for queue, ms in (part.get("queues") or {}).items():
-        queues[queue] = max(ms, queues.get(queue, ms))
 
 
 def batched_keys(groups: list[list[str]], limit: int) -> list[list[str]]:

@@ -7,12 +7,19 @@ its agents' log versions, and for the changes of those whose version is not the 
 last change before the window's start and every change from it on. The end of the window (now)
 is applied here, so a log that did not change is neither read nor parsed again. A log without a
 version (written by something other than the aggregator's step) is read every time.
+
+A partition whose version (epoch, offset, group steps) is the one it had when its logs were last read from
+this start, all of whose agents asked for are held, is not asked at all: only its step writes
+its logs. Unless one of its logs may have expired since: a log expires `keys.AGENT_LOG_KEEP_S`
+after the step that last wrote it, and no step writes a change more than an hour before the
+change's own time (the aggregator refuses events further ahead), so a log holding a change
+of the last `keys.AGENT_LOG_KEEP_S` less a day is still there.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -41,47 +48,92 @@ return out
 """
 
 MAX_STARTS = 4  # window starts kept (today's, the sliding windows' current ones)
+SURELY_KEPT_MS = (keys.AGENT_LOG_KEEP_S - 86400) * 1000  # a log with a change this recent is there
+Versions = Callable[[range], Awaitable[list[Any]]]  # partitions -> their version or None each
 
 Parsed = tuple[list[kpis.StateChange], list[kpis.StateChange]]  # before the start, from it on
 Held = dict[tuple[int, str], tuple[bytes | None, Parsed]]  # (partition, agent) -> version, log
 
 
 class LogCache:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, versions: Versions) -> None:
         self.redis = redis
+        self.versions = versions
         self._by_start: OrderedDict[int, Held] = OrderedDict()
+        # start -> partition -> (its version when its logs were read, the oldest latest change
+        # of its logs then: ms, None when none holds a change)
+        self._asked: dict[int, dict[int, tuple[Any, int | None]]] = {}
+        # partition -> (its agents at the last read, their (version, log) key names): the same
+        # agents read after read, so the names are formatted once
+        self._names: dict[int, tuple[list[str], list[str]]] = {}
+
+    def _key_names(self, partition: int, agents: list[str]) -> list[str]:
+        known = self._names.get(partition)
+        if known is not None and known[0] == agents:
+            return known[1]
+        names = [
+            name
+            for agent in agents
+            for name in (
+                keys.partition_agent_log_version_key(partition, agent),
+                keys.partition_agent_log_key(partition, agent),
+            )
+        ]
+        self._names[partition] = (list(agents), names)
+        return names
 
     async def read(
-        self, by_partition: dict[int, list[str]], start_ms: int
+        self, by_partition: dict[int, list[str]], start_ms: int, now_ms: int | None = None
     ) -> dict[tuple[int, str], Parsed]:
-        """(partition, agent) -> (the last change before `start_ms`, the changes from it on)."""
+        """(partition, agent) -> (the last change before `start_ms`, the changes from it on).
+        Without `now_ms` (the current time) every partition is asked."""
         held = self._by_start.setdefault(start_ms, {})
+        asked = self._asked.setdefault(start_ms, {})
         self._by_start.move_to_end(start_ms)
         while len(self._by_start) > MAX_STARTS:
-            self._by_start.popitem(last=False)
-        wanted = [(p, agent) for p, agents in by_partition.items() for agent in agents]
+            self._asked.pop(self._by_start.popitem(last=False)[0], None)
+        versions = await self.versions(range(max(by_partition, default=-1) + 1))
+        stale = {
+            p: agents
+            for p, agents in by_partition.items()
+            if not _still(asked.get(p), versions[p], now_ms)
+            or not all((p, agent) in held for agent in agents)
+        }
         async with self.redis.pipeline(transaction=False) as pipe:
-            for partition, agents in by_partition.items():
-                names: list[str] = []
-                versions: list[bytes | str] = []
-                for agent in agents:
-                    names += (
-                        keys.partition_agent_log_version_key(partition, agent),
-                        keys.partition_agent_log_key(partition, agent),
-                    )
-                    known = held.get((partition, agent))
-                    versions.append(known[0] or "" if known else "")
-                pipe.eval(CHANGED_LOGS, len(names), *names, start_ms, *versions)
+            for partition, agents in stale.items():
+                known = [held.get((partition, agent)) for agent in agents]
+                logged = [(k[0] or "") if k else "" for k in known]
+                names = self._key_names(partition, agents)
+                pipe.eval(CHANGED_LOGS, len(names), *names, start_ms, *logged)
             rows = await pipe.execute()
-        replies = [reply for row in rows for reply in row]
-        out: dict[tuple[int, str], Parsed] = {}
-        for cell, reply in zip(wanted, replies, strict=True):
-            if len(reply) == 1:  # unchanged: what was read before
-                out[cell] = held[cell][1]
-            else:
-                out[cell] = (parse_changes(reply[1]), parse_changes(reply[2]))
-                held[cell] = (reply[0], out[cell])
-        return out
+        for (partition, agents), row in zip(stale.items(), rows, strict=True):
+            for agent, reply in zip(agents, row, strict=True):
+                if len(reply) > 1:  # changed: parsed anew (else what was read before)
+                    parsed = (parse_changes(reply[1]), parse_changes(reply[2]))
+                    held[(partition, agent)] = (reply[0], parsed)
+            latest = [_latest(held[(partition, agent)][1]) for agent in agents]
+            held_changes = [ms for ms in latest if ms is not None]
+            asked[partition] = (versions[partition], min(held_changes, default=None))
+        return {
+            (p, agent): held[(p, agent)][1]
+            for p, agents in by_partition.items()
+            for agent in agents
+        }
+
+
+def _still(asked: tuple[Any, int | None] | None, version: Any, now_ms: int | None) -> bool:
+    """The partition's logs are as read: the same version, and none may have expired (a log
+    holding no change expires with nothing in it)."""
+    if asked is None or version is None or asked[0] != version or now_ms is None:
+        return False
+    oldest = asked[1]
+    return oldest is None or oldest >= now_ms - SURELY_KEPT_MS
+
+
+def _latest(parsed: Parsed) -> int | None:
+    """The time of the latest change a log holds (None: it holds none, maybe no log at all)."""
+    before, since = parsed
+    return max((ms for ms, _, _ in (*before, *since)), default=None)
 
 
 def parse_changes(flat: Sequence[Any]) -> list[kpis.StateChange]:

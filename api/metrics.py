@@ -34,7 +34,7 @@ from services.settings import Settings
 
 from .broadcaster import Broadcaster
 from .live_reader import LiveReader, read_options, resolve_window
-from .snapshot import SCOPE_MEMORY_S
+from .snapshot import shared_read
 from .time_in_state import time_in_state
 
 AGENT_PREFIX = keys.agent_scope("")
@@ -103,8 +103,6 @@ class Reading:
     scopes: list[ScopeReading]
     agents: list[AgentReading]  # in the order the live document lists them
     agent_states: dict[str, int]
-    stats: dict[str, int]
-    lag: int | None
     per_agent: bool
     agent_cap: int
     busy_states: tuple[str, ...]
@@ -116,7 +114,8 @@ class Reading:
 
 class LiveCollector(Collector):
     """prometheus_client's custom-collector interface over one Reading: `collect` builds the
-    families from the counters read (Redis is read asynchronously beforehand, in `read`)."""
+    families from the counters read (Redis is read asynchronously beforehand, in `read`). The
+    aggregator's health is not in it: `render` reads and renders it for each scrape."""
 
     def __init__(self, reading: Reading, extra: Iterable[Metric] = ()) -> None:
         self.reading = reading
@@ -124,7 +123,6 @@ class LiveCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self.figures()
-        yield from _health(self.reading.stats, self.reading.lag)
         yield from self.extra
 
     def figures(self) -> Iterator[Metric]:
@@ -172,40 +170,25 @@ def _exposition(families: Iterable[Metric]) -> bytes:
 
 
 async def read(reader: LiveReader, now_s: float) -> Reading:
-    """Today's counters of the scopes the families expose (agents' only when per-agent series
-    are on), the gauges, the agents' states and time in state, the aggregator's own figures."""
+    """Today's counters of the scopes the families expose, the gauges, the agents' states and
+    time in state: from the reading the `today` document is made of (api/snapshot.py, shared
+    by both for the same state and half tick, so as of its instant), plus the totals."""
     settings = reader.settings
     window = resolve_window("today", now_s, settings)
-    scopes = await reader.active_scopes(min(window.start_s, int(now_s) - SCOPE_MEMORY_S))
-    exposed = [s for s in scopes if not s.startswith(AGENT_PREFIX)]
-    agent_scopes = [s for s in scopes if s.startswith(AGENT_PREFIX)]
-    wanted = scopes if settings.metrics_per_agent else exposed
+    parts, totals = await asyncio.gather(shared_read(reader, window, now_s), reader.totals())
+    now_s = parts.now_s
+    exposed = [s for s in parts.scopes if not s.startswith(AGENT_PREFIX)]
+    agent_scopes = [s for s in parts.scopes if s.startswith(AGENT_PREFIX)]
     start_ms, end_ms = window.start_s * 1000, int(min(window.end_s, now_s) * 1000)
-
-    async def agents_now() -> tuple[dict[str, dict[str, Any]], dict[str, list[kpis.StateChange]]]:
-        states = await reader.agent_states()  # also tells agent_logs where each agent's log is
-        names = sorted({*(keys.parse_scope(s)[1] for s in agent_scopes), *states})
-        return states, await reader.agent_logs(names, start_ms, end_ms)
-
-    # Independent reads run at once: Redis sums one request's buckets while Python parses another.
-    counters, gauges, (states, logs), stats, reports, totals = await asyncio.gather(
-        reader.counters(wanted, window),
-        reader.gauges(exposed, now_s),
-        agents_now(),
-        reader.stats(),
-        reader.redis.hgetall(keys.CONSUMER_LAG),
-        reader.totals(),
-    )
+    counters, states = parts.counters, parts.states
     # Time in state of hundreds of agents: worked out in a worker thread, the loop keeps serving.
     agents = await asyncio.to_thread(
-        _agent_readings, agent_scopes, counters, states, logs, now_s, start_ms, end_ms
+        _agent_readings, agent_scopes, counters, states, parts.logs, now_s, start_ms, end_ms
     )
     return Reading(
-        scopes=_scope_readings(exposed, counters, gauges, settings),
+        scopes=_scope_readings(exposed, counters, parts.gauges, settings),
         agents=agents,
         agent_states=dict(Counter(s["state"] for s in states.values())),
-        stats=stats,
-        lag=keys.fresh_lag(reports, int(now_s * 1000)),
         per_agent=settings.metrics_per_agent,
         agent_cap=settings.metrics_agent_cap,
         busy_states=tuple(settings.busy_states),

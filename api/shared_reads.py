@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from services import keys
 
@@ -44,6 +44,9 @@ class SharedReads:
         self.redis = redis
         self.topic = topic  # the events topic's name in this installation (its offsets' keys)
         self.tick_s = tick_s
+        # a cluster's MGET reads one slot: there, one GET per key in a pipeline
+        self.cluster = isinstance(redis, RedisCluster)
+        self._names: tuple[range, list[str]] = (range(0), [])  # version keys, formatted once
         self._entries: OrderedDict[Hashable, Entry] = OrderedDict()  # query -> latest entry
         self.computed = 0  # documents computed (the others were served from one of these)
 
@@ -59,13 +62,30 @@ class SharedReads:
     async def partition_versions(self, partitions: range) -> list[tuple[Any, Any, Any] | None]:
         """Per partition: (epoch, offset, group steps), None without epoch and offset (nothing
         is known to change only with them). Group steps (measured FCR, aggregator/groups.lua)
-        change a partition's counters without its offset: their count is in the version."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for partition in partitions:
-                pipe.get(keys.partition_epoch_key(partition))
-                pipe.get(keys.partition_offset_key(self.topic, partition))
-                pipe.get(keys.partition_group_version_key(partition))
-            values = await pipe.execute()
+        change a partition's counters without its offset: their count is in the version. On a
+        single Redis one MGET (one command, not three per partition: each command costs
+        redis-py more than its keys do)."""
+        if self._names[0] != partitions:
+            names = [
+                name
+                for partition in partitions
+                for name in (
+                    keys.partition_epoch_key(partition),
+                    keys.partition_offset_key(self.topic, partition),
+                    keys.partition_group_version_key(partition),
+                )
+            ]
+            self._names = (partitions, names)
+        names = self._names[1]
+        if not names:
+            return []
+        if self.cluster:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.get(name)
+                values = await pipe.execute()
+        else:
+            values = await self.redis.mget(names)
         triples = zip(values[0::3], values[1::3], values[2::3], strict=True)
         return [
             None if None in (epoch, offset) else (epoch, offset, groups)

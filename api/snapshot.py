@@ -26,33 +26,55 @@ class Overrides:
     abandon_denominator: kpis.AbandonDenominator | None = None
 
 
-async def build(
-    reader: LiveReader, window: Window, now_s: float, overrides: Overrides | None = None
-) -> dict[str, Any]:
-    over = overrides or Overrides()
-    scopes = await reader.active_scopes(min(window.start_s, int(now_s) - SCOPE_MEMORY_S))
-    waiting_scopes = [s for s in scopes if not s.startswith("ag")]
-    counters = await reader.counters(scopes, window)
-    gauges = await reader.gauges(waiting_scopes, now_s)
-    states = await reader.agent_states()
-    listed = {keys.parse_scope(s)[1] for s in scopes if keys.parse_scope(s)[0] == "ag"}
-    start_ms, end_ms = window.start_s * 1000, int(min(window.end_s, now_s) * 1000)
-    logs = await reader.agent_logs(sorted(listed | set(states)), start_ms, end_ms)
-    # Assembled in a worker thread from what was read: hundreds of scopes and agents are tens of
-    # ms of Python, during which the event loop keeps answering other requests.
-    parts = Read(scopes, counters, gauges, states, logs)
-    return await asyncio.to_thread(_assemble, reader.settings, window, now_s, over, parts)
-
-
 @dataclass(frozen=True, slots=True)
 class Read:
-    """What one document is made of, as read from Redis."""
+    """What one document is made of, as read from Redis at one instant (`now_s`)."""
 
+    now_s: float
     scopes: list[str]
     counters: dict[str, dict[str, int]]
     gauges: dict[str, dict[str, Any]]
     states: dict[str, dict[str, Any]]
     logs: dict[str, list[kpis.StateChange]]
+
+
+async def read(reader: LiveReader, window: Window, now_s: float) -> Read:
+    """Every scope seen within a day (or the window), the window's counters of each, the gauges
+    of channels and queues, agents' sheets and their state logs within the window. Independent
+    reads run at once: Redis answers one while Python parses another's reply."""
+    scopes = await reader.active_scopes(min(window.start_s, int(now_s) - SCOPE_MEMORY_S))
+    waiting_scopes = [s for s in scopes if not s.startswith("ag")]
+    listed = {keys.parse_scope(s)[1] for s in scopes if keys.parse_scope(s)[0] == "ag"}
+    start_ms, end_ms = window.start_s * 1000, int(min(window.end_s, now_s) * 1000)
+
+    async def agents() -> tuple[dict[str, dict[str, Any]], dict[str, list[kpis.StateChange]]]:
+        states = await reader.agent_states()  # also tells agent_logs where each agent's log is
+        names = sorted(listed | set(states))
+        return states, await reader.agent_logs(names, start_ms, end_ms, int(now_s * 1000))
+
+    counters, gauges, (states, logs) = await asyncio.gather(
+        reader.counters(scopes, window), reader.gauges(waiting_scopes, now_s), agents()
+    )
+    return Read(now_s, scopes, counters, gauges, states, logs)
+
+
+async def shared_read(reader: LiveReader, window: Window, now_s: float) -> Read:
+    """`read`, once for every document made from the same window, state and half tick: the
+    `today` document and `/metrics` (api/metrics.py) read the state once between them. Its
+    figures are as of `Read.now_s`; callers must not change it."""
+    return await reader.readings.get(window, now_s, lambda: read(reader, window, now_s), fresh=True)
+
+
+async def build(
+    reader: LiveReader, window: Window, now_s: float, overrides: Overrides | None = None
+) -> dict[str, Any]:
+    """The document, as of the instant its reading was made (`now_s`, or up to half a tick
+    before it when that reading is shared)."""
+    over = overrides or Overrides()
+    parts = await shared_read(reader, window, now_s)
+    # Assembled in a worker thread from what was read: hundreds of scopes and agents are tens of
+    # ms of Python, during which the event loop keeps answering other requests.
+    return await asyncio.to_thread(_assemble, reader.settings, window, parts.now_s, over, parts)
 
 
 def _assemble(
@@ -158,8 +180,13 @@ def _agents_by_scope(
         names = {key for queue in agent.get("queues", ()) for key in queue_keys.get(queue, ())}
         scoped = [queues[k] for k in names]
         scoped += [channels[c] for c in {q["channel"] for q in scoped} if c in channels]
-        for entry in scoped:
-            _count(entry["agents"], state, agent.get("state_reason") or reason, agent)
+        if scoped:
+            _count(
+                [entry["agents"] for entry in scoped],
+                state,
+                agent.get("state_reason") or reason,
+                agent,
+            )
 
 
 BUCKETS = ("available", "on_contact", "after_contact_work", "not_ready", "offline")
@@ -176,20 +203,27 @@ def _empty_summary() -> dict[str, Any]:
     }
 
 
-def _count(summary: dict[str, Any], state: str, reason: str | None, agent: dict[str, Any]) -> None:
+def _count(
+    summaries: list[dict[str, Any]], state: str, reason: str | None, agent: dict[str, Any]
+) -> None:
+    """One agent counted in each of these summaries (hundreds of agents, each in several:
+    what does not depend on the summary is worked out once)."""
     bucket = "after_contact_work" if state == agentstates.WRAP_UP else state
-    summary[bucket] += 1
-    if state == agentstates.NOT_READY:
-        by_reason = summary["not_ready_by_reason"]
-        by_reason[reason or NO_REASON] = by_reason.get(reason or NO_REASON, 0) + 1
-    if "state_seconds" not in agent:
-        return
-    seconds = agent["state_seconds"]
-    timing = summary["current_state_seconds"][bucket]
-    timing["longest_seconds"] = max(timing["longest_seconds"] or 0.0, seconds)
-    timing["total_seconds"] = round(timing["total_seconds"] + seconds, 3)
-    if state == agentstates.AVAILABLE:
-        summary["longest_available_seconds"] = timing["longest_seconds"]
+    why = reason or NO_REASON if state == agentstates.NOT_READY else None
+    seconds = agent.get("state_seconds")  # there for every agent with a state
+    available = state == agentstates.AVAILABLE
+    for summary in summaries:
+        summary[bucket] += 1
+        if why is not None:
+            by_reason = summary["not_ready_by_reason"]
+            by_reason[why] = by_reason.get(why, 0) + 1
+        if seconds is None:
+            continue
+        timing = summary["current_state_seconds"][bucket]
+        timing["longest_seconds"] = longest = max(timing["longest_seconds"] or 0.0, seconds)
+        timing["total_seconds"] = round(timing["total_seconds"] + seconds, 3)
+        if available:
+            summary["longest_available_seconds"] = longest
 
 
 def _kw(over: Overrides) -> dict[str, Any]:

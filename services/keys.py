@@ -92,6 +92,9 @@ def offsets_key(topic: str) -> str:
 # on Redis Cluster the whole step lands in one slot. PARTITIONS records the events topic's
 # partition count the state was built with: another count would move contacts between owners.
 PARTITIONS = f"{PREFIX}:partitions"
+# An agent's state log (and its version) expires this long after the step that last wrote it;
+# the step also trims changes older than this. The api relies on it (api/log_cache.py).
+AGENT_LOG_KEEP_S = 8 * 86400
 
 
 def all_keys_pattern() -> str:

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from aggregator import engine
 from aggregator.store import APPLIED, Step, Store
 from api.live_reader import LiveReader, Window, buckets, by_scope, resolve_window, sum_fields
+from api.metrics import render
 from api.snapshot import shared_build
 from ccpulse.stack import EmbeddedRedis
 from services import keys
@@ -224,3 +225,118 @@ async def test_state_without_epochs_is_never_shared(redis: Redis) -> None:
         doc = await shared_build(reader, window, now)
         assert doc["channels"]["voice"]["offered"] == n
     assert reader.shared.computed == 2
+
+
+async def test_metrics_share_the_today_documents_reading(redis: Redis) -> None:
+    """`/metrics` is made from the reading the `today` document was made from (one read of the
+    state for both), as of that reading's instant: the same exposition a reader of its own
+    renders at that instant; a step applied makes both read again."""
+    now = clock.now()
+    writer = await fill(redis, now)
+    reader = LiveReader(redis, SETTINGS)
+    today = resolve_window("today", now, SETTINGS)
+    doc = await shared_build(reader, today, now)
+    exposition = await render(reader, now + 0.3)
+    assert reader.readings.computed == 1  # one reading for the document and the scrape
+    assert exposition == await render(LiveReader(redis, SETTINGS), now)  # as of its instant
+    await writer.apply(1, writer.offered(now - 20))
+    after = await render(reader, now + 0.4)
+    assert reader.readings.computed == 2
+    assert after == await render(LiveReader(redis, SETTINGS), now + 0.4)
+    assert (await shared_build(reader, today, now + 0.45))["channels"]["voice"]["offered"] == (
+        doc["channels"]["voice"]["offered"] + 1
+    )
+    assert reader.readings.computed == 2  # the document made from the scrape's reading
+
+
+def waiting(writer: Writer, at_s: float, queue: str) -> list[dict[str, Any]]:
+    """A contact offered and queued, not answered: waiting, and open."""
+    writer.n += 1
+    contact, n = f"w{writer.n}", writer.n * 10
+    base = {"contact": contact, "channel": "voice", "queue": queue}
+    return [
+        {"id": f"e{n}", "type": "contact.offered", "time": iso(at_s), **base},
+        {"id": f"e{n + 1}", "type": "contact.queued", "time": iso(at_s + 1), **base},
+    ]
+
+
+async def test_scopes_and_gauges_read_where_changed_equal_a_cold_read(redis: Redis) -> None:
+    """Active scopes and gauges are asked again only of partitions whose version changed (or
+    for an earlier start): after every step, the same as a reader that never read before."""
+    now = clock.now()
+    writer = await fill(redis, now)
+    reader = LiveReader(redis, SETTINGS)
+
+    async def same(since: int) -> None:
+        cold = LiveReader(redis, SETTINGS)
+        scopes = await reader.active_scopes(since)
+        assert scopes == await cold.active_scopes(since)
+        waiting_scopes = [s for s in scopes if not s.startswith("ag")]
+        assert await reader.gauges(waiting_scopes, now) == await cold.gauges(waiting_scopes, now)
+
+    first = int(instants(now)[0])
+    await writer.apply(3, waiting(writer, first, "early"))  # a scope seen only at midnight
+    later = first + 120
+    await same(later)
+    assert "q|voice|early" not in await reader.active_scopes(later) or later > now
+    await same(int(now) - 86400)  # an earlier start: asked again
+    assert "q|voice|early" in await reader.active_scopes(int(now) - 86400)
+    await same(later)  # a later one: fewer scopes, from what is held
+    steps = [(2, waiting(writer, now - 30, "support")), (0, waiting(writer, now - 25, "sales"))]
+    steps += [(2, writer.offered(now - 20)), (1, waiting(writer, now - 15, "billing"))]
+    for partition, events in steps:
+        await writer.apply(partition, events)
+        await same(int(now) - 86400)
+        await same(keys.bucket_start_s(now - 30, "m"))  # the scopes of the latest contacts
+    assert "q|voice|billing" in await reader.active_scopes(keys.bucket_start_s(now - 15, "m"))
+    gauges = await reader.gauges(["q|voice|support", "q|voice|billing"], now)
+    assert gauges["q|voice|support"]["in_queue"] == 1 and gauges["q|voice|billing"]["active"] == 1
+
+
+async def test_logs_are_asked_only_of_partitions_a_step_changed(redis: Redis) -> None:
+    """With the current time given, a partition without a step since its logs were read is not
+    asked; its logs are as a cold read gives them after every step; a log that may have expired
+    (its latest change older than the logs are kept, less a day) has its partition asked."""
+    now = clock.now()
+    writer = await fill(redis, now)
+    reader = LiveReader(redis, SETTINGS)
+    today = resolve_window("today", now, SETTINGS)
+    start, end, now_ms = today.start_s * 1000, int(now * 1000), int(now * 1000)
+
+    async def cold_logs() -> dict[str, Any]:
+        cold = LiveReader(redis, SETTINGS)
+        return await cold.agent_logs(sorted(await cold.agent_states()), start, end)
+
+    async def logs(at_ms: int) -> dict[str, Any]:
+        return await reader.agent_logs(sorted(await reader.agent_states()), start, end, at_ms)
+
+    assert await logs(now_ms) == await cold_logs()
+    for partition, agent in ((0, "a0"), (3, "a1"), (0, "a2")):
+        await writer.apply(partition, writer.offered(now - 12, agent=agent))
+        assert await logs(now_ms) == await cold_logs()
+    held = await logs(now_ms)
+    for p in range(PARTITIONS):  # as if every log had expired, without a step
+        for agent in ("a0", "a1", "a2"):
+            await redis.delete(keys.partition_agent_log_key(p, agent))
+            await redis.delete(keys.partition_agent_log_version_key(p, agent))
+    assert await logs(now_ms) == held  # no step: not asked (cannot have expired in a week)
+    week = keys.AGENT_LOG_KEEP_S * 1000
+    assert await logs(now_ms + week) == await cold_logs() != held  # may have: asked
+
+
+async def test_concurrent_gauges_of_other_scopes_keep_to_their_own(redis: Redis) -> None:
+    """Reads of different scopes at once (the alerts' and a document's) each get their own
+    scopes' gauges, whichever of them replaces the partitions' held replies first."""
+    now = clock.now()
+    writer = await fill(redis, now)
+    for partition, queue in ((0, "support"), (1, "billing"), (2, "support")):
+        await writer.apply(partition, waiting(writer, now - 30, queue))
+    reader = LiveReader(redis, SETTINGS)
+    some = ["q|voice|support", "ch|voice"]
+    other = ["q|voice|billing", "q|voice|sales", "q|voice|support"]
+    for first, second in ((some, other), (other, some), (some, other)):
+        await reader.gauges(first, now)
+        await writer.apply(1, waiting(writer, now - 20, "billing"))
+        got = await asyncio.gather(reader.gauges(first, now), reader.gauges(second, now))
+        cold = LiveReader(redis, SETTINGS)
+        assert got == [await cold.gauges(first, now), await cold.gauges(second, now)]

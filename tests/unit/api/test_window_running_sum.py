@@ -1,16 +1,25 @@
 """A window's running sum (api/window_sums.py) equals summing its buckets from scratch, whatever
 the order buckets are put, replaced and dropped: the same fields (zeros kept while a bucket holds
-them) and the same totals as `sum_fields`, which sums every bucket anew."""
+them) and the same totals as `sum_fields`, which sums every bucket anew; split by scope, the
+same counters in the same order as `by_scope` makes of the total."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.live_reader import sum_fields
+from api.live_reader import by_scope, sum_fields
 from api.window_sums import Cell, RunningSum
 
-FIELDS = [b"ch|voice|offered", b"q|voice|sales|answered", b"ag|ann|handled", b"ch|chat|x:menu"]
+FIELDS = [
+    b"ch|voice|offered",
+    b"q|voice|sales|answered",
+    b"ag|ann|handled",
+    b"ch|chat|x:menu",
+    b"ch|voice|answered",
+    b"ch|voice|x:menu",
+]
+SCOPES = ["ch|voice", "q|voice|sales", "ag|ann", "ch|chat"]
 CELLS: list[Cell] = [(p, res, start) for p in range(3) for res, start in (("m", 60), ("h", 0))]
 
 contents = st.dictionaries(st.sampled_from(FIELDS), st.integers(-5, 5), max_size=4)
@@ -38,6 +47,11 @@ def test_running_sum_equals_summing_the_buckets_anew(
             held[cell] = fields
         assert running.total == sum_fields(flat(f) for f in held.values())
         assert sorted(running.cells()) == sorted(held)
+        # split by scope as by_scope splits the total, counters in the same order
+        split = running.by_scope([*SCOPES, "q|none"])
+        assert [list(c.items()) for c in split.values()] == [
+            list(c.items()) for c in by_scope(running.total, [*SCOPES, "q|none"]).values()
+        ]
 
 
 def test_a_field_no_bucket_holds_any_more_leaves_the_sum() -> None:
