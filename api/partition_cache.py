@@ -1,5 +1,5 @@
-"""What was read from each partition, kept while the partition's version (epoch, offset, group steps) is the
-one it was read at.
+"""What was read from each partition, kept while the partition's version (epoch, offset, group
+steps) is the one it was read at.
 
 Only a partition's step writes its gauges (waiting and open contacts) and its scopes, in the
 same atomic step as its offset (aggregator/apply.lua), and neither expires: a partition whose
