@@ -1,16 +1,15 @@
 """Agents' sheets merged from the slices every partition wrote, merged again only where a slice
 changed.
 
-An agent's state events and the contacts naming it live on different partitions, so each
-partition that saw the agent writes a slice of its sheet (`keys.partition_agents_key`); a read
-merges them: the latest state by (event time, event id), and every queue with the last time it
-was seen. At 24 partitions and 500 agents that is 12,000 slices decoded and merged per read,
-while a step changes a few. Here a partition's slices are read again only when its version
-(epoch, offset, group steps) changed, only the slices whose bytes changed are decoded, and only
-the agents whose slices changed are merged again, each from every partition in order as before. The merged
-sheets keep the order a full merge gives (first seen over the partitions in order), which is the
-order the documents list them in.
-"""
+An agent's state events and the contacts naming it live on different partitions, so each partition
+that saw the agent writes a slice of its sheet (`keys.partition_agents_key`); a read merges them:
+the latest state by (event time, event id), and every queue with the last time it was seen. At 24
+partitions and 500 agents that is 12,000 slices decoded and merged per read, while a step changes a
+few. Here a partition's slices are read again only when its version (epoch, offset, group steps)
+changed, only the slices whose bytes changed are decoded, and only the agents whose slices changed
+are merged again, each from every partition in order as before. The merged sheets keep the order a
+full merge gives (first seen over the partitions in order), which is the order the documents list
+them in."""
 
 from __future__ import annotations
 

@@ -8,13 +8,12 @@ last change before the window's start and every change from it on. The end of th
 is applied here, so a log that did not change is neither read nor parsed again. A log without a
 version (written by something other than the aggregator's step) is read every time.
 
-A partition whose version (epoch, offset, group steps) is the one it had when its logs were
-last read from this start, all of whose agents asked for are held, is not asked at all: only its step writes
-its logs. Unless one of its logs may have expired since: a log expires `keys.AGENT_LOG_KEEP_S`
-after the step that last wrote it, and no step writes a change more than an hour before the
-change's own time (the aggregator refuses events further ahead), so a log holding a change
-of the last `keys.AGENT_LOG_KEEP_S` less a day is still there.
-"""
+A partition whose version (epoch, offset, group steps) is the one it had when its logs were last
+read from this start, all of whose agents asked for are held, is not asked at all: only its step
+writes its logs. Unless one of its logs may have expired since: a log expires
+`keys.AGENT_LOG_KEEP_S` after the step that last wrote it, and no step writes a change more than an
+hour before the change's own time (the aggregator refuses events further ahead), so a log holding a
+change of the last `keys.AGENT_LOG_KEEP_S` less a day is still there."""
 
 from __future__ import annotations
 
