@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import statistics
 import tempfile
@@ -29,7 +30,9 @@ from typing import Any
 
 import httpx
 import websockets
+from redis.asyncio import Redis
 
+from services import keys
 from simulator.scenario import Day, generate, iso
 from tests.clock import clock
 from tests.harness import Pipeline
@@ -46,23 +49,56 @@ PROBE_RATE_PER_S = 5
 PROBE_QUEUES = 10  # a queue sees a probe every 2 s: its count tells which probe arrived
 WARMUP_S = 5.0  # background only, before the first probe (the aggregator reaches its pace)
 PROBE_WAIT_S = 10.0  # a probe not seen by then is reported as missing
+QUEUES = range(PROBE_QUEUES)
+
+
+def percentiles(values: list[float]) -> str:
+    """p50 and p99 in ms."""
+    lat = sorted(values)
+    if not lat:
+        return "no samples"
+    p50 = statistics.median(lat) * 1000
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+    return f"p50 {p50:5.0f} ms, p99 {p99:5.0f} ms"
 
 
 @dataclass
 class Figures:
-    latencies: list[float] = field(default_factory=list)  # seconds, sorted
+    latencies: list[float] = field(default_factory=list)  # seconds
     missing: int = 0
     background_rate: float = 0.0  # events/s accepted by ingest while probes were timed
     background_events: int = 0
+    stages: list[str] = field(default_factory=list)  # where the time went, one line each
 
     def line(self) -> str:
-        lat = sorted(self.latencies)
-        if not lat:
-            return "no samples"
-        p50 = statistics.median(lat) * 1000
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
         extra = f", {self.missing} not seen within {PROBE_WAIT_S:.0f} s" if self.missing else ""
-        return f"p50 {p50:5.0f} ms, p99 {p99:5.0f} ms  ({len(lat)} samples{extra})"
+        return f"{percentiles(self.latencies)}  ({len(self.latencies)} samples{extra})"
+
+
+@dataclass
+class Probes:
+    """Each probe's times (perf_counter) at each stage, by probe number."""
+
+    sent: dict[int, float] = field(default_factory=dict)  # posted to ingest
+    accepted: dict[int, float] = field(default_factory=dict)  # ingest answered 202
+    applied: dict[int, float] = field(default_factory=dict)  # counted in Redis
+    seen: dict[int, float] = field(default_factory=dict)  # counted on the websocket
+    buckets: set[int] = field(default_factory=set)  # minute buckets the probes' times fall in
+    pushes: list[float] = field(default_factory=list)  # websocket states' arrivals
+
+    def stages(self) -> list[str]:
+        done = [n for n in self.seen if n in self.applied and n in self.accepted]
+        gaps = [b - a for a, b in itertools.pairwise(self.pushes)]
+        return [
+            f"post -> ingest 202:         {self._span(self.sent, self.accepted, done)}",
+            f"202 -> counted in Redis:    {self._span(self.accepted, self.applied, done)}",
+            f"Redis -> websocket:         {self._span(self.applied, self.seen, done)}",
+            f"between websocket states:   {percentiles(gaps)}",
+        ]
+
+    @staticmethod
+    def _span(start: dict[int, float], end: dict[int, float], probes: list[int]) -> str:
+        return percentiles([end[n] - start[n] for n in probes])
 
 
 def ws_url(pipeline: Pipeline) -> str:
@@ -99,36 +135,36 @@ async def reference(pipeline: Pipeline) -> Figures:
     return figures
 
 
-async def under_load(pipeline: Pipeline, probe_s: float) -> Figures:
+async def under_load(pipeline: Pipeline, redis_url: str, probe_s: float) -> Figures:
     """Probes at 5/s for `probe_s` seconds while the background flows at 5,000 events/s (from
     `WARMUP_S` before the first probe until the last probe is seen or given up)."""
     bodies = _background_bodies(int((WARMUP_S + probe_s + PROBE_WAIT_S) * LOAD_RATE_PER_S))
-    figures = Figures()
-    stop = asyncio.Event()
+    figures, probes, load, stop = Figures(), Probes(), Load(), asyncio.Event()
     async with (
         websockets.connect(ws_url(pipeline), max_size=None) as ws,
         httpx.AsyncClient(base_url=pipeline.ingest_url, timeout=30) as client,
     ):
         feed = Feed(ws)
         await feed.next()
-        sent: list[tuple[int, float]] = []  # (probe number, perf_counter at post)
-        seen: dict[int, float] = {}
-        load = Load()
+        tasks = [
+            asyncio.create_task(_watch(feed, probes, stop)),
+            asyncio.create_task(_watch_redis(redis_url, probes, stop)),
+        ]
         posting = asyncio.create_task(_background(client, bodies, stop, load))
-        watch = asyncio.create_task(_watch(feed, sent, seen, stop))
         try:
             await asyncio.sleep(WARMUP_S)
             accepted_before, started = load.accepted, time.perf_counter()
-            await _probes(client, probe_s, sent)
-            await _until_seen(sent, seen)
+            await _probes(client, probe_s, probes)
+            await _until_seen(probes)
             elapsed = time.perf_counter() - started
             figures.background_rate = (load.accepted - accepted_before) / elapsed
         finally:
             stop.set()
             figures.background_events = await posting
-            await asyncio.wait_for(watch, PROBE_WAIT_S + 5)
-    figures.latencies = sorted(seen[n] - at for n, at in sent if n in seen)
-    figures.missing = len(sent) - len(figures.latencies)
+            await asyncio.wait_for(asyncio.gather(*tasks), PROBE_WAIT_S + 5)
+    figures.latencies = [probes.seen[n] - at for n, at in probes.sent.items() if n in probes.seen]
+    figures.missing = len(probes.sent) - len(figures.latencies)
+    figures.stages = probes.stages()
     return figures
 
 
@@ -170,29 +206,29 @@ async def _background(
     return load.accepted
 
 
-async def _probes(client: httpx.AsyncClient, probe_s: float, sent: list[tuple[int, float]]) -> None:
+async def _probes(client: httpx.AsyncClient, probe_s: float, probes: Probes) -> None:
     """Probe contacts at `PROBE_RATE_PER_S`, each on queue `bench-probe-(n % PROBE_QUEUES)`."""
     first = time.perf_counter()
     for n in range(int(probe_s * PROBE_RATE_PER_S)):
         await asyncio.sleep(max(0.0, first + n / PROBE_RATE_PER_S - time.perf_counter()))
-        at = time.perf_counter()
-        sent.append((n, at))
-        r = await client.post("/v1/events", json=_contact(f"probe{n}", _probe_queue(n)))
+        event = _contact(f"probe{n}", _probe_queue(n))
+        probes.buckets.add(keys.bucket_start_s(clock.now(), "m"))
+        probes.sent[n] = time.perf_counter()
+        r = await client.post("/v1/events", json=event)
         assert r.status_code == 202, r.text
+        probes.accepted[n] = time.perf_counter()
 
 
-async def _until_seen(sent: list[tuple[int, float]], seen: dict[int, float]) -> None:
+async def _until_seen(probes: Probes) -> None:
     """Until every probe is seen or the last one has waited `PROBE_WAIT_S` (bounded)."""
-    deadline = (sent[-1][1] if sent else time.perf_counter()) + PROBE_WAIT_S
+    last = max(probes.sent.values(), default=time.perf_counter())
     for _ in range(int(PROBE_WAIT_S / 0.05)):
-        if len(seen) == len(sent) or time.perf_counter() > deadline:
+        if len(probes.seen) == len(probes.sent) or time.perf_counter() > last + PROBE_WAIT_S:
             return
         await asyncio.sleep(0.05)
 
 
-async def _watch(
-    feed: Feed, sent: list[tuple[int, float]], seen: dict[int, float], stop: asyncio.Event
-) -> None:
+async def _watch(feed: Feed, probes: Probes, stop: asyncio.Event) -> None:
     """Each websocket state: the probes its probe queues count are seen (at its arrival)."""
     while not stop.is_set():
         try:
@@ -200,11 +236,49 @@ async def _watch(
         except TimeoutError:
             continue
         at = time.perf_counter()
-        queues = ((message.get("data") or {}).get("queues") or {}) if "data" in message else {}
-        for n, _ in sent:
-            entry = queues.get(_probe_queue(n)) or {}
-            if n not in seen and int(entry.get("offered", 0)) > n // PROBE_QUEUES:
-                seen[n] = at
+        if "data" not in message:
+            continue  # alerts
+        probes.pushes.append(at)
+        queues = message["data"].get("queues") or {}
+        counts = [int((queues.get(_probe_queue(q)) or {}).get("offered", 0)) for q in QUEUES]
+        _arrived(probes.seen, counts, list(probes.sent), at)
+
+
+async def _watch_redis(redis_url: str, probes: Probes, stop: asyncio.Event) -> None:
+    """After each change notice: the probes the counters in Redis count are applied (each
+    partition's minute buckets summed, as the api does)."""
+    redis = Redis.from_url(redis_url)
+    try:
+        async with redis.pubsub() as pubsub:
+            await pubsub.subscribe(keys.CHANGES_CHANNEL)
+            while not stop.is_set():
+                if await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0):
+                    at = time.perf_counter()
+                    counts = await _redis_counts(redis, sorted(probes.buckets))
+                    _arrived(probes.applied, counts, list(probes.sent), at)
+    finally:
+        await redis.aclose()
+
+
+async def _redis_counts(redis: Redis, buckets: list[int]) -> list[int]:
+    """Per probe queue: contacts offered, summed over partitions and minute buckets."""
+    partitions = int(await redis.get(keys.PARTITIONS) or 0)
+    async with redis.pipeline(transaction=False) as pipe:
+        for q in QUEUES:
+            field_name = keys.counter_field(keys.queue_scope("social", _probe_queue(q)), "offered")
+            for partition in range(partitions):
+                for bucket in buckets:
+                    pipe.hget(keys.partition_counter_key(partition, "m", bucket), field_name)
+        values = await pipe.execute()
+    per_queue = len(values) // len(QUEUES) if values else 0
+    return [sum(int(v or 0) for v in values[q * per_queue : (q + 1) * per_queue]) for q in QUEUES]
+
+
+def _arrived(times: dict[int, float], counts: list[int], sent: list[int], at: float) -> None:
+    """Probe n is the (n // PROBE_QUEUES)-th of its queue: counted once the count passes it."""
+    for n in sent:
+        if n not in times and counts[n % PROBE_QUEUES] > n // PROBE_QUEUES:
+            times[n] = at
 
 
 def _probe_queue(n: int) -> str:
@@ -246,18 +320,20 @@ def run(intervals: list[float], probe_s: float) -> None:
     for interval in intervals:
         env = {"CCPULSE_WS_MIN_INTERVAL_SECONDS": str(interval)}
         default = " (production default)" if interval == 1.0 else ""
-        with tempfile.TemporaryDirectory() as tmp, embedded_pipeline(Path(tmp), env) as (p, _):
+        with tempfile.TemporaryDirectory() as tmp, embedded_pipeline(Path(tmp), env) as (p, url):
             idle = asyncio.run(reference(p))
             print(
                 f"event -> websocket, push interval {interval:g} s{default}:\n"
                 f"  idle, up to {REFERENCE_RATE_PER_S} events/s: {idle.line()}",
                 flush=True,
             )
-            loaded = asyncio.run(under_load(p, probe_s))
+            loaded = asyncio.run(under_load(p, url, probe_s))
             print(
                 f"  under {loaded.background_rate:,.0f} events/s: {loaded.line()}  "
                 f"(background {loaded.background_events:,} events, batches of {LOAD_BATCH}, "
                 f"target {LOAD_RATE_PER_S:,}/s; probes {PROBE_RATE_PER_S}/s)",
+                *(f"    {stage}" for stage in loaded.stages),
+                sep="\n",
                 flush=True,
             )
 
