@@ -13,6 +13,8 @@ import contextlib
 import itertools
 import json
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -149,28 +151,36 @@ class Broadcaster:
             box.put(text, kind="alerts")
 
     async def _publish(self) -> None:
+        """A change is pushed at once when the last push is an interval old, else when it is:
+        pushes start at most once per interval and none waits out an interval after a build
+        (the state is read when the push starts, so the build's time is not added to it)."""
+        started = sent = -math.inf  # monotonic times of the last push's start and its send
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), REFRESH_S)
+            await asyncio.sleep(max(0.0, started + self.min_interval_s - time.monotonic()))
             self._dirty.clear()
             if self.clients:
-                await self._send_update()
-            await asyncio.sleep(self.min_interval_s)
+                started = time.monotonic()
+                await self._send_update(sent + self.min_interval_s)
+                sent = max(sent + self.min_interval_s, time.monotonic())
 
-    async def _send_update(self) -> None:
+    async def _send_update(self, not_before: float) -> None:
         traces, self._traces = self._traces, []
         with TRACER.start_as_current_span(
             "wallboard push", kind=tracing.SpanKind.PRODUCER, links=tracing.links(traces)
         ) as span:
             span.set_attribute("ccpulse.websocket.clients", len(self.clients))
-            await self._build_and_send()
+            await self._build_and_send(not_before)
 
-    async def _build_and_send(self) -> None:
+    async def _build_and_send(self, not_before: float) -> None:
         try:
             data = await self.build()
         except (RedisError, OSError) as exc:
             log.warning("snapshot failed: %s", exc)
             return
+        # A build faster than the one before must not bring two sends closer than an interval.
+        await asyncio.sleep(max(0.0, not_before - time.monotonic()))
         self.latest = frame = self._frame(data, self.latest)
         for box in list(self.clients):
             box.put(frame)

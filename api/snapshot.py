@@ -277,7 +277,10 @@ async def today_totals(reader: LiveReader, now_s: float) -> dict[str, Any]:
 
 
 async def wallboard_frame(reader: LiveReader, now_s: float) -> dict[str, Any]:
-    """What one websocket message carries: the 15-minute document and today's totals."""
-    data = await shared_build(reader, resolve_window("15m", now_s, reader.settings), now_s)
-    today = await reader.shared.get(("today-totals",), now_s, lambda: today_totals(reader, now_s))
+    """What one websocket message carries: the 15-minute document and today's totals, read
+    side by side (one after the other, today's waited for the document's round trips)."""
+    data, today = await asyncio.gather(
+        shared_build(reader, resolve_window("15m", now_s, reader.settings), now_s),
+        reader.shared.get(("today-totals",), now_s, lambda: today_totals(reader, now_s)),
+    )
     return {"data": data, "today": today}

@@ -1,5 +1,6 @@
-"""`make bench`: ingest events/s, aggregator events/s, event -> websocket latency p50/p99, then
-the aggregator against the consumer ceiling on one backlog (tests/tools/bench_backlog.py).
+"""`make bench`: ingest events/s, aggregator events/s, event -> websocket latency p50/p99 idle and
+under 5,000 events/s (tests/tools/bench_ws_latency.py), then the aggregator against the consumer
+ceiling on one backlog (tests/tools/bench_backlog.py).
 
 Prints figures with the command and machine; asserts nothing (timings are not test material).
 Every loop is bounded in count and time; every process started here is stopped by PID.
@@ -7,11 +8,9 @@ Every loop is bounded in count and time; every process started here is stopped b
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import platform
-import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,21 +19,19 @@ from typing import Any
 
 import httpx
 import redis
-import websockets
 
 from simulator.scenario import Day, generate, iso
 from tests.clock import clock
 from tests.harness import Pipeline, wait_until
 from tests.kafka_tools import produce_raw
 from tests.stackfixtures import embedded_pipeline
-from tests.tools import bench_backlog
+from tests.tools import bench_backlog, bench_ws_latency
 from tests.tools.bench_backlog import applied
-from tests.wallboard_feed import Feed
 
 INGEST_EVENTS = 100_000
 AGGREGATOR_EVENTS = 200_000
-LATENCY_SAMPLES = 200
-LATENCY_RATE_PER_S = 20
+LATENCY_INTERVALS_S = [1.0, 0.1]  # the production default, and what this bench used before
+LATENCY_PROBING_S = 40.0
 
 
 def past_events(count: int, prefix: str) -> list[dict[str, Any]]:
@@ -80,43 +77,6 @@ def bench_aggregator(pipeline: Pipeline, r: redis.Redis) -> float:
     return (target - base) / (time.perf_counter() - started)
 
 
-async def bench_latency(pipeline: Pipeline) -> list[float]:
-    """Post one new contact at a steady rate; time until the websocket shows it counted."""
-    url = pipeline.api_url.replace("http", "ws") + "/ws/wallboard"
-    latencies: list[float] = []
-    async with websockets.connect(url, max_size=None) as ws, httpx.AsyncClient() as client:
-        feed = Feed(ws)
-        await feed.next()
-        for n in range(LATENCY_SAMPLES):
-            event = {
-                "id": f"lat{n}",
-                "type": "contact.offered",
-                "time": iso(clock.now()),
-                "contact": f"lat{n}",
-                "channel": "social",
-            }
-            sent = time.perf_counter()
-            await client.post(f"{pipeline.ingest_url}/v1/events", json=event)
-            deadline = sent + 10
-            while time.perf_counter() < deadline:
-                msg = await feed.next(10)
-                if _social_offered(msg) > n:
-                    latencies.append(time.perf_counter() - sent)
-                    break
-            await asyncio.sleep(max(0.0, 1 / LATENCY_RATE_PER_S - (time.perf_counter() - sent)))
-    return latencies
-
-
-def _social_offered(message: Any) -> int:
-    """Contacts offered on `social` in a wallboard update; 0 for any other message (alerts
-    carry a list as `data`)."""
-    data = message.get("data") if isinstance(message, dict) else None
-    if not isinstance(data, dict):
-        return 0
-    social = (data.get("channels") or {}).get("social") or {}
-    return int(social.get("offered", 0)) if isinstance(social, dict) else 0
-
-
 def main() -> None:
     print(
         f"command: make bench  (python -m tests.tools.bench)\nmachine: {platform.platform()}, "
@@ -138,14 +98,9 @@ def main() -> None:
             f"aggregator: {rate:10,.0f} events/s  ({AGGREGATOR_EVENTS:,} events "
             "pre-loaded, one atomic Redis script call per batch)"
         )
-        lat = sorted(asyncio.run(bench_latency(pipeline)))
-        p50 = statistics.median(lat) * 1000
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
-        print(
-            f"event -> websocket: p50 {p50:.0f} ms, p99 {p99:.0f} ms  "
-            f"({len(lat)} events at {LATENCY_RATE_PER_S}/s, updates coalesced every 0.1 s)"
-        )
         r.close()
+    # Event -> websocket on fresh stacks, idle (20/s) and under 5,000 events/s, per push interval.
+    bench_ws_latency.run(LATENCY_INTERVALS_S, LATENCY_PROBING_S)
     # Side by side on one backlog: consumer ceiling, one aggregator, two, two on a local cluster.
     bench_backlog.run(200_000, 6, None, cluster=True)
     bench_history()

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from aggregator import engine
 from aggregator.store import APPLIED, Step, Store
 from api import broadcaster
+from api.app import create_app
 from api.documents import AlertsDocument, ConfigDocument, LiveDocument
 from ccpulse.stack import EmbeddedRedis
 from services import keys
@@ -182,6 +183,53 @@ async def _watch(url: str, redis_url: str, last: int) -> tuple[dict[str, Any], d
     finally:
         await redis.aclose()
     return snapshot, message
+
+
+async def test_a_change_after_a_quiet_interval_is_pushed_at_once_and_the_next_waits(
+    clean_redis: EmbeddedRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18: a push starts right after a change when the last one is an interval old (it
+    used to sleep an interval after every wake-up, even one that pushed nothing); a change
+    right after a push still waits for the interval (at most one update per interval)."""
+    monkeypatch.setattr(broadcaster, "REFRESH_S", 600.0)  # only change notices wake it
+    settings = api_settings(clean_redis.url, tmp_path, auth="off", ws_min_interval_seconds=60)
+    app = create_app(settings, clock)
+    pushes = app.state.api.broadcaster
+    await pushes.start()
+    try:
+        now = clock.now()
+        await _subscribed(clean_redis.url)
+        last = await apply_events(
+            clean_redis.url, contact("a", now - 90, "answered", 5, "voice"), -1, now
+        )
+        await asyncio.sleep(0.5)  # the notice woke the publisher with nobody to send to
+        box = pushes.join()
+        last = await apply_events(
+            clean_redis.url, contact("b", now - 60, "answered", 5, "chat"), last, now
+        )
+        frame = await asyncio.wait_for(box.take(), UPDATE_WAIT_S)  # not after the interval
+        assert isinstance(frame, broadcaster.Frame)
+        assert frame.state["data"]["channels"]["chat"]["offered"] == 1
+        await apply_events(clean_redis.url, contact("c", now - 30, "answered", 5, "sms"), last, now)
+        with pytest.raises(TimeoutError):  # coalesced: the next push is an interval later
+            await asyncio.wait_for(box.take(), 1.0)
+    finally:
+        await pushes.stop()
+        await app.state.api.redis.aclose()
+
+
+async def _subscribed(redis_url: str) -> None:
+    """Until the api's change feed listens (bounded), so the first notice reaches it."""
+    redis = Redis.from_url(redis_url)
+    try:
+        for _ in range(100):
+            ((_, listeners),) = await redis.pubsub_numsub(keys.CHANGES_CHANNEL)
+            if listeners:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the broadcaster never subscribed")
+    finally:
+        await redis.aclose()
 
 
 async def test_access_on_refuses_anonymous_and_keeps_planner_routes_from_viewers(
