@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -76,6 +77,7 @@ class HistoryWriter:
         self._last_prune = 0.0
         self.rows_written = 0
         self.agent_time = AgentTimeRoller(redis, engine)
+        self._agent_time_s = -math.inf  # when agents' time was last rolled (`_agent_time`)
         topic = settings.topic(keys.TOPIC_EVENTS)
         self.contacts = contact_rows.ContactRoller(
             redis, engine, self._forget, lambda p: keys.partition_offset_key(topic, p)
@@ -123,12 +125,7 @@ class HistoryWriter:
         if cells:
             counters = await self._read(cells, partitions)
             await self._write([(s, scope, 0.0) for s, scope in cells], counters, int(now_s))
-        agents = [
-            (s, parts[1])
-            for s, parts in ((s, keys.parse_scope(c)) for s, c in cells)
-            if parts[0] == "ag"
-        ]
-        await self.agent_time.cycle(now_s, agents)
+        await self._agent_time(now_s, [keys.dirty_member(s, c) for s, c in cells if _agent(c)])
         if cells:
             await self._unmark(cells, marks)
             self.rows_written += len(cells)
@@ -139,6 +136,24 @@ class HistoryWriter:
         if now_s - self._last_prune > 3600:
             await self._prune(now_s)
         return len(cells)
+
+    async def _agent_time(self, now_s: float, late: list[str]) -> None:
+        """Agents' time, at most once an interval: a pass runs again at once while cells or
+        contacts are behind (a replay), and each agent-time pass re-reads every agent's log
+        since the open interval (py-spy: a fifth of the process during a replay). The late
+        marks wait in a Redis set meanwhile, so a restart loses none."""
+        if late:
+            await self.redis.sadd(keys.AGENT_TIME_DIRTY, *late)
+        if now_s - self._agent_time_s < self.settings.history_interval_seconds:
+            return
+        pending = [_text(m) for m in await self.redis.smembers(keys.AGENT_TIME_DIRTY)]
+        marks = [keys.parse_dirty_member(member) for member in pending]
+        await self.agent_time.cycle(
+            now_s, [(start, scope.split(keys.SEP, 1)[1]) for start, scope in marks]
+        )
+        if pending:
+            await self.redis.srem(keys.AGENT_TIME_DIRTY, *pending)
+        self._agent_time_s = now_s
 
     async def _unmark(
         self, cells: list[tuple[int, str]], marks: dict[tuple[int, str], list[tuple[int, float]]]
@@ -228,6 +243,10 @@ def _upsert(dialect: str) -> Any:
 
 def _flat(pairs: Sequence[tuple[str, float]]) -> list[str]:
     return [item for member, version in pairs for item in (member, repr(version))]
+
+
+def _agent(scope: str) -> bool:
+    return keys.parse_scope(scope)[0] == "ag"
 
 
 def _text(value: Any) -> str:

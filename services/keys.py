@@ -33,6 +33,8 @@ LAG_FRESH_MS = 60_000  # a report older than this is from a consumer that stoppe
 HISTORY_LOCK = f"{PREFIX}:history:lock"  # string: the history writer's token (services.locks)
 # string: the start of the first 15-minute interval whose agent time is not rolled to SQL yet
 AGENT_TIME_ROLLED = f"{PREFIX}:history:agent_time"
+# set of `interval|ag|agent`: agents' intervals a late state change hit, not re-rolled yet
+AGENT_TIME_DIRTY = f"{PREFIX}:history:agent_time_dirty"
 # string: epoch seconds before which every contact change is in the contacts table
 CONTACTS_ROLLED = f"{PREFIX}:history:contacts_rolled"
 INTERVAL_SECONDS = 900
