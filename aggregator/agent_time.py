@@ -45,11 +45,16 @@ def rows_for(
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """Rows to upsert and interval starts whose row is now empty (to delete), for the agent."""
     ordered = sorted(set(changes))
+    times = [at for at, _, _ in ordered]
     upsert: list[dict[str, Any]] = []
     empty: list[int] = []
     for start in starts:
         end_ms = min(start * 1000 + INTERVAL_MS, now_s * 1000)
-        row = interval_row(start, ordered, end_ms)
+        # Only the last change before the interval and those inside it count: the rows of a
+        # long log cost its length once, not once per interval.
+        first = bisect.bisect_left(times, start * 1000)
+        inside = ordered[max(0, first - 1) : bisect.bisect_left(times, end_ms, first)]
+        row = interval_row(start, inside, end_ms)
         if any(row.values()):
             upsert.append(
                 {"start_s": start, "agent": agent, **row, "extra": "{}", "updated_s": now_s}

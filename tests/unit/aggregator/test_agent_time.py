@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.agent_time import interval_row, reroll_starts
+from aggregator.agent_time import interval_row, reroll_starts, rows_for
 from services import keys
 from services.kpis import StateChange
 
@@ -56,3 +56,24 @@ def test_a_late_change_re_rolls_up_to_the_next_change_only() -> None:
     assert reroll_starts([DAY_START], times[:1], DAY_START + 5 * W) == {
         DAY_START + n * W for n in range(5)
     }  # no later change: up to the watermark
+
+
+@settings(max_examples=200, deadline=None)
+@given(log=changes, now_offset_s=st.integers(0, 12 * W))
+def test_rows_for_equals_each_interval_computed_from_the_whole_log(
+    log: list[tuple[int, str]], now_offset_s: int
+) -> None:
+    """`rows_for` reads only the changes around each interval; the rows equal `interval_row`
+    over the whole log (ties in time included: the strategy repeats instants)."""
+    changes_ = log_of(log, "c") + log_of(log[:3], "d")  # some changes at the same instant
+    now_s = DAY_START + now_offset_s
+    starts = list(range(DAY_START - W, DAY_START + 13 * W, W))
+    upsert, empty = rows_for("ann", starts, changes_, now_s)
+    ordered = sorted(set(changes_))
+    want = {
+        start: interval_row(start, ordered, min((start + W) * 1000, now_s * 1000))
+        for start in starts
+    }
+    got = {row["start_s"]: {k: v for k, v in row.items() if k.endswith("_ms")} for row in upsert}
+    assert got == {start: row for start, row in want.items() if any(row.values())}
+    assert set(empty) == {start for start, row in want.items() if not any(row.values())}
