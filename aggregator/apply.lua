@@ -4,7 +4,8 @@
 --       which the payload names by index. No key name is computed here.
 -- ARGV[1]: the payload (JSON); numbers travel as strings so Lua never rounds them.
 -- Returns {1} when applied, {0, key, stored} on an offset conflict (someone else applied this
--- partition). The batch's measured-FCR groups were written before, by groups.lua.
+-- partition), {2, key, version} when a measured-FCR group changed since it was read. On a single
+-- Redis the batch's groups are written here (`groups`); on a cluster, before, by groups.lua.
 local p = cjson.decode(ARGV[1])
 
 local function chunks(list, size, fn)
@@ -15,7 +16,15 @@ end
 
 local current = redis.call('GET', KEYS[1]) or '-1'
 if current ~= p.expected then return {0, KEYS[1], current} end
+for _, g in ipairs(p.groups) do
+  local version = redis.call('HGET', KEYS[g[1]], 'v') or '0'
+  if version ~= g[2] then return {2, KEYS[g[1]], version} end
+end
 
+for _, g in ipairs(p.groups) do
+  redis.call('HSET', KEYS[g[1]], 'v', g[3], 'm', g[4], 's', g[5])
+  redis.call('EXPIRE', KEYS[g[1]], p.group_ttl)
+end
 chunks(p.facts, 1000, function(...) redis.call('HSET', KEYS[2], ...) end)
 chunks(p.expiry, 1000, function(...) redis.call('ZADD', KEYS[3], ...) end)
 local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', p.now_ms, 'LIMIT', 0, 500)

@@ -1,7 +1,8 @@
 """One atomic Redis step per partition and batch: fact sheets, agent slices, counter deltas,
 gauges and the partition's offset, written by apply.lua whole or not at all. The batch's
-measured-FCR groups go first, one atomic step per group shard (groups.lua): only when all of
-them applied is the partition's own step sent (docs/aggregation.md, "Measured-FCR groups").
+measured-FCR groups are in that step on a single Redis; on a cluster (their keys are in other
+slots) they go first, one atomic step per group shard (groups.lua), and only when all of them
+applied is the partition's own step sent (docs/aggregation.md, "Measured-FCR groups").
 
 The script first compares the partition's stored offset with the one this consumer planned
 from, and refuses the step when they differ: a consumer that lost its partition in a rebalance,
@@ -65,6 +66,7 @@ class Payload:
     facts: list[str]  # contact, sheet, contact, sheet, ...
     expiry: list[str]  # expiry ms, contact, ...
     agents: list[str]  # agent, slice, ...
+    groups: list[tuple[int, str, str, str, str]]  # key, version read, new, members, seen
     counters: list[
         tuple[int, str, list[str], int]
     ]  # key, expire-at s, [field, delta, ...], its version key
@@ -78,6 +80,7 @@ class Payload:
     totals_since: list[str]  # `scope|since_ms` fields to create with now_ms when missing
     log_floor_ms: str
     log_ttl: str
+    group_ttl: str
     channel: str
     notice: str
     epoch_key: int  # the partition's epoch (keys.partition_epoch_key), now_ms if it has none
@@ -221,10 +224,10 @@ class Store:
         return out
 
     async def apply(self, steps: Sequence[Step], now_s: float) -> list[Outcome]:
-        """The steps' groups in one round trip, then the steps whose groups all applied in
-        another; each script is atomic on its own. A step whose groups changed since they were
-        read is not sent: its outcome is that conflict, and the planner retries it."""
-        refused = await self.apply_groups(steps, now_s)
+        """Every step's script in one round trip, each atomic on its own. On a cluster the
+        steps' groups go in a round trip before, and a step whose groups changed since they
+        were read is not sent: its outcome is that conflict, and the planner retries it."""
+        refused = await self.apply_groups(steps, now_s) if self.cluster else {}
         ready = [step for step in steps if step.partition not in refused]
         outcomes: dict[int, Outcome] = {}
         if ready:
@@ -255,17 +258,34 @@ class Store:
         return refused
 
     def group_payloads(self, step: Step, now_s: float) -> list[tuple[list[str], GroupPayload]]:
-        """KEYS and ARGV[1] of the step's group scripts: one per shard on a cluster (its keys
-        in one slot), one for all of them on a single Redis."""
+        """KEYS and ARGV[1] of the step's group scripts on a cluster: one per shard (its
+        keys in one slot)."""
         plan = step.plan
         if not plan.groups:
             return []
         by_shard: dict[int, list[str]] = {}
         for group in plan.groups:
             by_shard.setdefault(keys.group_shard(group, self.partitions), []).append(group)
-        calls = list(by_shard.items())
-        batches = [dict([c]) for c in calls] if self.cluster else [dict(calls)]
-        return [self._group_payload(step, batch, now_s) for batch in batches]
+        return [self._group_payload(step, {s: g}, now_s) for s, g in by_shard.items()]
+
+    def _group_rows(
+        self, step: Step, names: KeyNames, groups: list[str]
+    ) -> list[tuple[int, str, str, str, str]]:
+        """Each group's key, the version read, the new version, members and `seen`."""
+        rows = []
+        for group in groups:
+            sheet = step.plan.groups[group]
+            data = sheet.to_json()
+            rows.append(
+                (
+                    names(keys.group_key(group, self.partitions)),
+                    str(_version(step.old_groups.get(group))),
+                    str(sheet.version),
+                    orjson.dumps(data["m"]).decode(),
+                    orjson.dumps(data["s"]).decode(),
+                )
+            )
+        return rows
 
     def _group_payload(
         self, step: Step, shards: dict[int, list[str]], now_s: float
@@ -275,18 +295,8 @@ class Store:
         writes: list[ShardWrites] = []
         for shard, members in shards.items():
             deltas: Contribution = {}
+            groups += self._group_rows(step, names, members)
             for group in members:
-                sheet = plan.groups[group]
-                data = sheet.to_json()
-                groups.append(
-                    (
-                        names(keys.group_key(group, self.partitions)),
-                        str(_version(step.old_groups.get(group))),
-                        str(sheet.version),
-                        orjson.dumps(data["m"]).decode(),
-                        orjson.dumps(data["s"]).decode(),
-                    )
-                )
                 for cell, fields in plan.group_deltas.get(group, {}).items():
                     target = deltas.setdefault(cell, {})
                     for name, value in fields.items():
@@ -327,7 +337,9 @@ class Store:
         agents: list[str] = []
         for agent, slice_ in plan.agents.items():
             agents += (agent, orjson.dumps(slice_.to_json()).decode())
-        counters, scopes = self._counters(plan, now_s, key, step.partition)
+        # On a single Redis the groups' counters go with the step; on a cluster, with them.
+        deltas = plan.all_deltas() if plan.group_deltas and not self.cluster else plan.deltas
+        counters, scopes = self._bucket_writes(deltas, now_s, key, step.partition)
         payload = Payload(
             expected=str(step.expected),
             last=str(step.last),
@@ -335,6 +347,7 @@ class Store:
             facts=facts,
             expiry=expiry,
             agents=agents,
+            groups=[] if self.cluster else self._group_rows(step, key, list(plan.groups)),
             counters=counters,
             agent_log=[
                 (
@@ -346,12 +359,13 @@ class Store:
                 for agent, event_id, state, ms in plan.agent_log
             ],
             scopes=[v for scope, minute in scopes.items() for v in (str(minute), scope)],
-            dirty=self._dirty(plan, now_s),
+            dirty=dirty_members(deltas, plan.agent_log, now_s, self.bucket_ttl_s),
             gauges=gauge_ops(plan, key, step.partition),
             stats=_stats(plan),
             **_totals(plan, key, step.partition),
             log_floor_ms=str(now_ms - AGENT_LOG_KEEP_S * 1000),
             log_ttl=str(AGENT_LOG_KEEP_S),
+            group_ttl=str(self.group_ttl_s),
             channel=keys.CHANGES_CHANNEL,
             # The change notice: the step's trace (the api's push links to it), else its offset.
             notice=tracing.current_traceparent() or str(step.last),
@@ -364,14 +378,6 @@ class Store:
     def facts_expiry_ms(self, now_s: float) -> int:
         """When sheets written now expire: the memory copy must agree with Redis."""
         return int(now_s * 1000) + self.facts_ttl_s * 1000
-
-    def _dirty(self, plan: Plan, now_s: float) -> list[str]:
-        return dirty_members(plan.deltas, plan.agent_log, now_s, self.bucket_ttl_s)
-
-    def _counters(
-        self, plan: Plan, now_s: float, key: KeyList, partition: int
-    ) -> tuple[list[tuple[int, str, list[str], int]], dict[str, int]]:
-        return self._bucket_writes(plan.deltas, now_s, key, partition)
 
     def _bucket_writes(
         self, deltas: Contribution, now_s: float, key: KeyNames, partition: int

@@ -1,8 +1,10 @@
-"""Measured-FCR groups are written before their batch's own step (aggregator/groups.lua), in
-their shard's slot. Against a real Redis, in process (no broker): a batch whose groups applied
-but whose step never did (the process died between the two) is replayed without counting its
+"""On a cluster, measured-FCR groups are written before their batch's own step
+(aggregator/groups.lua), in their shard's slot; run here on one server through the store's
+cluster path. Against a real Redis, in process (no broker): a batch whose groups applied but
+whose step never did (the process died between the two) is replayed without counting its
 groups twice, and a consumer that lost its partition cannot move a group back to an older
-state of its contacts. Counters are compared with a run without faults, summed over partitions."""
+state of its contacts. Counters are compared with a run without faults, summed over
+partitions."""
 
 from __future__ import annotations
 
@@ -29,7 +31,9 @@ from tests.integration.test_runner_inflight import NOW_S, PARTITIONS, batches
 @contextlib.asynccontextmanager
 async def runner_on(url: str) -> AsyncIterator[Runner]:
     """A runner as a fresh process starts: every partition's state loaded from Redis."""
-    settings = Settings(redis_url=url, fcr_measured=True, state_max_sheets=40, auth="off")
+    settings = Settings(  # the cluster's two-phase path (groups, then the step), on one server
+        redis_url=url, fcr_measured=True, state_max_sheets=40, auth="off", redis_cluster=True
+    )
     redis = Redis.from_url(url)
     runner = Runner(settings, redis, clock=ManualClock(NOW_S))
     runner.store.partitions = PARTITIONS

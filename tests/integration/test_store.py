@@ -107,9 +107,10 @@ async def test_a_group_changed_since_it_was_read_refuses_the_step(redis: Redis) 
 
 
 async def test_groups_apply_in_their_shards_before_the_step(redis: Redis) -> None:
-    """Each group and the FCR counters it changes live in its shard's slot (not the step's
-    partition), with the shard's version moved; one script per shard on a cluster; then the
-    partition's own step. A group of another shard that conflicts keeps the step unsent."""
+    """On a cluster each group and the FCR counters it changes live in its shard's slot (not
+    the step's partition), with the shard's version moved, one script per shard, then the
+    partition's own step. On a single Redis they are all in the partition's one step."""
+    cluster = isinstance(redis, RedisCluster)
     store = group_store(redis)
     customers = [f"cust{n}" for n in range(12)]
     shards = {keys.group_shard(f"{c}{keys.SEP}billing", 8) for c in customers}
@@ -122,8 +123,9 @@ async def test_groups_apply_in_their_shards_before_the_step(redis: Redis) -> Non
         ]
     batch = step(events, -1, groups={})
     assert len(batch.plan.groups) == 12
-    calls = store.group_payloads(batch, NOW_S)
-    assert len(calls) == (len(shards) if isinstance(redis, RedisCluster) else 1)
+    assert len(store.group_payloads(batch, NOW_S)) == len(shards)  # the cluster's scripts
+    _, payload = store.payload(batch, NOW_S)
+    assert len(payload.groups) == (0 if cluster else 12)  # a single Redis: in the step
     (outcome,) = await store.apply([batch], NOW_S)
     assert outcome.code == APPLIED
     minute = keys.bucket_start_s(NOW_S - 60, "m")
@@ -132,9 +134,12 @@ async def test_groups_apply_in_their_shards_before_the_step(redis: Redis) -> Non
     for shard in range(8):
         counter = await redis.hgetall(keys.partition_counter_key(shard, "m", minute))
         total += int(counter.get(met.encode(), 0))
-        if shard in shards:
+        if cluster and shard in shards:
             assert await redis.get(keys.partition_group_version_key(shard)) == b"1"
             assert counter[met.encode()]  # the shard's own hash holds its groups' counts
+        elif not cluster:
+            assert not await redis.exists(keys.partition_group_version_key(shard))
+            assert bool(counter.get(met.encode())) == (shard == 3)  # the step's partition
     assert total == 12
     sheet = await redis.hgetall(keys.group_key(f"cust0{keys.SEP}billing", 8))
     assert json.loads(sheet[b"s"]) == {"3": batch.last}  # written by this batch of partition 3
