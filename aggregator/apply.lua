@@ -16,15 +16,7 @@ end
 
 local current = redis.call('GET', KEYS[1]) or '-1'
 if current ~= p.expected then return {0, KEYS[1], current} end
-for _, g in ipairs(p.groups) do
-  local version = redis.call('HGET', KEYS[g[1]], 'v') or '0'
-  if version ~= g[2] then return {2, KEYS[g[1]], version} end
-end
-
-for _, g in ipairs(p.groups) do
-  redis.call('HSET', KEYS[g[1]], 'v', g[3], 'm', g[4], 's', g[5])
-  redis.call('EXPIRE', KEYS[g[1]], p.group_ttl)
-end
+-- @groups
 chunks(p.facts, 1000, function(...) redis.call('HSET', KEYS[2], ...) end)
 chunks(p.expiry, 1000, function(...) redis.call('ZADD', KEYS[3], ...) end)
 local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', p.now_ms, 'LIMIT', 0, 500)

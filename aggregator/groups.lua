@@ -8,14 +8,7 @@
 -- Returns {1} when applied, {2, key, version} when a group changed since it was read.
 local p = cjson.decode(ARGV[1])
 
-for _, g in ipairs(p.groups) do
-  local version = redis.call('HGET', KEYS[g[1]], 'v') or '0'
-  if version ~= g[2] then return {2, KEYS[g[1]], version} end
-end
-for _, g in ipairs(p.groups) do
-  redis.call('HSET', KEYS[g[1]], 'v', g[3], 'm', g[4], 's', g[5])
-  redis.call('EXPIRE', KEYS[g[1]], p.group_ttl)
-end
+-- @groups
 -- Each shard's counter hashes get a version of their own (`epoch:gN`): readers add the
 -- shard's count of group steps to its (epoch, offset), which these writes do not move.
 for _, s in ipairs(p.shards) do

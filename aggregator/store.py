@@ -28,9 +28,18 @@ from .repeats import GroupSheet
 from .state import Loaded
 
 AGENT_LOG_KEEP_S = keys.AGENT_LOG_KEEP_S  # state changes kept for time in state (today, a week)
-APPLY_SCRIPT = resources.files(__package__).joinpath("apply.lua").read_text()
-LOAD_SCRIPT = resources.files(__package__).joinpath("load.lua").read_text()
-GROUPS_SCRIPT = resources.files(__package__).joinpath("groups.lua").read_text()
+
+
+def _script(name: str) -> str:
+    """A script's text, with the group check and write spliced in where it says so."""
+    text = resources.files(__package__).joinpath(name).read_text()
+    return text.replace("-- @groups\n", _GROUP_WRITE)
+
+
+_GROUP_WRITE = resources.files(__package__).joinpath("group_write.lua").read_text()
+APPLY_SCRIPT = _script("apply.lua")
+LOAD_SCRIPT = _script("load.lua")
+GROUPS_SCRIPT = _script("groups.lua")
 APPLIED, OFFSET_CONFLICT, GROUP_CONFLICT = 1, 0, 2
 
 
