@@ -30,12 +30,7 @@ chunks(p.agents, 1000, function(...) redis.call('HSET', KEYS[4], ...) end)
 -- the time of the partition's first step: state deleted and built again gets another.
 redis.call('SET', KEYS[p.epoch_key], p.now_ms, 'NX')
 local version = redis.call('GET', KEYS[p.epoch_key]) .. ':' .. p.last
-for _, c in ipairs(p.counters) do
-  local key, fields = KEYS[c[1]], c[3]
-  for j = 1, #fields, 2 do redis.call('HINCRBY', key, fields[j], fields[j + 1]) end
-  redis.call('EXPIREAT', key, c[2])
-  redis.call('SET', KEYS[c[4]], version, 'EXAT', c[2])
-end
+-- @counters
 for _, l in ipairs(p.agent_log) do
   redis.call('ZADD', KEYS[l[1]], l[3], l[2])
   redis.call('ZREMRANGEBYSCORE', KEYS[l[1]], '-inf', p.log_floor_ms)

@@ -66,7 +66,7 @@ class Plan:
         """Every counter change of the batch, its groups' included (rebuilds, recounts)."""
         out = {cell: dict(fields) for cell, fields in self.deltas.items()}
         for delta in self.group_deltas.values():
-            _merge_deltas(out, delta)
+            merge_deltas(out, delta)
         return out
 
     def not_counted(self) -> dict[str, int]:
@@ -261,7 +261,8 @@ def _copy(facts: ContactFacts) -> ContactFacts:
     return facts.copy()
 
 
-def _merge_deltas(total: contrib.Contribution, more: contrib.Contribution) -> None:
+def merge_deltas(total: contrib.Contribution, more: contrib.Contribution) -> None:
+    """Add `more` into `total`, field by field."""
     for cell, fields in more.items():
         target = total.setdefault(cell, {})
         for name, value in fields.items():

@@ -1,4 +1,4 @@
--- One partition's batch's measured-FCR groups in one slot, applied whole or not at all, before
+-- One partition's batch's measured-FCR groups of one shard (one slot), applied whole or not at all, before
 -- that batch's own step (apply.lua); aggregator/store.py builds the payload.
 -- A group's key and the counters it changes share its shard's slot (keys.group_shard), so this
 -- runs on a cluster too. Each group records the batch (`s`: source partition -> last offset):
@@ -9,20 +9,13 @@
 local p = cjson.decode(ARGV[1])
 
 -- @groups
--- Each shard's counter hashes get a version of their own (`epoch:gN`): readers add the
+-- The shard's counter hashes get a version of their own (`epoch:gN`): readers add the
 -- shard's count of group steps to its (epoch, offset), which these writes do not move.
-for _, s in ipairs(p.shards) do
-  redis.call('SET', KEYS[s.epoch_key], p.now_ms, 'NX')
-  local version = redis.call('GET', KEYS[s.epoch_key]) .. ':g' .. redis.call('INCR', KEYS[s.gv_key])
-  for _, c in ipairs(s.counters) do
-    local key, fields = KEYS[c[1]], c[3]
-    for j = 1, #fields, 2 do redis.call('HINCRBY', key, fields[j], fields[j + 1]) end
-    redis.call('EXPIREAT', key, c[2])
-    redis.call('SET', KEYS[c[4]], version, 'EXAT', c[2])
-  end
-  for j = 1, #s.scopes, 2 do
-    redis.call('ZADD', KEYS[s.scopes_key], 'GT', s.scopes[j], s.scopes[j + 1])
-  end
-  for _, d in ipairs(s.dirty) do redis.call('ZINCRBY', KEYS[s.dirty_key], 1, d) end
+redis.call('SET', KEYS[p.epoch_key], p.now_ms, 'NX')
+local version = redis.call('GET', KEYS[p.epoch_key]) .. ':g' .. redis.call('INCR', KEYS[p.gv_key])
+-- @counters
+for j = 1, #p.scopes, 2 do
+  redis.call('ZADD', KEYS[p.scopes_key], 'GT', p.scopes[j], p.scopes[j + 1])
 end
+for _, d in ipairs(p.dirty) do redis.call('ZINCRBY', KEYS[p.dirty_key], 1, d) end
 return {1}

@@ -23,20 +23,27 @@ from redis.asyncio import Redis
 from services import keys, tracing
 
 from .contributions import Contribution
-from .engine import Plan
+from .engine import Plan, merge_deltas
 from .repeats import GroupSheet
 from .state import Loaded
 
 AGENT_LOG_KEEP_S = keys.AGENT_LOG_KEEP_S  # state changes kept for time in state (today, a week)
 
 
+def _file(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text()
+
+
 def _script(name: str) -> str:
-    """A script's text, with the group check and write spliced in where it says so."""
-    text = resources.files(__package__).joinpath(name).read_text()
-    return text.replace("-- @groups\n", _GROUP_WRITE)
+    """A script's text, with the texts apply.lua and groups.lua share spliced in at their
+    marker lines."""
+    return (
+        _file(name)
+        .replace("-- @groups\n", _file("group_write.lua"))
+        .replace("-- @counters\n", _file("counter_write.lua"))
+    )
 
 
-_GROUP_WRITE = resources.files(__package__).joinpath("group_write.lua").read_text()
 APPLY_SCRIPT = _script("apply.lua")
 LOAD_SCRIPT = _script("load.lua")
 GROUPS_SCRIPT = _script("groups.lua")
@@ -98,24 +105,17 @@ class Payload:
 
 
 @dataclass(slots=True)
-class ShardWrites:
-    """What a shard's counters get from the groups of one step (see groups.lua)."""
+class GroupPayload:
+    """ARGV[1] of groups.lua (one shard); keys are indexes into KEYS."""
 
+    groups: list[tuple[int, str, str, str, str]]  # key, version read, new, members, seen
+    counters: list[tuple[int, str, list[str], int]]  # as Payload.counters, the shard's hashes
+    scopes: list[str]  # minute, scope, ...
+    dirty: list[str]
     epoch_key: int
     gv_key: int
     scopes_key: int
     dirty_key: int
-    counters: list[tuple[int, str, list[str], int]]  # as Payload.counters
-    scopes: list[str]  # minute, scope, ...
-    dirty: list[str]
-
-
-@dataclass(slots=True)
-class GroupPayload:
-    """ARGV[1] of groups.lua; keys are indexes into KEYS."""
-
-    groups: list[tuple[int, str, str, str, str]]  # key, version read, new, members, seen
-    shards: list[ShardWrites]
     now_ms: str
     group_ttl: str
 
@@ -275,7 +275,7 @@ class Store:
         by_shard: dict[int, list[str]] = {}
         for group in plan.groups:
             by_shard.setdefault(keys.group_shard(group, self.partitions), []).append(group)
-        return [self._group_payload(step, {s: g}, now_s) for s, g in by_shard.items()]
+        return [self._group_payload(step, s, g, now_s) for s, g in by_shard.items()]
 
     def _group_rows(
         self, step: Step, names: KeyNames, groups: list[str]
@@ -297,34 +297,23 @@ class Store:
         return rows
 
     def _group_payload(
-        self, step: Step, shards: dict[int, list[str]], now_s: float
+        self, step: Step, shard: int, groups: list[str], now_s: float
     ) -> tuple[list[str], GroupPayload]:
         plan, names = step.plan, KeyNames()
-        groups: list[tuple[int, str, str, str, str]] = []
-        writes: list[ShardWrites] = []
-        for shard, members in shards.items():
-            deltas: Contribution = {}
-            groups += self._group_rows(step, names, members)
-            for group in members:
-                for cell, fields in plan.group_deltas.get(group, {}).items():
-                    target = deltas.setdefault(cell, {})
-                    for name, value in fields.items():
-                        target[name] = target.get(name, 0) + value
-            counters, scopes = self._bucket_writes(deltas, now_s, names, shard)
-            writes.append(
-                ShardWrites(
-                    epoch_key=names(keys.partition_epoch_key(shard)),
-                    gv_key=names(keys.partition_group_version_key(shard)),
-                    scopes_key=names(keys.partition_scopes_key(shard)),
-                    dirty_key=names(keys.partition_dirty_key(shard)),
-                    counters=counters,
-                    scopes=[v for scope, minute in scopes.items() for v in (str(minute), scope)],
-                    dirty=dirty_members(deltas, [], now_s, self.bucket_ttl_s),
-                )
-            )
+        rows = self._group_rows(step, names, groups)
+        deltas: Contribution = {}
+        for group in groups:
+            merge_deltas(deltas, plan.group_deltas.get(group, {}))
+        counters, scopes = self._bucket_writes(deltas, now_s, names, shard)
         payload = GroupPayload(
-            groups=groups,
-            shards=writes,
+            groups=rows,
+            counters=counters,
+            scopes=[v for scope, minute in scopes.items() for v in (str(minute), scope)],
+            dirty=dirty_members(deltas, [], now_s, self.bucket_ttl_s),
+            epoch_key=names(keys.partition_epoch_key(shard)),
+            gv_key=names(keys.partition_group_version_key(shard)),
+            scopes_key=names(keys.partition_scopes_key(shard)),
+            dirty_key=names(keys.partition_dirty_key(shard)),
             now_ms=str(int(now_s * 1000)),
             group_ttl=str(self.group_ttl_s),
         )
