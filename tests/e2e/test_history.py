@@ -166,7 +166,7 @@ def exercise(p: Pipeline) -> None:
     doc = settle(p, events, interval="1h", group_by="queue", **base)
     assert mismatches(doc, events, "queue") == []
     # a late event, 20 hours back, corrects its closed interval
-    late_t = now - 20 * 3600
+    late_t = (now - 20 * 3600) // 3600 * 3600 + 60  # offer and abandon in one hour at any instant
     late = [
         {
             "id": "late-1",
