@@ -284,6 +284,12 @@ ALERT_STATES = f"{PREFIX}:{{alerts}}:state"  # hash: alert id -> JSON state (pen
 ALERT_OUTBOX = f"{PREFIX}:{{alerts}}:outbox"  # hash: outbox field -> JSON notice, until sent
 ALERT_HISTORY = f"{PREFIX}:{{alerts}}:history"  # list, newest first: each firing and resolve
 ALERTS_CHANNEL = f"{PREFIX}:alerts:changes"  # pub/sub: firing alerts, for every replica's sockets
+# Where releases before the hash tag kept the same states, outbox and history: the leader moves
+# what it finds there once (api/alerts/alert_state.py `adopt_legacy`), so an upgrade neither
+# pages again for an alert already firing nor loses the history.
+LEGACY_ALERT_STATES = f"{PREFIX}:alerts:state"
+LEGACY_ALERT_OUTBOX = f"{PREFIX}:alerts:outbox"
+LEGACY_ALERT_HISTORY = f"{PREFIX}:alerts:history"
 
 
 def alert_id(rule: str, channel: str, queue: str | None) -> str:

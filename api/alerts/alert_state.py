@@ -153,6 +153,29 @@ class AlertStore:
         args = (lock.token, json.dumps(body), HISTORY_LENGTH, keys.ALERTS_CHANNEL)
         return bool(await self.redis.eval(SAVE, len(keys_), *keys_, *args))
 
+    async def adopt_legacy(self) -> int:
+        """Move states, undelivered notices and history from the keys of releases before the
+        `{alerts}` hash tag (keys.LEGACY_ALERT_*); what the new keys hold already wins. Returns
+        the entries moved. One key at a time, so it runs on a cluster too; a crash midway
+        leaves the rest for the next leader (at worst a history line twice)."""
+        moved = 0
+        for old, new in (
+            (keys.LEGACY_ALERT_STATES, keys.ALERT_STATES),
+            (keys.LEGACY_ALERT_OUTBOX, keys.ALERT_OUTBOX),
+        ):
+            entries = await self.redis.hgetall(old)
+            for name, value in entries.items():
+                moved += int(await self.redis.hsetnx(new, name, value))
+            if entries:
+                await self.redis.delete(old)
+        history = await self.redis.lrange(keys.LEGACY_ALERT_HISTORY, 0, HISTORY_LENGTH - 1)
+        if history:  # older than anything under the new key: after it (newest first)
+            await self.redis.rpush(keys.ALERT_HISTORY, *history)
+            await self.redis.ltrim(keys.ALERT_HISTORY, 0, HISTORY_LENGTH - 1)
+            await self.redis.delete(keys.LEGACY_ALERT_HISTORY)
+            moved += len(history)
+        return moved
+
     async def outbox(self) -> list[tuple[str, str, Notice]]:
         """(field, target, notice) in the order the transitions happened."""
         raw = await self.redis.hgetall(keys.ALERT_OUTBOX)

@@ -62,6 +62,7 @@ class AlertService:
         self._resent_at = 0.0  # monotonic: the last re-send of firing alerts to Alertmanager
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._adopted = False  # legacy alert keys moved (once per process, by a leader)
         self._client: httpx.AsyncClient | None = None
         self.sender: Sender | None = None
 
@@ -93,13 +94,22 @@ class AlertService:
         while True:
             started = time.monotonic()
             try:
-                if await self.lock.hold() and await self.evaluate(self.clock.now()):
-                    self._wake.set()
+                if await self.lock.hold():
+                    await self._adopt_legacy()
+                    if await self.evaluate(self.clock.now()):
+                        self._wake.set()
             except (RedisError, OSError) as exc:
                 log.warning("alert evaluation skipped: %s", exc)
             except Exception:  # a bad stored state or a bug must not end alerting for good
                 log.exception("alert evaluation failed")
             await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - started)))
+
+    async def _adopt_legacy(self) -> None:
+        if not self._adopted:
+            moved = await self.store.adopt_legacy()
+            if moved:
+                log.warning("moved %d alert entries from the keys of an earlier release", moved)
+            self._adopted = True
 
     async def evaluate(self, now: float) -> list[Transition]:
         """One pass over every rule; returns the transitions it saved (none if not leader)."""

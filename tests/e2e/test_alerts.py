@@ -290,3 +290,37 @@ def test_the_replica_taking_over_does_not_page_again(
         wait_until(lambda p=path: len(record.got(p)) >= 2, 30, f"resolve at {path}")
     time.sleep(3)
     assert [len(record.got(p)) for p in PATHS] == [2, 2, 2]
+
+
+def test_an_upgrade_moves_the_alerts_firing_and_their_history(
+    pipeline_factory: PipelineFactory, receiver: tuple[Receiver, str]
+) -> None:
+    """Releases before the `{alerts}` hash tag kept the alerter's states and history under
+    other keys (keys.LEGACY_ALERT_*): the upgraded api takes them over, so an alert firing
+    across the upgrade pages nobody again and its history stays."""
+    record, url = receiver
+    pipeline = pipeline_factory(alert_env(url, {"for_seconds": 1, "resolve_for_seconds": 1}, 0.5))
+    now = clock.now()
+    pipeline.post(contacts("k", "voice", spread(25, now - 60, now - 21), abandoned=10))
+    for path in PATHS:
+        wait_until(lambda p=path: record.got(p), 60, f"trigger at {path}")
+    redis = Redis.from_url(pipeline.redis_url)
+    try:
+        wait_until(lambda: redis.hlen(keys.ALERT_OUTBOX) == 0, 15, "deliveries cleared")
+        pipeline.children["api"].stop()
+        history = redis.lrange(keys.ALERT_HISTORY, 0, -1)
+        assert history
+        # What the earlier release left behind: the same entries under its own key names.
+        redis.rename(keys.ALERT_STATES, keys.LEGACY_ALERT_STATES)
+        redis.rename(keys.ALERT_HISTORY, keys.LEGACY_ALERT_HISTORY)
+        redis.delete(keys.ALERTS_LEADER_LOCK)
+        pipeline.children["api"].start()
+        wait_until(lambda: evaluating(pipeline.api_url), 30, "the upgraded api evaluating")
+        wait_until(lambda: not redis.exists(keys.LEGACY_ALERT_STATES), 15, "states moved")
+        time.sleep(3)  # several evaluations later: the spike is still there, no new page
+        assert [len(record.got(p)) for p in PATHS] == [1, 1, 1]
+        assert redis.lrange(keys.ALERT_HISTORY, 0, -1)[-len(history) :] == history
+        assert not redis.exists(keys.LEGACY_ALERT_HISTORY)
+        assert [a["channel"] for a in alerts_doc(pipeline)["firing"]] == ["voice"]
+    finally:
+        redis.close()
