@@ -7,7 +7,10 @@ events (transfers, escalations) are keyed by event id. Any delivery order gives 
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from services import agentstates
@@ -42,6 +45,26 @@ def merge_max(current: int | None, ms: int) -> int:
     return ms if current is None or ms > current else current
 
 
+# One shared empty mapping for the sheets' stages, transfers and escalations: most contacts
+# have none of the last two, and an empty dict each took 3 x 80 bytes of every hot sheet. The
+# mappings are never changed in place (a fold replaces them), so sheets and copies share them.
+_NONE: Mapping[str, Any] = MappingProxyType({})
+
+
+def _none() -> Mapping[str, Any]:
+    return _NONE
+
+
+def _with(mapping: Mapping[str, Any], key: str, value: Any) -> Mapping[str, Any]:
+    return {**mapping, key: value}
+
+
+def _name(value: Any) -> Any:
+    """Queue, agent, issue and stage names recur across contacts: one string object for each
+    name, not one per event (the hot sheets hold up to CCPULSE_STATE_MAX_SHEETS of them)."""
+    return sys.intern(value) if type(value) is str else value
+
+
 @dataclass(slots=True)
 class ContactFacts:
     """What is known of one contact; contributions are a pure function of this."""
@@ -62,9 +85,9 @@ class ContactFacts:
     completed_ms: int | None = None
     resolved_ms: int | None = None
     first_contact: Register | None = None
-    stages: dict[str, int] = field(default_factory=dict)  # stage -> first entry ms
-    transfers: dict[str, int] = field(default_factory=dict)  # event id -> ms
-    escalations: dict[str, Register] = field(default_factory=dict)  # event id -> reason
+    stages: Mapping[str, int] = field(default_factory=_none)  # stage -> first entry ms
+    transfers: Mapping[str, int] = field(default_factory=_none)  # event id -> ms
+    escalations: Mapping[str, Register] = field(default_factory=_none)  # event id -> reason
     csat: Register | None = None
     nps: Register | None = None
 
@@ -91,7 +114,7 @@ class ContactFacts:
 
     def copy(self) -> ContactFacts:
         """A sheet the next fold may change while this one stays the 'old' side of the diff.
-        Registers are never changed in place (merges replace them), so only dicts are copied.
+        Registers and mappings are never changed in place (merges replace them): shared.
         Field by field rather than dataclasses.replace: this runs for every known contact."""
         return ContactFacts(
             self.contact,
@@ -110,9 +133,9 @@ class ContactFacts:
             self.completed_ms,
             self.resolved_ms,
             self.first_contact,
-            dict(self.stages),
-            dict(self.transfers),
-            dict(self.escalations),
+            self.stages,
+            self.transfers,
+            self.escalations,
             self.csat,
             self.nps,
         )
@@ -122,12 +145,17 @@ class ContactFacts:
         facts = cls(contact=data["contact"])
         for name in _REGISTERS:
             if name in data:
-                setattr(facts, name, Register(**data[name]))
+                reg = data[name]
+                value = _name(reg["value"]) if name in _NAMES else reg["value"]
+                setattr(facts, name, Register(value, reg["ms"], reg["id"]))
         for name in _TIMES:
             setattr(facts, name, data.get(name))
-        facts.stages = dict(data.get("stages", {}))
-        facts.transfers = dict(data.get("transfers", {}))
-        facts.escalations = {k: Register(**v) for k, v in data.get("escalations", {}).items()}
+        if data.get("stages"):
+            facts.stages = {_name(k): v for k, v in data["stages"].items()}
+        if data.get("transfers"):
+            facts.transfers = dict(data["transfers"])
+        if data.get("escalations"):
+            facts.escalations = {k: Register(**v) for k, v in data["escalations"].items()}
         return facts
 
 
@@ -143,6 +171,7 @@ _REGISTERS = (
     "csat",
     "nps",
 )
+_NAMES = frozenset({"queue", "agent", "issue", "answered_agent", "abandon_stage"})
 _TIMES = (
     "offered_ms",
     "queued_ms",
@@ -174,13 +203,13 @@ def _fold_attributes(facts: ContactFacts, event: ContactEvent, stamp: Stamp) -> 
     if event.channel is not None:
         facts.channel = merge_register(facts.channel, event.channel.value, stamp)
     if event.queue is not None:
-        facts.queue = merge_register(facts.queue, event.queue, stamp)
+        facts.queue = merge_register(facts.queue, _name(event.queue), stamp)
     if event.agent is not None:
-        facts.agent = merge_register(facts.agent, event.agent, stamp)
+        facts.agent = merge_register(facts.agent, _name(event.agent), stamp)
     if event.customer is not None:
         facts.customer = merge_register(facts.customer, event.customer, stamp)
     if event.issue is not None:
-        facts.issue = merge_register(facts.issue, event.issue, stamp)
+        facts.issue = merge_register(facts.issue, _name(event.issue), stamp)
 
 
 def _offered(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
@@ -188,14 +217,14 @@ def _offered(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) ->
 
 
 def _ivr(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
-    stage = event.stage or "ivr"
-    facts.stages[stage] = merge_min(facts.stages.get(stage), ms)
+    stage = _name(event.stage or "ivr")
+    facts.stages = _with(facts.stages, stage, merge_min(facts.stages.get(stage), ms))
 
 
 def _queued(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
     facts.queued_ms = merge_min(facts.queued_ms, ms)
-    stage = event.stage or QUEUE_STAGE
-    facts.stages[stage] = merge_min(facts.stages.get(stage), ms)
+    stage = _name(event.stage or QUEUE_STAGE)
+    facts.stages = _with(facts.stages, stage, merge_min(facts.stages.get(stage), ms))
 
 
 def _answered(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
@@ -205,13 +234,13 @@ def _answered(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -
         first = (-ms, event.id)
         current = facts.answered_agent
         if current is None or first > (-current.ms, current.id):
-            facts.answered_agent = Register(event.agent, ms, event.id)
+            facts.answered_agent = Register(_name(event.agent), ms, event.id)
 
 
 def _abandoned(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
     facts.abandoned_ms = merge_min(facts.abandoned_ms, ms)
     if event.stage is not None:
-        facts.abandon_stage = merge_register(facts.abandon_stage, event.stage, stamp)
+        facts.abandon_stage = merge_register(facts.abandon_stage, _name(event.stage), stamp)
 
 
 def _timed_out(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
@@ -230,11 +259,12 @@ def _resolved(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -
 
 
 def _escalated(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
-    facts.escalations[event.id] = Register(event.reason or "unspecified", ms, event.id)
+    reason = Register(event.reason or "unspecified", ms, event.id)
+    facts.escalations = _with(facts.escalations, event.id, reason)
 
 
 def _transferred(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
-    facts.transfers[event.id] = ms
+    facts.transfers = _with(facts.transfers, event.id, ms)
 
 
 def _survey(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:

@@ -161,12 +161,14 @@ class Settings(BaseSettings):
     # --- aggregator v2: state owned by partition (issue 18, docs/aggregation.md) ---
     # Fact sheets kept in memory across the partitions one aggregator owns; colder ones are
     # evicted (least recently used) and read back from Redis, their durable copy, on a miss.
-    state_max_sheets: int = Field(default=80_000, ge=1)  # ~1.2 kB each: 1M open contacts < 200 MB
-    # Measured-FCR group sheets cached with their versions (the apply step checks each version).
-    state_max_groups: int = Field(default=100_000, ge=1)
+    state_max_sheets: int = Field(default=64_000, ge=1)  # ~1 kB each (docs/capacity.md)
+    # Measured-FCR group sheets cached with their versions (the apply step checks each version),
+    # kept as JSON text (~0.3 kB each): a miss costs one pipelined read in the batch's planning
+    # (docs/capacity.md, "With measured FCR in use").
+    state_max_groups: int = Field(default=20_000, ge=1)
     # Redis Cluster: aggregator and api use redis-py's cluster client (CCPULSE_REDIS_URL names
-    # any node). Each partition's step is one slot; measured FCR needs a single primary, so it
-    # must be switched off (CCPULSE_FCR_MEASURED=false) on a cluster.
+    # any node). Each partition's step is one slot; measured FCR's groups are written per
+    # shard before it (docs/aggregation.md).
     redis_cluster: bool = False
     fcr_measured: bool = True
 

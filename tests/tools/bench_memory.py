@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import hashlib
 import json
 import resource
 import time
@@ -22,6 +23,7 @@ from aggregator import engine
 from aggregator.runner import Runner
 from ccpulse.stack import EmbeddedRedis
 from services.clock import ManualClock
+from services.privacy import HASH_PREFIX
 from services.settings import Settings
 from simulator.scenario import iso
 from tests.clock import clock
@@ -35,15 +37,20 @@ def _rss_mb() -> float:
 
 
 def open_contacts(
-    count: int, partitions: int, now_s: float
+    count: int, partitions: int, now_s: float, fcr: bool = False
 ) -> list[dict[int, list[tuple[int, bytes]]]]:
-    """Polls of 2,000 records per partition: each contact offered then queued, in the last hour."""
+    """Polls of 2,000 records per partition: each contact offered then queued, in the last hour;
+    with `fcr`, each from a customer (pseudonymised, as ingest leaves it) about an issue, so
+    measured FCR keeps a group for each."""
     offsets = [0] * partitions
     poll: dict[int, list[tuple[int, bytes]]] = {}
     for n in range(count):
         at = now_s - 3600 + 3600 * n / count
         contact, part = f"open-{n}", n % partitions
         base = {"contact": contact, "channel": "voice", "queue": f"q{n % 20}"}
+        if fcr:
+            digest = hashlib.sha256(contact.encode()).hexdigest()[:32]
+            base |= {"customer": f"{HASH_PREFIX}{digest}", "issue": f"issue-{n % 12}"}
         for kind, offset_s in (("contact.offered", 0.0), ("contact.queued", 2.0)):
             event = {"id": f"{contact}-{kind}", "type": kind, "time": iso(at + offset_s), **base}
             poll.setdefault(part, []).append((offsets[part], json.dumps(event).encode()))
@@ -57,7 +64,7 @@ def open_contacts(
 
 async def drive(
     url: str, polls: list[dict[int, list[tuple[int, bytes]]]], partitions: int, max_sheets: int
-) -> tuple[float, float, int]:
+) -> tuple[float, float, int, int]:
     redis = Redis.from_url(url)
     await redis.flushall()
     settings = Settings(redis_url=url, state_max_sheets=max_sheets)
@@ -75,9 +82,9 @@ async def drive(
     elapsed = time.monotonic() - started
     gc.collect()
     used = int((await redis.info("memory"))["used_memory"])
-    hot = runner.state.size
+    hot, groups = runner.state.size, len(runner.groups)
     await redis.aclose()
-    return elapsed, used / 2**20, hot
+    return elapsed, used / 2**20, hot, groups
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -85,14 +92,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--max-sheets", type=int, default=Settings().state_max_sheets)
+    parser.add_argument("--fcr", action="store_true", help="customers and issues: FCR groups")
     args = parser.parse_args(argv)
-    polls = open_contacts(args.contacts, args.partitions, clock.now())
+    polls = open_contacts(args.contacts, args.partitions, clock.now(), args.fcr)
     with (
         TemporaryDirectory() as folder,
         EmbeddedRedis(Path(folder), persistent=False).start() as server,
     ):
         before = _rss_mb()
-        elapsed, redis_mb, hot = asyncio.run(
+        elapsed, redis_mb, hot, groups = asyncio.run(
             drive(server.url, polls, args.partitions, args.max_sheets)
         )
         gc.collect()
@@ -101,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{args.contacts:,} open contacts ({2 * args.contacts:,} events, {args.partitions} "
         f"partitions), applied in {elapsed:.0f} s; hot sheets in memory {hot:,} "
-        f"(CCPULSE_STATE_MAX_SHEETS={args.max_sheets:,})"
+        f"(CCPULSE_STATE_MAX_SHEETS={args.max_sheets:,}); FCR groups in memory {groups:,}"
     )
     print(f"process RSS {before:.0f} MB before, {after:.0f} MB after; peak {peak:.0f} MB")
     print(f"Redis used_memory {redis_mb:.0f} MB")
