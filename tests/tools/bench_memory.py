@@ -14,6 +14,7 @@ import hashlib
 import json
 import resource
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -37,12 +38,14 @@ def _rss_mb() -> float:
 
 
 def open_contacts(
-    count: int, partitions: int, now_s: float, fcr: bool = False
-) -> list[dict[int, list[tuple[int, bytes]]]]:
-    """Polls of 2,000 records per partition: each contact offered then queued, in the last hour;
-    with `fcr`, each from a customer (pseudonymised, as ingest leaves it) about an issue, so
-    measured FCR keeps a group for each."""
+    count: int, partitions: int, now_s: float, fcr: bool = False, poll_size: int = 2000
+) -> Iterator[dict[int, list[tuple[int, bytes]]]]:
+    """Polls of `poll_size` records over all partitions, as the runner's polls are (its
+    CCPULSE_MAX_POLL_RECORDS): each contact offered then queued, in the last hour; with `fcr`,
+    each from a customer (pseudonymised, as ingest leaves it) about an issue, so measured FCR
+    keeps a group for each."""
     offsets = [0] * partitions
+    size = 0
     poll: dict[int, list[tuple[int, bytes]]] = {}
     for n in range(count):
         at = now_s - 3600 + 3600 * n / count
@@ -55,15 +58,16 @@ def open_contacts(
             event = {"id": f"{contact}-{kind}", "type": kind, "time": iso(at + offset_s), **base}
             poll.setdefault(part, []).append((offsets[part], json.dumps(event).encode()))
             offsets[part] += 1
-        if len(poll.get(part, ())) >= 2000:
+            size += 1
+        if size >= poll_size:
             yield poll
-            poll = {}
+            poll, size = {}, 0
     if poll:
         yield poll
 
 
 async def drive(
-    url: str, polls: list[dict[int, list[tuple[int, bytes]]]], partitions: int, max_sheets: int
+    url: str, polls: Iterator[dict[int, list[tuple[int, bytes]]]], partitions: int, max_sheets: int
 ) -> tuple[float, float, int, int]:
     redis = Redis.from_url(url)
     await redis.flushall()
@@ -93,8 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--max-sheets", type=int, default=Settings().state_max_sheets)
     parser.add_argument("--fcr", action="store_true", help="customers and issues: FCR groups")
+    parser.add_argument("--poll", type=int, default=Settings().max_poll_records)
     args = parser.parse_args(argv)
-    polls = open_contacts(args.contacts, args.partitions, clock.now(), args.fcr)
+    polls = open_contacts(args.contacts, args.partitions, clock.now(), args.fcr, args.poll)
     with (
         TemporaryDirectory() as folder,
         EmbeddedRedis(Path(folder), persistent=False).start() as server,
