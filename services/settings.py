@@ -247,7 +247,8 @@ class Settings(BaseSettings):
     ingest_public_url: str | None = None
     # Both servers (uvicorn): a connection must send its request headers within this time, idle
     # keep-alive connections close after `keep_alive`, at most `max_connections` are served at
-    # once (503 beyond), and a request head may be at most `max_header_bytes`.
+    # once (503 beyond), and a request head's URL and header fields may be at most
+    # `max_header_bytes` (431 beyond; services/serving.py).
     http_header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     http_keep_alive_seconds: float = Field(default=5.0, gt=0, le=300)
     http_max_connections: int = Field(default=1000, ge=10)

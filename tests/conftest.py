@@ -19,6 +19,7 @@ from tests.stackfixtures import (  # noqa: F401
     clean_redis,
     embedded_broker,
     embedded_redis,
+    ingest,
     redis_cluster,
 )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import select
 import shutil
 import signal
 import socket
@@ -71,6 +72,51 @@ class Child:
     def log_tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def closed_within(sock: socket.socket, deadline: float) -> bool:
+    """The server closed it (EOF or reset) before the deadline."""
+    sock.settimeout(max(0.01, deadline - time.monotonic()))
+    try:
+        return sock.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+class RawHttp:
+    """A raw HTTP/1.1 connection: bytes out, responses read in turn from one buffer (so
+    pipelined answers are not lost between two readers)."""
+
+    def __init__(self, url: str, timeout: float = 10) -> None:
+        port = int(url.rsplit(":", 1)[1])
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.reader = self.sock.makefile("rb")
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def answer(self) -> tuple[int, bytes]:
+        """The next response: status and body (every answer here has a Content-Length)."""
+        status = int(self.reader.readline().split()[1])
+        length = 0
+        while (line := self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, self.reader.read(length)
+
+    def answered(self, seconds: float) -> bool:
+        """Something came back (an answer or the close) within `seconds`."""
+        return bool(select.select([self.sock], [], [], seconds)[0])
+
+    def closed_within(self, deadline: float) -> bool:
+        return closed_within(self.sock, deadline)
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sock.close()
 
 
 @functools.cache

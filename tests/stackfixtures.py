@@ -1,4 +1,5 @@
-"""Session-wide embedded broker and Redis for integration and e2e tests (conftest imports these).
+"""Session-wide embedded broker and Redis for integration and e2e tests (conftest imports these),
+and `ingest`: `python -m ingest` started against that broker with a test's own settings.
 
 One broker and one Redis per session: starting them costs a fraction of a second, but consumer
 groups and topic creation are faster on a warm broker. Tests isolate themselves by flushing Redis
@@ -16,16 +17,18 @@ import shutil
 import signal
 import socket
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import cast
 
+import httpx
 import pytest
 from redis.asyncio import Redis, RedisCluster
 
 from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
 from services.keys import ALL_TOPICS
-from tests.harness import Pipeline, wait_until
+from tests.clock import OFFSET_S
+from tests.harness import Child, Pipeline, free_port, wait_until
 
 TEST_PARTITIONS = 6
 TEST_RETENTION_MS = 7 * 24 * 3600 * 1000
@@ -44,6 +47,44 @@ def embedded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
     """A fresh, non-persistent redis-server for the whole session."""
     with EmbeddedRedis(tmp_path_factory.mktemp("redis"), persistent=False) as redis:
         yield redis
+
+
+Ingest = Callable[..., str]
+
+
+@pytest.fixture
+def ingest(embedded_broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Ingest]:
+    """Start an ingest with extra `CCPULSE_*` settings; returns its base URL. Stopped by PID."""
+    started: list[Child] = []
+
+    def start(extra: dict[str, str] | None = None, expect_start: bool = True) -> str:
+        port = free_port()
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "CCPULSE_KAFKA_BOOTSTRAP": embedded_broker.bootstrap,
+            "CCPULSE_KAFKA_IDEMPOTENCE": "false",
+            "CCPULSE_DATA_DIR": str(tmp_path),
+            "CCPULSE_INGEST_PORT": str(port),
+            "CCPULSE_AUTH": "off",
+            "CCPULSE_CLOCK_OFFSET_SECONDS": str(OFFSET_S),  # the test's "now"
+            **(extra or {}),
+        }
+        child = Child(f"ingest{len(started)}", "ingest", env, tmp_path / f"ingest{port}.log")
+        started.append(child)
+        child.start()
+        if expect_start:
+            url = f"http://127.0.0.1:{port}"
+            wait_until(lambda: httpx.get(f"{url}/healthz").status_code == 200, 30, "ingest")
+            return url
+        assert child.process is not None
+        child.process.wait(30)
+        return child.log_path.read_text()
+
+    try:
+        yield start
+    finally:
+        for child in started:
+            child.stop()
 
 
 def flush_redis(redis: EmbeddedRedis) -> None:

@@ -4,8 +4,10 @@ Two sources of input: schemathesis, from the OpenAPI schemas the ingest and the 
 (valid and invalid requests for every operation, with an admin key or an ingest token), and
 hypothesis, for what the schemas cannot describe: raw bodies of hostile events on `/v1/events` and
 on every vendor webhook, correctly signed so they reach the parsers (wrong types, huge strings,
-far-future and far-past times, unknown fields, invalid UTF-8, lone surrogates, deep nesting).
-Afterwards a valid event must still reach `/api/v1/live`: the consumer is not stuck.
+far-future and far-past times, unknown fields, invalid UTF-8, lone surrogates, deep nesting),
+and raw requests with hostile Content-Length and Transfer-Encoding headers (the HTTP server's own
+refusals must name their reason too). Afterwards a valid event must still reach `/api/v1/live`:
+the consumer is not stuck.
 
 `CCPULSE_FUZZ_EXAMPLES` sets the total number of generated inputs (a few thousand by default;
 `make chaos` runs 100,000).
@@ -26,7 +28,7 @@ import httpx
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -34,7 +36,7 @@ from schemathesis import GenerationMode
 from ingest import signatures as sig
 from simulator.scenario import iso
 from tests.clock import clock
-from tests.harness import Pipeline, wait_until
+from tests.harness import Pipeline, RawHttp, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -452,7 +454,7 @@ def assert_consumer_goes_on(pipeline: Pipeline) -> None:
 # --- hostile header values, on every header the processes read ---
 
 INGEST_HEADERS = {
-    "/v1/events": ("authorization", "content-type"),  # h11 checks Content-Length itself
+    "/v1/events": ("authorization", "content-type"),  # framing headers: raw, further down
     "/webhooks/chatwoot": ("x-chatwoot-timestamp", "x-chatwoot-signature", "content-type"),
     "/webhooks/zendesk": (
         "x-zendesk-webhook-signature-timestamp",
@@ -546,3 +548,77 @@ def test_hostile_headers_get_no_5xx(fuzzed: Pipeline) -> None:
     fuzz_headers(fuzzed.api_url, API_HEADERS, False, budget(0.05), tally)
     print(f"hostile headers: answers {dict(sorted(tally.statuses.items()))}")
     assert not tally.problems, "\n".join(tally.problems)
+
+
+# --- hostile framing: Content-Length and Transfer-Encoding, as raw bytes ---
+# httpx will not send a wrong Content-Length, so these go out over a socket: the server's own
+# refusals (llhttp's) must be as clear as the apps': JSON naming the reason, never a 5xx.
+
+FRAMING_NAMES = (b"Content-Length", b"Transfer-Encoding", b"content-length", b"TRANSFER-ENCODING")
+NASTY_FRAMING = (
+    b"2",
+    b"0",
+    b"abc",
+    b"-1",
+    b"+2",
+    b" 2",
+    b"2, 2",
+    b"0x2",
+    b"1e3",
+    b"99999999999999999999",
+    b"chunked",
+    b"gzip",
+    b"chunked, gzip",
+    b"gzip, chunked",
+    b"identity",
+    b"chunked\xff",
+)
+FRAMING = st.lists(
+    st.tuples(st.sampled_from(FRAMING_NAMES), st.sampled_from(NASTY_FRAMING) | HEADER_VALUE),
+    min_size=1,
+    max_size=3,
+)
+FRAMED_BODIES = (b"{}", b'[{"id": "x"}]', b"2\r\n{}\r\n0\r\n\r\n", b"zz\r\n")
+
+
+def waits_for_more(framing: list[tuple[bytes, bytes]], body: bytes) -> bool:
+    """A valid Content-Length beyond the body: the server rightly waits for the rest."""
+    return any(
+        name.lower() == b"content-length"
+        and value.strip(b" \t").isdigit()
+        and int(value.strip(b" \t")) > len(body)
+        for name, value in framing
+    )
+
+
+def send_framed(
+    base_url: str, framing: list[tuple[bytes, bytes]], body: bytes, tally: Tally
+) -> None:
+    lines = [b"POST /v1/events HTTP/1.1", b"Host: fuzz", b"Authorization: Bearer " + TOKEN.encode()]
+    lines += [b"Content-Type: application/json", *(name + b": " + value for name, value in framing)]
+    what = f"/v1/events framed {framing!r} {body!r}"
+    raw = RawHttp(base_url, timeout=ANSWER_WITHIN_S)
+    try:
+        raw.send(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        status, answer = raw.answer()
+    except (OSError, ValueError, IndexError) as exc:
+        tally.problems.append(f"{what}: no answer ({type(exc).__name__})")
+        return
+    finally:
+        raw.close()
+    tally.check(what, status, answer)
+
+
+def test_hostile_framing_gets_a_clear_answer(fuzzed: Pipeline) -> None:
+    tally = Tally()
+
+    @settings(max_examples=budget(0.05), **FUZZ_SETTINGS)
+    @given(framing=FRAMING, body=st.sampled_from(FRAMED_BODIES))
+    def post(framing: list[tuple[bytes, bytes]], body: bytes) -> None:
+        assume(not waits_for_more(framing, body))
+        send_framed(fuzzed.ingest_url, framing, body, tally)
+
+    post()
+    print(f"hostile framing: answers {dict(sorted(tally.statuses.items()))}")
+    assert not tally.problems, "\n".join(tally.problems)
+    assert tally.statuses[400] >= 1  # some framings were refused by the server itself

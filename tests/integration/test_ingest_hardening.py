@@ -10,60 +10,21 @@ import json
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import ValidationError
 
-from ccpulse.stack import EmbeddedBroker
 from services.sources import SourceSettings
 from simulator.scenario import iso
-from tests.clock import OFFSET_S, clock
+from tests.clock import clock
 from tests.conftest import PipelineFactory
 from tests.e2e import scenarios_vendors as sv
-from tests.harness import Child, free_port, wait_until
+from tests.harness import closed_within
+from tests.stackfixtures import Ingest
 
 SECRET = "chatwoot-hardening-secret-0123456789"
 TOKEN = "ingest-hardening-token-0123456789"
-
-Ingest = Callable[..., str]
-
-
-@pytest.fixture
-def ingest(embedded_broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Ingest]:
-    """Start an ingest with extra `CCPULSE_*` settings; returns its base URL. Stopped by PID."""
-    started: list[Child] = []
-
-    def start(extra: dict[str, str] | None = None, expect_start: bool = True) -> str:
-        port = free_port()
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "CCPULSE_KAFKA_BOOTSTRAP": embedded_broker.bootstrap,
-            "CCPULSE_KAFKA_IDEMPOTENCE": "false",
-            "CCPULSE_DATA_DIR": str(tmp_path),
-            "CCPULSE_INGEST_PORT": str(port),
-            "CCPULSE_AUTH": "off",
-            "CCPULSE_CLOCK_OFFSET_SECONDS": str(OFFSET_S),  # the test's "now"
-            **(extra or {}),
-        }
-        child = Child(f"ingest{len(started)}", "ingest", env, tmp_path / f"ingest{port}.log")
-        started.append(child)
-        child.start()
-        if expect_start:
-            url = f"http://127.0.0.1:{port}"
-            wait_until(lambda: httpx.get(f"{url}/healthz").status_code == 200, 30, "ingest")
-            return url
-        assert child.process is not None
-        child.process.wait(30)
-        return child.log_path.read_text()
-
-    try:
-        yield start
-    finally:
-        for child in started:
-            child.stop()
 
 
 def chatwoot_body(tag: str) -> dict[str, object]:
@@ -187,17 +148,6 @@ def assert_slow_heads_cut(url: str, bound_s: float, count: int = 300) -> None:
     finally:
         for sock in slow:
             sock.close()
-
-
-def closed_within(sock: socket.socket, deadline: float) -> bool:
-    """The server closed it (EOF or reset) before the deadline."""
-    sock.settimeout(max(0.01, deadline - time.monotonic()))
-    try:
-        return sock.recv(1024) == b""
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
 
 
 def test_times_out_of_range_are_refused_at_ingest_naming_time(ingest: Ingest) -> None:
