@@ -57,7 +57,8 @@ async def main(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stopping.set)
     engine = make_engine(settings)
-    history = asyncio.create_task(HistoryWriter(settings, redis, engine).run(runner.stopping))
+    writer = HistoryWriter(settings, redis, engine, live_lag=runner.source.lag)
+    history = asyncio.create_task(writer.run(runner.stopping))
     imports = asyncio.create_task(ImportJobs(settings, redis, runner.clock).run(runner.stopping))
     try:
         await runner.run()

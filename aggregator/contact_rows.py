@@ -9,6 +9,7 @@ contact's latest sheet, never a partial sum.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import deque
 from collections.abc import Callable
@@ -27,6 +28,9 @@ from . import contributions as contrib
 from .facts import ContactFacts
 
 MAX_CONTACTS_PER_CYCLE = 5000
+# Sheets turned into rows (and rows per upsert) between two turns of the event loop: the
+# runner shares it, and 5,000 sheets in one go held it for up to 0.4 s under load.
+CHUNK = 500
 SETTLE_S = 5.0  # a contact untouched this long is rolled (see ContactRoller)
 ANSWERED, ABANDONED, TIMED_OUT, COMPLETED, OPEN = (
     "answered",
@@ -174,20 +178,27 @@ class ContactRoller:
             for partition, pairs in marks.items():
                 pipe.hmget(keys.partition_facts_key(partition), [c for c, _ in pairs])
             sheets = await pipe.execute()
+        found = [raw for raws in sheets for raw in raws if raw is not None]
         rows: dict[str, dict[str, Any]] = {}  # one per contact: PostgreSQL refuses a statement
-        for raws in sheets:  # that updates a row twice (a contact in two partitions' marks)
-            for raw in raws:
-                if raw is not None:
-                    row = contact_row(ContactFacts.from_json(orjson.loads(raw)), now_s)
-                    if row is not None:
-                        rows[row["contact"]] = row
+        for start in range(0, len(found), CHUNK):  # that updates a row twice (two partitions)
+            await asyncio.sleep(0)  # a turn of the loop for the runner between chunks
+            for raw in found[start : start + CHUNK]:
+                row = contact_row(ContactFacts.from_json(orjson.loads(raw)), now_s)
+                if row is not None:
+                    rows[row["contact"]] = row
         if rows:
-            async with self.engine.begin() as conn:
-                await conn.execute(upsert_statement(conn.dialect.name), list(rows.values()))
+            await self._upsert(list(rows.values()))
         for partition, pairs in marks.items():
             args = [item for contact, score in pairs for item in (contact, repr(score))]
             await self.forget(keys=[keys.partition_contacts_dirty_key(partition)], args=args)
         return sum(len(pairs) for pairs in marks.values())
+
+    async def _upsert(self, rows: list[dict[str, Any]]) -> None:
+        """One transaction, one statement per chunk: its parameters are processed on the loop."""
+        async with self.engine.begin() as conn:
+            statement = upsert_statement(conn.dialect.name)
+            for start in range(0, len(rows), CHUNK):
+                await conn.execute(statement, rows[start : start + CHUNK])
 
     async def marks(
         self, settled: dict[int, int], limit: int
