@@ -146,7 +146,7 @@ class Settings(BaseSettings):
     # --- aggregation ---
     lateness_seconds: int = Field(default=48 * 3600, ge=60)
     bucket_ttl_seconds: int = Field(default=48 * 3600, ge=3600)
-    max_poll_records: int = Field(default=2000, ge=1)
+    max_poll_records: int = Field(default=6000, ge=1)
     fcr_window_seconds: int = Field(default=7 * 86400, ge=3600)
     # Opening hours per queue name ("*" for every queue): business-hours variants of waits.
     business_hours: dict[str, BusinessHours] = Field(default_factory=dict)
