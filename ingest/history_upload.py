@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from redis.exceptions import RedisError
+from starlette.requests import ClientDisconnect
 
 from services import keys, problems
 from services.apikeys import Role
@@ -31,7 +32,7 @@ from services.contract import ContactEvent, parse_event
 from services.imports import CHUNK_BYTES, JOB_TTL_S, ImportFormat, ImportJob, Part
 
 from . import admin_keys, convert, jsonsafe
-from .edge import BodyError, broker_unavailable
+from .edge import BodyError, broker_unavailable, client_gone
 from .publisher import BrokerUnavailable
 from .state import IngestState
 
@@ -134,11 +135,14 @@ async def _spool(request: Request, state: IngestState, scratch: Path) -> tuple[P
     raw = scratch / "body"
     size = 0
     with raw.open("wb") as sink:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyError(413, f"body exceeds the limit of {limit} bytes")
-            sink.write(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyError(413, f"body exceeds the limit of {limit} bytes")
+                sink.write(chunk)
+        except ClientDisconnect as exc:
+            raise client_gone() from exc
     if size == 0:
         raise BodyError(400, "body is empty")
     with raw.open("rb") as head:

@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -142,3 +143,30 @@ def test_pipelined_requests_are_answered_in_order_before_a_refusal(ingest: Inges
         status, body = raw.answer()
         assert status == 400 and "invalid HTTP request" in detail(body), body
         assert raw.closed_within(soon())
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/history/imports?format=events"])
+def test_a_sender_gone_mid_body_is_a_counted_refusal_not_a_crash(
+    ingest: Ingest, tmp_path: Path, path: str
+) -> None:
+    """A sender that hangs up halfway through its body: a refused request on /metrics and a
+    400 access line, not an 'Exception in ASGI application' with a 500 in the log."""
+    url = ingest()
+    with connection(url) as raw:
+        raw.send(
+            f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            "content-length: 1000\r\n\r\n".encode()
+            + b'{"id": "half'
+        )
+    wait_until(lambda: refused(url) > 0, 15, "the refusal counted")
+    log = (tmp_path / f"ingest{url.rsplit(':', 1)[1]}.log").read_text()
+    assert "Exception in ASGI application" not in log and "Traceback" not in log, log
+
+
+def refused(url: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("ccpulse_ingest_refused_requests_total{")
+    )
