@@ -32,6 +32,11 @@ class HeadTooLarge(Exception):
     """Raised in a parser callback; httptools re-raises it as the context of its own error."""
 
 
+class BadHead(Exception):
+    """A head llhttp accepts but HTTP/1.1 does not: a request without Host must be a 400
+    (RFC 9112, 3.2), as h11 answered it."""
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """httptools with a deadline and a size limit for each request head, and a connection cap."""
 
@@ -72,6 +77,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         except httptools.HttpParserError as exc:
             if isinstance(exc.__context__, HeadTooLarge):
                 self._refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, str(exc.__context__))
+            elif isinstance(exc.__context__, BadHead):
+                self._refuse(HTTPStatus.BAD_REQUEST, f"invalid HTTP request: {exc.__context__}")
             else:
                 self._refuse(HTTPStatus.BAD_REQUEST, f"invalid HTTP request: {exc}")
         else:
@@ -92,6 +99,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        if self.parser.get_http_version() == "1.1" and all(n != b"host" for n, _ in self.headers):
+            raise BadHead("an HTTP/1.1 request needs a Host header")
         self._in_head = False
         self._raw_head_bytes = 0
         self._cancel_head_timer()

@@ -135,6 +135,18 @@ def test_malformed_framing_is_a_400_naming_the_reason(
         assert status == 422 and "time" in body.decode(), body
 
 
+def test_an_http_1_1_request_without_host_is_a_400(ingest: Ingest) -> None:
+    url = ingest(BOUNDS)
+    with connection(url) as raw:
+        raw.send(b"GET /healthz HTTP/1.1\r\n\r\n")
+        status, body = raw.answer()
+        assert status == 400 and "Host header" in detail(body), body
+        assert raw.closed_within(soon())
+    with connection(url) as raw:  # HTTP/1.0 has no Host requirement
+        raw.send(b"GET /healthz HTTP/1.0\r\n\r\n")
+        assert raw.answer()[0] == 200
+
+
 def test_pipelined_requests_are_answered_in_order_before_a_refusal(ingest: Ingest) -> None:
     url = ingest(BOUNDS)
     with connection(url) as raw:
