@@ -8,6 +8,7 @@ and answer the same 503 when the broker is down; each turns a refusal into its o
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -35,20 +36,24 @@ async def read_body(request: Request, settings: Settings) -> bytes:
 
 async def read_limited(request: Request, limit: int) -> bytes:
     """Read at most `limit` bytes; a longer body is refused before it is all in memory."""
+    return b"".join([chunk async for chunk in limited_chunks(request, limit)])
+
+
+async def limited_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body's chunks, refused (BodyError) once a declared or received size passes `limit`
+    or the sender hangs up."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyError(413, f"body is {declared} bytes, the limit is {limit}")
-    chunks: list[bytes] = []
     size = 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
                 raise BodyError(413, f"body exceeds the limit of {limit} bytes")
-            chunks.append(chunk)
+            yield chunk
     except ClientDisconnect as exc:
         raise client_gone() from exc
-    return b"".join(chunks)
 
 
 def client_gone() -> BodyError:

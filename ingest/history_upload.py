@@ -23,7 +23,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from redis.exceptions import RedisError
-from starlette.requests import ClientDisconnect
 
 from services import keys, problems
 from services.apikeys import Role
@@ -32,7 +31,7 @@ from services.contract import ContactEvent, parse_event
 from services.imports import CHUNK_BYTES, JOB_TTL_S, ImportFormat, ImportJob, Part
 
 from . import admin_keys, convert, jsonsafe
-from .edge import BodyError, broker_unavailable, client_gone
+from .edge import BodyError, broker_unavailable, limited_chunks
 from .publisher import BrokerUnavailable
 from .state import IngestState
 
@@ -128,21 +127,12 @@ def _auth_problem(status: int, detail: str) -> JSONResponse:
 
 async def _spool(request: Request, state: IngestState, scratch: Path) -> tuple[Path, int]:
     """The body to a file within the size limit, never all in memory; gzip keeps `.gz`."""
-    limit = state.settings.history_import_max_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyError(413, f"body is {declared} bytes, the limit is {limit}")
     raw = scratch / "body"
     size = 0
     with raw.open("wb") as sink:
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise BodyError(413, f"body exceeds the limit of {limit} bytes")
-                sink.write(chunk)
-        except ClientDisconnect as exc:
-            raise client_gone() from exc
+        async for chunk in limited_chunks(request, state.settings.history_import_max_bytes):
+            size += len(chunk)
+            sink.write(chunk)
     if size == 0:
         raise BodyError(400, "body is empty")
     with raw.open("rb") as head:

@@ -251,6 +251,20 @@ def evaluating(api_url: str) -> bool:
         return False
 
 
+def paged_once(pipeline: Pipeline, record: Receiver, count: int, abandoned: int) -> None:
+    """Post a voice abandonment spike of the last minute; return once every receiver has its
+    page and the leader has cleared the outbox (nothing left to resend)."""
+    now = clock.now()
+    pipeline.post(contacts("k", "voice", spread(count, now - 60, now - 21), abandoned))
+    for path in PATHS:
+        wait_until(lambda p=path: record.got(p), 60, f"trigger at {path}")
+    redis = Redis.from_url(pipeline.redis_url)
+    try:
+        wait_until(lambda: redis.hlen(keys.ALERT_OUTBOX) == 0, 15, "deliveries cleared")
+    finally:
+        redis.close()
+
+
 def test_the_replica_taking_over_does_not_page_again(
     pipeline_factory: PipelineFactory, receiver: tuple[Receiver, str]
 ) -> None:
@@ -266,17 +280,9 @@ def test_the_replica_taking_over_does_not_page_again(
     leaders = wait_until(lambda: [n for n, u in urls.items() if evaluating(u)], 15, "a leader")
     assert len(leaders) == 1, leaders
 
-    now = clock.now()
-    pipeline.post(contacts("k", "voice", spread(30, now - 60, now - 21), abandoned=15))
-    for path in PATHS:
-        wait_until(lambda p=path: record.got(p), 60, f"trigger at {path}")
     # The leader clears each delivery from the outbox after the receiver's answer; a crash
     # before that resends it (at least once). Kill it once all are cleared: no page again.
-    redis = Redis.from_url(pipeline.redis_url)
-    try:
-        wait_until(lambda: redis.hlen(keys.ALERT_OUTBOX) == 0, 15, "deliveries cleared")
-    finally:
-        redis.close()
+    paged_once(pipeline, record, count=30, abandoned=15)
     pipeline.children[leaders[0]].kill()  # SIGKILL: the lock is not released, it expires
     survivor = urls["api-2" if leaders[0] == "api" else "api"]
     wait_until(lambda: evaluating(survivor), 15, "the other replica taking over")
@@ -300,13 +306,9 @@ def test_an_upgrade_moves_the_alerts_firing_and_their_history(
     across the upgrade pages nobody again and its history stays."""
     record, url = receiver
     pipeline = pipeline_factory(alert_env(url, {"for_seconds": 1, "resolve_for_seconds": 1}, 0.5))
-    now = clock.now()
-    pipeline.post(contacts("k", "voice", spread(25, now - 60, now - 21), abandoned=10))
-    for path in PATHS:
-        wait_until(lambda p=path: record.got(p), 60, f"trigger at {path}")
+    paged_once(pipeline, record, count=25, abandoned=10)
     redis = Redis.from_url(pipeline.redis_url)
     try:
-        wait_until(lambda: redis.hlen(keys.ALERT_OUTBOX) == 0, 15, "deliveries cleared")
         pipeline.children["api"].stop()
         history = redis.lrange(keys.ALERT_HISTORY, 0, -1)
         assert history
