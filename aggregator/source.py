@@ -83,8 +83,8 @@ class Source:
             session_timeout_ms=settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=max(500, settings.kafka_session_timeout_ms // 4),
             max_poll_records=settings.max_poll_records,
-            # Kafka's defaults: on the embedded broker, a shorter wait or larger fetches starve the
-            # consumer once the backlog is large (fetches time out empty). Tune on Apache Kafka.
+            # Larger fetches on the embedded broker starve the consumer on a large backlog
+            # (fetches time out empty): Kafka's default size; tune it on Apache Kafka.
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             max_partition_fetch_bytes=settings.kafka_max_partition_fetch_bytes,
             request_timeout_ms=max(settings.kafka_request_timeout_ms, 10_000),

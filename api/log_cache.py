@@ -51,7 +51,8 @@ SURELY_KEPT_MS = (keys.AGENT_LOG_KEEP_S - 86400) * 1000  # a log with a change t
 Versions = Callable[[range], Awaitable[list[Any]]]  # partitions -> their version or None each
 
 Parsed = tuple[list[kpis.StateChange], list[kpis.StateChange]]  # before the start, from it on
-Held = dict[tuple[int, str], tuple[bytes | None, Parsed]]  # (partition, agent) -> version, log
+# (partition, agent) -> version, log, and the reply its changes from the start were parsed from
+Held = dict[tuple[int, str], tuple[bytes | None, Parsed, list[Any]]]
 
 
 class LogCache:
@@ -108,8 +109,12 @@ class LogCache:
         for (partition, agents), row in zip(stale.items(), rows, strict=True):
             for agent, reply in zip(agents, row, strict=True):
                 if len(reply) > 1:  # changed: parsed anew (else what was read before)
-                    parsed = (parse_changes(reply[1]), parse_changes(reply[2]))
-                    held[(partition, agent)] = (reply[0], parsed)
+                    kept = held.get((partition, agent))
+                    since = parse_more(reply[2], kept[2], kept[1][1]) if kept else None
+                    if since is None:
+                        since = parse_changes(reply[2])
+                    parsed = (parse_changes(reply[1]), since)
+                    held[(partition, agent)] = (reply[0], parsed, reply[2])
             latest = [_latest(held[(partition, agent)][1]) for agent in agents]
             held_changes = [ms for ms in latest if ms is not None]
             asked[partition] = (versions[partition], min(held_changes, default=None))
@@ -143,3 +148,15 @@ def parse_changes(flat: Sequence[Any]) -> list[kpis.StateChange]:
         event_id, _, state = member.rpartition("|")
         out.append((int(float(flat[i + 1])), event_id, state))
     return out
+
+
+def parse_more(
+    flat: list[Any], kept_flat: list[Any], kept: list[kpis.StateChange]
+) -> list[kpis.StateChange] | None:
+    """`parse_changes(flat)` when `flat` starts with the reply `kept` was parsed from: a busy
+    agent's log grows at its end between reads, so only what follows is parsed. None when it
+    does not (a late change came in between): then it is parsed whole."""
+    n = len(kept_flat)
+    if n == 0 or len(flat) < n or flat[:n] != kept_flat:
+        return None
+    return kept + parse_changes(flat[n:]) if len(flat) > n else kept

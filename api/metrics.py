@@ -213,7 +213,7 @@ def _agent_readings(
     agents = []
     for name in names:
         state = states.get(name)
-        seconds = time_in_state(logs.get(name, ()), start_ms, end_ms)
+        seconds = time_in_state(logs.get(name, ()), start_ms, end_ms, log=name)
         agents.append(
             AgentReading(
                 name,

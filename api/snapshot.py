@@ -153,7 +153,7 @@ def _time_in_state(
     """Per agent: seconds in each state within the window (up to now), and occupancy."""
     start_ms, end_ms = window.start_s * 1000, int(min(window.end_s, now_s) * 1000)
     for name, changes in logs.items():
-        seconds = time_in_state(changes, start_ms, end_ms)
+        seconds = time_in_state(changes, start_ms, end_ms, log=name)
         agents[name]["time_in_state_seconds"] = {s: round(v, 3) for s, v in seconds.items()}
         agents[name]["occupancy"] = kpis.occupancy(
             seconds, settings.busy_states, settings.idle_states

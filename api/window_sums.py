@@ -75,6 +75,9 @@ class RunningSum:
 
     def put(self, cell: Cell, version: bytes | None, flat: Sequence[bytes]) -> None:
         """The bucket's fields now (`field, value, ...`), replacing what it held."""
+        held = self._cells.get(cell)
+        if held is not None and self._update(cell, version, held[1], flat):
+            return
         self.drop(cell)
         fields: Fields = {}
         total, holders, split, scoped = self.total, self._holders, self._split, self.scoped
@@ -96,6 +99,43 @@ class RunningSum:
                 holders[name] += 1
             fields[name] = number
         self._cells[cell] = (version, fields)
+
+    def _update(
+        self, cell: Cell, version: bytes | None, fields: Fields, flat: Sequence[bytes]
+    ) -> bool:
+        """Replace a held bucket's fields in place when it still has every field it had (its
+        counters only grow in number while it lives): only the fields whose value changed move
+        the sums, where a drop and a put would move every field twice. False, having changed
+        nothing, when a field is gone (the bucket is then dropped and put)."""
+        values = iter(flat)
+        pairs = [(raw, int(value)) for raw, value in zip(values, values, strict=True)]
+        if len(pairs) < len(fields) or sum(1 for raw, _ in pairs if raw in fields) < len(fields):
+            return False
+        total, holders, split, scoped = self.total, self._holders, self._split, self.scoped
+        for raw, number in pairs:
+            before = fields.get(raw)
+            if before is None:  # new in this bucket
+                known = split.get(raw)
+                if known is None:
+                    scope, counter = keys.parse_counter_field(raw.decode())
+                    split[raw] = (raw, scope, counter)
+                    total[raw] = number
+                    scoped.setdefault(scope, {})[counter] = number
+                    holders[raw] = 1
+                    fields[raw] = number
+                else:
+                    name, scope, counter = known
+                    total[name] += number
+                    scoped[scope][counter] += number
+                    holders[name] += 1
+                    fields[name] = number
+            elif before != number:
+                name, scope, counter = split[raw]
+                total[name] += number - before
+                scoped[scope][counter] += number - before
+                fields[name] = number  # the key kept is the one bytes object for the field
+        self._cells[cell] = (version, fields)
+        return True
 
     def drop(self, cell: Cell) -> None:
         held = self._cells.pop(cell, None)

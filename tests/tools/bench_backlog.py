@@ -342,6 +342,7 @@ def run(
     reads_only: bool = False,
     baseline_python: str = sys.executable,
     trickle_rate: int = 0,
+    settings: dict[str, str] | None = None,
 ) -> None:
     print(
         f"backlog: {events:,} events (simulator/scenario.py, keyed by contact), "
@@ -357,7 +358,7 @@ def run(
         if reads_only and trickle_rate:  # the latest events wait for the reads (`trickle`)
             pairs, held = pairs[: -trickle_rate * 150], pairs[-trickle_rate * 150 :]
         asyncio.run(produce(broker.bootstrap, pairs))
-        env = base_env(broker.bootstrap, server.url, work)
+        env = {**base_env(broker.bootstrap, server.url, work), **(settings or {})}
         migrate(env, work)
         n = len(pairs)
         if reads_only:  # one aggregator builds the state, then only the reads are timed
@@ -427,6 +428,13 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="with --reads-only: events/s applied while reading (the backlog's latest ones)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="CCPULSE_NAME=VALUE",
+        help="a setting for every aggregator and api run (repeatable)",
+    )
     args = parser.parse_args(argv)
     run(
         args.events,
@@ -437,6 +445,7 @@ def main(argv: list[str] | None = None) -> None:
         args.reads_only,
         args.baseline_python,
         args.trickle,
+        dict(item.split("=", 1) for item in args.set),
     )
 
 

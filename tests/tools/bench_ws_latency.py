@@ -1,6 +1,6 @@
 """`make bench`'s latency phase: event -> websocket latency, idle and under 5,000 events/s.
 
-Per push interval (`CCPULSE_WS_MIN_INTERVAL_SECONDS`; 1 s is the production default) one fresh
+Per push interval (`CCPULSE_WS_MIN_INTERVAL_SECONDS`; 0.5 s is the production default) one fresh
 embedded stack (ingest -> broker -> aggregator -> Redis -> api -> websocket), then:
 - the reference: one new `social` contact at up to 20/s with nothing else flowing, each timed
   until the websocket shows it counted before the next is posted (the figure `make bench`
@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import websockets
 from redis.asyncio import Redis
 
 from services import keys
+from services.settings import Settings
 from simulator.scenario import Day, generate, iso
 from tests.clock import clock
 from tests.harness import Pipeline
@@ -51,6 +53,7 @@ WARMUP_S = 5.0  # background only, before the first probe (the aggregator reache
 PROBE_WAIT_S = 10.0  # a probe not seen by then is reported as missing
 QUEUES = range(PROBE_QUEUES)
 WARM_UP_S = 60.0  # at most, for the first contact through a fresh stack
+DEFAULT_INTERVAL_S = Settings.model_fields["ws_min_interval_seconds"].default
 
 
 def percentiles(values: list[float]) -> str:
@@ -70,6 +73,8 @@ class Figures:
     background_rate: float = 0.0  # events/s accepted by ingest while probes were timed
     background_events: int = 0
     stages: list[str] = field(default_factory=list)  # where the time went, one line each
+    cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU s while probes ran
+    pushes: int = 0  # websocket states while probes ran
 
     def line(self) -> str:
         extra = f", {self.missing} not seen within {PROBE_WAIT_S:.0f} s" if self.missing else ""
@@ -170,10 +175,14 @@ async def under_load(pipeline: Pipeline, redis_url: str, probe_s: float) -> Figu
         try:
             await asyncio.sleep(WARMUP_S)
             accepted_before, started = load.accepted, time.perf_counter()
+            cpu_before, pushes_before = cpu_seconds(pipeline), len(probes.pushes)
             await _probes(client, probe_s, probes)
             await _until_seen(probes)
             elapsed = time.perf_counter() - started
             figures.background_rate = (load.accepted - accepted_before) / elapsed
+            after = cpu_seconds(pipeline)
+            figures.cpu = {name: after[name] - cpu_before[name] for name in after}
+            figures.pushes = len(probes.pushes) - pushes_before
         finally:
             stop.set()
             figures.background_events = await posting
@@ -182,6 +191,23 @@ async def under_load(pipeline: Pipeline, redis_url: str, probe_s: float) -> Figu
     figures.missing = len(probes.sent) - len(figures.latencies)
     figures.stages = probes.stages()
     return figures
+
+
+def cpu_seconds(pipeline: Pipeline) -> dict[str, float]:
+    """User + system CPU seconds of each of the stack's processes so far."""
+    out: dict[str, float] = {}
+    for name, child in pipeline.children.items():
+        if child.process is not None:
+            times = psutil.Process(child.process.pid).cpu_times()
+            out[name] = times.user + times.system
+    return out
+
+
+def cpu_line(figures: Figures) -> str:
+    """Where the cores went while probes ran; the api's per websocket state pushed."""
+    spent = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in figures.cpu.items())
+    per_push = figures.cpu.get("api", 0.0) / figures.pushes * 1000 if figures.pushes else 0.0
+    return f"CPU while probing:          {spent}; api {per_push:.0f} ms per state pushed"
 
 
 @dataclass
@@ -331,11 +357,11 @@ def _social_offered(message: Any) -> int:
     return int(social.get("offered", 0)) if isinstance(social, dict) else 0
 
 
-def run(intervals: list[float], probe_s: float) -> None:
+def run(intervals: list[float], probe_s: float, settings: dict[str, str] | None = None) -> None:
     """Per push interval, one fresh stack: the idle reference, then the same under load."""
     for interval in intervals:
-        env = {"CCPULSE_WS_MIN_INTERVAL_SECONDS": str(interval)}
-        default = " (production default)" if interval == 1.0 else ""
+        env = {**(settings or {}), "CCPULSE_WS_MIN_INTERVAL_SECONDS": str(interval)}
+        default = " (production default)" if interval == DEFAULT_INTERVAL_S else ""
         with tempfile.TemporaryDirectory() as tmp, embedded_pipeline(Path(tmp), env) as (p, url):
             idle = asyncio.run(reference(p))
             print(
@@ -348,7 +374,7 @@ def run(intervals: list[float], probe_s: float) -> None:
                 f"  under {loaded.background_rate:,.0f} events/s: {loaded.line()}  "
                 f"(background {loaded.background_events:,} events, batches of {LOAD_BATCH}, "
                 f"target {LOAD_RATE_PER_S:,}/s; probes {PROBE_RATE_PER_S}/s)",
-                *(f"    {stage}" for stage in loaded.stages),
+                *(f"    {stage}" for stage in [*loaded.stages, cpu_line(loaded)]),
                 sep="\n",
                 flush=True,
             )
@@ -356,15 +382,29 @@ def run(intervals: list[float], probe_s: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--intervals", type=float, nargs="+", default=[1.0, 0.1])
+    parser.add_argument("--intervals", type=float, nargs="+", default=[DEFAULT_INTERVAL_S, 1.0])
     parser.add_argument("--seconds", type=float, default=40.0, help="probing time under load")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="CCPULSE_NAME=VALUE",
+        help="a setting for every process of the stack (repeatable)",
+    )
     args = parser.parse_args()
     print("command: python -m tests.tools.bench_ws_latency", *sys_args(args), flush=True)
-    run(args.intervals, args.seconds)
+    run(args.intervals, args.seconds, dict(item.split("=", 1) for item in args.set))
 
 
 def sys_args(args: argparse.Namespace) -> list[str]:
-    return ["--intervals", *(f"{i:g}" for i in args.intervals), "--seconds", f"{args.seconds:g}"]
+    settings = [f"--set={item}" for item in args.set]
+    return [
+        "--intervals",
+        *(f"{i:g}" for i in args.intervals),
+        "--seconds",
+        f"{args.seconds:g}",
+        *settings,
+    ]
 
 
 if __name__ == "__main__":

@@ -124,7 +124,7 @@ async def test_agent_states_and_logs_equal_a_cold_read_after_every_step(redis: R
         window = resolve_window(name, now, SETTINGS)
         states = await reader.agent_states()
         start, end = window.start_s * 1000, int(now * 1000)
-        for at in (now - 10, now - 8):
+        for at in (now - 10, now - 8, now - 9, now - 6):  # the third comes late, between
             await writer.apply(0, writer.offered(at, agent="a0"))
             cold = LiveReader(redis, SETTINGS)
             assert await reader.agent_states() == await cold.agent_states()

@@ -64,3 +64,33 @@ def test_a_field_no_bucket_holds_any_more_leaves_the_sum() -> None:
     running.put((1, "m", 60), b"2", flat({}))
     assert running.total == {}
     assert running.version((1, "m", 60)) == b"2" and running.version((0, "m", 60)) is None
+
+
+def test_a_bucket_read_again_with_more_counts_moves_only_what_changed() -> None:
+    """The bucket of the current minute, read push after push: its fields' values grow and new
+    fields come; the sums and their split by scope follow, and it leaves them whole when it
+    is dropped."""
+    running = RunningSum()
+    other = (1, "h", 0)
+    running.put(other, b"1", flat({b"ch|voice|offered": 5}))
+    current = (0, "m", 60)
+    running.put(current, b"1", flat({b"ch|voice|offered": 1, b"ag|ann|handled": 2}))
+    running.put(
+        current,
+        b"2",
+        flat({b"ch|voice|offered": 4, b"ag|ann|handled": 2, b"q|voice|sales|answered": 1}),
+    )
+    assert running.total == {
+        b"ch|voice|offered": 9,
+        b"ag|ann|handled": 2,
+        b"q|voice|sales|answered": 1,
+    }
+    assert running.by_scope(["ch|voice", "ag|ann", "q|voice|sales"]) == {
+        "ch|voice": {"offered": 9},
+        "ag|ann": {"handled": 2},
+        "q|voice|sales": {"answered": 1},
+    }
+    assert running.version(current) == b"2"
+    running.drop(current)
+    assert running.total == {b"ch|voice|offered": 5}
+    assert running.by_scope(["ch|voice", "ag|ann"]) == {"ch|voice": {"offered": 5}, "ag|ann": {}}
