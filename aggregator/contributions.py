@@ -99,31 +99,44 @@ def _add(out: Contribution, minute: int, scope: str, name: str, value: int) -> N
 Sums = dict[tuple[int, str], int]  # (minute, field) -> value
 
 
+def _items(f: ContactFacts, calendars: Calendars) -> tuple[list[Item], list[Item]]:
+    """The contact's items, unsummed: for its channel and queue scopes (business-hours items
+    included), and for its agent's scope (a subset, without them; empty with no agent). Every
+    value is >= 0 (counts, clamped times, positions): `add_delta` relies on it."""
+    items = _contact_items(f)
+    agent: list[Item] = []
+    if agent_of(f) is not None:
+        seen = _AGENT_FIELD_SEEN
+        for item in items:
+            name = item[1]
+            is_agent = seen.get(name)
+            if is_agent is None:
+                is_agent = _is_agent_field(name)
+            if is_agent:
+                agent.append(item)
+                if name == k.HANDLE_MS and f.channel is not None:
+                    by_queue = k.queue_handle_field(str(f.channel.value), _queue_of(f))
+                    agent.append((item[0], by_queue, item[2]))
+    hours = hours_for(f, calendars)
+    if hours is not None:
+        items += _business_items(f, hours)
+    return items, agent
+
+
 def _sums(f: ContactFacts, calendars: Calendars) -> tuple[Sums, Sums]:
     """The contact's items summed per (minute, field): for its channel and queue scopes
     (business-hours items included), and for its agent's scope (a subset, without them)."""
-    whole: Sums = {}
-    get = whole.get
-    for minute, name, value in _contact_items(f):
+    items, agent = _items(f, calendars)
+    return _summed(items), _summed(agent)
+
+
+def _summed(items: list[Item]) -> Sums:
+    out: Sums = {}
+    get = out.get
+    for minute, name, value in items:
         key = (minute, name)
-        whole[key] = get(key, 0) + value
-    agent: Sums = {}
-    if agent_of(f) is not None:
-        # The agent's sums are the whole's agent fields, taken before business-hours items.
-        is_agent = _is_agent_field
-        for key, value in whole.items():
-            name = key[1]
-            if is_agent(name):
-                agent[key] = agent.get(key, 0) + value
-                if name == k.HANDLE_MS and f.channel is not None:
-                    by_queue = (key[0], k.queue_handle_field(str(f.channel.value), _queue_of(f)))
-                    agent[by_queue] = agent.get(by_queue, 0) + value
-    hours = hours_for(f, calendars)
-    if hours is not None:
-        for minute, name, value in _business_items(f, hours):
-            key = (minute, name)
-            whole[key] = get(key, 0) + value
-    return whole, agent
+        out[key] = get(key, 0) + value
+    return out
 
 
 def add_delta(
@@ -143,11 +156,13 @@ def add_delta(
     old_scopes = scopes_of(old) if old is not None else ()
     if not old_scopes:  # most contacts of a batch are new: their whole contribution, once
         if new_scopes:
-            new_whole, new_agent = _sums(new, cal)
-            _spread(into, new_scopes, _nonzero(new_whole))
+            # Items are >= 0, so a (minute, field) sums to zero exactly when all its items are
+            # zero: spreading the nonzero items unsummed adds what the sums would.
+            items, agent_items = _items(new, cal)
+            _spread(into, new_scopes, items)
             new_agent_name = agent_of(new)
             if new_agent_name is not None:
-                _spread(into, (keys.agent_scope(new_agent_name),), _nonzero(new_agent))
+                _spread(into, (keys.agent_scope(new_agent_name),), agent_items)
         return
     assert old is not None
     new_whole, new_agent = _sums(new, cal) if new_scopes else ({}, {})
@@ -191,12 +206,15 @@ def _minus(after: Sums, before: Sums) -> list[Item]:
 
 
 def _spread(into: Contribution, scopes: Sequence[str], items: list[Item]) -> None:
+    """Add the items to each scope's cells, zeros left out."""
     if not items:
         return
     for scope in scopes:
         at = -1  # a contact's items come in runs of one minute: look its cell up once per run
         cell: dict[str, int] = {}
         for minute, name, value in items:
+            if not value:
+                continue  # a zero adds nothing, and must not make a cell
             if minute != at:
                 at = minute
                 found = into.get((minute, scope))

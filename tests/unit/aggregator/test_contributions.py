@@ -235,3 +235,12 @@ def test_scopes_of_names_each_sheet_by_its_own_values() -> None:
     true = ContactFacts("c6", channel=voice, queue=Register(True, BASE_MS, "e1"))
     assert contrib.scopes_of(one) == ("ch|voice", "q|voice|1")
     assert contrib.scopes_of(true) == ("ch|voice", "q|voice|True")
+
+
+@settings(max_examples=300, deadline=None)
+@given(sheet=sheets, cal=calendars)
+def test_items_are_never_negative(sheet: ContactFacts, cal: contrib.Calendars | None) -> None:
+    """add_delta spreads a new contact's items unsummed: exact only while none is negative
+    (a zero sum then means all zeros, which add no field)."""
+    items, agent = contrib._items(sheet, cal or {})
+    assert all(value >= 0 for _, _, value in items + agent)
