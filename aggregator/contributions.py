@@ -38,10 +38,29 @@ def scopes_of(facts: ContactFacts) -> tuple[str, ...]:
     """Channel and channel+queue scopes; nothing until the channel is known."""
     if facts.channel is None:
         return ()
-    channel = str(facts.channel.value)
-    if facts.queue is None:
+    queue = facts.queue
+    at = (facts.channel.value, None if queue is None else queue.value)
+    if type(at[0]) is not str or (at[1] is not None and type(at[1]) is not str):
+        return _scopes(*at)  # equal keys must mean equal names: 1 == True, str(1) != str(True)
+    found = _SCOPES.get(at)
+    if found is None:
+        found = _scopes(*at)
+        if len(_SCOPES) > 10_000:  # queue names are open-ended: stay bounded
+            _SCOPES.clear()
+        _SCOPES[at] = found
+    return found
+
+
+def _scopes(channel_value: object, queue_value: object) -> tuple[str, ...]:
+    channel = str(channel_value)
+    if queue_value is None:
         return (keys.channel_scope(channel),)
-    return (keys.channel_scope(channel), keys.queue_scope(channel, str(facts.queue.value)))
+    return (keys.channel_scope(channel), keys.queue_scope(channel, str(queue_value)))
+
+
+# (channel, queue) names -> their scopes: each contact asks several times per plan and a few
+# dozen pairs recur.
+_SCOPES: dict[tuple[object, object], tuple[str, ...]] = {}
 
 
 def agent_of(facts: ContactFacts) -> str | None:
@@ -80,27 +99,44 @@ def _add(out: Contribution, minute: int, scope: str, name: str, value: int) -> N
 Sums = dict[tuple[int, str], int]  # (minute, field) -> value
 
 
-def _sums(f: ContactFacts, calendars: Calendars) -> tuple[Sums, Sums]:
-    """The contact's items summed per (minute, field): for its channel and queue scopes
-    (business-hours items included), and for its agent's scope (a subset, without them)."""
+def _items(f: ContactFacts, calendars: Calendars) -> tuple[list[Item], list[Item]]:
+    """The contact's items, unsummed: for its channel and queue scopes (business-hours items
+    included), and for its agent's scope (a subset, without them; empty with no agent). Every
+    value is >= 0 (counts, clamped times, positions): `add_delta` relies on it."""
     items = _contact_items(f)
-    agent: Sums = {}
+    agent: list[Item] = []
     if agent_of(f) is not None:
-        for minute, name, value in items:
-            if _is_agent_field(name):
-                key = (minute, name)
-                agent[key] = agent.get(key, 0) + value
+        seen = _AGENT_FIELD_SEEN
+        for item in items:
+            name = item[1]
+            is_agent = seen.get(name)
+            if is_agent is None:
+                is_agent = _is_agent_field(name)
+            if is_agent:
+                agent.append(item)
                 if name == k.HANDLE_MS and f.channel is not None:
-                    by_queue = (minute, k.queue_handle_field(str(f.channel.value), _queue_of(f)))
-                    agent[by_queue] = agent.get(by_queue, 0) + value
+                    by_queue = k.queue_handle_field(str(f.channel.value), _queue_of(f))
+                    agent.append((item[0], by_queue, item[2]))
     hours = hours_for(f, calendars)
     if hours is not None:
         items += _business_items(f, hours)
-    whole: Sums = {}
+    return items, agent
+
+
+def _sums(f: ContactFacts, calendars: Calendars) -> tuple[Sums, Sums]:
+    """The contact's items summed per (minute, field): for its channel and queue scopes
+    (business-hours items included), and for its agent's scope (a subset, without them)."""
+    items, agent = _items(f, calendars)
+    return _summed(items), _summed(agent)
+
+
+def _summed(items: list[Item]) -> Sums:
+    out: Sums = {}
+    get = out.get
     for minute, name, value in items:
         key = (minute, name)
-        whole[key] = whole.get(key, 0) + value
-    return whole, agent
+        out[key] = get(key, 0) + value
+    return out
 
 
 def add_delta(
@@ -118,53 +154,73 @@ def add_delta(
     cal = calendars or {}
     new_scopes = scopes_of(new)
     old_scopes = scopes_of(old) if old is not None else ()
+    if not old_scopes:  # most contacts of a batch are new: their whole contribution, once
+        if new_scopes:
+            # Items are >= 0, so a (minute, field) sums to zero exactly when all its items are
+            # zero: spreading the nonzero items unsummed adds what the sums would.
+            items, agent_items = _items(new, cal)
+            _spread(into, new_scopes, items)
+            new_agent_name = agent_of(new)
+            if new_agent_name is not None:
+                _spread(into, (keys.agent_scope(new_agent_name),), agent_items)
+        return
+    assert old is not None
     new_whole, new_agent = _sums(new, cal) if new_scopes else ({}, {})
-    if old is not None and old_scopes:
-        old_whole, old_agent = _sums(old, cal)
-    else:
-        old_whole, old_agent = {}, {}
+    old_whole, old_agent = _sums(old, cal)
     if new_scopes == old_scopes:
         _spread(into, new_scopes, _minus(new_whole, old_whole))
     else:
         _spread(into, [s for s in new_scopes if s in old_scopes], _minus(new_whole, old_whole))
-        _spread(into, [s for s in new_scopes if s not in old_scopes], _minus(new_whole, {}))
+        _spread(into, [s for s in new_scopes if s not in old_scopes], _nonzero(new_whole))
         _spread(into, [s for s in old_scopes if s not in new_scopes], _minus({}, old_whole))
     new_agent_name = agent_of(new) if new_scopes else None
-    old_agent_name = agent_of(old) if old is not None and old_scopes else None
+    old_agent_name = agent_of(old)
     if new_agent_name == old_agent_name:
         if new_agent_name is not None:
             _spread(into, (keys.agent_scope(new_agent_name),), _minus(new_agent, old_agent))
         return
     if new_agent_name is not None:
-        _spread(into, (keys.agent_scope(new_agent_name),), _minus(new_agent, {}))
+        _spread(into, (keys.agent_scope(new_agent_name),), _nonzero(new_agent))
     if old_agent_name is not None:
         _spread(into, (keys.agent_scope(old_agent_name),), _minus({}, old_agent))
+
+
+def _nonzero(sums: Sums) -> list[Item]:
+    """`_minus(sums, {})`: the sums as items, zeros dropped."""
+    return [(key[0], key[1], value) for key, value in sums.items() if value]
 
 
 def _minus(after: Sums, before: Sums) -> list[Item]:
     """after - before, zero differences dropped."""
     out: list[Item] = []
+    append = out.append
+    get = before.get
     for key, value in after.items():
-        change = value - before.get(key, 0)
+        change = value - get(key, 0)
         if change:
-            out.append((key[0], key[1], change))
+            append((key[0], key[1], change))
     for key, value in before.items():
         if value and key not in after:
-            out.append((key[0], key[1], -value))
+            append((key[0], key[1], -value))
     return out
 
 
 def _spread(into: Contribution, scopes: Sequence[str], items: list[Item]) -> None:
+    """Add the items to each scope's cells, zeros left out."""
     if not items:
         return
     for scope in scopes:
         at = -1  # a contact's items come in runs of one minute: look its cell up once per run
         cell: dict[str, int] = {}
         for minute, name, value in items:
+            if not value:
+                continue  # a zero adds nothing, and must not make a cell
             if minute != at:
                 at = minute
                 found = into.get((minute, scope))
-                cell = into[(minute, scope)] = {} if found is None else found
+                if found is None:
+                    found = into[(minute, scope)] = {}
+                cell = found
             cell[name] = cell.get(name, 0) + value
 
 
@@ -265,10 +321,28 @@ def _abandon_items(f: ContactFacts, out: list[Item]) -> None:
 
 
 def _stage_items(f: ContactFacts, out: list[Item]) -> None:
-    path = sorted(f.stages.items(), key=lambda item: (item[1], item[0]))
-    for position, (stage, ms) in enumerate(path):
-        out.append((minute_of(ms), f"{k.STAGE_ENTERED}{stage}", 1))
-        out.append((minute_of(ms), f"{k.STAGE_RANK}{stage}", position))
+    stages = f.stages
+    if not stages:
+        return
+    # (ms, stage) pairs sort as (time, name): stage names are unique keys of the mapping.
+    for position, (ms, stage) in enumerate(sorted([(ms, s) for s, ms in stages.items()])):
+        minute = (ms // 60_000) * 60
+        entered, rank = _stage_fields(stage)
+        out.append((minute, entered, 1))
+        out.append((minute, rank, position))
+
+
+_STAGE_FIELDS: dict[str, tuple[str, str]] = {}
+
+
+def _stage_fields(stage: str) -> tuple[str, str]:
+    """The stage's `entered` and `rank` field names, formatted once (a few stages recur)."""
+    found = _STAGE_FIELDS.get(stage)
+    if found is None:
+        if len(_STAGE_FIELDS) > 10_000:  # stage names come from events: stay bounded
+            _STAGE_FIELDS.clear()
+        found = _STAGE_FIELDS[stage] = (f"{k.STAGE_ENTERED}{stage}", f"{k.STAGE_RANK}{stage}")
+    return found
 
 
 def handle_ms(f: ContactFacts) -> int | None:

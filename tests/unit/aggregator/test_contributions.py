@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from aggregator import contributions as contrib
 from aggregator.facts import ContactFacts, Register, fold
 from aggregator.store import bucket_fields, rollup
-from services import keys
+from services import keys, kpis
 from services.calendar import BusinessHours
 from services.contract import ContactEvent
 
@@ -163,3 +163,84 @@ def test_a_copied_sheet_is_equal_and_folding_into_it_leaves_the_original(
 def test_bucket_fields_of_deltas_not_at_minute_starts_is_still_rollup() -> None:
     deltas = {(1_759_996_830, "ch|voice"): {"off": 1}, (1_759_996_850, "ch|voice"): {"off": -1}}
     assert bucket_fields(deltas, 1_759_996_800, 48 * 3600) == ({}, {})
+
+
+def _plain_sums(
+    f: ContactFacts, cal: contrib.Calendars
+) -> tuple[dict[tuple[int, str], int], dict[tuple[int, str], int]]:
+    """`contributions._sums` as metrics.md states it: every item summed per (minute, field);
+    the agent's share is its fields' items (and each handle time again under its queue's
+    field), business-hours items left out."""
+    items = list(contrib._contact_items(f))
+    agent: dict[tuple[int, str], int] = {}
+    if contrib.agent_of(f) is not None:
+        for minute, name, value in items:
+            if name in contrib._AGENT_FIELDS or name.startswith(kpis.ANSWER_HIST):
+                agent[(minute, name)] = agent.get((minute, name), 0) + value
+                if name == kpis.HANDLE_MS and f.channel is not None:
+                    queue = None if f.queue is None else str(f.queue.value)
+                    by_queue = (minute, kpis.queue_handle_field(str(f.channel.value), queue))
+                    agent[by_queue] = agent.get(by_queue, 0) + value
+    hours = contrib.hours_for(f, cal)
+    if hours is not None:
+        items += contrib._business_items(f, hours)
+    whole: dict[tuple[int, str], int] = {}
+    for minute, name, value in items:
+        whole[(minute, name)] = whole.get((minute, name), 0) + value
+    return whole, agent
+
+
+@settings(max_examples=300, deadline=None)
+@given(sheet=sheets, cal=calendars)
+def test_sums_are_the_items_summed(sheet: ContactFacts, cal: contrib.Calendars | None) -> None:
+    """add_delta and contribution share `_sums`: the comparison above cannot see it drift."""
+    assert contrib._sums(sheet, cal or {}) == _plain_sums(sheet, cal or {})
+
+
+@settings(max_examples=200, deadline=None)
+@given(sheet=sheets)
+def test_stage_items_rank_stages_by_entry_time_then_name(sheet: ContactFacts) -> None:
+    want: list[contrib.Item] = []
+    path = sorted(sheet.stages.items(), key=lambda item: (item[1], item[0]))
+    for position, (stage, at) in enumerate(path):
+        want.append((contrib.minute_of(at), f"{kpis.STAGE_ENTERED}{stage}", 1))
+        want.append((contrib.minute_of(at), f"{kpis.STAGE_RANK}{stage}", position))
+    got: list[contrib.Item] = []
+    contrib._stage_items(sheet, got)
+    assert got == want
+
+
+def test_stage_ties_in_time_rank_by_name() -> None:
+    sheet = ContactFacts("c1", stages={"menu": BASE_MS, "hold": BASE_MS, "intro": BASE_MS - 1})
+    got: list[contrib.Item] = []
+    contrib._stage_items(sheet, got)
+    assert [(name, value) for _, name, value in got if name.startswith(kpis.STAGE_RANK)] == [
+        (f"{kpis.STAGE_RANK}intro", 0),
+        (f"{kpis.STAGE_RANK}hold", 1),
+        (f"{kpis.STAGE_RANK}menu", 2),
+    ]
+
+
+def test_scopes_of_names_each_sheet_by_its_own_values() -> None:
+    """Scopes are remembered by (channel, queue): equal keys of other types (1 == True) and
+    other queues must still get their own names."""
+    voice = Register("voice", BASE_MS, "e1")
+    sales = ContactFacts("c1", channel=voice, queue=Register("sales", BASE_MS, "e1"))
+    support = ContactFacts("c2", channel=voice, queue=Register("support", BASE_MS, "e1"))
+    assert contrib.scopes_of(sales) == ("ch|voice", "q|voice|sales")
+    assert contrib.scopes_of(support) == ("ch|voice", "q|voice|support")
+    assert contrib.scopes_of(ContactFacts("c3", channel=voice)) == ("ch|voice",)
+    assert contrib.scopes_of(ContactFacts("c4", queue=sales.queue)) == ()
+    one = ContactFacts("c5", channel=voice, queue=Register(1, BASE_MS, "e1"))
+    true = ContactFacts("c6", channel=voice, queue=Register(True, BASE_MS, "e1"))
+    assert contrib.scopes_of(one) == ("ch|voice", "q|voice|1")
+    assert contrib.scopes_of(true) == ("ch|voice", "q|voice|True")
+
+
+@settings(max_examples=300, deadline=None)
+@given(sheet=sheets, cal=calendars)
+def test_items_are_never_negative(sheet: ContactFacts, cal: contrib.Calendars | None) -> None:
+    """add_delta spreads a new contact's items unsummed: exact only while none is negative
+    (a zero sum then means all zeros, which add no field)."""
+    items, agent = contrib._items(sheet, cal or {})
+    assert all(value >= 0 for _, _, value in items + agent)
