@@ -1,4 +1,4 @@
-"""The pre-rendered 202 of a single event is the response `JSONResponse` renders (ingest/state.py)."""
+"""The pre-rendered 202 of one event is what `JSONResponse` renders (ingest/state.py)."""
 
 from __future__ import annotations
 
