@@ -201,6 +201,7 @@ class HeadWithBody:
             self._protocol._holding = None
         elif not self._head_seen and self._cycle.response_started:
             self._head_seen = True  # the first write once the response started is its head
+            self._cycle = None  # no reference cycle with it: freed without the collector
             self._held = data
             self._protocol._holding = self
             self._protocol.loop.call_soon(self.flush)

@@ -4,6 +4,8 @@ without it (services/serving.py `HeadWithBody`)."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -76,3 +78,31 @@ async def test_a_close_or_a_refusal_sends_a_held_head_first() -> None:
     assert wire.writes == [b"HEAD\r\n\r\n"] and protocol._holding is None
     await asyncio.sleep(0)
     assert wire.writes == [b"HEAD\r\n\r\n"]  # sent once
+
+
+class Cycle:
+    """Stands for uvicorn's cycle, which holds its transport."""
+
+    def __init__(self) -> None:
+        self.response_started = False
+        self.transport: Any = None
+
+
+async def test_a_finished_cycle_is_freed_without_the_collector() -> None:
+    """No reference cycle between a request's cycle and its transport: one per request would
+    leave every request's objects to the garbage collector."""
+    loop = asyncio.get_running_loop()
+    protocol = SimpleNamespace(transport=Wire(), loop=loop, _holding=None)
+    cycle = Cycle()
+    cycle.transport = HeadWithBody(cast(BoundedHttpToolsProtocol, protocol), cycle)
+    cycle.response_started = True
+    cycle.transport.write(b"HEAD\r\n\r\n")
+    cycle.transport.write(b"body")
+    await asyncio.sleep(0)  # the flush callback has run and let go of the transport
+    gone = weakref.ref(cycle)
+    gc.disable()
+    try:
+        del cycle
+        assert gone() is None
+    finally:
+        gc.enable()
