@@ -49,7 +49,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     _head_bytes: int  # URL and header names and values of the head being parsed
     _raw_head_bytes: int  # bytes received while the head was incomplete
     _deferred: bytes | None  # a refusal waiting for the responses before it
-    _holding: HeadWithBody | None  # the cycle whose response head waits for its body
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -57,7 +56,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True
         self._head_bytes = self._raw_head_bytes = 0
         self._deferred = None
-        self._holding = None
         if len(self.connections) > self.max_connections:
             transport.close()  # beyond the cap: refused before it costs anything
             return
@@ -106,12 +104,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._raw_head_bytes = 0
         self._cancel_head_timer()
-        before = self.cycle
         super().on_headers_complete()
-        cycle = self.cycle
-        if cycle is not None and cycle is not before and cycle.scope["method"] != "HEAD":
-            # a request (not an upgrade) whose answer ends with a body write: see HeadWithBody
-            cycle.transport = HeadWithBody(self, cycle)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         self._in_head = True  # what follows on the wire is the next request's head
@@ -150,8 +143,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         """Answer `status` with a JSON reason, as the apps' own refusals, and close. A bad head
         behind pipelined requests still running is answered after them, in order."""
         log.warning("refused a request at the HTTP layer: %s %s", int(status), detail)
-        if self._holding is not None:
-            self._holding.flush()  # a head held for its body goes out before anything else
         answer = refusal(status, detail, self.server_state.default_headers)
         cycle = self.cycle
         if not self._in_head:  # the body of `cycle` is malformed
@@ -180,50 +171,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer = None
         if self._awaiting_head() and not self.transport.is_closing():
             self.transport.close()
-
-
-class HeadWithBody:
-    """The transport of one request's cycle: the response head goes out with the first body
-    write, in one `write` (one send instead of two for the usual response). A head whose body
-    does not follow in the same step (a streamed response) goes out on the loop's next turn,
-    and before a close: the client sees the same bytes in the same order."""
-
-    def __init__(self, protocol: BoundedHttpToolsProtocol, cycle: Any) -> None:
-        self._protocol = protocol
-        self._transport = protocol.transport
-        self._cycle = cycle
-        self._head_seen = False
-        self._held: bytes | None = None
-
-    def write(self, data: bytes) -> None:
-        if self._held is not None:
-            data, self._held = self._held + data, None
-            self._protocol._holding = None
-        elif not self._head_seen and self._cycle.response_started:
-            self._head_seen = True  # the first write once the response started is its head
-            self._cycle = None  # no reference cycle with it: freed without the collector
-            self._held = data
-            self._protocol._holding = self
-            self._protocol.loop.call_soon(self.flush)
-            return
-        self._transport.write(data)
-
-    def flush(self) -> None:
-        """Send a held head now."""
-        if self._held is not None:
-            held, self._held = self._held, None
-            self._protocol._holding = None
-            self._transport.write(held)
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
 
 
 def refusal(status: HTTPStatus, detail: str, headers: list[tuple[bytes, bytes]]) -> bytes:
