@@ -80,25 +80,28 @@ class RunningSum:
             return
         self.drop(cell)
         fields: Fields = {}
-        total, holders, split, scoped = self.total, self._holders, self._split, self.scoped
+        hold = self._hold
         values = iter(flat)
         for raw, value in zip(values, values, strict=True):
             number = int(value)
-            known = split.get(raw)
-            if known is None:  # a field no bucket held: split once, one bytes object for it
-                scope, counter = keys.parse_counter_field(raw.decode())
-                name = raw
-                split[name] = (name, scope, counter)
-                total[name] = number
-                scoped.setdefault(scope, {})[counter] = number
-                holders[name] = 1
-            else:
-                name, scope, counter = known
-                total[name] += number
-                scoped[scope][counter] += number
-                holders[name] += 1
-            fields[name] = number
+            fields[hold(raw, number)] = number
         self._cells[cell] = (version, fields)
+
+    def _hold(self, raw: bytes, number: int) -> bytes:
+        """Add one more bucket's field to the sums; the one bytes object kept for the field."""
+        known = self._split.get(raw)
+        if known is None:  # a field no bucket held: split once, one bytes object for it
+            scope, counter = keys.parse_counter_field(raw.decode())
+            self._split[raw] = (raw, scope, counter)
+            self.total[raw] = number
+            self.scoped.setdefault(scope, {})[counter] = number
+            self._holders[raw] = 1
+            return raw
+        name, scope, counter = known
+        self.total[name] += number
+        self.scoped[scope][counter] += number
+        self._holders[name] += 1
+        return name
 
     def _update(
         self, cell: Cell, version: bytes | None, fields: Fields, flat: Sequence[bytes]
@@ -111,24 +114,11 @@ class RunningSum:
         pairs = [(raw, int(value)) for raw, value in zip(values, values, strict=True)]
         if len(pairs) < len(fields) or sum(1 for raw, _ in pairs if raw in fields) < len(fields):
             return False
-        total, holders, split, scoped = self.total, self._holders, self._split, self.scoped
+        total, split, scoped = self.total, self._split, self.scoped
         for raw, number in pairs:
             before = fields.get(raw)
             if before is None:  # new in this bucket
-                known = split.get(raw)
-                if known is None:
-                    scope, counter = keys.parse_counter_field(raw.decode())
-                    split[raw] = (raw, scope, counter)
-                    total[raw] = number
-                    scoped.setdefault(scope, {})[counter] = number
-                    holders[raw] = 1
-                    fields[raw] = number
-                else:
-                    name, scope, counter = known
-                    total[name] += number
-                    scoped[scope][counter] += number
-                    holders[name] += 1
-                    fields[name] = number
+                fields[self._hold(raw, number)] = number
             elif before != number:
                 name, scope, counter = split[raw]
                 total[name] += number - before
