@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -278,9 +279,17 @@ async def today_totals(reader: LiveReader, now_s: float) -> dict[str, Any]:
 
 async def wallboard_frame(reader: LiveReader, now_s: float) -> dict[str, Any]:
     """What one websocket message carries: the 15-minute document and today's totals, read
-    side by side (one after the other, today's waited for the document's round trips)."""
-    data, today = await asyncio.gather(
-        shared_build(reader, resolve_window("15m", now_s, reader.settings), now_s),
-        reader.shared.get(("today-totals",), now_s, lambda: today_totals(reader, now_s)),
+    side by side (one after the other, today's waited for the document's round trips). Today's
+    never miss a step the document counts: when a step landed while both were read (the state's
+    version moved), today's are read again after the document."""
+
+    def today() -> Awaitable[dict[str, Any]]:
+        return reader.shared.get(("today-totals",), now_s, lambda: today_totals(reader, now_s))
+
+    before = await reader.shared.version()
+    data, totals = await asyncio.gather(
+        shared_build(reader, resolve_window("15m", now_s, reader.settings), now_s), today()
     )
-    return {"data": data, "today": today}
+    if before is None or await reader.shared.version() != before:
+        totals = await today()
+    return {"data": data, "today": totals}

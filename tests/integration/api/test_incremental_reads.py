@@ -340,3 +340,28 @@ async def test_concurrent_gauges_of_other_scopes_keep_to_their_own(redis: Redis)
         got = await asyncio.gather(reader.gauges(first, now), reader.gauges(second, now))
         cold = LiveReader(redis, SETTINGS)
         assert got == [await cold.gauges(first, now), await cold.gauges(second, now)]
+
+
+async def test_a_frames_today_counts_every_step_its_document_counts(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The document and today's totals are read side by side: a step that lands after today's
+    read but before the document's must not leave today's behind the document."""
+    from api import snapshot
+
+    now = clock.now()
+    writer = await fill(redis, now)
+    reader = LiveReader(redis, SETTINGS)
+    build = snapshot.shared_build
+
+    async def late_step(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        await asyncio.sleep(0.2)  # today's totals are read meanwhile
+        await writer.apply(3, writer.offered(now - 20))
+        return await build(*args, **kwargs)
+
+    monkeypatch.setattr(snapshot, "shared_build", late_step)
+    before = (await snapshot.today_totals(reader, now))["channels"]["voice"]["offered"]
+    frame = await snapshot.wallboard_frame(reader, now)
+    assert frame["today"]["channels"]["voice"]["offered"] == before + 1
+    cold = await snapshot.today_totals(LiveReader(redis, SETTINGS), now)
+    assert frame["today"] == cold
