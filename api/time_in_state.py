@@ -3,13 +3,11 @@ each time: only the last change's interval grows with the clock.
 
 `kpis.time_in_state` sums each change's overlap with the window, in order; every change but
 the last ends at the next one, so their overlaps do not depend on the window's end (the changes
-given all come before it). Those partial sums are kept per (changes, start) and the last
-change's overlap added after them: the same additions in the same order, so the same floats.
-
-Named logs (`log=`, the agent) are kept per (name, start): when the log read next starts with
-the one kept (in order, without repeats) and only goes on after it, as a busy agent's log does
-push after push, the sums go on from the kept ones (the same additions again) instead of
-walking the whole window's changes.
+given all come before it). Those partial sums are kept per (log, start), the log named by its
+agent, and the last change's overlap added after them: the same additions in the same order, so
+the same floats. When the log read next starts with the one kept (in order, without repeats)
+and only goes on after it, as a busy agent's log does push after push, the sums go on from the
+kept ones (the same additions again) instead of walking the whole window's changes.
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ MAX_KEPT = 20_000  # (agent log, window start) pairs kept: a few windows of thou
 
 Closed = tuple[dict[str, float], kpis.StateChange | None]  # sums of all but the last, the last
 Changes = tuple[kpis.StateChange, ...]
-_kept: dict[tuple[Changes, int], Closed] = {}
 # (log name, start) -> (the changes as given, whether already in order without repeats, sums)
 _named: dict[tuple[str, int], tuple[Changes, bool, Closed]] = {}
 
@@ -32,28 +29,16 @@ def time_in_state(
     changes: Sequence[kpis.StateChange], start_ms: int, end_ms: int, log: str | None = None
 ) -> dict[str, float]:
     """`kpis.time_in_state(changes, start_ms, end_ms)`, for changes all before `end_ms`;
-    `log` names the log (its agent) so that the next, longer read of it goes on from this one."""
+    `log` names the log (its agent) so that the next read of it goes on from this one."""
     if any(at >= end_ms for at, _, _ in changes):
         return kpis.time_in_state(changes, start_ms, end_ms)
-    sums, last = (
-        _closed_named(tuple(changes), start_ms, log) if log else _closed_kept(changes, start_ms)
-    )
+    sums, last = _closed_named(tuple(changes), start_ms, log) if log else _closed(changes, start_ms)
     out = dict(sums)
     if last is not None:
         overlap = end_ms - max(last[0], start_ms)
         if overlap > 0:
             out[last[2]] = out.get(last[2], 0.0) + overlap / 1000
     return out
-
-
-def _closed_kept(changes: Sequence[kpis.StateChange], start_ms: int) -> Closed:
-    key = (tuple(changes), start_ms)
-    closed = _kept.get(key)
-    if closed is None:
-        if len(_kept) >= MAX_KEPT:
-            _kept.clear()
-        closed = _kept[key] = _closed(changes, start_ms)
-    return closed
 
 
 def _closed_named(given: Changes, start_ms: int, log: str) -> Closed:

@@ -7,6 +7,7 @@ and answer the same 503 when the broker is down; each turns a refusal into its o
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from fastapi import Request
@@ -15,8 +16,6 @@ from starlette.requests import ClientDisconnect
 
 from services import problems
 from services.settings import Settings
-
-from . import deadlines
 
 RETRY_AFTER_S = 5
 
@@ -31,7 +30,7 @@ class BodyError(Exception):
 
 async def read_body(request: Request, settings: Settings) -> bytes:
     """The body within `max_body_bytes` (BodyError) and the body timeout (TimeoutError)."""
-    async with deadlines.within(settings.ingest_body_timeout_seconds):
+    async with asyncio.timeout(settings.ingest_body_timeout_seconds):
         return await read_limited(request, settings.max_body_bytes)
 
 

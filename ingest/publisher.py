@@ -17,7 +17,6 @@ from services.connections import kafka_failure, kafka_security
 from services.contract import ContactEvent
 from services.settings import Settings
 
-from . import deadlines
 from .batching import Batcher, Headers, Record
 
 log = logging.getLogger("ccpulse.ingest")
@@ -103,7 +102,7 @@ class Publisher:
         try:
             with _span(topic):
                 headers = tracing.kafka_headers() or []  # the trace goes on with each record
-                async with deadlines.within(self.timeout_s):
+                async with asyncio.timeout(self.timeout_s):
                     if batcher is None:  # reset meanwhile: refused like any broker failure
                         raise ProducerClosed()
                     stamp = int(self.clock.now() * 1000)

@@ -260,7 +260,7 @@ class Settings(BaseSettings):
     # --- api ---
     # At most one wallboard state per interval: an event counted in Redis waits for the next push
     # (0 to one interval), so event -> websocket p99 <= 1 s needs well under 1 s (docs/capacity.md).
-    ws_min_interval_seconds: float = Field(default=0.5, gt=0)
+    ws_min_interval_seconds: float = Field(default=0.5, ge=0)
     # Per-agent series on /metrics: off by default (cardinality), at most `cap` agents when on.
     metrics_per_agent: bool = False
     metrics_agent_cap: int = Field(default=200, ge=0)
