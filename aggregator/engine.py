@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from services.contract import ContactEvent, EventType, decode_wire
+from services.contract import Event, EventType, decode_fast
 
 from . import contributions as contrib
 from . import repeats
@@ -81,7 +81,7 @@ class Plan:
 
 def screen(
     records: Iterable[Record], now_s: float, lateness_s: int
-) -> tuple[list[ContactEvent], list[DeadLetter]]:
+) -> tuple[list[Event], list[DeadLetter]]:
     """Decode and check each record; what cannot be used becomes a dead letter with its reason."""
     events, dead, _ = check(decode(records), now_s, lateness_s)
     return events, dead
@@ -89,7 +89,7 @@ def screen(
 
 # Per record: the event (with its time as epoch seconds), or the dead letter saying why it is
 # unusable (time 0).
-Decoded = list[tuple[Record, ContactEvent | DeadLetter, float]]
+Decoded = list[tuple[Record, Event | DeadLetter, float]]
 
 
 def decode(records: Iterable[Record]) -> Decoded:
@@ -98,7 +98,7 @@ def decode(records: Iterable[Record]) -> Decoded:
     out: Decoded = []
     for record in records:
         try:
-            event = decode_wire(record.value)
+            event = decode_fast(record.value)
         except ValueError as exc:
             out.append((record, DeadLetter(record, f"invalid: {exc}"), 0.0))
             continue
@@ -108,10 +108,10 @@ def decode(records: Iterable[Record]) -> Decoded:
 
 def check(
     decoded: Decoded, now_s: float, lateness_s: int
-) -> tuple[list[ContactEvent], list[DeadLetter], list[int]]:
+) -> tuple[list[Event], list[DeadLetter], list[int]]:
     """The clock half of `screen`: events too old or too far ahead become dead letters. Also
     returns the events' times in epoch ms (`facts.event_ms`) for `plan`."""
-    events: list[ContactEvent] = []
+    events: list[Event] = []
     dead: list[DeadLetter] = []
     stamps: list[int] = []
     for record, item, time_s in decoded:
@@ -129,22 +129,22 @@ def check(
     return events, dead, stamps
 
 
-def contacts_of(events: Iterable[ContactEvent]) -> set[str]:
+def contacts_of(events: Iterable[Event]) -> set[str]:
     return {
         e.contact for e in events if e.contact is not None and e.type is not EventType.AGENT_STATE
     }
 
 
-def agents_of(events: Iterable[ContactEvent]) -> set[str]:
+def agents_of(events: Iterable[Event]) -> set[str]:
     """Agents whose sheet this batch changes: state events, and contacts naming agent and queue."""
     return {e.agent for e in events if e.agent is not None and _touches_agent(e)}
 
 
-def _touches_agent(event: ContactEvent) -> bool:
+def _touches_agent(event: Event) -> bool:
     return event.type is EventType.AGENT_STATE or event.queue is not None
 
 
-def groups_needed(events: Sequence[ContactEvent], old_facts: FactsIn) -> set[str]:
+def groups_needed(events: Sequence[Event], old_facts: FactsIn) -> set[str]:
     """The customer x issue groups (measured FCR) this batch may change."""
     customers: dict[str, set[str]] = {}
     issues: dict[str, set[str]] = {}
@@ -157,7 +157,7 @@ def groups_needed(events: Sequence[ContactEvent], old_facts: FactsIn) -> set[str
 
 
 def plan(
-    events: Sequence[ContactEvent],
+    events: Sequence[Event],
     old_facts: FactsIn,
     old_agents: AgentsIn,
     old_groups: GroupsIn | None = None,
@@ -194,9 +194,7 @@ def plan(
     return result
 
 
-def partial_counts(
-    events: Sequence[ContactEvent], facts: Mapping[str, ContactFacts]
-) -> dict[str, int]:
+def partial_counts(events: Sequence[Event], facts: Mapping[str, ContactFacts]) -> dict[str, int]:
     """Events that, on their contact's facts after the batch, count partially or not at all."""
     out: dict[str, int] = {}
     for event in events:
@@ -207,7 +205,7 @@ def partial_counts(
     return out
 
 
-def partial_reason(event: ContactEvent, facts: ContactFacts) -> str | None:
+def partial_reason(event: Event, facts: ContactFacts) -> str | None:
     """Why an event counts partially: no channel yet (nothing counts), an answer with no known
     wait (no ASA or service level), an abandon with no known offer (not counted): metrics.md."""
     if event.type is EventType.AGENT_STATE:
@@ -222,7 +220,7 @@ def partial_reason(event: ContactEvent, facts: ContactFacts) -> str | None:
 
 
 def _fold_contacts(
-    events: Sequence[ContactEvent],
+    events: Sequence[Event],
     stamps: Sequence[int],
     old_facts: Mapping[str, ContactFacts | None],
 ) -> dict[str, ContactFacts]:
@@ -240,7 +238,7 @@ def _fold_contacts(
 
 
 def _fold_agents(
-    events: Sequence[ContactEvent],
+    events: Sequence[Event],
     stamps: Sequence[int],
     old_agents: Mapping[str, AgentFacts | None],
 ) -> dict[str, AgentFacts]:

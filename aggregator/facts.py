@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from services import agentstates
-from services.contract import ContactEvent, EventType
+from services.contract import Event, EventType
 
 Stamp = tuple[int, str]  # (event time in epoch ms, event id): a total order for registers
 
@@ -183,11 +183,11 @@ _TIMES = (
 )
 
 
-def event_ms(event: ContactEvent) -> int:
+def event_ms(event: Event) -> int:
     return int(event.time.timestamp() * 1000)
 
 
-def fold(facts: ContactFacts, event: ContactEvent, ms: int | None = None) -> None:
+def fold(facts: ContactFacts, event: Event, ms: int | None = None) -> None:
     """Apply one event to the sheet in place; applying it again changes nothing. `ms` is
     `event_ms(event)` when the caller already has it (it costs a time-zone call per event)."""
     if ms is None:
@@ -199,7 +199,7 @@ def fold(facts: ContactFacts, event: ContactEvent, ms: int | None = None) -> Non
         handler(facts, event, ms, stamp)
 
 
-def _fold_attributes(facts: ContactFacts, event: ContactEvent, stamp: Stamp) -> None:
+def _fold_attributes(facts: ContactFacts, event: Event, stamp: Stamp) -> None:
     if event.channel is not None:
         facts.channel = merge_register(facts.channel, event.channel.value, stamp)
     if event.queue is not None:
@@ -212,22 +212,22 @@ def _fold_attributes(facts: ContactFacts, event: ContactEvent, stamp: Stamp) -> 
         facts.issue = merge_register(facts.issue, _name(event.issue), stamp)
 
 
-def _offered(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+def _offered(facts: ContactFacts, event: Event, ms: int, stamp: Stamp) -> None:
     facts.offered_ms = merge_min(facts.offered_ms, ms)
 
 
-def _ivr(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+def _ivr(facts: ContactFacts, event: Event, ms: int, stamp: Stamp) -> None:
     stage = _name(event.stage or "ivr")
     facts.stages = _with(facts.stages, stage, merge_min(facts.stages.get(stage), ms))
 
 
-def _queued(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+def _queued(facts: ContactFacts, event: Event, ms: int, stamp: Stamp) -> None:
     facts.queued_ms = merge_min(facts.queued_ms, ms)
     stage = _name(event.stage or QUEUE_STAGE)
     facts.stages = _with(facts.stages, stage, merge_min(facts.stages.get(stage), ms))
 
 
-def _answered(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+def _answered(facts: ContactFacts, event: Event, ms: int, stamp: Stamp) -> None:
     facts.answered_ms = merge_min(facts.answered_ms, ms)
     if event.agent is not None:
         # The agent of the first answer owns the contact's answer and handle figures.
@@ -237,37 +237,37 @@ def _answered(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -
             facts.answered_agent = Register(_name(event.agent), ms, event.id)
 
 
-def _abandoned(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+def _abandoned(facts: ContactFacts, event: Event, ms: int, stamp: Stamp) -> None:
     facts.abandoned_ms = merge_min(facts.abandoned_ms, ms)
     if event.stage is not None:
         facts.abandon_stage = merge_register(facts.abandon_stage, _name(event.stage), stamp)
 
 
-def _timed_out(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+def _timed_out(facts: ContactFacts, event: Event, ms: int, stamp: Stamp) -> None:
     facts.timed_out_ms = merge_min(facts.timed_out_ms, ms)
 
 
-def _completed(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+def _completed(facts: ContactFacts, event: Event, ms: int, stamp: Stamp) -> None:
     # The last completion includes wrap-up when the platform reports it after the call ends.
     facts.completed_ms = merge_max(facts.completed_ms, ms)
 
 
-def _resolved(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+def _resolved(facts: ContactFacts, event: Event, ms: int, stamp: Stamp) -> None:
     facts.resolved_ms = merge_min(facts.resolved_ms, ms)
     if event.first_contact is not None:
         facts.first_contact = merge_register(facts.first_contact, event.first_contact, stamp)
 
 
-def _escalated(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+def _escalated(facts: ContactFacts, event: Event, ms: int, stamp: Stamp) -> None:
     reason = Register(event.reason or "unspecified", ms, event.id)
     facts.escalations = _with(facts.escalations, event.id, reason)
 
 
-def _transferred(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+def _transferred(facts: ContactFacts, event: Event, ms: int, stamp: Stamp) -> None:
     facts.transfers = _with(facts.transfers, event.id, ms)
 
 
-def _survey(facts: ContactFacts, event: ContactEvent, ms: int, stamp: Stamp) -> None:
+def _survey(facts: ContactFacts, event: Event, ms: int, stamp: Stamp) -> None:
     if event.csat is not None:
         facts.csat = merge_register(facts.csat, event.csat, stamp)
     if event.nps is not None:
@@ -326,7 +326,7 @@ class AgentFacts:
         )
 
 
-def agent_state(event: ContactEvent) -> tuple[str, str | None]:
+def agent_state(event: Event) -> tuple[str, str | None]:
     """The event's state as one of the five (services/agentstates.py), and its not-ready reason:
     the event's own `reason`, else the name it came with when that was not one of the five."""
     name = event.state or ""
@@ -344,7 +344,7 @@ def agent_state(event: ContactEvent) -> tuple[str, str | None]:
 _NORMALISED: dict[str, tuple[str, str | None]] = {}
 
 
-def fold_agent(facts: AgentFacts, event: ContactEvent, ms: int | None = None) -> None:
+def fold_agent(facts: AgentFacts, event: Event, ms: int | None = None) -> None:
     if ms is None:
         ms = event_ms(event)
     if event.type is EventType.AGENT_STATE:

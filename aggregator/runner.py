@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from services import keys, tracing
 from services.clock import Clock, SystemClock
-from services.contract import ContactEvent
+from services.contract import Event
 from services.settings import Settings
 
 from . import engine, repeats
@@ -464,7 +464,7 @@ class _Part:
     """One partition's share of a polled batch."""
 
     partition: int
-    events: list[ContactEvent]
+    events: list[Event]
     stamps: list[int]  # the events' times in epoch ms
     dead: list[engine.DeadLetter]
     last: int
