@@ -37,7 +37,9 @@ def outcome(decode: Any, raw: bytes) -> tuple[str, Any]:
 
 def test_the_struct_has_the_models_fields_in_order_with_its_defaults() -> None:
     assert WireEvent.__struct_fields__ == tuple(FIELDS)
-    bare = WireEvent(id="e", type=contract.EventType.OFFERED, time=datetime.now(UTC))
+    bare = WireEvent(
+        id="e", type=contract.EventType.OFFERED, time=datetime.fromtimestamp(clock.now(), UTC)
+    )
     for name in FIELDS[3:]:
         default = ContactEvent.model_fields[name].get_default(call_default_factory=True)
         assert getattr(bare, name) == default, name
