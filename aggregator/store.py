@@ -284,14 +284,13 @@ class Store:
         rows = []
         for group in groups:
             sheet = step.plan.groups[group]
-            data = sheet.to_json()
             rows.append(
                 (
                     names(keys.group_key(group, self.partitions)),
                     str(_version(step.old_groups.get(group))),
                     str(sheet.version),
-                    orjson.dumps(data["m"]).decode(),
-                    orjson.dumps(data["s"]).decode(),
+                    orjson.dumps(sheet.members).decode(),  # tuples as arrays: as to_json's lists
+                    orjson.dumps(sheet.seen_json()).decode(),
                 )
             )
         return rows
