@@ -5,17 +5,21 @@ order (the payloads written to Redis must not change by a byte)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
+import msgspec
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator import repeats
+from aggregator import engine, repeats
 from aggregator.contributions import Contribution, diff, minute_of
 from aggregator.facts import ContactFacts, Register
 from aggregator.repeats import GroupSheet
 from services import keys
 from services import kpis as k
+from services.contract import ContactEvent, Event, EventType, WireEvent
 
 BASE_MS = 1_760_000_000_000
 WINDOW_MS = 3_600_000
@@ -221,3 +225,45 @@ def test_dumps_is_to_json_dumped(sheet: GroupSheet) -> None:
     assert orjson.dumps(sheet.members) == orjson.dumps(sheet.to_json()["m"])
     back = GroupSheet.from_json(orjson.loads(sheet.dumps()))
     assert (back.version, back.members, back.seen) == (sheet.version, sheet.members, sheet.seen)
+
+
+def plain_groups_needed(
+    events: list[Event], old_facts: Mapping[str, ContactFacts | None]
+) -> set[str]:
+    """`engine.groups_needed` as first written: two passes over the events."""
+    customers: dict[str, set[str]] = {}
+    issues: dict[str, set[str]] = {}
+    for e in events:
+        if e.contact is not None and e.customer is not None:
+            customers.setdefault(e.contact, set()).add(e.customer)
+        if e.contact is not None and e.issue is not None:
+            issues.setdefault(e.contact, set()).add(e.issue)
+    return plain_candidates(engine.contacts_of(events), old_facts, customers, issues)
+
+
+def either(wire: bool, **fields: Any) -> Event:
+    """An event as either decoder gives it (their fields are equal)."""
+    if not wire:
+        return ContactEvent.model_construct(**fields)
+    return msgspec.structs.replace(
+        WireEvent(id="e1", type=EventType.OFFERED, time=datetime(2030, 1, 1, tzinfo=UTC)), **fields
+    )
+
+
+wire_events = st.builds(
+    either,
+    wire=st.booleans(),
+    type=st.sampled_from([EventType.OFFERED, EventType.RESOLVED, EventType.AGENT_STATE]),
+    contact=st.none() | st.sampled_from(CONTACTS),
+    customer=st.none() | st.sampled_from(["ann", "bob"]),
+    issue=st.none() | st.sampled_from(["x", "y", "z"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(events=st.lists(wire_events, max_size=12), old=facts_by_contact())
+def test_groups_needed_is_its_plain_definition(
+    events: list[Event], old: dict[str, ContactFacts]
+) -> None:
+    """Agent-state events name no contact of the batch, but their customer and issue count."""
+    assert list(engine.groups_needed(events, old)) == list(plain_groups_needed(events, old))
