@@ -66,7 +66,8 @@ class Plan:
         """Every counter change of the batch, its groups' included (rebuilds, recounts)."""
         out = {cell: dict(fields) for cell, fields in self.deltas.items()}
         for delta in self.group_deltas.values():
-            merge_deltas(out, delta)
+            if delta:  # most groups change no counter
+                merge_deltas(out, delta)
         return out
 
     def not_counted(self) -> dict[str, int]:

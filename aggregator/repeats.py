@@ -84,16 +84,32 @@ def candidate_groups(
     for contact in contacts:
         old = old_facts.get(contact)
         new_customer = new_customers.get(contact)
-        if not new_customer and (old is None or old.customer is None):
-            continue  # no customer, no group: most contacts of a batch (cheaper than the sets)
+        old_customer = None if old is None or old.customer is None else str(old.customer.value)
+        if not new_customer and old_customer is None:
+            continue  # no customer, no group
+        new_issue = new_issues.get(contact)
+        old_issue = None if old is None or old.issue is None else str(old.issue.value)
+        customer, issue = _single(new_customer, old_customer), _single(new_issue, old_issue)
+        if customer is not None and issue is not None:  # most contacts: one group, no sets
+            out.add(f"{customer}{keys.SEP}{issue}")
+            continue
         customers = set(new_customer or ())
-        issues = set(new_issues.get(contact, ()))
-        if old is not None and old.customer is not None:
-            customers.add(str(old.customer.value))
-        if old is not None and old.issue is not None:
-            issues.add(str(old.issue.value))
+        issues = set(new_issue or ())
+        if old_customer is not None:
+            customers.add(old_customer)
+        if old_issue is not None:
+            issues.add(old_issue)
         out.update(f"{c}{keys.SEP}{i}" for c in customers for i in issues)
     return out
+
+
+def _single(new: set[str] | None, old: str | None) -> str | None:
+    """The one value of `new` and `old` together; None when there are none or several."""
+    if not new:
+        return old
+    if len(new) == 1 and (old is None or old in new):
+        return next(iter(new))
+    return None
 
 
 def regroup(
