@@ -66,7 +66,8 @@ class Plan:
         """Every counter change of the batch, its groups' included (rebuilds, recounts)."""
         out = {cell: dict(fields) for cell, fields in self.deltas.items()}
         for delta in self.group_deltas.values():
-            merge_deltas(out, delta)
+            if delta:  # most groups change no counter
+                merge_deltas(out, delta)
         return out
 
     def not_counted(self) -> dict[str, int]:
@@ -145,15 +146,22 @@ def _touches_agent(event: Event) -> bool:
 
 
 def groups_needed(events: Sequence[Event], old_facts: FactsIn) -> set[str]:
-    """The customer x issue groups (measured FCR) this batch may change."""
+    """The customer x issue groups (measured FCR) this batch may change. One pass: the
+    contacts are `contacts_of(events)`, added in the same order (so the set iterates alike)."""
     customers: dict[str, set[str]] = {}
     issues: dict[str, set[str]] = {}
+    contacts: set[str] = set()
     for e in events:
-        if e.contact is not None and e.customer is not None:
-            customers.setdefault(e.contact, set()).add(e.customer)
-        if e.contact is not None and e.issue is not None:
-            issues.setdefault(e.contact, set()).add(e.issue)
-    return repeats.candidate_groups(contacts_of(events), old_facts, customers, issues)
+        contact = e.contact
+        if contact is None:
+            continue
+        if e.type is not EventType.AGENT_STATE:
+            contacts.add(contact)
+        if e.customer is not None:
+            customers.setdefault(contact, set()).add(e.customer)
+        if e.issue is not None:
+            issues.setdefault(contact, set()).add(e.issue)
+    return repeats.candidate_groups(contacts, old_facts, customers, issues)
 
 
 def plan(

@@ -12,10 +12,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from services import keys
 from services import kpis as k
 
-from .contributions import Contribution, diff, minute_of
+from .contributions import Contribution, minute_of
 from .facts import ContactFacts
 
 Member = tuple[int | None, int | None, str, str | None]  # offered ms, resolved ms, channel, queue
@@ -36,8 +38,15 @@ class GroupSheet:
         return {
             "v": self.version,
             "m": {c: list(m) for c, m in self.members.items()},
-            "s": {str(p): o for p, o in self.seen.items()},
+            "s": self.seen_json(),
         }
+
+    def dumps(self) -> bytes:
+        """`orjson.dumps(self.to_json())` without the copy: orjson writes tuples as arrays."""
+        return orjson.dumps({"v": self.version, "m": self.members, "s": self.seen_json()})
+
+    def seen_json(self) -> dict[str, int]:
+        return {str(p): o for p, o in self.seen.items()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GroupSheet:
@@ -74,14 +83,33 @@ def candidate_groups(
     out: set[str] = set()
     for contact in contacts:
         old = old_facts.get(contact)
-        customers = set(new_customers.get(contact, ()))
-        issues = set(new_issues.get(contact, ()))
-        if old is not None and old.customer is not None:
-            customers.add(str(old.customer.value))
-        if old is not None and old.issue is not None:
-            issues.add(str(old.issue.value))
+        new_customer = new_customers.get(contact)
+        old_customer = None if old is None or old.customer is None else str(old.customer.value)
+        if not new_customer and old_customer is None:
+            continue  # no customer, no group
+        new_issue = new_issues.get(contact)
+        old_issue = None if old is None or old.issue is None else str(old.issue.value)
+        customer, issue = _single(new_customer, old_customer), _single(new_issue, old_issue)
+        if customer is not None and issue is not None:  # most contacts: one group, no sets
+            out.add(f"{customer}{keys.SEP}{issue}")
+            continue
+        customers = set(new_customer or ())
+        issues = set(new_issue or ())
+        if old_customer is not None:
+            customers.add(old_customer)
+        if old_issue is not None:
+            issues.add(old_issue)
         out.update(f"{c}{keys.SEP}{i}" for c in customers for i in issues)
     return out
+
+
+def _single(new: set[str] | None, old: str | None) -> str | None:
+    """The one value of `new` and `old` together; None when there are none or several."""
+    if not new:
+        return old
+    if len(new) == 1 and (old is None or old in new):
+        return next(iter(new))
+    return None
 
 
 def regroup(
@@ -91,30 +119,38 @@ def regroup(
 ) -> dict[str, GroupSheet]:
     """New sheets for the groups whose members changed (version bumped)."""
     changed: dict[str, GroupSheet] = {}
-
-    def sheet(key: str) -> GroupSheet:
-        if key not in changed:
-            old = old_groups.get(key) or GroupSheet()
-            changed[key] = GroupSheet(old.version + 1, dict(old.members))
-        return changed[key]
-
     holders = _holders(old_groups, new_facts)
     for contact, facts in new_facts.items():
         old = old_facts.get(contact)
-        before, after = (group_of(old), member_of(old)), (group_of(facts), member_of(facts))
+        was, now = group_of(old), group_of(facts)
+        held = holders.get(contact)
+        if was is None and now is None and held is None:
+            continue  # in no group before or after, and held by none: nothing to move
+        before, after = (was, member_of(old)), (now, member_of(facts))
         if before != after:
-            if before[0] is not None:
-                sheet(before[0]).members.pop(contact, None)
-            if after[0] is not None and after[1] is not None:
-                sheet(after[0]).members[contact] = after[1]
+            if was is not None:
+                _sheet(changed, old_groups, was).members.pop(contact, None)
+            if now is not None and after[1] is not None:
+                _sheet(changed, old_groups, now).members[contact] = after[1]
         # A group may hold the contact as a consumer that lost its partition left it (written
         # before its step was refused, docs/aggregation.md): the contact's facts decide.
-        for key in holders.get(contact, ()):
-            if key not in (before[0], after[0]):
+        for key in held or ():
+            if key != was and key != now:
                 current = changed[key] if key in changed else old_groups[key]
                 if current is not None and contact in current.members:
-                    sheet(key).members.pop(contact, None)
+                    _sheet(changed, old_groups, key).members.pop(contact, None)
     return changed
+
+
+def _sheet(
+    changed: dict[str, GroupSheet], old_groups: Mapping[str, GroupSheet | None], key: str
+) -> GroupSheet:
+    """The group's new sheet in `changed`, a copy of the one read (version bumped) at first."""
+    sheet = changed.get(key)
+    if sheet is None:
+        old = old_groups.get(key) or GroupSheet()
+        sheet = changed[key] = GroupSheet(old.version + 1, dict(old.members))
+    return sheet
 
 
 def _holders(
@@ -156,20 +192,50 @@ def contribution(sheet: GroupSheet | None, window_ms: int) -> Contribution:
     for contact, (_, resolved, channel, queue) in sheet.members.items():
         if resolved is None:
             continue
-        repeated = any(
-            resolved < offered <= resolved + window_ms
-            for other, offered in offers
-            if other != contact
-        )
-        scopes = [keys.channel_scope(channel)]
-        if queue is not None:
-            scopes.append(keys.queue_scope(channel, queue))
-        for scope in scopes:
-            cell = out.setdefault((minute_of(resolved), scope), {})
+        repeated = False  # a loop, not any(): groups are a few members, a generator costs more
+        for other, offered in offers:
+            if resolved < offered <= resolved + window_ms and other != contact:
+                repeated = True
+                break
+        minute = minute_of(resolved)
+        for scope in _scopes(channel, queue):
+            cell = out.get((minute, scope))
+            if cell is None:
+                out[(minute, scope)] = {k.FCR_ELIGIBLE: 1} if repeated else _MET.copy()
+                continue
             cell[k.FCR_ELIGIBLE] = cell.get(k.FCR_ELIGIBLE, 0) + 1
             if not repeated:
                 cell[k.FCR_MET] = cell.get(k.FCR_MET, 0) + 1
     return out
+
+
+_MET = {k.FCR_ELIGIBLE: 1, k.FCR_MET: 1}  # a new cell's first member, not repeated
+
+
+def _scopes(channel: str, queue: str | None) -> tuple[str, ...]:
+    """A member's channel (and queue) scope, formatted once per pair (a few dozen recur)."""
+    found = _SCOPES.get((channel, queue))
+    if found is None:
+        channel_scope = keys.channel_scope(channel)
+        found = (
+            (channel_scope,) if queue is None else (channel_scope, keys.queue_scope(channel, queue))
+        )
+        if len(_SCOPES) > 10_000:  # queue names are open-ended: stay bounded
+            _SCOPES.clear()
+        _SCOPES[(channel, queue)] = found
+    return found
+
+
+_SCOPES: dict[tuple[str, str | None], tuple[str, ...]] = {}
+
+
+def resolves(sheet: GroupSheet | None) -> bool:
+    """Whether the sheet has a resolved member: only those contribute (`contribution`)."""
+    if sheet is not None:
+        for member in sheet.members.values():
+            if member[1] is not None:
+                return True
+    return False
 
 
 def deltas(
@@ -177,8 +243,33 @@ def deltas(
     new_groups: Mapping[str, GroupSheet],
     window_ms: int,
 ) -> dict[str, Contribution]:
-    """Per changed group: what it adds to the counters (its shard's step writes it)."""
-    return {
-        key: diff(contribution(old_groups.get(key), window_ms), contribution(sheet, window_ms))
-        for key, sheet in new_groups.items()
-    }
+    """Per changed group: what it adds to the counters (its shard's step writes it). With no
+    resolved member on either side both contributions are empty: most groups, skipped."""
+    out: dict[str, Contribution] = {}
+    for key, sheet in new_groups.items():
+        old = old_groups.get(key)
+        if resolves(sheet) or resolves(old):
+            out[key] = group_diff(contribution(old, window_ms), contribution(sheet, window_ms))
+        else:
+            out[key] = {}
+    return out
+
+
+def group_diff(old: Contribution, new: Contribution) -> Contribution:
+    """`contributions.diff`, cells equal on both sides passed over without a field-by-field
+    difference: a group's change mostly leaves the other members' cells as they were."""
+    if old == new:
+        return {}
+    out: Contribution = {}
+    for cell in old.keys() | new.keys():
+        before, after = old.get(cell, _NONE), new.get(cell, _NONE)
+        if before == after:
+            continue
+        delta = {n: after.get(n, 0) - before.get(n, 0) for n in before.keys() | after.keys()}
+        delta = {n: v for n, v in delta.items() if v}
+        if delta:
+            out[cell] = delta
+    return out
+
+
+_NONE: dict[str, int] = {}

@@ -191,7 +191,7 @@ class GroupCache:
     def put(self, sheets: Mapping[str, GroupSheet | None]) -> None:
         for group, sheet in sheets.items():
             self.sheets.pop(group, None)
-            self.sheets[group] = None if sheet is None else orjson.dumps(sheet.to_json()).decode()
+            self.sheets[group] = None if sheet is None else sheet.dumps().decode()
         while len(self.sheets) > self.max_groups:
             del self.sheets[next(iter(self.sheets))]
 

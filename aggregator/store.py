@@ -47,6 +47,7 @@ def _script(name: str) -> str:
 APPLY_SCRIPT = _script("apply.lua")
 LOAD_SCRIPT = _script("load.lua")
 GROUPS_SCRIPT = _script("groups.lua")
+READ_GROUPS_SCRIPT = _file("groups_read.lua")
 APPLIED, OFFSET_CONFLICT, GROUP_CONFLICT = 1, 0, 2
 
 
@@ -211,26 +212,29 @@ class Store:
         ]
 
     async def read_groups(self, groups: list[str]) -> dict[str, GroupSheet | None]:
+        """The groups' sheets (None: no sheet), in the order asked. One script call per shard
+        (one in all on a single Redis): an HMGET each cost the aggregator ~12 us a group."""
         if not groups:
             return {}
+        batches = self._group_batches(groups)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for group in groups:
-                pipe.hmget(keys.group_key(group, self.partitions), ["v", "m", "s"])
-            rows = await pipe.execute()
-        out: dict[str, GroupSheet | None] = {}
-        for group, (version, members, seen) in zip(groups, rows, strict=True):
-            out[group] = (
-                None
-                if version is None
-                else GroupSheet.from_json(
-                    {
-                        "v": int(version),
-                        "m": orjson.loads(members or b"{}"),
-                        "s": orjson.loads(seen or b"{}"),
-                    }
-                )
-            )
-        return out
+            for batch in batches:
+                names = [keys.group_key(group, self.partitions) for group in batch]
+                pipe.eval(READ_GROUPS_SCRIPT, len(names), *names)
+            replies = await pipe.execute()
+        rows: dict[str, list[Any]] = {}
+        for batch, reply in zip(batches, replies, strict=True):
+            rows.update(zip(batch, reply, strict=True))
+        return {group: _group_sheet(*rows[group]) for group in groups}
+
+    def _group_batches(self, groups: list[str]) -> list[list[str]]:
+        """The groups by shard on a cluster (a script's keys must share a slot), else all."""
+        if not self.cluster:
+            return [groups]
+        by_shard: dict[int, list[str]] = {}
+        for group in groups:
+            by_shard.setdefault(keys.group_shard(group, self.partitions), []).append(group)
+        return list(by_shard.values())
 
     async def apply(self, steps: Sequence[Step], now_s: float) -> list[Outcome]:
         """Every step's script in one round trip, each atomic on its own. On a cluster the
@@ -284,14 +288,13 @@ class Store:
         rows = []
         for group in groups:
             sheet = step.plan.groups[group]
-            data = sheet.to_json()
             rows.append(
                 (
                     names(keys.group_key(group, self.partitions)),
                     str(_version(step.old_groups.get(group))),
                     str(sheet.version),
-                    orjson.dumps(data["m"]).decode(),
-                    orjson.dumps(data["s"]).decode(),
+                    orjson.dumps(sheet.members).decode(),  # tuples as arrays: as to_json's lists
+                    orjson.dumps(sheet.seen_json()).decode(),
                 )
             )
         return rows
@@ -578,6 +581,15 @@ def _outcome(partition: int, reply: Any) -> Outcome:
     if code == APPLIED:
         return Outcome(partition, code)
     return Outcome(partition, code, _text(reply[1]), _text(reply[2]))
+
+
+def _group_sheet(version: Any, members: Any, seen: Any) -> GroupSheet | None:
+    """A group's hash fields as read (None: no sheet)."""
+    if version is None:
+        return None
+    return GroupSheet.from_json(
+        {"v": int(version), "m": orjson.loads(members or b"{}"), "s": orjson.loads(seen or b"{}")}
+    )
 
 
 def _version(sheet: GroupSheet | None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis, RedisCluster
 
 from aggregator import engine, repeats
@@ -244,3 +245,36 @@ async def test_evicted_sheets_stay_in_redis_and_are_read_back(redis: Redis) -> N
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+async def test_read_groups_is_one_hmget_per_group(redis: Redis) -> None:
+    """The read script (one call per shard on a cluster) gives what an HMGET of each group's
+    hash gives, decoded, in the order asked: absent groups and fields included."""
+    store = group_store(redis)
+    groups = [f"cust{n}{keys.SEP}issue{n % 3}" for n in range(24)]
+    for n, group in enumerate(groups[:16]):
+        sheet = GroupSheet(n + 1, {f"c{n}": (1_000 + n, None if n % 2 else 2_000, "chat", None)})
+        sheet.seen = {n % 4: 10 * n} if n % 5 else {}
+        fields = {"v": str(sheet.version), "m": orjson.dumps(sheet.members)}
+        if n % 3:
+            fields["s"] = orjson.dumps(sheet.seen_json())
+        await redis.hset(keys.group_key(group, 8), mapping=fields)
+    await redis.hset(keys.group_key(groups[16], 8), mapping={"m": "{}"})  # no version: no sheet
+    asked = groups[::-1]
+    read = await store.read_groups(asked)
+    assert list(read) == asked
+    for group in asked:
+        version, members, seen = await redis.hmget(keys.group_key(group, 8), ["v", "m", "s"])
+        plain = None
+        if version is not None:
+            data = {"v": int(version), "m": orjson.loads(members or b"{}")}
+            plain = GroupSheet.from_json({**data, "s": orjson.loads(seen or b"{}")})
+        got = read[group]
+        assert (got is None) == (plain is None)
+        if got is not None and plain is not None:
+            assert (got.version, got.members, got.seen) == (
+                plain.version,
+                plain.members,
+                plain.seen,
+            )
+    assert await store.read_groups([]) == {}
