@@ -63,11 +63,19 @@ class Plan:
     totals: Steps = field(default_factory=dict)
 
     def all_deltas(self) -> contrib.Contribution:
-        """Every counter change of the batch, its groups' included (rebuilds, recounts)."""
-        out = {cell: dict(fields) for cell, fields in self.deltas.items()}
+        """Every counter change of the batch, its groups' included (rebuilds, recounts). Read
+        only: a cell no group changes is the plan's own (groups touch a few of its cells, and
+        copying every one cost more than the merge)."""
+        out = dict(self.deltas)
+        copied: set[contrib.Cell] = set()
         for delta in self.group_deltas.values():
-            if delta:  # most groups change no counter
-                merge_deltas(out, delta)
+            for cell, fields in delta.items():
+                if cell not in copied:
+                    copied.add(cell)
+                    out[cell] = dict(out.get(cell, ()))
+                target = out[cell]
+                for name, value in fields.items():
+                    target[name] = target.get(name, 0) + value
         return out
 
     def not_counted(self) -> dict[str, int]:

@@ -12,7 +12,7 @@ and passed in KEYS; the script computes none. The clock is the caller's: nothing
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -327,14 +327,9 @@ class Store:
         plan, key = step.plan, KeyList(step.topic, step.partition)
         now_ms = int(now_s * 1000)
         expires = str(now_ms + self.facts_ttl_s * 1000)
-        facts: list[str] = []
-        expiry: list[str] = []
-        marks: list[str] = []
+        contacts = list(plan.facts)
+        sheets = [orjson.dumps(sheet.to_json()).decode() for sheet in plan.facts.values()]
         last = str(step.last)
-        for contact, sheet in plan.facts.items():
-            facts += (contact, orjson.dumps(sheet.to_json()).decode())
-            expiry += (expires, contact)
-            marks += (last, contact)
         agents: list[str] = []
         for agent, slice_ in plan.agents.items():
             agents += (agent, orjson.dumps(slice_.to_json()).decode())
@@ -343,22 +338,14 @@ class Store:
         counters, scopes = self._bucket_writes(deltas, now_s, key, step.partition)
         payload = Payload(
             expected=str(step.expected),
-            last=str(step.last),
+            last=last,
             now_ms=str(now_ms),
-            facts=facts,
-            expiry=expiry,
+            facts=_pairs(contacts, sheets),
+            expiry=_pairs([expires] * len(contacts), contacts),
             agents=agents,
             groups=[] if self.cluster else self._group_rows(step, key, list(plan.groups)),
             counters=counters,
-            agent_log=[
-                (
-                    key(keys.partition_agent_log_key(step.partition, agent)),
-                    f"{event_id}|{state}",
-                    str(ms),
-                    key(keys.partition_agent_log_version_key(step.partition, agent)),
-                )
-                for agent, event_id, state, ms in plan.agent_log
-            ],
+            agent_log=agent_log_ops(plan, key, step.partition),
             scopes=[v for scope, minute in scopes.items() for v in (str(minute), scope)],
             dirty=dirty_members(deltas, plan.agent_log, now_s, self.bucket_ttl_s),
             gauges=gauge_ops(plan, key, step.partition),
@@ -372,7 +359,7 @@ class Store:
             notice=tracing.current_traceparent() or str(step.last),
             epoch_key=key(keys.partition_epoch_key(step.partition)),
             contacts_key=key(keys.partition_contacts_dirty_key(step.partition)),
-            contacts=marks,
+            contacts=_pairs([last] * len(contacts), contacts),
         )
         return key.names, payload
 
@@ -388,7 +375,7 @@ class Store:
         buckets, scopes = bucket_fields(deltas, now_s, self.bucket_ttl_s)
         counters = []
         for (res, start), fields in buckets.items():
-            flat = [item for name, value in fields.items() for item in (name, str(value))]
+            flat = _flat(fields)
             expire_at = str(start + keys.RESOLUTIONS[res] + self.bucket_ttl_s)
             counters.append(
                 (
@@ -399,6 +386,20 @@ class Store:
                 )
             )
         return counters, scopes
+
+
+def _flat(fields: Mapping[str, int]) -> list[str]:
+    """name, value, name, value, ...: a batch has some hundred thousand fields."""
+    return _pairs(fields, map(str, fields.values()))
+
+
+def _pairs(firsts: Collection[str], seconds: Iterable[str]) -> list[str]:
+    """first, second, first, second, ...: filled by two slice assignments (in C), not item by
+    item. Both sides must be as long."""
+    out: list[str] = [""] * (2 * len(firsts))
+    out[::2] = firsts
+    out[1::2] = seconds
+    return out
 
 
 def dirty_members(
@@ -471,13 +472,18 @@ def _sums_by_bucket(
         if in_hour is None:
             in_hour = hours[minute - minute % hour_w] = {}
         changed = False
+        # Fields of one scope are its own (counter names hold no separator, keys.counter_field)
+        # and a minute has each scope once: a minute bucket's field is set, never summed.
         for name, value in fields.items():
             if value:
                 field = names.get(name)
                 if field is None:
                     field = names[name] = keys.counter_field(scope, name)
-                in_minute[field] = in_minute.get(field, 0) + value
-                in_hour[field] = in_hour.get(field, 0) + value
+                in_minute[field] = value
+                if field in in_hour:
+                    in_hour[field] += value
+                else:
+                    in_hour[field] = value
                 changed = True
         live = changed and minute + minute_w + bucket_ttl_s > now_s
         if live and (scope not in scopes or scopes[scope] < minute):
@@ -540,6 +546,22 @@ def gauge_keys(partition: int, scope: str) -> tuple[str, str]:
             keys.partition_active_key(partition, scope),
         )
     return found
+
+
+def agent_log_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[int, str, str, int]]:
+    """Each state change: its agent's log (KEYS index), `event id|state`, ms, version key.
+    Each agent's two keys are named once per step: a batch logs the same agents many times."""
+    indexes: dict[str, tuple[int, int]] = {}
+    ops = []
+    for agent, event_id, state, ms in plan.agent_log:
+        found = indexes.get(agent)
+        if found is None:
+            found = indexes[agent] = (
+                key(keys.partition_agent_log_key(partition, agent)),
+                key(keys.partition_agent_log_version_key(partition, agent)),
+            )
+        ops.append((found[0], f"{event_id}|{state}", str(ms), found[1]))
+    return ops
 
 
 def gauge_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[str, int, str, str]]:
