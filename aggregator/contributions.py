@@ -446,6 +446,16 @@ def _is_agent_field(name: str) -> bool:
 
 def gauges(f: ContactFacts) -> Gauges:
     """Waiting: queued and not yet answered, abandoned, timed out or completed. Open: not done."""
+    return Gauges(*gauge_state(f))
+
+
+GaugeState = tuple[tuple[str, ...], int | None, int | None]  # Gauges' fields, in order
+NO_GAUGES: GaugeState = ((), None, None)  # a contact not seen before
+
+
+def gauge_state(f: ContactFacts) -> GaugeState:
+    """`gauges(f)`'s fields as a plain tuple: the engine compares every contact's before and
+    after, and builds the (frozen, slower to make) Gauges only for those that moved."""
     outcome = (f.answered_ms, f.abandoned_ms, f.timed_out_ms, f.completed_ms)
     waiting = None if any(ms is not None for ms in outcome) else f.queued_ms
     done = (
@@ -454,7 +464,7 @@ def gauges(f: ContactFacts) -> Gauges:
         or f.timed_out_ms is not None
         or is_abandoned(f)
     )
-    return Gauges(scopes_of(f), waiting, None if done else f.offered_ms)
+    return (scopes_of(f), waiting, None if done else f.offered_ms)
 
 
 def diff(old: Contribution, new: Contribution) -> Contribution:

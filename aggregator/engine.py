@@ -192,10 +192,11 @@ def plan(
         old = old_facts.get(contact)
         contrib.add_delta(result.deltas, old, facts, calendars)
         add_steps(result.totals, old, facts)
-        old_gauges = contrib.gauges(old) if old is not None else contrib.Gauges((), None, None)
-        new_gauges = contrib.gauges(facts)
-        if old_gauges != new_gauges:
-            result.gauges.append(GaugeMove(contact, old_gauges, new_gauges))
+        before = contrib.gauge_state(old) if old is not None else contrib.NO_GAUGES
+        after = contrib.gauge_state(facts)
+        if before != after:
+            moved = GaugeMove(contact, contrib.Gauges(*before), contrib.Gauges(*after))
+            result.gauges.append(moved)
     result.facts = new_facts
     result.partial = partial_counts(events, new_facts)
     if measured_fcr:
@@ -215,10 +216,16 @@ def partial_counts(events: Sequence[Event], facts: Mapping[str, ContactFacts]) -
     out: dict[str, int] = {}
     for event in events:
         sheet = facts.get(event.contact) if event.contact is not None else None
-        reason = None if sheet is None else partial_reason(event, sheet)
+        if sheet is None or (sheet.channel is not None and event.type not in _WAIT_CHECKED):
+            continue  # most events: partial_reason would say None (a call each spared)
+        reason = partial_reason(event, sheet)
         if reason is not None:
             out[reason] = out.get(reason, 0) + 1
     return out
+
+
+# The only types partial_reason judges once the contact's channel is known.
+_WAIT_CHECKED = frozenset({EventType.ANSWERED, EventType.ABANDONED})
 
 
 def partial_reason(event: Event, facts: ContactFacts) -> str | None:
@@ -247,7 +254,7 @@ def _fold_contacts(
         sheet = sheets.get(event.contact)
         if sheet is None:
             old = old_facts.get(event.contact)
-            sheet = _copy(old) if old is not None else ContactFacts(contact=event.contact)
+            sheet = old.copy() if old is not None else ContactFacts(contact=event.contact)
             sheets[event.contact] = sheet
         fold(sheet, event, ms)
     return sheets
@@ -269,10 +276,6 @@ def _fold_agents(
             sheets[event.agent] = sheet
         fold_agent(sheet, event, ms)
     return sheets
-
-
-def _copy(facts: ContactFacts) -> ContactFacts:
-    return facts.copy()
 
 
 def merge_deltas(total: contrib.Contribution, more: contrib.Contribution) -> None:

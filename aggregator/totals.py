@@ -24,24 +24,44 @@ Steps = dict[tuple[str, str], int]  # (scope, counter name) -> count, always > 0
 def counts(f: ContactFacts | None) -> dict[tuple[str, str], int]:
     """(scope, name) -> 1 for one contact, as contributions counts it: offered once its offer
     is known, answered (timed or not) once answered, abandoned per `is_abandoned`."""
+    return _cells(_counted(f))
+
+
+Counted = tuple[tuple[str, ...], tuple[str, ...]]  # the scopes and names `counts` crosses
+
+
+def _counted(f: ContactFacts | None) -> Counted:
+    """What `counts` crosses: two tuples compare cheaper than its dicts."""
     scopes = scopes_of(f) if f is not None else ()
     if f is None or not scopes:
-        return {}
-    names = [k.OFFERED] if f.offered_ms is not None else []
+        return (), ()
+    offered = f.offered_ms is not None
     if f.answered_ms is not None:
-        names.append(k.ANSWERED)
-    elif is_abandoned(f):
-        names.append(k.ABANDONED)
+        return scopes, _ANSWERED[offered]
+    if is_abandoned(f):
+        return scopes, _ABANDONED[offered]
+    return scopes, _OFFERED[offered]
+
+
+def _cells(counted: Counted) -> dict[tuple[str, str], int]:
+    scopes, names = counted
     return {(scope, name): 1 for scope in scopes for name in names}
+
+
+# Names counted, by whether the offer is known.
+_OFFERED = {True: (k.OFFERED,), False: ()}
+_ANSWERED = {True: (k.OFFERED, k.ANSWERED), False: (k.ANSWERED,)}
+_ABANDONED = {True: (k.OFFERED, k.ABANDONED), False: (k.ABANDONED,)}
 
 
 def add_steps(into: Steps, old: ContactFacts | None, new: ContactFacts) -> None:
     """Add one contact's change (old sheet to new) to `into`: +n under the name, -n under the
     name with CORRECTED (a contact that moved queue is a decrease in one, an increase in the
     other)."""
-    before, after = counts(old), counts(new)
-    if before == after:  # most events change no count (queued, completed, a duplicate...)
+    was, now = _counted(old), _counted(new)
+    if was == now:  # most events change no count (queued, completed, a duplicate...)
         return
+    before, after = _cells(was), _cells(now)
     for cell in before.keys() | after.keys():
         change = after.get(cell, 0) - before.get(cell, 0)
         if change:

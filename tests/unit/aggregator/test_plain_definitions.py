@@ -1,12 +1,14 @@
-"""`Store.payload` against its plain definition: the step's lists built item by item from the
-plan, as they were before they were built by slices and per-step key caches (store.py), and
-`Plan.all_deltas` against a full copy merged field by field. A shortcut that reorders, drops or
-sums differently fails here before it changes what apply.lua writes."""
+"""The apply side's shortcuts against their plain definitions: `Store.payload`'s lists as built
+item by item from the plan (they are built by slices and per-step key caches), `Plan.all_deltas`
+against a full copy merged field by field, and the plan's gauge moves, totals and partial
+counts against the functions they skip calls of. A shortcut that reorders, drops or sums
+differently fails here before it changes what apply.lua writes."""
 
 from __future__ import annotations
 
 import copy
 import json
+import random
 from datetime import datetime
 
 import orjson
@@ -15,21 +17,37 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from aggregator import engine
+from aggregator import contributions as contrib
+from aggregator import engine, totals
 from aggregator.contributions import Contribution
 from aggregator.facts import AgentFacts, ContactFacts
 from aggregator.repeats import GroupSheet
 from aggregator.store import Payload, Step, Store, _bucket_fields_by_rollup, _pairs
 from services import keys
+from services.contract import Event
 from simulator.scenario import Day, generate, shuffle_within_contacts
 
 START = 1_760_000_000.0
 
 
-def _plans(seed: int, batch: int) -> list[tuple[engine.Plan, float]]:
-    """Each batch's plan of a shuffled, duplicated simulated day, planned on the sheets before."""
+Batch = tuple[list[Event], dict[str, ContactFacts], engine.Plan, float]  # events, old sheets
+
+
+def _plans(seed: int, batch: int, lose: float = 0.0) -> list[Batch]:
+    """Each batch of a shuffled, duplicated simulated day, planned on the sheets before; with
+    `lose`, that share of the offers and queue entries never arrives and every event names its
+    channel (answers with no wait, abandons with no offer: partial counts)."""
     events = generate(Day(seed=seed, busy_factor=2.0), START, 300, 0.2)
     delivered = shuffle_within_contacts(events, seed, 0.1)
+    if lose:
+        rng = random.Random(seed)
+        channels = {e["contact"]: e["channel"] for e in events if e.get("channel")}
+        waits = {"contact.offered", "contact.queued"}
+        delivered = [
+            {**e, "channel": channels[e["contact"]]} if e.get("contact") in channels else e
+            for e in delivered
+            if e["type"] not in waits or rng.random() >= lose
+        ]
     now = max(datetime.fromisoformat(e["time"]).timestamp() for e in events) + 1
     facts: dict[str, ContactFacts] = {}
     agents: dict[str, AgentFacts] = {}
@@ -42,10 +60,10 @@ def _plans(seed: int, batch: int) -> list[tuple[engine.Plan, float]]:
         needed = engine.groups_needed(screened, facts)
         old_groups = {g: groups.get(g) for g in needed}
         plan = engine.plan(screened, dict(facts), dict(agents), old_groups)
+        plans.append((screened, dict(facts), plan, now))
         facts.update(plan.facts)
         agents.update(plan.agents)
         groups.update(plan.groups)
-        plans.append((plan, now))
     return plans
 
 
@@ -99,8 +117,8 @@ def _check_payload(
 def test_payload_is_its_plain_definition(seed: int, batch: int) -> None:
     store = Store(Redis(), facts_ttl_s=3 * 86400, bucket_ttl_s=30 * 86400)
     plans = _plans(seed, batch)
-    assert any(p.group_deltas for p, _ in plans) and any(p.agent_log for p, _ in plans)
-    for n, (plan, now_s) in enumerate(plans):
+    assert any(p.group_deltas for _, _, p, _ in plans) and any(p.agent_log for _, _, p, _ in plans)
+    for n, (_, _, plan, now_s) in enumerate(plans):
         step = Step("contacts", 2, n - 1, n, plan)
         names, payload = store.payload(step, now_s)
         _check_payload(names, payload, step, store, now_s)
@@ -108,7 +126,7 @@ def test_payload_is_its_plain_definition(seed: int, batch: int) -> None:
 
 @pytest.mark.parametrize(("seed", "batch"), [(5, 60)])
 def test_all_deltas_is_the_full_merge_and_leaves_the_plan(seed: int, batch: int) -> None:
-    for plan, _ in _plans(seed, batch):
+    for _, _, plan, _ in _plans(seed, batch):
         before = copy.deepcopy(plan.deltas)
         got = plan.all_deltas()
         assert got == _merged(plan)
@@ -122,3 +140,40 @@ def test_all_deltas_is_the_full_merge_and_leaves_the_plan(seed: int, batch: int)
 def test_pairs_interleaves(rows: list[tuple[str, str]]) -> None:
     firsts, seconds = [a for a, _ in rows], [b for _, b in rows]
     assert _pairs(firsts, iter(seconds)) == _interleaved(firsts, seconds)
+
+
+@pytest.mark.parametrize(("seed", "batch", "lose"), [(3, 40, 0.0), (13, 250, 0.3)])
+def test_plan_bookkeeping_is_its_plain_definition(seed: int, batch: int, lose: float) -> None:
+    """Gauge moves from `contributions.gauges` compared whole, totals from `totals.counts`
+    dicts, partial counts from `partial_reason` asked of every event."""
+    plans = _plans(seed, batch, lose)
+    assert any(p.totals for _, _, p, _ in plans) and any(p.gauges for _, _, p, _ in plans)
+    reasons = {reason for _, _, p, _ in plans for reason in p.partial}
+    assert not lose or {"answer_without_wait", "abandon_without_offer"} <= reasons
+    for events, old_facts, plan, _ in plans:
+        moves, steps = [], {}
+        for contact, sheet in plan.facts.items():
+            old = old_facts.get(contact)
+            was = contrib.gauges(old) if old is not None else contrib.Gauges((), None, None)
+            if was != contrib.gauges(sheet):
+                moves.append(engine.GaugeMove(contact, was, contrib.gauges(sheet)))
+            _plain_steps(steps, totals.counts(old), totals.counts(sheet))
+        assert plan.gauges == moves
+        assert plan.totals == steps
+        partial: dict[str, int] = {}
+        for event in events:
+            sheet = plan.facts.get(event.contact) if event.contact is not None else None
+            reason = engine.partial_reason(event, sheet) if sheet is not None else None
+            if reason is not None:
+                partial[reason] = partial.get(reason, 0) + 1
+        assert plan.partial == partial
+
+
+def _plain_steps(
+    into: totals.Steps, before: dict[tuple[str, str], int], after: dict[tuple[str, str], int]
+) -> None:
+    for scope, name in before.keys() | after.keys():
+        change = after.get((scope, name), 0) - before.get((scope, name), 0)
+        if change:
+            target = (scope, name) if change > 0 else (scope, name + totals.CORRECTED)
+            into[target] = into.get(target, 0) + abs(change)
