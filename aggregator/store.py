@@ -472,8 +472,9 @@ def _sums_by_bucket(
         if in_hour is None:
             in_hour = hours[minute - minute % hour_w] = {}
         changed = False
-        # Fields of one scope are its own (counter names hold no separator, keys.counter_field)
-        # and a minute has each scope once: a minute bucket's field is set, never summed.
+        # Fields of one scope are its own (the names in a scope hold no separator, so the
+        # prefix of `scope|counter` says the scope) and a minute has each scope once: a minute
+        # bucket's field is set, never summed.
         for name, value in fields.items():
             if value:
                 field = names.get(name)
