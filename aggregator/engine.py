@@ -45,11 +45,14 @@ class GaugeMove:
     new: contrib.Gauges
 
 
+AgentLog = list[tuple[str, str, str, int]]  # agent, event id, state, ms
+
+
 @dataclass(slots=True)
 class Plan:
     facts: dict[str, ContactFacts] = field(default_factory=dict)
     agents: dict[str, AgentFacts] = field(default_factory=dict)
-    agent_log: list[tuple[str, str, str, int]] = field(default_factory=list)  # agent, id, state, ms
+    agent_log: AgentLog = field(default_factory=list)  # agent, id, state, ms
     groups: dict[str, repeats.GroupSheet] = field(default_factory=dict)
     deltas: contrib.Contribution = field(default_factory=dict)  # the partition's own counters
     # What each changed group adds (measured FCR): written by the group's shard, not here.
@@ -202,12 +205,7 @@ def plan(
     if measured_fcr:
         result.groups = repeats.regroup(new_facts, old_facts, old_groups or {})
         result.group_deltas = repeats.deltas(old_groups or {}, result.groups, fcr_window_ms)
-    result.agents = _fold_agents(events, stamps, old_agents)
-    result.agent_log = [
-        (e.agent, e.id, agent_state(e)[0], ms)
-        for e, ms in zip(events, stamps, strict=True)
-        if e.type is EventType.AGENT_STATE and e.agent is not None and e.state is not None
-    ]
+    result.agents, result.agent_log = _fold_agents(events, stamps, old_agents)
     return result
 
 
@@ -264,18 +262,32 @@ def _fold_agents(
     events: Sequence[Event],
     stamps: Sequence[int],
     old_agents: Mapping[str, AgentFacts | None],
-) -> dict[str, AgentFacts]:
+) -> tuple[dict[str, AgentFacts], AgentLog]:
+    """The agents' new sheets, and the log of their state events in batch order (those naming
+    a state): each event's state normalised once for both (`agent_state`)."""
     sheets: dict[str, AgentFacts] = {}
+    log: AgentLog = []
+    state_type = EventType.AGENT_STATE
     for event, ms in zip(events, stamps, strict=True):
-        if event.agent is None or not _touches_agent(event):
+        agent = event.agent
+        if agent is None:
             continue
-        sheet = sheets.get(event.agent)
+        is_state = event.type is state_type
+        if not is_state and event.queue is None:  # `_touches_agent`, inline
+            continue
+        sheet = sheets.get(agent)
         if sheet is None:
-            old = old_agents.get(event.agent)
-            sheet = old.copy() if old else AgentFacts(event.agent)
-            sheets[event.agent] = sheet
-        fold_agent(sheet, event, ms)
-    return sheets
+            old = old_agents.get(agent)
+            sheet = old.copy() if old else AgentFacts(agent)
+            sheets[agent] = sheet
+        if is_state:
+            state = agent_state(event)
+            fold_agent(sheet, event, ms, state)
+            if event.state is not None:
+                log.append((agent, event.id, state[0], ms))
+        else:
+            fold_agent(sheet, event, ms)
+    return sheets, log
 
 
 def merge_deltas(total: contrib.Contribution, more: contrib.Contribution) -> None:

@@ -32,9 +32,15 @@ class Register:
 
 
 def merge_register(current: Register | None, value: Any, stamp: Stamp) -> Register:
-    if current is None or stamp > current.stamp():
+    if current is None or stamp > (current.ms, current.id):  # `current.stamp()`, uncalled
         return Register(value, stamp[0], stamp[1])
     return current
+
+
+def _wins(current: Register | None, ms: int, id: str) -> bool:
+    """Whether (ms, id) beats the register: `merge_register` replaces it exactly then. Folds ask
+    this first and build the value (an interned name) only for a winner."""
+    return current is None or ms > current.ms or (ms == current.ms and id > current.id)
 
 
 def merge_min(current: int | None, ms: int) -> int:
@@ -200,16 +206,24 @@ def fold(facts: ContactFacts, event: Event, ms: int | None = None) -> None:
 
 
 def _fold_attributes(facts: ContactFacts, event: Event, stamp: Stamp) -> None:
-    if event.channel is not None:
-        facts.channel = merge_register(facts.channel, event.channel.value, stamp)
-    if event.queue is not None:
-        facts.queue = merge_register(facts.queue, _name(event.queue), stamp)
-    if event.agent is not None:
-        facts.agent = merge_register(facts.agent, _name(event.agent), stamp)
-    if event.customer is not None:
-        facts.customer = merge_register(facts.customer, event.customer, stamp)
-    if event.issue is not None:
-        facts.issue = merge_register(facts.issue, _name(event.issue), stamp)
+    """`merge_register` of each attribute the event names, the name interned only when its
+    register takes it (most events repeat the contact's channel and queue)."""
+    ms, id = stamp
+    channel = event.channel
+    if channel is not None and _wins(facts.channel, ms, id):
+        facts.channel = Register(channel.value, ms, id)
+    name = event.queue
+    if name is not None and _wins(facts.queue, ms, id):
+        facts.queue = Register(_name(name), ms, id)
+    name = event.agent
+    if name is not None and _wins(facts.agent, ms, id):
+        facts.agent = Register(_name(name), ms, id)
+    name = event.customer
+    if name is not None and _wins(facts.customer, ms, id):
+        facts.customer = Register(name, ms, id)
+    name = event.issue
+    if name is not None and _wins(facts.issue, ms, id):
+        facts.issue = Register(_name(name), ms, id)
 
 
 def _offered(facts: ContactFacts, event: Event, ms: int, stamp: Stamp) -> None:
@@ -344,11 +358,17 @@ def agent_state(event: Event) -> tuple[str, str | None]:
 _NORMALISED: dict[str, tuple[str, str | None]] = {}
 
 
-def fold_agent(facts: AgentFacts, event: Event, ms: int | None = None) -> None:
+def fold_agent(
+    facts: AgentFacts,
+    event: Event,
+    ms: int | None = None,
+    state_of: tuple[str, str | None] | None = None,
+) -> None:
+    """`state_of` is `agent_state(event)` when the caller already has it (the engine logs it)."""
     if ms is None:
         ms = event_ms(event)
     if event.type is EventType.AGENT_STATE:
-        state, reason = agent_state(event)
+        state, reason = agent_state(event) if state_of is None else state_of
         facts.state = merge_register(facts.state, state, (ms, event.id))
         if facts.state.id == event.id:  # the reason is the winning state event's
             facts.reason = reason
