@@ -140,7 +140,7 @@ def _items(f: ContactFacts, calendars: Calendars) -> tuple[list[Item], list[Item
                 if name == k.HANDLE_MS and f.channel is not None:
                     by_queue = k.queue_handle_field(str(f.channel.value), _queue_of(f))
                     agent.append((item[0], by_queue, item[2]))
-    hours = hours_for(f, calendars)
+    hours = hours_for(f, calendars) if calendars else None  # none: 24/7, no business items
     if hours is not None:
         items += _business_items(f, hours)
     return items, agent
@@ -251,14 +251,24 @@ Item = tuple[int, str, int]  # (minute, field, value)
 
 
 def _contact_items(f: ContactFacts) -> list[Item]:
+    """Every helper's items in turn. A helper is called only when the fact it starts from is
+    known: it would add nothing otherwise (the same test it opens with), and most contacts of a
+    batch are still open, so the call is spared."""
     out: list[Item] = []
     _volume_items(f, out)
-    _answer_items(f, out)
-    _abandon_items(f, out)
-    _stage_items(f, out)
-    _handle_items(f, out)
-    _resolution_items(f, out)
-    _survey_items(f, out)
+    answered = f.answered_ms is not None
+    if answered:
+        _answer_items(f, out)
+    if f.abandoned_ms is not None:
+        _abandon_items(f, out)
+    if f.stages:
+        _stage_items(f, out)
+    if answered and f.completed_ms is not None:
+        _handle_items(f, out)
+    if f.resolved_ms is not None:
+        _resolution_items(f, out)
+    if f.csat is not None or f.nps is not None:
+        _survey_items(f, out)
     return out
 
 
@@ -479,8 +489,13 @@ NO_GAUGES: GaugeState = ((), None, None)  # a contact not seen before
 def gauge_state(f: ContactFacts) -> GaugeState:
     """`gauges(f)`'s fields as a plain tuple: the engine compares every contact's before and
     after, and builds the (frozen, slower to make) Gauges only for those that moved."""
-    outcome = (f.answered_ms, f.abandoned_ms, f.timed_out_ms, f.completed_ms)
-    waiting = None if any(ms is not None for ms in outcome) else f.queued_ms
+    no_outcome = (  # answered, abandoned, timed out, completed: none yet (no generator made)
+        f.answered_ms is None
+        and f.abandoned_ms is None
+        and f.timed_out_ms is None
+        and f.completed_ms is None
+    )
+    waiting = f.queued_ms if no_outcome else None
     done = (
         f.completed_ms is not None
         or f.resolved_ms is not None

@@ -172,3 +172,36 @@ def test_fold_agents_and_its_log_are_their_plain_definitions(
         for e, ms in zip(events, stamps, strict=True)
         if e.type is EventType.AGENT_STATE and e.agent is not None and e.state is not None
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(sheet=sheets)
+def test_contact_items_are_every_helpers_items(sheet: ContactFacts) -> None:
+    """The helpers skipped for facts not yet known would have added nothing."""
+    want: list[contrib.Item] = []
+    for helper in (
+        contrib._volume_items,
+        contrib._answer_items,
+        contrib._abandon_items,
+        contrib._stage_items,
+        contrib._handle_items,
+        contrib._resolution_items,
+        contrib._survey_items,
+    ):
+        helper(sheet, want)
+    assert contrib._contact_items(sheet) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(sheet=sheets)
+def test_gauge_state_is_its_plain_definition(sheet: ContactFacts) -> None:
+    outcome = (sheet.answered_ms, sheet.abandoned_ms, sheet.timed_out_ms, sheet.completed_ms)
+    waiting = None if any(ms is not None for ms in outcome) else sheet.queued_ms
+    done = (
+        sheet.completed_ms is not None
+        or sheet.resolved_ms is not None
+        or sheet.timed_out_ms is not None
+        or contrib.is_abandoned(sheet)
+    )
+    want = (contrib.scopes_of(sheet), waiting, None if done else sheet.offered_ms)
+    assert contrib.gauge_state(sheet) == want
