@@ -211,7 +211,7 @@ def _fold_attributes(facts: ContactFacts, event: Event, stamp: Stamp) -> None:
     ms, id = stamp
     channel = event.channel
     if channel is not None and _wins(facts.channel, ms, id):
-        facts.channel = Register(channel.value, ms, id)
+        facts.channel = Register(channel._value_, ms, id)  # `.value`: a property, 5x slower
     name = event.queue
     if name is not None and _wins(facts.queue, ms, id):
         facts.queue = Register(_name(name), ms, id)
@@ -358,6 +358,9 @@ def agent_state(event: Event) -> tuple[str, str | None]:
 _NORMALISED: dict[str, tuple[str, str | None]] = {}
 
 
+_AGENT_STATE = EventType.AGENT_STATE  # a global: the enum's member lookup costs ~60 ns per event
+
+
 def fold_agent(
     facts: AgentFacts,
     event: Event,
@@ -367,7 +370,7 @@ def fold_agent(
     """`state_of` is `agent_state(event)` when the caller already has it (the engine logs it)."""
     if ms is None:
         ms = event_ms(event)
-    if event.type is EventType.AGENT_STATE:
+    if event.type is _AGENT_STATE:
         state, reason = agent_state(event) if state_of is None else state_of
         facts.state = merge_register(facts.state, state, (ms, event.id))
         if facts.state.id == event.id:  # the reason is the winning state event's

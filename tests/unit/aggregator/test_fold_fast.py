@@ -205,3 +205,15 @@ def test_gauge_state_is_its_plain_definition(sheet: ContactFacts) -> None:
     )
     want = (contrib.scopes_of(sheet), waiting, None if done else sheet.offered_ms)
     assert contrib.gauge_state(sheet) == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=agent_events)
+def test_contacts_and_agents_of_are_their_plain_definitions(rows: list[tuple[Any, ...]]) -> None:
+    events = [_agent_event(n, row) for n, row in enumerate(rows)]
+    assert engine.contacts_of(events) == {
+        e.contact for e in events if e.contact is not None and e.type is not EventType.AGENT_STATE
+    }
+    assert engine.agents_of(events) == {
+        e.agent for e in events if e.agent is not None and engine._touches_agent(e)
+    }
