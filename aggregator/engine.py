@@ -254,13 +254,14 @@ def _fold_contacts(
 ) -> dict[str, ContactFacts]:
     sheets: dict[str, ContactFacts] = {}
     for event, ms in zip(events, stamps, strict=True):
-        if event.contact is None or event.type is _AGENT_STATE:
+        contact = event.contact
+        if contact is None or event.type is _AGENT_STATE:
             continue
-        sheet = sheets.get(event.contact)
+        sheet = sheets.get(contact)
         if sheet is None:
-            old = old_facts.get(event.contact)
-            sheet = old.copy() if old is not None else ContactFacts(contact=event.contact)
-            sheets[event.contact] = sheet
+            old = old_facts.get(contact)
+            sheet = old.copy() if old is not None else ContactFacts(contact)
+            sheets[contact] = sheet
         fold(sheet, event, ms)
     return sheets
 
