@@ -272,13 +272,15 @@ def decode_batch(values: Sequence[bytes]) -> tuple[list[Event], dict[int, ValueE
         except msgspec.MsgspecError:
             pass
         else:
-            kind = event.type  # most events name a contact and need nothing `_missing_fields` asks
-            if (
-                event.contact is not None
-                and kind is not offered
-                and kind is not survey
-                and kind is not agent_state
-            ) or _missing_fields(event) is None:
+            # What `_missing_fields` asks of the common kinds, without its call (rarer ones: it).
+            kind = event.type
+            if kind is agent_state:
+                complete = event.agent is not None and event.state is not None
+            elif event.contact is None or kind is survey:
+                complete = _missing_fields(event) is None
+            else:
+                complete = kind is not offered or event.channel is not None
+            if complete:
                 events.append(event)
                 continue
         try:
