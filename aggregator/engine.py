@@ -206,8 +206,12 @@ def contacts_of(events: Iterable[Event]) -> set[str]:
 
 
 def agents_of(events: Iterable[Event]) -> set[str]:
-    """Agents whose sheet this batch changes: state events, and contacts naming agent and queue."""
-    return {e.agent for e in events if e.agent is not None and _touches_agent(e)}
+    """Agents whose sheet this batch changes: state events, and contacts naming agent and queue
+    (`_touches_agent`, inlined: a call per event)."""
+    state = EventType.AGENT_STATE
+    return {
+        e.agent for e in events if e.agent is not None and (e.type is state or e.queue is not None)
+    }
 
 
 def _touches_agent(event: Event) -> bool:

@@ -1,6 +1,7 @@
 """`engine.decode` + `check` (a batch decoded at once, taken whole when its oldest and newest
 events pass) against their plain definition: each record decoded, then judged by its age, the
-dead letters in record order. Also `Source.poll`'s filter of records already applied."""
+dead letters in record order. Also `Source.poll`'s filter of records already applied, and
+`agents_of` (the runner's lookup of a batch's agent sheets)."""
 
 from __future__ import annotations
 
@@ -123,3 +124,20 @@ def test_poll_keeps_only_records_past_what_was_applied() -> None:
     assert past(6, recs(7, 5, 9)) == ([7, 9], [b"", b"v9"])  # kept in the order polled
     assert past(9, recs(5, 6)) == ([], [])
     assert past(0, []) == ([], [])
+
+
+def test_agents_of_is_the_agents_whose_sheets_the_fold_changes() -> None:
+    """`agents_of` inlines `_touches_agent`: the same agents as the fold asks it of."""
+    at = datetime.fromtimestamp(NOW_S - 60, UTC).isoformat().replace("+00:00", "Z")
+    bodies: list[dict[str, Any]] = [
+        {"type": "agent.state", "agent": "a1", "state": "ready"},
+        {"type": "agent.state", "agent": "a2", "state": "busy", "contact": "c1"},
+        {"type": "contact.answered", "contact": "c1", "agent": "a3", "queue": "q"},
+        {"type": "contact.answered", "contact": "c2", "agent": "a4"},  # no queue: not its sheet
+        {"type": "contact.offered", "contact": "c3", "queue": "q", "channel": "voice"},
+        {"type": "contact.completed", "contact": "c3", "agent": "a5", "queue": "q"},
+    ]
+    values = [json.dumps({"id": f"e{n}", "time": at, **b}).encode() for n, b in enumerate(bodies)]
+    events = engine.decode(0, list(enumerate(values))).events
+    plain = {e.agent for e in events if e.agent is not None and engine._touches_agent(e)}
+    assert engine.agents_of(events) == plain == {"a1", "a2", "a3", "a5"}
