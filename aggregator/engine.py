@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from services.contract import Event, EventType, decode_fast
+from services.contract import Event, EventType, decode_batch
 
 from . import contributions as contrib
 from . import repeats
@@ -94,50 +94,111 @@ class Plan:
 def screen(
     records: Iterable[Record], now_s: float, lateness_s: int
 ) -> tuple[list[Event], list[DeadLetter]]:
-    """Decode and check each record; what cannot be used becomes a dead letter with its reason."""
-    events, dead, _ = check(decode(records), now_s, lateness_s)
+    """Decode and check each record; what cannot be used becomes a dead letter with its reason.
+    Records may be of several partitions (a rebuild's): each run of one partition is decoded
+    as a poll of it, in order."""
+    events: list[Event] = []
+    dead: list[DeadLetter] = []
+    run: list[tuple[int, bytes]] = []
+    partition = None
+    for record in [*records, None]:
+        if record is None or record.partition != partition:
+            if run and partition is not None:
+                more, letters, _ = check(decode(partition, run), now_s, lateness_s)
+                events += more
+                dead += letters
+            if record is None:
+                break
+            partition, run = record.partition, []
+        run.append((record.offset, record.value))
     return events, dead
 
 
-# Per record: the event (with its time as epoch seconds), or the dead letter saying why it is
-# unusable (time 0).
-Decoded = list[tuple[Record, Event | DeadLetter, float]]
+@dataclass(slots=True)
+class Decoded:
+    """One partition's polled records decoded, clock-free (the runner decodes the next poll
+    while Redis applies the previous one): the events in record order with their times (read
+    once: each read is a time-zone call), and the records refused with their reasons."""
+
+    partition: int
+    offsets: list[int]
+    values: list[bytes]
+    events: list[Event]
+    times: list[float]  # the events' times in epoch seconds
+    stamps: list[int]  # the same in epoch ms (`facts.event_ms`)
+    invalid: dict[int, str]  # record index -> dead letter reason
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    @property
+    def last(self) -> int:
+        return self.offsets[-1]
+
+    def record(self, index: int) -> Record:
+        return Record(self.partition, self.offsets[index], self.values[index])
 
 
-def decode(records: Iterable[Record]) -> Decoded:
-    """The clock-free half of `screen`: the runner decodes the next batch while Redis applies
-    the previous one. The event's time is read here once (each read is a time-zone call)."""
-    out: Decoded = []
-    for record in records:
-        try:
-            event = decode_fast(record.value)
-        except ValueError as exc:
-            out.append((record, DeadLetter(record, f"invalid: {exc}"), 0.0))
-            continue
-        out.append((record, event, event.time.timestamp()))
-    return out
+def decode(partition: int, rows: Iterable[tuple[int, bytes]]) -> Decoded:
+    """The clock-free half of `screen`, for one partition's (offset, value) records."""
+    pairs = list(rows)
+    offsets = [offset for offset, _ in pairs]
+    values = [value for _, value in pairs]
+    return decode_values(partition, offsets, values)
+
+
+def decode_values(partition: int, offsets: list[int], values: list[bytes]) -> Decoded:
+    """`decode` of offsets and values as parallel lists (as `Source.poll` gives them)."""
+    events, refused = decode_batch(values)
+    times = [event.time.timestamp() for event in events]
+    stamps = [int(time_s * 1000) for time_s in times]
+    invalid = {index: f"invalid: {exc}" for index, exc in refused.items()}
+    return Decoded(partition, offsets, values, events, times, stamps, invalid)
 
 
 def check(
     decoded: Decoded, now_s: float, lateness_s: int
 ) -> tuple[list[Event], list[DeadLetter], list[int]]:
     """The clock half of `screen`: events too old or too far ahead become dead letters. Also
-    returns the events' times in epoch ms (`facts.event_ms`) for `plan`."""
+    returns the events' times in epoch ms (`facts.event_ms`) for `plan`. An age falls as the
+    time grows (float subtraction rounds monotonically), so when neither the oldest nor the
+    newest event is refused, none is, and the batch is taken whole."""
+    times = decoded.times
+    if (
+        not decoded.invalid
+        and times
+        and not now_s - min(times) > lateness_s
+        and not now_s - max(times) < -FUTURE_TOLERANCE_S
+    ):
+        return list(decoded.events), [], list(decoded.stamps)
+    return _check_each(decoded, now_s, lateness_s)
+
+
+def _check_each(
+    decoded: Decoded, now_s: float, lateness_s: int
+) -> tuple[list[Event], list[DeadLetter], list[int]]:
+    """`check` record by record, the dead letters in record order."""
     events: list[Event] = []
     dead: list[DeadLetter] = []
     stamps: list[int] = []
-    for record, item, time_s in decoded:
-        if isinstance(item, DeadLetter):
-            dead.append(item)
+    position = 0  # the next decoded event's index
+    for index in range(len(decoded)):
+        reason = decoded.invalid.get(index)
+        if reason is not None:
+            dead.append(DeadLetter(decoded.record(index), reason))
             continue
+        event, time_s = decoded.events[position], decoded.times[position]
+        position += 1
         age = now_s - time_s
         if age > lateness_s:
-            dead.append(DeadLetter(record, f"late: {int(age)}s old, limit {lateness_s}s"))
+            reason = f"late: {int(age)}s old, limit {lateness_s}s"
         elif age < -FUTURE_TOLERANCE_S:
-            dead.append(DeadLetter(record, f"future: {int(-age)}s ahead of the aggregator clock"))
+            reason = f"future: {int(-age)}s ahead of the aggregator clock"
         else:
-            events.append(item)
+            events.append(event)
             stamps.append(int(time_s * 1000))
+            continue
+        dead.append(DeadLetter(decoded.record(index), reason))
     return events, dead, stamps
 
 

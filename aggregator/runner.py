@@ -191,8 +191,8 @@ class Runner:
         polled = await self.source.poll(500, self.settings.max_poll_records)
         epochs = {partition: self.source.epochs.get(partition, 0) for partition in polled}
         decoded = {
-            partition: engine.decode([engine.Record(partition, o, v) for o, v in rows])
-            for partition, rows in polled.items()
+            partition: engine.decode_values(partition, offsets, values)
+            for partition, (offsets, values) in polled.items()
         }
         return decoded, epochs, self.source.take_traceparents()
 
@@ -252,7 +252,7 @@ class Runner:
         pending: dict[int, _Part] = {}
         dead: list[engine.DeadLetter] = []
         for partition, decoded in polled.items():
-            part = _Part(partition, [], [], [], decoded[-1][0].offset, epochs[partition])
+            part = _Part(partition, [], [], [], decoded.last, epochs[partition])
             if not self._current(part):
                 continue  # revoked or re-seeked since it was polled
             part.events, part.dead, part.stamps = engine.check(

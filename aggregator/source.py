@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 
 from services import keys, tracing
 from services.connections import kafka_security
@@ -21,6 +28,7 @@ from .topic_reading import log_ends
 
 log = logging.getLogger("ccpulse.aggregator")
 
+Rows = tuple[list[int], list[bytes]]  # one partition's polled offsets and values, in order
 OffsetLoader = Callable[[str, list[int]], Awaitable[dict[int, int]]]
 OffsetReset = Callable[[str, int], Awaitable[None]]
 Revoked = Callable[[int], None]
@@ -145,17 +153,17 @@ class Source:
                 out[tp.partition] = -1
         return out
 
-    async def poll(self, timeout_ms: int, max_records: int) -> dict[int, list[tuple[int, bytes]]]:
-        """Records of partitions we own, past what was applied, as (offset, value) lists."""
+    async def poll(self, timeout_ms: int, max_records: int) -> dict[int, Rows]:
+        """Records of partitions we own, past what was applied, as offsets and values."""
         batches = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
-        out: dict[int, list[tuple[int, bytes]]] = {}
+        out: dict[int, Rows] = {}
         traced = tracing.enabled()
         for tp, records in batches.items():
             floor = self.applied.get(tp.partition)
             if floor is None:
                 continue
-            fresh = [(r.offset, r.value or b"") for r in records if r.offset > floor]
-            if fresh:
+            fresh = past(floor, records)
+            if fresh[0]:
                 out[tp.partition] = fresh
             if traced:  # the webhooks' traces these records carry (services/tracing.py)
                 for record in records:
@@ -189,6 +197,16 @@ class Source:
         offsets = {tp: o for tp, o in offsets.items() if tp in owned}
         if offsets:
             await self.consumer.commit(offsets)
+
+
+def past(floor: int, records: Sequence[ConsumerRecord[Any, Any]]) -> Rows:
+    """The records' offsets and values (None as empty) past `floor`, in order: two lists, not
+    a tuple per record. A poll is normally all past it (one `min` says so)."""
+    offsets = [r.offset for r in records]
+    if offsets and min(offsets) > floor:
+        return offsets, [r.value or b"" for r in records]
+    kept = [r for r in records if r.offset > floor]
+    return [r.offset for r in kept], [r.value or b"" for r in kept]
 
 
 class DeadLetters:

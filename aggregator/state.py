@@ -49,12 +49,17 @@ class ColdIndex:
         self.count += 1
 
     def may_hold(self, contact: str, now_ms: int) -> bool:
+        return any(contact in bloom for bloom in self.live(now_ms))
+
+    def live(self, now_ms: int) -> list[Bloom]:
+        """The filters holding a contact not yet expired at `now_ms` (the others dropped): a
+        batch asks once, then tests each contact against them."""
         if self.generations and min(g[1][0] for g in self.generations) <= now_ms:
             newest = self.generations[-1]  # every sheet of some filter has expired: drop it
             self.generations = [g for g in self.generations if g[1][0] > now_ms]
             if not self.generations or self.generations[-1] is not newest:
                 self.count = 0
-        return any(contact in bloom for bloom, _ in self.generations)
+        return [bloom for bloom, _ in self.generations]
 
 
 @dataclass(slots=True)
@@ -115,15 +120,21 @@ class OwnedState:
     ) -> tuple[dict[str, ContactFacts | None], list[str]]:
         """Old sheets of these contacts, and those that must first be read back from Redis."""
         state = self.partitions[partition]
+        hot = state.hot
         out: dict[str, ContactFacts | None] = {}
         cold: list[str] = []
+        blooms: list[Bloom] | None = None  # pruned at the first contact not hot, as may_hold would
         for contact in contacts:
-            entry = state.hot.get(contact)
+            entry = hot.get(contact)
             if entry is not None:
                 out[contact] = entry[0] if entry[1] > now_ms else None
                 continue
-            if state.cold.may_hold(contact, now_ms):
-                cold.append(contact)  # read back, with its expiry (Store.read_facts)
+            if blooms is None:
+                blooms = state.cold.live(now_ms)
+            for bloom in blooms:
+                if contact in bloom:
+                    cold.append(contact)  # read back, with its expiry (Store.read_facts)
+                    break
             else:
                 out[contact] = None
         return out, cold

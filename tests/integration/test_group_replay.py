@@ -110,7 +110,7 @@ async def test_groups_applied_before_a_crash_count_once_on_replay(
 
 def _event(n: int, kind: str, at_s: float, **extra: Any) -> engine.Decoded:
     body = {"id": f"lost-{n}", "type": kind, "time": iso(at_s), "contact": "c1", **extra}
-    return engine.decode([engine.Record(0, n, json.dumps(body).encode())])
+    return engine.decode(0, [(n, json.dumps(body).encode())])
 
 
 async def test_a_consumer_that_lost_its_partition_cannot_move_a_group_back(

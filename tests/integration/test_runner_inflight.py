@@ -46,8 +46,7 @@ def batches(seed: int) -> list[dict[int, engine.Decoded]]:
             take = rng.randint(0, 120)
             rows = per[p][cursor[p] : cursor[p] + take]
             if rows:
-                records = [engine.Record(p, cursor[p] + i, v) for i, v in enumerate(rows)]
-                poll[p] = engine.decode(records)
+                poll[p] = engine.decode(p, [(cursor[p] + i, v) for i, v in enumerate(rows)])
                 cursor[p] += len(rows)
         if poll:
             polls.append(poll)
@@ -108,10 +107,7 @@ async def test_planning_ahead_of_the_batch_in_flight_leaves_the_same_redis(
         settled = await run(clean_redis.url, polls, ahead=False)
         planned_ahead = await run(clean_redis.url, polls, ahead=True)
         same(planned_ahead, settled, time.monotonic() - started)
-        last = {
-            p: str(max(r.offset for poll in polls for r, *_ in poll.get(p, [])))
-            for p in range(PARTITIONS)
-        }
+        last = {p: str(max(poll[p].last for poll in polls if p in poll)) for p in range(PARTITIONS)}
         for p, offset in last.items():  # every record applied
             assert settled[keys.partition_offset_key(keys.TOPIC_EVENTS, p)][1] == offset.encode()
 
@@ -175,7 +171,7 @@ async def test_partitions_of_one_batch_sharing_a_group_apply_without_a_retry(
             "customer": "one-customer",
             "issue": "billing",
         }
-        poll[p] = engine.decode([engine.Record(p, 0, json.dumps(event).encode())])
+        poll[p] = engine.decode(p, [(0, json.dumps(event).encode())])
     try:
         runner.source.applied.update(await runner._load(keys.TOPIC_EVENTS, list(range(PARTITIONS))))
         await runner._apply(poll)

@@ -78,9 +78,7 @@ async def drive(
         runner.source.applied[p] = -1
     started = time.monotonic()
     for poll in polls:
-        decoded = {
-            p: engine.decode([engine.Record(p, o, v) for o, v in rows]) for p, rows in poll.items()
-        }
+        decoded = {p: engine.decode(p, rows) for p, rows in poll.items()}
         await runner._apply(decoded)
     await runner._land()
     elapsed = time.monotonic() - started

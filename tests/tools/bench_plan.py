@@ -63,9 +63,7 @@ async def drive(
     started = time.process_time()
     for poll in polls:
         t0 = time.process_time()
-        decoded = {
-            p: engine.decode([engine.Record(p, o, v) for o, v in rows]) for p, rows in poll.items()
-        }
+        decoded = {p: engine.decode(p, rows) for p, rows in poll.items()}
         t1 = time.process_time()
         decode_s += t1 - t0
         await runner._apply(decoded)

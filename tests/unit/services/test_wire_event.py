@@ -194,5 +194,52 @@ def test_the_aggregator_decodes_with_it() -> None:
     from aggregator import engine
 
     raw = _simulated()[0]
-    [(_, event, _)] = engine.decode([engine.Record(0, 0, raw)])
+    [event] = engine.decode(0, [(0, raw)]).events
     assert type(event) is WireEvent
+
+
+def batch_outcome(values: list[bytes]) -> list[tuple[str, Any, str]]:
+    """`decode_batch`'s verdicts put back in record order: an event's values and decoder, or the
+    refusal's text."""
+    events, refused = contract.decode_batch(values)
+    decoded = iter(events)
+    out = []
+    for index in range(len(values)):
+        if index in refused:
+            out.append(("refused", str(refused[index]), "ValueError"))
+        else:
+            event = next(decoded)
+            out.append((*outcome(lambda _, e=event: e, b""), type(event).__name__))
+    assert next(decoded, None) is None
+    return out
+
+
+def each_outcome(values: list[bytes]) -> list[tuple[str, Any, str]]:
+    out = []
+    for raw in values:
+        try:
+            name = type(decode_fast(raw)).__name__
+        except ValueError:
+            name = "ValueError"
+        out.append((*outcome(decode_fast, raw), name))
+    return out
+
+
+@given(st.lists(st.one_of(_records(), st.sampled_from(_simulated()[:40])), max_size=12))
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_a_batch_decides_each_record_as_decode_fast(values: list[bytes]) -> None:
+    """One regex scan per batch and the fields check inlined: each record still gets
+    `decode_fast`'s verdict and decoder (a sub-microsecond time anywhere, or a record msgspec
+    refuses, must not change another record's path or value)."""
+    assert batch_outcome(values) == each_outcome(values)
+
+
+def test_a_batch_with_a_sub_microsecond_time_still_decides_each_record_alike() -> None:
+    simulated = _simulated()[:30]
+    body = json.loads(simulated[3])
+    body["time"] = body["time"].replace("Z", "").split(".")[0] + ".1234567Z"
+    offered = {k: v for k, v in json.loads(simulated[0]).items() if k != "channel"}
+    values = [*simulated[:3], json.dumps(body).encode(), json.dumps(offered).encode(), b"{"]
+    values += simulated[3:]
+    assert batch_outcome(values) == each_outcome(values)
+    assert batch_outcome(values[:3] + values[4:]) == each_outcome(values[:3] + values[4:])
