@@ -323,11 +323,12 @@ class Runner:
         now_s: float,
         ahead: _InFlight | None = None,
         written: dict[str, GroupSheet] | None = None,
-    ) -> Step:
+    ) -> Step | None:
         """One partition's plan from the sheets in memory (and those read back after eviction),
         as the batch in flight (`ahead`) leaves them when given, and with the groups that the
         steps sent before it in the same round trip write (`written`): Redis runs the steps in
-        order, so planning on their versions spares a group conflict and its re-plan."""
+        order, so planning on their versions spares a group conflict and its re-plan. None when
+        the partition moved while Redis was read (its state is gone or reloaded)."""
         partition, events = part.partition, part.events
         contacts = engine.contacts_of(events)
         facts, cold = self.state.facts(partition, contacts, int(now_s * 1000))
@@ -355,6 +356,8 @@ class Runner:
             read = await self.store.read_groups(missing)
             self.groups.put(read)
             groups.update(read)
+        if (cold or missing) and not self._current(part):
+            return None  # revoked or re-seeked during a read: a rebalance runs at any await
         agents = self.state.agents(partition, engine.agents_of(events))
         if before is not None:
             agents.update({a: before.plan.agents[a] for a in agents if a in before.plan.agents})

@@ -185,3 +185,56 @@ async def test_partitions_of_one_batch_sharing_a_group_apply_without_a_retry(
         await runner.source.stop()
         await runner.dead.stop()
         await redis.aclose()
+
+
+async def test_a_partition_revoked_while_its_plan_reads_redis_is_left_for_its_new_owner(
+    clean_redis: EmbeddedRedis,
+) -> None:
+    """Planning reads evicted sheets and measured-FCR groups back from Redis; a rebalance can
+    revoke the partition during that read (its state dropped). Its records are then left for
+    the new owner, and the batch's other partitions still apply (it used to raise KeyError in
+    `OwnedState.agents`: the aggregator died in chaos on a cluster with three of them)."""
+    polls = batches(4)
+    settings = Settings(
+        redis_url=clean_redis.url,
+        fcr_measured=True,
+        state_max_sheets=1,
+        state_max_groups=1,
+        auth="off",
+    )
+    redis = Redis.from_url(clean_redis.url)
+    await redis.flushall()
+    runner = Runner(settings, redis, clock=ManualClock(NOW_S))
+    offset_keys = [keys.partition_offset_key(keys.TOPIC_EVENTS, p) for p in range(PARTITIONS)]
+    try:
+        runner.source.applied.update(await runner._load(keys.TOPIC_EVENTS, list(range(PARTITIONS))))
+        for poll in polls[:5]:
+            await runner._apply(poll)
+            await runner._land()
+        poll = next(p for p in polls[5:] if len(p) == PARTITIONS)
+        revoked, reads = min(poll), {"facts": 0, "groups": 0}
+        read_facts, read_groups = runner.store.read_facts, runner.store.read_groups
+
+        async def facts_then_revoke(partition: int, contacts: list[str], now_ms: int) -> Any:
+            reads["facts"] += 1
+            runner.state.drop(revoked)  # what the rebalance's on_revoked does
+            return await read_facts(partition, contacts, now_ms)
+
+        async def groups_then_revoke(groups: list[str]) -> Any:
+            reads["groups"] += 1
+            runner.state.drop(revoked)
+            return await read_groups(groups)
+
+        runner.store.read_facts = facts_then_revoke  # type: ignore[method-assign]
+        runner.store.read_groups = groups_then_revoke  # type: ignore[method-assign]
+        before = await redis.mget(offset_keys)
+        await runner._apply(poll)
+        await runner._land()
+        assert reads["facts"] + reads["groups"] > 0  # the plan did read Redis
+        after = await redis.mget(offset_keys)
+        assert after[revoked] == before[revoked]  # nothing of the revoked partition applied
+        assert all(after[p] != before[p] for p in poll if p != revoked)
+    finally:
+        await runner.source.stop()
+        await runner.dead.stop()
+        await redis.aclose()
