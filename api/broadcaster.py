@@ -145,8 +145,12 @@ class Broadcaster:
                             self._received(message)
             except (RedisError, OSError) as exc:
                 log.warning("change feed lost (%s); resubscribing in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+            except Exception:  # the feed must outlive any one error
+                # redis-py's cluster client raised KeyError from its slot map while a primary
+                # restarted (chaos): the listener died and pushes fell back to the refresh.
+                log.exception("change feed failed; resubscribing in %.1fs", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
     def _received(self, message: dict[str, Any]) -> None:
         channel = message.get("channel")
