@@ -32,7 +32,8 @@ def test_chaos_short_run_on_a_redis_cluster_with_three_aggregators_is_exact(
     tmp_path: Path,
 ) -> None:
     """The same faults on a local Redis Cluster (a primary restarted or paused at a time), with
-    three aggregators sharing the group; measured FCR is off there (docs/aggregation.md)."""
+    three aggregators sharing the group; measured FCR is compared too (its groups live in their
+    shards' slots, docs/aggregation.md)."""
     seed = int(os.environ.get("CCPULSE_CHAOS_SEED", "0"))
     config = Config(
         events=50_000,
