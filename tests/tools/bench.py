@@ -8,6 +8,7 @@ Every loop is bounded in count and time; every process started here is stopped b
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
@@ -23,7 +24,6 @@ import redis
 from simulator.scenario import Day, generate, iso
 from tests.clock import clock
 from tests.harness import Pipeline, wait_until
-from tests.kafka_tools import produce_raw
 from tests.stackfixtures import embedded_pipeline
 from tests.tools import bench_backlog, bench_ws_latency
 from tests.tools.bench_backlog import applied
@@ -65,8 +65,11 @@ def bench_aggregator(pipeline: Pipeline, r: redis.Redis) -> float:
     aggregator.stop()
     before = applied(r)
     events = past_events(AGGREGATOR_EVENTS, "ba")
-    values = [json.dumps(e).encode() for e in events]
-    produce_raw(pipeline.bootstrap, values)
+    # Keyed as ingest keys them and sent in batches: one record per produce request (and one
+    # key for all) left the embedded broker answering each fetch with a record or two.
+    pairs = [(bench_backlog.key_of(e), json.dumps(e).encode()) for e in events]
+    asyncio.run(bench_backlog.produce(pipeline.bootstrap, pairs))
+    values = [v for _, v in pairs]
     aggregator.start()
     first = wait_until(lambda: applied(r) > before, 60, "start")
     started = time.perf_counter()

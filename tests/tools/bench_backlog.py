@@ -74,10 +74,10 @@ def backlog(count: int, seed: int = 7, agents: int = 40) -> list[tuple[bytes, by
     day = Day(seed=seed, agents=agents, customers=count // 20, prefix="bb")
     events = generate(day, now - 10 * 3600, count // 6, count / 6 / (10 * 3600))
     events = [e for e in events if e["time"] <= iso(now - 1)][:count]
-    return [(_key(e), json.dumps(e).encode()) for e in events]
+    return [(key_of(e), json.dumps(e).encode()) for e in events]
 
 
-def _key(event: dict[str, Any]) -> bytes:
+def key_of(event: dict[str, Any]) -> bytes:
     return str(event.get("contact") or event.get("agent") or event["id"]).encode()
 
 
