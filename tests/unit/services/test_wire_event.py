@@ -86,6 +86,10 @@ EDGE_CASES = [
     b'"contact": "c", "channel": "voice"}',  # msgspec rounds the 7th digit, pydantic cuts it
     b'{"id": "a", "type": "contact.offered", "time": "2026-01-01T00:00:00.9999995+01:00", '
     b'"contact": "c", "channel": "voice"}',
+    b'{"id": "a", "type": "contact.offered", "time": "2026-01-01T00:00:00.123456\\u0037Z", '
+    b'"contact": "c", "channel": "voice"}',  # the 7th digit escaped: no pattern sees it
+    b'{"id": "a", "type": "contact.offered", "time": "2026-01-01T00:00:00\\u002e9999995Z", '
+    b'"contact": "c", "channel": "voice"}',  # the dot escaped
     b'{"id": "a", "type": "contact.queued", "time": "2026-01-01T00:00:00Z", "contact": "c", '
     b'"queue": " sales "}',  # pydantic strips a name
     b'{"id": "a", "type": "contact.queued", "time": "2026-01-01T00:00:00Z", "contact": "c", '
