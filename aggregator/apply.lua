@@ -2,7 +2,8 @@
 -- KEYS: 1 the partition's offset, 2 its fact sheets, 3 their expiry, 4 its agent slices,
 --       5 its stats, 6 its active scopes, 7 its dirty intervals, then every other key it writes,
 --       which the payload names by index. No key name is computed here.
--- ARGV[1]: the payload (JSON); numbers travel as strings so Lua never rounds them.
+-- ARGV[1]: the payload (JSON); numbers travel as strings so Lua never rounds them (counter
+--          deltas aside: see counter_write.lua).
 -- Returns {1} when applied, {0, key, stored} on an offset conflict (someone else applied this
 -- partition), {2, key, version} when a measured-FCR group changed since it was read. On a single
 -- Redis the batch's groups are written here (`groups`); on a cluster, before, by groups.lua.

@@ -4,7 +4,8 @@
 -- runs on a cluster too. Each group records the batch (`s`: source partition -> last offset):
 -- a replay of the batch finds its groups applied, and the planner leaves them.
 -- KEYS: every key the payload names, by index. No key name is computed here.
--- ARGV[1]: the payload (JSON); numbers travel as strings so Lua never rounds them.
+-- ARGV[1]: the payload (JSON); numbers travel as strings so Lua never rounds them (counter
+--          deltas aside: see counter_write.lua).
 -- Returns {1} when applied, {2, key, version} when a group changed since it was read.
 local p = cjson.decode(ARGV[1])
 

@@ -148,9 +148,12 @@ def _sheet(
     """The group's new sheet in `changed`, a copy of the one read (version bumped) at first."""
     sheet = changed.get(key)
     if sheet is None:
-        old = old_groups.get(key) or GroupSheet()
+        old = old_groups.get(key) or _NO_GROUP
         sheet = changed[key] = GroupSheet(old.version + 1, dict(old.members))
     return sheet
+
+
+_NO_GROUP = GroupSheet()  # a group never written: read only (most groups a batch makes are new)
 
 
 def _holders(

@@ -84,9 +84,7 @@ class Payload:
     expiry: list[str]  # expiry ms, contact, ...
     agents: list[str]  # agent, slice, ...
     groups: list[tuple[int, str, str, str, str]]  # key, version read, new, members, seen
-    counters: list[
-        tuple[int, str, list[str], int]
-    ]  # key, expire-at s, [field, delta, ...], its version key
+    counters: list[tuple[int, str, dict[str, int], int]]  # key, expire-at s, deltas, version key
     agent_log: list[tuple[int, str, str, int]]  # key, `event id|state`, ms, its version key
     scopes: list[str]  # minute, scope, ...
     dirty: list[str]
@@ -110,7 +108,7 @@ class GroupPayload:
     """ARGV[1] of groups.lua (one shard); keys are indexes into KEYS."""
 
     groups: list[tuple[int, str, str, str, str]]  # key, version read, new, members, seen
-    counters: list[tuple[int, str, list[str], int]]  # as Payload.counters, the shard's hashes
+    counters: list[tuple[int, str, dict[str, int], int]]  # as Payload.counters, the shard's hashes
     scopes: list[str]  # minute, scope, ...
     dirty: list[str]
     epoch_key: int
@@ -369,28 +367,22 @@ class Store:
 
     def _bucket_writes(
         self, deltas: Contribution, now_s: float, key: KeyNames, partition: int
-    ) -> tuple[list[tuple[int, str, list[str], int]], dict[str, int]]:
+    ) -> tuple[list[tuple[int, str, dict[str, int], int]], dict[str, int]]:
         """One hash per bucket for this partition, `scope|counter` fields, and its version key;
         the active scopes."""
         buckets, scopes = bucket_fields(deltas, now_s, self.bucket_ttl_s)
         counters = []
         for (res, start), fields in buckets.items():
-            flat = _flat(fields)
             expire_at = str(start + keys.RESOLUTIONS[res] + self.bucket_ttl_s)
             counters.append(
                 (
                     key(keys.partition_counter_key(partition, res, start)),
                     expire_at,
-                    flat,
+                    fields,
                     key(keys.partition_counter_version_key(partition, res, start)),
                 )
             )
         return counters, scopes
-
-
-def _flat(fields: Mapping[str, int]) -> list[str]:
-    """name, value, name, value, ...: a batch has some hundred thousand fields."""
-    return _pairs(fields, map(str, fields.values()))
 
 
 def _pairs(firsts: Collection[str], seconds: Iterable[str]) -> list[str]:

@@ -35,6 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from ccpulse.processes import terminate
 from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
 from services import keys
+from services.contract import ContactEvent
 from simulator.scenario import Day, generate, iso
 from tests.clock import clock
 from tests.harness import ROOT, free_port, migrate, wait_until
@@ -69,12 +70,13 @@ class Figure:
 
 
 def backlog(count: int, seed: int = 7, agents: int = 40) -> list[tuple[bytes, bytes]]:
-    """(key, value) pairs of `count` past events, keyed as ingest keys them."""
+    """(key, value) pairs of `count` past events, keyed and written as ingest writes them
+    (`ContactEvent.to_wire`: compact JSON, microsecond times)."""
     now = clock.now()
     day = Day(seed=seed, agents=agents, customers=count // 20, prefix="bb")
     events = generate(day, now - 10 * 3600, count // 6, count / 6 / (10 * 3600))
     events = [e for e in events if e["time"] <= iso(now - 1)][:count]
-    return [(key_of(e), json.dumps(e).encode()) for e in events]
+    return [(key_of(e), ContactEvent.model_validate(e).to_wire()) for e in events]
 
 
 def key_of(event: dict[str, Any]) -> bytes:

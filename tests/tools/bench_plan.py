@@ -80,6 +80,11 @@ async def drive(
         "total": total,
         "redis scripts": scripts / 1e6,
         "redis commands": calls,
+        **{
+            f"cmd {name[8:]}": (s["calls"], s["usec"])
+            for name, s in stats.items()
+            if not name.startswith("cmdstat_eval")
+        },
     }
 
 
@@ -91,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--commands", action="store_true", help="Redis's time per command")
     parser.add_argument("--default-gc", action="store_true", help="CPython's GC thresholds")
     args = parser.parse_args(argv)
     pairs = backlog(args.events)
@@ -121,6 +127,13 @@ def main(argv: list[str] | None = None) -> None:
     # run inside included), and the commands they ran per event.
     print(f"{'redis scripts':<34} {figures['redis scripts'] / n * 1e6:7.1f} us/event")
     print(f"{'redis commands in scripts':<34} {figures['redis commands'] / n:7.1f} per event")
+    if args.commands:
+        rows = sorted(
+            ((k[4:], v) for k, v in figures.items() if k.startswith("cmd ")),
+            key=lambda kv: -kv[1][1],
+        )
+        for name, (calls, usec) in rows:
+            print(f"  {name:<20} {calls / n:6.2f} calls/event {usec / n:6.2f} us/event")
     if profiler:
         pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
 

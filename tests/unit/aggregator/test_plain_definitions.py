@@ -103,13 +103,13 @@ def _check_payload(
     ]
     buckets, _ = _bucket_fields_by_rollup(_merged(plan), now_s, store.bucket_ttl_s)
     want = {
-        keys.partition_counter_key(step.partition, res, start): {
-            name: str(value) for name, value in fields.items()
-        }
+        keys.partition_counter_key(step.partition, res, start): dict(fields)
         for (res, start), fields in buckets.items()
     }
-    got = {names[c[0] - 1]: dict(zip(c[2][::2], c[2][1::2], strict=True)) for c in payload.counters}
+    got = {names[c[0] - 1]: c[2] for c in payload.counters}
     assert got == want
+    # Deltas travel as JSON integers (counter_write.lua): never a bool, float or string.
+    assert all(type(v) is int for c in payload.counters for v in c[2].values())
     assert len(names) == len(set(names))
 
 

@@ -127,6 +127,24 @@ EDGE_CASES = [
     b'"channel": "voice"}',
     b'{"id": "a\\ud800", "type": "contact.offered", "time": "2026-01-01T00:00:00Z"}',
     b'{"id": "a", "type": "contact.offered", "time": "2026-02-30T00:00:00Z", "contact": "c"}',
+    b'{"id": "a", "type": "contact.queued", "time": "2026-01-01T00:00:00Z", "contact": "c", '
+    b'"queue": "sales\\n"}',  # an escaped final newline: a `$` pattern let it through
+    b'{"id": "a", "type": "contact.queued", "time": "2026-01-01T00:00:00Z", "contact": "c", '
+    b'"queue": "sales", "attributes": {"tier\\n": "x"}}',
+    # Compact, as ingest writes: only the scans (`_plain`) can see these names' spaces.
+    b'{"id":"a","type":"contact.queued","time":"2026-01-01T00:00:00Z","contact":"c",'
+    b'"queue":"sales "}',
+    b'{"id":"a","type":"contact.queued","time":"2026-01-01T00:00:00Z","contact":"c",'
+    b'"queue":" sales"}',
+    b'{"id":"a","type":"contact.queued","time":"2026-01-01T00:00:00Z","contact":"c",'
+    b'"queue":"sales","attributes":{"tier ":"gold"}}',
+    b'{"id":"a","type":"contact.queued","time":"2026-01-01T00:00:00Z","contact":"c","queue":"a|b"}',
+    b'{"id":"a","type":"contact.queued","time":"2026-01-01T00:00:00Z","contact":"c",'
+    b'"queue":"sales\\t"}',
+    b'{"id":"a","type":"contact.queued","time":"2026-01-01T00:00:00Z","contact":"c",'
+    b'"queue":"sales\xc2\xa0"}',  # a no-break space, raw UTF-8
+    b'{"id":"a","type":"contact.queued","time":"2026-01-01T00:00:00Z","contact":"c",'
+    b'"queue":"sales\x7f"}',  # DEL: neither decoder calls it whitespace
     b"[]",
     b"null",
     b"{",
@@ -184,7 +202,8 @@ def _records(draw: st.DrawFn) -> bytes:
         record["attributes"] = draw(st.dictionaries(_TEXT, _SCALAR, max_size=3))
     if draw(st.integers(0, 9)) == 0:
         record["unexpected"] = 1
-    return json.dumps(record, ensure_ascii=draw(st.booleans())).encode()
+    separators = draw(st.sampled_from([(", ", ": "), (",", ":")]))  # (",", ":"): as ingest
+    return json.dumps(record, ensure_ascii=draw(st.booleans()), separators=separators).encode()
 
 
 @given(_records())
