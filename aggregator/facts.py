@@ -8,7 +8,7 @@ events (transfers, escalations) are keyed by event id. Any delivery order gives 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -35,12 +35,6 @@ def merge_register(current: Register | None, value: Any, stamp: Stamp) -> Regist
     if current is None or stamp > (current.ms, current.id):  # `current.stamp()`, uncalled
         return Register(value, stamp[0], stamp[1])
     return current
-
-
-def _wins(current: Register | None, ms: int, id: str) -> bool:
-    """Whether (ms, id) beats the register: `merge_register` replaces it exactly then. Folds ask
-    this first and build the value (an interned name) only for a winner."""
-    return current is None or ms > current.ms or (ms == current.ms and id > current.id)
 
 
 def merge_min(current: int | None, ms: int) -> int:
@@ -205,25 +199,61 @@ def fold(facts: ContactFacts, event: Event, ms: int | None = None) -> None:
         handler(facts, event, ms, stamp)
 
 
+def fold_contacts(
+    events: Sequence[Event], stamps: Sequence[int], old_facts: Mapping[str, ContactFacts | None]
+) -> dict[str, ContactFacts]:
+    """`fold` of each contact event (agent states excepted) into its contact's sheet, a copy of
+    the old one (or a new one) at first, in batch order: `fold` inline (a call per event)."""
+    sheets: dict[str, ContactFacts] = {}
+    handlers = _HANDLERS
+    for event, ms in zip(events, stamps, strict=True):
+        contact = event.contact
+        kind = event.type
+        if contact is None or kind is _AGENT_STATE:
+            continue
+        facts = sheets.get(contact)
+        if facts is None:
+            old = old_facts.get(contact)
+            facts = sheets[contact] = old.copy() if old is not None else ContactFacts(contact)
+        stamp = (ms, event.id)
+        _fold_attributes(facts, event, stamp)
+        handler = handlers.get(kind)
+        if handler is not None:
+            handler(facts, event, ms, stamp)
+    return sheets
+
+
 def _fold_attributes(facts: ContactFacts, event: Event, stamp: Stamp) -> None:
     """`merge_register` of each attribute the event names, the name interned only when its
-    register takes it (most events repeat the contact's channel and queue)."""
+    register takes it (most events repeat the contact's channel and queue). A register is
+    replaced exactly when `merge_register` would, its tuple comparison spelled out (no tuple
+    or call per attribute: a quarter of this function's time)."""
     ms, id = stamp
     channel = event.channel
-    if channel is not None and _wins(facts.channel, ms, id):
-        facts.channel = Register(channel._value_, ms, id)  # `.value`: a property, 5x slower
+    if channel is not None:
+        reg = facts.channel
+        if reg is None or ms > reg.ms or (ms == reg.ms and id > reg.id):
+            facts.channel = Register(channel._value_, ms, id)  # `.value`: a property, 5x slower
     name = event.queue
-    if name is not None and _wins(facts.queue, ms, id):
-        facts.queue = Register(_name(name), ms, id)
+    if name is not None:
+        reg = facts.queue
+        if reg is None or ms > reg.ms or (ms == reg.ms and id > reg.id):
+            facts.queue = Register(_name(name), ms, id)
     name = event.agent
-    if name is not None and _wins(facts.agent, ms, id):
-        facts.agent = Register(_name(name), ms, id)
+    if name is not None:
+        reg = facts.agent
+        if reg is None or ms > reg.ms or (ms == reg.ms and id > reg.id):
+            facts.agent = Register(_name(name), ms, id)
     name = event.customer
-    if name is not None and _wins(facts.customer, ms, id):
-        facts.customer = Register(name, ms, id)
+    if name is not None:
+        reg = facts.customer
+        if reg is None or ms > reg.ms or (ms == reg.ms and id > reg.id):
+            facts.customer = Register(name, ms, id)
     name = event.issue
-    if name is not None and _wins(facts.issue, ms, id):
-        facts.issue = Register(_name(name), ms, id)
+    if name is not None:
+        reg = facts.issue
+        if reg is None or ms > reg.ms or (ms == reg.ms and id > reg.id):
+            facts.issue = Register(_name(name), ms, id)
 
 
 def _offered(facts: ContactFacts, event: Event, ms: int, stamp: Stamp) -> None:
@@ -289,6 +319,7 @@ def _survey(facts: ContactFacts, event: Event, ms: int, stamp: Stamp) -> None:
 
 
 QUEUE_STAGE = "queue"
+_AGENT_STATE = EventType.AGENT_STATE  # a global: the enum's member lookup costs ~60 ns per event
 
 _HANDLERS = {
     EventType.OFFERED: _offered,
@@ -356,9 +387,6 @@ def agent_state(event: Event) -> tuple[str, str | None]:
 
 # State name -> `agentstates.normalise(name)` (pure without overrides): a few names recur.
 _NORMALISED: dict[str, tuple[str, str | None]] = {}
-
-
-_AGENT_STATE = EventType.AGENT_STATE  # a global: the enum's member lookup costs ~60 ns per event
 
 
 def fold_agent(

@@ -20,7 +20,9 @@ from aggregator.facts import (
     Stamp,
     _fold_attributes,
     agent_state,
+    fold,
     fold_agent,
+    fold_contacts,
     merge_register,
 )
 from services import kpis
@@ -96,6 +98,81 @@ def test_fold_attributes_is_a_merge_per_attribute(
     _fold_attributes(got, event, stamp)
     assert got == want
     assert got.to_json() == want.to_json()
+
+
+contact_events = st.lists(
+    st.tuples(
+        st.sampled_from(list(EventType)),
+        st.sampled_from(["c1", "c2", "c3", None]),
+        st.tuples(  # few times and ids: events tie with each other and with the registers
+            st.sampled_from([BASE_MS - 60_000, BASE_MS, BASE_MS + 60_000]),
+            st.sampled_from(["e1", "e2", "e3", "e0", "e4"]),
+        ),
+        attributes,
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "stage": st.sampled_from(["menu", "queue", "welcome"]),
+                "reason": st.sampled_from(["angry", "billing"]),
+                "first_contact": st.booleans(),
+                "csat": st.integers(1, 5),
+                "nps": st.integers(0, 10),
+                "state": st.sampled_from(["available", "lunch"]),
+            },
+        ),
+        st.booleans(),
+    ),
+    max_size=16,
+)
+
+
+def _contact_event(row: tuple[Any, ...]) -> Event:
+    """Any type, contact or none, on either decoder: WireEvent's constructor validates nothing,
+    so it builds the rows ContactEvent refuses (an agent state naming a contact, say)."""
+    kind, contact, stamp, fields, more, wire = row
+    try:
+        if not wire:
+            return ContactEvent(
+                id=stamp[1], type=kind, time=_when(stamp[0]), contact=contact, **fields, **more
+            )
+    except ValueError:
+        pass
+    at = _when(stamp[0])
+    return WireEvent(id=stamp[1], type=kind, time=at, contact=contact, **fields, **more)
+
+
+@settings(max_examples=400, deadline=None)
+@given(rows=contact_events, sheet=sheets, known=st.sampled_from(["c1", "c2", None]))
+def test_fold_contacts_is_fold_per_event(
+    rows: list[tuple[Any, ...]], sheet: ContactFacts, known: str | None
+) -> None:
+    """The batch's one-loop fold against `fold` per event: equal sheets in the same order, and
+    the old sheet left as it was (its registers and mappings shared, never changed)."""
+    events = [_contact_event(row) for row in rows]
+    stamps = [int(e.time.timestamp() * 1000) for e in events]
+    old: dict[str, ContactFacts | None] = {"c3": None}
+    if known is not None:
+        sheet.contact = known
+        for name in ("channel", "queue", "agent", "customer", "issue"):
+            reg = getattr(sheet, name)
+            if reg is not None and reg.ms % 2:  # half of them in time with the events
+                setattr(sheet, name, Register(reg.value, BASE_MS, reg.id))
+        old[known] = sheet
+    before = sheet.to_json()
+    want: dict[str, ContactFacts] = {}
+    for event, ms in zip(events, stamps, strict=True):
+        if event.contact is None or event.type is EventType.AGENT_STATE:
+            continue
+        if event.contact not in want:
+            found = old.get(event.contact)
+            want[event.contact] = found.copy() if found else ContactFacts(event.contact)
+        fold(want[event.contact], event, ms)
+    got = fold_contacts(events, stamps, old)
+    assert got == want
+    assert list(got) == list(want)
+    assert [s.to_json() for s in got.values()] == [s.to_json() for s in want.values()]
+    assert engine._fold_contacts(events, stamps, old) == want
+    assert sheet.to_json() == before
 
 
 def test_an_equal_time_is_won_by_the_greater_id_only() -> None:
