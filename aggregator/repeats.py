@@ -191,6 +191,8 @@ def contribution(sheet: GroupSheet | None, window_ms: int) -> Contribution:
     out: Contribution = {}
     if sheet is None:
         return out
+    if len(sheet.members) == 1:
+        return _alone(sheet)
     offers = [(c, m[0]) for c, m in sheet.members.items() if m[0] is not None]
     for contact, (_, resolved, channel, queue) in sheet.members.items():
         if resolved is None:
@@ -213,6 +215,17 @@ def contribution(sheet: GroupSheet | None, window_ms: int) -> Contribution:
 
 
 _MET = {k.FCR_ELIGIBLE: 1, k.FCR_MET: 1}  # a new cell's first member, not repeated
+
+
+def _alone(sheet: GroupSheet) -> Contribution:
+    """`contribution` of a one-member group (most groups): no other member can repeat it."""
+    out: Contribution = {}
+    for _, resolved, channel, queue in sheet.members.values():
+        if resolved is not None:
+            minute = minute_of(resolved)
+            for scope in _scopes(channel, queue):
+                out[(minute, scope)] = _MET.copy()
+    return out
 
 
 def _scopes(channel: str, queue: str | None) -> tuple[str, ...]:
@@ -251,10 +264,23 @@ def deltas(
     out: dict[str, Contribution] = {}
     for key, sheet in new_groups.items():
         old = old_groups.get(key)
-        if resolves(sheet) or resolves(old):
-            out[key] = group_diff(contribution(old, window_ms), contribution(sheet, window_ms))
+        if not resolves(old):  # its contribution is empty: the new one is the difference
+            out[key] = _gained(contribution(sheet, window_ms)) if resolves(sheet) else {}
         else:
-            out[key] = {}
+            out[key] = group_diff(contribution(old, window_ms), contribution(sheet, window_ms))
+    return out
+
+
+def _gained(new: Contribution) -> Contribution:
+    """`group_diff({}, new)` without the empty side's look-ups: cells and fields in the same
+    (set) order, since `set(view)` fills a set as `{}.keys() | view` does."""
+    out: Contribution = {}
+    for cell in set(new.keys()):
+        after = new[cell]
+        delta = {n: after[n] for n in set(after.keys())}
+        delta = {n: v for n, v in delta.items() if v}
+        if delta:
+            out[cell] = delta
     return out
 
 

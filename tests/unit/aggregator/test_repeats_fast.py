@@ -200,6 +200,21 @@ def test_group_diff_is_diff(old: Contribution, new: Contribution) -> None:
     assert repeats.group_diff(new, new) == {}
 
 
+many_fields = st.dictionaries(  # enough fields that a set of them resizes (five and more)
+    cells,
+    st.dictionaries(st.sampled_from([f"f{n}" for n in range(8)]), st.integers(-2, 2)),
+    max_size=8,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(new=contributions | many_fields)
+def test_gained_is_the_diff_from_nothing(new: Contribution) -> None:
+    """Cells and fields in the very order `group_diff({}, new)` gives them (set order)."""
+    assert ordered(repeats._gained(new)) == ordered(repeats.group_diff({}, new))
+    assert ordered(repeats._gained(new)) == ordered(diff({}, new))
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     old=facts_by_contact(),
