@@ -202,13 +202,20 @@ class GroupCache:
     def put(self, sheets: Mapping[str, GroupSheet | None]) -> None:
         for group, sheet in sheets.items():
             self.sheets.pop(group, None)
-            self.sheets[group] = None if sheet is None else sheet.dumps().decode()
+            self.sheets[group] = None if sheet is None else _encoded(sheet)
         while len(self.sheets) > self.max_groups:
             del self.sheets[next(iter(self.sheets))]
 
     def forget(self, groups: Iterable[str]) -> None:
         for group in groups:
             self.sheets.pop(group, None)
+
+
+def _encoded(sheet: GroupSheet) -> str:
+    """`sheet.dumps().decode()`: orjson writes the partitions' int keys as `seen_json` does
+    (decimal text), with no dict built for them (a third of the cost of a group's put)."""
+    data = {"v": sheet.version, "m": sheet.members, "s": sheet.seen}
+    return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def decode_facts(raw: Raw) -> ContactFacts:

@@ -17,6 +17,7 @@ from aggregator import engine, repeats
 from aggregator.contributions import Contribution, diff, minute_of
 from aggregator.facts import ContactFacts, Register
 from aggregator.repeats import GroupSheet
+from aggregator.state import GroupCache
 from services import keys
 from services import kpis as k
 from services.contract import ContactEvent, Event, EventType, WireEvent
@@ -240,6 +241,16 @@ def test_dumps_is_to_json_dumped(sheet: GroupSheet) -> None:
     assert orjson.dumps(sheet.members) == orjson.dumps(sheet.to_json()["m"])
     back = GroupSheet.from_json(orjson.loads(sheet.dumps()))
     assert (back.version, back.members, back.seen) == (sheet.version, sheet.members, sheet.seen)
+
+
+@settings(max_examples=300, deadline=None)
+@given(sheet=sheets)
+def test_group_cache_text_is_dumps(sheet: GroupSheet) -> None:
+    """The cache keeps a group as `dumps` writes it, and gives back an equal sheet."""
+    cache = GroupCache(max_groups=4)
+    cache.put({"ann|x": sheet})
+    assert cache.sheets["ann|x"] == sheet.dumps().decode()
+    assert cache.known(["ann|x"]) == ({"ann|x": sheet}, [])
 
 
 def plain_groups_needed(
