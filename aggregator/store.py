@@ -12,7 +12,7 @@ and passed in KEYS; the script computes none. The clock is the caller's: nothing
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -75,14 +75,17 @@ class Outcome:
 
 @dataclass(slots=True)
 class Payload:
-    """ARGV[1] of apply.lua (see its header); keys are indexes into KEYS."""
+    """ARGV[1] of apply.lua (see its header); keys are indexes into KEYS. The sheets and slices
+    themselves are ARGV[2] (`Store.payload`'s bytes), cut by the byte lengths here."""
 
     expected: str
     last: str
     now_ms: str
-    facts: list[str]  # contact, sheet, contact, sheet, ...
-    expiry: list[str]  # expiry ms, contact, ...
-    agents: list[str]  # agent, slice, ...
+    facts: list[str]  # each contact whose sheet the step writes
+    fact_bytes: list[int]  # each one's sheet's length in ARGV[2]
+    expires: str  # when the sheets expire (ms)
+    agents: list[str]  # each agent whose slice the step writes
+    agent_bytes: list[int]  # each one's slice's length in ARGV[2], after the sheets
     groups: list[tuple[int, str, str, str, str]]  # key, version read, new, members, seen
     counters: list[tuple[int, str, dict[str, int], int]]  # key, expire-at s, deltas, version key
     agent_log: list[tuple[int, str, str, int]]  # key, `event id|state`, ms, its version key
@@ -100,7 +103,6 @@ class Payload:
     notice: str
     epoch_key: int  # the partition's epoch (keys.partition_epoch_key), now_ms if it has none
     contacts_key: int  # the partition's changed contacts (keys.partition_contacts_dirty_key)
-    contacts: list[str]  # offset, contact, ...: each sheet written, for the SQL contacts table
 
 
 @dataclass(slots=True)
@@ -244,8 +246,8 @@ class Store:
         if ready:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for step in ready:  # EVAL, not EVALSHA: no script cache to lose on a restart
-                    names, payload = self.payload(step, now_s)
-                    pipe.eval(APPLY_SCRIPT, len(names), *names, orjson.dumps(payload))
+                    names, payload, sheets = self.payload(step, now_s)
+                    pipe.eval(APPLY_SCRIPT, len(names), *names, orjson.dumps(payload), sheets)
                 replies = await pipe.execute(raise_on_error=False)
             for step, reply in zip(ready, replies, strict=True):
                 outcomes[step.partition] = _outcome(step.partition, reply)
@@ -320,27 +322,26 @@ class Store:
         )
         return names.names, payload
 
-    def payload(self, step: Step, now_s: float) -> tuple[list[str], Payload]:
-        """KEYS and ARGV[1] of one step."""
+    def payload(self, step: Step, now_s: float) -> tuple[list[str], Payload, bytes]:
+        """KEYS, ARGV[1] and ARGV[2] of one step. The sheets and slices go as one byte string
+        beside the payload: inside it each was JSON text escaped again (its quotes), for cjson
+        to unescape; apply.lua cuts them out by length (string.sub) instead."""
         plan, key = step.plan, KeyList(step.topic, step.partition)
         now_ms = int(now_s * 1000)
-        expires = str(now_ms + self.facts_ttl_s * 1000)
-        contacts = list(plan.facts)
-        sheets = [orjson.dumps(sheet.to_json()).decode() for sheet in plan.facts.values()]
-        last = str(step.last)
-        agents: list[str] = []
-        for agent, slice_ in plan.agents.items():
-            agents += (agent, orjson.dumps(slice_.to_json()).decode())
+        sheets = [orjson.dumps(sheet.to_json()) for sheet in plan.facts.values()]
+        slices = [orjson.dumps(slice_.to_json()) for slice_ in plan.agents.values()]
         # On a single Redis the groups' counters go with the step; on a cluster, with them.
         deltas = plan.all_deltas() if plan.group_deltas and not self.cluster else plan.deltas
         counters, scopes = self._bucket_writes(deltas, now_s, key, step.partition)
         payload = Payload(
             expected=str(step.expected),
-            last=last,
+            last=str(step.last),
             now_ms=str(now_ms),
-            facts=_pairs(contacts, sheets),
-            expiry=_pairs([expires] * len(contacts), contacts),
-            agents=agents,
+            facts=list(plan.facts),
+            fact_bytes=list(map(len, sheets)),
+            expires=str(now_ms + self.facts_ttl_s * 1000),
+            agents=list(plan.agents),
+            agent_bytes=list(map(len, slices)),
             groups=[] if self.cluster else self._group_rows(step, key, list(plan.groups)),
             counters=counters,
             agent_log=agent_log_ops(plan, key, step.partition),
@@ -357,9 +358,8 @@ class Store:
             notice=tracing.current_traceparent() or str(step.last),
             epoch_key=key(keys.partition_epoch_key(step.partition)),
             contacts_key=key(keys.partition_contacts_dirty_key(step.partition)),
-            contacts=_pairs([last] * len(contacts), contacts),
         )
-        return key.names, payload
+        return key.names, payload, b"".join(sheets + slices)
 
     def facts_expiry_ms(self, now_s: float) -> int:
         """When sheets written now expire: the memory copy must agree with Redis."""
@@ -383,15 +383,6 @@ class Store:
                 )
             )
         return counters, scopes
-
-
-def _pairs(firsts: Collection[str], seconds: Iterable[str]) -> list[str]:
-    """first, second, first, second, ...: filled by two slice assignments (in C), not item by
-    item. Both sides must be as long."""
-    out: list[str] = [""] * (2 * len(firsts))
-    out[::2] = firsts
-    out[1::2] = seconds
-    return out
 
 
 def dirty_members(

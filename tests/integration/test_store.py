@@ -125,7 +125,7 @@ async def test_groups_apply_in_their_shards_before_the_step(redis: Redis) -> Non
     batch = step(events, -1, groups={})
     assert len(batch.plan.groups) == 12
     assert len(store.group_payloads(batch, NOW_S)) == len(shards)  # the cluster's scripts
-    _, payload = store.payload(batch, NOW_S)
+    _, payload, _ = store.payload(batch, NOW_S)
     assert len(payload.groups) == (0 if cluster else 12)  # a single Redis: in the step
     (outcome,) = await store.apply([batch], NOW_S)
     assert outcome.code == APPLIED
@@ -192,7 +192,7 @@ async def test_every_key_a_step_writes_is_declared_in_keys(redis: Redis) -> None
         },
     ]
     batch = step(events, expected=-1)
-    names, _ = store.payload(batch, NOW_S)
+    names, _, _ = store.payload(batch, NOW_S)
     assert (await store.apply([batch], NOW_S))[0].code == APPLIED
     written = {_text(k) for k in await redis.keys("*")}
     assert written and written <= set(names)
@@ -278,3 +278,31 @@ async def test_read_groups_is_one_hmget_per_group(redis: Redis) -> None:
                 plain.seen,
             )
     assert await store.read_groups([]) == {}
+
+
+async def test_sheets_and_slices_are_stored_as_their_json_text(redis: Redis) -> None:
+    """apply.lua cuts each sheet and slice out of ARGV[2] by its length in bytes: every one
+    stored whole, in its contact's or agent's field, multi-byte names included; each contact
+    marked with the step's offset and expiry."""
+    store = Store(redis, FACTS_TTL_S, 48 * 3600)
+    events = [offered(n, f"c{n}") for n in range(5)]
+    events += [
+        event(5, "c1", "contact.queued", NOW_S - 110, queue="ventas-españa"),
+        event(6, "c2", "contact.answered", NOW_S - 100, agent="zoë", queue="sales"),
+        {"id": "e7", "type": "agent.state", "time": iso(NOW_S - 90), "agent": "zoë"}
+        | {"state": "not_ready", "reason": "café"},
+        {"id": "e8", "type": "agent.state", "time": iso(NOW_S - 90), "agent": "ann"}
+        | {"state": "available"},
+    ]
+    batch = step(events, expected=-1)
+    assert (await store.apply([batch], NOW_S))[0].code == APPLIED
+    sheets = await redis.hgetall(keys.partition_facts_key(3))
+    assert sheets == {c.encode(): orjson.dumps(s.to_json()) for c, s in batch.plan.facts.items()}
+    assert b"espa\xc3\xb1a" in sheets[b"c1"] and len(sheets) == 5
+    slices = await redis.hgetall(keys.partition_agents_key(3))
+    assert slices == {a.encode(): orjson.dumps(s.to_json()) for a, s in batch.plan.agents.items()}
+    assert set(slices) == {"zoë".encode(), b"ann"}
+    expiry = await redis.zrange(keys.partition_facts_expiry_key(3), 0, -1, withscores=True)
+    assert expiry == [(f"c{n}".encode(), store.facts_expiry_ms(NOW_S)) for n in range(5)]
+    marks = await redis.zrange(keys.partition_contacts_dirty_key(3), 0, -1, withscores=True)
+    assert marks == [(f"c{n}".encode(), batch.last) for n in range(5)]

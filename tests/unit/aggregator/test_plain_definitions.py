@@ -1,28 +1,29 @@
 """The apply side's shortcuts against their plain definitions: `Store.payload`'s lists as built
-item by item from the plan (they are built by slices and per-step key caches), `Plan.all_deltas`
-against a full copy merged field by field, and the plan's gauge moves, totals and partial
-counts against the functions they skip calls of. A shortcut that reorders, drops or sums
-differently fails here before it changes what apply.lua writes."""
+item by item from the plan (they are built by per-step key caches; the sheets and slices, cut
+from ARGV[2] as apply.lua cuts them), the sheets' and slices' JSON as first written,
+`Plan.all_deltas` against a full copy merged field by field, and the plan's gauge moves, totals
+and partial counts against the functions they skip calls of. A shortcut that reorders, drops or
+sums differently fails here before it changes what apply.lua writes."""
 
 from __future__ import annotations
 
 import copy
 import json
 import random
+from dataclasses import asdict
 from datetime import datetime
+from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from aggregator import contributions as contrib
 from aggregator import engine, totals
 from aggregator.contributions import Contribution
-from aggregator.facts import AgentFacts, ContactFacts
+from aggregator.facts import AgentFacts, ContactFacts, Register
 from aggregator.repeats import GroupSheet
-from aggregator.store import Payload, Step, Store, _bucket_fields_by_rollup, _pairs
+from aggregator.store import Payload, Step, Store, _bucket_fields_by_rollup
 from services import keys
 from services.contract import Event
 from simulator.scenario import Day, generate, shuffle_within_contacts
@@ -81,16 +82,30 @@ def _interleaved(firsts: list[str], seconds: list[str]) -> list[str]:
     return [item for pair in zip(firsts, seconds, strict=True) for item in pair]
 
 
+def _cut(blob: bytes, names: list[str], lengths: list[int], at: int) -> tuple[list[str], int]:
+    """apply.lua's `cut`: name, text, ... from `blob` by byte lengths; and where it stopped."""
+    out = []
+    for name, length in zip(names, lengths, strict=True):
+        out += (name, blob[at : at + length].decode())
+        at += length
+    return out, at
+
+
 def _check_payload(
-    names: list[str], payload: Payload, step: Step, store: Store, now_s: float
+    names: list[str], payload: Payload, blob: bytes, step: Step, store: Store, now_s: float
 ) -> None:
     plan = step.plan
-    expires = str(store.facts_expiry_ms(now_s))
     contacts = list(plan.facts)
     sheets = [orjson.dumps(s.to_json()).decode() for s in plan.facts.values()]
-    assert payload.facts == _interleaved(contacts, sheets)
-    assert payload.expiry == _interleaved([expires] * len(contacts), contacts)
-    assert payload.contacts == _interleaved([str(step.last)] * len(contacts), contacts)
+    agents = list(plan.agents)
+    slices = [orjson.dumps(s.to_json()).decode() for s in plan.agents.values()]
+    # What the script writes, rebuilt as apply.lua rebuilds it from ARGV[1] and ARGV[2].
+    facts, at = _cut(blob, payload.facts, payload.fact_bytes, 0)
+    assert facts == _interleaved(contacts, sheets)
+    agent_slices, at = _cut(blob, payload.agents, payload.agent_bytes, at)
+    assert agent_slices == _interleaved(agents, slices)
+    assert at == len(blob)
+    assert payload.expires == str(store.facts_expiry_ms(now_s))
     assert payload.last == str(step.last)
     assert [(names[a - 1], entry, ms, names[v - 1]) for a, entry, ms, v in payload.agent_log] == [
         (
@@ -120,8 +135,8 @@ def test_payload_is_its_plain_definition(seed: int, batch: int) -> None:
     assert any(p.group_deltas for _, _, p, _ in plans) and any(p.agent_log for _, _, p, _ in plans)
     for n, (_, _, plan, now_s) in enumerate(plans):
         step = Step("contacts", 2, n - 1, n, plan)
-        names, payload = store.payload(step, now_s)
-        _check_payload(names, payload, step, store, now_s)
+        names, payload, blob = store.payload(step, now_s)
+        _check_payload(names, payload, blob, step, store, now_s)
 
 
 @pytest.mark.parametrize(("seed", "batch"), [(5, 60)])
@@ -133,13 +148,6 @@ def test_all_deltas_is_the_full_merge_and_leaves_the_plan(seed: int, batch: int)
         assert [list(f) for f in got.values()] == [list(f) for f in _merged(plan).values()]
         assert list(got) == list(_merged(plan))
         assert plan.deltas == before
-
-
-@given(st.lists(st.tuples(st.text(max_size=3), st.text(max_size=3)), max_size=20))
-@settings(max_examples=100, deadline=None)
-def test_pairs_interleaves(rows: list[tuple[str, str]]) -> None:
-    firsts, seconds = [a for a, _ in rows], [b for _, b in rows]
-    assert _pairs(firsts, iter(seconds)) == _interleaved(firsts, seconds)
 
 
 @pytest.mark.parametrize(("seed", "batch", "lose"), [(3, 40, 0.0), (13, 250, 0.3)])
@@ -177,3 +185,53 @@ def _plain_steps(
         if change:
             target = (scope, name) if change > 0 else (scope, name + totals.CORRECTED)
             into[target] = into.get(target, 0) + abs(change)
+
+
+def _plain_sheet_json(sheet: ContactFacts) -> dict[str, Any]:
+    """`ContactFacts.to_json` as first written: a getattr per field, in the stored order
+    (registers, then times, then the mappings)."""
+    out: dict[str, Any] = {"contact": sheet.contact}
+    for name in ("channel", "queue", "agent", "customer", "issue", "answered_agent"):
+        reg = getattr(sheet, name)
+        if reg is not None:
+            out[name] = {"value": reg.value, "ms": reg.ms, "id": reg.id}
+    for name in ("abandon_stage", "first_contact", "csat", "nps"):
+        reg = getattr(sheet, name)
+        if reg is not None:
+            out[name] = {"value": reg.value, "ms": reg.ms, "id": reg.id}
+    for name in ("offered_ms", "queued_ms", "answered_ms", "abandoned_ms", "timed_out_ms"):
+        if getattr(sheet, name) is not None:
+            out[name] = getattr(sheet, name)
+    for name in ("completed_ms", "resolved_ms"):
+        if getattr(sheet, name) is not None:
+            out[name] = getattr(sheet, name)
+    for name in ("stages", "transfers"):
+        if getattr(sheet, name):
+            out[name] = dict(getattr(sheet, name))
+    if sheet.escalations:
+        out["escalations"] = {k: asdict(r) for k, r in sheet.escalations.items()}
+    return out
+
+
+@pytest.mark.parametrize(("seed", "batch", "lose"), [(3, 40, 0.0), (13, 250, 0.3)])
+def test_sheets_and_slices_dump_as_their_plain_definitions(
+    seed: int, batch: int, lose: float
+) -> None:
+    """The bytes apply.lua stores: the same text as the plain dicts dumped, every key in the
+    same order (a reordered field would change every stored sheet)."""
+    plans = _plans(seed, batch, lose)
+    sheets = [s for _, _, p, _ in plans for s in p.facts.values()]
+    slices = [s for _, _, p, _ in plans for s in p.agents.values()]
+    assert any(s.escalations for s in sheets) and any(s.transfers for s in sheets)
+    assert any(s.csat for s in sheets) and any(s.abandon_stage for s in sheets)
+    assert any(s.queues for s in slices)
+    slices += [AgentFacts("ann"), AgentFacts("bo", Register("not_ready", 5, "e1"), {}, "lunch")]
+    for sheet in sheets:
+        assert orjson.dumps(sheet.to_json()) == orjson.dumps(_plain_sheet_json(sheet))
+    for slice_ in slices:
+        want = {"agent": slice_.agent, "state": asdict(slice_.state) if slice_.state else None}
+        if slice_.queues:
+            want["queues"] = slice_.queues
+        if slice_.reason is not None:
+            want["reason"] = slice_.reason
+        assert orjson.dumps(slice_.to_json()) == orjson.dumps(want)
