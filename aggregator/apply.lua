@@ -59,11 +59,13 @@ chunks(slices, 1000, function(...) redis.call('HSET', KEYS[4], ...) end)
 redis.call('SET', KEYS[p.epoch_key], p.now_ms, 'NX')
 local version = redis.call('GET', KEYS[p.epoch_key]) .. ':' .. p.last
 -- @counters
+-- Each agent's changes (ms, `event id|state`, ...) in one ZADD, its log then trimmed, expired
+-- and versioned once: as after a ZADD, trim, expiry and version per change.
 for _, l in ipairs(p.agent_log) do
-  redis.call('ZADD', KEYS[l[1]], l[3], l[2])
+  chunks(l[3], 1000, function(...) redis.call('ZADD', KEYS[l[1]], ...) end)
   redis.call('ZREMRANGEBYSCORE', KEYS[l[1]], '-inf', p.log_floor_ms)
   redis.call('EXPIRE', KEYS[l[1]], p.log_ttl)
-  redis.call('SET', KEYS[l[4]], version, 'EX', p.log_ttl)
+  redis.call('SET', KEYS[l[2]], version, 'EX', p.log_ttl)
 end
 chunks(p.scopes, 1000, function(...) redis.call('ZADD', KEYS[6], 'GT', ...) end)
 for _, d in ipairs(p.dirty) do redis.call('ZINCRBY', KEYS[7], 1, d) end

@@ -88,7 +88,7 @@ class Payload:
     agent_bytes: list[int]  # each one's slice's length in ARGV[2], after the sheets
     groups: list[tuple[int, str, str, str, str]]  # key, version read, new, members, seen
     counters: list[tuple[int, str, dict[str, int], int]]  # key, expire-at s, deltas, version key
-    agent_log: list[tuple[int, str, str, int]]  # key, `event id|state`, ms, its version key
+    agent_log: list[tuple[int, int, list[str]]]  # key, its version key, [ms, `id|state`, ...]
     scopes: list[str]  # minute, scope, ...
     dirty: list[str]
     gauges: list[tuple[str, int, str, str]]  # add|rem, key, contact, since ms
@@ -532,20 +532,25 @@ def gauge_keys(partition: int, scope: str) -> tuple[str, str]:
     return found
 
 
-def agent_log_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[int, str, str, int]]:
-    """Each state change: its agent's log (KEYS index), `event id|state`, ms, version key.
-    Each agent's two keys are named once per step: a batch logs the same agents many times."""
-    indexes: dict[str, tuple[int, int]] = {}
-    ops = []
+def agent_log_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[int, int, list[str]]]:
+    """Each agent's state changes in the step: its log and version keys (KEYS indexes, named in
+    the order agents first appear) and `ms, event id|state, ...` in the plan's order. apply.lua
+    adds them in one ZADD and trims, expires and versions the log once per agent, not once per
+    change: the same log, as each of those repeats the one before within a step."""
+    by_agent: dict[str, list[str]] = {}
     for agent, event_id, state, ms in plan.agent_log:
-        found = indexes.get(agent)
-        if found is None:
-            found = indexes[agent] = (
-                key(keys.partition_agent_log_key(partition, agent)),
-                key(keys.partition_agent_log_version_key(partition, agent)),
-            )
-        ops.append((found[0], f"{event_id}|{state}", str(ms), found[1]))
-    return ops
+        entries = by_agent.get(agent)
+        if entries is None:
+            entries = by_agent[agent] = []
+        entries += (str(ms), f"{event_id}|{state}")
+    return [
+        (
+            key(keys.partition_agent_log_key(partition, agent)),
+            key(keys.partition_agent_log_version_key(partition, agent)),
+            entries,
+        )
+        for agent, entries in by_agent.items()
+    ]
 
 
 def gauge_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[str, int, str, str]]:

@@ -306,3 +306,30 @@ async def test_sheets_and_slices_are_stored_as_their_json_text(redis: Redis) -> 
     assert expiry == [(f"c{n}".encode(), store.facts_expiry_ms(NOW_S)) for n in range(5)]
     marks = await redis.zrange(keys.partition_contacts_dirty_key(3), 0, -1, withscores=True)
     assert marks == [(f"c{n}".encode(), batch.last) for n in range(5)]
+
+
+async def test_an_agents_changes_in_a_step_are_logged_together(redis: Redis) -> None:
+    """apply.lua adds each agent's changes of a step in one ZADD, then trims, expires and
+    versions its log once: every change logged at its time, the version the step's."""
+    store = Store(redis, FACTS_TTL_S, 48 * 3600)
+    changes = [("ann", "available", 100), ("bo", "available", 95), ("ann", "on_contact", 80)]
+    changes += [("ann", "wrap_up", 60)]
+    events = [
+        {"id": f"e{n}", "type": "agent.state", "time": iso(NOW_S - ago), "agent": agent}
+        | {"state": state}
+        for n, (agent, state, ago) in enumerate(changes)
+    ]
+    batch = step(events, expected=-1)
+    assert (await store.apply([batch], NOW_S))[0].code == APPLIED
+    for agent in ("ann", "bo"):
+        log = keys.partition_agent_log_key(3, agent)
+        want = [
+            (f"e{n}|{state}".encode(), float(int((NOW_S - ago) * 1000)))
+            for n, (name, state, ago) in enumerate(changes)
+            if name == agent
+        ]
+        assert await redis.zrange(log, 0, -1, withscores=True) == sorted(want, key=lambda e: e[1])
+        assert 0 < await redis.ttl(log) <= keys.AGENT_LOG_KEEP_S
+        version = keys.partition_agent_log_version_key(3, agent)
+        assert (await redis.get(version)).endswith(f":{batch.last}".encode())
+        assert 0 < await redis.ttl(version) <= keys.AGENT_LOG_KEEP_S
