@@ -73,11 +73,12 @@ for _, d in ipairs(p.dirty) do redis.call('ZINCRBY', KEYS[7], 1, d) end
 -- history writer rolls the sheet into SQL and unmarks it only if the score has not moved.
 local marks = scored(p.last, p.facts)
 chunks(marks, 1000, function(...) redis.call('ZADD', KEYS[p.contacts_key], ...) end)
+-- Gauge sets: every removal (members by set), then every addition (score, member, ... by set).
 for _, g in ipairs(p.gauges) do
   if g[1] == 'add' then
-    redis.call('ZADD', KEYS[g[2]], g[4], g[3])
+    chunks(g[3], 1000, function(...) redis.call('ZADD', KEYS[g[2]], ...) end)
   else
-    redis.call('ZREM', KEYS[g[2]], g[3])
+    chunks(g[3], 1000, function(...) redis.call('ZREM', KEYS[g[2]], ...) end)
   end
 end
 redis.call('SET', KEYS[1], p.last)

@@ -91,7 +91,7 @@ class Payload:
     agent_log: list[tuple[int, int, list[str]]]  # key, its version key, [ms, `id|state`, ...]
     scopes: list[str]  # minute, scope, ...
     dirty: list[str]
-    gauges: list[tuple[str, int, str, str]]  # add|rem, key, contact, since ms
+    gauges: list[tuple[str, int, list[str]]]  # rem|add, key, contacts|`since ms, contact, ...`
     stats: list[str]  # name, increment, ...
     totals_key: int  # 0 when the batch changed no total
     totals: list[str]  # `scope|counter`, increment, ...
@@ -553,23 +553,36 @@ def agent_log_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[int, i
     ]
 
 
-def gauge_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[str, int, str, str]]:
-    """Sorted-set moves for contacts waiting and open now, in the order they must run."""
-    ops: list[tuple[str, int, str, str]] = []
+def gauge_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[str, int, list[str]]]:
+    """The sorted-set moves of contacts waiting and open now: every removal (ZREM's members by
+    set), then every addition (ZADD's `since ms, contact` by set), one command per set and kind.
+    A plan moves each contact once, removals before additions: one by one, no contact was added
+    to a set before it was removed from it either, so the sets end the same."""
+    removed: dict[int, list[str]] = {}
+    added: dict[int, list[str]] = {}
     for move in plan.gauges:
         contact = move.contact
         for scope in move.old.scopes:
-            waiting, active = gauge_keys(partition, scope)
-            ops.append(("rem", key(waiting), contact, ""))
-            ops.append(("rem", key(active), contact, ""))
+            for name in gauge_keys(partition, scope):
+                _items(removed, key(name)).append(contact)
         new = move.new
         for scope in new.scopes:
             waiting, active = gauge_keys(partition, scope)
             if new.waiting_since_ms is not None:
-                ops.append(("add", key(waiting), contact, str(new.waiting_since_ms)))
+                _items(added, key(waiting)).extend((str(new.waiting_since_ms), contact))
             if new.active_since_ms is not None:
-                ops.append(("add", key(active), contact, str(new.active_since_ms)))
-    return ops
+                _items(added, key(active)).extend((str(new.active_since_ms), contact))
+    return [("rem", k, members) for k, members in removed.items()] + [
+        ("add", k, members) for k, members in added.items()
+    ]
+
+
+def _items(lists: dict[int, list[str]], index: int) -> list[str]:
+    """The list under `index`, new and empty the first time."""
+    found = lists.get(index)
+    if found is None:
+        found = lists[index] = []
+    return found
 
 
 def rollup(

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis, RedisCluster
 
-from aggregator import engine, repeats
+from aggregator import contributions, engine, repeats
 from aggregator.repeats import GroupSheet
 from aggregator.state import OwnedState, decode_facts
 from aggregator.store import APPLIED, GROUP_CONFLICT, OFFSET_CONFLICT, KeyList, Step, Store
@@ -333,3 +333,46 @@ async def test_an_agents_changes_in_a_step_are_logged_together(redis: Redis) -> 
         version = keys.partition_agent_log_version_key(3, agent)
         assert (await redis.get(version)).endswith(f":{batch.last}".encode())
         assert 0 < await redis.ttl(version) <= keys.AGENT_LOG_KEEP_S
+
+
+async def test_gauge_sets_hold_each_contact_where_its_sheet_stands(redis: Redis) -> None:
+    """apply.lua's one ZREM and one ZADD per gauge set: after each step every contact is in the
+    waiting and open sets of its scopes, scored since when, and in no other."""
+    store = Store(redis, FACTS_TTL_S, 48 * 3600)
+    state = OwnedState(max_sheets=100)
+    state.load(3, await store.load_partition(TOPIC, 3))
+    queued = [
+        event(10 + n, f"c{n}", "contact.queued", NOW_S - 110, queue="sales") for n in range(3)
+    ]
+    batches = [
+        [offered(n, f"c{n}") for n in range(3)] + queued,
+        [
+            event(20, "c0", "contact.answered", NOW_S - 100, agent="ann", queue="sales"),
+            event(21, "c1", "contact.abandoned", NOW_S - 100),
+            event(22, "c2", "contact.answered", NOW_S - 100, agent="bo", queue="sales"),
+        ],
+        [event(30, "c0", "contact.completed", NOW_S - 50)],
+    ]
+    expected, sheets = -1, {}
+    for events in batches:
+        batch = step(events, expected, state=state)
+        assert (await store.apply([batch], NOW_S))[0].code == APPLIED
+        state.commit(3, batch.plan.facts, store.facts_expiry_ms(NOW_S), batch.plan.agents)
+        expected, sheets = batch.last, {**sheets, **batch.plan.facts}
+        want: dict[str, dict[bytes, float]] = {}
+        for contact, sheet in sheets.items():
+            now = contributions.gauges(sheet)
+            for scope in now.scopes:
+                for name, since in (
+                    (keys.partition_waiting_key(3, scope), now.waiting_since_ms),
+                    (keys.partition_active_key(3, scope), now.active_since_ms),
+                ):
+                    if since is not None:
+                        want.setdefault(name, {})[contact.encode()] = float(since)
+        got = {}
+        for name in await redis.keys(keys.partition_waiting_key(3, "*")) + await redis.keys(
+            keys.partition_active_key(3, "*")
+        ):
+            got[_text(name)] = dict(await redis.zrange(name, 0, -1, withscores=True))
+        assert got == want
+    assert want and not any(b"c0" in members for members in want.values())  # completed: gone

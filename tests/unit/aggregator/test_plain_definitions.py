@@ -236,3 +236,53 @@ def test_sheets_and_slices_dump_as_their_plain_definitions(
         if slice_.reason is not None:
             want["reason"] = slice_.reason
         assert orjson.dumps(slice_.to_json()) == orjson.dumps(want)
+
+
+def _plain_gauge_ops(plan: engine.Plan, partition: int) -> list[tuple[str, str, str, str]]:
+    """The gauge moves one by one, in the plan's order: add|rem, set, contact, since ms."""
+    ops = []
+    for move in plan.gauges:
+        for scope in move.old.scopes:
+            ops.append(("rem", keys.partition_waiting_key(partition, scope), move.contact, ""))
+            ops.append(("rem", keys.partition_active_key(partition, scope), move.contact, ""))
+        for scope in move.new.scopes:
+            for name, since in (
+                (keys.partition_waiting_key(partition, scope), move.new.waiting_since_ms),
+                (keys.partition_active_key(partition, scope), move.new.active_since_ms),
+            ):
+                if since is not None:
+                    ops.append(("add", name, move.contact, str(since)))
+    return ops
+
+
+@pytest.mark.parametrize(("seed", "batch", "lose"), [(3, 40, 0.0), (13, 250, 0.3)])
+def test_gauge_commands_leave_the_sets_as_one_by_one_moves(
+    seed: int, batch: int, lose: float
+) -> None:
+    """apply.lua's one ZREM and one ZADD per set (all removals first) against each move's
+    removals and additions one by one, on sets that carry over from batch to batch."""
+    store = Store(Redis(), facts_ttl_s=3 * 86400, bucket_ttl_s=30 * 86400)
+    one_by_one: dict[str, dict[str, str]] = {}
+    grouped: dict[str, dict[str, str]] = {}
+    readded = batched = 0
+    for n, (_, _, plan, now_s) in enumerate(_plans(seed, batch, lose)):
+        for kind, name, contact, since in _plain_gauge_ops(plan, 2):
+            if kind == "add":
+                one_by_one.setdefault(name, {})[contact] = since
+            else:
+                one_by_one.get(name, {}).pop(contact, None)
+        names, payload, _ = store.payload(Step("contacts", 2, n - 1, n, plan), now_s)
+        removed: set[tuple[str, str]] = set()
+        for kind, index, items in payload.gauges:
+            name = names[index - 1]
+            if kind == "rem":
+                for contact in items:
+                    grouped.get(name, {}).pop(contact, None)
+                removed |= {(name, contact) for contact in items}
+            else:
+                for since, contact in zip(items[0::2], items[1::2], strict=True):
+                    grouped.setdefault(name, {})[contact] = since
+                readded += len(removed & {(name, contact) for contact in items[1::2]})
+            batched += len(items) > 2
+        assert grouped == one_by_one
+    assert readded and batched  # contacts removed and added back to a set; sets with several
