@@ -558,30 +558,33 @@ def gauge_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[str, int, 
     set), then every addition (ZADD's `since ms, contact` by set), one command per set and kind.
     A plan moves each contact once, removals before additions: one by one, no contact was added
     to a set before it was removed from it either, so the sets end the same."""
-    removed: dict[int, list[str]] = {}
-    added: dict[int, list[str]] = {}
+    # By scope first, its two sets named once per step rather than once per move.
+    removed: dict[str, list[str]] = {}  # scope -> contacts, out of both its sets
+    waiting: dict[str, list[str]] = {}  # scope -> since ms, contact, ...
+    active: dict[str, list[str]] = {}
     for move in plan.gauges:
         contact = move.contact
         for scope in move.old.scopes:
-            for name in gauge_keys(partition, scope):
-                _items(removed, key(name)).append(contact)
+            _items(removed, scope).append(contact)
         new = move.new
-        for scope in new.scopes:
-            waiting, active = gauge_keys(partition, scope)
-            if new.waiting_since_ms is not None:
-                _items(added, key(waiting)).extend((str(new.waiting_since_ms), contact))
-            if new.active_since_ms is not None:
-                _items(added, key(active)).extend((str(new.active_since_ms), contact))
-    return [("rem", k, members) for k, members in removed.items()] + [
-        ("add", k, members) for k, members in added.items()
-    ]
+        for since_ms, into in ((new.waiting_since_ms, waiting), (new.active_since_ms, active)):
+            if since_ms is not None:
+                since = str(since_ms)
+                for scope in new.scopes:
+                    _items(into, scope).extend((since, contact))
+    ops: list[tuple[str, int, list[str]]] = []
+    for scope, contacts in removed.items():
+        ops += [("rem", key(name), contacts) for name in gauge_keys(partition, scope)]
+    ops += [("add", key(gauge_keys(partition, s)[0]), items) for s, items in waiting.items()]
+    ops += [("add", key(gauge_keys(partition, s)[1]), items) for s, items in active.items()]
+    return ops
 
 
-def _items(lists: dict[int, list[str]], index: int) -> list[str]:
-    """The list under `index`, new and empty the first time."""
-    found = lists.get(index)
+def _items(lists: dict[str, list[str]], name: str) -> list[str]:
+    """The list under `name`, new and empty the first time."""
+    found = lists.get(name)
     if found is None:
-        found = lists[index] = []
+        found = lists[name] = []
     return found
 
 
