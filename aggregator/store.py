@@ -12,7 +12,7 @@ and passed in KEYS; the script computes none. The clock is the caller's: nothing
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -75,20 +75,23 @@ class Outcome:
 
 @dataclass(slots=True)
 class Payload:
-    """ARGV[1] of apply.lua (see its header); keys are indexes into KEYS."""
+    """ARGV[1] of apply.lua (see its header); keys are indexes into KEYS. The sheets and slices
+    themselves are ARGV[2] (`Store.payload`'s bytes), cut by the byte lengths here."""
 
     expected: str
     last: str
     now_ms: str
-    facts: list[str]  # contact, sheet, contact, sheet, ...
-    expiry: list[str]  # expiry ms, contact, ...
-    agents: list[str]  # agent, slice, ...
+    facts: list[str]  # each contact whose sheet the step writes
+    fact_bytes: list[int]  # each one's sheet's length in ARGV[2]
+    expires: str  # when the sheets expire (ms)
+    agents: list[str]  # each agent whose slice the step writes
+    agent_bytes: list[int]  # each one's slice's length in ARGV[2], after the sheets
     groups: list[tuple[int, str, str, str, str]]  # key, version read, new, members, seen
     counters: list[tuple[int, str, dict[str, int], int]]  # key, expire-at s, deltas, version key
-    agent_log: list[tuple[int, str, str, int]]  # key, `event id|state`, ms, its version key
+    agent_log: list[tuple[int, int, list[str]]]  # key, its version key, [ms, `id|state`, ...]
     scopes: list[str]  # minute, scope, ...
     dirty: list[str]
-    gauges: list[tuple[str, int, str, str]]  # add|rem, key, contact, since ms
+    gauges: list[tuple[str, int, list[str]]]  # rem|add, key, contacts|`since ms, contact, ...`
     stats: list[str]  # name, increment, ...
     totals_key: int  # 0 when the batch changed no total
     totals: list[str]  # `scope|counter`, increment, ...
@@ -100,7 +103,6 @@ class Payload:
     notice: str
     epoch_key: int  # the partition's epoch (keys.partition_epoch_key), now_ms if it has none
     contacts_key: int  # the partition's changed contacts (keys.partition_contacts_dirty_key)
-    contacts: list[str]  # offset, contact, ...: each sheet written, for the SQL contacts table
 
 
 @dataclass(slots=True)
@@ -244,8 +246,8 @@ class Store:
         if ready:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for step in ready:  # EVAL, not EVALSHA: no script cache to lose on a restart
-                    names, payload = self.payload(step, now_s)
-                    pipe.eval(APPLY_SCRIPT, len(names), *names, orjson.dumps(payload))
+                    names, payload, sheets = self.payload(step, now_s)
+                    pipe.eval(APPLY_SCRIPT, len(names), *names, orjson.dumps(payload), sheets)
                 replies = await pipe.execute(raise_on_error=False)
             for step, reply in zip(ready, replies, strict=True):
                 outcomes[step.partition] = _outcome(step.partition, reply)
@@ -320,27 +322,26 @@ class Store:
         )
         return names.names, payload
 
-    def payload(self, step: Step, now_s: float) -> tuple[list[str], Payload]:
-        """KEYS and ARGV[1] of one step."""
+    def payload(self, step: Step, now_s: float) -> tuple[list[str], Payload, bytes]:
+        """KEYS, ARGV[1] and ARGV[2] of one step. The sheets and slices go as one byte string
+        beside the payload: inside it each was JSON text escaped again (its quotes), for cjson
+        to unescape; apply.lua cuts them out by length (string.sub) instead."""
         plan, key = step.plan, KeyList(step.topic, step.partition)
         now_ms = int(now_s * 1000)
-        expires = str(now_ms + self.facts_ttl_s * 1000)
-        contacts = list(plan.facts)
-        sheets = [orjson.dumps(sheet.to_json()).decode() for sheet in plan.facts.values()]
-        last = str(step.last)
-        agents: list[str] = []
-        for agent, slice_ in plan.agents.items():
-            agents += (agent, orjson.dumps(slice_.to_json()).decode())
+        sheets = [orjson.dumps(sheet.to_json()) for sheet in plan.facts.values()]
+        slices = [orjson.dumps(slice_.to_json()) for slice_ in plan.agents.values()]
         # On a single Redis the groups' counters go with the step; on a cluster, with them.
         deltas = plan.all_deltas() if plan.group_deltas and not self.cluster else plan.deltas
         counters, scopes = self._bucket_writes(deltas, now_s, key, step.partition)
         payload = Payload(
             expected=str(step.expected),
-            last=last,
+            last=str(step.last),
             now_ms=str(now_ms),
-            facts=_pairs(contacts, sheets),
-            expiry=_pairs([expires] * len(contacts), contacts),
-            agents=agents,
+            facts=list(plan.facts),
+            fact_bytes=list(map(len, sheets)),
+            expires=str(now_ms + self.facts_ttl_s * 1000),
+            agents=list(plan.agents),
+            agent_bytes=list(map(len, slices)),
             groups=[] if self.cluster else self._group_rows(step, key, list(plan.groups)),
             counters=counters,
             agent_log=agent_log_ops(plan, key, step.partition),
@@ -357,9 +358,8 @@ class Store:
             notice=tracing.current_traceparent() or str(step.last),
             epoch_key=key(keys.partition_epoch_key(step.partition)),
             contacts_key=key(keys.partition_contacts_dirty_key(step.partition)),
-            contacts=_pairs([last] * len(contacts), contacts),
         )
-        return key.names, payload
+        return key.names, payload, b"".join(sheets + slices)
 
     def facts_expiry_ms(self, now_s: float) -> int:
         """When sheets written now expire: the memory copy must agree with Redis."""
@@ -383,15 +383,6 @@ class Store:
                 )
             )
         return counters, scopes
-
-
-def _pairs(firsts: Collection[str], seconds: Iterable[str]) -> list[str]:
-    """first, second, first, second, ...: filled by two slice assignments (in C), not item by
-    item. Both sides must be as long."""
-    out: list[str] = [""] * (2 * len(firsts))
-    out[::2] = firsts
-    out[1::2] = seconds
-    return out
 
 
 def dirty_members(
@@ -541,39 +532,60 @@ def gauge_keys(partition: int, scope: str) -> tuple[str, str]:
     return found
 
 
-def agent_log_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[int, str, str, int]]:
-    """Each state change: its agent's log (KEYS index), `event id|state`, ms, version key.
-    Each agent's two keys are named once per step: a batch logs the same agents many times."""
-    indexes: dict[str, tuple[int, int]] = {}
-    ops = []
+def agent_log_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[int, int, list[str]]]:
+    """Each agent's state changes in the step: its log and version keys (KEYS indexes, named in
+    the order agents first appear) and `ms, event id|state, ...` in the plan's order. apply.lua
+    adds them in one ZADD and trims, expires and versions the log once per agent, not once per
+    change: the same log, as each of those repeats the one before within a step."""
+    by_agent: dict[str, list[str]] = {}
     for agent, event_id, state, ms in plan.agent_log:
-        found = indexes.get(agent)
-        if found is None:
-            found = indexes[agent] = (
-                key(keys.partition_agent_log_key(partition, agent)),
-                key(keys.partition_agent_log_version_key(partition, agent)),
-            )
-        ops.append((found[0], f"{event_id}|{state}", str(ms), found[1]))
-    return ops
+        entries = by_agent.get(agent)
+        if entries is None:
+            entries = by_agent[agent] = []
+        entries += (str(ms), f"{event_id}|{state}")
+    return [
+        (
+            key(keys.partition_agent_log_key(partition, agent)),
+            key(keys.partition_agent_log_version_key(partition, agent)),
+            entries,
+        )
+        for agent, entries in by_agent.items()
+    ]
 
 
-def gauge_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[str, int, str, str]]:
-    """Sorted-set moves for contacts waiting and open now, in the order they must run."""
-    ops: list[tuple[str, int, str, str]] = []
+def gauge_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[str, int, list[str]]]:
+    """The sorted-set moves of contacts waiting and open now: every removal (ZREM's members by
+    set), then every addition (ZADD's `since ms, contact` by set), one command per set and kind.
+    A plan moves each contact once, removals before additions: one by one, no contact was added
+    to a set before it was removed from it either, so the sets end the same."""
+    # By scope first, its two sets named once per step rather than once per move.
+    removed: dict[str, list[str]] = {}  # scope -> contacts, out of both its sets
+    waiting: dict[str, list[str]] = {}  # scope -> since ms, contact, ...
+    active: dict[str, list[str]] = {}
     for move in plan.gauges:
         contact = move.contact
         for scope in move.old.scopes:
-            waiting, active = gauge_keys(partition, scope)
-            ops.append(("rem", key(waiting), contact, ""))
-            ops.append(("rem", key(active), contact, ""))
+            _items(removed, scope).append(contact)
         new = move.new
-        for scope in new.scopes:
-            waiting, active = gauge_keys(partition, scope)
-            if new.waiting_since_ms is not None:
-                ops.append(("add", key(waiting), contact, str(new.waiting_since_ms)))
-            if new.active_since_ms is not None:
-                ops.append(("add", key(active), contact, str(new.active_since_ms)))
+        for since_ms, into in ((new.waiting_since_ms, waiting), (new.active_since_ms, active)):
+            if since_ms is not None:
+                since = str(since_ms)
+                for scope in new.scopes:
+                    _items(into, scope).extend((since, contact))
+    ops: list[tuple[str, int, list[str]]] = []
+    for scope, contacts in removed.items():
+        ops += [("rem", key(name), contacts) for name in gauge_keys(partition, scope)]
+    ops += [("add", key(gauge_keys(partition, s)[0]), items) for s, items in waiting.items()]
+    ops += [("add", key(gauge_keys(partition, s)[1]), items) for s, items in active.items()]
     return ops
+
+
+def _items(lists: dict[str, list[str]], name: str) -> list[str]:
+    """The list under `name`, new and empty the first time."""
+    found = lists.get(name)
+    if found is None:
+        found = lists[name] = []
+    return found
 
 
 def rollup(

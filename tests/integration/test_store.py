@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis, RedisCluster
 
-from aggregator import engine, repeats
+from aggregator import contributions, engine, repeats
 from aggregator.repeats import GroupSheet
 from aggregator.state import OwnedState, decode_facts
 from aggregator.store import APPLIED, GROUP_CONFLICT, OFFSET_CONFLICT, KeyList, Step, Store
@@ -125,7 +125,7 @@ async def test_groups_apply_in_their_shards_before_the_step(redis: Redis) -> Non
     batch = step(events, -1, groups={})
     assert len(batch.plan.groups) == 12
     assert len(store.group_payloads(batch, NOW_S)) == len(shards)  # the cluster's scripts
-    _, payload = store.payload(batch, NOW_S)
+    _, payload, _ = store.payload(batch, NOW_S)
     assert len(payload.groups) == (0 if cluster else 12)  # a single Redis: in the step
     (outcome,) = await store.apply([batch], NOW_S)
     assert outcome.code == APPLIED
@@ -192,7 +192,7 @@ async def test_every_key_a_step_writes_is_declared_in_keys(redis: Redis) -> None
         },
     ]
     batch = step(events, expected=-1)
-    names, _ = store.payload(batch, NOW_S)
+    names, _, _ = store.payload(batch, NOW_S)
     assert (await store.apply([batch], NOW_S))[0].code == APPLIED
     written = {_text(k) for k in await redis.keys("*")}
     assert written and written <= set(names)
@@ -278,3 +278,101 @@ async def test_read_groups_is_one_hmget_per_group(redis: Redis) -> None:
                 plain.seen,
             )
     assert await store.read_groups([]) == {}
+
+
+async def test_sheets_and_slices_are_stored_as_their_json_text(redis: Redis) -> None:
+    """apply.lua cuts each sheet and slice out of ARGV[2] by its length in bytes: every one
+    stored whole, in its contact's or agent's field, multi-byte names included; each contact
+    marked with the step's offset and expiry."""
+    store = Store(redis, FACTS_TTL_S, 48 * 3600)
+    events = [offered(n, f"c{n}") for n in range(5)]
+    events += [
+        event(5, "c1", "contact.queued", NOW_S - 110, queue="ventas-españa"),
+        event(6, "c2", "contact.answered", NOW_S - 100, agent="zoë", queue="sales"),
+        {"id": "e7", "type": "agent.state", "time": iso(NOW_S - 90), "agent": "zoë"}
+        | {"state": "not_ready", "reason": "café"},
+        {"id": "e8", "type": "agent.state", "time": iso(NOW_S - 90), "agent": "ann"}
+        | {"state": "available"},
+    ]
+    batch = step(events, expected=-1)
+    assert (await store.apply([batch], NOW_S))[0].code == APPLIED
+    sheets = await redis.hgetall(keys.partition_facts_key(3))
+    assert sheets == {c.encode(): orjson.dumps(s.to_json()) for c, s in batch.plan.facts.items()}
+    assert b"espa\xc3\xb1a" in sheets[b"c1"] and len(sheets) == 5
+    slices = await redis.hgetall(keys.partition_agents_key(3))
+    assert slices == {a.encode(): orjson.dumps(s.to_json()) for a, s in batch.plan.agents.items()}
+    assert set(slices) == {"zoë".encode(), b"ann"}
+    expiry = await redis.zrange(keys.partition_facts_expiry_key(3), 0, -1, withscores=True)
+    assert expiry == [(f"c{n}".encode(), store.facts_expiry_ms(NOW_S)) for n in range(5)]
+    marks = await redis.zrange(keys.partition_contacts_dirty_key(3), 0, -1, withscores=True)
+    assert marks == [(f"c{n}".encode(), batch.last) for n in range(5)]
+
+
+async def test_an_agents_changes_in_a_step_are_logged_together(redis: Redis) -> None:
+    """apply.lua adds each agent's changes of a step in one ZADD, then trims, expires and
+    versions its log once: every change logged at its time, the version the step's."""
+    store = Store(redis, FACTS_TTL_S, 48 * 3600)
+    changes = [("ann", "available", 100), ("bo", "available", 95), ("ann", "on_contact", 80)]
+    changes += [("ann", "wrap_up", 60)]
+    events = [
+        {"id": f"e{n}", "type": "agent.state", "time": iso(NOW_S - ago), "agent": agent}
+        | {"state": state}
+        for n, (agent, state, ago) in enumerate(changes)
+    ]
+    batch = step(events, expected=-1)
+    assert (await store.apply([batch], NOW_S))[0].code == APPLIED
+    for agent in ("ann", "bo"):
+        log = keys.partition_agent_log_key(3, agent)
+        want = [
+            (f"e{n}|{state}".encode(), float(int((NOW_S - ago) * 1000)))
+            for n, (name, state, ago) in enumerate(changes)
+            if name == agent
+        ]
+        assert await redis.zrange(log, 0, -1, withscores=True) == sorted(want, key=lambda e: e[1])
+        assert 0 < await redis.ttl(log) <= keys.AGENT_LOG_KEEP_S
+        version = keys.partition_agent_log_version_key(3, agent)
+        assert (await redis.get(version)).endswith(f":{batch.last}".encode())
+        assert 0 < await redis.ttl(version) <= keys.AGENT_LOG_KEEP_S
+
+
+async def test_gauge_sets_hold_each_contact_where_its_sheet_stands(redis: Redis) -> None:
+    """apply.lua's one ZREM and one ZADD per gauge set: after each step every contact is in the
+    waiting and open sets of its scopes, scored since when, and in no other."""
+    store = Store(redis, FACTS_TTL_S, 48 * 3600)
+    state = OwnedState(max_sheets=100)
+    state.load(3, await store.load_partition(TOPIC, 3))
+    queued = [
+        event(10 + n, f"c{n}", "contact.queued", NOW_S - 110, queue="sales") for n in range(3)
+    ]
+    batches = [
+        [offered(n, f"c{n}") for n in range(3)] + queued,
+        [
+            event(20, "c0", "contact.answered", NOW_S - 100, agent="ann", queue="sales"),
+            event(21, "c1", "contact.abandoned", NOW_S - 100),
+            event(22, "c2", "contact.answered", NOW_S - 100, agent="bo", queue="sales"),
+        ],
+        [event(30, "c0", "contact.completed", NOW_S - 50)],
+    ]
+    expected, sheets = -1, {}
+    for events in batches:
+        batch = step(events, expected, state=state)
+        assert (await store.apply([batch], NOW_S))[0].code == APPLIED
+        state.commit(3, batch.plan.facts, store.facts_expiry_ms(NOW_S), batch.plan.agents)
+        expected, sheets = batch.last, {**sheets, **batch.plan.facts}
+        want: dict[str, dict[bytes, float]] = {}
+        for contact, sheet in sheets.items():
+            now = contributions.gauges(sheet)
+            for scope in now.scopes:
+                for name, since in (
+                    (keys.partition_waiting_key(3, scope), now.waiting_since_ms),
+                    (keys.partition_active_key(3, scope), now.active_since_ms),
+                ):
+                    if since is not None:
+                        want.setdefault(name, {})[contact.encode()] = float(since)
+        got = {}
+        for name in await redis.keys(keys.partition_waiting_key(3, "*")) + await redis.keys(
+            keys.partition_active_key(3, "*")
+        ):
+            got[_text(name)] = dict(await redis.zrange(name, 0, -1, withscores=True))
+        assert got == want
+    assert want and not any(b"c0" in members for members in want.values())  # completed: gone
