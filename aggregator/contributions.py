@@ -546,6 +546,7 @@ def gauges(f: ContactFacts) -> Gauges:
 
 GaugeState = tuple[tuple[str, ...], int | None, int | None]  # Gauges' fields, in order
 NO_GAUGES: GaugeState = ((), None, None)  # a contact not seen before
+NOT_SEEN = Gauges(*NO_GAUGES)  # the same, made once: frozen, so every move may share it
 
 
 def gauge_state(f: ContactFacts) -> GaugeState:

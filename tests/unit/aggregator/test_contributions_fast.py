@@ -162,3 +162,9 @@ def test_sheets_same_for_business_hours_have_the_same_business_items(
         assert contrib.hours_for(old, cal) == hours
         if hours is not None:
             assert contrib._business_items(old, hours) == contrib._business_items(new, hours)
+
+
+def test_the_shared_unseen_gauges_are_a_new_contacts_gauges() -> None:
+    """plan() gives every new contact's move this one frozen instance as its old side."""
+    assert contrib.Gauges(*contrib.NO_GAUGES) == contrib.NOT_SEEN
+    assert contrib.Gauges((), None, None) == contrib.NOT_SEEN
