@@ -9,6 +9,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from services import keys
@@ -123,13 +124,13 @@ Sums = dict[tuple[int, str], int]  # (minute, field) -> value
 
 
 def _items(
-    f: ContactFacts, calendars: Calendars, stages: bool = True, business: bool = True
+    f: ContactFacts, calendars: Calendars, skip: AbstractSet[str] = frozenset()
 ) -> tuple[list[Item], list[Item]]:
     """The contact's items, unsummed: for its channel and queue scopes (business-hours items
     included), and for its agent's scope (a subset, without them; empty with no agent). Every
-    value is >= 0 (counts, clamped times, positions): `add_delta` relies on it. `stages=False`
-    and `business=False` leave the stage and business-hours items out (no agent item is one)."""
-    items = _contact_items(f, stages)
+    value is >= 0 (counts, clamped times, positions): `add_delta` relies on it. The helpers
+    named in `skip` (`_contact_items`', and "business") add nothing."""
+    items = _contact_items(f, skip)
     agent: list[Item] = []
     if agent_of(f) is not None:
         seen = _AGENT_FIELD_SEEN
@@ -143,7 +144,7 @@ def _items(
                 if name == k.HANDLE_MS and f.channel is not None:
                     by_queue = k.queue_handle_field(str(f.channel.value), _queue_of(f))
                     agent.append((item[0], by_queue, item[2]))
-    hours = hours_for(f, calendars) if calendars and business else None  # none: 24/7
+    hours = hours_for(f, calendars) if calendars and "business" not in skip else None
     if hours is not None:
         items += _business_items(f, hours)
     return items, agent
@@ -209,16 +210,15 @@ def _changed(
     scopes: tuple[str, ...],
     cal: Calendars,
 ) -> None:
-    """`add_delta` for two sheets of the same scopes. Stage items depend on the stages alone,
-    business-hours items on the times `_same_business` compares, and no other item shares
-    their fields: equal inputs add equal items to both sides, which cancel, so both leave them
-    out (a fold shares unchanged stages: `is` decides most)."""
-    stages = not (new.stages is old.stages or new.stages == old.stages)
-    business = bool(cal) and not _same_business(old, new)
-    new_items, new_agent_items = _items(new, cal, stages, business)
-    old_items, old_agent_items = _items(old, cal, stages, business)
-    _spread(into, scopes, _net(new_items, old_items))
+    """`add_delta` for two sheets of the same scopes. Each helper's items depend only on the
+    facts `_unchanged` compares, and no two helpers share a field: a helper seeing equal facts
+    adds equal items to both sides, which cancel, so both leave them out. Agent items are
+    left out only when the agent stayed (another agent takes them whole)."""
     new_agent, old_agent = agent_of(new), agent_of(old)
+    skip = _unchanged(old, new, bool(cal), new_agent == old_agent)
+    new_items, new_agent_items = _items(new, cal, skip)
+    old_items, old_agent_items = _items(old, cal, skip)
+    _spread(into, scopes, _net(new_items, old_items))
     if new_agent == old_agent:
         if new_agent is not None:
             _spread(into, (keys.agent_scope(new_agent),), _net(new_agent_items, old_agent_items))
@@ -226,15 +226,50 @@ def _changed(
     _agent_delta(into, new_agent, old_agent, _summed(new_agent_items), _summed(old_agent_items))
 
 
-def _same_business(old: ContactFacts, new: ContactFacts) -> bool:
-    """Whether `_business_items` and its hours (`hours_for`) see the same inputs in both."""
-    return (
-        old.answered_ms == new.answered_ms
+def _unchanged(old: ContactFacts, new: ContactFacts, hours: bool, agent: bool) -> set[str]:
+    """The helpers (`_contact_items`' names) whose facts are equal in both sheets: those that
+    add agent items only with `agent`, business hours only with `hours`. Unchanged mappings
+    and registers are shared by a fold (`copy`): `is` decides most."""
+    skip: set[str] = set()
+    stages = new.stages is old.stages or new.stages == old.stages
+    if stages:
+        skip.add("stages")
+    times = (
+        old.offered_ms == new.offered_ms
         and old.queued_ms == new.queued_ms
-        and old.offered_ms == new.offered_ms
-        and old.resolved_ms == new.resolved_ms
-        and _queue_of(old) == _queue_of(new)
+        and old.answered_ms == new.answered_ms
     )
+    if hours and times and old.resolved_ms == new.resolved_ms and _queue_of(old) == _queue_of(new):
+        skip.add("business")
+    if not times:
+        return skip
+    if (
+        stages
+        and old.abandoned_ms == new.abandoned_ms
+        and old.timed_out_ms == new.timed_out_ms
+        and old.abandon_stage == new.abandon_stage
+    ):
+        skip.add("abandon")
+    if not agent:
+        return skip
+    skip.add("answer")
+    if (
+        old.timed_out_ms == new.timed_out_ms
+        and old.transfers == new.transfers
+        and old.escalations == new.escalations
+    ):
+        skip.add("volume")
+    if old.completed_ms == new.completed_ms:
+        skip.add("handle")
+    if (
+        old.resolved_ms == new.resolved_ms
+        and old.first_contact == new.first_contact
+        and old.issue == new.issue
+    ):
+        skip.add("resolution")
+    if old.csat == new.csat and old.nps == new.nps:
+        skip.add("survey")
+    return skip
 
 
 def _agent_delta(
@@ -312,24 +347,25 @@ def _spread(into: Contribution, scopes: Sequence[str], items: list[Item]) -> Non
 Item = tuple[int, str, int]  # (minute, field, value)
 
 
-def _contact_items(f: ContactFacts, stages: bool = True) -> list[Item]:
-    """Every helper's items in turn (the stages' only with `stages`). A helper is called only
-    when the fact it starts from is known: it would add nothing otherwise (the same test it
-    opens with), and most contacts of a batch are still open, so the call is spared."""
+def _contact_items(f: ContactFacts, skip: AbstractSet[str] = frozenset()) -> list[Item]:
+    """Every helper's items in turn, but those named in `skip`. A helper is called only when
+    the fact it starts from is known: it would add nothing otherwise (the same test it opens
+    with), and most contacts of a batch are still open, so the call is spared."""
     out: list[Item] = []
-    _volume_items(f, out)
+    if "volume" not in skip:
+        _volume_items(f, out)
     answered = f.answered_ms is not None
-    if answered:
+    if answered and "answer" not in skip:
         _answer_items(f, out)
-    if f.abandoned_ms is not None:
+    if f.abandoned_ms is not None and "abandon" not in skip:
         _abandon_items(f, out)
-    if stages and f.stages:
+    if f.stages and "stages" not in skip:
         _stage_items(f, out)
-    if answered and f.completed_ms is not None:
+    if answered and f.completed_ms is not None and "handle" not in skip:
         _handle_items(f, out)
-    if f.resolved_ms is not None:
+    if f.resolved_ms is not None and "resolution" not in skip:
         _resolution_items(f, out)
-    if f.csat is not None or f.nps is not None:
+    if (f.csat is not None or f.nps is not None) and "survey" not in skip:
         _survey_items(f, out)
     return out
 

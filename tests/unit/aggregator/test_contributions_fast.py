@@ -141,27 +141,54 @@ def test_add_steps_is_the_plain_change_of_the_counts(
     assert got == want
 
 
-@settings(max_examples=400, deadline=None)
+HELPERS = {
+    "volume": contrib._volume_items,
+    "answer": contrib._answer_items,
+    "abandon": contrib._abandon_items,
+    "stages": contrib._stage_items,
+    "handle": contrib._handle_items,
+    "resolution": contrib._resolution_items,
+    "survey": contrib._survey_items,
+}
+
+
+def helper_items(name: str, f: ContactFacts, cal: contrib.Calendars) -> list[contrib.Item]:
+    if name == "business":
+        hours = contrib.hours_for(f, cal)
+        return [] if hours is None else contrib._business_items(f, hours)
+    out: list[contrib.Item] = []
+    HELPERS[name](f, out)
+    return out
+
+
+@settings(max_examples=1000, deadline=None)
 @given(
     old=sheets,
     other=sheets,
-    changed=st.sets(
-        st.sampled_from(["answered_ms", "queued_ms", "offered_ms", "resolved_ms", "queue"]),
-        max_size=2,
-    ),
-    cal=calendars.filter(bool),
+    changed=st.sets(st.sampled_from(FIELDS), max_size=2),
+    cal=calendars,
+    agent=st.booleans(),
 )
-def test_sheets_same_for_business_hours_have_the_same_business_items(
-    old: ContactFacts, other: ContactFacts, changed: set[str], cal: contrib.Calendars
+def test_helpers_skipped_as_unchanged_give_both_sheets_the_same_items(
+    old: ContactFacts,
+    other: ContactFacts,
+    changed: set[str],
+    cal: contrib.Calendars | None,
+    agent: bool,
 ) -> None:
-    """What lets add_delta leave both sheets' business-hours items out: `_same_business`
-    holds only when they are equal."""
+    """What lets add_delta leave a helper's items out of both sheets: `_unchanged` names it
+    only when its items (and hours) are equal; agent-counted helpers only with `agent`."""
     new = dataclasses.replace(old, **{name: getattr(other, name) for name in changed})
-    if contrib._same_business(old, new):
-        hours = contrib.hours_for(new, cal)
-        assert contrib.hours_for(old, cal) == hours
-        if hours is not None:
-            assert contrib._business_items(old, hours) == contrib._business_items(new, hours)
+    skip = contrib._unchanged(old, new, bool(cal), agent)
+    assert skip <= set(HELPERS) | {"business"}
+    if not agent:
+        assert not skip & {"volume", "answer", "handle", "resolution", "survey"}
+    if not cal:
+        assert "business" not in skip
+    for name in skip:
+        assert helper_items(name, old, cal or {}) == helper_items(name, new, cal or {}), name
+    if "business" in skip:
+        assert contrib.hours_for(old, cal or {}) == contrib.hours_for(new, cal or {})
 
 
 def test_the_shared_unseen_gauges_are_a_new_contacts_gauges() -> None:
