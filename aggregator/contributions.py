@@ -9,6 +9,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from services import keys
@@ -122,11 +123,14 @@ def _add(out: Contribution, minute: int, scope: str, name: str, value: int) -> N
 Sums = dict[tuple[int, str], int]  # (minute, field) -> value
 
 
-def _items(f: ContactFacts, calendars: Calendars) -> tuple[list[Item], list[Item]]:
+def _items(
+    f: ContactFacts, calendars: Calendars, skip: AbstractSet[str] = frozenset()
+) -> tuple[list[Item], list[Item]]:
     """The contact's items, unsummed: for its channel and queue scopes (business-hours items
     included), and for its agent's scope (a subset, without them; empty with no agent). Every
-    value is >= 0 (counts, clamped times, positions): `add_delta` relies on it."""
-    items = _contact_items(f)
+    value is >= 0 (counts, clamped times, positions): `add_delta` relies on it. The helpers
+    named in `skip` (`_contact_items`', and "business") add nothing."""
+    items = _contact_items(f, skip)
     agent: list[Item] = []
     if agent_of(f) is not None:
         seen = _AGENT_FIELD_SEEN
@@ -140,7 +144,7 @@ def _items(f: ContactFacts, calendars: Calendars) -> tuple[list[Item], list[Item
                 if name == k.HANDLE_MS and f.channel is not None:
                     by_queue = k.queue_handle_field(str(f.channel.value), _queue_of(f))
                     agent.append((item[0], by_queue, item[2]))
-    hours = hours_for(f, calendars) if calendars else None  # none: 24/7, no business items
+    hours = hours_for(f, calendars) if calendars and "business" not in skip else None
     if hours is not None:
         items += _business_items(f, hours)
     return items, agent
@@ -188,24 +192,117 @@ def add_delta(
                 _spread(into, (keys.agent_scope(new_agent_name),), agent_items)
         return
     assert old is not None
+    if new_scopes == old_scopes:  # most known contacts: one pass over both sheets' items
+        _changed(into, old, new, new_scopes, cal)
+        return
     new_whole, new_agent = _sums(new, cal) if new_scopes else ({}, {})
     old_whole, old_agent = _sums(old, cal)
-    if new_scopes == old_scopes:
-        _spread(into, new_scopes, _minus(new_whole, old_whole))
-    else:
-        _spread(into, [s for s in new_scopes if s in old_scopes], _minus(new_whole, old_whole))
-        _spread(into, [s for s in new_scopes if s not in old_scopes], _nonzero(new_whole))
-        _spread(into, [s for s in old_scopes if s not in new_scopes], _minus({}, old_whole))
-    new_agent_name = agent_of(new) if new_scopes else None
-    old_agent_name = agent_of(old)
-    if new_agent_name == old_agent_name:
-        if new_agent_name is not None:
-            _spread(into, (keys.agent_scope(new_agent_name),), _minus(new_agent, old_agent))
+    _spread(into, [s for s in new_scopes if s in old_scopes], _minus(new_whole, old_whole))
+    _spread(into, [s for s in new_scopes if s not in old_scopes], _nonzero(new_whole))
+    _spread(into, [s for s in old_scopes if s not in new_scopes], _minus({}, old_whole))
+    _agent_delta(into, agent_of(new) if new_scopes else None, agent_of(old), new_agent, old_agent)
+
+
+def _changed(
+    into: Contribution,
+    old: ContactFacts,
+    new: ContactFacts,
+    scopes: tuple[str, ...],
+    cal: Calendars,
+) -> None:
+    """`add_delta` for two sheets of the same scopes. Each helper's items depend only on the
+    facts `_unchanged` compares, and no two helpers share a field: a helper seeing equal facts
+    adds equal items to both sides, which cancel, so both leave them out. Agent items are
+    left out only when the agent stayed (another agent takes them whole)."""
+    new_agent, old_agent = agent_of(new), agent_of(old)
+    skip = _unchanged(old, new, bool(cal), new_agent == old_agent)
+    new_items, new_agent_items = _items(new, cal, skip)
+    old_items, old_agent_items = _items(old, cal, skip)
+    _spread(into, scopes, _net(new_items, old_items))
+    if new_agent == old_agent:
+        if new_agent is not None:
+            _spread(into, (keys.agent_scope(new_agent),), _net(new_agent_items, old_agent_items))
         return
-    if new_agent_name is not None:
-        _spread(into, (keys.agent_scope(new_agent_name),), _nonzero(new_agent))
-    if old_agent_name is not None:
-        _spread(into, (keys.agent_scope(old_agent_name),), _minus({}, old_agent))
+    _agent_delta(into, new_agent, old_agent, _summed(new_agent_items), _summed(old_agent_items))
+
+
+def _unchanged(old: ContactFacts, new: ContactFacts, hours: bool, agent: bool) -> set[str]:
+    """The helpers (`_contact_items`' names) whose facts are equal in both sheets: those that
+    add agent items only with `agent`, business hours only with `hours`. Unchanged mappings
+    and registers are shared by a fold (`copy`): `is` decides most."""
+    skip: set[str] = set()
+    stages = new.stages is old.stages or new.stages == old.stages
+    if stages:
+        skip.add("stages")
+    times = (
+        old.offered_ms == new.offered_ms
+        and old.queued_ms == new.queued_ms
+        and old.answered_ms == new.answered_ms
+    )
+    if hours and times and old.resolved_ms == new.resolved_ms and _queue_of(old) == _queue_of(new):
+        skip.add("business")
+    if not times:
+        return skip
+    if (
+        stages
+        and old.abandoned_ms == new.abandoned_ms
+        and old.timed_out_ms == new.timed_out_ms
+        and old.abandon_stage == new.abandon_stage
+    ):
+        skip.add("abandon")
+    if not agent:
+        return skip
+    skip.add("answer")
+    if (
+        old.timed_out_ms == new.timed_out_ms
+        and old.transfers == new.transfers
+        and old.escalations == new.escalations
+    ):
+        skip.add("volume")
+    if old.completed_ms == new.completed_ms:
+        skip.add("handle")
+    if (
+        old.resolved_ms == new.resolved_ms
+        and old.first_contact == new.first_contact
+        and old.issue == new.issue
+    ):
+        skip.add("resolution")
+    if old.csat == new.csat and old.nps == new.nps:
+        skip.add("survey")
+    return skip
+
+
+def _agent_delta(
+    into: Contribution,
+    new_agent: str | None,
+    old_agent: str | None,
+    new_sums: Sums,
+    old_sums: Sums,
+) -> None:
+    """The agent scopes' part of `add_delta`: the difference when the agent stayed, else the
+    new agent's sums added and the old one's taken away."""
+    if new_agent == old_agent:
+        if new_agent is not None:
+            _spread(into, (keys.agent_scope(new_agent),), _minus(new_sums, old_sums))
+        return
+    if new_agent is not None:
+        _spread(into, (keys.agent_scope(new_agent),), _nonzero(new_sums))
+    if old_agent is not None:
+        _spread(into, (keys.agent_scope(old_agent),), _minus({}, old_sums))
+
+
+def _net(after: list[Item], before: list[Item]) -> list[Item]:
+    """`_minus(_summed(after), _summed(before))` in one dict: after's (minute, field) keys in
+    their order, then before's others in theirs, as `_minus` orders them; zeros dropped."""
+    sums: Sums = {}
+    get = sums.get
+    for minute, name, value in after:
+        key = (minute, name)
+        sums[key] = get(key, 0) + value
+    for minute, name, value in before:
+        key = (minute, name)
+        sums[key] = get(key, 0) - value
+    return [(key[0], key[1], value) for key, value in sums.items() if value]
 
 
 def _nonzero(sums: Sums) -> list[Item]:
@@ -250,24 +347,25 @@ def _spread(into: Contribution, scopes: Sequence[str], items: list[Item]) -> Non
 Item = tuple[int, str, int]  # (minute, field, value)
 
 
-def _contact_items(f: ContactFacts) -> list[Item]:
-    """Every helper's items in turn. A helper is called only when the fact it starts from is
-    known: it would add nothing otherwise (the same test it opens with), and most contacts of a
-    batch are still open, so the call is spared."""
+def _contact_items(f: ContactFacts, skip: AbstractSet[str] = frozenset()) -> list[Item]:
+    """Every helper's items in turn, but those named in `skip`. A helper is called only when
+    the fact it starts from is known: it would add nothing otherwise (the same test it opens
+    with), and most contacts of a batch are still open, so the call is spared."""
     out: list[Item] = []
-    _volume_items(f, out)
+    if "volume" not in skip:
+        _volume_items(f, out)
     answered = f.answered_ms is not None
-    if answered:
+    if answered and "answer" not in skip:
         _answer_items(f, out)
-    if f.abandoned_ms is not None:
+    if f.abandoned_ms is not None and "abandon" not in skip:
         _abandon_items(f, out)
-    if f.stages:
+    if f.stages and "stages" not in skip:
         _stage_items(f, out)
-    if answered and f.completed_ms is not None:
+    if answered and f.completed_ms is not None and "handle" not in skip:
         _handle_items(f, out)
-    if f.resolved_ms is not None:
+    if f.resolved_ms is not None and "resolution" not in skip:
         _resolution_items(f, out)
-    if f.csat is not None or f.nps is not None:
+    if (f.csat is not None or f.nps is not None) and "survey" not in skip:
         _survey_items(f, out)
     return out
 
@@ -484,6 +582,7 @@ def gauges(f: ContactFacts) -> Gauges:
 
 GaugeState = tuple[tuple[str, ...], int | None, int | None]  # Gauges' fields, in order
 NO_GAUGES: GaugeState = ((), None, None)  # a contact not seen before
+NOT_SEEN = Gauges(*NO_GAUGES)  # the same, made once: frozen, so every move may share it
 
 
 def gauge_state(f: ContactFacts) -> GaugeState:

@@ -266,8 +266,8 @@ def plan(
         before = contrib.gauge_state(old) if old is not None else contrib.NO_GAUGES
         after = contrib.gauge_state(facts)
         if before != after:
-            moved = GaugeMove(contact, contrib.Gauges(*before), contrib.Gauges(*after))
-            result.gauges.append(moved)
+            was = contrib.Gauges(*before) if old is not None else contrib.NOT_SEEN
+            result.gauges.append(GaugeMove(contact, was, contrib.Gauges(*after)))
     result.facts = new_facts
     result.partial = partial_counts(events, new_facts)
     if measured_fcr:

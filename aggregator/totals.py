@@ -61,6 +61,13 @@ def add_steps(into: Steps, old: ContactFacts | None, new: ContactFacts) -> None:
     was, now = _counted(old), _counted(new)
     if was == now:  # most events change no count (queued, completed, a duplicate...)
         return
+    if not was[0]:  # a new contact (or one without a channel until now): +1 for each cell
+        scopes, names = now
+        for scope in scopes:
+            for name in names:
+                cell = (scope, name)
+                into[cell] = into.get(cell, 0) + 1
+        return
     before, after = _cells(was), _cells(now)
     for cell in before.keys() | after.keys():
         change = after.get(cell, 0) - before.get(cell, 0)
