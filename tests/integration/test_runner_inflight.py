@@ -159,6 +159,23 @@ async def test_records_polled_before_a_re_seek_are_never_applied(
         await redis.aclose()
 
 
+def _offers(prefix: str, customer: str, offset: int = 0) -> dict[int, engine.Decoded]:
+    """One new contact per partition, all of one customer about billing (one group)."""
+    poll: dict[int, engine.Decoded] = {}
+    for p in range(PARTITIONS):
+        event = {
+            "id": f"{prefix}-{p}",
+            "type": "contact.offered",
+            "time": "2030-01-01T14:00:00Z",  # NOW_S - 1 h
+            "contact": f"{prefix}-c{p}",
+            "channel": "voice",
+            "customer": customer,
+            "issue": "billing",
+        }
+        poll[p] = engine.decode(p, [(offset, json.dumps(event).encode())])
+    return poll
+
+
 async def test_partitions_of_one_batch_sharing_a_group_apply_without_a_retry(
     clean_redis: EmbeddedRedis,
 ) -> None:
@@ -169,18 +186,7 @@ async def test_partitions_of_one_batch_sharing_a_group_apply_without_a_retry(
     redis = Redis.from_url(clean_redis.url)
     await redis.flushall()
     runner = Runner(settings, redis, clock=ManualClock(NOW_S))
-    poll: dict[int, engine.Decoded] = {}
-    for p in range(PARTITIONS):
-        event = {
-            "id": f"shared-{p}",
-            "type": "contact.offered",
-            "time": "2030-01-01T14:00:00Z",  # NOW_S - 1 h
-            "contact": f"shared-c{p}",
-            "channel": "voice",
-            "customer": "one-customer",
-            "issue": "billing",
-        }
-        poll[p] = engine.decode(p, [(0, json.dumps(event).encode())])
+    poll = _offers("shared", "one-customer")
     try:
         runner.source.applied.update(await runner._load(keys.TOPIC_EVENTS, list(range(PARTITIONS))))
         await runner._apply(poll)
@@ -247,23 +253,6 @@ async def test_a_partition_revoked_while_its_plan_reads_redis_is_left_for_its_ne
         await runner.source.stop()
         await runner.dead.stop()
         await redis.aclose()
-
-
-def _offers(prefix: str, customer: str, offset: int = 0) -> dict[int, engine.Decoded]:
-    """One new contact per partition, all of one customer about billing (one group)."""
-    poll: dict[int, engine.Decoded] = {}
-    for p in range(PARTITIONS):
-        event = {
-            "id": f"{prefix}-{p}",
-            "type": "contact.offered",
-            "time": "2030-01-01T14:00:00Z",  # NOW_S - 1 h
-            "contact": f"{prefix}-c{p}",
-            "channel": "voice",
-            "customer": customer,
-            "issue": "billing",
-        }
-        poll[p] = engine.decode(p, [(offset, json.dumps(event).encode())])
-    return poll
 
 
 async def test_groups_read_ahead_spare_the_plans_their_read_and_a_stale_one_is_retried(
