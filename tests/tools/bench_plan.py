@@ -71,6 +71,8 @@ async def drive(
     await runner._land()
     total = time.process_time() - started
     stats = await redis.info("commandstats")
+    await runner.source.stop()  # never started, but built: close them (aiokafka warns)
+    await runner.dead.stop()
     await redis.aclose()
     scripts = sum(s["usec"] for name, s in stats.items() if name.startswith("cmdstat_eval"))
     calls = sum(s["calls"] for name, s in stats.items() if not name.startswith("cmdstat_eval"))
