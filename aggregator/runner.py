@@ -66,8 +66,6 @@ MAX_BACKOFF_S = 5.0
 GROUP_RETRIES = 5
 Polled = dict[int, engine.Decoded]  # partition -> its records, decoded in the prefetch task
 Epochs = dict[int, int]  # partition -> Source.epochs when its records were polled
-ReadAhead = dict[str, GroupSheet | None]  # measured-FCR groups read with a poll (`_read_ahead`)
-Prefetched = tuple[Polled, Epochs, list[str], ReadAhead]
 T = TypeVar("T")
 
 
@@ -98,7 +96,7 @@ class Runner:
         )
         self.dead = DeadLetters(self.settings)
         self._pending: set[int] = set()
-        self._next: asyncio.Task[Prefetched] | None = None
+        self._next: asyncio.Task[tuple[Polled, Epochs, list[str]]] | None = None
         self._inflight: _InFlight | None = None  # the batch sent to Redis, not yet settled
         self._failures = 0
         self._last_commit = 0.0
@@ -145,7 +143,7 @@ class Runner:
             self.source.unresumed.clear()
         if self._pending and not await self._resume_pending():
             return 0
-        polled, epochs, parents, read_ahead = await self._take_polled()
+        polled, epochs, parents = await self._take_polled()
         if not polled:
             if self._inflight is not None:  # idle: settle the batch still in flight
                 await self._guarded(self._land(), [])
@@ -159,7 +157,7 @@ class Runner:
             kind=tracing.SpanKind.CONSUMER,
             links=tracing.links(parents) if parents else None,
         ):
-            handled = await self._guarded(self._apply(polled, epochs, read_ahead), list(polled))
+            handled = await self._guarded(self._apply(polled, epochs), list(polled))
         if handled is None:
             return 0
         self._failures = 0
@@ -187,7 +185,7 @@ class Runner:
             await self._back_off(exc)
             return None
 
-    async def _poll(self) -> Prefetched:
+    async def _poll(self) -> tuple[Polled, Epochs, list[str]]:
         """The next records, decoded here: as this runs in the prefetch task, decoding overlaps
         the previous batch's round trip to Redis (it needs no clock and no state)."""
         polled = await self.source.poll(500, self.settings.max_poll_records)
@@ -196,34 +194,9 @@ class Runner:
             partition: engine.decode_values(partition, offsets, values)
             for partition, (offsets, values) in polled.items()
         }
-        parents = self.source.take_traceparents()
-        return decoded, epochs, parents, await self._read_ahead(decoded)
+        return decoded, epochs, self.source.take_traceparents()
 
-    async def _read_ahead(self, polled: Polled) -> ReadAhead:
-        """The measured-FCR groups these events name (customer and issue on one event: a new
-        contact's) that the cache lacks, read now. In the prefetch task this read reaches Redis
-        while the batch before is still being planned; read by the plan, it would queue behind
-        that batch's step in Redis, and planning would wait for it. A guess only: the plan
-        prefers newer versions it knows, reads what is still missing, and a version that moved
-        meanwhile is refused by the group script and re-read (`_settle`)."""
-        if not self.settings.fcr_measured:
-            return {}
-        named = {
-            f"{event.customer}{keys.SEP}{event.issue}"
-            for decoded in polled.values()
-            for event in decoded.events
-            if event.customer is not None and event.issue is not None
-        }
-        missing = [group for group in named if group not in self.groups]
-        if not missing:
-            return {}
-        try:
-            return await self.store.read_groups(missing)
-        except Exception as exc:  # any failure: a guess, the plan reads the groups itself
-            log.debug("reading groups ahead failed (%s); the plan reads them", exc)
-            return {}
-
-    async def _take_polled(self) -> Prefetched:
+    async def _take_polled(self) -> tuple[Polled, Epochs, list[str]]:
         task, self._next = self._next, None
         return await task if task is not None else await self._poll()
 
@@ -266,16 +239,13 @@ class Runner:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), timeout=delay)
 
-    async def _apply(
-        self, polled: Polled, epochs: Epochs | None = None, read_ahead: ReadAhead | None = None
-    ) -> int:
+    async def _apply(self, polled: Polled, epochs: Epochs | None = None) -> int:
         """Plan each partition's records against the state in memory, as the batch in flight
         will leave it, while Redis applies that batch; then settle it and send these plans in
         one round trip (one atomic step per partition). Memory follows only accepted steps: if
         the batch in flight was not accepted whole, these plans are made again (or everything
         is re-read from Redis, `_guarded`). Records polled before their partition was revoked
-        or re-seeked (another epoch) are left: they are read again from the new position.
-        Groups read ahead with the poll serve the first plans only: a re-plan reads afresh."""
+        or re-seeked (another epoch) are left: they are read again from the new position."""
         now_s = self.clock.now()
         current = self.source.epochs
         epochs = epochs if epochs is not None else {p: current.get(p, 0) for p in polled}
@@ -293,7 +263,7 @@ class Runner:
         if dead:
             await self.dead.send(self.source.topic, dead)
         ahead = self._inflight
-        steps = await self._plans(pending, now_s, ahead, read_ahead)
+        steps = await self._plans(pending, now_s, ahead)
         if ahead is not None and not await self._land():
             steps = await self._plans(pending, now_s)
         steps = [step for step in steps if self._current(pending[step.partition])]
@@ -332,22 +302,14 @@ class Runner:
         )
 
     async def _plans(
-        self,
-        parts: dict[int, _Part],
-        now_s: float,
-        ahead: _InFlight | None = None,
-        read_ahead: ReadAhead | None = None,
+        self, parts: dict[int, _Part], now_s: float, ahead: _InFlight | None = None
     ) -> list[Step]:
         """The parts' steps; a part whose partition moved meanwhile (a rebalance runs between
         any two awaits) is dropped, its records read again by whoever holds it now."""
         steps: list[Step] = []
         written: dict[str, GroupSheet] = {}  # groups the steps before this one write
         for part in list(parts.values()):
-            step = (
-                await self._plan(part, now_s, ahead, written, read_ahead)
-                if self._current(part)
-                else None
-            )
+            step = await self._plan(part, now_s, ahead, written) if self._current(part) else None
             if step is None or not self._current(part):
                 parts.pop(part.partition, None)
                 continue
@@ -361,7 +323,6 @@ class Runner:
         now_s: float,
         ahead: _InFlight | None = None,
         written: dict[str, GroupSheet] | None = None,
-        read_ahead: ReadAhead | None = None,
     ) -> Step | None:
         """One partition's plan from the sheets in memory (and those read back after eviction),
         as the batch in flight (`ahead`) leaves them when given, and with the groups that the
@@ -391,9 +352,6 @@ class Runner:
         if written:
             groups.update({g: written[g] for g in needed if g in written})
             missing = [g for g in missing if g not in written]
-        if read_ahead and missing:
-            groups.update({g: read_ahead[g] for g in missing if g in read_ahead})
-            missing = [g for g in missing if g not in read_ahead]
         if missing:
             read = await self.store.read_groups(missing)
             self.groups.put(read)

@@ -187,9 +187,6 @@ class GroupCache:
     def __len__(self) -> int:
         return len(self.sheets)
 
-    def __contains__(self, group: object) -> bool:
-        return group in self.sheets
-
     def known(self, groups: Iterable[str]) -> tuple[dict[str, GroupSheet | None], list[str]]:
         out: dict[str, GroupSheet | None] = {}
         missing: list[str] = []

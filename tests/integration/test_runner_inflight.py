@@ -53,11 +53,7 @@ def batches(seed: int) -> list[dict[int, engine.Decoded]]:
     return polls
 
 
-async def run(
-    url: str, polls: list[dict[int, engine.Decoded]], ahead: bool, read_ahead: bool = False
-) -> dict[str, Any]:
-    """Every poll applied; `read_ahead`: each with its groups read before the batch before it
-    was even planned (staler than the prefetch task ever reads them)."""
+async def run(url: str, polls: list[dict[int, engine.Decoded]], ahead: bool) -> dict[str, Any]:
     settings = Settings(redis_url=url, fcr_measured=True, state_max_sheets=40, auth="off")
     redis = Redis.from_url(url)
     await redis.flushall()
@@ -65,11 +61,8 @@ async def run(
     try:
         offsets = await runner._load(keys.TOPIC_EVENTS, list(range(PARTITIONS)))
         runner.source.applied.update(offsets)
-        guesses = [await runner._read_ahead(polls[0])] if read_ahead else []
-        for n, poll in enumerate(polls):
-            if read_ahead and n + 1 < len(polls):
-                guesses.append(await runner._read_ahead(polls[n + 1]))
-            await runner._apply(poll, read_ahead=guesses[n] if read_ahead else None)
+        for poll in polls:
+            await runner._apply(poll)
             if not ahead:
                 await runner._land()  # False when a group retry ran: both modes retry alike
         await runner._land()
@@ -114,8 +107,6 @@ async def test_planning_ahead_of_the_batch_in_flight_leaves_the_same_redis(
         settled = await run(clean_redis.url, polls, ahead=False)
         planned_ahead = await run(clean_redis.url, polls, ahead=True)
         same(planned_ahead, settled, time.monotonic() - started)
-        read_ahead = await run(clean_redis.url, polls, ahead=True, read_ahead=True)
-        same(read_ahead, settled, time.monotonic() - started)
         last = {p: str(max(poll[p].last for poll in polls if p in poll)) for p in range(PARTITIONS)}
         for p, offset in last.items():  # every record applied
             assert settled[keys.partition_offset_key(keys.TOPIC_EVENTS, p)][1] == offset.encode()
@@ -159,23 +150,6 @@ async def test_records_polled_before_a_re_seek_are_never_applied(
         await redis.aclose()
 
 
-def _offers(prefix: str, customer: str, offset: int = 0) -> dict[int, engine.Decoded]:
-    """One new contact per partition, all of one customer about billing (one group)."""
-    poll: dict[int, engine.Decoded] = {}
-    for p in range(PARTITIONS):
-        event = {
-            "id": f"{prefix}-{p}",
-            "type": "contact.offered",
-            "time": "2030-01-01T14:00:00Z",  # NOW_S - 1 h
-            "contact": f"{prefix}-c{p}",
-            "channel": "voice",
-            "customer": customer,
-            "issue": "billing",
-        }
-        poll[p] = engine.decode(p, [(offset, json.dumps(event).encode())])
-    return poll
-
-
 async def test_partitions_of_one_batch_sharing_a_group_apply_without_a_retry(
     clean_redis: EmbeddedRedis,
 ) -> None:
@@ -186,7 +160,18 @@ async def test_partitions_of_one_batch_sharing_a_group_apply_without_a_retry(
     redis = Redis.from_url(clean_redis.url)
     await redis.flushall()
     runner = Runner(settings, redis, clock=ManualClock(NOW_S))
-    poll = _offers("shared", "one-customer")
+    poll: dict[int, engine.Decoded] = {}
+    for p in range(PARTITIONS):
+        event = {
+            "id": f"shared-{p}",
+            "type": "contact.offered",
+            "time": "2030-01-01T14:00:00Z",  # NOW_S - 1 h
+            "contact": f"shared-c{p}",
+            "channel": "voice",
+            "customer": "one-customer",
+            "issue": "billing",
+        }
+        poll[p] = engine.decode(p, [(0, json.dumps(event).encode())])
     try:
         runner.source.applied.update(await runner._load(keys.TOPIC_EVENTS, list(range(PARTITIONS))))
         await runner._apply(poll)
@@ -249,65 +234,6 @@ async def test_a_partition_revoked_while_its_plan_reads_redis_is_left_for_its_ne
         after = await redis.mget(offset_keys)
         assert after[revoked] == before[revoked]  # nothing of the revoked partition applied
         assert all(after[p] != before[p] for p in poll if p != revoked)
-    finally:
-        await runner.source.stop()
-        await runner.dead.stop()
-        await redis.aclose()
-
-
-async def test_groups_read_ahead_spare_the_plans_their_read_and_a_stale_one_is_retried(
-    clean_redis: EmbeddedRedis,
-) -> None:
-    """`_read_ahead` (run in the prefetch task) reads the groups a poll's events name, so the
-    plans need no read of their own: one that waited behind the batch in flight in Redis. A
-    guess made stale by another writer is refused by the group script and read again."""
-    settings = Settings(redis_url=clean_redis.url, fcr_measured=True, auth="off")
-    redis = Redis.from_url(clean_redis.url)
-    await redis.flushall()
-    runner = Runner(settings, redis, clock=ManualClock(NOW_S))
-    reads: list[list[str]] = []
-    read_groups = runner.store.read_groups
-
-    async def counted(groups: list[str]) -> dict[str, Any]:
-        reads.append(groups)
-        return await read_groups(groups)
-
-    runner.store.read_groups = counted  # type: ignore[method-assign]
-    group = f"c-ahead{keys.SEP}billing"
-    try:
-        runner.source.applied.update(await runner._load(keys.TOPIC_EVENTS, list(range(PARTITIONS))))
-        first = _offers("ra1", "c-ahead")
-        guess = await runner._read_ahead(first)
-        assert guess == {group: None} and reads == [[group]]
-        await runner._apply(first, read_ahead=guess)
-        assert await runner._land()
-        assert reads == [[group]]  # the plans read nothing more
-
-        runner.groups.forget([group])  # as if evicted: the next poll's guess reads it
-        second = _offers("ra2", "c-ahead", offset=1)
-        stale = await runner._read_ahead(second)
-        sheet = stale[group]
-        assert sheet is not None and sheet.version == PARTITIONS
-        await redis.hset(keys.group_key(group, runner.store.partitions), "v", 99)  # another writer
-        await runner._apply(second, read_ahead=stale)
-        assert not await runner._land()  # refused on its version, re-planned and applied
-        stored = await redis.hgetall(keys.group_key(group, runner.store.partitions))
-        assert int(stored[b"v"]) == 99 + PARTITIONS
-        assert len(json.loads(stored[b"m"])) == 2 * PARTITIONS
-    finally:
-        await runner.source.stop()
-        await runner.dead.stop()
-        await redis.aclose()
-
-
-async def test_a_failed_read_ahead_is_only_a_missed_guess() -> None:
-    """The prefetch task is not guarded like an apply: a Redis error there must not escape."""
-    url = "redis://127.0.0.1:1"  # nothing listens on port 1
-    settings = Settings(redis_url=url, fcr_measured=True, auth="off")
-    redis = Redis.from_url(url, socket_connect_timeout=1)
-    runner = Runner(settings, redis, clock=ManualClock(NOW_S))
-    try:
-        assert await runner._read_ahead(_offers("ra3", "c-down")) == {}
     finally:
         await runner.source.stop()
         await runner.dead.stop()
