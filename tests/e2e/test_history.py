@@ -146,9 +146,23 @@ def week_edge_events(now: float) -> list[dict[str, Any]]:
     return [e for e in events if e["time"] < iso(week_start(now, ZONE))]
 
 
+def now_event(now: float) -> dict[str, Any]:
+    """A contact offered at this very instant: the local day and week holding `now` always have
+    one (a few minutes after local midnight, the past hours' contacts may all be yesterday's)."""
+    return {
+        "id": "now-1",
+        "type": "contact.offered",
+        "time": iso(now),
+        "contact": "now-c1",
+        "channel": "voice",
+        "queue": "general",
+    }
+
+
 def exercise(p: Pipeline) -> None:
     now = clock.now()
     events = past_events(hours=30, contacts=900, seed=71) + week_edge_events(now)
+    events.append(now_event(now))
     assert p.post(events, chunk=1000) == len(events)
     p.wait_applied(len(events))
     base = {"from": iso(now - 31 * 3600), "to": iso(now + 60), "tz": ZONE}
