@@ -14,7 +14,7 @@ from services.contract import Event, EventType, decode_batch
 
 from . import contributions as contrib
 from . import repeats
-from .facts import AgentFacts, ContactFacts, Register, agent_state, event_ms, fold_contacts
+from .facts import AgentFacts, ContactFacts, agent_state, event_ms, fold, fold_agent
 from .totals import Steps, add_steps
 
 FUTURE_TOLERANCE_S = 3600
@@ -313,7 +313,18 @@ def _fold_contacts(
     stamps: Sequence[int],
     old_facts: Mapping[str, ContactFacts | None],
 ) -> dict[str, ContactFacts]:
-    return fold_contacts(events, stamps, old_facts)
+    sheets: dict[str, ContactFacts] = {}
+    for event, ms in zip(events, stamps, strict=True):
+        contact = event.contact
+        if contact is None or event.type is _AGENT_STATE:
+            continue
+        sheet = sheets.get(contact)
+        if sheet is None:
+            old = old_facts.get(contact)
+            sheet = old.copy() if old is not None else ContactFacts(contact)
+            sheets[contact] = sheet
+        fold(sheet, event, ms)
+    return sheets
 
 
 def _fold_agents(
@@ -337,22 +348,13 @@ def _fold_agents(
             old = old_agents.get(agent)
             sheet = old.copy() if old else AgentFacts(agent)
             sheets[agent] = sheet
-        # `fold_agent(sheet, event, ms, state)`, inline: a call per event spared
         if is_state:
             state = agent_state(event)
-            id = event.id
-            reg = sheet.state
-            if reg is None or ms > reg.ms or (ms == reg.ms and id > reg.id):
-                reg = sheet.state = Register(state[0], ms, id)
-            if reg.id == id:  # the reason is the winning state event's
-                sheet.reason = state[1]
+            fold_agent(sheet, event, ms, state)
             if event.state is not None:
-                log.append((agent, id, state[0], ms))
-        queue = event.queue
-        if queue is not None:
-            last = sheet.queues.get(queue)
-            if last is None or ms > last:  # `merge_max`
-                sheet.queues[queue] = ms
+                log.append((agent, event.id, state[0], ms))
+        else:
+            fold_agent(sheet, event, ms)
     return sheets, log
 
 

@@ -8,7 +8,7 @@ events (transfers, escalations) are keyed by event id. Any delivery order gives 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 from types import MappingProxyType
@@ -200,30 +200,6 @@ def fold(facts: ContactFacts, event: Event, ms: int | None = None) -> None:
     handler = _HANDLERS.get(event.type)
     if handler is not None:
         handler(facts, event, ms, stamp)
-
-
-def fold_contacts(
-    events: Sequence[Event], stamps: Sequence[int], old_facts: Mapping[str, ContactFacts | None]
-) -> dict[str, ContactFacts]:
-    """`fold` of each contact event (agent states excepted) into its contact's sheet, a copy of
-    the old one (or a new one) at first, in batch order: `fold` inline (a call per event)."""
-    sheets: dict[str, ContactFacts] = {}
-    handlers = _HANDLERS
-    for event, ms in zip(events, stamps, strict=True):
-        contact = event.contact
-        kind = event.type
-        if contact is None or kind is _AGENT_STATE:
-            continue
-        facts = sheets.get(contact)
-        if facts is None:
-            old = old_facts.get(contact)
-            facts = sheets[contact] = old.copy() if old is not None else ContactFacts(contact)
-        stamp = (ms, event.id)
-        _fold_attributes(facts, event, stamp)
-        handler = handlers.get(kind)
-        if handler is not None:
-            handler(facts, event, ms, stamp)
-    return sheets
 
 
 def _fold_attributes(facts: ContactFacts, event: Event, stamp: Stamp) -> None:

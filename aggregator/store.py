@@ -12,6 +12,7 @@ and passed in KEYS; the script computes none. The clock is the caller's: nothing
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -537,12 +538,9 @@ def agent_log_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[int, i
     the order agents first appear) and `ms, event id|state, ...` in the plan's order. apply.lua
     adds them in one ZADD and trims, expires and versions the log once per agent, not once per
     change: the same log, as each of those repeats the one before within a step."""
-    by_agent: dict[str, list[str]] = {}
+    by_agent: defaultdict[str, list[str]] = defaultdict(list)
     for agent, event_id, state, ms in plan.agent_log:
-        entries = by_agent.get(agent)
-        if entries is None:
-            entries = by_agent[agent] = []
-        entries += (str(ms), f"{event_id}|{state}")
+        by_agent[agent] += (str(ms), f"{event_id}|{state}")
     return [
         (
             key(keys.partition_agent_log_key(partition, agent)),
@@ -559,33 +557,25 @@ def gauge_ops(plan: Plan, key: KeyList, partition: int) -> list[tuple[str, int, 
     A plan moves each contact once, removals before additions: one by one, no contact was added
     to a set before it was removed from it either, so the sets end the same."""
     # By scope first, its two sets named once per step rather than once per move.
-    removed: dict[str, list[str]] = {}  # scope -> contacts, out of both its sets
-    waiting: dict[str, list[str]] = {}  # scope -> since ms, contact, ...
-    active: dict[str, list[str]] = {}
+    removed: defaultdict[str, list[str]] = defaultdict(list)  # scope -> contacts, both sets
+    waiting: defaultdict[str, list[str]] = defaultdict(list)  # scope -> since ms, contact, ...
+    active: defaultdict[str, list[str]] = defaultdict(list)
     for move in plan.gauges:
         contact = move.contact
         for scope in move.old.scopes:
-            _items(removed, scope).append(contact)
+            removed[scope].append(contact)
         new = move.new
         for since_ms, into in ((new.waiting_since_ms, waiting), (new.active_since_ms, active)):
             if since_ms is not None:
                 since = str(since_ms)
                 for scope in new.scopes:
-                    _items(into, scope).extend((since, contact))
+                    into[scope].extend((since, contact))
     ops: list[tuple[str, int, list[str]]] = []
     for scope, contacts in removed.items():
         ops += [("rem", key(name), contacts) for name in gauge_keys(partition, scope)]
     ops += [("add", key(gauge_keys(partition, s)[0]), items) for s, items in waiting.items()]
     ops += [("add", key(gauge_keys(partition, s)[1]), items) for s, items in active.items()]
     return ops
-
-
-def _items(lists: dict[str, list[str]], name: str) -> list[str]:
-    """The list under `name`, new and empty the first time."""
-    found = lists.get(name)
-    if found is None:
-        found = lists[name] = []
-    return found
 
 
 def rollup(

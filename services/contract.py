@@ -298,7 +298,7 @@ def decode_batch(values: Sequence[bytes]) -> tuple[list[Event], dict[int, ValueE
         if event is not None:
             events.append(event)
             continue
-        try:  # pydantic decides: a clean record msgspec refused, or any record of a batch
+        try:  # pydantic decides: a record msgspec refused, or one of a batch that is not clean
             events.append(decode_wire(value) if clean else decode_fast(value))
         except ValueError as exc:
             refused[index] = exc

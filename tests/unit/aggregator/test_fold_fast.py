@@ -14,15 +14,14 @@ from hypothesis import strategies as st
 from aggregator import contributions as contrib
 from aggregator import engine
 from aggregator.facts import (
+    _HANDLERS,
     AgentFacts,
     ContactFacts,
     Register,
     Stamp,
     _fold_attributes,
     agent_state,
-    fold,
     fold_agent,
-    fold_contacts,
     merge_register,
 )
 from services import kpis
@@ -143,11 +142,12 @@ def _contact_event(row: tuple[Any, ...]) -> Event:
 
 @settings(max_examples=400, deadline=None)
 @given(rows=contact_events, sheet=sheets, known=st.sampled_from(["c1", "c2", None]))
-def test_fold_contacts_is_fold_per_event(
+def test_the_batch_fold_is_the_plain_fold_per_event(
     rows: list[tuple[Any, ...]], sheet: ContactFacts, known: str | None
 ) -> None:
-    """The batch's one-loop fold against `fold` per event: equal sheets in the same order, and
-    the old sheet left as it was (its registers and mappings shared, never changed)."""
+    """The engine's batch fold against the plain definition per event (registers merged by
+    `merge_register`, stamps tied with each other and with the old sheet's): equal sheets in
+    the same order, and the old sheet left as it was (its registers and mappings shared)."""
     events = [_contact_event(row) for row in rows]
     stamps = [int(e.time.timestamp() * 1000) for e in events]
     old: dict[str, ContactFacts | None] = {"c3": None}
@@ -166,13 +166,21 @@ def test_fold_contacts_is_fold_per_event(
         if event.contact not in want:
             found = old.get(event.contact)
             want[event.contact] = found.copy() if found else ContactFacts(event.contact)
-        fold(want[event.contact], event, ms)
-    got = fold_contacts(events, stamps, old)
+        _plain_fold(want[event.contact], event, ms)
+    got = engine._fold_contacts(events, stamps, old)
     assert got == want
     assert list(got) == list(want)
     assert [s.to_json() for s in got.values()] == [s.to_json() for s in want.values()]
-    assert engine._fold_contacts(events, stamps, old) == want
     assert sheet.to_json() == before
+
+
+def _plain_fold(facts: ContactFacts, event: Event, ms: int) -> None:
+    """`fold`, its attributes merged by the plain definition."""
+    stamp = (ms, event.id)
+    _plain_attributes(facts, event, stamp)
+    handler = _HANDLERS.get(event.type)
+    if handler is not None:
+        handler(facts, event, ms, stamp)
 
 
 def test_an_equal_time_is_won_by_the_greater_id_only() -> None:
