@@ -218,6 +218,16 @@ def test_demand_well_below_capacity_keeps_waits_short_and_abandons_near_zero(lig
         assert queued > 10 and abandoned <= 0.02 * queued
 
 
+def test_the_team_holds_through_a_drop_in_the_curve() -> None:
+    """At 21:00 local the curve falls from 5 % to 2 % of the peak; a team sized only for the
+    next 15 minutes left the floor short before it (a fifth of queued calls abandoned)."""
+    today = datetime.fromtimestamp(clock.now(), PARIS).date()
+    start = datetime(today.year, today.month, today.day, 20, 30, tzinfo=PARIS).timestamp()
+    run = simulate(CenterConfig(peak_rate_per_s=8.0, zone=PARIS), start, 1)
+    abandoned, queued = queue_abandons(run, "voice")
+    assert queued > 300 and abandoned <= 0.05 * queued
+
+
 def test_abandons_come_only_from_waiting_contacts(overload: Run, day: Run) -> None:
     for run in (overload, day):
         for sheet in contacts(run, "voice").values():
