@@ -336,7 +336,7 @@ def test_ccpulse_up_stops_everything_on_signal(
         ready = all((tmp_path / f"ready-{n}").exists() for n in names)
         return ready and run_file.exists() and len(RunFile.read(run_file)["children"]) == 4
 
-    wait_for(all_up, 40, "ccpulse up")
+    wait_for(all_up, 90, "ccpulse up")  # seeding demo history under load took over 40 s
     state = RunFile.read(run_file)
     wiring = json.loads((tmp_path / "env-ingest.json").read_text())
     assert wiring["CCPULSE_KAFKA_BOOTSTRAP"] == state["kafka_bootstrap"]
