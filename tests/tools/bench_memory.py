@@ -85,6 +85,8 @@ async def drive(
     gc.collect()
     used = int((await redis.info("memory"))["used_memory"])
     hot, groups = runner.state.size, len(runner.groups)
+    await runner.source.stop()  # never started, but built: close them (aiokafka warns)
+    await runner.dead.stop()
     await redis.aclose()
     return elapsed, used / 2**20, hot, groups
 
