@@ -277,8 +277,7 @@ def _gained(new: Contribution) -> Contribution:
     out: Contribution = {}
     for cell in set(new.keys()):
         after = new[cell]
-        delta = {n: after[n] for n in set(after.keys())}
-        delta = {n: v for n, v in delta.items() if v}
+        delta = {n: after[n] for n in set(after.keys()) if after[n]}
         if delta:
             out[cell] = delta
     return out
