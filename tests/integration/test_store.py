@@ -71,6 +71,45 @@ async def test_a_step_writes_state_offset_and_counters_and_loads_back(redis: Red
     assert await store.load_offsets(TOPIC, [3, 4]) == {3: 1, 4: -1}
 
 
+async def test_a_counter_hash_new_to_a_step_is_written_whole_and_an_existing_one_added_to(
+    redis: Redis,
+) -> None:
+    """counter_write.lua: a hash that does not exist gets the step's deltas in one HSET; one
+    that exists (an earlier step's, or a group shard's fields on a cluster) is added to, field
+    by field, keeping what it holds. Deltas near 2^53 pass both ways exactly."""
+    store = Store(redis, FACTS_TTL_S, 48 * 3600)
+    minute = keys.bucket_start_s(NOW_S - 120, "m")
+    fresh, held = minute - 60, minute
+    scope = keys.channel_scope("chat")
+    big = 2**53 - 1
+    held_key = keys.partition_counter_key(3, "m", held)
+    await redis.hset(held_key, keys.counter_field(scope, kpis.FCR_MET), 5)  # another writer's
+    await redis.hset(held_key, keys.counter_field(scope, "offered"), 7)
+
+    def deltas(offered: int) -> engine.Plan:
+        return engine.Plan(
+            deltas={
+                (fresh, scope): {"offered": offered, "handled": big},
+                (held, scope): {"offered": offered},
+            }
+        )
+
+    first = Step(TOPIC, 3, -1, 0, deltas(2))
+    second = Step(TOPIC, 3, 0, 1, deltas(3))
+    assert [o.code for o in await store.apply([first], NOW_S)] == [APPLIED]
+    assert [o.code for o in await store.apply([second], NOW_S)] == [APPLIED]
+    new = await redis.hgetall(keys.partition_counter_key(3, "m", fresh))
+    assert new == {
+        keys.counter_field(scope, "offered").encode(): b"5",
+        keys.counter_field(scope, "handled").encode(): str(2 * big).encode(),
+    }
+    old = await redis.hgetall(held_key)
+    assert old == {
+        keys.counter_field(scope, kpis.FCR_MET).encode(): b"5",
+        keys.counter_field(scope, "offered").encode(): b"12",
+    }
+
+
 async def test_a_step_planned_from_a_stale_offset_is_refused_whole(redis: Redis) -> None:
     """A consumer that lost its partition, or a replay, can never apply twice."""
     store = Store(redis, FACTS_TTL_S, 48 * 3600)
