@@ -246,7 +246,19 @@ _WIRE_DECODER = msgspec.json.Decoder(WireEvent)
 # msgspec rounds a time's digits past the microsecond where pydantic truncates them: such a
 # record (or one with that pattern anywhere) takes pydantic's path, and so does one escaping a
 # printable ASCII character (`\u0037` is a 7 the pattern cannot see; ingest never writes one).
-_SUB_MICROSECOND = re.compile(rb"\.[0-9]{7}|\\u00[23]")
+_SUB_MICROSECOND = re.compile(rb"\.[0-9]{7}|\\u00[23]")  # the definition; `_clean` decides it
+# Its two halves apart: a pattern that starts with a literal is searched for that byte first
+# (the alternation tried the pattern at every position: 0.8 us a record against 0.1), and the
+# escape half needs a backslash, which a record ingest writes never holds.
+_SEVEN_DIGITS = re.compile(rb"\.[0-9]{7}")
+_ESCAPED_PRINTABLE = re.compile(rb"\\u00[23]")
+
+
+def _clean(data: bytes) -> bool:
+    """No match of `_SUB_MICROSECOND` in these bytes."""
+    return _SEVEN_DIGITS.search(data) is None and (
+        b"\\" not in data or _ESCAPED_PRINTABLE.search(data) is None
+    )
 
 
 def _plain(data: bytes) -> bool:
@@ -276,7 +288,7 @@ def _names_ok(event: WireEvent) -> bool:
 def decode_fast(value: bytes) -> Event:
     """`decode_wire`, through msgspec when the record is in the strict form ingest writes
     (every record it produces): the same event values, or the same ValueError."""
-    if _SUB_MICROSECOND.search(value) is None:
+    if _clean(value):
         event = _strict(value, _plain(value))
         if event is not None:
             return event
@@ -289,7 +301,7 @@ def decode_batch(values: Sequence[bytes]) -> tuple[list[Event], dict[int, ValueE
     is neither a space, a quote nor part of a sub-microsecond match, so the batch matches only
     where a value does (and a batch that is not `_plain` has each event's names checked)."""
     joined = b"\n".join(values)
-    clean = _SUB_MICROSECOND.search(joined) is None
+    clean = _clean(joined)
     plain = _plain(joined)
     events: list[Event] = []
     refused: dict[int, ValueError] = {}

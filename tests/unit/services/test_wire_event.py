@@ -266,3 +266,25 @@ def test_a_batch_with_a_sub_microsecond_time_still_decides_each_record_alike() -
     values += simulated[3:]
     assert batch_outcome(values) == each_outcome(values)
     assert batch_outcome(values[:3] + values[4:]) == each_outcome(values[:3] + values[4:])
+
+
+_SCAN_TOKENS = [b".", b"7", b"123", b"123456", b"\\", b"u", b"00", b"2", b"3", b"4", b'"', b"Z"]
+
+
+@given(st.binary(max_size=40) | st.lists(st.sampled_from(_SCAN_TOKENS), max_size=16).map(b"".join))
+@settings(max_examples=2000, deadline=None)
+def test_the_split_scan_finds_what_the_sub_microsecond_pattern_finds(data: bytes) -> None:
+    """`_clean`, the two halves searched apart, decides as the one pattern it replaces."""
+    assert contract._clean(data) == (contract._SUB_MICROSECOND.search(data) is None)
+
+
+def test_the_split_scan_on_each_half() -> None:
+    for data, clean in [
+        (b'"time":"2026-01-01T00:00:00.123456Z"', True),
+        (b'"time":"2026-01-01T00:00:00.1234567Z"', False),
+        (b'"queue":"\\u0037"', False),
+        (b'"queue":"\\u0041\\n"', True),
+        (b"", True),
+    ]:
+        assert contract._clean(data) is clean, data
+        assert (contract._SUB_MICROSECOND.search(data) is None) is clean, data
