@@ -7,7 +7,7 @@ batch planned twice from the same state gives the same plan.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from services.contract import Event, EventType, decode_batch
@@ -271,10 +271,31 @@ def plan(
     result.facts = new_facts
     result.partial = partial_counts(events, new_facts)
     if measured_fcr:
-        result.groups = repeats.regroup(new_facts, old_facts, old_groups or {})
-        result.group_deltas = repeats.deltas(old_groups or {}, result.groups, fcr_window_ms)
+        result.groups, result.group_deltas = _groups_part(
+            new_facts, old_facts, old_groups or {}, fcr_window_ms
+        )
     result.agents, result.agent_log = _fold_agents(events, stamps, old_agents)
     return result
+
+
+def regrouped(
+    plan: Plan, old_facts: FactsIn, old_groups: GroupsIn, fcr_window_ms: int = 7 * 86_400_000
+) -> Plan:
+    """`plan` with its measured-FCR part made again from other group sheets (a group conflict:
+    another partition's step wrote one since it was read). Nothing else of a plan depends on
+    the groups, so the fold and contributions stand: what `plan` with these groups would give."""
+    groups, group_deltas = _groups_part(plan.facts, old_facts, old_groups, fcr_window_ms)
+    return replace(plan, groups=groups, group_deltas=group_deltas)
+
+
+def _groups_part(
+    new_facts: Mapping[str, ContactFacts],
+    old_facts: FactsIn,
+    old_groups: GroupsIn,
+    fcr_window_ms: int,
+) -> tuple[dict[str, repeats.GroupSheet], dict[str, contrib.Contribution]]:
+    groups = repeats.regroup(new_facts, old_facts, old_groups)
+    return groups, repeats.deltas(old_groups, groups, fcr_window_ms)
 
 
 def partial_counts(events: Sequence[Event], facts: Mapping[str, ContactFacts]) -> dict[str, int]:

@@ -238,3 +238,82 @@ async def test_a_partition_revoked_while_its_plan_reads_redis_is_left_for_its_ne
         await runner.source.stop()
         await runner.dead.stop()
         await redis.aclose()
+
+
+def _about_one_group(partition: int, offset: int, contact: str, minute: int) -> engine.Decoded:
+    """A contact of one customer about billing, offered and resolved: one poll of `partition`."""
+    at = NOW_S - 3600 + minute * 60
+    common = {"contact": contact, "customer": "one-customer", "issue": "billing"}
+    rows = [
+        {"id": f"{contact}-o", "type": "contact.offered", "channel": "voice", **common},
+        {"id": f"{contact}-r", "type": "contact.resolved", **common},
+    ]
+    values = [
+        json.dumps({**row, "time": iso_at(at + 30 * n)}).encode() for n, row in enumerate(rows)
+    ]
+    return engine.decode(partition, [(offset + n, v) for n, v in enumerate(values)])
+
+
+def iso_at(at_s: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at_s))
+
+
+async def test_a_group_conflict_between_two_aggregators_plans_only_the_groups_again(
+    clean_redis: EmbeddedRedis, monkeypatch: Any
+) -> None:
+    """Aggregator A caches a measured-FCR group it wrote; B (another partition) writes it
+    after; A's next step is refused on the group's version and is retried with the group read
+    again. Only the groups' part is planned again (the fold and contributions do not depend on
+    them), and Redis ends as one aggregator applying the same polls in the same order leaves
+    it, key by key."""
+    polls = [
+        (0, {0: _about_one_group(0, 0, "ga1", 1)}),
+        (1, {1: _about_one_group(1, 0, "gb1", 2)}),
+        (0, {0: _about_one_group(0, 2, "ga2", 3)}),
+    ]
+    settings = Settings(redis_url=clean_redis.url, fcr_measured=True, auth="off")
+    redis = Redis.from_url(clean_redis.url)
+    runners: list[Runner] = []
+
+    async def runner_of(partitions: list[int]) -> Runner:
+        runner = Runner(settings, redis, clock=ManualClock(NOW_S))
+        runner.source.applied.update(await runner._load(keys.TOPIC_EVENTS, partitions))
+        runners.append(runner)
+        return runner
+
+    try:
+        await redis.flushall()
+        one = await runner_of(list(range(PARTITIONS)))
+        for _, poll in polls:
+            await one._apply(poll)
+            assert await one._land()  # one aggregator: no conflict
+        want = await snapshot(redis)
+
+        await redis.flushall()
+        a, b = await runner_of([0]), await runner_of([1])
+        plans = 0
+        whole = engine.plan
+
+        def counted(*args: Any, **kwargs: Any) -> engine.Plan:
+            nonlocal plans
+            plans += 1
+            return whole(*args, **kwargs)
+
+        monkeypatch.setattr(engine, "plan", counted)
+        landed = []
+        for owner, poll in polls:
+            runner = a if owner == 0 else b
+            await runner._apply(poll)
+            landed.append(await runner._land())
+        assert landed == [True, True, False]  # A's last step met B's write: one retry
+        assert plans == 3  # the retry planned the groups only
+        same(await snapshot(redis), want, drift_s=5)
+        group = await redis.hgetall(
+            keys.group_key(f"one-customer{keys.SEP}billing", a.store.partitions)
+        )
+        assert sorted(json.loads(group[b"m"])) == ["ga1", "ga2", "gb1"]
+    finally:
+        for runner in runners:
+            await runner.source.stop()
+            await runner.dead.stop()
+        await redis.aclose()

@@ -20,7 +20,7 @@ from aggregator.repeats import GroupSheet
 from aggregator.state import GroupCache
 from services import keys
 from services import kpis as k
-from services.contract import ContactEvent, Event, EventType, WireEvent
+from services.contract import Channel, ContactEvent, Event, EventType, WireEvent
 
 BASE_MS = 1_760_000_000_000
 WINDOW_MS = 3_600_000
@@ -293,3 +293,47 @@ def test_groups_needed_is_its_plain_definition(
 ) -> None:
     """Agent-state events name no contact of the batch, but their customer and issue count."""
     assert list(engine.groups_needed(events, old)) == list(plain_groups_needed(events, old))
+
+
+@st.composite
+def contact_batches(draw: st.DrawFn) -> list[Event]:
+    """Offers and resolutions of the test's contacts, with customers and issues."""
+    out: list[Event] = []
+    for n in range(draw(st.integers(0, 10))):
+        at_ms = draw(ms)
+        out.append(
+            either(
+                draw(st.booleans()),
+                id=f"e{n}",
+                type=draw(st.sampled_from([EventType.OFFERED, EventType.RESOLVED])),
+                time=datetime.fromtimestamp(at_ms / 1000, UTC),
+                contact=draw(st.sampled_from(CONTACTS)),
+                channel=draw(st.sampled_from([None, Channel.VOICE, Channel.CHAT])),
+                customer=draw(st.none() | st.sampled_from(["ann", "bob"])),
+                issue=draw(st.none() | st.sampled_from(["x", "y"])),
+            )
+        )
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(events=contact_batches(), old=facts_by_contact(), first=groups, second=groups)
+def test_regrouped_is_the_plan_made_with_the_other_groups(
+    events: list[Event],
+    old: dict[str, ContactFacts],
+    first: dict[str, GroupSheet | None],
+    second: dict[str, GroupSheet | None],
+) -> None:
+    """A group conflict's retry (`engine.regrouped`): the plan made with some group sheets,
+    its groups' part made again with others, is the plan made with those others."""
+    made = engine.plan(events, old, {}, first, WINDOW_MS)
+    want = engine.plan(events, old, {}, second, WINDOW_MS)
+    got = engine.regrouped(made, old, second, WINDOW_MS)
+    assert {g: s.dumps() for g, s in got.groups.items()} == {
+        g: s.dumps() for g, s in want.groups.items()
+    }
+    assert got.group_deltas == want.group_deltas
+    assert got.deltas == want.deltas and got.totals == want.totals
+    assert {c: f.to_json() for c, f in got.facts.items()} == {
+        c: f.to_json() for c, f in want.facts.items()
+    }
