@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -265,7 +265,7 @@ class Runner:
         ahead = self._inflight
         steps = await self._plans(pending, now_s, ahead)
         if ahead is not None and not await self._land():
-            steps = await self._regroups(steps, pending, now_s)
+            steps = await self._plans(pending, now_s, regroup=_by_partition(steps))
         steps = [step for step in steps if self._current(pending[step.partition])]
         if steps:
             sent = asyncio.create_task(self.store.apply(steps, now_s))
@@ -283,13 +283,12 @@ class Runner:
         if not retry:
             return True
         pending = {p: inflight.parts[p] for p in retry}
-        steps = [step for step in inflight.steps if step.partition in pending]
+        steps = inflight.steps
         for _ in range(GROUP_RETRIES - 1):
-            steps = await self._regroups(steps, pending, inflight.now_s)
+            steps = await self._plans(pending, inflight.now_s, regroup=_by_partition(steps))
             outcomes = await self.store.apply(steps, inflight.now_s)
             retry = self._settle(steps, outcomes, inflight.now_s, pending)
             pending = {p: pending[p] for p in retry}
-            steps = [step for step in steps if step.partition in pending]
             if not pending:
                 return False
         raise GroupConflict(f"partitions {sorted(pending)}: groups kept changing")
@@ -304,14 +303,26 @@ class Runner:
         )
 
     async def _plans(
-        self, parts: dict[int, _Part], now_s: float, ahead: _InFlight | None = None
+        self,
+        parts: dict[int, _Part],
+        now_s: float,
+        ahead: _InFlight | None = None,
+        regroup: Mapping[int, Step] | None = None,
     ) -> list[Step]:
         """The parts' steps; a part whose partition moved meanwhile (a rebalance runs between
-        any two awaits) is dropped, its records read again by whoever holds it now."""
+        any two awaits) is dropped, its records read again by whoever holds it now. After a
+        group conflict (`regroup`: the parts' steps as planned before) only the groups' part
+        of each plan is made again (`_regroup`)."""
         steps: list[Step] = []
         written: dict[str, GroupSheet] = {}  # groups the steps before this one write
         for part in list(parts.values()):
-            step = await self._plan(part, now_s, ahead, written) if self._current(part) else None
+            before = regroup.get(part.partition) if regroup is not None else None
+            if not self._current(part):
+                step = None
+            elif before is not None and self.settings.fcr_measured:  # else no groups conflict
+                step = await self._regroup(before, part, written)
+            else:
+                step = await self._plan(part, now_s, ahead, written)
             if step is None or not self._current(part):
                 parts.pop(part.partition, None)
                 continue
@@ -347,18 +358,8 @@ class Runner:
                 facts[contact] = decode_facts(value) if value else None
         measured = self.settings.fcr_measured
         needed = engine.groups_needed(events, facts) if measured else set()
-        groups, missing = self.groups.known(needed)
-        if ahead is not None and ahead.groups:
-            groups.update({g: ahead.groups[g] for g in needed if g in ahead.groups})
-            missing = [g for g in missing if g not in ahead.groups]
-        if written:
-            groups.update({g: written[g] for g in needed if g in written})
-            missing = [g for g in missing if g not in written]
-        if missing:
-            read = await self.store.read_groups(missing)
-            self.groups.put(read)
-            groups.update(read)
-        if (cold or missing) and not self._current(part):
+        groups, read = await self._groups(needed, ahead.groups if ahead else {}, written or {})
+        if (cold or read) and not self._current(part):
             return None  # revoked or re-seeked during a read: a rebalance runs at any await
         agents = self.state.agents(partition, engine.agents_of(events))
         if before is not None:
@@ -375,61 +376,49 @@ class Runner:
             part.stamps,
         )
         plan.dead = part.dead
-        # Groups this batch already changed (its step failed after its groups applied, or a
-        # consumer that lost the partition applied them) stay as they are: once per batch.
-        plan.groups = repeats.unapplied(plan.groups, groups, partition, part.last)
-        plan.group_deltas = {g: d for g, d in plan.group_deltas.items() if g in plan.groups}
         expected = before.last if before is not None else self.source.applied[partition]
-        return Step(self.source.topic, partition, expected, part.last, plan, groups)
+        return self._step(part, expected, plan, groups)
 
-    async def _regroups(
-        self, steps: list[Step], parts: dict[int, _Part], now_s: float
-    ) -> list[Step]:
-        """The steps planned again after a group conflict, as `_plans` would make them: the
-        same facts, agents and counters (nothing of them depends on the groups), with the
-        groups read again and their part of the plan made again (`engine.regrouped`). A
-        whole plan again cost a second aggregator a fifth to a third of its CPU in a
-        catch-up."""
-        out: list[Step] = []
-        written: dict[str, GroupSheet] = {}  # groups the steps before this one write
-        for step in steps:
-            part = parts.get(step.partition)
-            if part is None or not self._current(part):
-                parts.pop(step.partition, None)
-                continue
-            again = await self._regroup(step, part, now_s, written)
-            if again is None or not self._current(part):
-                parts.pop(step.partition, None)
-                continue
-            out.append(again)
-            written.update(again.plan.groups)
-        return out
+    def _step(
+        self, part: _Part, expected: int, plan: engine.Plan, groups: dict[str, GroupSheet | None]
+    ) -> Step:
+        """The part's step. Groups this batch already changed (its step failed after its groups
+        applied, or a consumer that lost the partition applied them) stay as they are: once
+        per batch."""
+        plan.groups = repeats.unapplied(plan.groups, groups, part.partition, part.last)
+        plan.group_deltas = {g: d for g, d in plan.group_deltas.items() if g in plan.groups}
+        return Step(self.source.topic, part.partition, expected, part.last, plan, groups)
 
-    async def _regroup(
-        self, step: Step, part: _Part, now_s: float, written: dict[str, GroupSheet]
-    ) -> Step | None:
-        """`_plan`'s groups (those it needed: `step.old_groups`) from the cache, the steps
-        before it in the round trip and Redis, as there; None when the partition moved while
-        Redis was read. Without measured FCR no step has groups to conflict on: planned whole."""
-        if not self.settings.fcr_measured:
-            return await self._plan(part, now_s, None, written)
-        needed = set(step.old_groups)
+    async def _groups(
+        self, needed: set[str], *newer: Mapping[str, GroupSheet]
+    ) -> tuple[dict[str, GroupSheet | None], bool]:
+        """The groups a plan needs: from the cache, then the sheets steps before it write (in
+        flight, or earlier in the round trip), the rest read from Redis; True when it read."""
         groups, missing = self.groups.known(needed)
-        if written:
-            groups.update({g: written[g] for g in needed if g in written})
-            missing = [g for g in missing if g not in written]
+        for sheets in newer:
+            if sheets:
+                groups.update({g: sheets[g] for g in needed if g in sheets})
+                missing = [g for g in missing if g not in sheets]
         if missing:
             read = await self.store.read_groups(missing)
             self.groups.put(read)
             groups.update(read)
-            if not self._current(part):
-                return None
+        return groups, bool(missing)
+
+    async def _regroup(
+        self, step: Step, part: _Part, written: dict[str, GroupSheet]
+    ) -> Step | None:
+        """`step` after a group conflict, as `_plan` would make it again: the same facts, agents
+        and counters (nothing of them depends on the groups), its groups (those it needed:
+        `step.old_groups`) read again and their part of the plan made again
+        (`engine.regrouped`). A whole plan again cost a second aggregator a fifth to a third of
+        its CPU in a catch-up. None when the partition moved while Redis was read."""
+        groups, read = await self._groups(set(step.old_groups), written)
+        if read and not self._current(part):
+            return None
         window_ms = self.settings.fcr_window_seconds * 1000
         plan = engine.regrouped(step.plan, part.old_facts, groups, window_ms)
-        plan.groups = repeats.unapplied(plan.groups, groups, part.partition, part.last)
-        plan.group_deltas = {g: d for g, d in plan.group_deltas.items() if g in plan.groups}
-        expected = self.source.applied[part.partition]
-        return Step(self.source.topic, part.partition, expected, part.last, plan, groups)
+        return self._step(part, self.source.applied[part.partition], plan, groups)
 
     def _settle(
         self, steps: list[Step], outcomes: list[Outcome], now_s: float, parts: dict[int, _Part]
@@ -525,3 +514,7 @@ class _Part:
     last: int
     epoch: int  # Source.epochs[partition] when its records were polled
     old_facts: engine.FactsIn = field(default_factory=dict)  # its plan's sheets before it
+
+
+def _by_partition(steps: list[Step]) -> dict[int, Step]:
+    return {step.partition: step for step in steps}
