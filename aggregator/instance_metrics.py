@@ -52,6 +52,12 @@ class InstanceMetrics:
             "Partition assignments this instance received (one per rebalance it took part in)",
             registry=r,
         )
+        self.group_conflicts = Counter(
+            "ccpulse_aggregator_instance_group_conflicts",
+            "Steps refused because another partition's step wrote one of their measured-FCR "
+            "groups first (each is planned again and resent)",
+            registry=r,
+        )
         self.batch = Histogram(
             "ccpulse_aggregator_instance_batch_records",
             "Records per polled batch this instance handled",

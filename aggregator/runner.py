@@ -392,18 +392,31 @@ class Runner:
     async def _groups(
         self, needed: set[str], *newer: Mapping[str, GroupSheet]
     ) -> tuple[dict[str, GroupSheet | None], bool]:
-        """The groups a plan needs: from the cache, then the sheets steps before it write (in
-        flight, or earlier in the round trip), the rest read from Redis; True when it read."""
-        groups, missing = self.groups.known(needed)
+        """The groups a plan needs: from the cache (`_group_cache`), then the sheets steps
+        before it write (in flight, or earlier in the round trip), the rest read from Redis;
+        True when it read."""
+        cache = self._group_cache()
+        groups, missing = cache.known(needed) if cache is not None else ({}, list(needed))
         for sheets in newer:
             if sheets:
                 groups.update({g: sheets[g] for g in needed if g in sheets})
                 missing = [g for g in missing if g not in sheets]
         if missing:
             read = await self.store.read_groups(missing)
-            self.groups.put(read)
+            if cache is not None:
+                cache.put(read)
             groups.update(read)
         return groups, bool(missing)
+
+    def _group_cache(self) -> GroupCache | None:
+        """The group cache while this aggregator owns every partition (no other one writes
+        groups; a zombie's write is caught by the version check). Else None, and emptied: with
+        other owners, a cached version is stale for exactly the groups two partitions share,
+        and half of two aggregators' steps were refused (docs/capacity.md)."""
+        if len(self.state.partitions) >= self.store.partitions:
+            return self.groups
+        self.groups.clear()
+        return None
 
     async def _regroup(
         self, step: Step, part: _Part, written: dict[str, GroupSheet]
@@ -436,9 +449,11 @@ class Runner:
                 continue
             if outcome.code == APPLIED:
                 self.state.commit(step.partition, step.plan.facts, expires, step.plan.agents)
-                self.groups.put(step.plan.groups)
+                if (cache := self._group_cache()) is not None:
+                    cache.put(step.plan.groups)
                 self.source.applied[step.partition] = step.last
             elif outcome.code == GROUP_CONFLICT:
+                self.metrics.group_conflicts.inc()
                 self.groups.forget(step.plan.groups)  # another partition's step wrote them
                 retry.append(step.partition)
             else:

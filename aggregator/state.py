@@ -206,6 +206,9 @@ class GroupCache:
         while len(self.sheets) > self.max_groups:
             del self.sheets[next(iter(self.sheets))]
 
+    def clear(self) -> None:
+        self.sheets.clear()
+
     def forget(self, groups: Iterable[str]) -> None:
         for group in groups:
             self.sheets.pop(group, None)

@@ -125,6 +125,7 @@ def test_aggregator_serves_its_own_metrics(pipeline_factory: PipelineFactory) ->
     got = wait_until(caught_up, 30, "the aggregator's own figures")
     assert got["ccpulse_aggregator_instance_assigned_partitions"] == PARTITIONS
     assert got["ccpulse_aggregator_instance_rebalances_total"] >= 1
+    assert got["ccpulse_aggregator_instance_group_conflicts_total"] == 0  # the only aggregator
     assert got["ccpulse_aggregator_instance_batch_records_count"] >= 1
     assert got["ccpulse_aggregator_instance_apply_seconds_count"] >= 1
     assert got["ccpulse_aggregator_instance_apply_seconds_sum"] > 0

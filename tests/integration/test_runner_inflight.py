@@ -10,6 +10,7 @@ import json
 import random
 import time
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -258,25 +259,35 @@ def iso_at(at_s: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at_s))
 
 
-async def test_a_group_conflict_between_two_aggregators_plans_only_the_groups_again(
-    clean_redis: EmbeddedRedis, monkeypatch: Any
-) -> None:
-    """Aggregator A caches a measured-FCR group it wrote; B (another partition) writes it
-    after; A's next step is refused on the group's version and is retried with the group read
-    again. Only the groups' part is planned again (the fold and contributions do not depend on
-    them), and Redis ends as one aggregator applying the same polls in the same order leaves
-    it, key by key."""
+@dataclass
+class TwoAggregators:
+    """What `_one_then_two` saw: Redis after one aggregator and after two, and the two's steps."""
+
+    want: dict[str, Any]
+    got: dict[str, Any]
+    landed: list[bool]  # A's and B's `_land` after each poll: False after a group retry
+    plans: int  # whole plans made (`engine.plan` calls) by A and B
+    conflicts: float  # A's ccpulse_aggregator_instance_group_conflicts_total
+    cached_by_one: int  # groups the lone aggregator kept in its cache
+    members: list[str]  # the shared group's contacts after the two
+
+
+async def _one_then_two(url: str, known_partitions: int, monkeypatch: Any) -> TwoAggregators:
+    """A contact of one customer on partition 0 (aggregator A), one on partition 1 (B), then
+    another on 0: first one aggregator owning every partition applies the three polls, then A
+    and B, each told the partition count is `known_partitions` (as `check_partitions` does)."""
     polls = [
         (0, {0: _about_one_group(0, 0, "ga1", 1)}),
         (1, {1: _about_one_group(1, 0, "gb1", 2)}),
         (0, {0: _about_one_group(0, 2, "ga2", 3)}),
     ]
-    settings = Settings(redis_url=clean_redis.url, fcr_measured=True, auth="off")
-    redis = Redis.from_url(clean_redis.url)
+    settings = Settings(redis_url=url, fcr_measured=True, auth="off")
+    redis = Redis.from_url(url)
     runners: list[Runner] = []
 
     async def runner_of(partitions: list[int]) -> Runner:
         runner = Runner(settings, redis, clock=ManualClock(NOW_S))
+        runner.store.partitions = known_partitions
         runner.source.applied.update(await runner._load(keys.TOPIC_EVENTS, partitions))
         runners.append(runner)
         return runner
@@ -305,15 +316,55 @@ async def test_a_group_conflict_between_two_aggregators_plans_only_the_groups_ag
             runner = a if owner == 0 else b
             await runner._apply(poll)
             landed.append(await runner._land())
-        assert landed == [True, True, False]  # A's last step met B's write: one retry
-        assert plans == 3  # the retry planned the groups only
-        same(await snapshot(redis), want, drift_s=5)
         group = await redis.hgetall(
             keys.group_key(f"one-customer{keys.SEP}billing", a.store.partitions)
         )
-        assert sorted(json.loads(group[b"m"])) == ["ga1", "ga2", "gb1"]
+        conflicts = a.metrics.registry.get_sample_value(
+            "ccpulse_aggregator_instance_group_conflicts_total"
+        )
+        return TwoAggregators(
+            want,
+            await snapshot(redis),
+            landed,
+            plans,
+            conflicts or 0.0,
+            len(one.groups),
+            sorted(json.loads(group[b"m"])),
+        )
     finally:
         for runner in runners:
             await runner.source.stop()
             await runner.dead.stop()
         await redis.aclose()
+
+
+async def test_a_group_conflict_between_two_aggregators_plans_only_the_groups_again(
+    clean_redis: EmbeddedRedis, monkeypatch: Any
+) -> None:
+    """A believes it owns every partition (the count it knows is 1, as a zombie's can be), so
+    it caches the group it wrote; B writes it after; A's next step is refused on the group's
+    version, counted on A's /metrics, and retried with the group read again. Only the groups'
+    part is planned again (the fold and contributions do not depend on them), and Redis ends as
+    one aggregator applying the same polls in the same order leaves it, key by key."""
+    seen = await _one_then_two(clean_redis.url, 1, monkeypatch)
+    assert seen.landed == [True, True, False]  # A's last step met B's write: one retry
+    assert seen.conflicts == 1
+    assert seen.plans == 3  # the retry planned the groups only
+    same(seen.got, seen.want, drift_s=5)
+    assert seen.members == ["ga1", "ga2", "gb1"]
+
+
+async def test_an_aggregator_sharing_the_partitions_reads_groups_instead_of_caching_them(
+    clean_redis: EmbeddedRedis, monkeypatch: Any
+) -> None:
+    """Told the real partition count, A owns one of three: it keeps no group cache, so its
+    last step plans on the version B wrote and lands without a conflict (a cached version
+    was stale for exactly such shared groups: half of two aggregators' steps were refused).
+    The lone aggregator owning all three still caches. Redis ends as one aggregator leaves it."""
+    seen = await _one_then_two(clean_redis.url, PARTITIONS, monkeypatch)
+    assert seen.cached_by_one > 0
+    assert seen.landed == [True, True, True]
+    assert seen.conflicts == 0
+    assert seen.plans == 3
+    same(seen.got, seen.want, drift_s=5)
+    assert seen.members == ["ga1", "ga2", "gb1"]
