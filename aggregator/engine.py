@@ -279,13 +279,48 @@ def plan(
 
 
 def regrouped(
-    plan: Plan, old_facts: FactsIn, old_groups: GroupsIn, fcr_window_ms: int = 7 * 86_400_000
+    plan: Plan,
+    old_facts: FactsIn,
+    old_groups: GroupsIn,
+    fcr_window_ms: int = 7 * 86_400_000,
+    before: GroupsIn | None = None,
 ) -> Plan:
     """`plan` with its measured-FCR part made again from other group sheets (a group conflict:
     another partition's step wrote one since it was read). Nothing else of a plan depends on
-    the groups, so the fold and contributions stand: what `plan` with these groups would give."""
-    groups, group_deltas = _groups_part(plan.facts, old_facts, old_groups, fcr_window_ms)
+    the groups, so the fold and contributions stand: what `plan` with these groups would give.
+
+    Given the sheets the plan was made with (`before`), only the groups whose sheet differs
+    are made again: a group's new sheet and delta depend on its own sheet and the batch's facts
+    alone (`repeats.regroup`), and a conflict is mostly a few groups of a step's thousand."""
+    if before is None:
+        groups, group_deltas = _groups_part(plan.facts, old_facts, old_groups, fcr_window_ms)
+        return replace(plan, groups=groups, group_deltas=group_deltas)
+    moved = {
+        g for g in before.keys() | old_groups.keys() if not _same(before.get(g), old_groups.get(g))
+    }
+    if not moved:
+        return replace(plan)
+    fresh = {g: old_groups.get(g) for g in moved}
+    held = {c for sheet in fresh.values() if sheet is not None for c in sheet.members}
+    touched = {
+        c: f
+        for c, f in plan.facts.items()
+        if c in held or repeats.group_of(f) in moved or repeats.group_of(old_facts.get(c)) in moved
+    }
+    made = repeats.regroup(touched, old_facts, fresh)  # other groups' sheets here are partial
+    made = {g: sheet for g, sheet in made.items() if g in moved}
+    groups = {g: sheet for g, sheet in plan.groups.items() if g not in moved}
+    groups.update(made)
+    group_deltas = {g: d for g, d in plan.group_deltas.items() if g not in moved}
+    group_deltas.update(repeats.deltas(fresh, made, fcr_window_ms))
     return replace(plan, groups=groups, group_deltas=group_deltas)
+
+
+def _same(one: repeats.GroupSheet | None, other: repeats.GroupSheet | None) -> bool:
+    """The same sheet content (not only the version: a group that expired restarts at 1)."""
+    if one is None or other is None:
+        return one is other
+    return one.version == other.version and one.members == other.members and one.seen == other.seen
 
 
 def _groups_part(

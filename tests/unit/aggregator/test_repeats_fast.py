@@ -328,7 +328,38 @@ def test_regrouped_is_the_plan_made_with_the_other_groups(
     its groups' part made again with others, is the plan made with those others."""
     made = engine.plan(events, old, {}, first, WINDOW_MS)
     want = engine.plan(events, old, {}, second, WINDOW_MS)
-    got = engine.regrouped(made, old, second, WINDOW_MS)
+    same_plan(engine.regrouped(made, old, second, WINDOW_MS), want)
+    same_plan(engine.regrouped(made, old, second, WINDOW_MS, before=first), want)
+
+
+@settings(max_examples=400, deadline=None)
+@given(events=contact_batches(), old=facts_by_contact(), first=groups, changes=groups)
+def test_regrouped_makes_again_only_the_groups_that_changed(
+    events: list[Event],
+    old: dict[str, ContactFacts],
+    first: dict[str, GroupSheet | None],
+    changes: dict[str, GroupSheet | None],
+) -> None:
+    """A conflict changes a few of a step's groups: given the sheets the plan was made with,
+    `regrouped` makes only those again and keeps the others' sheets and deltas, and the plan
+    is still the one made with the new sheets. Also after the step marked its groups
+    (`repeats.unapplied`, as the runner's `_step` does)."""
+    second = {**first, **changes}
+    want = engine.plan(events, old, {}, second, WINDOW_MS)
+    made = engine.plan(events, old, {}, first, WINDOW_MS)
+    same_plan(engine.regrouped(made, old, second, WINDOW_MS, before=first), want)
+    marked = engine.plan(events, old, {}, first, WINDOW_MS)
+    marked.groups = repeats.unapplied(marked.groups, first, 0, 9)
+    marked.group_deltas = {g: d for g, d in marked.group_deltas.items() if g in marked.groups}
+    got = engine.regrouped(marked, old, second, WINDOW_MS, before=first)
+    got.groups = repeats.unapplied(got.groups, second, 0, 9)
+    got.group_deltas = {g: d for g, d in got.group_deltas.items() if g in got.groups}
+    want.groups = repeats.unapplied(want.groups, second, 0, 9)
+    want.group_deltas = {g: d for g, d in want.group_deltas.items() if g in want.groups}
+    same_plan(got, want)
+
+
+def same_plan(got: engine.Plan, want: engine.Plan) -> None:
     assert {g: s.dumps() for g, s in got.groups.items()} == {
         g: s.dumps() for g, s in want.groups.items()
     }
