@@ -14,15 +14,19 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
+import msgspec
+
 from services import agentstates
 from services.contract import Event, EventType
 
 Stamp = tuple[int, str]  # (event time in epoch ms, event id): a total order for registers
 
 
-@dataclass(slots=True)
-class Register:
-    """Last-writer-wins by event time, ties broken by event id: the same winner in any order."""
+class Register(msgspec.Struct, frozen=True, gc=False):
+    """Last-writer-wins by event time, ties broken by event id: the same winner in any order.
+
+    Out of the cyclic collector's sight (`gc=False`: it holds a name, a number and an id, no
+    container): a hot sheet holds about six, and the collector walked each of them."""
 
     value: Any
     ms: int

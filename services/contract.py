@@ -216,12 +216,14 @@ _FastIdent = Annotated[str, msgspec.Meta(min_length=1, max_length=IDENT_MAX)]
 _FastText = Annotated[str, msgspec.Meta(max_length=TEXT_MAX)]
 
 
-class WireEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class WireEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     """`ContactEvent` as the aggregator reads it off the topic, decoded by msgspec (about a
     third of pydantic's time, measured in docs/capacity.md). Strict: with its names checked
     (`_names_ok`, or a batch `_plain` vouches for), it accepts a subset of what `ContactEvent`
     accepts, with equal values (tests/unit/services/test_wire_event.py); `decode_fast` sends
-    the rest to `ContactEvent` for its verdict."""
+    the rest to `ContactEvent` for its verdict. Out of the cyclic collector's sight
+    (`gc=False`): it holds text, numbers and a dict of text, never itself, and a poll holds
+    thousands while the collector runs."""
 
     id: _FastIdent
     type: EventType

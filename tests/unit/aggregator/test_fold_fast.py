@@ -4,6 +4,7 @@ registers merged by `merge_register` with every name interned, histogram fields 
 
 from __future__ import annotations
 
+import gc
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from aggregator.facts import (
     Stamp,
     _fold_attributes,
     agent_state,
+    fold,
     fold_agent,
     merge_register,
 )
@@ -302,3 +304,25 @@ def test_contacts_and_agents_of_are_their_plain_definitions(rows: list[tuple[Any
     assert engine.agents_of(events) == {
         e.agent for e in events if e.agent is not None and engine._touches_agent(e)
     }
+
+
+def test_registers_and_wire_events_stay_out_of_the_cyclic_collector() -> None:
+    """A hot sheet holds about six registers and a poll thousands of wire events: kept out of
+    the collector's generations (`gc=False`), its young collections took half the time in a
+    catch-up (docs/capacity.md). Neither can be part of a cycle: names, numbers, ids, text."""
+    event = engine.decode(
+        0,
+        [
+            (
+                0,
+                b'{"id":"e1","type":"contact.offered","time":"2026-01-01T00:00:00Z",'
+                b'"contact":"c1","channel":"voice"}',
+            )
+        ],
+    ).events[0]
+    assert type(event) is WireEvent
+    assert not gc.is_tracked(event)
+    assert not gc.is_tracked(Register("voice", 1, "e1"))
+    sheet = ContactFacts("c1")
+    fold(sheet, event)
+    assert sheet.channel is not None and not gc.is_tracked(sheet.channel)

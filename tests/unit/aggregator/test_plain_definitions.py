@@ -10,12 +10,12 @@ from __future__ import annotations
 import copy
 import json
 import random
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 import orjson
 import pytest
+from msgspec import structs
 from redis.asyncio import Redis
 
 from aggregator import contributions as contrib
@@ -210,7 +210,7 @@ def _plain_sheet_json(sheet: ContactFacts) -> dict[str, Any]:
         if getattr(sheet, name):
             out[name] = dict(getattr(sheet, name))
     if sheet.escalations:
-        out["escalations"] = {k: asdict(r) for k, r in sheet.escalations.items()}
+        out["escalations"] = {k: structs.asdict(r) for k, r in sheet.escalations.items()}
     return out
 
 
@@ -230,7 +230,10 @@ def test_sheets_and_slices_dump_as_their_plain_definitions(
     for sheet in sheets:
         assert orjson.dumps(sheet.to_json()) == orjson.dumps(_plain_sheet_json(sheet))
     for slice_ in slices:
-        want = {"agent": slice_.agent, "state": asdict(slice_.state) if slice_.state else None}
+        want = {
+            "agent": slice_.agent,
+            "state": structs.asdict(slice_.state) if slice_.state else None,
+        }
         if slice_.queues:
             want["queues"] = slice_.queues
         if slice_.reason is not None:
