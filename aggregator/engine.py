@@ -271,9 +271,8 @@ def plan(
     result.facts = new_facts
     result.partial = partial_counts(events, new_facts)
     if measured_fcr:
-        result.groups, result.group_deltas = _groups_part(
-            new_facts, old_facts, old_groups or {}, fcr_window_ms
-        )
+        result.groups = repeats.regroup(new_facts, old_facts, old_groups or {})
+        result.group_deltas = repeats.deltas(old_groups or {}, result.groups, fcr_window_ms)
     result.agents, result.agent_log = _fold_agents(events, stamps, old_agents)
     return result
 
@@ -281,22 +280,20 @@ def plan(
 def regrouped(
     plan: Plan,
     old_facts: FactsIn,
+    made_with: GroupsIn,
     old_groups: GroupsIn,
     fcr_window_ms: int = 7 * 86_400_000,
-    before: GroupsIn | None = None,
 ) -> Plan:
-    """`plan` with its measured-FCR part made again from other group sheets (a group conflict:
-    another partition's step wrote one since it was read). Nothing else of a plan depends on
-    the groups, so the fold and contributions stand: what `plan` with these groups would give.
-
-    Given the sheets the plan was made with (`before`), only the groups whose sheet differs
-    are made again: a group's new sheet and delta depend on its own sheet and the batch's facts
-    alone (`repeats.regroup`), and a conflict is mostly a few groups of a step's thousand."""
-    if before is None:
-        groups, group_deltas = _groups_part(plan.facts, old_facts, old_groups, fcr_window_ms)
-        return replace(plan, groups=groups, group_deltas=group_deltas)
+    """`plan`, made with the group sheets `made_with`, as `plan` with `old_groups` would give
+    it (a group conflict: another partition's step wrote one since it was read). Nothing else
+    of a plan depends on the groups, so the fold and contributions stand; and only the groups
+    whose sheet differs are made again: a group's new sheet and delta depend on its own sheet
+    and the batch's facts alone (`repeats.regroup`), and a conflict is mostly a few groups of
+    a step's thousand."""
     moved = {
-        g for g in before.keys() | old_groups.keys() if not _same(before.get(g), old_groups.get(g))
+        g
+        for g in made_with.keys() | old_groups.keys()
+        if not _same(made_with.get(g), old_groups.get(g))
     }
     if not moved:
         return replace(plan)
@@ -321,16 +318,6 @@ def _same(one: repeats.GroupSheet | None, other: repeats.GroupSheet | None) -> b
     if one is None or other is None:
         return one is other
     return one.version == other.version and one.members == other.members and one.seen == other.seen
-
-
-def _groups_part(
-    new_facts: Mapping[str, ContactFacts],
-    old_facts: FactsIn,
-    old_groups: GroupsIn,
-    fcr_window_ms: int,
-) -> tuple[dict[str, repeats.GroupSheet], dict[str, contrib.Contribution]]:
-    groups = repeats.regroup(new_facts, old_facts, old_groups)
-    return groups, repeats.deltas(old_groups, groups, fcr_window_ms)
 
 
 def partial_counts(events: Sequence[Event], facts: Mapping[str, ContactFacts]) -> dict[str, int]:

@@ -430,7 +430,7 @@ class Runner:
         if read and not self._current(part):
             return None
         window_ms = self.settings.fcr_window_seconds * 1000
-        plan = engine.regrouped(step.plan, part.old_facts, groups, window_ms, step.old_groups)
+        plan = engine.regrouped(step.plan, part.old_facts, step.old_groups, groups, window_ms)
         return self._step(part, self.source.applied[part.partition], plan, groups)
 
     def _settle(

@@ -328,8 +328,7 @@ def test_regrouped_is_the_plan_made_with_the_other_groups(
     its groups' part made again with others, is the plan made with those others."""
     made = engine.plan(events, old, {}, first, WINDOW_MS)
     want = engine.plan(events, old, {}, second, WINDOW_MS)
-    same_plan(engine.regrouped(made, old, second, WINDOW_MS), want)
-    same_plan(engine.regrouped(made, old, second, WINDOW_MS, before=first), want)
+    same_plan(engine.regrouped(made, old, first, second, WINDOW_MS), want)
 
 
 @settings(max_examples=400, deadline=None)
@@ -347,9 +346,9 @@ def test_regrouped_makes_again_only_the_groups_that_changed(
     second = {**first, **changes}
     want = engine.plan(events, old, {}, second, WINDOW_MS)
     made = engine.plan(events, old, {}, first, WINDOW_MS)
-    same_plan(engine.regrouped(made, old, second, WINDOW_MS, before=first), want)
+    same_plan(engine.regrouped(made, old, first, second, WINDOW_MS), want)
     marked = marked_by_step(engine.plan(events, old, {}, first, WINDOW_MS), first)
-    got = engine.regrouped(marked, old, second, WINDOW_MS, before=first)
+    got = engine.regrouped(marked, old, first, second, WINDOW_MS)
     same_plan(marked_by_step(got, second), marked_by_step(want, second))
 
 
