@@ -120,8 +120,8 @@ def redis_binary() -> str:
     client it wraps), else whatever PATH has."""
     on_path = [
         str(Path(folder) / "redis-server")
-        for folder in os.environ.get("PATH", "").split(os.pathsep)
-        if folder and os.access(Path(folder) / "redis-server", os.X_OK)
+        for folder in os.get_exec_path()
+        if os.access(Path(folder) / "redis-server", os.X_OK)
     ]
     for found in on_path:
         if redis_version(found) >= (MIN_REDIS_MAJOR,):
