@@ -25,6 +25,7 @@ from services import keys, tracing
 
 from .contributions import Contribution
 from .engine import Plan, merge_deltas
+from .facts import SHEET_ENCODER
 from .repeats import GroupSheet
 from .state import Loaded
 
@@ -329,7 +330,7 @@ class Store:
         to unescape; apply.lua cuts them out by length (string.sub) instead."""
         plan, key = step.plan, KeyList(step.topic, step.partition)
         now_ms = int(now_s * 1000)
-        sheets = [orjson.dumps(sheet.to_json()) for sheet in plan.facts.values()]
+        sheets = list(map(SHEET_ENCODER.encode, plan.facts.values()))
         slices = [orjson.dumps(slice_.to_json()) for slice_ in plan.agents.values()]
         # On a single Redis the groups' counters go with the step; on a cluster, with them.
         deltas = plan.all_deltas() if plan.group_deltas and not self.cluster else plan.deltas

@@ -8,9 +8,9 @@ few facts changed, unchanged stages shared) as well as unrelated ones.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +20,7 @@ from aggregator.facts import ContactFacts
 from services import keys
 from tests.unit.aggregator.test_contributions import calendars, sheets
 
-FIELDS = [f.name for f in dataclasses.fields(ContactFacts) if f.name != "contact"]
+FIELDS = [name for name in ContactFacts.__struct_fields__ if name != "contact"]
 
 
 @st.composite
@@ -30,7 +30,7 @@ def pairs(draw: st.DrawFn) -> tuple[ContactFacts | None, ContactFacts]:
     if old is None or draw(st.booleans()):
         return old, other
     changed = draw(st.sets(st.sampled_from(FIELDS), max_size=3))
-    return old, dataclasses.replace(old, **{name: getattr(other, name) for name in changed})
+    return old, msgspec.structs.replace(old, **{name: getattr(other, name) for name in changed})
 
 
 def ordered(deltas: contrib.Contribution) -> list[tuple[contrib.Cell, list[tuple[str, int]]]]:
@@ -178,7 +178,7 @@ def test_helpers_skipped_as_unchanged_give_both_sheets_the_same_items(
 ) -> None:
     """What lets add_delta leave a helper's items out of both sheets: `_unchanged` names it
     only when its items (and hours) are equal; agent-counted helpers only with `agent`."""
-    new = dataclasses.replace(old, **{name: getattr(other, name) for name in changed})
+    new = msgspec.structs.replace(old, **{name: getattr(other, name) for name in changed})
     skip = contrib._unchanged(old, new, bool(cal), agent)
     assert skip <= set(HELPERS) | {"business"}
     if not agent:
