@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 Path = list[str]
 
 
@@ -42,8 +44,13 @@ def _diff(
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Equal as JSON: 1 and 1.0 and True differ in the text the page parses."""
-    return type(a) is type(b) and bool(a == b)
+    """Equal as JSON: 1 and 1.0 and True differ in the text the page parses, inside lists and
+    objects too (Python's == finds [False] and [0] equal), so those compare as their text."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is list or type(a) is dict:
+        return bool(a == b) and orjson.dumps(a) == orjson.dumps(b)
+    return bool(a == b)
 
 
 class _Missing:

@@ -36,6 +36,14 @@ def test_a_patch_rebuilds_the_new_frame(old: dict[str, Any], new: dict[str, Any]
     assert json.dumps(patched(old, new), sort_keys=True) == json.dumps(new, sort_keys=True)
 
 
+def test_a_number_that_was_a_boolean_inside_a_list_is_sent() -> None:
+    # Found by the property above: [[False, False]] == [[False, 0]] in Python, not in JSON.
+    old = {"c": [[False, False]], "d": [{"n": 1}]}
+    new = {"c": [[False, 0]], "d": [{"n": 1.0}]}
+    assert diff(old, new) == ({"c": [[False, 0]], "d": [{"n": 1.0}]}, [])
+    assert json.dumps(patched(old, new)) == json.dumps(new)
+
+
 def test_null_is_a_value_and_a_removed_key_is_listed() -> None:
     old = {"data": {"channels": {"voice": {"asa_s": 12.5, "offered": 3}, "chat": {"offered": 1}}}}
     new = {"data": {"channels": {"voice": {"asa_s": None, "offered": 3}}}}
