@@ -399,11 +399,12 @@ def dirty_members(
     # Each (interval, scope) once before formatting: a batch has ~15 minute cells for each.
     cells = {(minute - minute % width, scope) for minute, scope in deltas if minute + 60 > oldest}
     # A state change moves the agent's time per state from its interval on: the history
-    # writer re-rolls that agent's time (aggregator/agent_time.py) from there.
-    for agent, _, _, ms in agent_log:
-        if ms / 1000 + 60 > oldest:
-            cells.add((keys.interval_start_s(ms / 1000), keys.agent_scope(agent)))
-    return sorted(keys.dirty_member(keys.interval_start_s(start), scope) for start, scope in cells)
+    # writer re-rolls that agent's time (aggregator/agent_time.py) from there. Each (agent,
+    # interval) once before its scope is formatted: a batch has many state changes of each.
+    width_ms = width * 1000
+    marks = {(agent, ms // width_ms) for agent, _, _, ms in agent_log if ms / 1000 + 60 > oldest}
+    cells.update((n * width, keys.agent_scope(agent)) for agent, n in marks)
+    return sorted([keys.dirty_member(start, scope) for start, scope in cells])
 
 
 _FIELD_NAMES: dict[str, dict[str, str]] = {}  # scope -> counter -> `scope|counter`
