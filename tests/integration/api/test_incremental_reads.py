@@ -231,7 +231,10 @@ async def test_metrics_share_the_today_documents_reading(redis: Redis) -> None:
     """`/metrics` is made from the reading the `today` document was made from (one read of the
     state for both), as of that reading's instant: the same exposition a reader of its own
     renders at that instant; a step applied makes both read again."""
-    now = clock.now()
+    # `/metrics` resolves `today` at its own instant, and the window ends with the minute: the
+    # instants below (up to now + 0.45 s) stay inside the clock's current minute, or a minute's
+    # turn between them would rightly make two windows (CI met one).
+    now = keys.bucket_start_s(clock.now(), "m") + 30.0
     writer = await fill(redis, now)
     reader = LiveReader(redis, SETTINGS)
     today = resolve_window("today", now, SETTINGS)
