@@ -99,18 +99,30 @@ class HistoryWriter:
         self.contact_rows_written = 0
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Roll every few seconds until stopped; an outage only delays history, marks persist."""
+        """Roll every few seconds until stopped; an outage only delays history, marks persist.
+        While the live path is behind, a pass starts once a catch-up interval: passes every
+        5 s took a tenth of one aggregator's CPU in a catch-up (docs/capacity.md), re-rolling
+        intervals whose minutes were still coming in."""
+        started = -math.inf  # when the last pass started: the first one runs at once
         while not stopping.is_set():
-            try:
-                while (
-                    await self.cycle(self.clock.now()) >= MAX_CELLS_PER_CYCLE
-                    or self.contacts.behind
-                ) and not self.live_behind():
-                    pass  # a backlog: keep rolling without waiting
-            except (RedisError, SQLAlchemyError, OSError) as exc:
-                log.warning("history rollup failed, will retry: %s", exc)
+            now_s = self.clock.now()
+            if not self.live_behind() or (
+                now_s - started >= self.settings.history_catch_up_interval_seconds
+            ):
+                started = now_s
+                await self._passes(now_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), self.settings.history_interval_seconds)
+
+    async def _passes(self, now_s: float) -> None:
+        """One pass, and more at once while cells or contacts are left and live is not behind."""
+        try:
+            while (
+                await self.cycle(now_s) >= MAX_CELLS_PER_CYCLE or self.contacts.behind
+            ) and not self.live_behind():
+                now_s = self.clock.now()  # a backlog: keep rolling without waiting
+        except (RedisError, SQLAlchemyError, OSError) as exc:
+            log.warning("history rollup failed, will retry: %s", exc)
 
     def live_behind(self) -> bool:
         """The live path is more than a poll behind: history waits for its next interval instead

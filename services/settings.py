@@ -177,6 +177,10 @@ class Settings(BaseSettings):
 
     # --- history (SQL): closed 15-minute intervals, rolled up by the aggregator ---
     history_interval_seconds: float = Field(default=5.0, gt=0)  # how often dirty intervals roll
+    # While the live path is more than a poll behind (a catch-up), a pass starts at most this
+    # often: history comes after the live figures, and each interval is rolled once its
+    # minutes are in, not again every few seconds as they fill (marks persist in Redis).
+    history_catch_up_interval_seconds: float = Field(default=60.0, gt=0)
     history_retention_days: int = Field(default=400, ge=1)
     # One row per contact (the export's and drill-down's source) is kept this long, by start.
     history_contacts_retention_days: int = Field(default=90, ge=1)

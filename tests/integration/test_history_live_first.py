@@ -19,6 +19,7 @@ from aggregator.facts import ContactFacts
 from aggregator.rollup import HistoryWriter
 from ccpulse.stack import EmbeddedRedis
 from services import database, keys
+from services.clock import ManualClock
 from services.settings import Settings
 from simulator.scenario import iso
 from tests.apiserver import api_settings
@@ -124,5 +125,56 @@ async def test_passes_wait_for_their_interval_while_the_live_path_is_behind(
         assert len(ran) == passes
         assert writer.contact_rows_written == (share + 10 if passes == 2 else share)
     finally:
+        await writer.engine.dispose()
+        await redis.aclose()
+
+
+async def _turns_until(condition: Any, turns: int) -> None:
+    """Let the writer's loop run (its waits are real, 1 ms) until `condition()` or `turns`."""
+    for _ in range(turns):
+        if condition():
+            return
+        await asyncio.sleep(0.002)
+
+
+async def test_a_catch_up_starts_a_pass_once_a_catch_up_interval(
+    clean_redis: EmbeddedRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the live path is behind, passes start once per catch-up interval of the writer's
+    clock (not every history interval); once live has caught up, every interval again."""
+    settings, redis, writer = await writer_with_marks(clean_redis.url, tmp_path, 10)
+    writer.settings = settings.model_copy(
+        update={"history_interval_seconds": 0.001, "history_catch_up_interval_seconds": 60.0}
+    )
+    behind = True
+    writer.live_lag = lambda: settings.max_poll_records + (1 if behind else 0)
+    writer.clock = ManualClock(clock.now())
+    ran: list[float] = []
+    cycle = writer.cycle
+
+    async def counted(now_s: float) -> int:
+        ran.append(now_s)
+        return await cycle(now_s)
+
+    monkeypatch.setattr(writer, "cycle", counted)
+    stopping = asyncio.Event()
+    task = asyncio.create_task(writer.run(stopping))
+    try:
+        await _turns_until(lambda: len(ran) > 1, 200)  # many history intervals, same instant
+        assert len(ran) == 1  # the first pass runs at once
+        writer.clock.advance(59.0)
+        await _turns_until(lambda: len(ran) > 1, 200)
+        assert len(ran) == 1
+        writer.clock.advance(1.0)
+        await _turns_until(lambda: len(ran) > 1, 2000)
+        assert len(ran) == 2
+        assert ran[1] - ran[0] == 60.0
+        behind = False  # caught up: a pass every history interval, the clock standing still
+        await _turns_until(lambda: len(ran) > 4, 2000)
+        assert len(ran) > 4
+        assert writer.contact_rows_written == 10
+    finally:
+        stopping.set()
+        await task
         await writer.engine.dispose()
         await redis.aclose()
