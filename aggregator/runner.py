@@ -266,11 +266,46 @@ class Runner:
         steps = await self._plans(pending, now_s, ahead)
         if ahead is not None and not await self._land():
             steps = await self._plans(pending, now_s, regroup=_by_partition(steps))
+        if steps:  # Redis is idle now: the next poll's groups are read before this batch's step
+            await self._read_groups_ahead(steps, now_s)
         steps = [step for step in steps if self._current(pending[step.partition])]
         if steps:
-            sent = asyncio.create_task(self.store.apply(steps, now_s))
+            sent = await self.store.send(steps, now_s)  # written: Redis runs it as we plan on
             self._inflight = _InFlight(sent, steps, pending, now_s)
         return sum(len(decoded) for decoded in polled.values())
+
+    async def _read_groups_ahead(self, steps: list[Step], now_s: float) -> None:
+        """Read into the group cache the groups the prefetched poll needs, before `steps` go:
+        read while planning it, they queued behind these steps' scripts in Redis, and the
+        runner waited (a fifth of a catch-up's time). The needed groups are those its plan
+        will ask for (the sheets in memory, as `steps` leave them); groups `steps` write are
+        left out (the plan takes them from the batch in flight), and so are contacts to read
+        back (`_plan` reads their groups as before). Only while the cache is kept (this
+        aggregator owns every partition), as a read in `_plan` would fill it."""
+        task = self._next
+        cache = self._group_cache() if self.settings.fcr_measured else None
+        if cache is None or task is None or not task.done() or task.cancelled():
+            return
+        if task.exception() is not None:
+            return  # `_take_polled` raises it where it is handled
+        polled = task.result()[0]
+        by_partition = _by_partition(steps)
+        now_ms = int(now_s * 1000)
+        needed: set[str] = set()
+        for partition, decoded in polled.items():
+            if not self.state.owns(partition):
+                continue
+            contacts = engine.contacts_of(decoded.events)
+            facts, _ = self.state.facts(partition, contacts, now_ms)
+            step = by_partition.get(partition)
+            if step is not None:
+                newer = step.plan.facts
+                facts.update({c: newer[c] for c in contacts if c in newer})
+            needed |= engine.groups_needed(decoded.events, facts)
+        written = {g for step in steps for g in step.plan.groups}
+        missing = [g for g in needed if g not in cache.sheets and g not in written]
+        if missing:
+            cache.put(await self.store.read_groups(missing))
 
     async def _land(self) -> bool:
         """Settle the batch in flight, applying its group retries now; False when any step
@@ -506,7 +541,7 @@ class Runner:
 class _InFlight:
     """A batch's steps sent to Redis, with what is needed to settle or retry them."""
 
-    task: asyncio.Task[list[Outcome]]
+    task: asyncio.Future[list[Outcome]]
     steps: list[Step]
     parts: dict[int, _Part]
     now_s: float

@@ -12,6 +12,7 @@ and passed in KEYS; the script computes none. The clock is the caller's: nothing
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from services import keys, tracing
 
@@ -242,6 +244,10 @@ class Store:
         """Every step's script in one round trip, each atomic on its own. On a cluster the
         steps' groups go in a round trip before, and a step whose groups changed since they
         were read is not sent: its outcome is that conflict, and the planner retries it."""
+        return await (await self.send(steps, now_s))
+
+    async def _apply_pipelined(self, steps: Sequence[Step], now_s: float) -> list[Outcome]:
+        """`apply` through redis-py's pipeline (a cluster client routes each script)."""
         refused = await self.apply_groups(steps, now_s) if self.cluster else {}
         ready = [step for step in steps if step.partition not in refused]
         outcomes: dict[int, Outcome] = {}
@@ -254,6 +260,47 @@ class Store:
             for step, reply in zip(ready, replies, strict=True):
                 outcomes[step.partition] = _outcome(step.partition, reply)
         return [refused.get(step.partition) or outcomes[step.partition] for step in steps]
+
+    async def send(self, steps: Sequence[Step], now_s: float) -> asyncio.Future[list[Outcome]]:
+        """`apply` split at its write: returns once the steps are written to Redis, with the
+        task that reads their outcomes, so the caller plans its next batch while Redis runs
+        these. A task of `apply` wrote only after two of redis-py's awaits, i.e. at the
+        runner's next await, after its next plan: Redis idled, then the runner waited for it
+        (a fifth of a catch-up, docs/capacity.md). On a cluster, `apply` in a task: the
+        groups' round trip must be answered before the steps are sent."""
+        pool = getattr(self.redis, "connection_pool", None)  # a cluster client has none
+        if self.cluster or pool is None or not steps:
+            return asyncio.ensure_future(self._apply_pipelined(steps, now_s))
+        calls = [self.payload(step, now_s) for step in steps]
+        conn = await pool.get_connection()
+        try:
+            commands = [
+                ("EVAL", APPLY_SCRIPT, len(names), *names, orjson.dumps(payload), sheets)
+                for names, payload, sheets in calls
+            ]
+            await conn.send_packed_command(conn.pack_commands(commands))
+        except BaseException:
+            await conn.disconnect()  # what was written of the request is unknown
+            await pool.release(conn)
+            raise
+        return asyncio.ensure_future(self._outcomes(conn, steps))
+
+    async def _outcomes(self, conn: Any, steps: Sequence[Step]) -> list[Outcome]:
+        """Every reply of a `send`, read before any error is raised (the pooled connection
+        must not keep unread replies); then the steps' outcomes."""
+        replies: list[Any] = []
+        try:
+            for _ in steps:
+                try:
+                    replies.append(await self.redis.parse_response(conn, "EVAL"))
+                except ResponseError as exc:  # a script error: this step's outcome
+                    replies.append(exc)
+        except BaseException:
+            await conn.disconnect()  # replies left unread
+            raise
+        finally:
+            await self.redis.connection_pool.release(conn)
+        return [_outcome(step.partition, reply) for step, reply in zip(steps, replies, strict=True)]
 
     async def apply_groups(self, steps: Sequence[Step], now_s: float) -> dict[int, Outcome]:
         """Run the steps' group scripts in one round trip; partition -> the conflict of each

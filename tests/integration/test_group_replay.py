@@ -8,6 +8,7 @@ partitions."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -63,14 +64,17 @@ async def counters(url: str) -> dict[tuple[str, str], int]:
 
 def killed_after_groups(
     runner: Runner,
-) -> Callable[[Sequence[Step], float], Awaitable[list[Outcome]]]:
-    """The store's apply as a process killed between a batch's groups and its steps."""
+) -> Callable[[Sequence[Step], float], Awaitable[asyncio.Future[list[Outcome]]]]:
+    """The store's send as a process killed between a batch's groups and its steps: the
+    groups written, the steps' outcomes never read."""
 
-    async def apply(steps: Sequence[Step], now_s: float) -> list[Outcome]:
+    async def send(steps: Sequence[Step], now_s: float) -> asyncio.Future[list[Outcome]]:
         await runner.store.apply_groups(steps, now_s)
-        raise ConnectionError("killed after the groups applied")
+        lost: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+        lost.set_exception(ConnectionError("killed after the groups applied"))
+        return lost
 
-    return apply
+    return send
 
 
 async def fresh(url: str) -> None:
@@ -96,7 +100,7 @@ async def test_groups_applied_before_a_crash_count_once_on_replay(
     for n, poll in enumerate(polls):
         if n % 3 == 1:  # a process dies between this poll's groups and its steps
             async with runner_on(clean_redis.url) as doomed:
-                doomed.store.apply = killed_after_groups(doomed)  # type: ignore[method-assign]
+                doomed.store.send = killed_after_groups(doomed)  # type: ignore[method-assign]
                 await doomed._apply(poll)
                 with pytest.raises(ConnectionError):
                     await doomed._land()

@@ -1,0 +1,136 @@
+"""Redis runs a batch's steps while the runner plans the next one: the steps are written before
+`_apply` returns, and the groups the next poll needs are read before they go (read after, they
+queued behind the steps' scripts and the runner waited). Real Redis, in process (no broker)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import redis as sync_redis
+from redis.asyncio import Redis
+
+from aggregator import engine
+from aggregator.repeats import GroupSheet
+from aggregator.runner import Runner
+from ccpulse.stack import EmbeddedRedis
+from services import keys
+from services.clock import ManualClock
+from services.settings import Settings
+from tests.integration.test_runner_inflight import (
+    NOW_S,
+    PARTITIONS,
+    batches,
+    run,
+    same,
+    snapshot,
+)
+
+Polled = dict[int, engine.Decoded]
+
+
+@asynccontextmanager
+async def runner_on(url: str) -> AsyncIterator[Runner]:
+    settings = Settings(redis_url=url, fcr_measured=True, auth="off")
+    redis = Redis.from_url(url)
+    await redis.flushall()
+    runner = Runner(settings, redis, clock=ManualClock(NOW_S))
+    try:
+        runner.source.applied.update(await runner._load(keys.TOPIC_EVENTS, list(range(PARTITIONS))))
+        yield runner
+    finally:
+        await runner.source.stop()  # never started, but built: close them (aiokafka warns)
+        await runner.dead.stop()
+        await redis.aclose()
+
+
+def prefetched(runner: Runner, poll: Polled | None) -> None:
+    """As `step` leaves it: the next poll fetched and decoded while this one is planned."""
+    if poll is None:
+        runner._next = None
+        return
+    done: asyncio.Future[tuple[Polled, dict[int, int], list[str]]]
+    done = asyncio.get_running_loop().create_future()
+    done.set_result((poll, {p: 0 for p in poll}, []))
+    runner._next = done  # type: ignore[assignment]
+
+
+async def test_the_steps_are_written_before_apply_returns(clean_redis: EmbeddedRedis) -> None:
+    """Redis applies the batch while the event loop is blocked (the runner planning the next
+    one): nothing is left for a later turn of the loop to send."""
+    polls = batches(seed=3)[:6]
+    async with runner_on(clean_redis.url) as runner:
+        watcher = sync_redis.Redis.from_url(clean_redis.url)
+        try:
+            for poll in polls:
+                await runner._apply(poll)
+                want = {p: str(d.last).encode() for p, d in poll.items()}
+                names = {p: keys.partition_offset_key(keys.TOPIC_EVENTS, p) for p in want}
+                got: dict[int, bytes | None] = {}
+                for _ in range(500):  # at most 5 s, the loop blocked throughout
+                    got = {p: watcher.get(name) for p, name in names.items()}
+                    if got == want:
+                        break
+                    time.sleep(0.01)  # noqa: ASYNC251 (the loop blocked, as by a plan)
+                assert got == want
+                assert runner._inflight is not None
+                await runner._land()
+        finally:
+            watcher.close()
+
+
+async def test_the_next_polls_groups_are_read_before_the_steps_go(
+    clean_redis: EmbeddedRedis,
+) -> None:
+    """With the next poll prefetched, planning it reads no group from Redis: they were read
+    (into the group cache) while Redis was idle, before the steps were sent."""
+    polls = batches(seed=4)
+    assert len(polls) > 10
+    async with runner_on(clean_redis.url) as runner:
+        reads: list[tuple[bool, int]] = []  # (in the read ahead, groups)
+        ahead = False
+        read_groups, read_ahead = runner.store.read_groups, runner._read_groups_ahead
+
+        async def counted(groups: list[str]) -> dict[str, GroupSheet | None]:
+            reads.append((ahead, len(groups)))
+            return await read_groups(groups)
+
+        async def marked(steps: Sequence[object], now_s: float) -> None:
+            nonlocal ahead
+            ahead = True
+            try:
+                await read_ahead(steps, now_s)  # type: ignore[arg-type]
+            finally:
+                ahead = False
+
+        runner.store.read_groups = counted  # type: ignore[method-assign]
+        runner._read_groups_ahead = marked  # type: ignore[method-assign]
+        for n, poll in enumerate(polls):
+            prefetched(runner, polls[n + 1] if n + 1 < len(polls) else None)
+            await runner._apply(poll)
+        await runner._land()
+    first = next(n for n, (was_ahead, _) in enumerate(reads) if was_ahead)
+    assert first > 0  # the first poll's plans read theirs: nothing was prefetched before it
+    in_plans = [count for was_ahead, count in reads[first:] if not was_ahead]
+    assert sum(count for was_ahead, count in reads if was_ahead) > 20
+    assert in_plans == []
+
+
+async def test_reading_ahead_leaves_the_same_redis(clean_redis: EmbeddedRedis) -> None:
+    """The groups read ahead, before the batch in flight applies, change nothing of what Redis
+    ends with (the plan takes the groups that batch writes from it, as before)."""
+    polls = batches(seed=5)
+    started = time.monotonic()
+    settled = await run(clean_redis.url, polls, ahead=False)
+    async with runner_on(clean_redis.url) as runner:
+        for n, poll in enumerate(polls):
+            prefetched(runner, polls[n + 1] if n + 1 < len(polls) else None)
+            await runner._apply(poll)
+        await runner._land()
+    redis = Redis.from_url(clean_redis.url)
+    try:
+        same(await snapshot(redis), settled, time.monotonic() - started)
+    finally:
+        await redis.aclose()
