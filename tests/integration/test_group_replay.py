@@ -30,10 +30,17 @@ from tests.integration.test_runner_inflight import NOW_S, PARTITIONS, batches
 
 
 @contextlib.asynccontextmanager
-async def runner_on(url: str) -> AsyncIterator[Runner]:
-    """A runner as a fresh process starts: every partition's state loaded from Redis."""
-    settings = Settings(  # the cluster's two-phase path (groups, then the step), on one server
-        redis_url=url, fcr_measured=True, state_max_sheets=40, auth="off", redis_cluster=True
+async def runner_on(
+    url: str, *, cluster: bool = True, max_sheets: int = 40
+) -> AsyncIterator[Runner]:
+    """A runner as a fresh process starts: every partition's state loaded from Redis. By
+    default on the cluster's two-phase path (groups, then the step), on one server."""
+    settings = Settings(
+        redis_url=url,
+        fcr_measured=True,
+        state_max_sheets=max_sheets,
+        auth="off",
+        redis_cluster=cluster,
     )
     redis = Redis.from_url(url)
     runner = Runner(settings, redis, clock=ManualClock(NOW_S))

@@ -17,13 +17,10 @@ from aggregator.repeats import GroupSheet
 from aggregator.runner import Runner
 from ccpulse.stack import EmbeddedRedis
 from services import keys
-from services.clock import ManualClock
-from services.settings import Settings
+from tests.integration import test_group_replay as group_replay
+from tests.integration.test_group_replay import fresh
 from tests.integration.test_runner_inflight import (
-    NOW_S,
-    PARTITIONS,
     batches,
-    run,
     same,
     snapshot,
 )
@@ -33,17 +30,11 @@ Polled = dict[int, engine.Decoded]
 
 @asynccontextmanager
 async def runner_on(url: str) -> AsyncIterator[Runner]:
-    settings = Settings(redis_url=url, fcr_measured=True, auth="off")
-    redis = Redis.from_url(url)
-    await redis.flushall()
-    runner = Runner(settings, redis, clock=ManualClock(NOW_S))
-    try:
-        runner.source.applied.update(await runner._load(keys.TOPIC_EVENTS, list(range(PARTITIONS))))
+    """A runner on a flushed single Redis (the step's write is split there), every sheet kept
+    in memory (no contact is read back: its groups would be read by the plan)."""
+    await fresh(url)
+    async with group_replay.runner_on(url, cluster=False, max_sheets=100_000) as runner:
         yield runner
-    finally:
-        await runner.source.stop()  # never started, but built: close them (aiokafka warns)
-        await runner.dead.stop()
-        await redis.aclose()
 
 
 def prefetched(runner: Runner, poll: Polled | None) -> None:
@@ -118,19 +109,30 @@ async def test_the_next_polls_groups_are_read_before_the_steps_go(
     assert in_plans == []
 
 
+async def ended(url: str, polls: list[Polled], read_ahead: bool) -> dict[str, object]:
+    """What Redis holds after the polls: each batch settled before the next is planned (no
+    poll prefetched, nothing read ahead), or planned ahead with the next poll prefetched."""
+    async with runner_on(url) as runner:
+        for n, poll in enumerate(polls):
+            if read_ahead:
+                prefetched(runner, polls[n + 1] if n + 1 < len(polls) else None)
+            await runner._apply(poll)
+            if not read_ahead:
+                await runner._land()
+        await runner._land()
+    redis = Redis.from_url(url)
+    try:
+        return await snapshot(redis)
+    finally:
+        await redis.aclose()
+
+
 async def test_reading_ahead_leaves_the_same_redis(clean_redis: EmbeddedRedis) -> None:
     """The groups read ahead, before the batch in flight applies, change nothing of what Redis
     ends with (the plan takes the groups that batch writes from it, as before)."""
     polls = batches(seed=5)
     started = time.monotonic()
-    settled = await run(clean_redis.url, polls, ahead=False)
-    async with runner_on(clean_redis.url) as runner:
-        for n, poll in enumerate(polls):
-            prefetched(runner, polls[n + 1] if n + 1 < len(polls) else None)
-            await runner._apply(poll)
-        await runner._land()
-    redis = Redis.from_url(clean_redis.url)
-    try:
-        same(await snapshot(redis), settled, time.monotonic() - started)
-    finally:
-        await redis.aclose()
+    settled = await ended(clean_redis.url, polls, read_ahead=False)
+    assert any(":g:" in key for key in settled)  # groups were written
+    read_ahead = await ended(clean_redis.url, polls, read_ahead=True)
+    same(read_ahead, settled, time.monotonic() - started)
