@@ -149,8 +149,11 @@ class Runner:
                 await self._guarded(self._land(), [])
             await self._monitor()  # idle: the lag still moves (to 0, or up if fetches fail)
             return 0
-        # Fetch the next batch while this one is applied (the broker works meanwhile).
+        # Fetch the next batch while this one is applied (the broker works meanwhile). One turn
+        # of the loop lets it take and decode what the fetcher holds (no await when it holds
+        # records): done by the end of this step, its groups are read ahead of it.
         self._next = asyncio.create_task(self._poll())
+        await asyncio.sleep(0)
         started = time.monotonic()
         with TRACER.start_as_current_span(  # its Redis step's notice carries it to the api
             f"{self.source.topic} process",

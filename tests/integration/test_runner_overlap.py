@@ -136,3 +136,47 @@ async def test_reading_ahead_leaves_the_same_redis(clean_redis: EmbeddedRedis) -
     assert any(":g:" in key for key in settled)  # groups were written
     read_ahead = await ended(clean_redis.url, polls, read_ahead=True)
     same(read_ahead, settled, time.monotonic() - started)
+
+
+async def test_a_step_reads_the_groups_of_the_poll_it_prefetched(
+    clean_redis: EmbeddedRedis,
+) -> None:
+    """Through `step`: the poll it starts fetching takes and decodes what the fetcher holds
+    at once, so it is there when the step's groups are read ahead, and the next step's plans
+    read no group. The source's poll hands the batches as a fetcher holding them would."""
+    polls = batches(seed=6)
+    assert len(polls) > 10
+    waiting = list(polls)
+
+    async def poll(timeout_ms: int, max_records: int) -> dict[int, tuple[list[int], list[bytes]]]:
+        if not waiting:
+            return {}
+        return {p: (d.offsets, d.values) for p, d in waiting.pop(0).items()}
+
+    async with runner_on(clean_redis.url) as runner:
+        reads: list[tuple[bool, int]] = []
+        ahead = False
+        read_groups, read_ahead = runner.store.read_groups, runner._read_groups_ahead
+
+        async def counted(groups: list[str]) -> dict[str, GroupSheet | None]:
+            reads.append((ahead, len(groups)))
+            return await read_groups(groups)
+
+        async def marked(steps: Sequence[object], now_s: float) -> None:
+            nonlocal ahead
+            ahead = True
+            try:
+                await read_ahead(steps, now_s)  # type: ignore[arg-type]
+            finally:
+                ahead = False
+
+        runner.source.poll = poll  # type: ignore[method-assign]
+        runner.store.read_groups = counted  # type: ignore[method-assign]
+        runner._read_groups_ahead = marked  # type: ignore[method-assign]
+        handled = 0
+        for _ in range(len(polls) + 1):
+            handled += await runner.step()
+        await runner._land()
+    assert handled == sum(len(d) for p in polls for d in p.values())
+    first = next(n for n, (was_ahead, _) in enumerate(reads) if was_ahead)
+    assert [count for was_ahead, count in reads[first:] if not was_ahead] == []
