@@ -48,6 +48,45 @@ def prefetched(runner: Runner, poll: Polled | None) -> None:
     runner._next = done  # type: ignore[assignment]
 
 
+def watch_group_reads(runner: Runner) -> list[tuple[bool, int]]:
+    """Every group read the runner makes from now on, as (made reading ahead, groups read)."""
+    reads: list[tuple[bool, int]] = []
+    ahead = False
+    read_groups, read_ahead = runner.store.read_groups, runner._read_groups_ahead
+
+    async def counted(groups: list[str]) -> dict[str, GroupSheet | None]:
+        reads.append((ahead, len(groups)))
+        return await read_groups(groups)
+
+    async def marked(steps: Sequence[object], now_s: float) -> None:
+        nonlocal ahead
+        ahead = True
+        try:
+            await read_ahead(steps, now_s)  # type: ignore[arg-type]
+        finally:
+            ahead = False
+
+    runner.store.read_groups = counted  # type: ignore[method-assign]
+    runner._read_groups_ahead = marked  # type: ignore[method-assign]
+    return reads
+
+
+def read_in_plans(reads: list[tuple[bool, int]]) -> list[int]:
+    """The groups read by plans once groups were first read ahead (before it, no poll had been
+    prefetched: the first poll's plans read theirs)."""
+    first = next(n for n, (was_ahead, _) in enumerate(reads) if was_ahead)
+    assert first > 0
+    return [count for was_ahead, count in reads[first:] if not was_ahead]
+
+
+async def apply_prefetched(runner: Runner, polls: list[Polled]) -> None:
+    """Each poll applied as `step` applies it: the next one prefetched meanwhile."""
+    for n, poll in enumerate(polls):
+        prefetched(runner, polls[n + 1] if n + 1 < len(polls) else None)
+        await runner._apply(poll)
+    await runner._land()
+
+
 async def test_the_steps_are_written_before_apply_returns(clean_redis: EmbeddedRedis) -> None:
     """Redis applies the batch while the event loop is blocked (the runner planning the next
     one): nothing is left for a later turn of the loop to send."""
@@ -80,46 +119,22 @@ async def test_the_next_polls_groups_are_read_before_the_steps_go(
     polls = batches(seed=4)
     assert len(polls) > 10
     async with runner_on(clean_redis.url) as runner:
-        reads: list[tuple[bool, int]] = []  # (in the read ahead, groups)
-        ahead = False
-        read_groups, read_ahead = runner.store.read_groups, runner._read_groups_ahead
-
-        async def counted(groups: list[str]) -> dict[str, GroupSheet | None]:
-            reads.append((ahead, len(groups)))
-            return await read_groups(groups)
-
-        async def marked(steps: Sequence[object], now_s: float) -> None:
-            nonlocal ahead
-            ahead = True
-            try:
-                await read_ahead(steps, now_s)  # type: ignore[arg-type]
-            finally:
-                ahead = False
-
-        runner.store.read_groups = counted  # type: ignore[method-assign]
-        runner._read_groups_ahead = marked  # type: ignore[method-assign]
-        for n, poll in enumerate(polls):
-            prefetched(runner, polls[n + 1] if n + 1 < len(polls) else None)
-            await runner._apply(poll)
-        await runner._land()
-    first = next(n for n, (was_ahead, _) in enumerate(reads) if was_ahead)
-    assert first > 0  # the first poll's plans read theirs: nothing was prefetched before it
-    in_plans = [count for was_ahead, count in reads[first:] if not was_ahead]
+        reads = watch_group_reads(runner)
+        await apply_prefetched(runner, polls)
     assert sum(count for was_ahead, count in reads if was_ahead) > 20
-    assert in_plans == []
+    assert read_in_plans(reads) == []
 
 
 async def ended(url: str, polls: list[Polled], read_ahead: bool) -> dict[str, object]:
     """What Redis holds after the polls: each batch settled before the next is planned (no
     poll prefetched, nothing read ahead), or planned ahead with the next poll prefetched."""
     async with runner_on(url) as runner:
-        for n, poll in enumerate(polls):
-            if read_ahead:
-                prefetched(runner, polls[n + 1] if n + 1 < len(polls) else None)
-            await runner._apply(poll)
-            if not read_ahead:
+        if read_ahead:
+            await apply_prefetched(runner, polls)
+        else:
+            for poll in polls:
+                await runner._apply(poll)
                 await runner._land()
-        await runner._land()
     redis = Redis.from_url(url)
     try:
         return await snapshot(redis)
@@ -154,29 +169,11 @@ async def test_a_step_reads_the_groups_of_the_poll_it_prefetched(
         return {p: (d.offsets, d.values) for p, d in waiting.pop(0).items()}
 
     async with runner_on(clean_redis.url) as runner:
-        reads: list[tuple[bool, int]] = []
-        ahead = False
-        read_groups, read_ahead = runner.store.read_groups, runner._read_groups_ahead
-
-        async def counted(groups: list[str]) -> dict[str, GroupSheet | None]:
-            reads.append((ahead, len(groups)))
-            return await read_groups(groups)
-
-        async def marked(steps: Sequence[object], now_s: float) -> None:
-            nonlocal ahead
-            ahead = True
-            try:
-                await read_ahead(steps, now_s)  # type: ignore[arg-type]
-            finally:
-                ahead = False
-
+        reads = watch_group_reads(runner)
         runner.source.poll = poll  # type: ignore[method-assign]
-        runner.store.read_groups = counted  # type: ignore[method-assign]
-        runner._read_groups_ahead = marked  # type: ignore[method-assign]
         handled = 0
         for _ in range(len(polls) + 1):
             handled += await runner.step()
         await runner._land()
     assert handled == sum(len(d) for p in polls for d in p.values())
-    first = next(n for n, (was_ahead, _) in enumerate(reads) if was_ahead)
-    assert [count for was_ahead, count in reads[first:] if not was_ahead] == []
+    assert read_in_plans(reads) == []
