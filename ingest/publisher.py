@@ -121,7 +121,8 @@ class Publisher:
         headers: Headers,
     ) -> dict[int, list[Record]]:
         """Each record's partition as the producer's `send` would choose it, in order."""
-        every = sorted(await producer.partitions_for(topic))
+        known = producer.client.cluster.partitions_for_topic(topic)  # no coroutine once known
+        every = sorted(known if known is not None else await producer.partitions_for(topic))
         available = list(producer.client.cluster.available_partitions_for_topic(topic))
         parts: dict[int, list[Record]] = {}
         for key, value in records:
