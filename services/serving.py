@@ -45,6 +45,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     max_head_bytes: int = 16 * 1024
 
     _head_timer: asyncio.TimerHandle | None
+    _head_deadline: float | None  # loop time by which the awaited head must be in
     _in_head: bool  # the parser is before or inside a request head, not in a body
     _head_bytes: int  # URL and header names and values of the head being parsed
     _raw_head_bytes: int  # bytes received while the head was incomplete
@@ -53,6 +54,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_timer = None
+        self._head_deadline = None
         self._in_head = True
         self._head_bytes = self._raw_head_bytes = 0
         self._deferred = None
@@ -123,6 +125,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         super().connection_lost(exc)
 
     # --- the bounds ---------------------------------------------------------------------------
@@ -159,17 +164,24 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         return self._in_head and (self.cycle is None or self.cycle.response_complete)
 
     def _arm_head_timer(self) -> None:
-        self._cancel_head_timer()
-        self._head_timer = self.loop.call_later(self.header_timeout_s, self._head_overdue)
+        """A new deadline for the head. One timer per connection follows the deadlines (it
+        moves itself on when it fires early): a timer made and cancelled per request cost a
+        keep-alive webhook more than the bound is worth."""
+        self._head_deadline = self.loop.time() + self.header_timeout_s
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_at(self._head_deadline, self._head_overdue)
 
     def _cancel_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        self._head_deadline = None  # the timer, when it fires, finds nothing due
 
     def _head_overdue(self) -> None:
         self._head_timer = None
-        if self._awaiting_head() and not self.transport.is_closing():
+        deadline = self._head_deadline
+        if deadline is None or self.transport.is_closing():
+            return
+        if self.loop.time() < deadline:  # armed again since the timer was set
+            self._head_timer = self.loop.call_at(deadline, self._head_overdue)
+        elif self._awaiting_head():
             self.transport.close()
 
 
