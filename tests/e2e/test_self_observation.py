@@ -49,6 +49,14 @@ def json_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def access_lines(path: Path) -> list[dict[str, Any]]:
+    return [line for line in json_lines(path) if line["logger"] == "ccpulse.access"]
+
+
+def live_logged(path: Path) -> bool:
+    return any(line["path"] == "/api/v1/live?window" for line in access_lines(path))
+
+
 def samples(text: str) -> dict[str, float]:
     """Unlabelled samples (and `_bucket` at +Inf) of an exposition, by sample name."""
     out: dict[str, float] = {}
@@ -87,20 +95,22 @@ def test_json_access_logs_carry_request_ids_and_no_personal_data(
         process = httpx.get(f"{getattr(pipeline, f'{name}_url')}/metrics", timeout=10).text
         assert samples(process)["process_resident_memory_bytes"] > 0, name
 
-    ingest = json_lines(pipeline.children["ingest"].log_path)
-    access = [line for line in ingest if line["logger"] == "ccpulse.access"]
+    # a line is written within 0.1 s of its request (services/logs.py): wait for the last ones
+    api_log, ingest_log = pipeline.children["api"].log_path, pipeline.children["ingest"].log_path
+    wait_until(lambda: live_logged(api_log), 10, "the api's access line of /api/v1/live")
+    wait_until(
+        lambda: any(line["request_id"] == generated for line in access_lines(ingest_log)),
+        10,
+        "the ingest's access line of the second post",
+    )
+    access = access_lines(ingest_log)
     ours = [line for line in access if line["request_id"] == CLIENT_ID]
     assert len(ours) == 1, access
     assert ours[0]["method"] == "POST" and ours[0]["status"] == 202
     assert ours[0]["path"] == "/v1/events?caller&reply_to"
     assert ours[0]["duration_ms"] >= 0
     assert any(line["request_id"] == generated for line in access)
-    api_access = [
-        line
-        for line in json_lines(pipeline.children["api"].log_path)
-        if line["logger"] == "ccpulse.access"
-    ]
-    assert any(line["path"] == "/api/v1/live?window" for line in api_access), api_access
+    assert live_logged(api_log)
     json_lines(pipeline.children["aggregator"].log_path)  # every process: JSON lines only
 
     for child in pipeline.children.values():
