@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -125,16 +126,38 @@ def get_hello() -> None:
     asyncio.run(run())
 
 
+@pytest.fixture
+def only(monkeypatch: pytest.MonkeyPatch) -> Callable[[logging.Handler], None]:
+    """Make `handler` the root's only one, with the access record's way up to it open: other
+    tests may have left a logger on it disabled (a `fileConfig`), filtered or quieter."""
+
+    def install(handler: logging.Handler) -> None:
+        root = logging.getLogger()
+        monkeypatch.setattr(root, "handlers", [handler])  # pytest's capture set aside
+        monkeypatch.setattr(root, "level", logging.INFO)
+        monkeypatch.setattr(root.manager, "disable", logging.NOTSET)
+        current: logging.Logger | None = logging.getLogger(logs.ACCESS_LOGGER)
+        while current is not None and current is not root:
+            open_way = {"disabled": False, "level": logging.NOTSET, "propagate": True}
+            for name, value in open_way.items():
+                monkeypatch.setattr(current, name, value)
+            monkeypatch.setattr(current, "handlers", [])
+            monkeypatch.setattr(current, "filters", [])
+            current = current.parent
+        monkeypatch.setattr(logging.getLogger(logs.ACCESS_LOGGER), "_cache", {})
+
+    return install
+
+
 @pytest.mark.parametrize("also_listening", [False, True])
 def test_access_lines_skip_the_record_only_for_the_sole_handler(
-    monkeypatch: pytest.MonkeyPatch, also_listening: bool
+    monkeypatch: pytest.MonkeyPatch, only: Callable[[logging.Handler], None], also_listening: bool
 ) -> None:
     stream = io.StringIO()
     handler = handler_on(stream, logs.TextFormatter(logs.TEXT_FORMAT))
-    root = logging.getLogger()
-    others: list[logging.Handler] = [logging.NullHandler()] if also_listening else []
-    monkeypatch.setattr(root, "handlers", [handler, *others])  # pytest's capture set aside
-    monkeypatch.setattr(root, "level", logging.INFO)
+    only(handler)
+    if also_listening:
+        monkeypatch.setattr(logging.getLogger(), "handlers", [handler, logging.NullHandler()])
     made: list[str] = []
     make = logging.Logger.makeRecord
 
@@ -151,18 +174,15 @@ def test_access_lines_skip_the_record_only_for_the_sole_handler(
     assert made.count(logs.ACCESS_LOGGER) == (1 if also_listening else 0)
 
 
-def test_a_filter_on_the_way_sends_the_record(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_filter_on_the_way_sends_the_record(only: Callable[[logging.Handler], None]) -> None:
     stream = io.StringIO()
     handler = handler_on(stream, logs.TextFormatter(logs.TEXT_FORMAT))
-    root = logging.getLogger()
-    monkeypatch.setattr(root, "handlers", [handler])
-    monkeypatch.setattr(root, "level", logging.INFO)
+    only(handler)
     access = logging.getLogger(logs.ACCESS_LOGGER)
-    hidden = logging.Filter("ccpulse.nothing")  # refuses every access record
-    access.addFilter(hidden)
-    try:
-        get_hello()
-    finally:
-        access.removeFilter(hidden)
+    get_hello()
     handler.flush()
-    assert access_lines(stream) == []
+    assert len(access_lines(stream)) == 1  # the way is open
+    access.addFilter(logging.Filter("ccpulse.nothing"))  # refuses every access record
+    get_hello()
+    handler.flush()
+    assert len(access_lines(stream)) == 1  # the filter saw the record: no second line
