@@ -170,9 +170,10 @@ class JsonFormatter(logging.Formatter):
 
 
 class LineHandler(logging.StreamHandler[TextIO]):
-    """stderr lines written once per event-loop turn, not once each: a write per access line
-    was a twentieth of a single-event webhook's CPU. A WARNING or worse, a line logged outside
-    a running loop, or a full buffer writes at once, behind the lines waiting."""
+    """stderr lines logged in the event loop written together, at most DELAY_S later, not once
+    each: a write per access line was a twentieth of a single-event webhook's CPU. A WARNING or
+    worse, a line logged outside a running loop, or a full buffer writes at once, behind the
+    lines waiting."""
 
     MAX_WAITING = 1000
     DELAY_S = 0.1
@@ -197,7 +198,7 @@ class LineHandler(logging.StreamHandler[TextIO]):
             self.handleError(record)
 
     def _write_later(self) -> bool:
-        """Ask the running loop, if any, to write at its next turn; False outside a loop."""
+        """Ask the running loop, if any, to write DELAY_S later; False outside a loop."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -216,16 +217,22 @@ class LineHandler(logging.StreamHandler[TextIO]):
         line = formatter.access_line(time.time(), request_id, message, fields)
         if line is None:
             return False
-        with self.lock:  # type: ignore[union-attr]
-            self._waiting.append(line + self.terminator)
-            if len(self._waiting) >= self.MAX_WAITING or not self._write_later():
-                self.flush()
+        try:
+            with self.lock:  # type: ignore[union-attr]
+                self._waiting.append(line + self.terminator)
+                if len(self._waiting) >= self.MAX_WAITING or not self._write_later():
+                    self.flush()
+        except Exception:  # reported and dropped, as `emit` does with a line it cannot write
+            self.handleError(logging.makeLogRecord({"msg": message}))
         return True
 
     def _write_due(self) -> None:
         with self.lock:  # type: ignore[union-attr]  # Handler.__init__ made it
             self._due = None
-        self.flush()
+        try:
+            self.flush()
+        except Exception:  # as `emit` reports a failed write, not as the loop's callback error
+            self.handleError(logging.makeLogRecord({"msg": "writing waiting log lines"}))
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]

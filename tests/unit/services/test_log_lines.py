@@ -186,3 +186,22 @@ def test_a_filter_on_the_way_sends_the_record(only: Callable[[logging.Handler], 
     get_hello()
     handler.flush()
     assert len(access_lines(stream)) == 1  # the filter saw the record: no second line
+
+
+class Broken(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError("stderr is gone")
+
+
+def test_a_failed_write_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    handler = handler_on(Broken(), logs.TextFormatter(logs.TEXT_FORMAT))
+    reported: list[str] = []
+    monkeypatch.setattr(handler, "handleError", lambda record: reported.append(record.msg))
+    assert handler.write_access("-", "GET / 200 1.0ms", {})  # outside a loop: written at once
+
+    async def later() -> None:
+        handler.write_access("-", "GET /x 200 1.0ms", {})
+        await asyncio.sleep(handler.DELAY_S * 3)  # the loop's write fails in its callback
+
+    asyncio.run(later())
+    assert reported == ["GET / 200 1.0ms", "writing waiting log lines"]
