@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from starlette.requests import ClientDisconnect
+from starlette.types import Message
 
 from services import problems
 from services.settings import Settings
@@ -36,23 +36,27 @@ async def read_body(request: Request, settings: Settings) -> bytes:
 
 async def read_limited(request: Request, limit: int) -> bytes:
     """Read at most `limit` bytes; a longer body is refused before it is all in memory. The
-    messages are received here, not through `limited_chunks`: two async generators per
-    request cost a webhook more than reading its one chunk."""
+    messages are taken here, not through `limited_chunks`: an async generator per request cost
+    a webhook more than reading its one chunk."""
     _check_declared(request, limit)
     chunks: list[bytes] = []
-    size = 0
-    receive = request.receive
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise client_gone()
-        chunk = message.get("body", b"")
+    size, more = 0, True
+    while more:
+        chunk, more = _chunk(await request.receive(), size, limit)
         size += len(chunk)
-        if size > limit:
-            raise BodyError(413, f"body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def limited_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body's chunks, refused (BodyError) once a declared or received size passes `limit`
+    or the sender hangs up."""
+    _check_declared(request, limit)
+    size, more = 0, True
+    while more:
+        chunk, more = _chunk(await request.receive(), size, limit)
+        size += len(chunk)
+        yield chunk
 
 
 def _check_declared(request: Request, limit: int) -> None:
@@ -61,19 +65,15 @@ def _check_declared(request: Request, limit: int) -> None:
         raise BodyError(413, f"body is {declared} bytes, the limit is {limit}")
 
 
-async def limited_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
-    """The body's chunks, refused (BodyError) once a declared or received size passes `limit`
-    or the sender hangs up."""
-    _check_declared(request, limit)
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyError(413, f"body exceeds the limit of {limit} bytes")
-            yield chunk
-    except ClientDisconnect as exc:
-        raise client_gone() from exc
+def _chunk(message: Message, size: int, limit: int) -> tuple[bytes, bool]:
+    """One ASGI message's body and whether more follows, after `size` bytes: refused past
+    `limit`, or when the sender hung up."""
+    if message["type"] == "http.disconnect":
+        raise client_gone()
+    chunk: bytes = message.get("body", b"")
+    if size + len(chunk) > limit:
+        raise BodyError(413, f"body exceeds the limit of {limit} bytes")
+    return chunk, bool(message.get("more_body", False))
 
 
 def client_gone() -> BodyError:

@@ -21,6 +21,8 @@ from typing import Any, Literal, TextIO
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.clock import SystemClock
+
 LogFormat = Literal["text", "json"]
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -36,6 +38,9 @@ _NO_REQUEST = "-"
 _ACCESS = "%s %s %d %.1fms"
 # What `logging` records as the place of a line when it does not look for it.
 _NO_CALLER = ("(unknown file)", 0, "(unknown function)")
+# The time a log record gets (the wall clock, with no test offset): an access line made without
+# a record is stamped as the other lines of the same log.
+RECORD_CLOCK = SystemClock()
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar(
     "ccpulse_request_id", default=_NO_REQUEST
@@ -185,17 +190,17 @@ class LineHandler(logging.StreamHandler[TextIO]):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._waiting.append(self.format(record) + self.terminator)
-            if (
-                record.levelno >= logging.WARNING
-                or len(self._waiting) >= self.MAX_WAITING
-                or not self._write_later()
-            ):
-                self.flush()
+            self._queue(self.format(record), at_once=record.levelno >= logging.WARNING)
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
+
+    def _queue(self, line: str, at_once: bool) -> None:
+        """Add a line; write now when asked to, when the buffer is full, or outside a loop."""
+        self._waiting.append(line + self.terminator)
+        if at_once or len(self._waiting) >= self.MAX_WAITING or not self._write_later():
+            self.flush()
 
     def _write_later(self) -> bool:
         """Ask the running loop, if any, to write DELAY_S later; False outside a loop."""
@@ -214,14 +219,12 @@ class LineHandler(logging.StreamHandler[TextIO]):
         formatter = self.formatter
         if not isinstance(formatter, TextFormatter | JsonFormatter):
             return False
-        line = formatter.access_line(time.time(), request_id, message, fields)
+        line = formatter.access_line(RECORD_CLOCK.now(), request_id, message, fields)
         if line is None:
             return False
         try:
             with self.lock:  # type: ignore[union-attr]
-                self._waiting.append(line + self.terminator)
-                if len(self._waiting) >= self.MAX_WAITING or not self._write_later():
-                    self.flush()
+                self._queue(line, at_once=False)
         except Exception:  # reported and dropped, as `emit` does with a line it cannot write
             self.handleError(logging.makeLogRecord({"msg": message}))
         return True

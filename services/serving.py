@@ -105,7 +105,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             raise BadHead("an HTTP/1.1 request needs a Host header")
         self._in_head = False
         self._raw_head_bytes = 0
-        self._cancel_head_timer()
+        self._clear_head_deadline()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -124,8 +124,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_head_timer()
-        if self._head_timer is not None:
+        self._head_deadline = None
+        if self._head_timer is not None:  # nothing left to bound: the timer goes now
             self._head_timer.cancel()
             self._head_timer = None
         super().connection_lost(exc)
@@ -171,7 +171,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_timer is None:
             self._head_timer = self.loop.call_at(self._head_deadline, self._head_overdue)
 
-    def _cancel_head_timer(self) -> None:
+    def _clear_head_deadline(self) -> None:
         self._head_deadline = None  # the timer, when it fires, finds nothing due
 
     def _head_overdue(self) -> None:

@@ -14,14 +14,11 @@ PACKAGES = ("ccpulse", "services", "ingest", "aggregator", "api", "simulator", "
 WALL_CLOCK = re.compile(
     r"\btime\.time\(\)|\btime\.time_ns\(\)|datetime\.(now|utcnow|today)\(|\bdate\.today\("
 )
-# the clocks themselves, the tool that picks the offset, log lines, and this test's own pattern
+# the clocks themselves, the tool that picks the offset, and this test's own pattern
 ALLOWED = {
     ROOT / "services" / "clock.py",
     ROOT / "tests" / "clock.py",
     ROOT / "tests" / "tools" / "clock_matrix.py",
-    # an access line made without a record stamps the time logging gives every record (the
-    # real wall clock, as the other lines of the same log): not a figure's time
-    ROOT / "services" / "logs.py",
     Path(__file__).resolve(),
 }
 
